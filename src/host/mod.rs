@@ -1,0 +1,1 @@
+//! Hosts: smoltcp interfaces with queue-backed devices.

@@ -1,0 +1,5 @@
+//! One direction of an emulated path.
+
+pub mod kind;
+
+pub use kind::PacketKind;

@@ -1,0 +1,1 @@
+//! Parsing and describing IPv4 packets.

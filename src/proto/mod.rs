@@ -1,0 +1,3 @@
+//! Protocol drivers.
+
+pub mod tls;

@@ -1,0 +1,1 @@
+//! TLS from rustls with a seeded, lab-only crypto provider.

@@ -1,0 +1,4 @@
+//! The simulation core: virtual time, seeded randomness and the network.
+
+pub mod rng;
+pub mod time;
