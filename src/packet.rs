@@ -1,1 +1,435 @@
-//! Parsing and describing IPv4 packets.
+//! Parsing, classifying and describing raw IPv4 packets (LINKTYPE_RAW framing: the first byte
+//! is the IPv4 header, as on a TUN device and in smoltcp's `Medium::Ip`).
+//!
+//! Nothing here panics on any input: every field is read through bounds-checked parsers
+//! (etherparse, hickory-proto) and slices are taken with `get`.
+
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+use etherparse::{IpNumber, IpPayloadSlice, Ipv4Slice, TcpSlice, UdpSlice};
+use hickory_proto::op::{Message, MessageType};
+
+use crate::link::PacketKind;
+
+/// The transport layer of a packet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Tcp {
+        src_port: u16,
+        dst_port: u16,
+        seq: u32,
+        ack: u32,
+        flags: TcpFlags,
+        window: u16,
+        payload_len: usize,
+    },
+    Udp {
+        src_port: u16,
+        dst_port: u16,
+        payload_len: usize,
+    },
+    /// Any other protocol, a fragment, or a TCP/UDP header too short to parse.
+    Other {
+        protocol: u8,
+    },
+}
+
+/// The TCP flags a lab cares about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct TcpFlags {
+    pub syn: bool,
+    pub ack: bool,
+    pub fin: bool,
+    pub rst: bool,
+    pub psh: bool,
+}
+
+/// What one IPv4 packet is, parsed once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PacketSummary {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    /// The IPv4 total length (bytes past it, if any, are ignored).
+    pub total_len: usize,
+    pub transport: Transport,
+    /// Where the transport payload starts in the bytes (for `Other`: where the IP payload starts).
+    pub payload_offset: usize,
+}
+
+/// Parses a raw IPv4 packet; `None` when the bytes are not a well-formed IPv4 header and body.
+pub fn summarize(bytes: &[u8]) -> Option<PacketSummary> {
+    let ip = Ipv4Slice::from_slice(bytes).ok()?;
+    let body = ip.payload();
+    let protocol = body.ip_number.0;
+    let (transport, payload) = transport_of(body).unwrap_or((Transport::Other { protocol }, body.payload));
+    Some(PacketSummary {
+        src: ip.header().source_addr(),
+        dst: ip.header().destination_addr(),
+        total_len: usize::from(ip.header().total_len()),
+        transport,
+        payload_offset: (payload.as_ptr() as usize).saturating_sub(bytes.as_ptr() as usize),
+    })
+}
+
+/// The TCP or UDP header and its payload; `None` for other protocols, fragments and short headers.
+fn transport_of<'a>(body: &IpPayloadSlice<'a>) -> Option<(Transport, &'a [u8])> {
+    if body.fragmented {
+        None
+    } else if body.ip_number == IpNumber::TCP {
+        let t = TcpSlice::from_slice(body.payload).ok()?;
+        let (syn, ack, fin, rst, psh) = (t.syn(), t.ack(), t.fin(), t.rst(), t.psh());
+        let tcp = Transport::Tcp {
+            src_port: t.source_port(),
+            dst_port: t.destination_port(),
+            seq: t.sequence_number(),
+            ack: t.acknowledgment_number(),
+            flags: TcpFlags { syn, ack, fin, rst, psh },
+            window: t.window_size(),
+            payload_len: t.payload().len(),
+        };
+        Some((tcp, t.payload()))
+    } else if body.ip_number == IpNumber::UDP {
+        let u = UdpSlice::from_slice(body.payload).ok()?;
+        let (src_port, dst_port, payload_len) = (u.source_port(), u.destination_port(), u.payload().len());
+        Some((Transport::Udp { src_port, dst_port, payload_len }, u.payload()))
+    } else {
+        None
+    }
+}
+
+impl PacketSummary {
+    /// The class used by scripted drops (see [`PacketKind`] for the TCP precedence).
+    pub fn kind(&self) -> PacketKind {
+        match &self.transport {
+            Transport::Tcp { flags, payload_len, .. } => {
+                if flags.rst {
+                    PacketKind::Rst
+                } else if flags.syn && flags.ack {
+                    PacketKind::SynAck
+                } else if flags.syn {
+                    PacketKind::Syn
+                } else if flags.fin {
+                    PacketKind::Fin
+                } else if *payload_len > 0 {
+                    PacketKind::Data
+                } else {
+                    PacketKind::Ack
+                }
+            }
+            Transport::Udp { .. } => PacketKind::Udp,
+            Transport::Other { .. } => PacketKind::Other,
+        }
+    }
+
+    /// The transport payload (for `Other`, the IP payload); empty if `bytes` is not the packet
+    /// this summary was made from.
+    pub fn payload<'a>(&self, bytes: &'a [u8]) -> &'a [u8] {
+        let end = match self.transport {
+            Transport::Tcp { payload_len, .. } | Transport::Udp { payload_len, .. } => {
+                self.payload_offset.saturating_add(payload_len)
+            }
+            Transport::Other { .. } => self.total_len,
+        };
+        bytes.get(self.payload_offset..end).unwrap_or(&[])
+    }
+
+    /// One short line for a packet comment: TCP flags ("SYN/ACK"), or the payload size and
+    /// what it starts with ("517 bytes: TLS ClientHello", "GET / HTTP/1.1",
+    /// "DNS query A server.lab"). Streams are not tracked: a segment that does not start
+    /// with a recognisable message is just "N bytes".
+    pub fn describe(&self, bytes: &[u8]) -> String {
+        let payload = self.payload(bytes);
+        match &self.transport {
+            Transport::Tcp { flags, .. } => {
+                let mut names: Vec<&str> = Vec::with_capacity(4);
+                for (on, name) in [(flags.syn, "SYN"), (flags.fin, "FIN"), (flags.rst, "RST")] {
+                    if on {
+                        names.push(name);
+                    }
+                }
+                let control = !names.is_empty();
+                if flags.ack {
+                    names.push("ACK");
+                }
+                if payload.is_empty() {
+                    return if names.is_empty() { "TCP (no flags)".into() } else { names.join("/") };
+                }
+                let mut s = format!("{} bytes", payload.len());
+                if let Some(what) = describe_tls(payload).or_else(|| http_start_line(payload)) {
+                    let _ = write!(s, ": {what}");
+                }
+                if control {
+                    let _ = write!(s, " [{}]", names.join("/"));
+                }
+                s
+            }
+            Transport::Udp { src_port, dst_port, .. } => {
+                if *src_port == 53 || *dst_port == 53 {
+                    if let Some(d) = describe_dns(payload) {
+                        return d;
+                    }
+                }
+                format!("UDP {} bytes", payload.len())
+            }
+            Transport::Other { protocol: 1 } => "ICMP".into(),
+            Transport::Other { protocol } => {
+                format!("IP protocol {protocol}, {} bytes", payload.len())
+            }
+        }
+    }
+}
+
+/// Names a TLS record's content: content types per RFC 8446 §5.1 / RFC 5246 §6.2.1, handshake
+/// message types per RFC 8446 §4 / RFC 5246 §7.4. `body` is what the segment holds of a record
+/// declared `len` bytes long. A handshake record whose first message cannot fit in it, or that
+/// follows a ChangeCipherSpec, is encrypted (TLS 1.2's Finished, RFC 5246 §7.4.9).
+fn record_name(content_type: u8, body: &[u8], len: usize, after_ccs: bool) -> &'static str {
+    match content_type {
+        20 => "ChangeCipherSpec",
+        21 => "Alert",
+        23 => "Application Data",
+        _ => {
+            let msg_len = body.get(1..4).map(|l| u32::from_be_bytes([0, l[0], l[1], l[2]]));
+            let fits = msg_len.is_none_or(|l| l as usize + 4 <= len) && len >= 4;
+            if after_ccs || !fits {
+                return "Handshake (encrypted)";
+            }
+            match body.first() {
+                Some(1) => "ClientHello",
+                Some(2) => "ServerHello",
+                Some(4) => "NewSessionTicket",
+                Some(8) => "EncryptedExtensions",
+                Some(11) => "Certificate",
+                Some(12) => "ServerKeyExchange",
+                Some(13) => "CertificateRequest",
+                Some(14) => "ServerHelloDone",
+                Some(15) => "CertificateVerify",
+                Some(16) => "ClientKeyExchange",
+                Some(20) => "Finished",
+                _ => "Handshake (encrypted)",
+            }
+        }
+    }
+}
+
+/// Sniffs TLS records starting at the payload's first byte: type 20..=23, version 0x0301..=0x0304.
+/// Runs of the same name are collapsed ("Application Data x3"); a record continuing past the
+/// segment is still named.
+fn describe_tls(payload: &[u8]) -> Option<String> {
+    let mut names: Vec<(&'static str, usize)> = Vec::new();
+    let mut rest = payload;
+    let mut after_ccs = false;
+    while let Some(&[ct, major, minor, hi, lo]) = rest.get(..5).and_then(|h| <&[u8; 5]>::try_from(h).ok()) {
+        if !(20..=23).contains(&ct) || major != 3 || !(1..=4).contains(&minor) {
+            break;
+        }
+        let len = usize::from(u16::from_be_bytes([hi, lo]));
+        let body = &rest[5..];
+        let body = body.get(..len).unwrap_or(body);
+        let name = record_name(ct, body, len, after_ccs);
+        after_ccs |= ct == 20;
+        match names.last_mut() {
+            Some((last, n)) if *last == name => *n += 1,
+            _ => names.push((name, 1)),
+        }
+        rest = rest.get(5 + len..).unwrap_or(&[]);
+    }
+    if names.is_empty() {
+        return None;
+    }
+    let mut s = String::from("TLS ");
+    for (i, (name, n)) in names.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push_str(name);
+        if *n > 1 {
+            let _ = write!(s, " x{n}");
+        }
+    }
+    Some(s)
+}
+
+/// An HTTP/1.x request or status line (RFC 9112 §3, §4) at the start of the payload.
+fn http_start_line(payload: &[u8]) -> Option<String> {
+    const STARTS: [&str; 10] =
+        ["GET ", "HEAD ", "POST ", "PUT ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE ", "HTTP/1."];
+    let head = payload.get(..payload.len().min(200))?;
+    if !STARTS.iter().any(|s| head.starts_with(s.as_bytes())) {
+        return None;
+    }
+    let end = head.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(head.len());
+    let line = std::str::from_utf8(&head[..end]).ok()?;
+    line.chars().all(|c| c.is_ascii_graphic() || c == ' ').then(|| line.to_string())
+}
+
+/// "DNS query A server.lab" / "DNS response A server.lab -> 10.0.0.2 (TTL 300)" (RFC 1035).
+fn describe_dns(payload: &[u8]) -> Option<String> {
+    let msg = Message::from_vec(payload).ok()?;
+    let mut s = String::from("DNS ");
+    s.push_str(if msg.message_type() == MessageType::Query { "query" } else { "response" });
+    if let Some(q) = msg.queries().first() {
+        let name = q.name().to_utf8();
+        let _ = write!(s, " {} {}", q.query_type(), name.trim_end_matches('.'));
+    }
+    if msg.message_type() == MessageType::Response {
+        let answers: Vec<String> = msg.answers().iter().map(|r| r.data().to_string()).collect();
+        if let Some(first) = msg.answers().first() {
+            let _ = write!(s, " -> {} (TTL {})", answers.join(", "), first.ttl());
+        } else {
+            let _ = write!(s, " -> {}", msg.response_code());
+        }
+    }
+    Some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+
+    const C: [u8; 4] = [10, 0, 0, 1];
+    const S: [u8; 4] = [10, 0, 0, 2];
+
+    /// A client-to-server segment with flags from "SAFRP" and `payload`.
+    fn tcp(flags: &str, payload: &[u8]) -> Vec<u8> {
+        let mut b = PacketBuilder::ipv4(C, S, 64).tcp(40000, 443, 1000, 65535);
+        for f in flags.chars() {
+            b = match f {
+                'S' => b.syn(),
+                'A' => b.ack(7),
+                'F' => b.fin(),
+                'R' => b.rst(),
+                _ => b.psh(),
+            };
+        }
+        let mut out = Vec::new();
+        b.write(&mut out, payload).unwrap();
+        out
+    }
+
+    fn udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let b = PacketBuilder::ipv4(C, S, 64).udp(sport, dport);
+        b.write(&mut out, payload).unwrap();
+        out
+    }
+
+    fn kind_and_text(bytes: &[u8]) -> (PacketKind, String) {
+        let s = summarize(bytes).expect("parses");
+        (s.kind(), s.describe(bytes))
+    }
+
+    fn text(bytes: &[u8]) -> String {
+        kind_and_text(bytes).1
+    }
+
+    fn record(ct: u8, body: &[u8]) -> Vec<u8> {
+        let mut r = vec![ct, 3, 3];
+        r.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        r.extend_from_slice(body);
+        r
+    }
+
+    #[test]
+    fn classifies_and_describes_tcp_segments() {
+        use PacketKind::*;
+        let cases = [
+            ("S", &b""[..], Syn, "SYN"),
+            ("SA", b"", SynAck, "SYN/ACK"),
+            ("A", b"", Ack, "ACK"),
+            ("FA", b"", Fin, "FIN/ACK"),
+            ("RA", b"", Rst, "RST/ACK"),
+            ("PA", b"hello", Data, "5 bytes"),
+            ("FA", b"hi", Fin, "2 bytes [FIN/ACK]"),
+        ];
+        for (flags, payload, kind, want) in cases {
+            assert_eq!(kind_and_text(&tcp(flags, payload)), (kind, want.to_string()));
+        }
+    }
+
+    #[test]
+    fn summary_fields_and_payload() {
+        let bytes = tcp("PA", b"abc");
+        let s = summarize(&bytes).unwrap();
+        assert_eq!((s.src, s.dst, s.total_len), (C.into(), S.into(), 43));
+        assert_eq!((s.payload_offset, s.payload(&bytes)), (40, &b"abc"[..]));
+        let Transport::Tcp { seq, ack, flags, window, .. } = s.transport else { panic!() };
+        assert_eq!((seq, ack, window, flags.psh), (1000, 7, 65535, true));
+    }
+
+    #[test]
+    fn sniffs_tls_records() {
+        let hello = record(22, &[1, 0, 0, 2, 3, 3]);
+        assert_eq!(text(&tcp("PA", &hello)), "11 bytes: TLS ClientHello");
+        // A ClientHello record longer than the segment is still a ClientHello.
+        let mut big = record(22, &[[1, 0, 6, 0xfc].as_slice(), &[0; 1788]].concat());
+        big.truncate(1448);
+        assert_eq!(text(&tcp("PA", &big)), "1448 bytes: TLS ClientHello");
+        let mut flight = record(22, &[2, 0, 0, 0]);
+        flight.extend(record(20, &[1]));
+        (0..3).for_each(|_| flight.extend(record(23, &[0; 20])));
+        let want = "TLS ServerHello, ChangeCipherSpec, Application Data x3";
+        assert_eq!(text(&tcp("PA", &flight)), format!("{} bytes: {want}", flight.len()));
+        // TLS 1.2: the Finished after a ChangeCipherSpec is encrypted.
+        let mut fin = record(20, &[1]);
+        fin.extend(record(22, &[0x55; 40]));
+        let want = "51 bytes: TLS ChangeCipherSpec, Handshake (encrypted)";
+        assert_eq!(text(&tcp("PA", &fin)), want);
+        assert_eq!(text(&tcp("PA", &record(22, &[0x14; 40]))), "45 bytes: TLS Handshake (encrypted)");
+    }
+
+    #[test]
+    fn http_start_lines() {
+        let req = b"GET / HTTP/1.1\r\nHost: server.lab\r\n\r\n";
+        assert_eq!(text(&tcp("PA", req)), "36 bytes: GET / HTTP/1.1");
+        let resp = b"HTTP/1.1 200 OK\r\n\r\n";
+        assert_eq!(text(&tcp("PA", resp)), "19 bytes: HTTP/1.1 200 OK");
+    }
+
+    #[test]
+    fn describes_dns() {
+        use hickory_proto::op::Query;
+        use hickory_proto::rr::{rdata::A, Name, RData, Record, RecordType};
+        let name = Name::from_ascii("server.lab.").unwrap();
+        let mut m = Message::new();
+        m.set_id(7).add_query(Query::query(name.clone(), RecordType::A));
+        let q = udp(5353, 53, &m.to_vec().unwrap());
+        assert_eq!(kind_and_text(&q), (PacketKind::Udp, "DNS query A server.lab".into()));
+        m.set_message_type(MessageType::Response);
+        m.add_answer(Record::from_rdata(name, 300, RData::A(A::new(10, 0, 0, 2))));
+        let r = udp(53, 5353, &m.to_vec().unwrap());
+        assert_eq!(text(&r), "DNS response A server.lab -> 10.0.0.2 (TTL 300)");
+        assert_eq!(text(&udp(1000, 2000, b"xyz")), "UDP 3 bytes");
+    }
+
+    #[test]
+    fn never_panics_on_garbage() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let seeds = [tcp("PA", &record(22, &[1, 0, 0, 9])), udp(53, 53, &[0; 30]), tcp("S", b"")];
+        for i in 0..20_000 {
+            let mut bytes = seeds[i % seeds.len()].clone();
+            for _ in 0..(next() % 6) {
+                let at = (next() as usize) % bytes.len();
+                bytes[at] = next() as u8;
+            }
+            bytes.truncate((next() as usize) % (bytes.len() + 1));
+            if i % 7 == 0 {
+                bytes = (0..next() % 80).map(|_| next() as u8).collect();
+                if let Some(b) = bytes.first_mut() {
+                    *b = 0x45;
+                }
+            }
+            if let Some(s) = summarize(&bytes) {
+                let _ = (s.kind(), s.payload(&bytes), s.describe(&bytes), s.payload(&[]));
+            }
+        }
+    }
+}

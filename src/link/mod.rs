@@ -1,5 +1,175 @@
-//! One direction of an emulated path.
+//! One direction of an emulated path, sans-IO.
+//!
+//! A [`Link`] models what happens to packets sent from one host to another, with tc-netem's
+//! semantics (netem(8)) where netem has a word for it. It never sleeps or reads a clock: the
+//! caller passes `now` to [`Link::send`], asks [`Link::next_delivery`] when to come back, and
+//! collects packets with [`Link::pop_due`]. A packet's journey through [`Link::send`]:
+//!
+//! 1. **MTU**: longer than [`LinkConfig::mtu`] → dropped.
+//! 2. **Scripted rules**: the n-th packet of a kind ("the 3rd data segment") → dropped.
+//! 3. **Queue limit**: with a rate, `limit` packets already waiting to be serialized →
+//!    dropped (drop-tail).
+//! 4. **Loss model**: Bernoulli or Gilbert-Elliott ([`LossModel`]).
+//! 5. **Schedule**: serialization starts at `max(now, end of previous transmission)` and
+//!    takes `ceil(len * 8 / rate)` µs; the packet arrives at `tx_end + delay + jitter`. With
+//!    probability `duplicate` a second copy follows right behind it (same time, after it).
+//!
+//! Jitter is uniform in `[-jitter, +jitter]` and the total delay is never negative. With
+//! `jitter_correlation` c, each jitter value is `c * last + (1 - c) * fresh`, netem's old
+//! correlation scheme: approximate (it also narrows the spread as c grows). Without
+//! `reorder`, delivery is order-preserving: a packet is never delivered before the one sent
+//! before it (its time is clamped up), as netem does when jitter is combined with `rate`.
+//! With `reorder` probability r, a packet skips the delay (delivered at `tx_end`) and may
+//! overtake, and jitter may reorder too, as in netem.
+//!
+//! All randomness comes from the link's own RNG, drawn in a fixed order per packet that
+//! passes steps 1–3: loss (one draw for Bernoulli, two for Gilbert-Elliott), duplicate (if
+//! `duplicate > 0`), reorder (if `reorder > 0`), jitter (if `jitter > 0`). Same seed, same
+//! config and same sends give the same outcome.
 
+mod config;
 pub mod kind;
+pub mod loss;
+pub mod netem;
+mod queue;
+#[cfg(test)]
+mod tests;
 
+use std::time::Duration;
+
+use rand_chacha::ChaCha8Rng;
+
+use crate::sim::time::Instant;
+pub use config::{DropReason, DropRule, LinkConfig, LinkStats, SendOutcome};
 pub use kind::PacketKind;
+pub use loss::LossModel;
+use loss::{unit, Loss, LossState};
+use queue::{DeliveryQueue, Transmitter};
+
+/// One direction of a path. See the [module docs](self).
+pub struct Link<T> {
+    config: LinkConfig,
+    rules: Vec<DropRule>,
+    rng: ChaCha8Rng,
+    loss: LossState,
+    tx: Transmitter,
+    queue: DeliveryQueue<T>,
+    /// Packets sent per kind (indexed by `PacketKind as usize`), for scripted rules.
+    sent_by_kind: [u64; PacketKind::NAMES.len()],
+    /// Latest delivery time so far (of packets that took the delay), for order preservation.
+    last_delivery: Instant,
+    /// Last jitter value in nanoseconds, for correlation.
+    last_jitter: f64,
+    stats: LinkStats,
+}
+
+impl<T: Clone> Link<T> {
+    pub fn new(config: LinkConfig, rules: Vec<DropRule>, rng: ChaCha8Rng) -> Self {
+        Link {
+            loss: LossState::new(config.loss.clone()),
+            tx: Transmitter::new(config.rate_bps, config.limit),
+            config,
+            rules,
+            rng,
+            queue: DeliveryQueue::new(),
+            sent_by_kind: [0; PacketKind::NAMES.len()],
+            last_delivery: Instant::ZERO,
+            last_jitter: 0.0,
+            stats: LinkStats::default(),
+        }
+    }
+
+    pub fn config(&self) -> &LinkConfig {
+        &self.config
+    }
+
+    /// Offers a packet of `len` bytes at `now` (which must not go backwards between calls).
+    pub fn send(&mut self, now: Instant, kind: PacketKind, len: usize, item: T) -> SendOutcome {
+        self.stats.sent += 1;
+        self.stats.bytes_sent += len as u64;
+        self.sent_by_kind[kind as usize] += 1;
+        match self.schedule(now, len, item) {
+            Ok(outcome) => outcome,
+            Err(reason) => {
+                self.stats.dropped += 1;
+                SendOutcome::Dropped(reason)
+            }
+        }
+    }
+
+    fn schedule(&mut self, now: Instant, len: usize, item: T) -> Result<SendOutcome, DropReason> {
+        if let Some(mtu) = self.config.mtu.filter(|&mtu| len > mtu) {
+            return Err(DropReason::Mtu { len, mtu });
+        }
+        let sent_any = self.stats.sent;
+        let count = |k: Option<PacketKind>| k.map_or(sent_any, |k| self.sent_by_kind[k as usize]);
+        if let Some(rule) = self.rules.iter().find(|r| count(r.kind) == r.nth) {
+            return Err(DropReason::Scripted(rule.label.clone()));
+        }
+        if self.tx.is_full(now) {
+            return Err(DropReason::QueueFull);
+        }
+        match self.loss.next(&mut self.rng) {
+            Loss::Kept => {}
+            Loss::Random => return Err(DropReason::Random),
+            Loss::Burst => return Err(DropReason::Burst),
+        }
+        let c = &self.config;
+        let duplicate = c.duplicate > 0.0 && unit(&mut self.rng) < c.duplicate;
+        let reordered = c.reorder > 0.0 && unit(&mut self.rng) < c.reorder;
+        let delay = self.delay();
+
+        let tx_end = self.tx.transmit(now, len);
+        let deliver_at = if reordered {
+            tx_end
+        } else {
+            let mut at = tx_end + delay;
+            if self.config.reorder == 0.0 {
+                at = at.max(self.last_delivery);
+            }
+            self.last_delivery = self.last_delivery.max(at);
+            at
+        };
+        if duplicate {
+            self.queue.push(deliver_at, item.clone());
+            self.stats.duplicated += 1;
+        }
+        self.queue.push(deliver_at, item);
+        let copies = if duplicate { 2 } else { 1 };
+        Ok(SendOutcome::Queued { copies, deliver_at })
+    }
+
+    /// Propagation delay plus (possibly correlated) jitter, never negative.
+    fn delay(&mut self) -> Duration {
+        let c = &self.config;
+        if c.jitter.is_zero() {
+            return c.delay;
+        }
+        let fresh = (2.0 * unit(&mut self.rng) - 1.0) * c.jitter.as_nanos() as f64;
+        let corr = c.jitter_correlation.clamp(0.0, 1.0);
+        self.last_jitter = corr * self.last_jitter + (1.0 - corr) * fresh;
+        let total = c.delay.as_nanos() as f64 + self.last_jitter;
+        Duration::from_nanos(total.max(0.0).round() as u64)
+    }
+
+    /// When the earliest packet in flight arrives.
+    pub fn next_delivery(&self) -> Option<Instant> {
+        self.queue.next_at()
+    }
+
+    /// One packet due at or before `now`, in delivery-time order (ties in send order).
+    pub fn pop_due(&mut self, now: Instant) -> Option<T> {
+        let item = self.queue.pop_due(now)?;
+        self.stats.delivered += 1;
+        Some(item)
+    }
+
+    /// Copies in flight (queued for transmission or propagating), duplicates included.
+    pub fn in_flight(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn stats(&self) -> &LinkStats {
+        &self.stats
+    }
+}

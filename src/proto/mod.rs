@@ -1,3 +1,7 @@
-//! Protocol drivers.
+//! Protocol drivers: each pumps a real protocol crate over smoltcp sockets.
 
+pub mod cwnd;
+pub mod dns;
+pub mod http1;
+pub mod stream;
 pub mod tls;

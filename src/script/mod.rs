@@ -1,1 +1,183 @@
-//! Lab files.
+//! Lab files: TOML that describes hosts, links, scenarios and expectations.
+//!
+//! A lab is loaded from a path or from the copies built into the binary ([`BUILTIN`]), so
+//! `wirelab run handshake` works from any directory. Loading checks the whole file; each
+//! scenario is then resolved into a [`plan::ScenarioPlan`] with parameters substituted.
+
+pub mod expect;
+pub mod fields;
+pub mod plan;
+pub mod raw;
+pub mod steps;
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use plan::{HostPlan, ROLES};
+use raw::RawLab;
+
+/// Labs built into the binary: (name, TOML text).
+pub const BUILTIN: &[(&str, &str)] = &[("handshake", include_str!("../../labs/handshake.toml"))];
+
+/// A mistake in what the user gave us (exit status 2). The message names the field, the
+/// value and what is allowed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputError(pub String);
+
+impl InputError {
+    pub fn new(message: impl Into<String>) -> Self {
+        InputError(message.into())
+    }
+
+    /// Prefixes the message with where it was found (a file name).
+    pub fn within(self, origin: &str) -> Self {
+        InputError(format!("{origin}: {}", self.0))
+    }
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// A loaded, checked lab file.
+#[derive(Clone, Debug)]
+pub struct Lab {
+    pub raw: RawLab,
+    /// Where it came from: a path, or `built-in:NAME`.
+    pub origin: String,
+}
+
+impl Lab {
+    /// Loads `arg`: a path to a `.toml` file, or the name of a built-in lab.
+    pub fn load(arg: &str) -> Result<Lab, InputError> {
+        let looks_like_path = arg.ends_with(".toml") || arg.contains('/') || Path::new(arg).is_file();
+        if looks_like_path {
+            let bytes = std::fs::read(arg).map_err(|e| InputError::new(format!("{arg}: cannot read lab file: {e}")))?;
+            let text = String::from_utf8(bytes).map_err(|e| {
+                InputError::new(format!(
+                    "{arg}: lab file is not UTF-8 (invalid byte at offset {})",
+                    e.utf8_error().valid_up_to()
+                ))
+            })?;
+            return Lab::parse(&text, arg);
+        }
+        match BUILTIN.iter().find(|(name, _)| *name == arg) {
+            Some((name, text)) => Lab::parse(text, &format!("built-in:{name}")),
+            None => Err(InputError::new(format!(
+                "unknown lab `{arg}` (built-in labs: {}; or give a path to a .toml file)",
+                BUILTIN.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+            ))),
+        }
+    }
+
+    /// Parses and checks lab text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Lab, InputError> {
+        if text.trim().is_empty() {
+            return Err(InputError::new(format!(
+                "{origin}: lab file is empty (it needs name, [[host]] and [[scenario]] entries)"
+            )));
+        }
+        let raw: RawLab = toml::from_str(text).map_err(|e| InputError::new(format!("{origin}: {}", one_line(&e))))?;
+        let lab = Lab { raw, origin: origin.to_string() };
+        lab.check().map_err(|e| e.within(origin))?;
+        Ok(lab)
+    }
+
+    /// Checks what can be checked without resolving parameters, then resolves every
+    /// scenario once so that mistakes surface before anything runs.
+    fn check(&self) -> Result<(), InputError> {
+        let raw = &self.raw;
+        if !valid_name(&raw.name) {
+            return Err(InputError::new(format!(
+                "name: `{}` is not a valid lab name (lower-case letters, digits and '-')",
+                raw.name
+            )));
+        }
+        self.hosts()?;
+        if raw.scenarios.is_empty() {
+            return Err(InputError::new("[[scenario]]: the lab has no scenarios"));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for sc in &raw.scenarios {
+            if !valid_name(&sc.name) {
+                return Err(InputError::new(format!(
+                    "[[scenario]] name: `{}` is not a valid scenario name (lower-case letters, digits and '-')",
+                    sc.name
+                )));
+            }
+            if !seen.insert(sc.name.as_str()) {
+                return Err(InputError::new(format!("[[scenario]] name: `{}` is used twice", sc.name)));
+            }
+        }
+        for (i, e) in raw.expects.iter().enumerate() {
+            for s in &e.scenarios {
+                if !seen.contains(s.as_str()) {
+                    return Err(InputError::new(format!("[[expect]] {}.scenarios: unknown scenario `{s}`", i + 1)));
+                }
+            }
+        }
+        for i in 0..raw.scenarios.len() {
+            plan::plan(self, i, &plan::Overrides::default())?;
+        }
+        Ok(())
+    }
+
+    /// The hosts, checked: names unique, addresses valid and distinct, roles known.
+    pub fn hosts(&self) -> Result<Vec<HostPlan>, InputError> {
+        let mut hosts: Vec<HostPlan> = Vec::new();
+        for (i, h) in self.raw.hosts.iter().enumerate() {
+            let at = format!("[[host]] {}", i + 1);
+            if !valid_name(&h.name) {
+                return Err(InputError::new(format!("{at}.name: `{}` is not a valid host name", h.name)));
+            }
+            let addr: Ipv4Addr = h
+                .addr
+                .parse()
+                .map_err(|_| InputError::new(format!("{at}.addr: `{}` is not an IPv4 address", h.addr)))?;
+            let role = ROLES.iter().find(|(n, _)| *n == h.role).map(|(_, r)| *r).ok_or_else(|| {
+                let names: Vec<&str> = ROLES.iter().map(|(n, _)| *n).collect();
+                InputError::new(format!("{at}.role: unknown role `{}` (allowed: {})", h.role, names.join(", ")))
+            })?;
+            if let Some(other) = hosts.iter().find(|o| o.name == h.name || o.addr == addr) {
+                return Err(InputError::new(format!("{at}: name or address clashes with host `{}`", other.name)));
+            }
+            if role != plan::Role::Resolver && role != plan::Role::Authority && hosts.iter().any(|o| o.role == role) {
+                return Err(InputError::new(format!("{at}.role: only one host may be the {}", h.role)));
+            }
+            hosts.push(HostPlan { name: h.name.clone(), addr, role });
+        }
+        if hosts.is_empty() {
+            return Err(InputError::new("[[host]]: the lab has no hosts"));
+        }
+        Ok(hosts)
+    }
+
+    /// Scenario names, in file order.
+    pub fn scenario_names(&self) -> Vec<&str> {
+        self.raw.scenarios.iter().map(|s| s.name.as_str()).collect()
+    }
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+}
+
+/// toml's errors span several lines (a source excerpt); keep the first, which has line and column.
+fn one_line(e: &toml::de::Error) -> String {
+    let text = e.to_string();
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let first = lines.next().unwrap_or("invalid TOML").trim().to_string();
+    let message = e.message().trim();
+    if first.contains(message) {
+        first
+    } else {
+        format!("{first}: {message}")
+    }
+}

@@ -1,4 +1,5 @@
 //! The simulation core: virtual time, seeded randomness and the network.
 
+pub mod network;
 pub mod rng;
 pub mod time;

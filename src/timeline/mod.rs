@@ -1,1 +1,109 @@
-//! Timelines.
+//! Timelines: the phases a scenario went through, measured at the client.
+//!
+//! Every time here is virtual milliseconds since the scenario's time 0, taken from events
+//! that happened (socket states, TLS progress, bytes delivered), never computed from the
+//! configured RTT. `rtts` divides a phase's duration by the path RTT. The JSON layout is
+//! schema 1 of design.md §3; fields beyond it are additions, never changes.
+
+pub mod table;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// One measured phase.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Phase {
+    pub id: String,
+    pub label: String,
+    pub start_ms: f64,
+    pub end_ms: f64,
+    pub rtts: Option<f64>,
+    /// 1-based frame numbers in the scenario's capture; `None` when the phase sent nothing.
+    pub first_frame: Option<u64>,
+    pub last_frame: Option<u64>,
+}
+
+impl Phase {
+    pub fn duration_ms(&self) -> f64 {
+        self.end_ms - self.start_ms
+    }
+
+    /// The number of frames in the phase.
+    pub fn frames(&self) -> u64 {
+        match (self.first_frame, self.last_frame) {
+            (Some(a), Some(b)) => b - a + 1,
+            _ => 0,
+        }
+    }
+}
+
+/// The outcome of one `[[expect]]` check.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Expectation {
+    pub check: String,
+    pub ok: bool,
+    /// The measured value, when there was one.
+    pub measured: Option<f64>,
+}
+
+/// One scenario's timeline.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Scenario {
+    pub name: String,
+    pub title: String,
+    pub capture: String,
+    /// Which congestion control the TCP senders ran.
+    pub congestion: String,
+    /// The client–server path, in netem's words.
+    pub link: String,
+    pub phases: Vec<Phase>,
+    pub metrics: BTreeMap<String, f64>,
+    pub expectations: Vec<Expectation>,
+    /// Set when the scenario did not run to its end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Scenario {
+    pub fn phase(&self, id: &str) -> Option<&Phase> {
+        self.phases.iter().find(|p| p.id == id)
+    }
+
+    pub fn passed(&self) -> bool {
+        self.error.is_none() && self.expectations.iter().all(|e| e.ok)
+    }
+}
+
+/// A whole run of a lab.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct LabTimeline {
+    pub schema: u32,
+    pub lab: String,
+    pub seed: u64,
+    pub rtt_ms: f64,
+    pub params: BTreeMap<String, String>,
+    pub scenarios: Vec<Scenario>,
+}
+
+impl LabTimeline {
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+        s.push('\n');
+        s
+    }
+
+    pub fn passed(&self) -> bool {
+        self.scenarios.iter().all(Scenario::passed)
+    }
+}
+
+/// Rounds to the microsecond, so JSON shows clean milliseconds.
+pub fn ms(micros: u64) -> f64 {
+    micros as f64 / 1000.0
+}
+
+/// `duration / rtt`, rounded to 1/1000 of an RTT.
+pub fn rtts(duration_ms: f64, rtt_ms: f64) -> Option<f64> {
+    (rtt_ms > 0.0).then(|| (duration_ms / rtt_ms * 1000.0).round() / 1000.0)
+}

@@ -1,0 +1,217 @@
+use std::process::Command;
+
+use etherparse::PacketBuilder;
+use pcap_file::pcapng::blocks::interface_description::InterfaceTsResolution;
+use pcap_file::pcapng::{Block, PcapNgReader};
+use pcap_file::DataLink;
+
+use super::pcapng::*;
+use super::*;
+
+const CLIENT: [u8; 4] = [10, 0, 0, 1];
+const SERVER: [u8; 4] = [10, 0, 0, 2];
+const KEY_LOG: &str = "CLIENT_RANDOM 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f \
+    000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\
+    000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n";
+
+fn tcp(from: [u8; 4], to: [u8; 4], syn: bool, ack: Option<u32>, seq: u32) -> Vec<u8> {
+    let (sport, dport) = if from == CLIENT { (40000, 443) } else { (443, 40000) };
+    let mut b = PacketBuilder::ipv4(from, to, 64).tcp(sport, dport, seq, 64240);
+    if syn {
+        b = b.syn();
+    }
+    if let Some(a) = ack {
+        b = b.ack(a);
+    }
+    let mut out = Vec::new();
+    b.write(&mut out, &[]).unwrap();
+    out
+}
+
+fn dns_query() -> Vec<u8> {
+    use hickory_proto::op::{Message, Query};
+    use hickory_proto::rr::{Name, RecordType};
+    let mut m = Message::new();
+    m.set_id(1).set_recursion_desired(true);
+    m.add_query(Query::query(Name::from_ascii("server.lab.").unwrap(), RecordType::A));
+    let mut out = Vec::new();
+    let b = PacketBuilder::ipv4(CLIENT, SERVER, 64).udp(5353, 53);
+    b.write(&mut out, &m.to_vec().unwrap()).unwrap();
+    out
+}
+
+/// SYN, SYN/ACK, ACK and a DNS query, 75 ms apart, from the client's vantage point.
+fn sample() -> Capture {
+    let names = vec![(CLIENT.into(), "client".to_string()), (SERVER.into(), "server".to_string())];
+    let mut cap = Capture::new("client", names);
+    let packets = [
+        (tcp(CLIENT, SERVER, true, None, 100), "tcp_handshake: SYN"),
+        (tcp(SERVER, CLIENT, true, Some(101), 500), "tcp_handshake: SYN/ACK"),
+        (tcp(CLIENT, SERVER, false, Some(501), 101), "tcp_handshake: ACK"),
+        (dns_query(), "dns: DNS query A server.lab"),
+    ];
+    for (i, (bytes, comment)) in packets.iter().enumerate() {
+        let n = cap.record(Instant::from_micros(75_000 * i as u64), bytes, comment.to_string());
+        assert_eq!(n, i as u64 + 1);
+    }
+    cap
+}
+
+fn blocks(file: &[u8]) -> Vec<Block<'static>> {
+    let mut reader = PcapNgReader::new(file).unwrap();
+    let mut out = vec![Block::SectionHeader(reader.section().clone())];
+    while let Some(block) = reader.next_block() {
+        out.push(block.unwrap().0.into_owned());
+    }
+    out
+}
+
+#[test]
+fn dsb_bytes_follow_the_spec() {
+    let mut out = Vec::new();
+    write_dsb(&mut out, SECRETS_TYPE_TLS, b"abcde");
+    let mut want = Vec::new();
+    for word in [0x0A, 28, 0x544c_534b, 5] {
+        want.extend_from_slice(&u32::to_le_bytes(word));
+    }
+    want.extend_from_slice(b"abcde\0\0\0");
+    want.extend_from_slice(&28u32.to_le_bytes());
+    assert_eq!(out, want);
+}
+
+#[test]
+fn epb_carries_the_comment_as_option_1() {
+    let mut out = Vec::new();
+    write_epb(&mut out, 0x1_0000_0002, &[0x45, 1, 2], "hé");
+    let le = |at: usize| u32::from_le_bytes(out[at..at + 4].try_into().unwrap());
+    assert_eq!((le(0), le(4), le(out.len() - 4)), (6, out.len() as u32, out.len() as u32));
+    assert_eq!((le(8), le(12), le(16), le(20), le(24)), (0, 1, 2, 3, 3));
+    assert_eq!(&out[28..32], &[0x45, 1, 2, 0]);
+    assert_eq!(&out[32..36], &[1, 0, 3, 0]); // opt_comment, length 3 (UTF-8 bytes)
+    assert_eq!(&out[36..44], &[b'h', 0xC3, 0xA9, 0, 0, 0, 0, 0]); // value, padding, opt_endofopt
+    assert_eq!(out.len(), 48);
+}
+
+#[test]
+fn pcap_file_reads_back_every_block() {
+    let cap = sample();
+    let file = cap.to_pcapng(Some(KEY_LOG), DEFAULT_EPOCH_UNIX_MICROS);
+    let blocks = blocks(&file);
+    let Block::InterfaceDescription(idb) = &blocks[1] else { panic!("{:?}", blocks[1]) };
+    assert_eq!((idb.linktype, idb.snaplen), (DataLink::RAW, SNAPLEN));
+    assert_eq!(idb.ts_resolution(), InterfaceTsResolution::MICRO);
+    assert!(matches!(&blocks[2], Block::NameResolution(n) if n.records.len() == 2));
+    assert!(matches!(&blocks[3], Block::Unknown(u) if u.type_ == DSB_BLOCK_TYPE));
+    let epbs: Vec<_> = blocks.iter().filter_map(Block::as_enhanced_packet).collect();
+    assert_eq!(epbs.len(), 4);
+    for (epb, frame) in epbs.iter().zip(cap.packets()) {
+        let micros = epb.timestamp.as_micros() as u64;
+        assert_eq!(micros, DEFAULT_EPOCH_UNIX_MICROS + frame.at.micros());
+        assert_eq!(&epb.data[..], frame.bytes);
+        let comment = format!("{:?}", epb.options);
+        assert!(comment.contains(frame.comment), "{comment}");
+    }
+    // No key log, no DSB.
+    let plain = blocks_types(&cap.to_pcapng(Some(""), 0));
+    assert_eq!(plain, blocks_types(&cap.to_pcapng(None, 0)));
+    assert!(!plain.contains(&DSB_BLOCK_TYPE));
+}
+
+fn blocks_types(file: &[u8]) -> Vec<u32> {
+    let mut at = 0;
+    let mut types = Vec::new();
+    while at + 8 <= file.len() {
+        types.push(u32::from_le_bytes(file[at..at + 4].try_into().unwrap()));
+        at += u32::from_le_bytes(file[at + 4..at + 8].try_into().unwrap()) as usize;
+    }
+    assert_eq!(at, file.len());
+    types
+}
+
+#[test]
+fn layout_and_determinism() {
+    let file = sample().to_pcapng(Some(KEY_LOG), DEFAULT_EPOCH_UNIX_MICROS);
+    assert_eq!(blocks_types(&file), [0x0A0D_0D0A, 1, 4, 0x0A, 6, 6, 6, 6]);
+    assert_eq!(file, sample().to_pcapng(Some(KEY_LOG), DEFAULT_EPOCH_UNIX_MICROS));
+    assert_ne!(file, sample().to_pcapng(Some(KEY_LOG), DEFAULT_EPOCH_UNIX_MICROS + 1));
+    let cap = sample();
+    assert_eq!(cap.frames(), 4);
+    let third = cap.packets().nth(2).unwrap();
+    assert_eq!((third.number, third.at.micros(), third.comment), (3, 150_000, "tcp_handshake: ACK"));
+}
+
+/// Runs tshark; returns its stdout after checking it succeeded and warned about nothing.
+fn tshark(args: &[&str]) -> String {
+    let out = Command::new("tshark").args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let complaints: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("Running as user")).collect();
+    assert!(out.status.success() && complaints.is_empty(), "tshark {args:?}:\n{stderr}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn tshark_reads_comments_names_and_secrets() {
+    if Command::new("tshark").arg("--version").output().is_err() {
+        println!("skipping: tshark not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cap = sample();
+    for (name, keys) in [("plain.pcapng", None), ("keys.pcapng", Some(KEY_LOG))] {
+        let path = dir.path().join(name);
+        if let Ok(keep) = std::env::var("WIRELAB_KEEP_CAPTURE") {
+            std::fs::write(format!("{keep}-{name}"), cap.to_pcapng(keys, DEFAULT_EPOCH_UNIX_MICROS)).unwrap();
+        }
+        std::fs::write(&path, cap.to_pcapng(keys, DEFAULT_EPOCH_UNIX_MICROS)).unwrap();
+        let file = path.to_str().unwrap();
+        let fields = [
+            "-r",
+            file,
+            "-N",
+            "n",
+            "-T",
+            "fields",
+            "-E",
+            "separator=|",
+            "-e",
+            "frame.number",
+            "-e",
+            "frame.comment",
+            "-e",
+            "ip.src_host",
+            "-e",
+            "ip.dst_host",
+        ];
+        let out = tshark(&fields);
+        let lines: Vec<&str> = out.lines().filter(|l| !l.is_empty()).collect();
+        assert_eq!(lines.len(), 4, "{out}");
+        for (line, frame) in lines.iter().zip(cap.packets()) {
+            let cols: Vec<&str> = line.split('|').collect();
+            let want_src = if frame.bytes[15] == 1 { "client" } else { "server" };
+            assert_eq!(cols[0], frame.number.to_string(), "{line}");
+            assert_eq!(cols[1], frame.comment, "{line}");
+            assert_eq!(cols[2], want_src, "{line}");
+        }
+        // `expert,error` prints nothing when no packet has an error-level expert item.
+        let expert = tshark(&["-r", file, "-q", "-z", "expert,error"]);
+        assert!(expert.trim().is_empty(), "{expert}");
+        let info = tshark(&["-r", file, "-T", "fields", "-e", "_ws.col.Protocol"]);
+        assert!(info.contains("DNS") && info.contains("TCP"), "{info}");
+        // capinfos (same package as tshark) counts the DSB; skip quietly if it is missing.
+        if let Ok(out) = Command::new("capinfos").arg(file).output() {
+            let secrets = format!("decryption secrets in file: {}", u8::from(keys.is_some()));
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(keys.is_none() || text.contains(&secrets), "{text}");
+            assert!(text.contains("resolved IPv4 addresses in file: 2"), "{text}");
+        }
+    }
+}
+
+#[test]
+#[cfg(debug_assertions)]
+#[should_panic(expected = "recorded after a later one")]
+fn out_of_order_records_are_caught_in_debug_builds() {
+    let mut cap = Capture::new("client", vec![]);
+    cap.record(Instant::from_micros(10), &[0x45], String::new());
+    cap.record(Instant::from_micros(9), &[0x45], String::new());
+}

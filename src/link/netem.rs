@@ -1,0 +1,245 @@
+//! tc-netem's words for a link: `delay 75ms 5ms loss 1% rate 10mbit limit 100`.
+//!
+//! The delay is **one-way**, as with netem on one interface: `delay 75ms` on both directions
+//! of a path makes a 150 ms RTT. The subset understood (values use [`crate::units`]):
+//!
+//! | words | meaning |
+//! |---|---|
+//! | `delay TIME [JITTER [CORR%]]` | one-way delay, uniform jitter ±JITTER, jitter correlation |
+//! | `loss [random] PERCENT` | independent (Bernoulli) loss |
+//! | `loss gemodel P [R [1-H [1-K]]]` | Gilbert-Elliott bursty loss (percentages, see below) |
+//! | `duplicate PERCENT` | probability a packet is delivered twice |
+//! | `reorder PERCENT` | probability a packet skips the delay (matters only with a delay) |
+//! | `rate RATE` | serialization rate: `10mbit`, `1gbit`, `100kbps` (bytes/s) ... |
+//! | `limit PACKETS` | drop-tail limit on packets waiting for the rate (default 1000) |
+//! | `mtu BYTES` | wirelab extension: longer packets are dropped |
+//!
+//! `loss gemodel`: P = P(good → bad), R = P(bad → good) (default 100% - P), 1-H = loss in
+//! the bad state (default 100%), 1-K = loss in the good state (default 0%); see
+//! [`LossModel::GilbertElliott`] for how they are stored.
+//!
+//! `delay` sets delay, jitter and correlation together (jitter and correlation default to 0);
+//! a later word overrides an earlier one, and [`apply`] overrides only what the words name.
+//! Not supported, and rejected with a message rather than ignored: correlation after `loss`,
+//! `duplicate` or `reorder` (netem's correlated loss is known not to produce bursts; use
+//! `loss gemodel`), `distribution`, `loss state`, `corrupt`, `gap`, `slot`, and `ecn`.
+
+use super::{LinkConfig, LossModel};
+use crate::units::{parse_duration, parse_percent, parse_rate, parse_size, UnitError};
+
+/// Words that could not be understood. Displays as `--link "INPUT": MESSAGE`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("--link \"{input}\": {message}")]
+pub struct NetemError {
+    pub input: String,
+    pub message: String,
+}
+
+const WORDS: &str = "delay, loss, duplicate, reorder, rate, limit, mtu";
+
+/// Parses netem words into a config, starting from [`LinkConfig::default`].
+pub fn parse(words: &str) -> Result<LinkConfig, NetemError> {
+    apply(LinkConfig::default(), words)
+}
+
+/// Applies words on top of a base config (so a lab's `[link]` can be refined).
+pub fn apply(base: LinkConfig, words: &str) -> Result<LinkConfig, NetemError> {
+    let mut config = base;
+    let mut tokens = Tokens { words: words.split_whitespace().collect(), at: 0, word: "" };
+    while let Some(word) = tokens.next() {
+        tokens.word = word;
+        apply_word(&mut config, &mut tokens).map_err(|message| NetemError { input: words.to_string(), message })?;
+    }
+    Ok(config)
+}
+
+/// Applies `tokens.word` and its values, or explains what is wrong.
+fn apply_word(config: &mut LinkConfig, tokens: &mut Tokens) -> Result<(), String> {
+    match tokens.word {
+        "delay" => {
+            config.delay = tokens.required(parse_duration)?;
+            config.jitter = tokens.optional(parse_duration)?.unwrap_or_default();
+            config.jitter_correlation = tokens.optional(parse_percent)?.unwrap_or(0.0);
+        }
+        "loss" => match tokens.words.get(tokens.at).copied() {
+            Some("gemodel") => {
+                tokens.at += 1;
+                let p = tokens.required(parse_percent)?;
+                let r = tokens.optional(parse_percent)?;
+                let h = tokens.optional(parse_percent)?;
+                let k = tokens.optional(parse_percent)?;
+                config.loss = LossModel::gemodel(p, r, h, k);
+            }
+            Some("state") => return Err("`loss state` is not supported; use `loss gemodel`".into()),
+            next => {
+                tokens.at += usize::from(next == Some("random"));
+                let p = tokens.required(parse_percent)?;
+                config.loss = if p == 0.0 { LossModel::None } else { LossModel::Bernoulli { p } };
+            }
+        },
+        "duplicate" => config.duplicate = tokens.required(parse_percent)?,
+        "reorder" => config.reorder = tokens.required(parse_percent)?,
+        "rate" => config.rate_bps = Some(tokens.required(parse_rate)?),
+        "limit" => config.limit = tokens.required(parse_limit)?,
+        "mtu" => config.mtu = Some(tokens.required(parse_mtu)?),
+        word => return Err(format!("unknown word `{word}`; accepted: {}", WORDS)),
+    }
+    match tokens.value() {
+        None => Ok(()),
+        Some(extra) => {
+            let why = match tokens.word {
+                "delay" => "too many values",
+                _ => "correlation is not supported",
+            };
+            let (word, form) = (tokens.word, form(tokens.word));
+            Err(format!("unexpected `{extra}` after `{word}`: {why}; form: `{form}`"))
+        }
+    }
+}
+
+fn parse_limit(s: &str) -> Result<usize, UnitError> {
+    s.parse().ok().filter(|&n| n > 0).ok_or_else(|| UnitError {
+        value: s.to_string(),
+        what: "a number of packets",
+        expected: "a whole number above 0",
+    })
+}
+
+fn parse_mtu(s: &str) -> Result<usize, UnitError> {
+    let bytes = usize::try_from(parse_size(s)?).ok();
+    bytes.filter(|&n| n > 0).ok_or_else(|| UnitError {
+        value: s.to_string(),
+        what: "an MTU",
+        expected: "at least 1 byte",
+    })
+}
+
+/// The expected form of a word, for error messages.
+fn form(word: &str) -> &'static str {
+    match word {
+        "delay" => "delay TIME [JITTER [CORRELATION%]]",
+        "loss" => "loss [random] PERCENT | loss gemodel P% [R% [1-H% [1-K%]]]",
+        "duplicate" => "duplicate PERCENT",
+        "reorder" => "reorder PERCENT",
+        "rate" => "rate RATE",
+        "limit" => "limit PACKETS",
+        "mtu" => "mtu BYTES",
+        _ => "",
+    }
+}
+
+/// The words, a cursor, and the keyword whose values are being read.
+struct Tokens<'a> {
+    words: Vec<&'a str>,
+    at: usize,
+    word: &'a str,
+}
+
+impl<'a> Tokens<'a> {
+    fn next(&mut self) -> Option<&'a str> {
+        let word = self.words.get(self.at).copied()?;
+        self.at += 1;
+        Some(word)
+    }
+
+    /// The next token if it is a value (not one of the keywords).
+    fn value(&mut self) -> Option<&'a str> {
+        let word = self.words.get(self.at).copied()?;
+        if WORDS.split(", ").any(|w| w == word) {
+            return None;
+        }
+        self.next()
+    }
+
+    fn required<V>(&mut self, parse: fn(&str) -> Result<V, UnitError>) -> Result<V, String> {
+        match self.value() {
+            Some(v) => parse(v).map_err(|e| self.explain(e)),
+            None => Err(format!("`{}` needs a value: `{}`", self.word, form(self.word))),
+        }
+    }
+
+    fn optional<V>(&mut self, parse: fn(&str) -> Result<V, UnitError>) -> Result<Option<V>, String> {
+        self.value().map(|v| parse(v).map_err(|e| self.explain(e))).transpose()
+    }
+
+    fn explain(&self, e: UnitError) -> String {
+        format!("`{}`: {e}; form: `{}`", self.word, form(self.word))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn contract_example() {
+        let c = parse("delay 75ms 5ms loss 1% rate 10mbit limit 100").unwrap();
+        assert_eq!(c.delay, Duration::from_millis(75));
+        assert_eq!(c.jitter, Duration::from_millis(5));
+        assert_eq!(c.loss, LossModel::Bernoulli { p: 0.01 });
+        assert_eq!(c.rate_bps, Some(10_000_000));
+        assert_eq!(c.limit, 100);
+        assert_eq!(c.mtu, None);
+    }
+
+    #[test]
+    fn every_word() {
+        let c = parse("delay 10ms 2ms 25% loss random 0.5% duplicate 1% reorder 25% mtu 1400").unwrap();
+        assert_eq!(c.jitter_correlation, 0.25);
+        assert_eq!(c.loss, LossModel::Bernoulli { p: 0.005 });
+        assert_eq!((c.duplicate, c.reorder, c.mtu), (0.01, 0.25, Some(1400)));
+        assert_eq!(parse("").unwrap(), LinkConfig::default());
+        assert_eq!(parse("loss 0%").unwrap().loss, LossModel::None);
+    }
+
+    #[test]
+    fn gemodel_words_and_defaults() {
+        let c = parse("loss gemodel 1% 25% 70% 0.1%").unwrap();
+        assert_eq!(c.loss, LossModel::gemodel(0.01, Some(0.25), Some(0.7), Some(0.001)));
+        let c = parse("loss gemodel 1% delay 5ms").unwrap();
+        // netem's defaults (r = 1 - p, h = 0, k = 1) are checked in `loss`.
+        assert_eq!(c.loss, LossModel::gemodel(0.01, None, None, None));
+        assert_eq!(c.delay, Duration::from_millis(5));
+    }
+
+    #[test]
+    fn apply_refines_a_base() {
+        let base = parse("delay 75ms loss 1%").unwrap();
+        let c = apply(base, "rate 1mbit").unwrap();
+        assert_eq!(c.delay, Duration::from_millis(75));
+        assert_eq!(c.loss, LossModel::Bernoulli { p: 0.01 });
+        assert_eq!(c.rate_bps, Some(1_000_000));
+    }
+
+    #[test]
+    fn bad_words() {
+        let cases = [
+            ("delay 75ms jiggle", "`jiggle` is not a duration", "delay TIME"),
+            ("corrupt 1%", "unknown word `corrupt`", "rate, limit, mtu"),
+            ("jitter 5ms", "unknown word `jitter`", "accepted: delay, loss"),
+            ("delay", "`delay` needs a value", "delay TIME [JITTER"),
+            ("delay 75", "`75` is not a duration", "delay TIME"),
+            ("delay 75ms 5ms 25% 3", "unexpected `3` after `delay`", "too many"),
+            ("loss 1% 25%", "unexpected `25%` after `loss`", "not supported"),
+            ("loss 150%", "`150%` is not a percentage", "0 to 100"),
+            ("loss", "`loss` needs a value", "gemodel"),
+            ("loss gemodel", "`loss` needs a value", "gemodel P%"),
+            ("loss state 1%", "`loss state`", "use `loss gemodel`"),
+            ("rate fast", "`fast` is not a rate", "mbit"),
+            ("rate 0", "`0` is not a rate", "rate RATE"),
+            ("limit -1", "`-1` is not a number of packets", "PACKETS"),
+            ("limit 0", "`0` is not a number of packets", "above 0"),
+            ("mtu 0", "`0` is not an MTU", "at least 1 byte"),
+            ("mtu 1.5B", "`1.5B` is not a size", "mtu BYTES"),
+            ("duplicate", "`duplicate` needs a value", "duplicate PERCENT"),
+            ("reorder 25% 50%", "unexpected `50%` after `reorder`", "correlation"),
+        ];
+        for (input, a, b) in cases {
+            let e = parse(input).unwrap_err();
+            let text = e.to_string();
+            assert!(text.starts_with(&format!("--link \"{input}\": ")), "{text}");
+            assert!(text.contains(a) && text.contains(b), "{input}: {text}");
+        }
+    }
+}

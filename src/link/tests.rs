@@ -1,0 +1,200 @@
+//! Behaviour of [`Link`]: timing, queueing, loss, scripted drops, reordering, duplication.
+
+use super::*;
+use crate::sim::rng::stream;
+
+const MS: u64 = 1000;
+
+fn t(micros: u64) -> Instant {
+    Instant::from_micros(micros)
+}
+
+fn link(config: LinkConfig, seed: u64) -> Link<u64> {
+    Link::new(config, Vec::new(), stream(seed, "link-test"))
+}
+
+fn delay(ms: u64) -> LinkConfig {
+    LinkConfig { delay: Duration::from_millis(ms), ..LinkConfig::default() }
+}
+
+/// Pops everything, returning (arrival time, item) in delivery order.
+fn drain(link: &mut Link<u64>) -> Vec<(Instant, u64)> {
+    let mut out = Vec::new();
+    while let Some(at) = link.next_delivery() {
+        out.push((at, link.pop_due(at).unwrap()));
+    }
+    out
+}
+
+fn queued_at(outcome: SendOutcome) -> u64 {
+    match outcome {
+        SendOutcome::Queued { deliver_at, .. } => deliver_at.micros(),
+        SendOutcome::Dropped(reason) => panic!("dropped: {reason}"),
+    }
+}
+
+#[test]
+fn delay_only_delivers_exactly_after_the_delay() {
+    let mut l = link(delay(50), 1);
+    let out = l.send(t(1000), PacketKind::Syn, 60, 7);
+    assert_eq!(out, SendOutcome::Queued { copies: 1, deliver_at: t(51_000) });
+    assert_eq!(l.in_flight(), 1);
+    assert_eq!(l.next_delivery(), Some(t(51_000)));
+    assert_eq!(l.pop_due(t(50_999)), None);
+    assert_eq!(l.pop_due(t(51_000)), Some(7));
+    assert_eq!(l.in_flight(), 0);
+    assert_eq!(l.next_delivery(), None);
+}
+
+#[test]
+fn rate_serializes_back_to_back() {
+    let config = LinkConfig { rate_bps: Some(8_000_000), ..delay(10) };
+    let mut l = link(config, 1);
+    let times: Vec<u64> = (0..3).map(|i| queued_at(l.send(t(0), PacketKind::Data, 1000, i))).collect();
+    assert_eq!(times, [11 * MS, 12 * MS, 13 * MS]);
+    // An idle wire starts at once again.
+    assert_eq!(queued_at(l.send(t(100 * MS), PacketKind::Data, 1000, 3)), 111 * MS);
+}
+
+#[test]
+fn queue_limit_drops_tail() {
+    let config = LinkConfig { rate_bps: Some(8_000_000), limit: 2, ..LinkConfig::default() };
+    let mut l = link(config, 1);
+    for i in 0..3 {
+        queued_at(l.send(t(0), PacketKind::Data, 1000, i));
+    }
+    let fourth = l.send(t(0), PacketKind::Data, 1000, 3);
+    assert_eq!(fourth, SendOutcome::Dropped(DropReason::QueueFull));
+    // At 1 ms the second packet has started, so there is room for one more.
+    assert_eq!(queued_at(l.send(t(MS), PacketKind::Data, 1000, 4)), 4 * MS);
+    assert_eq!(l.stats().dropped, 1);
+}
+
+#[test]
+fn limit_without_rate_never_drops() {
+    let mut l = link(LinkConfig { limit: 1, ..delay(10) }, 1);
+    for i in 0..10 {
+        queued_at(l.send(t(0), PacketKind::Data, 1000, i));
+    }
+}
+
+#[test]
+fn jitter_without_reorder_preserves_order() {
+    let config = LinkConfig { jitter: Duration::from_millis(5), ..delay(10) };
+    let mut l = link(config, 3);
+    let mut delays = std::collections::BTreeSet::new();
+    for i in 0..10_000 {
+        let at = queued_at(l.send(t(i * 100), PacketKind::Data, 100, i));
+        delays.insert(at - i * 100);
+    }
+    let out = drain(&mut l);
+    assert!(out.iter().enumerate().all(|(i, &(_, item))| item == i as u64));
+    assert!(out.windows(2).all(|w| w[0].0 <= w[1].0));
+    assert!(delays.len() > 100, "jitter should vary the delay");
+    assert!(delays.iter().all(|&d| (5 * MS..=15 * MS).contains(&d)), "{delays:?}");
+}
+
+#[test]
+fn reorder_lets_packets_overtake() {
+    let config = LinkConfig { reorder: 0.5, ..delay(10) };
+    let mut l = link(config, 4);
+    let mut skipped = 0;
+    for i in 0..1000 {
+        if queued_at(l.send(t(i * MS), PacketKind::Data, 100, i)) == i * MS {
+            skipped += 1;
+        }
+    }
+    assert!((400..600).contains(&skipped), "{skipped} of 1000 skipped the delay");
+    let order: Vec<u64> = drain(&mut l).into_iter().map(|(_, item)| item).collect();
+    let overtaken = order.windows(2).filter(|w| w[0] > w[1]).count();
+    assert!(overtaken > 100, "only {overtaken} inversions");
+}
+
+fn drop_pattern(seed: u64, n: u64) -> Vec<bool> {
+    let config = LinkConfig { loss: LossModel::Bernoulli { p: 0.1 }, ..delay(1) };
+    let mut l = link(config, seed);
+    (0..n)
+        .map(|i| match l.send(t(i), PacketKind::Data, 100, i) {
+            SendOutcome::Dropped(reason) => {
+                assert_eq!(reason, DropReason::Random);
+                true
+            }
+            SendOutcome::Queued { .. } => false,
+        })
+        .collect()
+}
+
+#[test]
+fn bernoulli_loss_rate_and_determinism() {
+    let a = drop_pattern(1, 100_000);
+    let rate = a.iter().filter(|&&d| d).count() as f64 / 100_000.0;
+    assert!((0.095..0.105).contains(&rate), "loss rate {rate}");
+    assert_eq!(a, drop_pattern(1, 100_000));
+    assert_ne!(a, drop_pattern(2, 100_000));
+}
+
+#[test]
+fn gilbert_elliott_drops_in_bursts() {
+    let loss = LossModel::gemodel(0.02, Some(0.2), None, None);
+    let mut l = link(LinkConfig { loss, ..delay(1) }, 5);
+    let (mut bursts, mut lost, mut run) = (0u64, 0u64, 0u64);
+    for i in 0..200_000 {
+        match l.send(t(i), PacketKind::Data, 100, i) {
+            SendOutcome::Dropped(DropReason::Burst) => run += 1,
+            SendOutcome::Dropped(other) => panic!("{other}"),
+            SendOutcome::Queued { .. } if run > 0 => {
+                bursts += 1;
+                lost += run;
+                run = 0;
+            }
+            SendOutcome::Queued { .. } => {}
+        }
+    }
+    let mean = lost as f64 / bursts as f64;
+    assert!((4.5..5.5).contains(&mean), "mean burst {mean}, expected 1/r = 5");
+}
+
+#[test]
+fn scripted_rule_drops_exactly_the_nth_of_its_kind() {
+    let rule = DropRule { kind: Some(PacketKind::Data), nth: 3, label: "3rd data segment server->client".into() };
+    let mut l = Link::new(delay(10), vec![rule], stream(1, "x"));
+    use PacketKind::*;
+    let kinds = [Syn, Ack, Data, Data, Ack, Data, Data, Data];
+    let dropped: Vec<usize> = kinds
+        .iter()
+        .enumerate()
+        .filter(|&(i, &k)| matches!(l.send(t(0), k, 100, i as u64), SendOutcome::Dropped(_)))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(dropped, [5]);
+    let mut l = Link::new(delay(10), vec![DropRule { kind: None, nth: 2, label: "2nd packet".into() }], stream(1, "x"));
+    queued_at(l.send(t(0), Syn, 60, 0));
+    let reason = DropReason::Scripted("2nd packet".into());
+    assert_eq!(l.send(t(0), SynAck, 60, 1), SendOutcome::Dropped(reason));
+    queued_at(l.send(t(0), Ack, 60, 2));
+}
+
+#[test]
+fn mtu_drops_large_packets() {
+    let mut l = link(LinkConfig { mtu: Some(1400), ..delay(1) }, 1);
+    queued_at(l.send(t(0), PacketKind::Data, 1400, 0));
+    let out = l.send(t(0), PacketKind::Data, 1500, 1);
+    let reason = DropReason::Mtu { len: 1500, mtu: 1400 };
+    assert_eq!(reason.to_string(), "larger than MTU 1400 (1500 bytes)");
+    assert_eq!(out, SendOutcome::Dropped(reason));
+}
+
+#[test]
+fn duplicate_always_delivers_twice_back_to_back() {
+    let mut l = link(LinkConfig { duplicate: 1.0, ..delay(10) }, 1);
+    for i in 0..100 {
+        let out = l.send(t(i * MS), PacketKind::Data, 100, i);
+        assert_eq!(out, SendOutcome::Queued { copies: 2, deliver_at: t((i + 10) * MS) });
+    }
+    let items: Vec<u64> = drain(&mut l).into_iter().map(|(_, item)| item).collect();
+    let expected: Vec<u64> = (0..100).flat_map(|i| [i, i]).collect();
+    assert_eq!(items, expected);
+    let stats = l.stats();
+    assert_eq!((stats.sent, stats.delivered, stats.duplicated), (100, 200, 100));
+    assert_eq!(stats.bytes_sent, 10_000);
+}

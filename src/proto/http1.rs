@@ -1,0 +1,121 @@
+//! HTTP/1.1 messages (RFC 9112), parsed with httparse.
+//!
+//! The client asks for `/bytes/N`; the lab's server answers with N bytes of body and a
+//! `Content-Length` (RFC 9112 §6.3), so the client knows where the response ends.
+
+/// The request line and headers for `GET /bytes/{size}`.
+pub fn request(host: &str, size: u64) -> Vec<u8> {
+    format!(
+        "GET /bytes/{size} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: wirelab/{}\r\nAccept: */*\r\n\r\n",
+        env!("CARGO_PKG_VERSION")
+    )
+    .into_bytes()
+}
+
+/// A request the server has read in full.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub path: String,
+    /// Bytes of `buf` the request head occupied.
+    pub head_len: usize,
+}
+
+/// Parses a request head from `buf`: `Ok(None)` while incomplete.
+pub fn parse_request(buf: &[u8]) -> Result<Option<Request>, httparse::Error> {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf)? {
+        httparse::Status::Partial => Ok(None),
+        httparse::Status::Complete(head_len) => {
+            Ok(Some(Request { path: req.path.unwrap_or("/").to_string(), head_len }))
+        }
+    }
+}
+
+/// The body size a request path asks for: `/bytes/N`, otherwise 0.
+pub fn requested_size(path: &str) -> u64 {
+    path.strip_prefix("/bytes/").and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+/// The response head for a body of `len` bytes.
+pub fn response_head(len: u64) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 200 OK\r\nServer: wirelab\r\nContent-Type: application/octet-stream\r\nContent-Length: {len}\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// `len` bytes of body: a repeating, readable pattern (handy in Wireshark's byte view).
+pub fn body(len: u64) -> Vec<u8> {
+    const PATTERN: &[u8] = b"wirelab response body; ";
+    PATTERN.iter().copied().cycle().take(len as usize).collect()
+}
+
+/// A response being received.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResponseReader {
+    head: Vec<u8>,
+    /// Content-Length, once the head is complete.
+    pub content_length: Option<u64>,
+    pub body_received: u64,
+    pub status: Option<u16>,
+}
+
+impl ResponseReader {
+    /// Feeds received bytes; returns true once the whole response has arrived.
+    pub fn feed(&mut self, mut data: &[u8]) -> Result<bool, String> {
+        if self.content_length.is_none() {
+            self.head.extend_from_slice(data);
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut resp = httparse::Response::new(&mut headers);
+            match resp.parse(&self.head).map_err(|e| format!("bad HTTP response: {e}"))? {
+                httparse::Status::Partial => return Ok(false),
+                httparse::Status::Complete(n) => {
+                    self.status = resp.code;
+                    let len = resp
+                        .headers
+                        .iter()
+                        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                        .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok())
+                        .ok_or("HTTP response without a Content-Length")?;
+                    self.content_length = Some(len);
+                    let head = std::mem::take(&mut self.head);
+                    self.body_received = (head.len() - n) as u64;
+                    data = &[];
+                }
+            }
+        }
+        self.body_received += data.len() as u64;
+        Ok(self.done())
+    }
+
+    pub fn done(&self) -> bool {
+        self.content_length.is_some_and(|n| self.body_received >= n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_round_trips_through_httparse() {
+        let req = request("server.lab", 200_000);
+        let parsed = parse_request(&req).unwrap().unwrap();
+        assert_eq!(parsed.head_len, req.len());
+        assert_eq!(requested_size(&parsed.path), 200_000);
+        assert_eq!(parse_request(&req[..10]).unwrap(), None);
+    }
+
+    #[test]
+    fn response_reader_counts_body_across_chunks() {
+        let mut all = response_head(50);
+        all.extend(body(50));
+        let mut r = ResponseReader::default();
+        assert!(!r.feed(&all[..20]).unwrap());
+        assert!(!r.feed(&all[20..100]).unwrap());
+        assert!(r.feed(&all[100..]).unwrap());
+        assert_eq!(r.status, Some(200));
+        assert_eq!(r.body_received, 50);
+    }
+}

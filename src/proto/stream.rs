@@ -1,0 +1,171 @@
+//! A byte stream over a smoltcp TCP socket, with or without TLS.
+//!
+//! [`Stream::pump`] moves bytes in both directions: socket → rustls → plaintext inbox, and
+//! plaintext → rustls → ciphertext outbox → socket, the outbox gated by the sender's
+//! congestion window ([`SenderWindow`]). It never blocks and never reads a clock.
+
+use std::io::{Read, Write};
+
+use smoltcp::iface::{SocketHandle, SocketSet};
+use smoltcp::socket::tcp;
+
+use crate::proto::cwnd::{Congestion, SenderWindow};
+
+/// Socket buffer sizes: large enough that the receive window (with window scaling) never
+/// limits a lab transfer before the congestion window does.
+pub const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
+/// The MSS smoltcp uses on a 1500-byte MTU (1500 - 20 IPv4 - 20 TCP).
+pub const MSS: usize = 1460;
+
+/// A new TCP socket configured for `model`.
+pub fn tcp_socket(model: Congestion) -> tcp::Socket<'static> {
+    let mut socket = tcp::Socket::new(
+        tcp::SocketBuffer::new(vec![0; SOCKET_BUFFER]),
+        tcp::SocketBuffer::new(vec![0; SOCKET_BUFFER]),
+    );
+    model.configure(&mut socket);
+    socket
+}
+
+/// One end of a TCP connection and what runs over it.
+pub struct Stream {
+    pub handle: SocketHandle,
+    pub tls: Option<rustls::Connection>,
+    window: SenderWindow,
+    /// Bytes for the socket (ciphertext when TLS is on), and how many of them have gone.
+    outbox: Vec<u8>,
+    sent: usize,
+    /// Received ciphertext rustls has not taken yet.
+    tls_in: Vec<u8>,
+    /// Received plaintext the application has not taken yet.
+    pub inbox: Vec<u8>,
+    /// Total plaintext received.
+    pub received: u64,
+    /// Set when a protocol error ended the stream.
+    pub error: Option<String>,
+}
+
+impl Stream {
+    pub fn new(handle: SocketHandle, model: Congestion) -> Self {
+        Stream {
+            handle,
+            tls: None,
+            window: SenderWindow::new(model, MSS),
+            outbox: Vec::new(),
+            sent: 0,
+            tls_in: Vec::new(),
+            inbox: Vec::new(),
+            received: 0,
+            error: None,
+        }
+    }
+
+    /// Plaintext to send (encrypted first when TLS is on).
+    pub fn write(&mut self, data: &[u8]) {
+        match &mut self.tls {
+            Some(tls) => {
+                tls.set_buffer_limit(None);
+                if let Err(e) = tls.writer().write_all(data) {
+                    self.error = Some(format!("TLS write failed: {e}"));
+                }
+            }
+            None => self.outbox.extend_from_slice(data),
+        }
+    }
+
+    /// True while TLS is on and its handshake has not finished at this end.
+    pub fn handshaking(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.is_handshaking())
+    }
+
+    /// Bytes waiting to be handed to TCP.
+    pub fn unsent(&self) -> usize {
+        self.outbox.len() - self.sent
+    }
+
+    /// The sender's congestion window, where the lab's model applies.
+    pub fn cwnd(&self) -> Option<u64> {
+        self.window.cwnd()
+    }
+
+    /// Moves bytes between the socket, TLS and the application buffers.
+    pub fn pump(&mut self, sockets: &mut SocketSet<'static>) {
+        let socket = sockets.get_mut::<tcp::Socket>(self.handle);
+        let mut buf = [0u8; 16 * 1024];
+        while socket.can_recv() {
+            match socket.recv_slice(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) if self.tls.is_some() => self.tls_in.extend_from_slice(&buf[..n]),
+                Ok(n) => {
+                    self.inbox.extend_from_slice(&buf[..n]);
+                    self.received += n as u64;
+                }
+            }
+        }
+        if self.tls.is_some() {
+            self.pump_tls();
+        }
+        self.flush(socket);
+    }
+
+    fn pump_tls(&mut self) {
+        let Some(tls) = &mut self.tls else { return };
+        let mut input = &self.tls_in[..];
+        while !input.is_empty() && self.error.is_none() {
+            match tls.read_tls(&mut input) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => self.error = Some(format!("TLS read failed: {e}")),
+            }
+            if let Err(e) = tls.process_new_packets() {
+                self.error = Some(format!("TLS error: {e}"));
+            }
+            self.received += drain_plaintext(tls, &mut self.inbox);
+        }
+        let consumed = self.tls_in.len() - input.len();
+        self.tls_in.drain(..consumed);
+        // 0-RTT data on the server is read through its own API until the handshake ends.
+        if let rustls::Connection::Server(server) = tls {
+            if let Some(mut early) = server.early_data() {
+                let before = self.inbox.len();
+                let _ = early.read_to_end(&mut self.inbox);
+                self.received += (self.inbox.len() - before) as u64;
+            }
+        }
+        while tls.wants_write() {
+            match tls.write_tls(&mut self.outbox) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    fn flush(&mut self, socket: &mut tcp::Socket<'static>) {
+        if self.sent == self.outbox.len() || !socket.may_send() {
+            return;
+        }
+        let allowance = self.window.allowance(socket.send_queue());
+        let end = self.outbox.len().min(self.sent.saturating_add(allowance));
+        if let Ok(n) = socket.send_slice(&self.outbox[self.sent..end]) {
+            self.sent += n;
+            self.window.on_written(n);
+        }
+        if self.sent == self.outbox.len() {
+            self.outbox.clear();
+            self.sent = 0;
+        }
+    }
+}
+
+/// Reads all plaintext rustls has decrypted into `inbox`; returns how many bytes.
+fn drain_plaintext(tls: &mut rustls::Connection, inbox: &mut Vec<u8>) -> u64 {
+    let before = inbox.len();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match tls.reader().read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => inbox.extend_from_slice(&buf[..n]),
+        }
+    }
+    (inbox.len() - before) as u64
+}

@@ -1,0 +1,109 @@
+//! Expectations: checks such as `tls_handshake.rtts == 1`, evaluated on a scenario's timeline.
+//!
+//! Grammar: `<phase>.<field> <op> <number>` or `metrics.<name> <op> <number>`, where field is
+//! `rtts`, `ms`, `start_ms`, `end_ms` or `frames`, and op is one of `==`, `!=`, `<`, `<=`, `>`,
+//! `>=`. `==` and `!=` compare to two decimal places (|a - b| < 0.005), as the tables print.
+
+use super::InputError;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+/// What a check reads from the timeline.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Operand {
+    Phase { id: String, field: String },
+    Metric(String),
+}
+
+/// A parsed expectation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Check {
+    pub text: String,
+    pub operand: Operand,
+    pub op: Op,
+    pub value: f64,
+}
+
+pub const PHASE_FIELDS: [&str; 5] = ["rtts", "ms", "start_ms", "end_ms", "frames"];
+const OPS: [(&str, Op); 6] =
+    [("==", Op::Eq), ("!=", Op::Ne), ("<=", Op::Le), (">=", Op::Ge), ("<", Op::Lt), (">", Op::Gt)];
+
+impl Check {
+    pub fn parse(text: &str, at: &str) -> Result<Check, InputError> {
+        let bad = |why: &str| {
+            InputError::new(format!(
+                "{at}: cannot read check `{text}`: {why} (expected `<phase>.<{}> <op> <number>` or `metrics.<name> <op> <number>`, op one of == != < <= > >=)",
+                PHASE_FIELDS.join("|")
+            ))
+        };
+        let (pos, sym, op) = OPS
+            .iter()
+            .filter_map(|(sym, op)| text.find(sym).map(|p| (p, *sym, *op)))
+            .min_by_key(|(p, sym, _)| (*p, std::cmp::Reverse(sym.len())))
+            .ok_or_else(|| bad("no comparison operator"))?;
+        let lhs = text[..pos].trim();
+        let rhs = text[pos + sym.len()..].trim();
+        let value: f64 = rhs.parse().map_err(|_| bad(&format!("`{rhs}` is not a number")))?;
+        if !value.is_finite() {
+            return Err(bad("the number must be finite"));
+        }
+        let (head, field) = lhs.split_once('.').ok_or_else(|| bad(&format!("`{lhs}` has no `.field`")))?;
+        let operand = if head == "metrics" {
+            Operand::Metric(field.to_string())
+        } else {
+            if !PHASE_FIELDS.contains(&field) {
+                return Err(bad(&format!("unknown phase field `{field}`")));
+            }
+            if head.is_empty() {
+                return Err(bad("missing phase id"));
+            }
+            Operand::Phase { id: head.to_string(), field: field.to_string() }
+        };
+        Ok(Check { text: text.trim().to_string(), operand, op, value })
+    }
+
+    /// Compares a measured value.
+    pub fn holds(&self, measured: f64) -> bool {
+        let close = (measured - self.value).abs() < 0.005;
+        match self.op {
+            Op::Eq => close,
+            Op::Ne => !close,
+            Op::Lt => measured < self.value,
+            Op::Le => measured <= self.value || close,
+            Op::Gt => measured > self.value,
+            Op::Ge => measured >= self.value || close,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_phase_and_metric_checks() {
+        let c = Check::parse("tls_handshake.rtts == 1", "expect[0]").unwrap();
+        assert_eq!(c.operand, Operand::Phase { id: "tls_handshake".into(), field: "rtts".into() });
+        assert_eq!(c.op, Op::Eq);
+        assert!(c.holds(1.004) && !c.holds(1.01));
+        let c = Check::parse("metrics.total_ms <= 900", "x").unwrap();
+        assert_eq!(c.op, Op::Le);
+        assert!(c.holds(900.0) && !c.holds(900.1));
+    }
+
+    #[test]
+    fn rejects_malformed_checks_naming_them() {
+        for bad in ["tls.rtts = 1", "tls.speed == 1", "tls.rtts == x", ".rtts == 1", "rtts == 1"] {
+            let e = Check::parse(bad, "expect[3]").unwrap_err().to_string();
+            assert!(e.contains("expect[3]") && e.contains(bad), "{e}");
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! A scenario resolved for running: parameters substituted, links built, steps typed.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use super::expect::Check;
+use super::fields::Params;
+use super::raw::{RawLink, Scalar};
+use super::steps::Step;
+use super::{InputError, Lab};
+use crate::link::{netem, DropRule, LinkConfig, LossModel, PacketKind};
+use crate::proto::cwnd::Congestion;
+
+/// What a host does in the lab.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Runs the scenario's steps; the capture is taken here.
+    Client,
+    /// Serves HTTP on port 80 and HTTPS on 443.
+    Server,
+    /// A caching DNS resolver that forwards misses to the authority.
+    Resolver,
+    /// The authoritative DNS server for the lab's names.
+    Authority,
+}
+
+pub const ROLES: [(&str, Role); 4] =
+    [("client", Role::Client), ("server", Role::Server), ("resolver", Role::Resolver), ("authority", Role::Authority)];
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostPlan {
+    pub name: String,
+    pub addr: Ipv4Addr,
+    pub role: Role,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DnsPlan {
+    /// DNS name (lower case) → host index.
+    pub names: BTreeMap<String, usize>,
+    pub ttl: u32,
+}
+
+/// Command-line overrides of a run.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--set KEY=VALUE`, in order.
+    pub set: Vec<(String, String)>,
+    /// `--rtt`: the client–server round trip.
+    pub rtt: Option<Duration>,
+    /// `--loss`: random loss each way on the client–server path (fraction).
+    pub loss: Option<f64>,
+    /// `--link`: netem words for the client–server path, applied last.
+    pub link: Option<String>,
+}
+
+/// Everything needed to run one scenario.
+#[derive(Clone, Debug)]
+pub struct ScenarioPlan {
+    pub lab: String,
+    pub name: String,
+    pub title: String,
+    pub hosts: Vec<HostPlan>,
+    pub client: usize,
+    pub server: usize,
+    /// Link configs and scripted drops, indexed `from * hosts + to`.
+    pub links: Vec<(LinkConfig, Vec<DropRule>)>,
+    pub dns: Option<DnsPlan>,
+    pub warmup: Vec<Step>,
+    pub steps: Vec<Step>,
+    pub congestion: Congestion,
+    pub time_limit: Duration,
+    pub checks: Vec<Check>,
+    /// Parameters in force, as text (for the JSON and the terminal header).
+    pub params: BTreeMap<String, String>,
+}
+
+impl ScenarioPlan {
+    /// The client–server round-trip propagation time (both one-way delays).
+    pub fn rtt(&self) -> Duration {
+        let n = self.hosts.len();
+        self.links[self.client * n + self.server].0.delay + self.links[self.server * n + self.client].0.delay
+    }
+
+    pub fn link(&self, from: usize, to: usize) -> &LinkConfig {
+        &self.links[from * self.hosts.len() + to].0
+    }
+}
+
+/// Resolves scenario `index` of `lab` under `overrides`.
+pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPlan, InputError> {
+    let raw = &lab.raw;
+    let sc = &raw.scenarios[index];
+    let at = format!("scenario `{}`", sc.name);
+    let mut params = Params { values: raw.params.clone() };
+    for (k, v) in &sc.params {
+        if !params.values.contains_key(k) {
+            return Err(InputError::new(format!(
+                "{at}.params.{k}: not a parameter of the lab (declare it in [params])"
+            )));
+        }
+        params.values.insert(k.clone(), v.clone());
+    }
+    for (k, v) in &overrides.set {
+        params.values.insert(k.clone(), Scalar::Str(v.clone()));
+    }
+
+    let hosts = lab.hosts()?;
+    let find = |role: Role| hosts.iter().position(|h| h.role == role);
+    let client =
+        find(Role::Client).ok_or_else(|| InputError::new("[[host]]: the lab needs one host with role = \"client\""))?;
+    let server =
+        find(Role::Server).ok_or_else(|| InputError::new("[[host]]: the lab needs one host with role = \"server\""))?;
+    let host_index = |name: &str, field: &str| {
+        hosts.iter().position(|h| h.name == name).ok_or_else(|| {
+            let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+            InputError::new(format!("{field}: unknown host `{name}` (hosts: {})", names.join(", ")))
+        })
+    };
+
+    // Links: the lab's [link], refined by [[path]]s, then the command line on client–server.
+    let base = link_config(LinkConfig::default(), &raw.link, "[link]", &params)?;
+    let n = hosts.len();
+    let mut links = vec![(base.clone(), Vec::new()); n * n];
+    for (i, path) in raw.paths.iter().enumerate() {
+        let field = format!("[[path]] {}", i + 1);
+        let between = path.between.as_ref().filter(|b| b.len() == 2).ok_or_else(|| {
+            InputError::new(format!(
+                "{field}.between: expected two host names, e.g. between = [\"client\", \"server\"]"
+            ))
+        })?;
+        let a = host_index(&between[0], &format!("{field}.between"))?;
+        let b = host_index(&between[1], &format!("{field}.between"))?;
+        let config = link_config(base.clone(), path, &field, &params)?;
+        links[a * n + b].0 = config.clone();
+        links[b * n + a].0 = config;
+    }
+    for (from, to) in [(client, server), (server, client)] {
+        let cfg = &mut links[from * n + to].0;
+        if let Some(rtt) = overrides.rtt {
+            cfg.delay = rtt / 2;
+        }
+        if let Some(p) = overrides.loss {
+            cfg.loss = if p > 0.0 { LossModel::Bernoulli { p } } else { LossModel::None };
+        }
+        if let Some(words) = &overrides.link {
+            *cfg = netem::apply(cfg.clone(), words).map_err(|e| InputError::new(e.to_string()))?;
+        }
+    }
+    for (i, d) in lab.raw.scenarios[index].drops.iter().enumerate() {
+        let field = format!("{at}.drop[{i}]");
+        let from = host_index(&d.from, &format!("{field}.from"))?;
+        let to = host_index(&d.to, &format!("{field}.to"))?;
+        let kind = if d.packet == "any" {
+            None
+        } else {
+            Some(PacketKind::from_name(&d.packet).ok_or_else(|| {
+                let names: Vec<&str> = PacketKind::NAMES.iter().map(|(n, _)| *n).collect();
+                InputError::new(format!(
+                    "{field}.packet: unknown packet kind `{}` (allowed: any, {})",
+                    d.packet,
+                    names.join(", ")
+                ))
+            })?)
+        };
+        let nth = params.resolve(&format!("{field}.nth"), &d.nth)?.int(1, u64::MAX >> 1)?;
+        let label = format!("{} {} {}->{}", ordinal(nth), d.packet, d.from, d.to);
+        links[from * n + to].1.push(DropRule { kind, nth, label });
+    }
+
+    let dns = match &raw.dns {
+        None => None,
+        Some(d) => {
+            let mut names = BTreeMap::new();
+            for (name, host) in &d.names {
+                names.insert(
+                    name.trim_end_matches('.').to_ascii_lowercase(),
+                    host_index(host, &format!("[dns].names.{name}"))?,
+                );
+            }
+            let ttl = match &d.ttl {
+                None => 300,
+                Some(v) => params.resolve("[dns].ttl", v)?.duration()?.as_secs().min(u64::from(u32::MAX)) as u32,
+            };
+            Some(DnsPlan { names, ttl })
+        }
+    };
+
+    let steps = |list: &[toml::Table], what: &str| -> Result<Vec<Step>, InputError> {
+        list.iter().enumerate().map(|(i, t)| Step::parse(t, &format!("{at}.{what}[{}]", i + 1), &params)).collect()
+    };
+    let warmup = steps(&sc.warmup, "warmup")?;
+    let main = steps(&sc.steps, "steps")?;
+    if main.is_empty() {
+        return Err(InputError::new(format!("{at}.steps: a scenario needs at least one step")));
+    }
+    for step in warmup.iter().chain(&main) {
+        check_step(step, &hosts, dns.as_ref(), &at)?;
+    }
+
+    let congestion = match params.values.get("cc") {
+        None => Congestion::InitialWindow { segments: 10 },
+        Some(v) => match params.resolve("params.cc", v)?.choice(&["iw", "smoltcp"])?.as_str() {
+            "smoltcp" => Congestion::Stack,
+            _ => {
+                let segments = match params.values.get("initial_window") {
+                    Some(v) => params.resolve("params.initial_window", v)?.int(1, 1000)? as u32,
+                    None => 10,
+                };
+                Congestion::InitialWindow { segments }
+            }
+        },
+    };
+    let time_limit = match params.values.get("time_limit") {
+        Some(v) => params.resolve("params.time_limit", v)?.duration()?,
+        None => Duration::from_secs(120),
+    };
+
+    let mut checks = Vec::new();
+    for (i, e) in raw.expects.iter().enumerate() {
+        if e.scenarios.is_empty() || e.scenarios.iter().any(|s| *s == sc.name) {
+            checks.push(Check::parse(&e.check, &format!("[[expect]] {}.check", i + 1))?);
+        }
+    }
+    let params = params.values.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+    Ok(ScenarioPlan {
+        lab: raw.name.clone(),
+        name: sc.name.clone(),
+        title: sc.title.clone().unwrap_or_else(|| sc.name.clone()),
+        hosts,
+        client,
+        server,
+        links,
+        dns,
+        warmup,
+        steps: main,
+        congestion,
+        time_limit,
+        checks,
+        params,
+    })
+}
+
+/// Builds a link config from `raw` on top of `base`.
+fn link_config(base: LinkConfig, raw: &RawLink, field: &str, params: &Params) -> Result<LinkConfig, InputError> {
+    let mut c = base;
+    let get =
+        |key: &str, v: &Option<Scalar>| v.as_ref().map(|s| params.resolve(&format!("{field}.{key}"), s)).transpose();
+    if raw.rtt.is_some() && raw.delay.is_some() {
+        return Err(InputError::new(format!("{field}: set `rtt` (round trip) or `delay` (one way), not both")));
+    }
+    if let Some(v) = get("rtt", &raw.rtt)? {
+        c.delay = v.duration()? / 2;
+    }
+    if let Some(v) = get("delay", &raw.delay)? {
+        c.delay = v.duration()?;
+    }
+    if let Some(v) = get("jitter", &raw.jitter)? {
+        c.jitter = v.duration()?;
+    }
+    if let Some(v) = get("loss", &raw.loss)? {
+        let p = v.percent()?;
+        c.loss = if p > 0.0 { LossModel::Bernoulli { p } } else { LossModel::None };
+    }
+    if let Some(v) = get("duplicate", &raw.duplicate)? {
+        c.duplicate = v.percent()?;
+    }
+    if let Some(v) = get("reorder", &raw.reorder)? {
+        c.reorder = v.percent()?;
+    }
+    if let Some(v) = get("rate", &raw.rate)? {
+        c.rate_bps = Some(v.rate()?);
+    }
+    if let Some(v) = get("limit", &raw.limit)? {
+        c.limit = v.int(1, 1_000_000)? as usize;
+    }
+    if let Some(v) = get("mtu", &raw.mtu)? {
+        c.mtu = Some(v.int(68, 65_535)? as usize);
+    }
+    if let Some(v) = get("netem", &raw.netem)? {
+        let words = v.string()?;
+        c = netem::apply(c, &words).map_err(|e| InputError::new(format!("{field}.netem: {e}")))?;
+    }
+    Ok(c)
+}
+
+fn check_step(step: &Step, hosts: &[HostPlan], dns: Option<&DnsPlan>, at: &str) -> Result<(), InputError> {
+    match step {
+        Step::Dns { name } => {
+            let Some(dns) = dns else {
+                return Err(InputError::new(format!("{at}: a `dns` step needs a [dns] section with names")));
+            };
+            if !dns.names.contains_key(&name.to_ascii_lowercase()) {
+                let names: Vec<&str> = dns.names.keys().map(String::as_str).collect();
+                return Err(InputError::new(format!(
+                    "{at}: `dns` step for `{name}`, which [dns].names does not define ({})",
+                    names.join(", ")
+                )));
+            }
+            if !hosts.iter().any(|h| h.role == Role::Resolver) || !hosts.iter().any(|h| h.role == Role::Authority) {
+                return Err(InputError::new(format!(
+                    "{at}: a `dns` step needs hosts with role \"resolver\" and \"authority\""
+                )));
+            }
+        }
+        Step::Connect { to, .. } => {
+            let known = hosts.iter().any(|h| h.name == *to)
+                || dns.is_some_and(|d| d.names.contains_key(&to.to_ascii_lowercase()));
+            if !known {
+                return Err(InputError::new(format!(
+                    "{at}: `connect` to `{to}`, which is neither a host nor a name in [dns].names"
+                )));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn ordinal(n: u64) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (1, 11) | (2, 12) | (3, 13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}

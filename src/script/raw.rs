@@ -1,0 +1,118 @@
+//! The lab file as written: TOML, deserialised with unknown keys rejected.
+//!
+//! Values that may refer to parameters (`"${rtt}"`) are kept as [`Scalar`]s and resolved
+//! per scenario in [`super::plan`].
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// A string, number or boolean from the lab file.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Scalar {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+}
+
+impl std::fmt::Display for Scalar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scalar::Bool(b) => write!(f, "{b}"),
+            Scalar::Int(i) => write!(f, "{i}"),
+            Scalar::Float(x) => write!(f, "{x}"),
+            Scalar::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLab {
+    pub name: String,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub params: BTreeMap<String, Scalar>,
+    #[serde(default)]
+    pub link: RawLink,
+    #[serde(default, rename = "path")]
+    pub paths: Vec<RawLink>,
+    #[serde(rename = "host")]
+    pub hosts: Vec<RawHost>,
+    pub dns: Option<RawDns>,
+    #[serde(rename = "scenario")]
+    pub scenarios: Vec<RawScenario>,
+    #[serde(default, rename = "expect")]
+    pub expects: Vec<RawExpect>,
+}
+
+/// Impairments of a path: the lab's default `[link]`, or a `[[path]]` with `between`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLink {
+    pub between: Option<Vec<String>>,
+    pub rtt: Option<Scalar>,
+    pub delay: Option<Scalar>,
+    pub jitter: Option<Scalar>,
+    pub loss: Option<Scalar>,
+    pub duplicate: Option<Scalar>,
+    pub reorder: Option<Scalar>,
+    pub rate: Option<Scalar>,
+    pub limit: Option<Scalar>,
+    pub mtu: Option<Scalar>,
+    pub netem: Option<Scalar>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHost {
+    pub name: String,
+    pub addr: String,
+    pub role: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDns {
+    /// DNS name → host name.
+    pub names: BTreeMap<String, String>,
+    pub ttl: Option<Scalar>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    pub name: String,
+    pub title: Option<String>,
+    /// Parameter values for this scenario only.
+    #[serde(default)]
+    pub params: BTreeMap<String, Scalar>,
+    /// Steps run before the scenario's time 0 (a pooled connection's first use, a ticket).
+    #[serde(default)]
+    pub warmup: Vec<toml::Table>,
+    pub steps: Vec<toml::Table>,
+    #[serde(default, rename = "drop")]
+    pub drops: Vec<RawDrop>,
+}
+
+/// A scripted drop: the `nth` packet of kind `packet` sent from `from` to `to`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDrop {
+    pub from: String,
+    pub to: String,
+    pub packet: String,
+    pub nth: Scalar,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExpect {
+    /// Scenarios the check applies to (default: all).
+    #[serde(default)]
+    pub scenarios: Vec<String>,
+    pub check: String,
+}

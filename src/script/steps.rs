@@ -1,0 +1,136 @@
+//! Scenario steps: what the client does, one after the other.
+
+use std::time::Duration;
+
+use super::fields::Params;
+use super::raw::Scalar;
+use super::InputError;
+use crate::proto::tls::TlsVersion;
+
+/// One step of a scenario, run at the client.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    /// Resolve `name` through the stub resolver (cached: costs nothing, sends nothing).
+    Dns { name: String },
+    /// Open a TCP connection to `to` (a DNS name resolved earlier, or a host name).
+    Connect { to: String, port: u16 },
+    /// TLS handshake on the open connection; resumes when an earlier connection left a ticket.
+    /// With `early_data`, the next request step's bytes go out as 0-RTT data with the ClientHello.
+    Tls { version: TlsVersion, early_data: bool },
+    /// `GET /bytes/{size}` on the open connection, until the whole response has arrived.
+    Request { size: u64 },
+    /// Wait, sending nothing.
+    Idle { duration: Duration },
+    /// Close the connection (TLS close_notify, then FIN) and wait until both sides are done.
+    Close,
+}
+
+/// Step kinds and the keys each one takes.
+pub const KINDS: [(&str, &[&str]); 6] = [
+    ("dns", &["name"]),
+    ("connect", &["to", "port"]),
+    ("tls", &["version", "early_data"]),
+    ("request", &["size"]),
+    ("idle", &["duration"]),
+    ("close", &[]),
+];
+
+impl Step {
+    /// The stable id of the timeline phase this step measures.
+    pub fn phase_id(&self) -> &'static str {
+        match self {
+            Step::Dns { .. } => "dns",
+            Step::Connect { .. } => "tcp_handshake",
+            Step::Tls { .. } => "tls_handshake",
+            Step::Request { .. } => "http_request",
+            Step::Idle { .. } => "idle",
+            Step::Close => "close",
+        }
+    }
+
+    /// A short description for tables, comments and errors.
+    pub fn describe(&self) -> String {
+        match self {
+            Step::Dns { name } => format!("DNS lookup of {name}"),
+            Step::Connect { to, port } => format!("TCP handshake with {to}:{port}"),
+            Step::Tls { version, early_data: false } => format!("{} handshake", version_name(*version)),
+            Step::Tls { version, early_data: true } => {
+                format!("{} handshake with 0-RTT early data", version_name(*version))
+            }
+            Step::Request { size } => format!("HTTP/1.1 GET of {}", crate::units::format_bytes(*size)),
+            Step::Idle { duration } => format!("idle for {duration:?}"),
+            Step::Close => "connection close".to_string(),
+        }
+    }
+
+    /// Parses one `{ step = "...", ... }` table; `at` names it in errors.
+    pub fn parse(table: &toml::Table, at: &str, params: &Params) -> Result<Step, InputError> {
+        let kind = match table.get("step") {
+            Some(toml::Value::String(s)) => s.as_str(),
+            Some(other) => return Err(InputError::new(format!("{at}.step: `{other}` is not a step kind"))),
+            None => return Err(InputError::new(format!("{at}: missing `step` (one of: {})", kind_names()))),
+        };
+        let Some((_, keys)) = KINDS.iter().find(|(k, _)| *k == kind) else {
+            return Err(InputError::new(format!("{at}.step: unknown step kind `{kind}` (allowed: {})", kind_names())));
+        };
+        for key in table.keys().filter(|k| *k != "step") {
+            if !keys.contains(&key.as_str()) {
+                let allowed = if keys.is_empty() { "none".to_string() } else { keys.join(", ") };
+                return Err(InputError::new(format!(
+                    "{at}: unknown key `{key}` for a `{kind}` step (allowed: {allowed})"
+                )));
+            }
+        }
+        let get = |key: &str| -> Result<Option<super::fields::Value>, InputError> {
+            match table.get(key) {
+                None => Ok(None),
+                Some(v) => {
+                    let scalar =
+                        scalar_of(v).ok_or_else(|| InputError::new(format!("{at}.{key}: `{v}` is not a value")))?;
+                    params.resolve(&format!("{at}.{key}"), &scalar).map(Some)
+                }
+            }
+        };
+        let required = |key: &str| -> Result<super::fields::Value, InputError> {
+            get(key)?.ok_or_else(|| InputError::new(format!("{at}: a `{kind}` step needs `{key}`")))
+        };
+        Ok(match kind {
+            "dns" => Step::Dns { name: required("name")?.string()? },
+            "connect" => Step::Connect {
+                to: required("to")?.string()?,
+                port: get("port")?.map(|v| v.int(1, 65535)).transpose()?.unwrap_or(443) as u16,
+            },
+            "tls" => Step::Tls {
+                version: match get("version")?.map(|v| v.choice(&["1.2", "1.3"])).transpose()?.as_deref() {
+                    Some("1.2") => TlsVersion::Tls12,
+                    _ => TlsVersion::Tls13,
+                },
+                early_data: get("early_data")?.map(|v| v.bool()).transpose()?.unwrap_or(false),
+            },
+            "request" => Step::Request { size: required("size")?.size()? },
+            "idle" => Step::Idle { duration: required("duration")?.duration()? },
+            _ => Step::Close,
+        })
+    }
+}
+
+fn kind_names() -> String {
+    KINDS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+}
+
+fn scalar_of(v: &toml::Value) -> Option<Scalar> {
+    Some(match v {
+        toml::Value::String(s) => Scalar::Str(s.clone()),
+        toml::Value::Integer(i) => Scalar::Int(*i),
+        toml::Value::Float(f) => Scalar::Float(*f),
+        toml::Value::Boolean(b) => Scalar::Bool(*b),
+        _ => return None,
+    })
+}
+
+pub fn version_name(v: TlsVersion) -> &'static str {
+    match v {
+        TlsVersion::Tls12 => "TLS 1.2",
+        TlsVersion::Tls13 => "TLS 1.3",
+    }
+}

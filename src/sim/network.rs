@@ -1,0 +1,162 @@
+//! The lab network: hosts joined pairwise by [`Link`]s, and one capture tap.
+//!
+//! Sans-IO: every method takes `now`. The network routes by destination address (all hosts
+//! share one /24, one hop apart), hands each packet to the link of its (source, destination)
+//! pair, and records what the vantage host sees into the [`Capture`]: packets it sends, packets
+//! delivered to it, and packets lost on its way to or from it (commented with the reason).
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use crate::capture::Capture;
+use crate::host::Host;
+use crate::link::{DropRule, Link, LinkConfig, SendOutcome};
+use crate::packet;
+use crate::sim::time::Instant;
+
+/// A packet in flight between two hosts (indices into [`Network::hosts`]).
+#[derive(Clone, Debug)]
+pub struct Packet {
+    pub bytes: Vec<u8>,
+    pub from: usize,
+    pub to: usize,
+}
+
+/// Where the capture is taken and how packets are labelled.
+pub struct Tap {
+    pub host: usize,
+    pub capture: Capture,
+    /// The label of the phase current at the vantage host; becomes each packet's comment prefix.
+    pub label: String,
+    /// The timeline phase current at the vantage host, if any.
+    pub phase: Option<usize>,
+    /// First and last frame recorded in each phase.
+    pub phase_frames: Vec<Option<(u64, u64)>>,
+}
+
+impl Tap {
+    fn record(&mut self, at: Instant, bytes: &[u8], note: &str) {
+        let what =
+            packet::summarize(bytes).map(|s| s.describe(bytes)).unwrap_or_else(|| format!("{} bytes", bytes.len()));
+        let comment =
+            if note.is_empty() { format!("{}: {what}", self.label) } else { format!("{}: {note}: {what}", self.label) };
+        let frame = self.capture.record(at, bytes, comment);
+        if let Some(p) = self.phase {
+            if self.phase_frames.len() <= p {
+                self.phase_frames.resize(p + 1, None);
+            }
+            let slot = &mut self.phase_frames[p];
+            *slot = Some(slot.map_or((frame, frame), |(first, _)| (first, frame)));
+        }
+    }
+}
+
+/// Hosts, links and the tap.
+pub struct Network {
+    pub hosts: Vec<Host>,
+    /// Directed links, indexed `from * hosts + to`.
+    links: Vec<Option<Link<Packet>>>,
+    by_addr: HashMap<Ipv4Addr, usize>,
+    pub tap: Tap,
+    /// Packets addressed to no host of the lab (counted, never delivered anywhere).
+    pub unroutable: u64,
+}
+
+impl Network {
+    /// Joins every pair of `hosts` with the link `path(from, to)` returns.
+    pub fn new(
+        hosts: Vec<Host>,
+        mut path: impl FnMut(usize, usize) -> (LinkConfig, Vec<DropRule>, rand_chacha::ChaCha8Rng),
+        vantage: usize,
+    ) -> Network {
+        let n = hosts.len();
+        let mut links = Vec::with_capacity(n * n);
+        for from in 0..n {
+            for to in 0..n {
+                links.push((from != to).then(|| {
+                    let (config, rules, rng) = path(from, to);
+                    Link::new(config, rules, rng)
+                }));
+            }
+        }
+        let by_addr = hosts.iter().enumerate().map(|(i, h)| (h.addr, i)).collect();
+        let names = hosts.iter().map(|h| (h.addr, h.name.clone())).collect();
+        let capture = Capture::new(&hosts[vantage].name, names);
+        let tap = Tap { host: vantage, capture, label: String::new(), phase: None, phase_frames: Vec::new() };
+        Network { hosts, links, by_addr, tap, unroutable: 0 }
+    }
+
+    pub fn link(&self, from: usize, to: usize) -> Option<&Link<Packet>> {
+        self.links.get(from * self.hosts.len() + to)?.as_ref()
+    }
+
+    /// Moves what `host` has sent into the links.
+    pub fn collect(&mut self, host: usize, now: Instant) {
+        let n = self.hosts.len();
+        while let Some(bytes) = self.hosts[host].device.tx.pop_front() {
+            let summary = packet::summarize(&bytes);
+            let to = summary.as_ref().and_then(|s| self.by_addr.get(&s.dst).copied());
+            let Some(to) = to.filter(|&t| t != host) else {
+                self.unroutable += 1;
+                continue;
+            };
+            let kind = summary.map_or(crate::link::PacketKind::Other, |s| s.kind());
+            let watched = host == self.tap.host || to == self.tap.host;
+            let copy = watched.then(|| bytes.clone());
+            let len = bytes.len();
+            let Some(link) = self.links[host * n + to].as_mut() else { continue };
+            let outcome = link.send(now, kind, len, Packet { bytes, from: host, to });
+            if let Some(bytes) = copy {
+                match outcome {
+                    SendOutcome::Dropped(reason) => {
+                        let note = format!("LOST on the link ({reason}), never delivered");
+                        self.tap.record(now, &bytes, &note);
+                    }
+                    SendOutcome::Queued { .. } if host == self.tap.host => self.tap.record(now, &bytes, ""),
+                    SendOutcome::Queued { .. } => {}
+                }
+            }
+        }
+    }
+
+    /// Moves what every host has sent into the links.
+    pub fn collect_all(&mut self, now: Instant) {
+        for h in 0..self.hosts.len() {
+            self.collect(h, now);
+        }
+    }
+
+    /// Hands every packet due by `now` to its destination host; returns how many.
+    pub fn deliver_due(&mut self, now: Instant) -> usize {
+        let mut delivered = 0;
+        for i in 0..self.links.len() {
+            let Some(link) = self.links[i].as_mut() else { continue };
+            while let Some(packet) = link.pop_due(now) {
+                if packet.to == self.tap.host {
+                    self.tap.record(now, &packet.bytes, "");
+                }
+                self.hosts[packet.to].device.rx.push_back(packet.bytes);
+                delivered += 1;
+            }
+        }
+        delivered
+    }
+
+    /// Sends what `host` is ready to send and moves it into the links.
+    pub fn flush(&mut self, host: usize, now: Instant) {
+        self.hosts[host].egress(now);
+        self.collect(host, now);
+    }
+
+    /// The next instant something is due: a delivery or a host's timer.
+    pub fn next_event(&mut self, now: Instant) -> Option<Instant> {
+        let links = self.links.iter().flatten().filter_map(|l| l.next_delivery());
+        let hosts: Vec<Instant> = self.hosts.iter_mut().filter_map(|h| h.poll_at(now)).collect();
+        links.chain(hosts).min()
+    }
+
+    /// Packets dropped on all links so far.
+    pub fn dropped(&self) -> u64 {
+        self.links.iter().flatten().map(|l| l.stats().dropped).sum()
+    }
+}
