@@ -53,7 +53,7 @@ fn settle(net: &mut Network, app: &mut impl Application, now: Instant) {
     for _ in 0..MAX_ROUNDS_PER_INSTANT {
         let mut busy = false;
         for h in 0..net.hosts.len() {
-            if net.hosts[h].ingress_one(now) {
+            if net.ingress_one(h, now) {
                 busy = true;
             }
             net.collect(h, now);

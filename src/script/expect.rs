@@ -36,6 +36,26 @@ pub const PHASE_FIELDS: [&str; 5] = ["rtts", "ms", "start_ms", "end_ms", "frames
 const OPS: [(&str, Op); 6] =
     [("==", Op::Eq), ("!=", Op::Ne), ("<=", Op::Le), (">=", Op::Ge), ("<", Op::Lt), (">", Op::Gt)];
 
+impl Operand {
+    /// Reads the value from a scenario's timeline (`None` when the phase or metric is absent).
+    pub fn measure(&self, s: &crate::timeline::Scenario) -> Option<f64> {
+        match self {
+            Operand::Metric(name) => s.metrics.get(name).copied(),
+            Operand::Phase { id, field } => {
+                let p = s.phase(id)?;
+                match field.as_str() {
+                    "rtts" => p.rtts,
+                    "ms" => Some(p.duration_ms()),
+                    "start_ms" => Some(p.start_ms),
+                    "end_ms" => Some(p.end_ms),
+                    "frames" => Some(p.frames() as f64),
+                    _ => None,
+                }
+            }
+        }
+    }
+}
+
 impl Check {
     pub fn parse(text: &str, at: &str) -> Result<Check, InputError> {
         let bad = |why: &str| {

@@ -132,14 +132,22 @@ impl Network {
         for i in 0..self.links.len() {
             let Some(link) = self.links[i].as_mut() else { continue };
             while let Some(packet) = link.pop_due(now) {
-                if packet.to == self.tap.host {
-                    self.tap.record(now, &packet.bytes, "");
-                }
                 self.hosts[packet.to].device.rx.push_back(packet.bytes);
                 delivered += 1;
             }
         }
         delivered
+    }
+
+    /// Lets `host` process one delivered packet (recorded by the tap first if the host is
+    /// the vantage point, so it carries the label current when the host reads it).
+    pub fn ingress_one(&mut self, host: usize, now: Instant) -> bool {
+        if host == self.tap.host {
+            if let Some(bytes) = self.hosts[host].device.rx.front() {
+                self.tap.record(now, bytes, "");
+            }
+        }
+        self.hosts[host].ingress_one(now)
     }
 
     /// Sends what `host` is ready to send and moves it into the links.

@@ -1,0 +1,373 @@
+//! The scripted client: runs a scenario's steps in order and measures each phase.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::Ipv4Addr;
+
+use rustls::ClientConnection;
+use smoltcp::socket::tcp::{self, State};
+use smoltcp::wire::IpAddress;
+
+use crate::proto::dns::{Lookup, StubResolver};
+use crate::proto::http1::{self, ResponseReader};
+use crate::proto::stream::{tcp_socket, Stream};
+use crate::proto::tls::LabTls;
+use crate::script::plan::ScenarioPlan;
+use crate::script::steps::Step;
+use crate::sim::network::Network;
+use crate::sim::time::Instant;
+
+/// A phase as it was measured, in absolute virtual time.
+#[derive(Clone, Debug)]
+pub struct PhaseRecord {
+    pub id: &'static str,
+    pub label: String,
+    pub start: Instant,
+    pub end: Option<Instant>,
+}
+
+/// The client's connection and what it has seen.
+struct Conn {
+    stream: Stream,
+    host: String,
+    request_sent: Option<Instant>,
+    first_byte: Option<Instant>,
+    response: Option<ResponseReader>,
+    /// The request went out as 0-RTT early data.
+    early: bool,
+    /// Timeline phases of the request in flight: `http_request`, then `http_response`.
+    request_phase: Option<usize>,
+    response_phase: Option<usize>,
+}
+
+pub struct Client {
+    host: usize,
+    steps: Vec<(Step, bool)>,
+    current: usize,
+    started: bool,
+    /// The timeline phase the current step measures.
+    step_phase: Option<usize>,
+    stub: Option<StubResolver>,
+    conn: Option<Conn>,
+    resolved: BTreeMap<String, Ipv4Addr>,
+    next_port: u16,
+    idle_until: Option<Instant>,
+    /// The scenario's time 0: when its first (non-warm-up) step started.
+    pub t0: Option<Instant>,
+    pub phases: Vec<PhaseRecord>,
+    pub metrics: BTreeMap<String, f64>,
+    pub error: Option<String>,
+    pub end: Option<Instant>,
+}
+
+impl Client {
+    pub fn new(plan: &ScenarioPlan, stub: Option<StubResolver>, first_port: u16) -> Self {
+        let steps = plan.warmup.iter().map(|s| (s.clone(), true)).chain(plan.steps.iter().map(|s| (s.clone(), false)));
+        Client {
+            host: plan.client,
+            steps: steps.collect(),
+            current: 0,
+            started: false,
+            step_phase: None,
+            stub,
+            conn: None,
+            resolved: BTreeMap::new(),
+            next_port: first_port,
+            idle_until: None,
+            t0: None,
+            phases: Vec::new(),
+            metrics: BTreeMap::new(),
+            error: None,
+            end: None,
+        }
+    }
+
+    pub fn finished(&self) -> bool {
+        self.end.is_some() || self.error.is_some()
+    }
+
+    /// The step running now, for error messages.
+    pub fn current_step(&self) -> Option<(usize, &Step)> {
+        self.steps.get(self.current).map(|(s, _)| (self.current + 1, s))
+    }
+
+    pub fn next_timer(&self) -> Option<Instant> {
+        let dns = self.stub.as_ref().and_then(|s| s.next_timer());
+        [self.idle_until, dns].into_iter().flatten().min()
+    }
+
+    /// Runs the script as far as it can go at `now`.
+    pub fn poll(&mut self, now: Instant, net: &mut Network, plan: &ScenarioPlan, tls: &LabTls) {
+        for _ in 0..1000 {
+            self.pump(now, net);
+            if self.finished() {
+                return;
+            }
+            let progressed = match self.advance(now, net, plan, tls) {
+                Ok(p) => p,
+                Err(e) => {
+                    let (n, step) = self.current_step().map(|(n, s)| (n, s.describe())).unwrap_or_default();
+                    self.error = Some(format!("step {n} ({step}): {e}"));
+                    return;
+                }
+            };
+            self.pump(now, net);
+            net.flush(self.host, now);
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    /// Moves bytes on the connection and notes when the response starts and ends.
+    fn pump(&mut self, now: Instant, net: &mut Network) {
+        let Some(conn) = &mut self.conn else { return };
+        conn.stream.pump(&mut net.hosts[self.host].sockets);
+        if let Some(e) = conn.stream.error.take() {
+            self.error = Some(e);
+            return;
+        }
+        if conn.request_sent.is_none() || conn.stream.inbox.is_empty() {
+            return;
+        }
+        let first = conn.first_byte.is_none();
+        conn.first_byte.get_or_insert(now);
+        let data = std::mem::take(&mut conn.stream.inbox);
+        if let Some(Err(e)) = conn.response.as_mut().map(|r| r.feed(&data)) {
+            self.error = Some(e);
+        }
+        if first {
+            let request_phase = conn.request_phase.take();
+            self.close_phase(request_phase, now);
+            let response_phase = self.open_phase(now, net, "http_response", "HTTP response");
+            if let Some(conn) = &mut self.conn {
+                conn.response_phase = response_phase;
+            }
+        }
+    }
+
+    /// Starts timeline phase `id` and labels the packets that follow with it; in the
+    /// warm-up, only labels them. Returns the phase's index.
+    fn open_phase(&mut self, now: Instant, net: &mut Network, id: &'static str, label: &str) -> Option<usize> {
+        if self.steps.get(self.current).is_some_and(|(_, warm)| *warm) {
+            net.tap.label = format!("warm-up: {label}");
+            net.tap.phase = None;
+            return None;
+        }
+        self.t0.get_or_insert(now);
+        self.phases.push(PhaseRecord { id, label: label.to_string(), start: now, end: None });
+        net.tap.phase = Some(self.phases.len() - 1);
+        net.tap.label = label.to_string();
+        net.tap.phase
+    }
+
+    fn close_phase(&mut self, index: Option<usize>, now: Instant) {
+        if let Some(p) = index.and_then(|i| self.phases.get_mut(i)) {
+            p.end.get_or_insert(now);
+        }
+    }
+
+    /// Starts the current step, or finishes it if its condition holds. Returns whether anything changed.
+    fn advance(&mut self, now: Instant, net: &mut Network, plan: &ScenarioPlan, tls: &LabTls) -> Result<bool, String> {
+        let Some((step, warm)) = self.steps.get(self.current).cloned() else {
+            self.end = Some(now);
+            return Ok(true);
+        };
+        if !self.started {
+            self.started = true;
+            let early_request =
+                matches!(step, Step::Request { .. }) && self.conn.as_ref().is_some_and(|c| c.request_sent.is_some());
+            self.step_phase =
+                if early_request { None } else { self.open_phase(now, net, step.phase_id(), &step.describe()) };
+            self.start(&step, warm, now, net, plan, tls)?;
+            return Ok(true);
+        }
+        if !self.done(&step, now, net)? {
+            return Ok(false);
+        }
+        let phase = self.step_phase.take();
+        self.close_phase(phase, now);
+        let _ = warm;
+        self.current += 1;
+        self.started = false;
+        Ok(true)
+    }
+
+    fn start(
+        &mut self,
+        step: &Step,
+        warm: bool,
+        now: Instant,
+        net: &mut Network,
+        plan: &ScenarioPlan,
+        tls: &LabTls,
+    ) -> Result<(), String> {
+        let host = &mut net.hosts[self.host];
+        match step {
+            Step::Dns { name } => {
+                let stub = self.stub.as_mut().ok_or("no resolver in this lab")?;
+                if let Lookup::Cached(a) = stub.start(now, name, &mut host.sockets) {
+                    self.resolved.insert(name.to_ascii_lowercase(), a.addr);
+                    self.metrics.insert("dns_cached".into(), 1.0);
+                }
+            }
+            Step::Connect { to, port } => {
+                let addr = match self.resolved.get(&to.to_ascii_lowercase()) {
+                    Some(a) => *a,
+                    None => match plan.hosts.iter().find(|h| h.name == *to) {
+                        Some(h) => h.addr,
+                        None => return Err(format!("`{to}` has not been resolved (add a dns step before connect)")),
+                    },
+                };
+                let mut socket = tcp_socket(plan.congestion);
+                let local = self.next_port;
+                self.next_port = self.next_port.checked_add(1).unwrap_or(49152);
+                socket
+                    .connect(host.iface.context(), (IpAddress::Ipv4(addr), *port), local)
+                    .map_err(|e| format!("connect failed: {e}"))?;
+                let handle = host.sockets.add(socket);
+                if let Some(old) = self.conn.take() {
+                    host.sockets.remove(old.stream.handle);
+                }
+                let stream = Stream::new(handle, plan.congestion);
+                self.conn = Some(Conn {
+                    stream,
+                    host: to.clone(),
+                    request_sent: None,
+                    first_byte: None,
+                    response: None,
+                    early: false,
+                    request_phase: None,
+                    response_phase: None,
+                });
+            }
+            Step::Tls { version, early_data } => {
+                let conn = self.conn.as_mut().ok_or("no open connection (add a connect step first)")?;
+                let name = tls.server_name();
+                let mut client = ClientConnection::new(tls.client(*version), name)
+                    .map_err(|e| format!("TLS client setup failed: {e}"))?;
+                if *early_data {
+                    let size = match self.steps.get(self.current + 1) {
+                        Some((Step::Request { size }, _)) => *size,
+                        _ => return Err("a tls step with early_data must be followed by a request step".into()),
+                    };
+                    if let Some(mut early) = client.early_data() {
+                        early
+                            .write_all(&http1::request(&conn.host, size))
+                            .map_err(|e| format!("0-RTT write failed: {e}"))?;
+                        conn.request_sent = Some(now);
+                        conn.response = Some(ResponseReader::default());
+                        conn.early = true;
+                        if !warm {
+                            let label = format!("{} (as 0-RTT early data)", Step::Request { size }.describe());
+                            self.phases.push(PhaseRecord { id: "http_request", label, start: now, end: None });
+                            conn.request_phase = Some(self.phases.len() - 1);
+                        }
+                    }
+                }
+                conn.stream.tls = Some(client.into());
+            }
+            Step::Request { size } => {
+                let conn = self.conn.as_mut().ok_or("no open connection (add a connect step first)")?;
+                let early_rejected = conn.early
+                    && matches!(&conn.stream.tls, Some(rustls::Connection::Client(c)) if !c.is_early_data_accepted());
+                if conn.request_sent.is_none() || early_rejected {
+                    conn.stream.write(&http1::request(&conn.host, *size));
+                    conn.request_sent = Some(now);
+                    conn.first_byte = None;
+                    conn.response = Some(ResponseReader::default());
+                    conn.request_phase = self.step_phase;
+                }
+                if conn.early {
+                    self.metrics.insert("zero_rtt_accepted".into(), if early_rejected { 0.0 } else { 1.0 });
+                }
+            }
+            Step::Idle { duration } => self.idle_until = Some(now + *duration),
+            Step::Close => {
+                let conn = self.conn.as_mut().ok_or("no open connection to close")?;
+                if let Some(t) = &mut conn.stream.tls {
+                    t.send_close_notify();
+                }
+                conn.stream.pump(&mut host.sockets);
+                host.sockets.get_mut::<tcp::Socket>(conn.stream.handle).close();
+            }
+        }
+        Ok(())
+    }
+
+    fn done(&mut self, step: &Step, now: Instant, net: &mut Network) -> Result<bool, String> {
+        let host = &mut net.hosts[self.host];
+        Ok(match step {
+            Step::Dns { name } => {
+                let Some(stub) = self.stub.as_mut() else { return Ok(true) };
+                if self.resolved.contains_key(&name.to_ascii_lowercase()) {
+                    return Ok(true);
+                }
+                match stub.poll(now, &mut host.sockets) {
+                    Lookup::Resolved(a) | Lookup::Cached(a) => {
+                        self.resolved.insert(name.to_ascii_lowercase(), a.addr);
+                        true
+                    }
+                    Lookup::NotFound => return Err(format!("{name} does not resolve (NXDOMAIN)")),
+                    Lookup::Pending => false,
+                }
+            }
+            Step::Connect { .. } => {
+                let conn = self.conn.as_ref().ok_or("connection vanished")?;
+                match host.sockets.get::<tcp::Socket>(conn.stream.handle).state() {
+                    State::Established => true,
+                    State::Closed => return Err("connection refused (RST)".into()),
+                    _ => false,
+                }
+            }
+            Step::Tls { .. } => {
+                let conn = self.conn.as_ref().ok_or("connection vanished")?;
+                let done = !conn.stream.handshaking();
+                if done {
+                    if let Some(rustls::Connection::Client(c)) = &conn.stream.tls {
+                        let resumed = c.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+                        self.metrics.insert("tls_resumed".into(), f64::from(u8::from(resumed)));
+                    }
+                }
+                done
+            }
+            Step::Request { .. } => {
+                let conn = self.conn.as_mut().ok_or("connection vanished")?;
+                let state = host.sockets.get::<tcp::Socket>(conn.stream.handle).state();
+                let done = conn.response.as_ref().is_some_and(|r| r.done());
+                if done {
+                    let body = conn.response.take().map_or(0, |r| r.body_received);
+                    *self.metrics.entry("response_bytes".into()).or_default() += body as f64;
+                    conn.request_sent = None;
+                    conn.first_byte = None;
+                    conn.early = false;
+                    let response_phase = conn.response_phase.take();
+                    self.close_phase(response_phase, now);
+                } else if matches!(state, State::Closed | State::TimeWait | State::CloseWait) {
+                    return Err(format!("the server closed the connection before the response ended (TCP {state})"));
+                }
+                done
+            }
+            Step::Idle { .. } => {
+                let done = self.idle_until.is_some_and(|t| now >= t);
+                if done {
+                    self.idle_until = None;
+                }
+                done
+            }
+            Step::Close => {
+                let conn = self.conn.as_ref().ok_or("connection vanished")?;
+                let done = matches!(
+                    host.sockets.get::<tcp::Socket>(conn.stream.handle).state(),
+                    State::Closed | State::TimeWait
+                );
+                if done {
+                    if let Some(c) = self.conn.take() {
+                        host.sockets.remove(c.stream.handle);
+                    }
+                }
+                done
+            }
+        })
+    }
+}

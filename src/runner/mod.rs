@@ -1,0 +1,201 @@
+//! The runner: builds a scenario's network, drives it on the virtual clock, and collects
+//! the timeline, the capture and the TLS key log.
+
+pub mod client;
+pub mod servers;
+
+use std::collections::BTreeMap;
+
+use crate::backend::virtual_clock::{self, Application, Stall};
+use crate::capture::DEFAULT_EPOCH_UNIX_MICROS;
+use crate::host::Host;
+use crate::link::LinkConfig;
+use crate::proto::dns::{Answer, DnsServer, Role as DnsRole, StubResolver};
+use crate::proto::tls::{LabTls, TlsClock};
+use crate::script::plan::{Role, ScenarioPlan};
+use crate::sim::network::Network;
+use crate::sim::rng;
+use crate::sim::time::Instant;
+use crate::timeline::{self, Expectation, Phase};
+use client::Client;
+use servers::{DnsServers, HttpServer};
+
+/// What one scenario produced.
+pub struct ScenarioOutput {
+    pub timeline: timeline::Scenario,
+    pub pcapng: Vec<u8>,
+    pub key_log: String,
+}
+
+/// The server's DNS name for TLS: the first name in [dns] that points at it, else its host name.
+fn server_name(plan: &ScenarioPlan) -> String {
+    plan.dns
+        .as_ref()
+        .and_then(|d| d.names.iter().find(|(_, &h)| h == plan.server).map(|(n, _)| n.clone()))
+        .unwrap_or_else(|| plan.hosts[plan.server].name.clone())
+}
+
+struct Lab<'p> {
+    plan: &'p ScenarioPlan,
+    tls: LabTls,
+    http: HttpServer,
+    dns: DnsServers,
+    client: Client,
+}
+
+impl Application for Lab<'_> {
+    fn poll(&mut self, now: Instant, net: &mut Network) {
+        self.tls.clock().set_unix_micros(DEFAULT_EPOCH_UNIX_MICROS + now.micros());
+        self.dns.poll(now, net);
+        if let Err(e) = self.http.poll(net, &self.tls) {
+            self.client.error.get_or_insert(e);
+        }
+        self.client.poll(now, net, self.plan, &self.tls);
+    }
+
+    fn next_timer(&self) -> Option<Instant> {
+        self.client.next_timer()
+    }
+
+    fn finished(&self) -> bool {
+        self.client.finished()
+    }
+}
+
+/// Runs one scenario with `seed`.
+pub fn run_scenario(plan: &ScenarioPlan, seed: u64) -> anyhow::Result<ScenarioOutput> {
+    let hosts: Vec<Host> = plan.hosts.iter().map(|h| Host::new(&h.name, h.addr, seed, Instant::ZERO)).collect();
+    let n = hosts.len();
+    let mut net = Network::new(
+        hosts,
+        |from, to| {
+            let (config, rules) = plan.links[from * n + to].clone();
+            let label = format!("link:{}->{}", plan.hosts[from].name, plan.hosts[to].name);
+            (config, rules, rng::stream(seed, &label))
+        },
+        plan.client,
+    );
+
+    let clock = TlsClock::at_unix_micros(DEFAULT_EPOCH_UNIX_MICROS);
+    let tls = LabTls::new(seed, &server_name(plan), clock)?;
+    let http = HttpServer::new(&mut net, plan.server, plan.congestion);
+    let mut dns = DnsServers(Vec::new());
+    let mut stub = None;
+    if let Some(d) = &plan.dns {
+        let ttl = d.ttl;
+        let zone = d.names.iter().map(|(name, &h)| (name.clone(), Answer { addr: plan.hosts[h].addr, ttl })).collect();
+        let resolver = plan.hosts.iter().position(|h| h.role == Role::Resolver);
+        let authority = plan.hosts.iter().position(|h| h.role == Role::Authority);
+        if let (Some(r), Some(a)) = (resolver, authority) {
+            let upstream = plan.hosts[a].addr;
+            let rrng = rng::stream(seed, "dns:resolver");
+            dns.0.push((r, DnsServer::new(&mut net.hosts[r].sockets, DnsRole::Resolver { upstream }, rrng)));
+            let arng = rng::stream(seed, "dns:authority");
+            dns.0.push((a, DnsServer::new(&mut net.hosts[a].sockets, DnsRole::Authority { zone }, arng)));
+            let srng = rng::stream(seed, "dns:stub");
+            stub = Some(StubResolver::new(&mut net.hosts[plan.client].sockets, plan.hosts[r].addr, srng));
+        }
+    }
+    let first_port = 49152 + (rng::derive(seed, "client:ports") % 8192) as u16;
+    let client = Client::new(plan, stub, first_port);
+    let mut lab = Lab { plan, tls, http, dns, client };
+
+    let limit = Instant::ZERO + plan.time_limit;
+    let outcome = virtual_clock::run(&mut net, &mut lab, Instant::ZERO, limit);
+    let mut error = lab.client.error.clone();
+    if let Err(stall) = outcome {
+        let step = lab.client.current_step().map(|(i, s)| format!("step {i} ({})", s.describe())).unwrap_or_default();
+        error = Some(match stall {
+            Stall::TimeLimit(at) => format!(
+                "did not finish within time_limit = {:?} of virtual time: {step} was still running at {at}",
+                plan.time_limit
+            ),
+            Stall::Idle(at) => format!("stopped at {at}: nothing left to happen while {step} was running"),
+        });
+    }
+
+    let key_log = lab.tls.key_log();
+    let pcapng = net.tap.capture.to_pcapng(Some(&key_log), DEFAULT_EPOCH_UNIX_MICROS);
+    let rtt_ms = plan.rtt().as_secs_f64() * 1000.0;
+    let t0 = lab.client.t0.unwrap_or(Instant::ZERO);
+    let rel = |t: Instant| timeline::ms(t.micros().saturating_sub(t0.micros()));
+    let phases: Vec<Phase> = lab
+        .client
+        .phases
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let end = p.end.unwrap_or(p.start);
+            let frames = net.tap.phase_frames.get(i).copied().flatten();
+            Phase {
+                id: p.id.to_string(),
+                label: p.label.clone(),
+                start_ms: rel(p.start),
+                end_ms: rel(end),
+                rtts: timeline::rtts(rel(end) - rel(p.start), rtt_ms),
+                first_frame: frames.map(|f| f.0),
+                last_frame: frames.map(|f| f.1),
+            }
+        })
+        .collect();
+    let mut metrics: BTreeMap<String, f64> = lab.client.metrics.clone();
+    if let Some(end) = lab.client.end {
+        let total = rel(end);
+        metrics.insert("total_ms".into(), total);
+        if let Some(r) = timeline::rtts(total, rtt_ms) {
+            metrics.insert("total_rtts".into(), r);
+        }
+    }
+    metrics.insert("frames".into(), net.tap.capture.frames() as f64);
+    metrics.insert("dropped".into(), net.dropped() as f64);
+
+    let mut scenario = timeline::Scenario {
+        name: plan.name.clone(),
+        title: plan.title.clone(),
+        capture: format!("{}-{}.pcapng", plan.lab, plan.name),
+        congestion: plan.congestion.describe(),
+        link: netem_words(plan.link(plan.client, plan.server)),
+        phases,
+        metrics,
+        expectations: Vec::new(),
+        error,
+    };
+    scenario.expectations = plan
+        .checks
+        .iter()
+        .map(|c| {
+            let measured = c.operand.measure(&scenario);
+            Expectation { check: c.text.clone(), ok: measured.is_some_and(|m| c.holds(m)), measured }
+        })
+        .collect();
+    Ok(ScenarioOutput { timeline: scenario, pcapng, key_log })
+}
+
+/// A link config in tc-netem's words, e.g. `delay 75ms loss 1%`.
+pub fn netem_words(c: &LinkConfig) -> String {
+    use crate::link::LossModel;
+    let mut w = vec![format!("delay {:?}", c.delay)];
+    if !c.jitter.is_zero() {
+        w.push(format!("{:?}", c.jitter));
+    }
+    match c.loss {
+        LossModel::None => {}
+        LossModel::Bernoulli { p } => w.push(format!("loss {}%", p * 100.0)),
+        LossModel::GilbertElliott { p, r, h, k } => {
+            w.push(format!("loss gemodel {}% {}% {}% {}%", p * 100.0, r * 100.0, (1.0 - h) * 100.0, (1.0 - k) * 100.0))
+        }
+    }
+    if c.duplicate > 0.0 {
+        w.push(format!("duplicate {}%", c.duplicate * 100.0));
+    }
+    if c.reorder > 0.0 {
+        w.push(format!("reorder {}%", c.reorder * 100.0));
+    }
+    if let Some(r) = c.rate_bps {
+        w.push(format!("rate {r}bit limit {}", c.limit));
+    }
+    if let Some(m) = c.mtu {
+        w.push(format!("mtu {m}"));
+    }
+    w.join(" ")
+}
