@@ -1,5 +1,219 @@
-//! The command line.
+//! The `wirelab` command line (contract: design.md §3).
+//!
+//! Exit status: 0 when every scenario ran and every expectation held; 1 when a run
+//! completed but an expectation failed or a scenario could not finish; 2 for bad input.
 
+mod output;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::script::plan::{self, Overrides};
+use crate::script::{InputError, Lab, BUILTIN};
+use crate::units;
+
+const LONG_ABOUT: &str = "\
+wirelab builds emulated network paths (delay, jitter, loss, rate, MTU) between in-process TCP/IP
+hosts, runs scripted experiments over them with real protocols (TCP from smoltcp, TLS 1.2/1.3 from
+rustls, DNS, HTTP/1.1) on a virtual clock, and writes for every scenario a pcapng capture (every
+packet commented with its phase, TLS keys embedded) and a timeline of how long each phase took,
+in milliseconds and in round trips.
+
+Start with:  wirelab list
+             wirelab run handshake";
+
+#[derive(Parser, Debug)]
+#[command(name = "wirelab", version, about = "A packet-level network lab", long_about = LONG_ABOUT)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List the built-in labs, one line each.
+    List,
+    /// Run a lab: every scenario, a capture and a timeline for each.
+    #[command(after_help = RUN_HELP)]
+    Run(RunArgs),
+}
+
+const RUN_HELP: &str = "\
+Examples:
+  wirelab run handshake                         # 150 ms RTT, 200 KB response
+  wirelab run handshake --rtt 80ms --scenario fresh-tls12
+  wirelab run handshake --link \"delay 40ms 2ms loss 1% rate 50mbit\"
+  wirelab run handshake --set response_size=14KB --set cc=smoltcp
+  wirelab run labs/handshake.toml --json > timeline.json
+
+Output (in --out, default captures/):
+  <lab>.json                 the timeline of every scenario
+  <lab>-<scenario>.pcapng    the capture at the client, every packet commented
+  <lab>-<scenario>.keys      the TLS key log (also embedded in the pcapng)
+
+Link words (--link) follow tc-netem: delay TIME [JITTER [CORR%]], loss PCT, loss gemodel p r 1-h 1-k,
+duplicate PCT, reorder PCT, rate RATE, limit PACKETS, and wirelab's mtu BYTES.";
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// A built-in lab name (see `wirelab list`) or a path to a lab file (.toml).
+    lab: String,
+    /// Round-trip propagation time of the client–server path, split evenly over both directions (e.g. 150ms).
+    #[arg(long, value_name = "DURATION", value_parser = parse_rtt)]
+    rtt: Option<Duration>,
+    /// Random loss in each direction of the client–server path (e.g. 1%).
+    #[arg(long, value_name = "PERCENT", value_parser = parse_loss)]
+    loss: Option<f64>,
+    /// tc-netem words for the client–server path, applied last (e.g. "delay 75ms 5ms loss 1% rate 10mbit limit 100").
+    #[arg(long, value_name = "NETEM WORDS", value_parser = parse_link)]
+    link: Option<String>,
+    /// Seed for every random choice (loss, jitter, ports, TLS randomness): same seed, same bytes.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    seed: u64,
+    /// Override a lab parameter (repeatable), e.g. --set response_size=14KB.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+    set: Vec<(String, String)>,
+    /// Run only this scenario (repeatable).
+    #[arg(long = "scenario", value_name = "NAME")]
+    scenarios: Vec<String>,
+    /// Directory for captures, key logs and the timeline.
+    #[arg(long, value_name = "DIR", default_value = "captures")]
+    out: PathBuf,
+    /// Print the timeline as JSON on stdout instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// What moves time: the virtual clock (deterministic, instant). Real time is not built yet.
+    #[arg(long, value_enum, default_value_t = Backend::Virtual)]
+    backend: Backend,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Backend {
+    Virtual,
+    Realtime,
+}
+
+fn parse_rtt(s: &str) -> Result<Duration, String> {
+    let d = units::parse_duration(s).map_err(|e| e.to_string())?;
+    if d < Duration::from_micros(2) || d > Duration::from_secs(10) {
+        return Err(format!("`{s}` is out of range (allowed: 2us to 10s)"));
+    }
+    Ok(d)
+}
+
+fn parse_loss(s: &str) -> Result<f64, String> {
+    units::parse_percent(s).map_err(|e| e.to_string())
+}
+
+fn parse_link(s: &str) -> Result<String, String> {
+    crate::link::netem::parse(s).map(|_| s.to_string()).map_err(|e| e.message)
+}
+
+fn parse_set(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        _ => Err(format!("`{s}` is not KEY=VALUE (e.g. --set response_size=14KB)")),
+    }
+}
+
+/// Runs the command line; returns the exit status.
 pub fn main() -> i32 {
-    0
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let result = match cli.command {
+        Command::List => {
+            list();
+            Ok(0)
+        }
+        Command::Run(args) => run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(Failure::Input(e)) => {
+            eprintln!("wirelab: error: {e}");
+            2
+        }
+        Err(Failure::Run(e)) => {
+            eprintln!("wirelab: error: {e:#}");
+            1
+        }
+    }
+}
+
+enum Failure {
+    Input(InputError),
+    Run(anyhow::Error),
+}
+
+impl From<InputError> for Failure {
+    fn from(e: InputError) -> Self {
+        Failure::Input(e)
+    }
+}
+
+fn list() {
+    for (name, _) in BUILTIN {
+        let title = Lab::load(name).ok().and_then(|l| l.raw.title).unwrap_or_default();
+        println!("{name:<14} {title}");
+    }
+}
+
+fn run(args: RunArgs) -> Result<i32, Failure> {
+    if args.backend == Backend::Realtime {
+        return Err(InputError::new(
+            "--backend realtime: the real-time backend is not part of this version yet (only `virtual` runs)",
+        )
+        .into());
+    }
+    let lab = Lab::load(&args.lab)?;
+    let known: Vec<&str> = lab.raw.params.keys().map(String::as_str).collect();
+    for (k, v) in &args.set {
+        if !lab.raw.params.contains_key(k) {
+            return Err(InputError::new(format!(
+                "--set {k}={v}: unknown parameter `{k}` (lab {} has: {})",
+                lab.raw.name,
+                known.join(", ")
+            ))
+            .into());
+        }
+    }
+    let names = lab.scenario_names();
+    for s in &args.scenarios {
+        if !names.contains(&s.as_str()) {
+            return Err(
+                InputError::new(format!("--scenario {s}: no such scenario (lab has: {})", names.join(", "))).into()
+            );
+        }
+    }
+    let overrides = Overrides { set: args.set.clone(), rtt: args.rtt, loss: args.loss, link: args.link.clone() };
+    // Resolve every scenario before running any, so bad input fails before anything is written.
+    let mut plans = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        if args.scenarios.is_empty() || args.scenarios.iter().any(|s| s == name) {
+            plans.push(plan::plan(&lab, i, &overrides).map_err(|e| e.within(&lab.origin))?);
+        }
+    }
+    output::prepare_dir(&args.out)?;
+    let mut outputs = Vec::new();
+    for p in &plans {
+        outputs.push(crate::runner::run_scenario(p, args.seed).map_err(Failure::Run)?);
+    }
+    let timeline = output::timeline(&lab, &plans, args.seed, &outputs);
+    output::write_all(&args.out, &lab.raw.name, &timeline, &outputs).map_err(Failure::Run)?;
+    if args.json {
+        print!("{}", timeline.to_json());
+    } else {
+        print!("{}", crate::timeline::table::lab(&timeline));
+        print!("{}", output::theory_table(&lab, &timeline));
+        println!("Captures, key logs and {}.json are in {}/", lab.raw.name, args.out.display());
+    }
+    Ok(if timeline.passed() { 0 } else { 1 })
 }

@@ -56,6 +56,13 @@ impl Operand {
     }
 }
 
+impl Operand {
+    /// Parses `<phase>.<field>` or `metrics.<name>`.
+    pub fn parse(text: &str, at: &str) -> Result<Operand, InputError> {
+        Check::parse(&format!("{text} == 0"), at).map(|c| c.operand)
+    }
+}
+
 impl Check {
     pub fn parse(text: &str, at: &str) -> Result<Check, InputError> {
         let bad = |why: &str| {

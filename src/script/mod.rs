@@ -121,6 +121,16 @@ impl Lab {
                 }
             }
         }
+        for (i, t) in raw.theory.iter().enumerate() {
+            if !seen.contains(t.scenario.as_str()) {
+                return Err(InputError::new(format!(
+                    "[[theory]] {}.scenario: unknown scenario `{}`",
+                    i + 1,
+                    t.scenario
+                )));
+            }
+            expect::Operand::parse(&t.measure, &format!("[[theory]] {}.measure", i + 1))?;
+        }
         for i in 0..raw.scenarios.len() {
             plan::plan(self, i, &plan::Overrides::default())?;
         }

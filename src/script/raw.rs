@@ -47,6 +47,24 @@ pub struct RawLab {
     pub scenarios: Vec<RawScenario>,
     #[serde(default, rename = "expect")]
     pub expects: Vec<RawExpect>,
+    #[serde(default, rename = "theory")]
+    pub theory: Vec<RawTheory>,
+}
+
+/// A figure from the teaching text, shown next to what the lab measured.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTheory {
+    /// What the text says, in a few words.
+    pub claim: String,
+    pub scenario: String,
+    /// What to read from the scenario: `<phase>.<field>` or `metrics.<name>`.
+    pub measure: String,
+    /// The text's figure, in the same unit as `measure`.
+    pub expected: f64,
+    /// Why the measurement differs, if it does.
+    #[serde(default)]
+    pub note: String,
 }
 
 /// Impairments of a path: the lab's default `[link]`, or a `[[path]]` with `between`.

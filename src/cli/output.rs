@@ -1,0 +1,88 @@
+//! Writing a run's files, and the text around the tables.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::runner::ScenarioOutput;
+use crate::script::expect::Operand;
+use crate::script::plan::ScenarioPlan;
+use crate::script::{InputError, Lab};
+use crate::timeline::LabTimeline;
+
+/// Makes sure `dir` exists and is writable, before any run starts.
+pub fn prepare_dir(dir: &Path) -> Result<(), InputError> {
+    let shown = dir.display();
+    if dir.exists() && !dir.is_dir() {
+        return Err(InputError::new(format!("--out {shown}: exists and is not a directory")));
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| InputError::new(format!("--out {shown}: cannot create directory: {e}")))?;
+    let probe = dir.join(".wirelab-write-test");
+    std::fs::write(&probe, b"")
+        .map_err(|e| InputError::new(format!("--out {shown}: directory is not writable: {e}")))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+/// The lab's timeline from its scenarios' outputs.
+pub fn timeline(lab: &Lab, plans: &[ScenarioPlan], seed: u64, outputs: &[ScenarioOutput]) -> LabTimeline {
+    let rtt_ms = plans.first().map_or(0.0, |p| p.rtt().as_secs_f64() * 1000.0);
+    LabTimeline {
+        schema: 1,
+        lab: lab.raw.name.clone(),
+        seed,
+        rtt_ms,
+        params: plans.first().map(|p| p.params.clone()).unwrap_or_default(),
+        scenarios: outputs.iter().map(|o| o.timeline.clone()).collect(),
+    }
+}
+
+/// Writes `<lab>.json`, and per scenario `<lab>-<scenario>.pcapng` and `.keys`. Each file is
+/// written to a temporary name and renamed, so a reader never sees half a file.
+pub fn write_all(dir: &Path, lab: &str, timeline: &LabTimeline, outputs: &[ScenarioOutput]) -> anyhow::Result<()> {
+    for o in outputs {
+        let base = format!("{lab}-{}", o.timeline.name);
+        write_atomic(&dir.join(format!("{base}.pcapng")), &o.pcapng)?;
+        if !o.key_log.is_empty() {
+            write_atomic(&dir.join(format!("{base}.keys")), o.key_log.as_bytes())?;
+        }
+    }
+    write_atomic(&dir.join(format!("{lab}.json")), timeline.to_json().as_bytes())
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+}
+
+/// The teaching text's figures next to the measurements (`[[theory]]` in the lab file).
+pub fn theory_table(lab: &Lab, t: &LabTimeline) -> String {
+    let mut out = String::new();
+    let rows: Vec<_> = lab
+        .raw
+        .theory
+        .iter()
+        .filter_map(|th| {
+            let s = t.scenarios.iter().find(|s| s.name == th.scenario)?;
+            let measured = Operand::parse(&th.measure, "theory").ok()?.measure(s);
+            Some((th, measured))
+        })
+        .collect();
+    if rows.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "Theory vs measured, in round trips (1 RTT = {} ms)", t.rtt_ms);
+    let _ = writeln!(out, "   {:<62} {:>7} {:>9}", "the teaching text says", "theory", "measured");
+    for (th, measured) in rows {
+        let m = measured.map_or("-".to_string(), |m| format!("{m:.2}"));
+        let _ = writeln!(out, "   {:<62} {:>7} {:>9}   ({})", th.claim, th.expected, m, th.measure);
+        if !th.note.is_empty() {
+            let _ = writeln!(out, "       why: {}", th.note);
+        }
+    }
+    out.push('\n');
+    out
+}
