@@ -29,7 +29,7 @@ use std::net::Ipv4Addr;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant as WallInstant};
 
-use smoltcp::iface::{Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet};
+use smoltcp::iface::{Config, Interface, PollIngressSingleResult, PollResult, SocketSet};
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
 
 use wirelab::backend::virtual_clock::{run, Application};
