@@ -11,8 +11,8 @@ pub fn scenario(s: &Scenario) -> String {
     let _ = writeln!(out, "   link: {}; TCP: {}", s.link, s.congestion);
     let _ = writeln!(
         out,
-        "   {:<34} {:>10} {:>10} {:>10} {:>6}  {}",
-        "phase", "start ms", "end ms", "took ms", "RTTs", "frames"
+        "   {:<14} {:>9} {:>9} {:>9} {:>6}  {:<9} {}",
+        "phase", "start ms", "end ms", "took ms", "RTTs", "frames", "what"
     );
     for p in &s.phases {
         let rtts = p.rtts.map_or("-".to_string(), |r| format!("{r:.2}"));
@@ -20,20 +20,20 @@ pub fn scenario(s: &Scenario) -> String {
             (Some(a), Some(b)) => format!("{a}-{b}"),
             _ => "none".to_string(),
         };
-        let label = format!("{} ({})", p.label, p.id);
         let _ = writeln!(
             out,
-            "   {:<34} {:>10.3} {:>10.3} {:>10.3} {:>6}  {}",
-            truncate(&label, 34),
+            "   {:<14} {:>9.3} {:>9.3} {:>9.3} {:>6}  {:<9} {}",
+            p.id,
             p.start_ms,
             p.end_ms,
             p.duration_ms(),
             rtts,
-            frames
+            frames,
+            p.label
         );
     }
     if let Some(total) = s.metrics.get("total_ms") {
-        let _ = writeln!(out, "   {:<34} {:>32.3}", "total", total);
+        let _ = writeln!(out, "   {:<14} {:>29.3}", "total", total);
     }
     if let Some(e) = &s.error {
         let _ = writeln!(out, "   ERROR: {e}");
@@ -54,14 +54,4 @@ pub fn lab(t: &LabTimeline) -> String {
         out.push('\n');
     }
     out
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(n - 1).collect();
-        t.push('…');
-        t
-    }
 }
