@@ -1,0 +1,60 @@
+//! Helpers shared by the integration tests: running the `wirelab` binary and reading what it wrote.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// The `wirelab` binary built for these tests.
+pub fn wirelab() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wirelab"))
+}
+
+/// Runs `wirelab run handshake <extra> --out <out>` and asserts that it exited 0.
+pub fn run_handshake(out: &Path, extra: &[&str]) -> Output {
+    let output = wirelab()
+        .args(["run", "handshake"])
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("cannot start the wirelab binary");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "wirelab run handshake {extra:?} failed\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Every regular file in `dir` whose name does not start with '.', by name, with its bytes.
+pub fn files_in(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display())) {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.file_type().unwrap().is_file() && !name.starts_with('.') {
+            files.insert(name, std::fs::read(entry.path()).unwrap());
+        }
+    }
+    files
+}
+
+/// The timeline `<dir>/handshake.json`, parsed.
+pub fn timeline(dir: &Path) -> serde_json::Value {
+    let path = dir.join("handshake.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+/// The scenario called `name` in a parsed timeline.
+pub fn scenario<'a>(timeline: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    timeline["scenarios"]
+        .as_array()
+        .expect("`scenarios` is not an array")
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no scenario `{name}` in the timeline"))
+}
