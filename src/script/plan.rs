@@ -219,7 +219,7 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
 
     let mut checks = Vec::new();
     for (i, e) in raw.expects.iter().enumerate() {
-        if e.scenarios.is_empty() || e.scenarios.iter().any(|s| *s == sc.name) {
+        if e.scenarios.is_empty() || e.scenarios.contains(&sc.name) {
             checks.push(Check::parse(&e.check, &format!("[[expect]] {}.check", i + 1))?);
         }
     }

@@ -11,8 +11,8 @@ pub fn scenario(s: &Scenario) -> String {
     let _ = writeln!(out, "   link: {}; TCP: {}", s.link, s.congestion);
     let _ = writeln!(
         out,
-        "   {:<14} {:>9} {:>9} {:>9} {:>6}  {:<9} {}",
-        "phase", "start ms", "end ms", "took ms", "RTTs", "frames", "what"
+        "   {:<14} {:>9} {:>9} {:>9} {:>6}  {:<9} what",
+        "phase", "start ms", "end ms", "took ms", "RTTs", "frames"
     );
     for p in &s.phases {
         let rtts = p.rtts.map_or("-".to_string(), |r| format!("{r:.2}"));
