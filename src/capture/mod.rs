@@ -64,6 +64,22 @@ impl Capture {
         self.entries.len() as u64
     }
 
+    /// The comment of the last packet recorded.
+    pub fn last_comment(&self) -> Option<&str> {
+        let start = self.entries.len().checked_sub(2).map_or(0, |p| self.entries[p].comment_end);
+        self.entries.last().map(|e| &self.comments[start..e.comment_end])
+    }
+
+    /// Replaces the comment of the last packet recorded (a packet found lost after it was sent).
+    pub fn set_last_comment(&mut self, comment: &str) {
+        let start = self.entries.len().checked_sub(2).map_or(0, |p| self.entries[p].comment_end);
+        if let Some(e) = self.entries.last_mut() {
+            self.comments.truncate(start);
+            self.comments.push_str(comment);
+            e.comment_end = self.comments.len();
+        }
+    }
+
     /// How many packets have been recorded (the number of the last frame).
     pub fn frames(&self) -> u64 {
         self.entries.len() as u64

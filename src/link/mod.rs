@@ -85,34 +85,47 @@ impl<T: Clone> Link<T> {
 
     /// Offers a packet of `len` bytes at `now` (which must not go backwards between calls).
     pub fn send(&mut self, now: Instant, kind: PacketKind, len: usize, item: T) -> SendOutcome {
-        self.stats.sent += 1;
-        self.stats.bytes_sent += len as u64;
-        self.sent_by_kind[kind as usize] += 1;
-        match self.schedule(now, len, item) {
+        match self.send_or_return(now, kind, len, item) {
             Ok(outcome) => outcome,
-            Err(reason) => {
-                self.stats.dropped += 1;
-                SendOutcome::Dropped(reason)
-            }
+            Err((reason, _)) => SendOutcome::Dropped(reason),
         }
     }
 
-    fn schedule(&mut self, now: Instant, len: usize, item: T) -> Result<SendOutcome, DropReason> {
+    /// Like [`Link::send`], but a dropped packet is handed back with the reason, so the
+    /// caller can still record it without copying every packet beforehand.
+    pub fn send_or_return(
+        &mut self,
+        now: Instant,
+        kind: PacketKind,
+        len: usize,
+        item: T,
+    ) -> Result<SendOutcome, (DropReason, T)> {
+        self.stats.sent += 1;
+        self.stats.bytes_sent += len as u64;
+        self.sent_by_kind[kind as usize] += 1;
+        let result = self.schedule(now, len, item);
+        if result.is_err() {
+            self.stats.dropped += 1;
+        }
+        result
+    }
+
+    fn schedule(&mut self, now: Instant, len: usize, item: T) -> Result<SendOutcome, (DropReason, T)> {
         if let Some(mtu) = self.config.mtu.filter(|&mtu| len > mtu) {
-            return Err(DropReason::Mtu { len, mtu });
+            return Err((DropReason::Mtu { len, mtu }, item));
         }
         let sent_any = self.stats.sent;
         let count = |k: Option<PacketKind>| k.map_or(sent_any, |k| self.sent_by_kind[k as usize]);
         if let Some(rule) = self.rules.iter().find(|r| count(r.kind) == r.nth) {
-            return Err(DropReason::Scripted(rule.label.clone()));
+            return Err((DropReason::Scripted(rule.label.clone()), item));
         }
         if self.tx.is_full(now) {
-            return Err(DropReason::QueueFull);
+            return Err((DropReason::QueueFull, item));
         }
         match self.loss.next(&mut self.rng) {
             Loss::Kept => {}
-            Loss::Random => return Err(DropReason::Random),
-            Loss::Burst => return Err(DropReason::Burst),
+            Loss::Random => return Err((DropReason::Random, item)),
+            Loss::Burst => return Err((DropReason::Burst, item)),
         }
         let c = &self.config;
         let duplicate = c.duplicate > 0.0 && unit(&mut self.rng) < c.duplicate;

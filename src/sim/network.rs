@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 
 use crate::capture::Capture;
 use crate::host::Host;
-use crate::link::{DropRule, Link, LinkConfig, SendOutcome};
+use crate::link::{DropRule, Link, LinkConfig};
 use crate::packet;
 use crate::sim::time::Instant;
 
@@ -48,6 +48,17 @@ impl Tap {
             let slot = &mut self.phase_frames[p];
             *slot = Some(slot.map_or((frame, frame), |(first, _)| (first, frame)));
         }
+    }
+}
+
+impl Tap {
+    /// Adds `note` to the comment of the packet just recorded.
+    fn amend_last(&mut self, note: &str) {
+        let Some(comment) = self.capture.last_comment() else { return };
+        let prefix = format!("{}: ", self.label);
+        let what = comment.strip_prefix(&prefix).unwrap_or(comment);
+        let amended = format!("{prefix}{note}: {what}");
+        self.capture.set_last_comment(&amended);
     }
 }
 
@@ -101,19 +112,20 @@ impl Network {
                 continue;
             };
             let kind = summary.map_or(crate::link::PacketKind::Other, |s| s.kind());
-            let watched = host == self.tap.host || to == self.tap.host;
-            let copy = watched.then(|| bytes.clone());
+            let sender_is_tap = host == self.tap.host;
+            if sender_is_tap {
+                self.tap.record(now, &bytes, "");
+            }
             let len = bytes.len();
             let Some(link) = self.links[host * n + to].as_mut() else { continue };
-            let outcome = link.send(now, kind, len, Packet { bytes, from: host, to });
-            if let Some(bytes) = copy {
-                match outcome {
-                    SendOutcome::Dropped(reason) => {
-                        let note = format!("LOST on the link ({reason}), never delivered");
-                        self.tap.record(now, &bytes, &note);
+            if let Err((reason, packet)) = link.send_or_return(now, kind, len, Packet { bytes, from: host, to }) {
+                if sender_is_tap || to == self.tap.host {
+                    let note = format!("LOST on the link ({reason}), never delivered");
+                    if sender_is_tap {
+                        self.tap.amend_last(&note);
+                    } else {
+                        self.tap.record(now, &packet.bytes, &note);
                     }
-                    SendOutcome::Queued { .. } if host == self.tap.host => self.tap.record(now, &bytes, ""),
-                    SendOutcome::Queued { .. } => {}
                 }
             }
         }
