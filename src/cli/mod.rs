@@ -61,16 +61,16 @@ struct RunArgs {
     /// A built-in lab name (see `wirelab list`) or a path to a lab file (.toml).
     lab: String,
     /// Round-trip propagation time of the client–server path, split evenly over both directions (e.g. 150ms).
-    #[arg(long, value_name = "DURATION", value_parser = parse_rtt)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_rtt, allow_hyphen_values = true)]
     rtt: Option<Duration>,
     /// Random loss in each direction of the client–server path (e.g. 1%).
-    #[arg(long, value_name = "PERCENT", value_parser = parse_loss)]
+    #[arg(long, value_name = "PERCENT", value_parser = parse_loss, allow_hyphen_values = true)]
     loss: Option<f64>,
     /// tc-netem words for the client–server path, applied last (e.g. "delay 75ms 5ms loss 1% rate 10mbit limit 100").
     #[arg(long, value_name = "NETEM WORDS", value_parser = parse_link)]
     link: Option<String>,
     /// Seed for every random choice (loss, jitter, ports, TLS randomness): same seed, same bytes.
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = parse_seed, allow_hyphen_values = true)]
     seed: u64,
     /// Override a lab parameter (repeatable), e.g. --set response_size=14KB.
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
@@ -101,6 +101,10 @@ fn parse_rtt(s: &str) -> Result<Duration, String> {
         return Err(format!("`{s}` is out of range (allowed: 2us to 10s)"));
     }
     Ok(d)
+}
+
+fn parse_seed(s: &str) -> Result<u64, String> {
+    s.trim().parse().map_err(|_| format!("`{s}` is not a seed (allowed: a whole number from 0 to {})", u64::MAX))
 }
 
 fn parse_loss(s: &str) -> Result<f64, String> {

@@ -91,6 +91,16 @@ impl Client {
         self.steps.get(self.current).map(|(s, _)| (self.current + 1, s))
     }
 
+    /// "step 2 of the warm-up (TCP handshake ...)" or "step 2 (…)", for error messages.
+    pub fn current_step_name(&self) -> String {
+        let warm = self.steps.iter().take_while(|(_, w)| *w).count();
+        match self.steps.get(self.current) {
+            Some((s, true)) => format!("step {} of the warm-up ({})", self.current + 1, s.describe()),
+            Some((s, false)) => format!("step {} ({})", self.current + 1 - warm, s.describe()),
+            None => "the end of the script".to_string(),
+        }
+    }
+
     pub fn next_timer(&self) -> Option<Instant> {
         let dns = self.stub.as_ref().and_then(|s| s.next_timer());
         [self.idle_until, dns].into_iter().flatten().min()

@@ -104,10 +104,10 @@ pub fn run_scenario(plan: &ScenarioPlan, seed: u64) -> anyhow::Result<ScenarioOu
     let outcome = virtual_clock::run(&mut net, &mut lab, Instant::ZERO, limit);
     let mut error = lab.client.error.clone();
     if let Err(stall) = outcome {
-        let step = lab.client.current_step().map(|(i, s)| format!("step {i} ({})", s.describe())).unwrap_or_default();
+        let step = lab.client.current_step_name();
         error = Some(match stall {
             Stall::TimeLimit(at) => format!(
-                "did not finish within time_limit = {:?} of virtual time: {step} was still running at {at}",
+                "did not finish within time_limit = {:?} of virtual time: {step} was still running (last activity at {at})",
                 plan.time_limit
             ),
             Stall::Idle(at) => format!("stopped at {at}: nothing left to happen while {step} was running"),

@@ -1,0 +1,246 @@
+//! Bad input through the binary: exit status 2, a one-line message that names the field, the
+//! value and what is allowed, no panic, and nothing written.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use tempfile::TempDir;
+
+const LAB: &str = include_str!("../labs/handshake.toml");
+
+/// Runs `wirelab <args> --out <tempdir>/out` and checks the bad-input contract; `needles` must
+/// all appear in the message.
+fn bad(args: &[&str], needles: &[&str]) {
+    let dir = TempDir::new().unwrap();
+    bad_with_out(args, &dir.path().join("out"), dir.path(), needles);
+}
+
+/// As [`bad`], with an explicit `--out`; `watch` is the directory that must get no output files.
+fn bad_with_out(args: &[&str], out: &Path, watch: &Path, needles: &[&str]) {
+    let output = common::wirelab().args(args).arg("--out").arg(out).output().expect("cannot start wirelab");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let shown = format!("wirelab {args:?}\nstdout:\n{}\nstderr:\n{stderr}", String::from_utf8_lossy(&output.stdout));
+    assert_eq!(output.status.code(), Some(2), "exit status is not 2: {shown}");
+    assert!(!stderr.contains("panicked"), "panicked: {shown}");
+    let message = stderr.strip_suffix('\n').unwrap_or(&stderr);
+    assert!(!message.trim().is_empty(), "no message on stderr: {shown}");
+    assert_eq!(message.lines().count(), 1, "the message is not one line: {shown}");
+    for needle in needles {
+        assert!(message.contains(needle), "the message does not mention {needle:?}: {shown}");
+    }
+    for dir in [watch, out] {
+        if dir.is_dir() {
+            let written: Vec<_> =
+                common::files_in(dir).into_keys().filter(|n| n.ends_with(".pcapng") || n.ends_with(".json")).collect();
+            assert!(written.is_empty(), "bad input still wrote {written:?} into {}: {shown}", dir.display());
+        }
+    }
+}
+
+/// `wirelab run handshake <args>`.
+fn bad_run(args: &[&str], needles: &[&str]) {
+    let mut all = vec!["run", "handshake"];
+    all.extend_from_slice(args);
+    bad(&all, needles);
+}
+
+/// Writes the handshake lab with `from` replaced by `to` (which must occur) into a temp dir
+/// and runs it, expecting bad input.
+fn bad_lab(from: &str, to: &str, needles: &[&str]) {
+    assert!(LAB.contains(from), "labs/handshake.toml no longer contains {from:?}; update the test");
+    bad_lab_bytes(LAB.replacen(from, to, 1).as_bytes(), needles);
+}
+
+fn bad_lab_bytes(bytes: &[u8], needles: &[&str]) {
+    let dir = TempDir::new().unwrap();
+    let path: PathBuf = dir.path().join("lab.toml");
+    std::fs::write(&path, bytes).unwrap();
+    bad(&["run", path.to_str().unwrap()], needles);
+}
+
+// ---- command line ----
+
+#[test]
+fn unknown_lab() {
+    bad(&["run", "nosuchlab"], &["nosuchlab", "handshake"]);
+}
+
+#[test]
+fn unknown_subcommand() {
+    bad(&["frobnicate"], &["frobnicate"]);
+}
+
+#[test]
+fn rtt_not_a_duration() {
+    bad_run(&["--rtt", "abc"], &["--rtt", "abc", "ms"]);
+}
+
+#[test]
+fn rtt_zero() {
+    bad_run(&["--rtt", "0ms"], &["--rtt", "0ms", "2us", "10s"]);
+}
+
+#[test]
+fn rtt_too_long() {
+    bad_run(&["--rtt", "20s"], &["--rtt", "20s", "2us", "10s"]);
+}
+
+#[test]
+fn rtt_negative() {
+    bad_run(&["--rtt", "-5ms"], &["--rtt", "-5ms"]);
+}
+
+#[test]
+fn loss_over_100_percent() {
+    bad_run(&["--loss", "150%"], &["--loss", "150%", "100"]);
+}
+
+#[test]
+fn loss_not_a_number() {
+    bad_run(&["--loss", "x"], &["--loss", "`x`", "100"]);
+}
+
+#[test]
+fn seed_negative() {
+    bad_run(&["--seed", "-1"], &["--seed", "-1"]);
+}
+
+#[test]
+fn seed_not_a_number() {
+    bad_run(&["--seed", "abc"], &["--seed", "abc"]);
+}
+
+#[test]
+fn set_without_equals() {
+    bad_run(&["--set", "nokey"], &["--set", "nokey", "KEY=VALUE"]);
+}
+
+#[test]
+fn set_unknown_parameter() {
+    bad_run(&["--set", "unknown_param=1"], &["unknown_param", "response_size", "initial_window"]);
+}
+
+#[test]
+fn set_rtt_not_a_duration() {
+    bad_run(&["--set", "rtt=fast"], &["`rtt`", "fast"]);
+}
+
+#[test]
+fn set_response_size_not_a_size() {
+    bad_run(&["--set", "response_size=lots"], &["response_size", "lots", "KB"]);
+}
+
+#[test]
+fn set_initial_window_zero() {
+    bad_run(&["--set", "initial_window=0"], &["initial_window", "`0`", "1000"]);
+}
+
+#[test]
+fn set_unknown_congestion_control() {
+    bad_run(&["--set", "cc=bbr"], &["cc", "bbr", "iw", "smoltcp"]);
+}
+
+#[test]
+fn link_delay_without_value() {
+    bad_run(&["--link", "delay"], &["--link", "delay", "TIME"]);
+}
+
+#[test]
+fn link_unknown_word() {
+    bad_run(&["--link", "jitter 5ms"], &["--link", "jitter", "delay", "loss"]);
+}
+
+#[test]
+fn link_loss_over_100_percent() {
+    bad_run(&["--link", "loss 200%"], &["--link", "200%", "100"]);
+}
+
+#[test]
+fn unknown_scenario() {
+    bad_run(&["--scenario", "nope"], &["--scenario", "nope", "fresh-tls13", "zero-rtt"]);
+}
+
+#[test]
+fn realtime_backend() {
+    bad_run(&["--backend", "realtime"], &["--backend", "realtime", "virtual"]);
+}
+
+#[test]
+fn out_is_a_file() {
+    let dir = TempDir::new().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    bad_with_out(&["run", "handshake"], &file, dir.path(), &["--out", "not-a-dir", "not a directory"]);
+    assert_eq!(std::fs::read(&file).unwrap(), b"x", "--out FILE was modified");
+}
+
+// ---- lab files ----
+
+#[test]
+fn lab_file_missing() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("missing.toml");
+    bad(&["run", path.to_str().unwrap()], &["missing.toml"]);
+}
+
+#[test]
+fn lab_file_empty() {
+    bad_lab_bytes(b"", &["lab.toml", "empty"]);
+}
+
+#[test]
+fn lab_file_not_utf8() {
+    let mut bytes = b"name = \"".to_vec();
+    bytes.extend_from_slice(&[0xff, 0xfe]);
+    bytes.extend_from_slice(b"\"\n");
+    bad_lab_bytes(&bytes, &["lab.toml", "UTF-8"]);
+}
+
+#[test]
+fn lab_file_malformed_toml() {
+    bad_lab("name = \"handshake\"", "name = = \"handshake\"", &["lab.toml", "line", "column"]);
+}
+
+#[test]
+fn lab_file_unknown_step_kind() {
+    bad_lab(
+        "{ step = \"request\", size = \"${response_size}\" }",
+        "{ step = \"fetch\", size = \"${response_size}\" }",
+        &["fetch", "dns", "connect", "tls", "request"],
+    );
+}
+
+#[test]
+fn lab_file_unknown_key_in_step() {
+    bad_lab("{ step = \"close\" }", "{ step = \"close\", after = \"1s\" }", &["after", "close"]);
+}
+
+#[test]
+fn lab_file_duplicate_scenario() {
+    bad_lab("name = \"pooled\"", "name = \"fresh-tls12\"", &["scenario", "fresh-tls12"]);
+}
+
+#[test]
+fn lab_file_bad_host_address() {
+    bad_lab("addr = \"10.0.0.54\"", "addr = \"10.0.0.256\"", &["addr", "10.0.0.256", "IPv4"]);
+}
+
+#[test]
+fn lab_file_bad_expect_check() {
+    bad_lab(
+        "check = \"http_request.rtts == 1\"",
+        "check = \"http_request.rtts === one\"",
+        &["[[expect]]", "check", "http_request.rtts === one"],
+    );
+}
+
+// ---- and one good input ----
+
+#[test]
+fn good_input_runs_one_scenario() {
+    let dir = TempDir::new().unwrap();
+    common::run_handshake(dir.path(), &["--scenario", "pooled"]);
+    let names: Vec<String> = common::files_in(dir.path()).into_keys().collect();
+    assert_eq!(names, ["handshake-pooled.keys", "handshake-pooled.pcapng", "handshake.json"]);
+}

@@ -1,0 +1,136 @@
+//! The handshake lab's phases, in round trips, at several RTTs — through the library API.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use wirelab::runner::run_scenario;
+use wirelab::script::plan::{plan, Overrides};
+use wirelab::script::Lab;
+use wirelab::timeline::{Phase, Scenario};
+
+const FRESH: [&str; 2] = ["fresh-tls13", "fresh-tls12"];
+const NEW_TCP: [&str; 4] = ["fresh-tls13", "fresh-tls12", "resumed-tls13", "zero-rtt"];
+const DNS_CACHED: [&str; 3] = ["pooled", "resumed-tls13", "zero-rtt"];
+
+/// Runs every scenario of the handshake lab (or only `only`) with seed 1.
+fn run(overrides: &Overrides, only: Option<&str>) -> Vec<Scenario> {
+    let lab = Lab::load("handshake").expect("the built-in handshake lab loads");
+    let mut out = Vec::new();
+    for (i, name) in lab.scenario_names().iter().enumerate() {
+        if only.is_some_and(|o| o != *name) {
+            continue;
+        }
+        let p = plan(&lab, i, overrides).unwrap_or_else(|e| panic!("plan {name}: {e}"));
+        out.push(run_scenario(&p, 1).unwrap_or_else(|e| panic!("run {name}: {e:#}")).timeline);
+    }
+    assert!(!out.is_empty(), "no scenario ran");
+    out
+}
+
+fn phase<'a>(s: &'a Scenario, id: &str) -> &'a Phase {
+    s.phase(id).unwrap_or_else(|| panic!("{}: no `{id}` phase in {:?}", s.name, s.phases))
+}
+
+fn rtts(s: &Scenario, id: &str) -> f64 {
+    phase(s, id).rtts.unwrap_or_else(|| panic!("{}: `{id}` has no rtts", s.name))
+}
+
+/// `value` equals `expected` as the timeline shows it (two decimals).
+fn assert_rtts(s: &Scenario, id: &str, expected: f64, rtt_ms: u64) {
+    let got = rtts(s, id);
+    assert!((got - expected).abs() < 0.005, "RTT {rtt_ms} ms, {}: {id}.rtts = {got}, expected {expected:.2}", s.name);
+}
+
+#[test]
+fn phases_in_round_trips_at_every_rtt() {
+    for rtt_ms in [10, 80, 150, 300] {
+        let overrides = Overrides { rtt: Some(Duration::from_millis(rtt_ms)), ..Default::default() };
+        let scenarios = run(&overrides, None);
+        let names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["fresh-tls13", "fresh-tls12", "pooled", "resumed-tls13", "zero-rtt"]);
+
+        for s in &scenarios {
+            let at = format!("RTT {rtt_ms} ms, {}", s.name);
+            assert_eq!(s.error, None, "{at}: error");
+            for e in &s.expectations {
+                assert!(e.ok, "{at}: expectation `{}` failed (measured {:?})", e.check, e.measured);
+            }
+            assert_rtts(s, "http_request", 1.0, rtt_ms);
+
+            if NEW_TCP.contains(&s.name.as_str()) {
+                assert_rtts(s, "tcp_handshake", 1.0, rtt_ms);
+                let tls = if s.name == "fresh-tls12" { 2.0 } else { 1.0 };
+                assert_rtts(s, "tls_handshake", tls, rtt_ms);
+                // 200 KB from an initial window of 10 segments: 10, 20, 40, 80 segments.
+                // Exception: at 10 ms the RTT equals smoltcp's 10 ms delayed-ACK timer. In
+                // zero-rtt the server's first flight carries the handshake and the response
+                // together (an odd segment count), the last segment's ACK waits a whole RTT,
+                // the window lags one segment per round and the last byte needs a 5th flight.
+                if rtt_ms == 10 && s.name == "zero-rtt" {
+                    assert_rtts(s, "http_response", 4.0, rtt_ms);
+                } else {
+                    assert_rtts(s, "http_response", 3.0, rtt_ms);
+                }
+            } else {
+                assert!(s.phase("tcp_handshake").is_none(), "{at}: a pooled connection has no TCP handshake");
+                assert!(s.phase("tls_handshake").is_none(), "{at}: a pooled connection has no TLS handshake");
+            }
+
+            let dns = phase(s, "dns");
+            if FRESH.contains(&s.name.as_str()) {
+                assert!(dns.duration_ms() > 0.0, "{at}: a cold DNS lookup took {} ms", dns.duration_ms());
+                assert!(dns.first_frame.is_some() && dns.last_frame.is_some(), "{at}: cold DNS lookup has no frames");
+            } else {
+                assert!(DNS_CACHED.contains(&s.name.as_str()));
+                assert_eq!(dns.duration_ms(), 0.0, "{at}: a cached DNS lookup takes no time");
+                assert_eq!((dns.first_frame, dns.last_frame), (None, None), "{at}: a cached DNS lookup sends nothing");
+            }
+        }
+
+        let pooled = scenarios.iter().find(|s| s.name == "pooled").unwrap();
+        let total = pooled.metrics.get("total_rtts").copied();
+        assert!(total.is_some_and(|t| (t - 1.0).abs() < 0.005), "RTT {rtt_ms} ms, pooled: total_rtts = {total:?}");
+
+        let zero = scenarios.iter().find(|s| s.name == "zero-rtt").unwrap();
+        let (tls, req) = (phase(zero, "tls_handshake"), phase(zero, "http_request"));
+        assert_eq!(req.start_ms, tls.start_ms, "RTT {rtt_ms} ms: 0-RTT request is sent with the ClientHello");
+        assert_rtts(zero, "http_request", 1.0, rtt_ms);
+        assert_eq!(zero.metrics.get("zero_rtt_accepted"), Some(&1.0), "RTT {rtt_ms} ms: 0-RTT accepted");
+    }
+}
+
+#[test]
+fn smoltcp_congestion_control_ramps_up_slower_than_iw10() {
+    let iw = run(&Overrides::default(), Some("fresh-tls13")).remove(0);
+    let set = vec![("cc".to_string(), "smoltcp".to_string())];
+    let smol = run(&Overrides { set, ..Default::default() }, Some("fresh-tls13")).remove(0);
+    assert_eq!(smol.error, None);
+    assert!(smol.congestion.contains("smoltcp"), "congestion = {:?}", smol.congestion);
+    assert_ne!(smol.congestion, iw.congestion, "--set cc=smoltcp did not change the congestion control");
+    let (a, b) = (rtts(&iw, "http_response"), rtts(&smol, "http_response"));
+    assert!(b > a, "http_response: smoltcp's 2 KB initial window took {b} RTTs, IW10 {a} RTTs");
+}
+
+#[test]
+fn total_loss_stops_at_the_time_limit_naming_the_stuck_step() {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let overrides = Overrides {
+            link: Some("loss 100%".into()),
+            set: vec![("time_limit".into(), "5s".into())],
+            ..Default::default()
+        };
+        let _ = tx.send(run(&overrides, None));
+    });
+    let scenarios = rx.recv_timeout(Duration::from_secs(120)).expect("a run over a dead link did not end (hang)");
+    assert_eq!(scenarios.len(), 5);
+    for s in &scenarios {
+        let error = s.error.as_deref().unwrap_or_else(|| panic!("{}: no error over a 100% lossy link", s.name));
+        assert!(
+            error.contains("TCP handshake") || error.contains("DNS"),
+            "{}: the error does not name the stuck step: {error}",
+            s.name
+        );
+        assert!(!s.passed(), "{}: passed over a dead link", s.name);
+    }
+}
