@@ -44,7 +44,7 @@ use wirelab::sim::time::Instant;
 
 /// Bytes the server sends to the client.
 const TRANSFER: usize = 20 * 1024 * 1024;
-const REPEATS: usize = 3;
+const REPEATS: usize = 9;
 const SEED: u64 = 1;
 const PORT: u16 = 80;
 const CLIENT_PORT: u16 = 49_152;

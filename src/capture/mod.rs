@@ -53,13 +53,19 @@ impl Capture {
     /// Records one packet (raw IPv4 bytes) at virtual time `at` with its comment; returns its
     /// 1-based frame number as Wireshark numbers it. Calls must come in non-decreasing time order.
     pub fn record(&mut self, at: Instant, bytes: &[u8], comment: String) -> u64 {
+        self.record_with(at, bytes, |c| c.push_str(&comment))
+    }
+
+    /// Like [`Capture::record`], with the comment written by `comment` straight into the
+    /// capture's own buffer (no allocation per packet on the hot path).
+    pub fn record_with(&mut self, at: Instant, bytes: &[u8], comment: impl FnOnce(&mut String)) -> u64 {
         debug_assert!(
             self.entries.last().is_none_or(|e| e.at <= at.micros()),
             "capture {}: packet at {at} recorded after a later one",
             self.interface
         );
         self.data.extend_from_slice(bytes);
-        self.comments.push_str(&comment);
+        comment(&mut self.comments);
         self.entries.push(Entry { at: at.micros(), data_end: self.data.len(), comment_end: self.comments.len() });
         self.entries.len() as u64
     }

@@ -6,6 +6,7 @@
 //! delivered to it, and packets lost on its way to or from it (commented with the reason).
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use crate::capture::Capture;
@@ -36,11 +37,21 @@ pub struct Tap {
 
 impl Tap {
     fn record(&mut self, at: Instant, bytes: &[u8], note: &str) {
-        let what =
-            packet::summarize(bytes).map(|s| s.describe(bytes)).unwrap_or_else(|| format!("{} bytes", bytes.len()));
-        let comment =
-            if note.is_empty() { format!("{}: {what}", self.label) } else { format!("{}: {note}: {what}", self.label) };
-        let frame = self.capture.record(at, bytes, comment);
+        let label = &self.label;
+        let frame = self.capture.record_with(at, bytes, |c| {
+            c.push_str(label);
+            c.push_str(": ");
+            if !note.is_empty() {
+                c.push_str(note);
+                c.push_str(": ");
+            }
+            match packet::summarize(bytes) {
+                Some(s) => c.push_str(&s.describe(bytes)),
+                None => {
+                    let _ = write!(c, "{} bytes", bytes.len());
+                }
+            }
+        });
         if let Some(p) = self.phase {
             if self.phase_frames.len() <= p {
                 self.phase_frames.resize(p + 1, None);
