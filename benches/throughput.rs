@@ -36,7 +36,7 @@ use wirelab::backend::virtual_clock::{run, Application};
 use wirelab::capture::DEFAULT_EPOCH_UNIX_MICROS;
 use wirelab::host::{Host, QueueDevice, DEFAULT_MTU};
 use wirelab::link::LinkConfig;
-use wirelab::proto::cwnd::Congestion;
+use wirelab::proto::cwnd::{Congestion, TcpConfig};
 use wirelab::proto::stream::{tcp_socket, Stream};
 use wirelab::sim::network::Network;
 use wirelab::sim::rng;
@@ -48,7 +48,7 @@ const REPEATS: usize = 9;
 const SEED: u64 = 1;
 const PORT: u16 = 80;
 const CLIENT_PORT: u16 = 49_152;
-const MODEL: Congestion = Congestion::Stack;
+const MODEL: TcpConfig = TcpConfig { congestion: Congestion::Stack, mss: 1460, delayed_ack: true };
 const CLIENT: usize = 0;
 const SERVER: usize = 1;
 
@@ -84,12 +84,12 @@ impl Ends {
         server_sockets: &mut SocketSet<'static>,
         iface: &mut Interface,
     ) -> Ends {
-        let mut listener = tcp_socket(MODEL);
+        let mut listener = tcp_socket(&MODEL);
         listener.listen(PORT).expect("listen");
-        let server = Stream::new(server_sockets.add(listener), MODEL);
-        let mut socket = tcp_socket(MODEL);
+        let server = Stream::new(server_sockets.add(listener), &MODEL);
+        let mut socket = tcp_socket(&MODEL);
         socket.connect(iface.context(), (IpAddress::Ipv4(addr(SERVER)), PORT), CLIENT_PORT).expect("connect");
-        let client = Stream::new(client_sockets.add(socket), MODEL);
+        let client = Stream::new(client_sockets.add(socket), &MODEL);
         let mut ends = Ends { client, server, checked: 0 };
         ends.server.write(payload());
         ends
@@ -152,7 +152,7 @@ fn wirelab_run(capture: bool) -> Outcome {
     // vantage (see the module docs).
     let (n, vantage) = if capture { (2, CLIENT) } else { (3, 2) };
     let names = ["client", "server", "idle"];
-    let mut hosts: Vec<Host> = (0..n).map(|i| Host::new(names[i], addr(i), SEED, t0)).collect();
+    let mut hosts: Vec<Host> = (0..n).map(|i| Host::new(names[i], addr(i), DEFAULT_MTU, SEED, t0)).collect();
     let ends = {
         let (a, b) = hosts.split_at_mut(SERVER);
         let client = &mut a[CLIENT];

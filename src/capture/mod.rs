@@ -86,6 +86,23 @@ impl Capture {
         }
     }
 
+    /// Rewrites comments after the fact: `f(frame, comment)` returns the new comment, or
+    /// `None` to keep it. One pass over the capture.
+    pub fn rewrite_comments(&mut self, mut f: impl FnMut(u64, &str) -> Option<String>) {
+        let mut comments = String::with_capacity(self.comments.len());
+        let mut start = 0;
+        for (i, e) in self.entries.iter_mut().enumerate() {
+            let old = &self.comments[start..e.comment_end];
+            match f(i as u64 + 1, old) {
+                Some(new) => comments.push_str(&new),
+                None => comments.push_str(old),
+            }
+            start = e.comment_end;
+            e.comment_end = comments.len();
+        }
+        self.comments = comments;
+    }
+
     /// How many packets have been recorded (the number of the last frame).
     pub fn frames(&self) -> u64 {
         self.entries.len() as u64

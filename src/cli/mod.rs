@@ -218,14 +218,19 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
     for p in &plans {
         outputs.push(crate::runner::run_scenario(p, args.seed).map_err(Failure::Run)?);
     }
-    let timeline = output::timeline(&lab, &plans, args.seed, &outputs);
+    let mut timeline = output::timeline(&lab, &plans, args.seed, &outputs);
+    if args.scenarios.is_empty() {
+        timeline.size_sweep = crate::runner::size_sweep::run(&lab, &overrides, args.seed).map_err(Failure::Run)?;
+    }
     output::write_all(&args.out, &lab.raw.name, &timeline, &outputs).map_err(Failure::Run)?;
     if args.json {
         print!("{}", timeline.to_json());
     } else {
         print!("{}", crate::timeline::table::lab(&timeline));
+        print!("{}", crate::runner::size_sweep::table(&timeline.size_sweep));
         print!("{}", output::theory_table(&lab, &timeline));
-        println!("Captures, key logs and {}.json are in {}/", lab.raw.name, args.out.display());
+        let keys = if outputs.iter().any(|o| !o.key_log.is_empty()) { ", TLS key logs" } else { "" };
+        println!("Captures{keys} and {}.json are in {}/", lab.raw.name, args.out.display());
     }
     Ok(if timeline.passed() { 0 } else { 1 })
 }

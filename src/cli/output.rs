@@ -36,6 +36,7 @@ pub fn timeline(lab: &Lab, plans: &[ScenarioPlan], seed: u64, outputs: &[Scenari
         rtt_ms,
         params: plans.first().map(|p| p.params.clone()).unwrap_or_default(),
         scenarios: outputs.iter().map(|o| o.timeline.clone()).collect(),
+        size_sweep: Vec::new(),
     }
 }
 
@@ -74,7 +75,7 @@ pub fn theory_table(lab: &Lab, t: &LabTimeline) -> String {
     if rows.is_empty() {
         return out;
     }
-    let _ = writeln!(out, "Theory vs measured, in round trips (1 RTT = {} ms)", t.rtt_ms);
+    let _ = writeln!(out, "Theory vs measured (1 RTT = {} ms)", t.rtt_ms);
     let _ = writeln!(out, "   {:<62} {:>7} {:>9}", "the teaching text says", "theory", "measured");
     for (th, measured) in rows {
         let m = measured.map_or("-".to_string(), |m| format!("{m:.2}"));

@@ -24,10 +24,10 @@ pub struct Host {
 }
 
 impl Host {
-    /// A host with address `addr`/24. Its smoltcp stack is seeded from the run seed and the
+    /// A host with address `addr`/24 and an interface MTU of `mtu`. Its smoltcp stack is seeded from the run seed and the
     /// host name, so ephemeral ports and initial sequence numbers are reproducible.
-    pub fn new(name: &str, addr: Ipv4Addr, seed: u64, now: Instant) -> Host {
-        let mut device = QueueDevice::new(DEFAULT_MTU);
+    pub fn new(name: &str, addr: Ipv4Addr, mtu: usize, seed: u64, now: Instant) -> Host {
+        let mut device = QueueDevice::new(mtu);
         let mut config = Config::new(HardwareAddress::Ip);
         config.random_seed = rng::derive(seed, &format!("host:{name}"));
         let mut iface = Interface::new(config, &mut device, now.to_smoltcp());

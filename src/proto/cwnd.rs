@@ -46,6 +46,48 @@ impl Congestion {
     }
 }
 
+/// How the lab's TCP endpoints behave: congestion control, segment size, ACK policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpConfig {
+    pub congestion: Congestion,
+    /// Maximum segment size; the hosts' MTU is this plus 40 (IPv4 and TCP headers).
+    pub mss: usize,
+    /// smoltcp's delayed ACK (10 ms, and at once when two full segments are unacknowledged,
+    /// RFC 1122 §4.2.3.2); off means every segment is acknowledged at once.
+    pub delayed_ack: bool,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig { congestion: Congestion::InitialWindow { segments: 10 }, mss: 1460, delayed_ack: true }
+    }
+}
+
+impl TcpConfig {
+    /// The host MTU that gives this MSS.
+    pub fn mtu(&self) -> usize {
+        self.mss + 40
+    }
+
+    /// A one-line description for tables and JSON.
+    pub fn describe(&self) -> String {
+        let ack = if self.delayed_ack {
+            "delayed ACK 10 ms (ACK at once after 2 full segments)"
+        } else {
+            "every segment ACKed at once"
+        };
+        format!("{}; MSS {}; {ack}; Nagle off", self.congestion.describe(), self.mss)
+    }
+
+    /// Sets up a socket for this configuration.
+    pub fn configure(&self, socket: &mut tcp::Socket<'_>) {
+        self.congestion.configure(socket);
+        if !self.delayed_ack {
+            socket.set_ack_delay(None);
+        }
+    }
+}
+
 /// Tracks one sender's window.
 #[derive(Clone, Debug)]
 pub struct SenderWindow {

@@ -9,21 +9,19 @@ use std::io::{Read, Write};
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
 
-use crate::proto::cwnd::{Congestion, SenderWindow};
+use crate::proto::cwnd::{SenderWindow, TcpConfig};
 
 /// Socket buffer sizes: large enough that the receive window (with window scaling) never
 /// limits a lab transfer before the congestion window does.
 pub const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
-/// The MSS smoltcp uses on a 1500-byte MTU (1500 - 20 IPv4 - 20 TCP).
-pub const MSS: usize = 1460;
 
-/// A new TCP socket configured for `model`.
-pub fn tcp_socket(model: Congestion) -> tcp::Socket<'static> {
+/// A new TCP socket configured by `config`.
+pub fn tcp_socket(config: &TcpConfig) -> tcp::Socket<'static> {
     let mut socket = tcp::Socket::new(
         tcp::SocketBuffer::new(vec![0; SOCKET_BUFFER]),
         tcp::SocketBuffer::new(vec![0; SOCKET_BUFFER]),
     );
-    model.configure(&mut socket);
+    config.configure(&mut socket);
     socket
 }
 
@@ -46,11 +44,11 @@ pub struct Stream {
 }
 
 impl Stream {
-    pub fn new(handle: SocketHandle, model: Congestion) -> Self {
+    pub fn new(handle: SocketHandle, config: &TcpConfig) -> Self {
         Stream {
             handle,
             tls: None,
-            window: SenderWindow::new(model, MSS),
+            window: SenderWindow::new(config.congestion, config.mss),
             outbox: Vec::new(),
             sent: 0,
             tls_in: Vec::new(),

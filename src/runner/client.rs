@@ -229,7 +229,7 @@ impl Client {
                         None => return Err(format!("`{to}` has not been resolved (add a dns step before connect)")),
                     },
                 };
-                let mut socket = tcp_socket(plan.congestion);
+                let mut socket = tcp_socket(&plan.tcp);
                 let local = self.next_port;
                 self.next_port = self.next_port.checked_add(1).unwrap_or(49152);
                 socket
@@ -239,7 +239,7 @@ impl Client {
                 if let Some(old) = self.conn.take() {
                     host.sockets.remove(old.stream.handle);
                 }
-                let stream = Stream::new(handle, plan.congestion);
+                let stream = Stream::new(handle, &plan.tcp);
                 self.conn = Some(Conn {
                     stream,
                     host: to.clone(),

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod servers;
+pub mod size_sweep;
 
 use std::collections::BTreeMap;
 
@@ -64,7 +65,8 @@ impl Application for Lab<'_> {
 
 /// Runs one scenario with `seed`.
 pub fn run_scenario(plan: &ScenarioPlan, seed: u64) -> anyhow::Result<ScenarioOutput> {
-    let hosts: Vec<Host> = plan.hosts.iter().map(|h| Host::new(&h.name, h.addr, seed, Instant::ZERO)).collect();
+    let hosts: Vec<Host> =
+        plan.hosts.iter().map(|h| Host::new(&h.name, h.addr, plan.tcp.mtu(), seed, Instant::ZERO)).collect();
     let n = hosts.len();
     let mut net = Network::new(
         hosts,
@@ -78,7 +80,7 @@ pub fn run_scenario(plan: &ScenarioPlan, seed: u64) -> anyhow::Result<ScenarioOu
 
     let clock = TlsClock::at_unix_micros(DEFAULT_EPOCH_UNIX_MICROS);
     let tls = LabTls::new(seed, &server_name(plan), clock)?;
-    let http = HttpServer::new(&mut net, plan.server, plan.congestion);
+    let http = HttpServer::new(&mut net, plan.server, plan.tcp);
     let mut dns = DnsServers(Vec::new());
     let mut stub = None;
     if let Some(d) = &plan.dns {
@@ -114,12 +116,13 @@ pub fn run_scenario(plan: &ScenarioPlan, seed: u64) -> anyhow::Result<ScenarioOu
         });
     }
 
+    let rounds = slow_start_rounds(plan, &lab.client.phases, &mut net);
     let key_log = lab.tls.key_log();
     let pcapng = net.tap.capture.to_pcapng(Some(&key_log), DEFAULT_EPOCH_UNIX_MICROS);
     let rtt_ms = plan.rtt().as_secs_f64() * 1000.0;
     let t0 = lab.client.t0.unwrap_or(Instant::ZERO);
     let rel = |t: Instant| timeline::ms(t.micros().saturating_sub(t0.micros()));
-    let phases: Vec<Phase> = lab
+    let mut phases: Vec<Phase> = lab
         .client
         .phases
         .iter()
@@ -139,6 +142,38 @@ pub fn run_scenario(plan: &ScenarioPlan, seed: u64) -> anyhow::Result<ScenarioOu
         })
         .collect();
     let mut metrics: BTreeMap<String, f64> = lab.client.metrics.clone();
+    if !rounds.list.is_empty() {
+        metrics.insert("rounds".into(), rounds.list.len() as f64);
+        metrics.insert("round1_segments".into(), f64::from(rounds.list[0].segments));
+        metrics.insert("round1_bytes".into(), rounds.list[0].bytes as f64);
+        let retx: u32 = rounds.list.iter().map(|r| r.retransmissions).sum();
+        metrics.insert("retransmissions".into(), f64::from(retx));
+    }
+    if plan.rounds {
+        for (i, r) in rounds.list.iter().enumerate() {
+            let next = rounds.list.get(i + 1);
+            let end_ms = next.map_or(rounds.end_ms, |n| n.start_ms);
+            let last_frame = next.map_or(rounds.last_frame, |n| n.first_frame - 1);
+            let (start, end) = (r.start_ms - timeline::ms(t0.micros()), end_ms - timeline::ms(t0.micros()));
+            phases.push(Phase {
+                id: format!("slow_start_round_{}", r.round),
+                label: format!("slow start round {}: {} segments, {} bytes", r.round, r.segments, r.bytes),
+                start_ms: start,
+                end_ms: end,
+                rtts: timeline::rtts(end - start, rtt_ms),
+                first_frame: Some(r.first_frame),
+                last_frame: Some(last_frame),
+            });
+        }
+    }
+    let rounds_rel: Vec<timeline::rounds::Round> = rounds
+        .list
+        .into_iter()
+        .map(|mut r| {
+            r.start_ms -= timeline::ms(t0.micros());
+            r
+        })
+        .collect();
     if let Some(end) = lab.client.end {
         let total = rel(end);
         metrics.insert("total_ms".into(), total);
@@ -153,10 +188,12 @@ pub fn run_scenario(plan: &ScenarioPlan, seed: u64) -> anyhow::Result<ScenarioOu
         name: plan.name.clone(),
         title: plan.title.clone(),
         capture: format!("{}-{}.pcapng", plan.lab, plan.name),
-        congestion: plan.congestion.describe(),
+        congestion: plan.tcp.describe(),
         link: netem_words(plan.link(plan.client, plan.server)),
         phases,
         metrics,
+        rounds: rounds_rel,
+        note: plan.note.clone(),
         expectations: Vec::new(),
         error,
     };
@@ -169,6 +206,37 @@ pub fn run_scenario(plan: &ScenarioPlan, seed: u64) -> anyhow::Result<ScenarioOu
         })
         .collect();
     Ok(ScenarioOutput { timeline: scenario, pcapng, key_log })
+}
+
+/// Rounds of the scenario's first measured response, and where that response ended.
+struct Rounds {
+    list: Vec<timeline::rounds::Round>,
+    end_ms: f64,
+    last_frame: u64,
+}
+
+/// Measures the slow-start rounds of the first response of the scenario (not the warm-up)
+/// and, when the lab asks for round phases, labels each packet with its round.
+fn slow_start_rounds(plan: &ScenarioPlan, phases: &[client::PhaseRecord], net: &mut Network) -> Rounds {
+    let none = Rounds { list: Vec::new(), end_ms: 0.0, last_frame: 0 };
+    let Some(resp) = phases.iter().position(|p| p.id == "http_response") else { return none };
+    let (from, to) = (phases[resp].start, phases[resp].end.unwrap_or(phases[resp].start));
+    let (server, client) = (plan.hosts[plan.server].addr, plan.hosts[plan.client].addr);
+    let list = timeline::rounds::measure(&net.tap.capture, server, client, from, to, plan.rtt());
+    let last_frame = net.tap.phase_frames.get(resp).copied().flatten().map_or(0, |f| f.1);
+    if plan.rounds && !list.is_empty() {
+        let label = phases[resp].label.clone();
+        let bounds: Vec<(u64, u32)> = list.iter().map(|r| (r.first_frame, r.round)).collect();
+        net.tap.capture.rewrite_comments(|frame, comment| {
+            if frame > last_frame {
+                return None;
+            }
+            let round = bounds.iter().rev().find(|(first, _)| frame >= *first)?.1;
+            let rest = comment.strip_prefix(&label)?;
+            Some(format!("{label}, slow start round {round}{rest}"))
+        });
+    }
+    Rounds { list, end_ms: timeline::ms(to.micros()), last_frame }
 }
 
 /// A link config in tc-netem's words, e.g. `delay 75ms loss 1%`.

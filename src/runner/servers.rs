@@ -5,7 +5,7 @@ use rustls::ServerConnection;
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
 
-use crate::proto::cwnd::Congestion;
+use crate::proto::cwnd::TcpConfig;
 use crate::proto::dns::DnsServer;
 use crate::proto::http1;
 use crate::proto::stream::{tcp_socket, Stream};
@@ -26,24 +26,24 @@ struct ServerConn {
 /// HTTP/1.1 on port 80 and HTTPS on port 443 of one host, any number of connections.
 pub struct HttpServer {
     host: usize,
-    congestion: Congestion,
+    tcp: TcpConfig,
     /// (port, the socket listening on it now).
     listeners: Vec<(u16, SocketHandle)>,
     conns: Vec<ServerConn>,
 }
 
-fn listener(sockets: &mut SocketSet<'static>, port: u16, congestion: Congestion) -> SocketHandle {
-    let mut socket = tcp_socket(congestion);
+fn listener(sockets: &mut SocketSet<'static>, port: u16, tcp: &TcpConfig) -> SocketHandle {
+    let mut socket = tcp_socket(tcp);
     // A fresh socket in a set we own: listening cannot fail.
     let _ = socket.listen(port);
     sockets.add(socket)
 }
 
 impl HttpServer {
-    pub fn new(net: &mut Network, host: usize, congestion: Congestion) -> Self {
+    pub fn new(net: &mut Network, host: usize, tcp: TcpConfig) -> Self {
         let sockets = &mut net.hosts[host].sockets;
-        let listeners = [HTTP_PORT, HTTPS_PORT].iter().map(|&p| (p, listener(sockets, p, congestion))).collect();
-        HttpServer { host, congestion, listeners, conns: Vec::new() }
+        let listeners = [HTTP_PORT, HTTPS_PORT].iter().map(|&p| (p, listener(sockets, p, &tcp))).collect();
+        HttpServer { host, tcp, listeners, conns: Vec::new() }
     }
 
     /// Accepts new connections, answers complete requests, closes what the client closed.
@@ -54,13 +54,13 @@ impl HttpServer {
                 continue;
             }
             // The listener took a SYN: it becomes the connection; listen again on a new socket.
-            let mut stream = Stream::new(*handle, self.congestion);
+            let mut stream = Stream::new(*handle, &self.tcp);
             if *port == HTTPS_PORT {
                 let conn = ServerConnection::new(tls.server()).map_err(|e| format!("TLS server setup failed: {e}"))?;
                 stream.tls = Some(conn.into());
             }
             self.conns.push(ServerConn { stream, closing: false });
-            *handle = listener(sockets, *port, self.congestion);
+            *handle = listener(sockets, *port, &self.tcp);
         }
         for conn in &mut self.conns {
             conn.stream.pump(sockets);

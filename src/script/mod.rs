@@ -18,7 +18,10 @@ use plan::{HostPlan, ROLES};
 use raw::RawLab;
 
 /// Labs built into the binary: (name, TOML text).
-pub const BUILTIN: &[(&str, &str)] = &[("handshake", include_str!("../../labs/handshake.toml"))];
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("handshake", include_str!("../../labs/handshake.toml")),
+    ("slow-start", include_str!("../../labs/slow-start.toml")),
+];
 
 /// A mistake in what the user gave us (exit status 2). The message names the field, the
 /// value and what is allowed.
@@ -119,6 +122,19 @@ impl Lab {
                 if !seen.contains(s.as_str()) {
                     return Err(InputError::new(format!("[[expect]] {}.scenarios: unknown scenario `{s}`", i + 1)));
                 }
+            }
+        }
+        if let Some(sw) = &raw.size_sweep {
+            for name in [&sw.fresh, &sw.warm] {
+                if !seen.contains(name.as_str()) {
+                    return Err(InputError::new(format!("[size_sweep]: unknown scenario `{name}`")));
+                }
+            }
+            for size in &sw.sizes {
+                crate::units::parse_size(size).map_err(|e| InputError::new(format!("[size_sweep].sizes: {e}")))?;
+            }
+            if !raw.params.contains_key("response_size") {
+                return Err(InputError::new("[size_sweep]: the lab needs a `response_size` parameter to vary"));
             }
         }
         for (i, t) in raw.theory.iter().enumerate() {

@@ -10,7 +10,7 @@ use super::raw::{RawLink, Scalar};
 use super::steps::Step;
 use super::{InputError, Lab};
 use crate::link::{netem, DropRule, LinkConfig, LossModel, PacketKind};
-use crate::proto::cwnd::Congestion;
+use crate::proto::cwnd::{Congestion, TcpConfig};
 
 /// What a host does in the lab.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,9 +69,13 @@ pub struct ScenarioPlan {
     pub dns: Option<DnsPlan>,
     pub warmup: Vec<Step>,
     pub steps: Vec<Step>,
-    pub congestion: Congestion,
+    pub tcp: TcpConfig,
     pub time_limit: Duration,
     pub checks: Vec<Check>,
+    /// Make each slow-start round a timeline phase and name it in packet comments.
+    pub rounds: bool,
+    /// The lab's explanation of this scenario.
+    pub note: String,
     /// Parameters in force, as text (for the JSON and the terminal header).
     pub params: BTreeMap<String, String>,
 }
@@ -212,6 +216,15 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
             }
         },
     };
+    let mss = match params.values.get("mss") {
+        Some(v) => params.resolve("params.mss", v)?.int(536, 9000)? as usize,
+        None => 1460,
+    };
+    let delayed_ack = match params.values.get("delayed_ack") {
+        Some(v) => params.resolve("params.delayed_ack", v)?.bool()?,
+        None => true,
+    };
+    let tcp = TcpConfig { congestion, mss, delayed_ack };
     let time_limit = match params.values.get("time_limit") {
         Some(v) => params.resolve("params.time_limit", v)?.duration()?,
         None => Duration::from_secs(120),
@@ -235,9 +248,11 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         dns,
         warmup,
         steps: main,
-        congestion,
+        tcp,
         time_limit,
         checks,
+        rounds: raw.rounds,
+        note: sc.note.clone().unwrap_or_default(),
         params,
     })
 }

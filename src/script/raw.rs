@@ -36,6 +36,11 @@ pub struct RawLab {
     pub description: Option<String>,
     #[serde(default)]
     pub params: BTreeMap<String, Scalar>,
+    /// Make each slow-start round of a response a phase of the timeline.
+    #[serde(default)]
+    pub rounds: bool,
+    /// Extra runs of two scenarios over a range of response sizes (the 14 KB rule).
+    pub size_sweep: Option<RawSizeSweep>,
     #[serde(default)]
     pub link: RawLink,
     #[serde(default, rename = "path")]
@@ -105,6 +110,8 @@ pub struct RawDns {
 pub struct RawScenario {
     pub name: String,
     pub title: Option<String>,
+    /// Why the scenario behaves as it does, printed under its table.
+    pub note: Option<String>,
     /// Parameter values for this scenario only.
     #[serde(default)]
     pub params: BTreeMap<String, Scalar>,
@@ -114,6 +121,15 @@ pub struct RawScenario {
     pub steps: Vec<toml::Table>,
     #[serde(default, rename = "drop")]
     pub drops: Vec<RawDrop>,
+}
+
+/// `[size_sweep]`: run `fresh` and `warm` again for each size (parameter `response_size`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSizeSweep {
+    pub sizes: Vec<String>,
+    pub fresh: String,
+    pub warm: String,
 }
 
 /// A scripted drop: the `nth` packet of kind `packet` sent from `from` to `to`.

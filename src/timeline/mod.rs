@@ -5,6 +5,7 @@
 //! configured RTT. `rtts` divides a phase's duration by the path RTT. The JSON layout is
 //! schema 1 of design.md §3; fields beyond it are additions, never changes.
 
+pub mod rounds;
 pub mod table;
 
 use std::collections::BTreeMap;
@@ -59,6 +60,12 @@ pub struct Scenario {
     pub link: String,
     pub phases: Vec<Phase>,
     pub metrics: BTreeMap<String, f64>,
+    /// Slow-start rounds of the first response, measured from the packets (times relative).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rounds: Vec<rounds::Round>,
+    /// What the lab says about this scenario (why it behaves as it does).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub note: String,
     pub expectations: Vec<Expectation>,
     /// Set when the scenario did not run to its end.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -84,6 +91,9 @@ pub struct LabTimeline {
     pub rtt_ms: f64,
     pub params: BTreeMap<String, String>,
     pub scenarios: Vec<Scenario>,
+    /// The lab's `[size_sweep]`, when it has one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub size_sweep: Vec<crate::runner::size_sweep::SizeRow>,
 }
 
 impl LabTimeline {

@@ -11,7 +11,7 @@ pub fn scenario(s: &Scenario) -> String {
     let _ = writeln!(out, "   link: {}; TCP: {}", s.link, s.congestion);
     let _ = writeln!(
         out,
-        "   {:<14} {:>9} {:>9} {:>9} {:>6}  {:<9} what",
+        "   {:<20} {:>9} {:>9} {:>9} {:>6}  {:<9} what",
         "phase", "start ms", "end ms", "took ms", "RTTs", "frames"
     );
     for p in &s.phases {
@@ -22,7 +22,7 @@ pub fn scenario(s: &Scenario) -> String {
         };
         let _ = writeln!(
             out,
-            "   {:<14} {:>9.3} {:>9.3} {:>9.3} {:>6}  {:<9} {}",
+            "   {:<20} {:>9.3} {:>9.3} {:>9.3} {:>6}  {:<9} {}",
             p.id,
             p.start_ms,
             p.end_ms,
@@ -33,7 +33,13 @@ pub fn scenario(s: &Scenario) -> String {
         );
     }
     if let Some(total) = s.metrics.get("total_ms") {
-        let _ = writeln!(out, "   {:<14} {:>29.3}", "total", total);
+        let _ = writeln!(out, "   {:<20} {:>29.3}", "total", total);
+    }
+    if !s.rounds.is_empty() {
+        out.push_str(&rounds(&s.rounds));
+    }
+    if !s.note.is_empty() {
+        let _ = writeln!(out, "   why: {}", s.note);
     }
     if let Some(e) = &s.error {
         let _ = writeln!(out, "   ERROR: {e}");
@@ -52,6 +58,43 @@ pub fn lab(t: &LabTimeline) -> String {
     for s in &t.scenarios {
         out.push_str(&scenario(s));
         out.push('\n');
+    }
+    out
+}
+
+/// The slow-start rounds of a response, next to the IW10 theory.
+pub fn rounds(rounds: &[super::rounds::Round]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "   {:<6} {:>9} {:>9} {:>10} {:>11} {:>7}  {:<9} theory (IW10)",
+        "round", "start ms", "segments", "bytes", "cumulative", "retx", "frames"
+    );
+    let mut theory_cumulative = 0;
+    for r in rounds {
+        theory_cumulative += r.theory_iw10_bytes;
+        // The teaching text's table stops at the fifth round; past it the theory is noise.
+        let theory = if r.round <= 5 {
+            format!(
+                "{} (cumulative {})",
+                crate::units::format_bytes(r.theory_iw10_bytes),
+                crate::units::format_bytes(theory_cumulative)
+            )
+        } else {
+            "-".to_string()
+        };
+        let _ = writeln!(
+            out,
+            "   {:<6} {:>9.3} {:>9} {:>10} {:>11} {:>7}  {:<9} {}",
+            r.round,
+            r.start_ms,
+            r.segments,
+            r.bytes,
+            r.cumulative_bytes,
+            r.retransmissions,
+            format!("{}-{}", r.first_frame, r.last_frame),
+            theory
+        );
     }
     out
 }

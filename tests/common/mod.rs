@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// The labs whose default outputs are committed in captures/ (keep in step with scripts/regen-captures).
+pub const REFERENCE_LABS: [&str; 2] = ["handshake", "slow-start"];
+
 /// The `wirelab` binary built for these tests.
 pub fn wirelab() -> Command {
     Command::new(env!("CARGO_BIN_EXE_wirelab"))
@@ -12,8 +15,13 @@ pub fn wirelab() -> Command {
 
 /// Runs `wirelab run handshake <extra> --out <out>` and asserts that it exited 0.
 pub fn run_handshake(out: &Path, extra: &[&str]) -> Output {
+    run_lab("handshake", out, extra)
+}
+
+/// Runs `wirelab run <lab> <extra> --out <out>` and asserts that it exited 0.
+pub fn run_lab(lab: &str, out: &Path, extra: &[&str]) -> Output {
     let output = wirelab()
-        .args(["run", "handshake"])
+        .args(["run", lab])
         .args(extra)
         .arg("--out")
         .arg(out)
@@ -22,7 +30,7 @@ pub fn run_handshake(out: &Path, extra: &[&str]) -> Output {
     assert_eq!(
         output.status.code(),
         Some(0),
-        "wirelab run handshake {extra:?} failed\nstdout:\n{}\nstderr:\n{}",
+        "wirelab run {lab} {extra:?} failed\nstdout:\n{}\nstderr:\n{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
@@ -44,7 +52,12 @@ pub fn files_in(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 
 /// The timeline `<dir>/handshake.json`, parsed.
 pub fn timeline(dir: &Path) -> serde_json::Value {
-    let path = dir.join("handshake.json");
+    lab_timeline(dir, "handshake")
+}
+
+/// The timeline `<dir>/<lab>.json`, parsed.
+pub fn lab_timeline(dir: &Path, lab: &str) -> serde_json::Value {
+    let path = dir.join(format!("{lab}.json"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
@@ -57,4 +70,22 @@ pub fn scenario<'a>(timeline: &'a serde_json::Value, name: &str) -> &'a serde_js
         .iter()
         .find(|s| s["name"] == name)
         .unwrap_or_else(|| panic!("no scenario `{name}` in the timeline"))
+}
+
+/// The tshark command, or `None` (after printing why) when it is not installed. Under CI a
+/// missing tshark is a failure: CI must run the capture tests.
+pub fn tshark() -> Option<String> {
+    if Command::new("tshark").arg("--version").output().is_ok_and(|o| o.status.success()) {
+        return Some("tshark".to_string());
+    }
+    assert!(std::env::var_os("CI").is_none(), "tshark is not installed, and CI must run the capture tests");
+    println!("skipping: tshark not installed (scripts/test installs it)");
+    None
+}
+
+/// The lines tshark prints for `file` with `args`, asserting it succeeded.
+pub fn tshark_lines(tshark: &str, file: &Path, args: &[&str]) -> Vec<String> {
+    let output = Command::new(tshark).arg("-r").arg(file).args(args).output().expect("cannot start tshark");
+    assert!(output.status.success(), "tshark {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).lines().map(str::to_string).collect()
 }

@@ -1,0 +1,147 @@
+//! The slow-start lab: rounds measured from the packets, at several RTTs, and the 14 KB rule.
+
+mod common;
+
+use std::time::Duration;
+
+use wirelab::runner::{run_scenario, size_sweep};
+use wirelab::script::plan::{plan, Overrides};
+use wirelab::script::Lab;
+use wirelab::timeline::Scenario;
+
+fn run(name: &str, overrides: &Overrides) -> Scenario {
+    let lab = Lab::load("slow-start").unwrap();
+    let i = lab.scenario_names().iter().position(|n| *n == name).unwrap();
+    let p = plan(&lab, i, overrides).unwrap();
+    let s = run_scenario(&p, 1).unwrap().timeline;
+    assert!(s.error.is_none(), "{name}: {:?}", s.error);
+    s
+}
+
+fn with(rtt_ms: u64, set: &[(&str, &str)]) -> Overrides {
+    Overrides {
+        rtt: Some(Duration::from_millis(rtt_ms)),
+        set: set.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        ..Default::default()
+    }
+}
+
+fn segments(s: &Scenario) -> Vec<u32> {
+    s.rounds.iter().map(|r| r.segments).collect()
+}
+
+#[test]
+fn iw10_fresh_starts_at_ten_segments_and_doubles_at_any_rtt() {
+    for rtt in [50, 150, 300] {
+        let s = run("iw10-fresh", &with(rtt, &[]));
+        let segs = segments(&s);
+        assert_eq!(segs.len(), 4, "RTT {rtt} ms: 200 KB should take 4 rounds, got {segs:?}");
+        assert!((9..=11).contains(&segs[0]), "RTT {rtt} ms: round 1 had {} segments", segs[0]);
+        for w in segs.windows(2).take(segs.len() - 2) {
+            let ratio = f64::from(w[1]) / f64::from(w[0]);
+            assert!((1.8..=2.2).contains(&ratio), "RTT {rtt} ms: rounds {segs:?} do not double");
+        }
+        assert!(
+            s.rounds.last().unwrap().cumulative_bytes > s.metrics["response_bytes"] as u64,
+            "the rounds carry the whole response and its headers"
+        );
+        let resp = s.phase("http_response").unwrap();
+        assert_eq!(resp.rtts, Some(3.0), "RTT {rtt} ms: first to last byte");
+        // Each round is a phase one round trip long (the last ends with the response).
+        for r in 1..=3 {
+            let p = s.phase(&format!("slow_start_round_{r}")).unwrap();
+            assert_eq!(p.rtts, Some(1.0), "RTT {rtt} ms: round {r} phase");
+        }
+        assert!(s.expectations.iter().all(|e| e.ok), "{:?}", s.expectations);
+    }
+}
+
+#[test]
+fn warm_connection_delivers_in_one_round() {
+    for rtt in [50, 150, 300] {
+        let s = run("iw10-warm", &with(rtt, &[]));
+        assert_eq!(segments(&s).len(), 1, "RTT {rtt} ms");
+        assert_eq!(s.phase("http_request").unwrap().rtts, Some(1.0));
+        assert_eq!(s.phase("http_response").unwrap().rtts, Some(0.0));
+    }
+}
+
+#[test]
+fn smoltcp_reno_starts_small_and_needs_more_rounds() {
+    for rtt in [50, 150, 300] {
+        let iw = run("iw10-fresh", &with(rtt, &[]));
+        let s = run("smoltcp-fresh", &with(rtt, &[]));
+        let segs = segments(&s);
+        assert!(segs[0] <= 2, "RTT {rtt} ms: smoltcp's first flight was {} segments", segs[0]);
+        assert_eq!(s.rounds[0].bytes, 2048, "smoltcp's initial window is 2 x 1024 bytes");
+        assert!(segs.len() > iw.rounds.len() + 2, "RTT {rtt} ms: smoltcp {segs:?} vs IW10 {:?}", segments(&iw));
+        assert!(s.congestion.contains("smoltcp's own Reno"), "{}", s.congestion);
+        assert!(!s.note.is_empty());
+    }
+}
+
+#[test]
+fn one_loss_shows_the_retransmission_and_a_slower_window() {
+    let clean = run("smoltcp-fresh", &with(150, &[]));
+    let s = run("one-loss", &with(150, &[]));
+    assert_eq!(s.metrics["dropped"], 1.0);
+    assert_eq!(s.metrics["retransmissions"], 1.0);
+    let retx_round = s.rounds.iter().find(|r| r.retransmissions > 0).unwrap().round;
+    assert!(retx_round >= 4, "the lost round-3 segment is resent a round later at the earliest, got {retx_round}");
+    assert!(s.rounds.len() > clean.rounds.len(), "after the loss the window grows linearly: more rounds");
+    assert!(s.expectations.iter().all(|e| e.ok), "{:?}", s.expectations);
+}
+
+#[test]
+fn parameters_change_the_first_flight() {
+    let s = run("iw10-fresh", &with(150, &[("initial_window", "4")]));
+    assert_eq!(s.rounds[0].segments, 4);
+    let s = run("iw10-fresh", &with(150, &[("mss", "1000")]));
+    assert_eq!((s.rounds[0].segments, s.rounds[0].bytes), (10, 10_000));
+    let s = run("iw10-fresh", &with(150, &[("delayed_ack", "false")]));
+    assert_eq!(&segments(&s)[..3], &[10, 20, 40]);
+    assert!(s.congestion.contains("every segment ACKed at once"));
+}
+
+#[test]
+fn the_14_kb_rule_one_more_byte_one_more_round_trip() {
+    let lab = Lab::load("slow-start").unwrap();
+    let rows = size_sweep::run(&lab, &Overrides::default(), 1).unwrap();
+    let row = |size: &str| rows.iter().find(|r| r.size == size).unwrap();
+    assert_eq!((row("14KB").fresh_rtts, row("14KB").fresh_rounds), (Some(1.0), Some(1.0)));
+    assert_eq!((row("15KB").fresh_rtts, row("15KB").fresh_rounds), (Some(2.0), Some(2.0)));
+    assert!(row("15KB").one_more_rtt && !row("14KB").one_more_rtt);
+    assert_eq!(row("200KB").fresh_rounds, Some(4.0));
+    for r in &rows {
+        assert_eq!(r.warm_rounds, Some(1.0), "{}: a warm connection sends it in one flight", r.size);
+        assert_eq!(r.warm_rtts, Some(1.0), "{}", r.size);
+    }
+}
+
+#[test]
+fn captures_name_the_rounds_and_show_the_retransmission() {
+    let Some(tshark) = common::tshark() else { return };
+    let dir = tempfile::TempDir::new().unwrap();
+    common::run_lab("slow-start", dir.path(), &[]);
+    let fresh = dir.path().join("slow-start-iw10-fresh.pcapng");
+    let comments = common::tshark_lines(&tshark, &fresh, &["-T", "fields", "-e", "frame.comment"]);
+    assert!(comments.iter().all(|c| !c.is_empty()), "a frame has no comment");
+    for r in 1..=4 {
+        assert!(comments.iter().any(|c| c.contains(&format!("slow start round {r}"))), "no frame of round {r}");
+    }
+    let loss = dir.path().join("slow-start-one-loss.pcapng");
+    let dup = common::tshark_lines(&tshark, &loss, &["-Y", "tcp.analysis.duplicate_ack"]);
+    assert!(dup.len() >= 3, "expected 3 duplicate ACKs before the fast retransmit, got {}", dup.len());
+    let retx = common::tshark_lines(
+        &tshark,
+        &loss,
+        &["-Y", "tcp.analysis.retransmission || tcp.analysis.fast_retransmission"],
+    );
+    assert!(!retx.is_empty(), "tshark sees no retransmission in one-loss");
+    let lost = common::tshark_lines(&tshark, &loss, &["-Y", "frame.comment contains \"LOST on the link\""]);
+    assert_eq!(lost.len(), 1, "the dropped segment is in the capture once");
+    for f in [&fresh, &loss] {
+        let bad = common::tshark_lines(&tshark, f, &["-Y", "_ws.malformed || _ws.expert.severity == error"]);
+        assert!(bad.is_empty(), "{}: {bad:?}", f.display());
+    }
+}
