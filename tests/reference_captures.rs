@@ -1,5 +1,5 @@
 //! The committed reference outputs in captures/ are exactly what `wirelab run handshake` and
-//! `wirelab run slow-start` produce with default settings (scripts/regen-captures makes them).
+//! the other labs in `common::REFERENCE_LABS` produce with default settings (scripts/regen-captures makes them).
 
 mod common;
 

@@ -11,7 +11,18 @@ pub trait Application {
     fn next_timer(&self) -> Option<Instant>;
     /// True once the script has run to its end (or failed).
     fn finished(&self) -> bool;
+    /// A short status for a progress display ("burst 12 of 86, 60 connections").
+    fn status(&self) -> String {
+        String::new()
+    }
 }
+
+/// Called now and then during a run with the virtual time and the application's status, so a
+/// front end can show progress. The driver itself never looks at the wall clock.
+pub type Progress<'a> = &'a mut dyn FnMut(Instant, &str);
+
+/// How many events pass between progress calls.
+const PROGRESS_EVERY: u64 = 4096;
 
 /// Why a run stopped before the application finished.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,8 +40,24 @@ const MAX_ROUNDS_PER_INSTANT: usize = 100_000;
 /// Runs from `start` until the application finishes or `limit` is reached. Returns the
 /// instant it finished at.
 pub fn run(net: &mut Network, app: &mut impl Application, start: Instant, limit: Instant) -> Result<Instant, Stall> {
+    run_with_progress(net, app, start, limit, &mut |_, _| {})
+}
+
+/// [`run`], calling `progress` every few thousand events.
+pub fn run_with_progress(
+    net: &mut Network,
+    app: &mut impl Application,
+    start: Instant,
+    limit: Instant,
+    progress: Progress<'_>,
+) -> Result<Instant, Stall> {
     let mut now = start;
+    let mut events = 0u64;
     loop {
+        events += 1;
+        if events % PROGRESS_EVERY == 0 {
+            progress(now, &app.status());
+        }
         settle(net, app, now);
         if app.finished() {
             return Ok(now);

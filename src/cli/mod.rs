@@ -215,9 +215,12 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
     }
     output::prepare_dir(&args.out)?;
     let mut outputs = Vec::new();
+    let mut progress = output::Progress::new();
     for p in &plans {
-        outputs.push(crate::runner::run_scenario(p, args.seed).map_err(Failure::Run)?);
+        let out = crate::runner::run_scenario_with_progress(p, args.seed, &mut |now, status| progress.tick(now, status));
+        outputs.push(out.map_err(Failure::Run)?);
     }
+    progress.finish();
     let mut timeline = output::timeline(&lab, &plans, args.seed, &outputs);
     if args.scenarios.is_empty() {
         timeline.size_sweep = crate::runner::size_sweep::run(&lab, &overrides, args.seed).map_err(Failure::Run)?;

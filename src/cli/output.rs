@@ -87,3 +87,47 @@ pub fn theory_table(lab: &Lab, t: &LabTimeline) -> String {
     out.push('\n');
     out
 }
+
+/// A progress line for long runs: shown on a terminal only, and only once a run has taken
+/// more than a second of wall time (short runs print nothing extra).
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    started: std::time::Instant,
+    terminal: bool,
+}
+
+impl Progress {
+    pub fn new() -> Self {
+        use std::io::IsTerminal;
+        Progress { bar: None, started: std::time::Instant::now(), terminal: std::io::stdout().is_terminal() }
+    }
+
+    /// Called by the driver with the virtual time and a status line.
+    pub fn tick(&mut self, now: crate::sim::time::Instant, status: &str) {
+        if !self.terminal || self.started.elapsed() < std::time::Duration::from_secs(1) {
+            return;
+        }
+        let bar = self.bar.get_or_insert_with(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} [{elapsed}] {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            bar
+        });
+        bar.set_message(format!("virtual time {:.1} s: {status}", now.millis_f64() / 1000.0));
+        bar.tick();
+    }
+
+    pub fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -5,3 +5,4 @@ pub mod dns;
 pub mod http1;
 pub mod stream;
 pub mod tls;
+pub mod ws;

@@ -52,6 +52,8 @@ pub struct Client {
     resolved: BTreeMap<String, Ipv4Addr>,
     next_port: u16,
     idle_until: Option<Instant>,
+    /// The connection pool of a `bursts` step (kept after it ends, for its statistics).
+    pub pool: Option<super::pool::Pool>,
     /// The scenario's time 0: when its first (non-warm-up) step started.
     pub t0: Option<Instant>,
     pub phases: Vec<PhaseRecord>,
@@ -74,6 +76,7 @@ impl Client {
             resolved: BTreeMap::new(),
             next_port: first_port,
             idle_until: None,
+            pool: None,
             t0: None,
             phases: Vec::new(),
             metrics: BTreeMap::new(),
@@ -103,13 +106,19 @@ impl Client {
 
     pub fn next_timer(&self) -> Option<Instant> {
         let dns = self.stub.as_ref().and_then(|s| s.next_timer());
-        [self.idle_until, dns].into_iter().flatten().min()
+        let pool = self.pool.as_ref().filter(|p| !p.finished()).and_then(|p| p.next_timer());
+        [self.idle_until, dns, pool].into_iter().flatten().min()
     }
 
     /// Runs the script as far as it can go at `now`.
     pub fn poll(&mut self, now: Instant, net: &mut Network, plan: &ScenarioPlan, tls: &LabTls) {
         for _ in 0..1000 {
             self.pump(now, net);
+            if let Some(pool) = self.pool.as_mut().filter(|_| matches!(self.steps.get(self.current), Some((Step::Bursts(_), _)))) {
+                if let Err(e) = pool.poll(now, net, tls, &mut self.next_port) {
+                    self.error = Some(e);
+                }
+            }
             if self.finished() {
                 return;
             }
@@ -203,6 +212,17 @@ impl Client {
         Ok(true)
     }
 
+    /// The address of `to`: resolved by an earlier dns step, or a host's own name.
+    fn address_of(&self, to: &str, plan: &ScenarioPlan) -> Result<std::net::Ipv4Addr, String> {
+        match self.resolved.get(&to.to_ascii_lowercase()) {
+            Some(a) => Ok(*a),
+            None => match plan.hosts.iter().find(|h| h.name == *to) {
+                Some(h) => Ok(h.addr),
+                None => Err(format!("`{to}` has not been resolved (add a dns step before it)")),
+            },
+        }
+    }
+
     fn start(
         &mut self,
         step: &Step,
@@ -222,13 +242,7 @@ impl Client {
                 }
             }
             Step::Connect { to, port } => {
-                let addr = match self.resolved.get(&to.to_ascii_lowercase()) {
-                    Some(a) => *a,
-                    None => match plan.hosts.iter().find(|h| h.name == *to) {
-                        Some(h) => h.addr,
-                        None => return Err(format!("`{to}` has not been resolved (add a dns step before connect)")),
-                    },
-                };
+                let addr = self.address_of(to, plan)?;
                 let mut socket = tcp_socket(&plan.tcp);
                 let local = self.next_port;
                 self.next_port = self.next_port.checked_add(1).unwrap_or(49152);
@@ -293,6 +307,10 @@ impl Client {
                 }
             }
             Step::Idle { duration } => self.idle_until = Some(now + *duration),
+            Step::Bursts(spec) => {
+                let addr = self.address_of(&spec.to, plan)?;
+                self.pool = Some(super::pool::Pool::new(spec.clone(), addr, self.host, plan.tcp, now));
+            }
             Step::Close => {
                 let conn = self.conn.as_mut().ok_or("no open connection to close")?;
                 if let Some(t) = &mut conn.stream.tls {
@@ -358,6 +376,15 @@ impl Client {
                 }
                 done
             }
+            Step::Bursts(_) => {
+                let done = self.pool.as_ref().is_none_or(|p| p.finished());
+                if done {
+                    if let Some(p) = &mut self.pool {
+                        p.close_spans(now);
+                    }
+                }
+                done
+            }
             Step::Idle { .. } => {
                 let done = self.idle_until.is_some_and(|t| now >= t);
                 if done {
@@ -372,9 +399,8 @@ impl Client {
                     State::Closed | State::TimeWait
                 );
                 if done {
-                    if let Some(c) = self.conn.take() {
-                        host.sockets.remove(c.stream.handle);
-                    }
+                    // The socket stays in the set through TIME-WAIT, so the last ACK still goes out.
+                    self.conn = None;
                 }
                 done
             }

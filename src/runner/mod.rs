@@ -2,6 +2,7 @@
 //! the timeline, the capture and the TLS key log.
 
 pub mod client;
+pub mod pool;
 pub mod servers;
 pub mod size_sweep;
 
@@ -48,23 +49,42 @@ impl Application for Lab<'_> {
     fn poll(&mut self, now: Instant, net: &mut Network) {
         self.tls.clock().set_unix_micros(DEFAULT_EPOCH_UNIX_MICROS + now.micros());
         self.dns.poll(now, net);
-        if let Err(e) = self.http.poll(net, &self.tls) {
+        if let Err(e) = self.http.poll(now, net, &self.tls) {
             self.client.error.get_or_insert(e);
         }
         self.client.poll(now, net, self.plan, &self.tls);
     }
 
     fn next_timer(&self) -> Option<Instant> {
-        self.client.next_timer()
+        [self.client.next_timer(), self.http.next_timer()].into_iter().flatten().min()
     }
 
     fn finished(&self) -> bool {
         self.client.finished()
     }
+
+    fn status(&self) -> String {
+        match &self.client.pool {
+            Some(p) => {
+                let (burst, of) = p.burst();
+                format!("{}: burst {burst} of {of}, {} connections opened", self.plan.name, p.stats.connections_opened)
+            }
+            None => self.plan.name.clone(),
+        }
+    }
 }
 
 /// Runs one scenario with `seed`.
 pub fn run_scenario(plan: &ScenarioPlan, seed: u64) -> anyhow::Result<ScenarioOutput> {
+    run_scenario_with_progress(plan, seed, &mut |_, _| {})
+}
+
+/// [`run_scenario`], reporting progress (virtual time, status) now and then.
+pub fn run_scenario_with_progress(
+    plan: &ScenarioPlan,
+    seed: u64,
+    progress: virtual_clock::Progress<'_>,
+) -> anyhow::Result<ScenarioOutput> {
     let hosts: Vec<Host> =
         plan.hosts.iter().map(|h| Host::new(&h.name, h.addr, plan.tcp.mtu(), seed, Instant::ZERO)).collect();
     let n = hosts.len();
@@ -80,7 +100,7 @@ pub fn run_scenario(plan: &ScenarioPlan, seed: u64) -> anyhow::Result<ScenarioOu
 
     let clock = TlsClock::at_unix_micros(DEFAULT_EPOCH_UNIX_MICROS);
     let tls = LabTls::new(seed, &server_name(plan), clock)?;
-    let http = HttpServer::new(&mut net, plan.server, plan.tcp);
+    let http = HttpServer::new(&mut net, plan.server, plan.tcp, plan.server_idle_timeout);
     let mut dns = DnsServers(Vec::new());
     let mut stub = None;
     if let Some(d) = &plan.dns {
@@ -103,7 +123,7 @@ pub fn run_scenario(plan: &ScenarioPlan, seed: u64) -> anyhow::Result<ScenarioOu
     let mut lab = Lab { plan, tls, http, dns, client };
 
     let limit = Instant::ZERO + plan.time_limit;
-    let outcome = virtual_clock::run(&mut net, &mut lab, Instant::ZERO, limit);
+    let outcome = virtual_clock::run_with_progress(&mut net, &mut lab, Instant::ZERO, limit, progress);
     let mut error = lab.client.error.clone();
     if let Err(stall) = outcome {
         let step = lab.client.current_step_name();
@@ -181,6 +201,9 @@ pub fn run_scenario(plan: &ScenarioPlan, seed: u64) -> anyhow::Result<ScenarioOu
             metrics.insert("total_rtts".into(), r);
         }
     }
+    if let Some(pool) = &lab.client.pool {
+        pool_metrics(pool, plan, &net, &mut metrics);
+    }
     metrics.insert("frames".into(), net.tap.capture.frames() as f64);
     metrics.insert("dropped".into(), net.dropped() as f64);
 
@@ -206,6 +229,34 @@ pub fn run_scenario(plan: &ScenarioPlan, seed: u64) -> anyhow::Result<ScenarioOu
         })
         .collect();
     Ok(ScenarioOutput { timeline: scenario, pcapng, key_log })
+}
+
+/// The keepalive lab's figures: churn, handshake time, latency, retries, keepalive bytes.
+fn pool_metrics(pool: &pool::Pool, plan: &ScenarioPlan, net: &Network, m: &mut BTreeMap<String, f64>) {
+    let s = &pool.stats;
+    m.insert("requests".into(), s.requests as f64);
+    m.insert("connections_opened".into(), s.connections_opened as f64);
+    m.insert("handshakes".into(), s.handshakes as f64);
+    m.insert("handshake_ms_total".into(), s.handshake_us_total as f64 / 1000.0);
+    m.insert("requests_retried".into(), s.retried as f64);
+    m.insert("requests_failed".into(), s.failed as f64);
+    m.insert("closed_by_server".into(), s.closed_by_server as f64);
+    let mut lat = s.latencies_us.clone();
+    lat.sort_unstable();
+    for (name, p) in [("latency_p50_ms", 50.0), ("latency_p99_ms", 99.0)] {
+        if let Some(v) = pool::percentile_ms(&lat, p) {
+            m.insert(name.into(), v);
+        }
+    }
+    let (server, client) = (plan.hosts[plan.server].addr, plan.hosts[plan.client].addr);
+    let k = timeline::keepalive::measure(&net.tap.capture, client, server, &pool.idle);
+    m.insert("keepalive_bytes".into(), k.bytes as f64);
+    m.insert("keepalive_packets".into(), k.packets as f64);
+    if let Some(b) = k.bytes_per_conn_per_30s() {
+        m.insert("keepalive_bytes_per_conn_per_30s".into(), (b * 10.0).round() / 10.0);
+        // At a million such connections: bytes per second, in MB/s.
+        m.insert("keepalive_mb_per_s_at_1m_conns".into(), (b * 1e6 / 30.0 / 1e6 * 1000.0).round() / 1000.0);
+    }
 }
 
 /// Rounds of the scenario's first measured response, and where that response ended.

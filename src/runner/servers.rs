@@ -12,6 +12,7 @@ use crate::proto::stream::{tcp_socket, Stream};
 use crate::proto::tls::LabTls;
 use crate::sim::network::Network;
 use crate::sim::time::Instant;
+use std::time::Duration;
 
 /// Plain HTTP.
 pub const HTTP_PORT: u16 = 80;
@@ -20,7 +21,10 @@ pub const HTTPS_PORT: u16 = 443;
 
 struct ServerConn {
     stream: Stream,
+    /// The server has closed its side (the client did, or the idle timeout fired).
     closing: bool,
+    /// When a request last arrived or a response was last written.
+    last_active: Instant,
 }
 
 /// HTTP/1.1 on port 80 and HTTPS on port 443 of one host, any number of connections.
@@ -30,6 +34,11 @@ pub struct HttpServer {
     /// (port, the socket listening on it now).
     listeners: Vec<(u16, SocketHandle)>,
     conns: Vec<ServerConn>,
+    /// Close connections idle for longer than this (an HTTP keep-alive timeout).
+    idle_timeout: Option<Duration>,
+    /// Connections the idle timeout closed, and those reset because a request came after.
+    pub idle_closes: u64,
+    pub resets: u64,
 }
 
 fn listener(sockets: &mut SocketSet<'static>, port: u16, tcp: &TcpConfig) -> SocketHandle {
@@ -40,14 +49,21 @@ fn listener(sockets: &mut SocketSet<'static>, port: u16, tcp: &TcpConfig) -> Soc
 }
 
 impl HttpServer {
-    pub fn new(net: &mut Network, host: usize, tcp: TcpConfig) -> Self {
+    pub fn new(net: &mut Network, host: usize, tcp: TcpConfig, idle_timeout: Option<Duration>) -> Self {
         let sockets = &mut net.hosts[host].sockets;
         let listeners = [HTTP_PORT, HTTPS_PORT].iter().map(|&p| (p, listener(sockets, p, &tcp))).collect();
-        HttpServer { host, tcp, listeners, conns: Vec::new() }
+        HttpServer { host, tcp, listeners, conns: Vec::new(), idle_timeout, idle_closes: 0, resets: 0 }
     }
 
-    /// Accepts new connections, answers complete requests, closes what the client closed.
-    pub fn poll(&mut self, net: &mut Network, tls: &LabTls) -> Result<(), String> {
+    /// When the idle timeout next closes a connection.
+    pub fn next_timer(&self) -> Option<Instant> {
+        let timeout = self.idle_timeout?;
+        self.conns.iter().filter(|c| !c.closing).map(|c| c.last_active + timeout).min()
+    }
+
+    /// Accepts new connections, answers complete requests, closes what the client closed and
+    /// what stayed idle past the timeout.
+    pub fn poll(&mut self, now: Instant, net: &mut Network, tls: &LabTls) -> Result<(), String> {
         let sockets = &mut net.hosts[self.host].sockets;
         for (port, handle) in self.listeners.iter_mut() {
             if sockets.get::<tcp::Socket>(*handle).state() == State::Listen {
@@ -59,26 +75,44 @@ impl HttpServer {
                 let conn = ServerConnection::new(tls.server()).map_err(|e| format!("TLS server setup failed: {e}"))?;
                 stream.tls = Some(conn.into());
             }
-            self.conns.push(ServerConn { stream, closing: false });
+            self.conns.push(ServerConn { stream, closing: false, last_active: now });
             *handle = listener(sockets, *port, &self.tcp);
         }
         for conn in &mut self.conns {
             conn.stream.pump(sockets);
+            if conn.closing && !conn.stream.inbox.is_empty() {
+                // Data for a connection the server already closed: like Linux after close(),
+                // answer with a reset (RFC 1122 §4.2.2.13). This is the stale-reuse race.
+                conn.stream.inbox.clear();
+                sockets.get_mut::<tcp::Socket>(conn.stream.handle).abort();
+                self.resets += 1;
+                continue;
+            }
+            if !conn.stream.inbox.is_empty() {
+                conn.last_active = now;
+            }
             answer(&mut conn.stream)?;
             conn.stream.pump(sockets);
-            let socket = sockets.get_mut::<tcp::Socket>(conn.stream.handle);
-            // The client closed its side and everything is answered: close ours too.
-            if !conn.closing && socket.state() == State::CloseWait && conn.stream.unsent() == 0 {
+            let state = sockets.get::<tcp::Socket>(conn.stream.handle).state();
+            let idle = self.idle_timeout.is_some_and(|t| now >= conn.last_active + t);
+            // Close our side when the client closed its side (everything answered), or when
+            // the connection stayed idle past the keep-alive timeout.
+            let client_closed = state == State::CloseWait && conn.stream.unsent() == 0;
+            let timed_out = idle && state == State::Established && conn.stream.unsent() == 0;
+            if !conn.closing && (client_closed || timed_out) {
                 if let Some(tls) = &mut conn.stream.tls {
                     tls.send_close_notify();
                 }
                 conn.stream.pump(sockets);
                 sockets.get_mut::<tcp::Socket>(conn.stream.handle).close();
                 conn.closing = true;
+                self.idle_closes += u64::from(timed_out && !client_closed);
             }
         }
         self.conns.retain(|c| {
-            let done = matches!(sockets.get::<tcp::Socket>(c.stream.handle).state(), State::Closed | State::TimeWait);
+            // Sockets stay in the set through TIME-WAIT, so the last ACK of the close still goes
+            // out and a late segment is absorbed instead of answered with a reset.
+            let done = sockets.get::<tcp::Socket>(c.stream.handle).state() == State::Closed;
             if done {
                 sockets.remove(c.stream.handle);
             }

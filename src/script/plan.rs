@@ -71,6 +71,8 @@ pub struct ScenarioPlan {
     pub steps: Vec<Step>,
     pub tcp: TcpConfig,
     pub time_limit: Duration,
+    /// The server closes connections idle this long (parameter `server_idle_timeout`).
+    pub server_idle_timeout: Option<Duration>,
     pub checks: Vec<Check>,
     /// Make each slow-start round a timeline phase and name it in packet comments.
     pub rounds: bool,
@@ -225,6 +227,10 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         None => true,
     };
     let tcp = TcpConfig { congestion, mss, delayed_ack };
+    let server_idle_timeout = match params.values.get("server_idle_timeout") {
+        Some(v) => Some(params.resolve("params.server_idle_timeout", v)?.duration()?).filter(|d| !d.is_zero()),
+        None => None,
+    };
     let time_limit = match params.values.get("time_limit") {
         Some(v) => params.resolve("params.time_limit", v)?.duration()?,
         None => Duration::from_secs(120),
@@ -250,6 +256,7 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         steps: main,
         tcp,
         time_limit,
+        server_idle_timeout,
         checks,
         rounds: raw.rounds,
         note: sc.note.clone().unwrap_or_default(),

@@ -23,16 +23,38 @@ pub enum Step {
     Idle { duration: Duration },
     /// Close the connection (TLS close_notify, then FIN) and wait until both sides are done.
     Close,
+    /// Bursts of requests from a connection pool, for a while (the keepalive lab).
+    Bursts(BurstSpec),
+}
+
+/// `{ step = "bursts", ... }`: every `every`, `requests` concurrent requests of `size` bytes,
+/// for `duration`, over a pool of at most `pool` connections to `to:port`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BurstSpec {
+    pub to: String,
+    pub port: u16,
+    /// TLS version, or `None` for plain HTTP.
+    pub tls: Option<TlsVersion>,
+    pub requests: u32,
+    pub size: u64,
+    pub every: Duration,
+    pub duration: Duration,
+    pub pool: u32,
+    /// TCP keepalive probe interval on idle pooled connections (smoltcp's `set_keep_alive`).
+    pub keepalive: Option<Duration>,
+    /// Application-level ping interval on idle pooled connections (WebSocket ping/pong).
+    pub ping: Option<Duration>,
 }
 
 /// Step kinds and the keys each one takes.
-pub const KINDS: [(&str, &[&str]); 6] = [
+pub const KINDS: [(&str, &[&str]); 7] = [
     ("dns", &["name"]),
     ("connect", &["to", "port"]),
     ("tls", &["version", "early_data"]),
     ("request", &["size"]),
     ("idle", &["duration"]),
     ("close", &[]),
+    ("bursts", &["to", "port", "tls", "requests", "size", "every", "duration", "pool", "keepalive", "ping"]),
 ];
 
 impl Step {
@@ -45,6 +67,7 @@ impl Step {
             Step::Request { .. } => "http_request",
             Step::Idle { .. } => "idle",
             Step::Close => "close",
+            Step::Bursts(_) => "bursts",
         }
     }
 
@@ -60,6 +83,14 @@ impl Step {
             Step::Request { size } => format!("HTTP/1.1 GET of {}", crate::units::format_bytes(*size)),
             Step::Idle { duration } => format!("idle for {duration:?}"),
             Step::Close => "connection close".to_string(),
+            Step::Bursts(b) => format!(
+                "{} requests of {} every {:?} for {:?}, pool of {}",
+                b.requests,
+                crate::units::format_bytes(b.size),
+                b.every,
+                b.duration,
+                b.pool
+            ),
         }
     }
 
@@ -109,6 +140,32 @@ impl Step {
             },
             "request" => Step::Request { size: required("size")?.size()? },
             "idle" => Step::Idle { duration: required("duration")?.duration()? },
+            "bursts" => {
+                let requests = required("requests")?.int(1, 1000)? as u32;
+                let every = required("every")?.duration()?;
+                if every.is_zero() {
+                    return Err(InputError::new(format!("{at}.every: must be more than 0")));
+                }
+                let positive = |v: Option<super::fields::Value>| -> Result<Option<Duration>, InputError> {
+                    v.map(|v| v.duration()).transpose().map(|d| d.filter(|d| !d.is_zero()))
+                };
+                Step::Bursts(BurstSpec {
+                    to: required("to")?.string()?,
+                    port: get("port")?.map(|v| v.int(1, 65535)).transpose()?.unwrap_or(443) as u16,
+                    tls: match get("tls")?.map(|v| v.choice(&["1.2", "1.3", "none"])).transpose()?.as_deref() {
+                        Some("none") => None,
+                        Some("1.2") => Some(TlsVersion::Tls12),
+                        _ => Some(TlsVersion::Tls13),
+                    },
+                    requests,
+                    size: required("size")?.size()?,
+                    every,
+                    duration: required("duration")?.duration()?,
+                    pool: get("pool")?.map(|v| v.int(1, 1000)).transpose()?.unwrap_or(u64::from(requests)) as u32,
+                    keepalive: positive(get("keepalive")?)?,
+                    ping: positive(get("ping")?)?,
+                })
+            }
             _ => Step::Close,
         })
     }

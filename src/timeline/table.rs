@@ -38,6 +38,7 @@ pub fn scenario(s: &Scenario) -> String {
     if !s.rounds.is_empty() {
         out.push_str(&rounds(&s.rounds));
     }
+    out.push_str(&pool_metrics(s));
     if !s.note.is_empty() {
         let _ = writeln!(out, "   why: {}", s.note);
     }
@@ -96,5 +97,34 @@ pub fn rounds(rounds: &[super::rounds::Round]) -> String {
             theory
         );
     }
+    out
+}
+
+/// The connection-pool figures of a scenario that ran bursts (the keepalive lab).
+fn pool_metrics(s: &Scenario) -> String {
+    let m = |k: &str| s.metrics.get(k).copied();
+    let Some(opened) = m("connections_opened") else { return String::new() };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "   requests {}, retried {}, failed {}; connections opened {opened}, TLS handshakes {}, time in handshakes {:.0} ms",
+        m("requests").unwrap_or(0.0),
+        m("requests_retried").unwrap_or(0.0),
+        m("requests_failed").unwrap_or(0.0),
+        m("handshakes").unwrap_or(0.0),
+        m("handshake_ms_total").unwrap_or(0.0)
+    );
+    let _ = writeln!(
+        out,
+        "   latency p50 {:.1} ms, p99 {:.1} ms; keepalive traffic {} bytes in {} packets{}",
+        m("latency_p50_ms").unwrap_or(f64::NAN),
+        m("latency_p99_ms").unwrap_or(f64::NAN),
+        m("keepalive_bytes").unwrap_or(0.0),
+        m("keepalive_packets").unwrap_or(0.0),
+        match (m("keepalive_bytes_per_conn_per_30s"), m("keepalive_mb_per_s_at_1m_conns")) {
+            (Some(b), Some(mb)) => format!(" = {b:.1} bytes per connection per 30 s idle ({mb:.2} MB/s at 1 M connections)"),
+            _ => String::new(),
+        }
+    );
     out
 }
