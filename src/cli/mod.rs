@@ -217,7 +217,8 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
     let mut outputs = Vec::new();
     let mut progress = output::Progress::new();
     for p in &plans {
-        let out = crate::runner::run_scenario_with_progress(p, args.seed, &mut |now, status| progress.tick(now, status));
+        let out =
+            crate::runner::run_scenario_with_progress(p, args.seed, &mut |now, status| progress.tick(now, status));
         outputs.push(out.map_err(Failure::Run)?);
     }
     progress.finish();

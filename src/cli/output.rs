@@ -76,10 +76,10 @@ pub fn theory_table(lab: &Lab, t: &LabTimeline) -> String {
         return out;
     }
     let _ = writeln!(out, "Theory vs measured (1 RTT = {} ms)", t.rtt_ms);
-    let _ = writeln!(out, "   {:<62} {:>7} {:>9}", "the teaching text says", "theory", "measured");
+    let _ = writeln!(out, "   {:<66} {:>7} {:>9}", "the teaching text says", "theory", "measured");
     for (th, measured) in rows {
         let m = measured.map_or("-".to_string(), |m| format!("{m:.2}"));
-        let _ = writeln!(out, "   {:<62} {:>7} {:>9}   ({})", th.claim, th.expected, m, th.measure);
+        let _ = writeln!(out, "   {:<66} {:>7} {:>9}   ({})", th.claim, th.expected, m, th.measure);
         if !th.note.is_empty() {
             let _ = writeln!(out, "       why: {}", th.note);
         }

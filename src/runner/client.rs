@@ -54,6 +54,7 @@ pub struct Client {
     idle_until: Option<Instant>,
     /// The connection pool of a `bursts` step (kept after it ends, for its statistics).
     pub pool: Option<super::pool::Pool>,
+    seed: u64,
     /// The scenario's time 0: when its first (non-warm-up) step started.
     pub t0: Option<Instant>,
     pub phases: Vec<PhaseRecord>,
@@ -63,7 +64,7 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(plan: &ScenarioPlan, stub: Option<StubResolver>, first_port: u16) -> Self {
+    pub fn new(plan: &ScenarioPlan, stub: Option<StubResolver>, first_port: u16, seed: u64) -> Self {
         let steps = plan.warmup.iter().map(|s| (s.clone(), true)).chain(plan.steps.iter().map(|s| (s.clone(), false)));
         Client {
             host: plan.client,
@@ -77,6 +78,7 @@ impl Client {
             next_port: first_port,
             idle_until: None,
             pool: None,
+            seed,
             t0: None,
             phases: Vec::new(),
             metrics: BTreeMap::new(),
@@ -114,7 +116,9 @@ impl Client {
     pub fn poll(&mut self, now: Instant, net: &mut Network, plan: &ScenarioPlan, tls: &LabTls) {
         for _ in 0..1000 {
             self.pump(now, net);
-            if let Some(pool) = self.pool.as_mut().filter(|_| matches!(self.steps.get(self.current), Some((Step::Bursts(_), _)))) {
+            if let Some(pool) =
+                self.pool.as_mut().filter(|_| matches!(self.steps.get(self.current), Some((Step::Bursts(_), _))))
+            {
                 if let Err(e) = pool.poll(now, net, tls, &mut self.next_port) {
                     self.error = Some(e);
                 }
@@ -309,7 +313,7 @@ impl Client {
             Step::Idle { duration } => self.idle_until = Some(now + *duration),
             Step::Bursts(spec) => {
                 let addr = self.address_of(&spec.to, plan)?;
-                self.pool = Some(super::pool::Pool::new(spec.clone(), addr, self.host, plan.tcp, now));
+                self.pool = Some(super::pool::Pool::new(spec.clone(), addr, self.host, plan.tcp, self.seed, now));
             }
             Step::Close => {
                 let conn = self.conn.as_mut().ok_or("no open connection to close")?;

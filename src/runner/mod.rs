@@ -119,7 +119,7 @@ pub fn run_scenario_with_progress(
         }
     }
     let first_port = 49152 + (rng::derive(seed, "client:ports") % 8192) as u16;
-    let client = Client::new(plan, stub, first_port);
+    let client = Client::new(plan, stub, first_port, seed);
     let mut lab = Lab { plan, tls, http, dns, client };
 
     let limit = Instant::ZERO + plan.time_limit;
@@ -241,6 +241,10 @@ fn pool_metrics(pool: &pool::Pool, plan: &ScenarioPlan, net: &Network, m: &mut B
     m.insert("requests_retried".into(), s.retried as f64);
     m.insert("requests_failed".into(), s.failed as f64);
     m.insert("closed_by_server".into(), s.closed_by_server as f64);
+    if s.pings > 0 {
+        m.insert("pings".into(), s.pings as f64);
+        m.insert("ping_frame_bytes".into(), pool.ping_frame_bytes() as f64);
+    }
     let mut lat = s.latencies_us.clone();
     lat.sort_unstable();
     for (name, p) in [("latency_p50_ms", 50.0), ("latency_p99_ms", 99.0)] {

@@ -5,6 +5,11 @@
 //! connection the server closed while idle is noticed (its FIN) and dropped; a request sent on
 //! a connection the server closed a moment earlier fails (reset or end of stream) and is
 //! retried on a new connection: the stale-reuse race of every HTTP client pool.
+//!
+//! With `ping`, pooled connections are WebSockets (RFC 6455) instead: each request is a text
+//! message `GET /bytes/N` answered by a binary message, and a connection that has been idle
+//! for `ping` sends a Ping, which the server answers with a Pong: an application-level
+//! keepalive that also counts as activity for the server's idle timeout.
 
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
@@ -18,8 +23,10 @@ use crate::proto::cwnd::TcpConfig;
 use crate::proto::http1::{self, ResponseReader};
 use crate::proto::stream::{tcp_socket, Stream};
 use crate::proto::tls::LabTls;
+use crate::proto::ws::{WsEndpoint, WsEvent};
 use crate::script::steps::BurstSpec;
 use crate::sim::network::Network;
+use crate::sim::rng;
 use crate::sim::time::Instant;
 
 /// How often a request may be retried before it counts as failed.
@@ -34,6 +41,8 @@ struct Request {
 enum ConnState {
     Connecting,
     Handshaking,
+    /// WebSocket opening handshake in progress.
+    Upgrading,
     Idle,
     Busy(Request, ResponseReader),
     Closing,
@@ -45,6 +54,11 @@ struct PoolConn {
     port: u16,
     opened: Instant,
     state: ConnState,
+    ws: Option<WsEndpoint>,
+    /// Last request, response or ping: the start of the current silence.
+    last_activity: Instant,
+    /// A binary message (a response) arrived over the WebSocket.
+    ws_response: bool,
 }
 
 /// A time span during which a pooled connection sat idle.
@@ -67,9 +81,13 @@ pub struct PoolStats {
     pub retried: u64,
     pub failed: u64,
     pub closed_by_server: u64,
+    pub pings: u64,
+    /// Bytes of WebSocket Ping and Pong frames at the client (frames only, no TLS or TCP).
+    pub ping_frame_bytes: u64,
 }
 
 pub struct Pool {
+    seed: u64,
     spec: BurstSpec,
     addr: Ipv4Addr,
     host: usize,
@@ -84,9 +102,10 @@ pub struct Pool {
 }
 
 impl Pool {
-    pub fn new(spec: BurstSpec, addr: Ipv4Addr, host: usize, tcp: TcpConfig, now: Instant) -> Pool {
+    pub fn new(spec: BurstSpec, addr: Ipv4Addr, host: usize, tcp: TcpConfig, seed: u64, now: Instant) -> Pool {
         let bursts = spec.duration.as_micros().div_ceil(spec.every.as_micros()).max(1) as u32;
         Pool {
+            seed,
             spec,
             addr,
             host,
@@ -109,12 +128,22 @@ impl Pool {
     }
 
     pub fn next_timer(&self) -> Option<Instant> {
-        (self.bursts_sent < self.bursts).then_some(self.next_burst)
+        let burst = (self.bursts_sent < self.bursts).then_some(self.next_burst);
+        let ping = self.spec.ping.and_then(|every| {
+            self.conns.iter().filter(|c| matches!(c.state, ConnState::Idle)).map(|c| c.last_activity + every).min()
+        });
+        [burst, ping].into_iter().flatten().min()
     }
 
     /// The burst running now, 1-based, for packet labels.
     pub fn burst(&self) -> (u32, u32) {
         (self.bursts_sent, self.bursts)
+    }
+
+    /// Bytes of WebSocket Ping and Pong frames sent and received by the client, all connections.
+    pub fn ping_frame_bytes(&self) -> u64 {
+        self.stats.ping_frame_bytes
+            + self.conns.iter().filter_map(|c| c.ws.as_ref()).map(|w| w.control_bytes()).sum::<u64>()
     }
 
     /// Closes every idle span still open (at the end of the run).
@@ -145,25 +174,34 @@ impl Pool {
         let sockets = &mut net.hosts[self.host].sockets;
         for c in &mut self.conns {
             c.stream.pump(sockets);
+            if let Some(ws) = &mut c.ws {
+                ws.receive(&std::mem::take(&mut c.stream.inbox));
+                for event in ws.poll_events() {
+                    c.ws_response |= matches!(event, WsEvent::Binary(_));
+                }
+                let out = ws.take_output();
+                if !out.is_empty() {
+                    c.stream.write(&out);
+                    c.stream.pump(sockets);
+                }
+            }
             let state = sockets.get::<tcp::Socket>(c.stream.handle).state();
             let broken = c.stream.error.is_some();
             let next = match std::mem::replace(&mut c.state, ConnState::Dead) {
-                ConnState::Connecting if state == State::Established => {
-                    match self.spec.tls {
-                        Some(v) => {
-                            let conn = ClientConnection::new(tls.client(v), tls.server_name())
-                                .map_err(|e| format!("TLS client setup failed: {e}"))?;
-                            c.stream.tls = Some(conn.into());
-                            c.stream.pump(sockets);
-                            ConnState::Handshaking
-                        }
-                        None => {
-                            self.stats.handshake_us_total += (now - c.opened).as_micros() as u64;
-                            self.idle.push(IdleSpan { port: c.port, from: now, to: None });
-                            ConnState::Idle
-                        }
+                ConnState::Connecting if state == State::Established => match self.spec.tls {
+                    Some(v) => {
+                        let conn = ClientConnection::new(tls.client(v), tls.server_name())
+                            .map_err(|e| format!("TLS client setup failed: {e}"))?;
+                        c.stream.tls = Some(conn.into());
+                        c.stream.pump(sockets);
+                        ConnState::Handshaking
                     }
-                }
+                    None => {
+                        self.stats.handshake_us_total += (now - c.opened).as_micros() as u64;
+                        self.idle.push(IdleSpan { port: c.port, from: now, to: None });
+                        ConnState::Idle
+                    }
+                },
                 ConnState::Connecting if matches!(state, State::SynSent | State::SynReceived) => ConnState::Connecting,
                 ConnState::Connecting => ConnState::Dead,
                 ConnState::Handshaking if broken || state != State::Established => ConnState::Dead,
@@ -171,17 +209,37 @@ impl Pool {
                 ConnState::Handshaking => {
                     self.stats.handshakes += 1;
                     self.stats.handshake_us_total += (now - c.opened).as_micros() as u64;
+                    if self.spec.ping.is_some() {
+                        let label = format!("ws:{}", c.port);
+                        let mut ws = WsEndpoint::client(&self.spec.to, "/ws", rng::stream(self.seed, &label));
+                        c.stream.write(&ws.take_output());
+                        c.stream.pump(sockets);
+                        c.ws = Some(ws);
+                        ConnState::Upgrading
+                    } else {
+                        self.idle.push(IdleSpan { port: c.port, from: now, to: None });
+                        c.last_activity = now;
+                        ConnState::Idle
+                    }
+                }
+                ConnState::Upgrading if broken || state != State::Established => ConnState::Dead,
+                ConnState::Upgrading if c.ws.as_ref().is_some_and(|w| w.is_open()) => {
                     self.idle.push(IdleSpan { port: c.port, from: now, to: None });
+                    c.last_activity = now;
                     ConnState::Idle
                 }
+                ConnState::Upgrading => ConnState::Upgrading,
                 ConnState::Busy(req, mut reader) => {
                     let data = std::mem::take(&mut c.stream.inbox);
-                    let bad = reader.feed(&data).is_err();
-                    if reader.done() {
+                    let bad = c.ws.is_none() && reader.feed(&data).is_err();
+                    let done = if c.ws.is_some() { std::mem::take(&mut c.ws_response) } else { reader.done() };
+                    if done {
+                        c.last_activity = now;
                         self.stats.latencies_us.push((now - req.issued).as_micros() as u64);
                         self.idle.push(IdleSpan { port: c.port, from: now, to: None });
                         ConnState::Idle
-                    } else if bad || broken || !matches!(state, State::Established | State::FinWait1 | State::FinWait2) {
+                    } else if bad || broken || !matches!(state, State::Established | State::FinWait1 | State::FinWait2)
+                    {
                         // Reset or closed under the request: retry it on another connection.
                         if req.attempt < MAX_ATTEMPTS {
                             self.stats.retried += 1;
@@ -202,7 +260,18 @@ impl Pool {
                     close(&mut c.stream, sockets);
                     ConnState::Closing
                 }
-                ConnState::Idle => ConnState::Idle,
+                ConnState::Idle => {
+                    if let (Some(every), Some(ws)) = (self.spec.ping, &mut c.ws) {
+                        if now >= c.last_activity + every {
+                            ws.send_ping(b"keepalive");
+                            c.stream.write(&ws.take_output());
+                            c.stream.pump(sockets);
+                            c.last_activity = now;
+                            self.stats.pings += 1;
+                        }
+                    }
+                    ConnState::Idle
+                }
                 // Kept through TIME-WAIT so the final ACK goes out; removed once closed.
                 ConnState::Closing if state == State::Closed => ConnState::Dead,
                 ConnState::Closing => ConnState::Closing,
@@ -215,7 +284,14 @@ impl Pool {
             let idle = self.conns.iter_mut().find(|c| matches!(c.state, ConnState::Idle));
             match idle {
                 Some(c) => {
-                    c.stream.write(&http1::request(&self.spec.to, self.spec.size));
+                    match &mut c.ws {
+                        Some(ws) => {
+                            ws.send_text(&format!("GET /bytes/{}", self.spec.size));
+                            c.stream.write(&ws.take_output());
+                        }
+                        None => c.stream.write(&http1::request(&self.spec.to, self.spec.size)),
+                    }
+                    c.last_activity = now;
                     c.stream.pump(sockets);
                     Self::end_idle(&mut self.idle, c.port, now);
                     c.state = ConnState::Busy(req, ResponseReader::default());
@@ -224,7 +300,8 @@ impl Pool {
                 None => break,
             }
         }
-        let opening = self.conns.iter().filter(|c| matches!(c.state, ConnState::Connecting | ConnState::Handshaking)).count();
+        let opening =
+            self.conns.iter().filter(|c| matches!(c.state, ConnState::Connecting | ConnState::Handshaking)).count();
         let live = self.conns.iter().filter(|c| !matches!(c.state, ConnState::Closing | ConnState::Dead)).count();
         let wanted = self.queue.len().saturating_sub(opening).min((self.spec.pool as usize).saturating_sub(live));
         for _ in 0..wanted {
@@ -238,13 +315,23 @@ impl Pool {
                 .map_err(|e| format!("connect failed: {e}"))?;
             let handle = host.sockets.add(socket);
             self.stats.connections_opened += 1;
-            self.conns.push(PoolConn { stream: Stream::new(handle, &self.tcp), port, opened: now, state: ConnState::Connecting });
+            self.conns.push(PoolConn {
+                stream: Stream::new(handle, &self.tcp),
+                port,
+                opened: now,
+                state: ConnState::Connecting,
+                ws: None,
+                last_activity: now,
+                ws_response: false,
+            });
         }
         let sockets = &mut net.hosts[self.host].sockets;
+        let stats = &mut self.stats;
         self.conns.retain(|c| {
             let dead = matches!(c.state, ConnState::Dead);
             if dead {
                 sockets.remove(c.stream.handle);
+                stats.ping_frame_bytes += c.ws.as_ref().map_or(0, |w| w.control_bytes());
             }
             !dead
         });

@@ -10,6 +10,7 @@ use crate::proto::dns::DnsServer;
 use crate::proto::http1;
 use crate::proto::stream::{tcp_socket, Stream};
 use crate::proto::tls::LabTls;
+use crate::proto::ws::{WsEndpoint, WsEvent};
 use crate::sim::network::Network;
 use crate::sim::time::Instant;
 use std::time::Duration;
@@ -25,6 +26,8 @@ struct ServerConn {
     closing: bool,
     /// When a request last arrived or a response was last written.
     last_active: Instant,
+    /// Set once the client upgraded the connection to a WebSocket.
+    ws: Option<WsEndpoint>,
 }
 
 /// HTTP/1.1 on port 80 and HTTPS on port 443 of one host, any number of connections.
@@ -75,7 +78,7 @@ impl HttpServer {
                 let conn = ServerConnection::new(tls.server()).map_err(|e| format!("TLS server setup failed: {e}"))?;
                 stream.tls = Some(conn.into());
             }
-            self.conns.push(ServerConn { stream, closing: false, last_active: now });
+            self.conns.push(ServerConn { stream, closing: false, last_active: now, ws: None });
             *handle = listener(sockets, *port, &self.tcp);
         }
         for conn in &mut self.conns {
@@ -91,7 +94,13 @@ impl HttpServer {
             if !conn.stream.inbox.is_empty() {
                 conn.last_active = now;
             }
-            answer(&mut conn.stream)?;
+            if conn.ws.is_none() && upgrade_requested(&conn.stream.inbox) {
+                conn.ws = Some(WsEndpoint::server());
+            }
+            match &mut conn.ws {
+                Some(ws) => serve_websocket(ws, &mut conn.stream),
+                None => answer(&mut conn.stream)?,
+            }
             conn.stream.pump(sockets);
             let state = sockets.get::<tcp::Socket>(conn.stream.handle).state();
             let idle = self.idle_timeout.is_some_and(|t| now >= conn.last_active + t);
@@ -119,6 +128,27 @@ impl HttpServer {
             !done
         });
         Ok(())
+    }
+}
+
+/// Whether the request waiting in `inbox` asks for a WebSocket (`GET /ws`, RFC 6455 §4.1).
+fn upgrade_requested(inbox: &[u8]) -> bool {
+    matches!(http1::parse_request(inbox), Ok(Some(r)) if r.path == "/ws")
+}
+
+/// Feeds received bytes to the WebSocket, answers each text message `GET /bytes/N` with a
+/// binary message of N bytes (Pings are answered by the endpoint itself), and sends the result.
+fn serve_websocket(ws: &mut WsEndpoint, stream: &mut Stream) {
+    ws.receive(&std::mem::take(&mut stream.inbox));
+    for event in ws.poll_events() {
+        if let WsEvent::Text(t) = event {
+            let size = t.strip_prefix("GET ").map_or(0, http1::requested_size);
+            ws.send_binary(&http1::body(size));
+        }
+    }
+    let out = ws.take_output();
+    if !out.is_empty() {
+        stream.write(&out);
     }
 }
 

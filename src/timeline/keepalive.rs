@@ -5,7 +5,7 @@
 //! application pings and pongs with their ACKs), both directions, IP header included. The
 //! connection's own teardown (FIN, RST and what follows them) and setup (SYN) are not keepalive.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 use crate::capture::Capture;
@@ -34,12 +34,17 @@ pub fn measure(capture: &Capture, client: Ipv4Addr, server: Ipv4Addr, spans: &[I
         ..Keepalive::default()
     };
     let mut ended: HashSet<u16> = HashSet::new();
+    // Per connection: where the server's data stood when the connection went idle, and the
+    // client's next sequence number. The client's delayed ACK of the last response arrives
+    // after the connection went idle, but it belongs to the request, not to keepalive.
+    let mut server_end: HashMap<u16, u32> = HashMap::new();
+    let mut client_end: HashMap<u16, u32> = HashMap::new();
     for f in capture.packets() {
         let Some(s) = packet::summarize(f.bytes) else { continue };
-        let Transport::Tcp { src_port, dst_port, flags, .. } = s.transport else { continue };
-        let port = match (s.src, s.dst) {
-            (a, b) if a == client && b == server => src_port,
-            (a, b) if a == server && b == client => dst_port,
+        let Transport::Tcp { src_port, dst_port, seq, ack, flags, payload_len, .. } = s.transport else { continue };
+        let (port, from_client) = match (s.src, s.dst) {
+            (a, b) if a == client && b == server => (src_port, true),
+            (a, b) if a == server && b == client => (dst_port, false),
             _ => continue,
         };
         if flags.fin || flags.rst {
@@ -49,10 +54,33 @@ pub fn measure(capture: &Capture, client: Ipv4Addr, server: Ipv4Addr, spans: &[I
             continue;
         }
         let at = f.at;
-        if spans.iter().any(|sp| sp.port == port && sp.from < at && sp.to.is_none_or(|to| at < to)) {
-            k.bytes += s.total_len as u64;
-            k.packets += 1;
+        let idle = spans.iter().any(|sp| sp.port == port && sp.from < at && sp.to.is_none_or(|to| at < to));
+        let end = seq.wrapping_add(payload_len as u32);
+        // The client's sequence always (to recognise probes); the server's only while busy.
+        let ends = if from_client { Some(&mut client_end) } else { (!idle).then_some(&mut server_end) };
+        if let Some(ends) = ends.filter(|_| payload_len > 1 || !from_client) {
+            let e = ends.entry(port).or_insert(end);
+            if after(end, *e) {
+                *e = end;
+            }
         }
+        if !idle {
+            continue;
+        }
+        if from_client && payload_len == 0 {
+            let probe = client_end.get(&port).is_some_and(|&e| seq.wrapping_add(1) == e);
+            let acks_request_data = server_end.get(&port).is_some_and(|&e| !after(ack, e));
+            if !probe && acks_request_data {
+                continue;
+            }
+        }
+        k.bytes += s.total_len as u64;
+        k.packets += 1;
     }
     k
+}
+
+/// Sequence number `a` comes after `b` (RFC 793 §3.3 modular comparison).
+fn after(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) > 0
 }

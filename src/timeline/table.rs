@@ -122,7 +122,8 @@ fn pool_metrics(s: &Scenario) -> String {
         m("keepalive_bytes").unwrap_or(0.0),
         m("keepalive_packets").unwrap_or(0.0),
         match (m("keepalive_bytes_per_conn_per_30s"), m("keepalive_mb_per_s_at_1m_conns")) {
-            (Some(b), Some(mb)) => format!(" = {b:.1} bytes per connection per 30 s idle ({mb:.2} MB/s at 1 M connections)"),
+            (Some(b), Some(mb)) =>
+                format!(" = {b:.1} bytes per connection per 30 s idle ({mb:.2} MB/s at 1 M connections)"),
             _ => String::new(),
         }
     );

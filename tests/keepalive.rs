@@ -1,0 +1,110 @@
+//! The keepalive lab: churn, reuse, keepalive bytes and the stale-reuse race, checked from the
+//! run's own measurements and from the capture.
+
+mod common;
+
+use std::time::Duration;
+
+use wirelab::runner::{run_scenario, ScenarioOutput};
+use wirelab::script::plan::{plan, Overrides};
+use wirelab::script::Lab;
+
+fn run(name: &str, rtt_ms: u64, set: &[(&str, &str)]) -> ScenarioOutput {
+    let lab = Lab::load("keepalive").unwrap();
+    let i = lab.scenario_names().iter().position(|n| *n == name).unwrap();
+    let overrides = Overrides {
+        rtt: Some(Duration::from_millis(rtt_ms)),
+        set: set.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        ..Default::default()
+    };
+    let out = run_scenario(&plan(&lab, i, &overrides).unwrap(), 1).unwrap();
+    assert!(out.timeline.error.is_none(), "{name}: {:?}", out.timeline.error);
+    if set.is_empty() {
+        // The lab's own checks assume its default durations.
+        assert!(out.timeline.expectations.iter().all(|e| e.ok), "{name}: {:?}", out.timeline.expectations);
+    }
+    out
+}
+
+fn metric(out: &ScenarioOutput, key: &str) -> f64 {
+    *out.timeline.metrics.get(key).unwrap_or_else(|| panic!("no metric {key}"))
+}
+
+#[test]
+fn short_timeout_reopens_every_burst_and_long_timeout_reuses() {
+    for rtt in [50, 150] {
+        // 2 minutes of 5-request bursts every 7 s: 18 bursts, 90 requests.
+        let short = run("short-timeout", rtt, &[("duration", "2m")]);
+        assert_eq!(metric(&short, "requests"), 90.0);
+        assert_eq!(metric(&short, "connections_opened"), 90.0, "RTT {rtt}: every burst opens 5 connections");
+        assert_eq!(metric(&short, "handshakes"), 90.0);
+        assert_eq!(metric(&short, "handshake_ms_total"), 90.0 * 2.0 * rtt as f64, "TCP + TLS 1.3 = 2 RTTs each");
+        // A request on a new connection: TCP, TLS, then the request itself.
+        assert_eq!(metric(&short, "latency_p50_ms"), 3.0 * rtt as f64);
+
+        let long = run("long-timeout", rtt, &[("duration", "2m")]);
+        assert_eq!(metric(&long, "connections_opened"), 5.0);
+        assert_eq!(metric(&long, "latency_p50_ms"), rtt as f64, "RTT {rtt}: a reused connection costs 1 RTT");
+        assert_eq!(metric(&long, "latency_p99_ms"), 3.0 * rtt as f64, "only the first burst paid the handshakes");
+        assert_eq!(metric(&long, "closed_by_server"), 0.0);
+    }
+}
+
+#[test]
+fn tcp_keepalive_bytes_match_the_probes_in_the_capture() {
+    let out = run("tcp-keepalive", 150, &[]);
+    let probes = metric(&out, "keepalive_packets");
+    // 5 connections idle ~120 s between bursts, a probe every 30 s: 3 probes and 3 ACKs per gap;
+    // the delayed ACK of each response is not keepalive traffic.
+    assert_eq!(probes, 5.0 * 4.0 * 3.0 * 2.0, "5 connections x 4 gaps x 3 probes x (probe + ACK)");
+    let per_30s = metric(&out, "keepalive_bytes_per_conn_per_30s");
+    assert!((50.0..=90.0).contains(&per_30s), "{per_30s} bytes per connection per 30 s");
+    let Some(tshark) = common::tshark() else { return };
+    let dir = tempfile::TempDir::new().unwrap();
+    let file = dir.path().join("ka.pcapng");
+    std::fs::write(&file, &out.pcapng).unwrap();
+    let fields = ["-T", "fields", "-e", "ip.len"];
+    let ka = common::tshark_lines(
+        &tshark,
+        &file,
+        &[&["-Y", "tcp.analysis.keep_alive || tcp.analysis.keep_alive_ack"][..], &fields].concat(),
+    );
+    assert_eq!(ka.len() as f64, probes, "Wireshark finds the same keepalive packets");
+    let bytes: f64 = ka.iter().map(|l| l.trim().parse::<f64>().unwrap()).sum();
+    assert_eq!(bytes, metric(&out, "keepalive_bytes"), "bytes counted from the capture");
+}
+
+#[test]
+fn app_ping_keeps_connections_open_past_the_idle_timeout() {
+    let out = run("app-ping", 150, &[]);
+    assert_eq!(metric(&out, "connections_opened"), 5.0);
+    assert_eq!(metric(&out, "closed_by_server"), 0.0);
+    assert!(metric(&out, "pings") >= 5.0 * 9.0 * 2.0, "two pings per 60 s gap on each connection");
+    // Each ping/pong exchange: a 15-byte masked Ping and an 11-byte Pong ("keepalive" payload).
+    assert_eq!(metric(&out, "ping_frame_bytes"), metric(&out, "pings") * 26.0);
+    // Without the pings the same timeout closes every connection between bursts.
+    let without = run("short-timeout", 150, &[("gap", "60s"), ("server_idle_timeout", "30s")]);
+    assert_eq!(metric(&without, "connections_opened"), 50.0);
+    let Some(tshark) = common::tshark() else { return };
+    let dir = tempfile::TempDir::new().unwrap();
+    let file = dir.path().join("ping.pcapng");
+    std::fs::write(&file, &out.pcapng).unwrap();
+    let pings = common::tshark_lines(&tshark, &file, &["-Y", "websocket.opcode == 9"]);
+    assert_eq!(pings.len() as f64, metric(&out, "pings"), "decrypted WebSocket pings in the capture");
+}
+
+#[test]
+fn stale_reuse_resets_and_retries() {
+    let out = run("stale-reuse", 150, &[("duration", "1m")]);
+    let retried = metric(&out, "requests_retried");
+    assert!(retried >= 5.0, "at least one burst hit the race ({retried} retries)");
+    assert_eq!(metric(&out, "requests_failed"), 0.0);
+    let Some(tshark) = common::tshark() else { return };
+    let dir = tempfile::TempDir::new().unwrap();
+    let file = dir.path().join("stale.pcapng");
+    std::fs::write(&file, &out.pcapng).unwrap();
+    let resets = common::tshark_lines(&tshark, &file, &["-Y", "tcp.flags.reset == 1 && ip.src == 10.0.0.2"]);
+    assert_eq!(resets.len() as f64, retried, "one reset from the server per retried request");
+    let fins = common::tshark_lines(&tshark, &file, &["-Y", "tcp.flags.fin == 1 && ip.src == 10.0.0.2"]);
+    assert!(!fins.is_empty(), "the server's idle-timeout FINs are in the capture");
+}
