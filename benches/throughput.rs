@@ -48,7 +48,8 @@ const REPEATS: usize = 9;
 const SEED: u64 = 1;
 const PORT: u16 = 80;
 const CLIENT_PORT: u16 = 49_152;
-const MODEL: TcpConfig = TcpConfig { congestion: Congestion::Stack, mss: 1460, delayed_ack: true };
+const MODEL: TcpConfig =
+    TcpConfig { congestion: Congestion::Stack, mss: 1460, delayed_ack: true, buffer: 4 * 1024 * 1024 };
 const CLIENT: usize = 0;
 const SERVER: usize = 1;
 

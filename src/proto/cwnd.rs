@@ -55,11 +55,23 @@ pub struct TcpConfig {
     /// smoltcp's delayed ACK (10 ms, and at once when two full segments are unacknowledged,
     /// RFC 1122 §4.2.3.2); off means every segment is acknowledged at once.
     pub delayed_ack: bool,
+    /// Send and receive buffer of every socket, in bytes. The receive buffer is the largest
+    /// window a receiver offers (with window scaling), so it must exceed the largest flight a
+    /// lab wants to see; every socket allocates (and zeroes) both, so keep it no larger.
+    pub buffer: usize,
 }
+
+/// The default socket buffer: a window large enough for every built-in lab's transfers.
+pub const DEFAULT_BUFFER: usize = 1024 * 1024;
 
 impl Default for TcpConfig {
     fn default() -> Self {
-        TcpConfig { congestion: Congestion::InitialWindow { segments: 10 }, mss: 1460, delayed_ack: true }
+        TcpConfig {
+            congestion: Congestion::InitialWindow { segments: 10 },
+            mss: 1460,
+            delayed_ack: true,
+            buffer: DEFAULT_BUFFER,
+        }
     }
 }
 

@@ -11,15 +11,11 @@ use smoltcp::socket::tcp;
 
 use crate::proto::cwnd::{SenderWindow, TcpConfig};
 
-/// Socket buffer sizes: large enough that the receive window (with window scaling) never
-/// limits a lab transfer before the congestion window does.
-pub const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
-
 /// A new TCP socket configured by `config`.
 pub fn tcp_socket(config: &TcpConfig) -> tcp::Socket<'static> {
     let mut socket = tcp::Socket::new(
-        tcp::SocketBuffer::new(vec![0; SOCKET_BUFFER]),
-        tcp::SocketBuffer::new(vec![0; SOCKET_BUFFER]),
+        tcp::SocketBuffer::new(vec![0; config.buffer]),
+        tcp::SocketBuffer::new(vec![0; config.buffer]),
     );
     config.configure(&mut socket);
     socket

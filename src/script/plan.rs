@@ -226,7 +226,19 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         Some(v) => params.resolve("params.delayed_ack", v)?.bool()?,
         None => true,
     };
-    let tcp = TcpConfig { congestion, mss, delayed_ack };
+    let buffer = match params.values.get("socket_buffer") {
+        Some(v) => {
+            let b = params.resolve("params.socket_buffer", v)?.size()?;
+            if !(4096..=64 << 20).contains(&b) {
+                return Err(InputError::new(format!(
+                    "params.socket_buffer: {b} bytes is out of range (allowed: 4KiB to 64MiB)"
+                )));
+            }
+            b as usize
+        }
+        None => crate::proto::cwnd::DEFAULT_BUFFER,
+    };
+    let tcp = TcpConfig { congestion, mss, delayed_ack, buffer };
     let server_idle_timeout = match params.values.get("server_idle_timeout") {
         Some(v) => Some(params.resolve("params.server_idle_timeout", v)?.duration()?).filter(|d| !d.is_zero()),
         None => None,

@@ -11,6 +11,7 @@ use std::net::Ipv4Addr;
 use crate::capture::Capture;
 use crate::packet::{self, Transport};
 use crate::runner::pool::IdleSpan;
+use crate::sim::time::Instant;
 
 /// Keepalive bytes and packets, and the idle connection-time they were spread over.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -33,6 +34,11 @@ pub fn measure(capture: &Capture, client: Ipv4Addr, server: Ipv4Addr, spans: &[I
         idle_seconds: spans.iter().filter_map(|s| Some((s.to? - s.from).as_secs_f64())).sum(),
         ..Keepalive::default()
     };
+    // Spans by port, in time order (a port is reused only after its connection ended).
+    let mut by_port: HashMap<u16, Vec<(Instant, Option<Instant>)>> = HashMap::new();
+    for sp in spans {
+        by_port.entry(sp.port).or_default().push((sp.from, sp.to));
+    }
     let mut ended: HashSet<u16> = HashSet::new();
     // Per connection: where the server's data stood when the connection went idle, and the
     // client's next sequence number. The client's delayed ACK of the last response arrives
@@ -47,6 +53,12 @@ pub fn measure(capture: &Capture, client: Ipv4Addr, server: Ipv4Addr, spans: &[I
             (a, b) if a == server && b == client => (dst_port, false),
             _ => continue,
         };
+        if flags.syn {
+            // A new connection on a reused port.
+            ended.remove(&port);
+            client_end.remove(&port);
+            server_end.remove(&port);
+        }
         if flags.fin || flags.rst {
             ended.insert(port);
         }
@@ -54,7 +66,11 @@ pub fn measure(capture: &Capture, client: Ipv4Addr, server: Ipv4Addr, spans: &[I
             continue;
         }
         let at = f.at;
-        let idle = spans.iter().any(|sp| sp.port == port && sp.from < at && sp.to.is_none_or(|to| at < to));
+        let idle = by_port.get(&port).is_some_and(|v| {
+            // The last span that started before `at`.
+            let i = v.partition_point(|(from, _)| *from < at);
+            i > 0 && v[i - 1].1.is_none_or(|to| at < to)
+        });
         let end = seq.wrapping_add(payload_len as u32);
         // The client's sequence always (to recognise probes); the server's only while busy.
         let ends = if from_client { Some(&mut client_end) } else { (!idle).then_some(&mut server_end) };
