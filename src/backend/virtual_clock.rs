@@ -93,6 +93,7 @@ fn settle(net: &mut Network, app: &mut impl Application, now: Instant) {
             busy = true;
         }
         if !busy || app.finished() {
+            net.flush_lost(now);
             return;
         }
     }

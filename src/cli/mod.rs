@@ -4,6 +4,7 @@
 //! completed but an expectation failed or a scenario could not finish; 2 for bad input.
 
 mod output;
+mod sweep;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -38,6 +39,9 @@ enum Command {
     /// Run a lab: every scenario, a capture and a timeline for each.
     #[command(after_help = RUN_HELP)]
     Run(RunArgs),
+    /// Run a lab over every combination of parameter values x seeds, on several threads; one JSON line per run.
+    #[command(after_help = sweep::SWEEP_HELP)]
+    Sweep(sweep::SweepArgs),
 }
 
 const RUN_HELP: &str = "\
@@ -146,6 +150,7 @@ pub fn main() -> i32 {
             Ok(0)
         }
         Command::Run(args) => run(args),
+        Command::Sweep(args) => sweep::run(args),
     };
     match result {
         Ok(code) => code,

@@ -32,9 +32,32 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request>, httparse::Error> {
     }
 }
 
-/// The body size a request path asks for: `/bytes/N`, otherwise 0.
+/// The body size a request path asks for: `/bytes/N` (a query such as `?object=3` may
+/// follow), otherwise 0.
 pub fn requested_size(path: &str) -> u64 {
-    path.strip_prefix("/bytes/").and_then(|n| n.parse().ok()).unwrap_or(0)
+    path_number(path, "/bytes/").unwrap_or(0)
+}
+
+/// The object a request path names: `?object=K`.
+pub fn requested_object(path: &str) -> Option<u64> {
+    let query = path.split_once('?')?.1;
+    query.split('&').find_map(|kv| path_number(kv, "object="))
+}
+
+fn path_number(s: &str, prefix: &str) -> Option<u64> {
+    let digits: String = s.strip_prefix(prefix)?.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// The request line and headers for object `object` of a page: `GET /bytes/{size}?object={object}`.
+pub fn object_request(host: &str, size: u64, object: u64) -> Vec<u8> {
+    let plain = request(host, size);
+    let text = String::from_utf8_lossy(&plain).replacen(
+        &format!("/bytes/{size} "),
+        &format!("/bytes/{size}?object={object} "),
+        1,
+    );
+    text.into_bytes()
 }
 
 /// The response head for a body of `len` bytes.
@@ -105,6 +128,16 @@ mod tests {
         assert_eq!(parsed.head_len, req.len());
         assert_eq!(requested_size(&parsed.path), 200_000);
         assert_eq!(parse_request(&req[..10]).unwrap(), None);
+    }
+
+    #[test]
+    fn object_requests_carry_size_and_object() {
+        let req = object_request("server", 1000, 3);
+        let parsed = parse_request(&req).unwrap().unwrap();
+        assert_eq!(parsed.path, "/bytes/1000?object=3");
+        assert_eq!(requested_size(&parsed.path), 1000);
+        assert_eq!(requested_object(&parsed.path), Some(3));
+        assert_eq!(requested_object("/bytes/5"), None);
     }
 
     #[test]

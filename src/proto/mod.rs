@@ -2,7 +2,9 @@
 
 pub mod cwnd;
 pub mod dns;
+pub mod h2;
 pub mod http1;
+pub mod quic;
 pub mod stream;
 pub mod tls;
 pub mod ws;

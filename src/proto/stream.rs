@@ -21,6 +21,14 @@ pub fn tcp_socket(config: &TcpConfig) -> tcp::Socket<'static> {
     socket
 }
 
+/// Bytes `[start, end)` of a connection's outgoing TCP stream, written for `tag`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaggedRange {
+    pub start: u64,
+    pub end: u64,
+    pub tag: u64,
+}
+
 /// One end of a TCP connection and what runs over it.
 pub struct Stream {
     pub handle: SocketHandle,
@@ -29,6 +37,10 @@ pub struct Stream {
     /// Bytes for the socket (ciphertext when TLS is on), and how many of them have gone.
     outbox: Vec<u8>,
     sent: usize,
+    /// Bytes of the outbox already handed to TCP and dropped from it.
+    out_base: u64,
+    /// Byte ranges of the outgoing TCP stream written with [`Stream::write_tagged`].
+    pub tagged: Vec<TaggedRange>,
     /// Received ciphertext rustls has not taken yet.
     tls_in: Vec<u8>,
     /// Received plaintext the application has not taken yet.
@@ -47,6 +59,8 @@ impl Stream {
             window: SenderWindow::new(config.congestion, config.mss),
             outbox: Vec::new(),
             sent: 0,
+            out_base: 0,
+            tagged: Vec::new(),
             tls_in: Vec::new(),
             inbox: Vec::new(),
             received: 0,
@@ -64,6 +78,34 @@ impl Stream {
                 }
             }
             None => self.outbox.extend_from_slice(data),
+        }
+    }
+
+    /// Writes `data` and remembers which bytes of the outgoing TCP stream carry it (offsets
+    /// from the first byte after the SYN; with TLS, the records that carry `data`). The lab
+    /// uses this to say which response, or which HTTP/2 stream, a TCP segment belonged to.
+    pub fn write_tagged(&mut self, data: &[u8], tag: u64) {
+        self.drain_tls();
+        let start = self.out_total();
+        self.write(data);
+        self.drain_tls();
+        self.tagged.push(TaggedRange { start, end: self.out_total(), tag });
+    }
+
+    /// Bytes ever put into the outbox.
+    fn out_total(&self) -> u64 {
+        self.out_base + self.outbox.len() as u64
+    }
+
+    /// Moves whatever rustls has encrypted into the outbox.
+    fn drain_tls(&mut self) {
+        if let Some(tls) = &mut self.tls {
+            while tls.wants_write() {
+                match tls.write_tls(&mut self.outbox) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
         }
     }
 
@@ -126,12 +168,7 @@ impl Stream {
                 self.received += (self.inbox.len() - before) as u64;
             }
         }
-        while tls.wants_write() {
-            match tls.write_tls(&mut self.outbox) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
+        self.drain_tls();
     }
 
     fn flush(&mut self, socket: &mut tcp::Socket<'static>) {
@@ -145,6 +182,7 @@ impl Stream {
             self.window.on_written(n);
         }
         if self.sent == self.outbox.len() {
+            self.out_base += self.outbox.len() as u64;
             self.outbox.clear();
             self.sent = 0;
         }

@@ -54,6 +54,9 @@ pub struct Client {
     idle_until: Option<Instant>,
     /// The connection pool of a `bursts` step (kept after it ends, for its statistics).
     pub pool: Option<super::pool::Pool>,
+    /// The page of a `page` step (kept after it ends, for its per-object results).
+    pub page: Option<super::page::Page>,
+    page_timer: Option<Instant>,
     seed: u64,
     /// The scenario's time 0: when its first (non-warm-up) step started.
     pub t0: Option<Instant>,
@@ -78,6 +81,8 @@ impl Client {
             next_port: first_port,
             idle_until: None,
             pool: None,
+            page: None,
+            page_timer: None,
             seed,
             t0: None,
             phases: Vec::new(),
@@ -109,13 +114,29 @@ impl Client {
     pub fn next_timer(&self) -> Option<Instant> {
         let dns = self.stub.as_ref().and_then(|s| s.next_timer());
         let pool = self.pool.as_ref().filter(|p| !p.finished()).and_then(|p| p.next_timer());
-        [self.idle_until, dns, pool].into_iter().flatten().min()
+        let page = self.page_timer;
+        [self.idle_until, dns, pool, page].into_iter().flatten().min()
     }
 
     /// Runs the script as far as it can go at `now`.
-    pub fn poll(&mut self, now: Instant, net: &mut Network, plan: &ScenarioPlan, tls: &LabTls) {
+    pub fn poll(
+        &mut self,
+        now: Instant,
+        net: &mut Network,
+        plan: &ScenarioPlan,
+        tls: &LabTls,
+        quic_tls: Option<&LabTls>,
+    ) {
         for _ in 0..1000 {
             self.pump(now, net);
+            let on_page = matches!(self.steps.get(self.current), Some((Step::Page(_), _)));
+            if let Some(page) = self.page.as_mut().filter(|_| on_page) {
+                if let Err(e) = page.poll(now, net, tls, quic_tls, &mut self.next_port) {
+                    self.error = Some(e);
+                }
+                net.flush(self.host, now);
+                self.page_timer = page.next_timer();
+            }
             if let Some(pool) =
                 self.pool.as_mut().filter(|_| matches!(self.steps.get(self.current), Some((Step::Bursts(_), _))))
             {
@@ -311,6 +332,10 @@ impl Client {
                 }
             }
             Step::Idle { duration } => self.idle_until = Some(now + *duration),
+            Step::Page(spec) => {
+                let addr = self.address_of(&spec.to, plan)?;
+                self.page = Some(super::page::Page::new(spec.clone(), addr, self.host, plan.tcp, self.seed));
+            }
             Step::Bursts(spec) => {
                 let addr = self.address_of(&spec.to, plan)?;
                 self.pool = Some(super::pool::Pool::new(spec.clone(), addr, self.host, plan.tcp, self.seed, now));
@@ -377,6 +402,13 @@ impl Client {
                     self.close_phase(response_phase, now);
                 } else if matches!(state, State::Closed | State::TimeWait | State::CloseWait) {
                     return Err(format!("the server closed the connection before the response ended (TCP {state})"));
+                }
+                done
+            }
+            Step::Page(_) => {
+                let done = self.page.as_ref().is_none_or(|p| p.finished());
+                if done {
+                    self.page_timer = None;
                 }
                 done
             }

@@ -2,6 +2,7 @@
 //! the timeline, the capture and the TLS key log.
 
 pub mod client;
+pub mod page;
 pub mod pool;
 pub mod servers;
 pub mod size_sweep;
@@ -15,12 +16,13 @@ use crate::link::LinkConfig;
 use crate::proto::dns::{Answer, DnsServer, Role as DnsRole, StubResolver};
 use crate::proto::tls::{LabTls, TlsClock};
 use crate::script::plan::{Role, ScenarioPlan};
+use crate::script::steps::{Protocol, Step};
 use crate::sim::network::Network;
 use crate::sim::rng;
 use crate::sim::time::Instant;
 use crate::timeline::{self, Expectation, Phase};
 use client::Client;
-use servers::{DnsServers, HttpServer};
+use servers::{DnsServers, HttpServer, QuicService};
 
 /// What one scenario produced.
 pub struct ScenarioOutput {
@@ -40,6 +42,9 @@ fn server_name(plan: &ScenarioPlan) -> String {
 struct Lab<'p> {
     plan: &'p ScenarioPlan,
     tls: LabTls,
+    /// TLS for QUIC (ALPN h3) and the HTTP/3 server, when the scenario fetches over HTTP/3.
+    quic_tls: Option<LabTls>,
+    quic: Option<QuicService>,
     http: HttpServer,
     dns: DnsServers,
     client: Client,
@@ -52,11 +57,15 @@ impl Application for Lab<'_> {
         if let Err(e) = self.http.poll(now, net, &self.tls) {
             self.client.error.get_or_insert(e);
         }
-        self.client.poll(now, net, self.plan, &self.tls);
+        if let Some(Err(e)) = self.quic.as_mut().map(|q| q.poll(now, net)) {
+            self.client.error.get_or_insert(e);
+        }
+        self.client.poll(now, net, self.plan, &self.tls, self.quic_tls.as_ref());
     }
 
     fn next_timer(&self) -> Option<Instant> {
-        [self.client.next_timer(), self.http.next_timer()].into_iter().flatten().min()
+        let quic = self.quic.as_ref().and_then(|q| q.next_timer());
+        [self.client.next_timer(), self.http.next_timer(), quic].into_iter().flatten().min()
     }
 
     fn finished(&self) -> bool {
@@ -99,7 +108,16 @@ pub fn run_scenario_with_progress(
     );
 
     let clock = TlsClock::at_unix_micros(DEFAULT_EPOCH_UNIX_MICROS);
-    let tls = LabTls::new(seed, &server_name(plan), clock)?;
+    let tls = LabTls::new(seed, &server_name(plan), clock.clone())?.with_server_alpn(&[b"h2", b"http/1.1"]);
+    // HTTP/3 gets its own TLS world (ALPN h3) and a QUIC server on UDP 443.
+    let h3_window = plan.warmup.iter().chain(&plan.steps).find_map(|s| match s {
+        Step::Page(p) if p.protocol == Protocol::H3 => Some(p.quic_initial_window),
+        _ => None,
+    });
+    let quic_tls = match h3_window {
+        Some(_) => Some(LabTls::new(rng::derive(seed, "quic"), &server_name(plan), clock)?.with_alpn(&[b"h3"])),
+        None => None,
+    };
     let http = HttpServer::new(&mut net, plan.server, plan.tcp, plan.server_idle_timeout);
     let mut dns = DnsServers(Vec::new());
     let mut stub = None;
@@ -120,7 +138,14 @@ pub fn run_scenario_with_progress(
     }
     let first_port = 49152 + (rng::derive(seed, "client:ports") % 8192) as u16;
     let client = Client::new(plan, stub, first_port, seed);
-    let mut lab = Lab { plan, tls, http, dns, client };
+    let quic = match (&quic_tls, h3_window) {
+        (Some(t), Some(w)) => Some(
+            QuicService::new(&mut net, plan.server, t, rng::derive(seed, "quic:server"), w, Instant::ZERO)
+                .map_err(|e| anyhow::anyhow!(e))?,
+        ),
+        _ => None,
+    };
+    let mut lab = Lab { plan, tls, quic_tls, quic, http, dns, client };
 
     let limit = Instant::ZERO + plan.time_limit;
     let outcome = virtual_clock::run_with_progress(&mut net, &mut lab, Instant::ZERO, limit, progress);
@@ -137,7 +162,10 @@ pub fn run_scenario_with_progress(
     }
 
     let rounds = slow_start_rounds(plan, &lab.client.phases, &mut net);
-    let key_log = lab.tls.key_log();
+    let mut key_log = lab.tls.key_log();
+    if let Some(q) = &lab.quic_tls {
+        key_log.push_str(&q.key_log());
+    }
     let pcapng = net.tap.capture.to_pcapng(Some(&key_log), DEFAULT_EPOCH_UNIX_MICROS);
     let rtt_ms = plan.rtt().as_secs_f64() * 1000.0;
     let t0 = lab.client.t0.unwrap_or(Instant::ZERO);
@@ -204,6 +232,18 @@ pub fn run_scenario_with_progress(
     if let Some(pool) = &lab.client.pool {
         pool_metrics(pool, plan, &net, &mut metrics);
     }
+    let streams = match &lab.client.page {
+        Some(page) => page_streams(page, plan, &net, &lab.http, t0),
+        None => Vec::new(),
+    };
+    if !streams.is_empty() {
+        let stalled = streams.iter().filter(|s| s.stall_ms > 0.0).count();
+        metrics.insert("streams_stalled".into(), stalled as f64);
+        metrics.insert("max_stall_ms".into(), streams.iter().map(|s| s.stall_ms).fold(0.0, f64::max));
+        if let Some(page) = phases.iter().find(|p| p.id == "page_load") {
+            metrics.insert("page_load_ms".into(), page.duration_ms());
+        }
+    }
     metrics.insert("frames".into(), net.tap.capture.frames() as f64);
     metrics.insert("dropped".into(), net.dropped() as f64);
 
@@ -211,11 +251,15 @@ pub fn run_scenario_with_progress(
         name: plan.name.clone(),
         title: plan.title.clone(),
         capture: format!("{}-{}.pcapng", plan.lab, plan.name),
-        congestion: plan.tcp.describe(),
+        congestion: match h3_window {
+            Some(w) => format!("QUIC: quinn's NewReno, initial window {w} bytes, paced; 1472-byte UDP payloads"),
+            None => plan.tcp.describe(),
+        },
         link: netem_words(plan.link(plan.client, plan.server)),
         phases,
         metrics,
         rounds: rounds_rel,
+        streams,
         note: plan.note.clone(),
         expectations: Vec::new(),
         error,
@@ -229,6 +273,57 @@ pub fn run_scenario_with_progress(
         })
         .collect();
     Ok(ScenarioOutput { timeline: scenario, pcapng, key_log })
+}
+
+/// Per object of a page: completion time, and the longest wait of its bytes behind a hole
+/// (TCP: from the capture and the server's record of which bytes carried which object or
+/// HTTP/2 stream; QUIC: from the stream chunks as the client received them).
+fn page_streams(
+    page: &page::Page,
+    plan: &ScenarioPlan,
+    net: &Network,
+    http: &HttpServer,
+    t0: Instant,
+) -> Vec<timeline::StreamStat> {
+    let (server, client) = (plan.hosts[plan.server].addr, plan.hosts[plan.client].addr);
+    let tcp = timeline::hol::tcp_deliveries(&net.tap.capture, client, server);
+    let ranges = http.tagged_ranges();
+    let ms = |d: std::time::Duration| d.as_micros() as f64 / 1000.0;
+    page.objects
+        .iter()
+        .enumerate()
+        .map(|(k, o)| {
+            let (carried_by, stall) = match page.protocol() {
+                Protocol::H3 => {
+                    let stream = o.stream.unwrap_or(u64::MAX);
+                    let wait = page.quic_reassembly().and_then(|r| r.get(&stream)).map(|r| r.max_wait(0, u64::MAX));
+                    (format!("QUIC stream {stream}"), wait.unwrap_or_default())
+                }
+                proto => {
+                    let port = o.port.unwrap_or(0);
+                    let tag = if proto == Protocol::H2 { o.stream.unwrap_or(u64::MAX) } else { k as u64 };
+                    let wait = ranges
+                        .iter()
+                        .filter(|(p, r)| *p == port && r.tag == tag)
+                        .filter_map(|(_, r)| tcp.get(&port).map(|d| d.max_wait(r.start, r.end)))
+                        .max()
+                        .unwrap_or_default();
+                    let by = match proto {
+                        Protocol::H2 => format!("HTTP/2 stream {tag}"),
+                        _ => format!("TCP connection from port {port}"),
+                    };
+                    (by, wait)
+                }
+            };
+            timeline::StreamStat {
+                id: k as u64,
+                carried_by,
+                bytes: o.bytes,
+                complete_ms: o.completed.map(|c| timeline::ms(c.micros().saturating_sub(t0.micros()))),
+                stall_ms: ms(stall),
+            }
+        })
+        .collect()
 }
 
 /// The keepalive lab's figures: churn, handshake time, latency, retries, keepalive bytes.

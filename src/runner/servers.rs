@@ -4,10 +4,15 @@
 use rustls::ServerConnection;
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
+use smoltcp::socket::udp;
+use smoltcp::wire::{IpAddress, IpEndpoint};
 
 use crate::proto::cwnd::TcpConfig;
 use crate::proto::dns::DnsServer;
+use crate::proto::h2::H2Server;
 use crate::proto::http1;
+use crate::proto::quic::QuicServer;
+use crate::proto::stream::TaggedRange;
 use crate::proto::stream::{tcp_socket, Stream};
 use crate::proto::tls::LabTls;
 use crate::proto::ws::{WsEndpoint, WsEvent};
@@ -28,6 +33,10 @@ struct ServerConn {
     last_active: Instant,
     /// Set once the client upgraded the connection to a WebSocket.
     ws: Option<WsEndpoint>,
+    /// Set when TLS negotiated HTTP/2 (ALPN `h2`).
+    h2: Option<H2Server>,
+    /// The client's port, to match the capture.
+    port: u16,
 }
 
 /// HTTP/1.1 on port 80 and HTTPS on port 443 of one host, any number of connections.
@@ -42,6 +51,8 @@ pub struct HttpServer {
     /// Connections the idle timeout closed, and those reset because a request came after.
     pub idle_closes: u64,
     pub resets: u64,
+    /// Tagged byte ranges of closed connections, with the client's port.
+    tagged: Vec<(u16, TaggedRange)>,
 }
 
 fn listener(sockets: &mut SocketSet<'static>, port: u16, tcp: &TcpConfig) -> SocketHandle {
@@ -55,7 +66,23 @@ impl HttpServer {
     pub fn new(net: &mut Network, host: usize, tcp: TcpConfig, idle_timeout: Option<Duration>) -> Self {
         let sockets = &mut net.hosts[host].sockets;
         let listeners = [HTTP_PORT, HTTPS_PORT].iter().map(|&p| (p, listener(sockets, p, &tcp))).collect();
-        HttpServer { host, tcp, listeners, conns: Vec::new(), idle_timeout, idle_closes: 0, resets: 0 }
+        HttpServer {
+            host,
+            tcp,
+            listeners,
+            conns: Vec::new(),
+            idle_timeout,
+            idle_closes: 0,
+            resets: 0,
+            tagged: Vec::new(),
+        }
+    }
+
+    /// Every tagged byte range the server wrote (which object or HTTP/2 stream each TCP byte
+    /// range carried), with the client's port of its connection.
+    pub fn tagged_ranges(&self) -> Vec<(u16, TaggedRange)> {
+        let live = self.conns.iter().flat_map(|c| c.stream.tagged.iter().map(|r| (c.port, *r)));
+        self.tagged.iter().copied().chain(live).collect()
     }
 
     /// When the idle timeout next closes a connection.
@@ -78,7 +105,15 @@ impl HttpServer {
                 let conn = ServerConnection::new(tls.server()).map_err(|e| format!("TLS server setup failed: {e}"))?;
                 stream.tls = Some(conn.into());
             }
-            self.conns.push(ServerConn { stream, closing: false, last_active: now, ws: None });
+            let client_port = sockets.get::<tcp::Socket>(*handle).remote_endpoint().map_or(0, |e| e.port);
+            self.conns.push(ServerConn {
+                stream,
+                closing: false,
+                last_active: now,
+                ws: None,
+                h2: None,
+                port: client_port,
+            });
             *handle = listener(sockets, *port, &self.tcp);
         }
         for conn in &mut self.conns {
@@ -94,12 +129,19 @@ impl HttpServer {
             if !conn.stream.inbox.is_empty() {
                 conn.last_active = now;
             }
-            if conn.ws.is_none() && upgrade_requested(&conn.stream.inbox) {
+            if conn.h2.is_none() && !conn.stream.handshaking() {
+                let alpn = conn.stream.tls.as_ref().and_then(|t| t.alpn_protocol().map(<[u8]>::to_vec));
+                if alpn.as_deref() == Some(b"h2") {
+                    conn.h2 = Some(H2Server::new());
+                }
+            }
+            if conn.ws.is_none() && conn.h2.is_none() && upgrade_requested(&conn.stream.inbox) {
                 conn.ws = Some(WsEndpoint::server());
             }
-            match &mut conn.ws {
-                Some(ws) => serve_websocket(ws, &mut conn.stream),
-                None => answer(&mut conn.stream)?,
+            match (&mut conn.ws, &mut conn.h2) {
+                (Some(ws), _) => serve_websocket(ws, &mut conn.stream),
+                (None, Some(h2)) => serve_h2(h2, &mut conn.stream)?,
+                (None, None) => answer(&mut conn.stream)?,
             }
             conn.stream.pump(sockets);
             let state = sockets.get::<tcp::Socket>(conn.stream.handle).state();
@@ -118,12 +160,14 @@ impl HttpServer {
                 self.idle_closes += u64::from(timed_out && !client_closed);
             }
         }
+        let tagged = &mut self.tagged;
         self.conns.retain(|c| {
             // Sockets stay in the set through TIME-WAIT, so the last ACK of the close still goes
             // out and a late segment is absorbed instead of answered with a reset.
             let done = sockets.get::<tcp::Socket>(c.stream.handle).state() == State::Closed;
             if done {
                 sockets.remove(c.stream.handle);
+                tagged.extend(c.stream.tagged.iter().map(|r| (c.port, *r)));
             }
             !done
         });
@@ -161,8 +205,34 @@ fn answer(stream: &mut Stream) -> Result<(), String> {
     {
         stream.inbox.drain(..req.head_len);
         let size = http1::requested_size(&req.path);
-        stream.write(&http1::response_head(size));
-        stream.write(&http1::body(size));
+        match http1::requested_object(&req.path) {
+            // An object of a page: remember which TCP bytes carry it (head-of-line lab).
+            Some(object) => {
+                stream.write_tagged(&http1::response_head(size), object);
+                stream.write_tagged(&http1::body(size), object);
+            }
+            None => {
+                stream.write(&http1::response_head(size));
+                stream.write(&http1::body(size));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Feeds HTTP/2 frames to the server side, and writes its output frame by frame, each DATA
+/// frame tagged with its stream so the lab knows which TCP bytes carried which stream.
+fn serve_h2(h2: &mut H2Server, stream: &mut Stream) -> Result<(), String> {
+    h2.receive(&std::mem::take(&mut stream.inbox));
+    h2.poll();
+    if let Some(e) = h2.error() {
+        return Err(format!("HTTP/2 server: {e}"));
+    }
+    for chunk in h2.take_output() {
+        match chunk.stream {
+            Some(id) => stream.write_tagged(&chunk.bytes, u64::from(id)),
+            None => stream.write(&chunk.bytes),
+        }
     }
     Ok(())
 }
@@ -175,5 +245,64 @@ impl DnsServers {
         for (host, server) in &mut self.0 {
             server.poll(now, &mut net.hosts[*host].sockets);
         }
+    }
+}
+
+/// HTTP/3 over QUIC on UDP port 443 of the server host.
+pub struct QuicService {
+    host: usize,
+    udp: SocketHandle,
+    server: QuicServer,
+    /// The QUIC timer after the last poll (quinn-proto needs `&mut` to tell it).
+    timer: Option<Instant>,
+}
+
+impl QuicService {
+    pub fn new(
+        net: &mut Network,
+        host: usize,
+        tls: &LabTls,
+        seed: u64,
+        initial_window: u64,
+        now: Instant,
+    ) -> Result<Self, String> {
+        let addr = net.hosts[host].addr;
+        let local = std::net::SocketAddr::from((addr, super::page::QUIC_PORT));
+        let server = QuicServer::new(tls, seed, initial_window, local, now)?;
+        let buffer = || udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 1024], vec![0; 2 << 20]);
+        let mut socket = udp::Socket::new(buffer(), buffer());
+        let _ = socket.bind(super::page::QUIC_PORT);
+        let udp = net.hosts[host].sockets.add(socket);
+        Ok(QuicService { host, udp, server, timer: None })
+    }
+
+    pub fn next_timer(&self) -> Option<Instant> {
+        self.timer
+    }
+
+    /// Takes datagrams in, runs timers, answers requests, sends what quinn has to send.
+    pub fn poll(&mut self, now: Instant, net: &mut Network) -> Result<(), String> {
+        let sockets = &mut net.hosts[self.host].sockets;
+        let socket = sockets.get_mut::<udp::Socket>(self.udp);
+        while let Ok((data, meta)) = socket.recv() {
+            let IpAddress::Ipv4(ip) = meta.endpoint.addr;
+            self.server.handle_datagram(now, std::net::SocketAddr::from((ip, meta.endpoint.port)), data);
+        }
+        if self.server.poll_timeout().is_some_and(|t| t <= now) {
+            self.server.handle_timeout(now);
+        }
+        self.server.poll(now);
+        if let Some(e) = self.server.errors().first() {
+            return Err(e.clone());
+        }
+        while let Some((to, bytes)) = self.server.poll_transmit(now) {
+            let std::net::SocketAddr::V4(to) = to else { continue };
+            let endpoint = IpEndpoint::new(IpAddress::Ipv4(*to.ip()), to.port());
+            if socket.send_slice(&bytes, endpoint).is_err() {
+                return Err("the server's UDP send buffer is full".into());
+            }
+        }
+        self.timer = self.server.poll_timeout();
+        Ok(())
     }
 }

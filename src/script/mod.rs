@@ -22,6 +22,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("handshake", include_str!("../../labs/handshake.toml")),
     ("slow-start", include_str!("../../labs/slow-start.toml")),
     ("keepalive", include_str!("../../labs/keepalive.toml")),
+    ("hol", include_str!("../../labs/hol.toml")),
 ];
 
 /// A mistake in what the user gave us (exit status 2). The message names the field, the

@@ -25,6 +25,43 @@ pub enum Step {
     Close,
     /// Bursts of requests from a connection pool, for a while (the keepalive lab).
     Bursts(BurstSpec),
+    /// A page of several objects over HTTP/1.1, HTTP/2 or HTTP/3 (the head-of-line lab).
+    Page(PageSpec),
+}
+
+/// Which HTTP a page is fetched with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// HTTP/1.1 over TLS, up to `connections` connections, one request at a time on each.
+    H1,
+    /// HTTP/2 over TLS: one connection, a stream per object.
+    H2,
+    /// HTTP/3 over QUIC: a stream per object.
+    H3,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::H1 => "HTTP/1.1",
+            Protocol::H2 => "HTTP/2",
+            Protocol::H3 => "HTTP/3",
+        }
+    }
+}
+
+/// `{ step = "page", protocol = "h2", to = "server", objects = 6, size = "100KB" }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PageSpec {
+    pub protocol: Protocol,
+    pub to: String,
+    pub port: u16,
+    pub objects: u32,
+    pub size: u64,
+    /// HTTP/1.1 only: parallel connections (browsers open 6 per host).
+    pub connections: u32,
+    /// QUIC's initial congestion window in bytes (to match TCP's).
+    pub quic_initial_window: u64,
 }
 
 /// `{ step = "bursts", ... }`: every `every`, `requests` concurrent requests of `size` bytes,
@@ -47,7 +84,7 @@ pub struct BurstSpec {
 }
 
 /// Step kinds and the keys each one takes.
-pub const KINDS: [(&str, &[&str]); 7] = [
+pub const KINDS: [(&str, &[&str]); 8] = [
     ("dns", &["name"]),
     ("connect", &["to", "port"]),
     ("tls", &["version", "early_data"]),
@@ -55,6 +92,7 @@ pub const KINDS: [(&str, &[&str]); 7] = [
     ("idle", &["duration"]),
     ("close", &[]),
     ("bursts", &["to", "port", "tls", "requests", "size", "every", "duration", "pool", "keepalive", "ping"]),
+    ("page", &["protocol", "to", "port", "objects", "size", "connections", "quic_initial_window"]),
 ];
 
 impl Step {
@@ -68,6 +106,7 @@ impl Step {
             Step::Idle { .. } => "idle",
             Step::Close => "close",
             Step::Bursts(_) => "bursts",
+            Step::Page(_) => "page_load",
         }
     }
 
@@ -83,6 +122,13 @@ impl Step {
             Step::Request { size } => format!("HTTP/1.1 GET of {}", crate::units::format_bytes(*size)),
             Step::Idle { duration } => format!("idle for {duration:?}"),
             Step::Close => "connection close".to_string(),
+            Step::Page(p) => format!(
+                "{} objects of {} over {}{}",
+                p.objects,
+                crate::units::format_bytes(p.size),
+                p.protocol.name(),
+                if p.protocol == Protocol::H1 { format!(" ({} connections)", p.connections) } else { String::new() }
+            ),
             Step::Bursts(b) => format!(
                 "{} requests of {} every {:?} for {:?}, pool of {}",
                 b.requests,
@@ -140,6 +186,19 @@ impl Step {
             },
             "request" => Step::Request { size: required("size")?.size()? },
             "idle" => Step::Idle { duration: required("duration")?.duration()? },
+            "page" => Step::Page(PageSpec {
+                protocol: match required("protocol")?.choice(&["h1", "h2", "h3"])?.as_str() {
+                    "h1" => Protocol::H1,
+                    "h2" => Protocol::H2,
+                    _ => Protocol::H3,
+                },
+                to: required("to")?.string()?,
+                port: get("port")?.map(|v| v.int(1, 65535)).transpose()?.unwrap_or(443) as u16,
+                objects: required("objects")?.int(1, 100)? as u32,
+                size: required("size")?.size()?,
+                connections: get("connections")?.map(|v| v.int(1, 100)).transpose()?.unwrap_or(6) as u32,
+                quic_initial_window: get("quic_initial_window")?.map(|v| v.size()).transpose()?.unwrap_or(14_600),
+            }),
             "bursts" => {
                 let requests = required("requests")?.int(1, 1000)? as u32;
                 let every = required("every")?.duration()?;

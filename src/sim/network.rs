@@ -5,9 +5,10 @@
 //! pair, and records what the vantage host sees into the [`Capture`]: packets it sends, packets
 //! delivered to it, and packets lost on its way to or from it (commented with the reason).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use crate::capture::Capture;
 use crate::host::Host;
@@ -21,6 +22,8 @@ pub struct Packet {
     pub bytes: Vec<u8>,
     pub from: usize,
     pub to: usize,
+    /// The order packets were sent in, network-wide.
+    pub seq: u64,
 }
 
 /// Where the capture is taken and how packets are labelled.
@@ -52,6 +55,11 @@ impl Tap {
                 }
             }
         });
+        self.note_frame(frame);
+    }
+
+    /// Counts `frame` in the current phase's frame range.
+    fn note_frame(&mut self, frame: u64) {
         if let Some(p) = self.phase {
             if self.phase_frames.len() <= p {
                 self.phase_frames.resize(p + 1, None);
@@ -82,6 +90,21 @@ pub struct Network {
     pub tap: Tap,
     /// Packets addressed to no host of the lab (counted, never delivered anywhere).
     pub unroutable: u64,
+    /// Packets lost on their way to the vantage host, waiting to be recorded where they would
+    /// have arrived, in (arrival time, send order).
+    lost: VecDeque<Lost>,
+    /// Send order of the packets waiting in the vantage host's receive queue.
+    vantage_rx: VecDeque<u64>,
+    /// Packets sent so far (the next packet's `seq`).
+    sent: u64,
+}
+
+/// A packet lost on its way to the vantage host.
+struct Lost {
+    at: Instant,
+    seq: u64,
+    bytes: Vec<u8>,
+    note: String,
 }
 
 impl Network {
@@ -105,7 +128,16 @@ impl Network {
         let names = hosts.iter().map(|h| (h.addr, h.name.clone())).collect();
         let capture = Capture::new(&hosts[vantage].name, names);
         let tap = Tap { host: vantage, capture, label: String::new(), phase: None, phase_frames: Vec::new() };
-        Network { hosts, links, by_addr, tap, unroutable: 0 }
+        Network {
+            hosts,
+            links,
+            by_addr,
+            tap,
+            unroutable: 0,
+            lost: VecDeque::new(),
+            vantage_rx: VecDeque::new(),
+            sent: 0,
+        }
     }
 
     pub fn link(&self, from: usize, to: usize) -> Option<&Link<Packet>> {
@@ -129,13 +161,21 @@ impl Network {
             }
             let len = bytes.len();
             let Some(link) = self.links[host * n + to].as_mut() else { continue };
-            if let Err((reason, packet)) = link.send_or_return(now, kind, len, Packet { bytes, from: host, to }) {
+            let seq = self.sent;
+            self.sent += 1;
+            if let Err((reason, packet)) = link.send_or_return(now, kind, len, Packet { bytes, from: host, to, seq }) {
                 if sender_is_tap || to == self.tap.host {
                     let note = format!("LOST on the link ({reason}), never delivered");
                     if sender_is_tap {
                         self.tap.amend_last(&note);
                     } else {
-                        self.tap.record(now, &packet.bytes, &note);
+                        // Shown where it would have arrived, so the capture stays in the
+                        // order the vantage host would have seen it (Wireshark's TCP analysis
+                        // then calls the resend a retransmission, as it should).
+                        let delay = self.links[host * n + to].as_ref().map_or(Duration::ZERO, |l| l.config().delay);
+                        let at = now + delay;
+                        let i = self.lost.partition_point(|l| (l.at, l.seq) <= (at, seq));
+                        self.lost.insert(i, Lost { at, seq, bytes: packet.bytes, note });
                     }
                 }
             }
@@ -155,6 +195,9 @@ impl Network {
         for i in 0..self.links.len() {
             let Some(link) = self.links[i].as_mut() else { continue };
             while let Some(packet) = link.pop_due(now) {
+                if packet.to == self.tap.host {
+                    self.vantage_rx.push_back(packet.seq);
+                }
                 self.hosts[packet.to].device.rx.push_back(packet.bytes);
                 delivered += 1;
             }
@@ -165,12 +208,35 @@ impl Network {
     /// Lets `host` process one delivered packet (recorded by the tap first if the host is
     /// the vantage point, so it carries the label current when the host reads it).
     pub fn ingress_one(&mut self, host: usize, now: Instant) -> bool {
-        if host == self.tap.host {
-            if let Some(bytes) = self.hosts[host].device.rx.front() {
-                self.tap.record(now, bytes, "");
+        if host != self.tap.host {
+            return self.hosts[host].ingress_one(now);
+        }
+        if let Some(&seq) = self.vantage_rx.front() {
+            // A lost packet sent before this one would have arrived before it.
+            self.record_lost(now, seq);
+        }
+        if let Some(bytes) = self.hosts[host].device.rx.front() {
+            self.tap.record(now, bytes, "");
+        }
+        let consumed = self.hosts[host].ingress_one(now);
+        if consumed {
+            self.vantage_rx.pop_front();
+        }
+        consumed
+    }
+
+    /// Records the lost packets due by `now` that were sent before packet `before`.
+    fn record_lost(&mut self, now: Instant, before: u64) {
+        while self.lost.front().is_some_and(|l| l.at <= now && l.seq < before) {
+            if let Some(l) = self.lost.pop_front() {
+                self.tap.record(l.at, &l.bytes, &l.note);
             }
         }
-        self.hosts[host].ingress_one(now)
+    }
+
+    /// Records every lost packet due by `now` (when nothing else arrives at that instant).
+    pub fn flush_lost(&mut self, now: Instant) {
+        self.record_lost(now, u64::MAX);
     }
 
     /// Sends what `host` is ready to send and moves it into the links.
@@ -183,7 +249,8 @@ impl Network {
     pub fn next_event(&mut self, now: Instant) -> Option<Instant> {
         let links = self.links.iter().flatten().filter_map(|l| l.next_delivery());
         let hosts: Vec<Instant> = self.hosts.iter_mut().filter_map(|h| h.poll_at(now)).collect();
-        links.chain(hosts).min()
+        let lost = self.lost.front().map(|l| l.at);
+        links.chain(hosts).chain(lost).min()
     }
 
     /// Packets dropped on all links so far.

@@ -5,6 +5,7 @@
 //! configured RTT. `rtts` divides a phase's duration by the path RTT. The JSON layout is
 //! schema 1 of design.md §3; fields beyond it are additions, never changes.
 
+pub mod hol;
 pub mod keepalive;
 pub mod rounds;
 pub mod table;
@@ -49,6 +50,20 @@ pub struct Expectation {
     pub measured: Option<f64>,
 }
 
+/// One object fetched by a page: how long it took and how long its bytes waited behind holes.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct StreamStat {
+    /// The object's number on the page (0-based).
+    pub id: u64,
+    /// The HTTP/2 or QUIC stream, or for HTTP/1.1 the client port of its connection.
+    pub carried_by: String,
+    pub bytes: u64,
+    /// When its last byte was delivered, ms since the scenario began.
+    pub complete_ms: Option<f64>,
+    /// The longest time any of its bytes sat received but undeliverable behind a hole.
+    pub stall_ms: f64,
+}
+
 /// One scenario's timeline.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Scenario {
@@ -64,6 +79,9 @@ pub struct Scenario {
     /// Slow-start rounds of the first response, measured from the packets (times relative).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rounds: Vec<rounds::Round>,
+    /// Per object of a page (the head-of-line lab): completion and stall.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub streams: Vec<StreamStat>,
     /// What the lab says about this scenario (why it behaves as it does).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub note: String,

@@ -39,6 +39,21 @@ pub fn scenario(s: &Scenario) -> String {
         out.push_str(&rounds(&s.rounds));
     }
     out.push_str(&pool_metrics(s));
+    if !s.streams.is_empty() {
+        let _ = writeln!(
+            out,
+            "   {:<7} {:<28} {:>9} {:>12} {:>10}",
+            "object", "carried by", "bytes", "complete ms", "stall ms"
+        );
+        for st in &s.streams {
+            let complete = st.complete_ms.map_or("-".to_string(), |c| format!("{c:.3}"));
+            let _ = writeln!(
+                out,
+                "   {:<7} {:<28} {:>9} {:>12} {:>10.3}",
+                st.id, st.carried_by, st.bytes, complete, st.stall_ms
+            );
+        }
+    }
     if !s.note.is_empty() {
         let _ = writeln!(out, "   why: {}", s.note);
     }

@@ -146,6 +146,14 @@ impl LabTls {
         self
     }
 
+    /// Replaces the ALPN protocols the server accepts (most preferred first), leaving the
+    /// clients' offers as they are: a server that speaks `h2` and `http/1.1` picks what each
+    /// client offers.
+    pub fn with_server_alpn(mut self, protocols: &[&[u8]]) -> Self {
+        Arc::make_mut(&mut self.server).alpn_protocols = protocols.iter().map(|p| p.to_vec()).collect();
+        self
+    }
+
     /// Client config for `version` only. Returns the same `Arc` for the same version on
     /// every call, so its session cache persists and a later connection resumes (TLS 1.3
     /// PSK ticket / TLS 1.2 session id). Trusts exactly the lab certificate. The TLS 1.3

@@ -1,0 +1,514 @@
+//! `wirelab sweep`: one lab over every combination of parameter values × seeds × scenarios
+//! (design.md §3).
+//!
+//! Runs are numbered `0..n` in a fixed order: combination-major (the cartesian product of the
+//! `--set` lists, keys in command-line order, values in the order given, the last key varying
+//! fastest), then seed (A..B, ascending), then scenario (lab order). Each run is a pure function
+//! of (lab, parameters, seed), and results are written in run order, so the output is the same
+//! bytes whatever `--jobs` is, and the shards `--shard I/N` (runs with `index % N == I`) of a
+//! sweep concatenate into the whole sweep.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+use super::{output, parse_link, parse_loss, parse_rtt, Failure};
+use crate::script::plan::{self, Overrides, ScenarioPlan};
+use crate::script::{InputError, Lab};
+
+/// The most runs one sweep may have (all shards together).
+pub const MAX_RUNS: u128 = 100_000;
+
+pub const SWEEP_HELP: &str = "\
+Runs are numbered 0..n: combination of the --set lists (keys in command-line order, values in
+the order given, the last key varying fastest), then seed, then scenario. Every run is a pure
+function of (lab, parameters, seed): the output is identical whatever --jobs is, and shards
+(--shard I/N: the runs whose number % N == I) concatenate into the whole sweep.
+
+Examples:
+  wirelab sweep handshake --scenario fresh-tls13 --set rtt=50ms,150ms --seeds 1..3 --out sweep/
+  wirelab sweep slow-start --scenario smoltcp-fresh --set loss=0%,1%,2% --seeds 1..100 --out sweep/
+  wirelab sweep slow-start --set loss=1% --seeds 1..1000 --shard 0/4 --out sweep/   # one machine of 4
+
+Output (in --out): <lab>-sweep.jsonl, one JSON object per run (<lab>-sweep.shard-I-of-N.jsonl
+with --shard), and a summary table on stdout (count and p50/p95/p99 of --metric per scenario and
+per value of each varied key). A sweep writes no captures.";
+
+#[derive(clap::Args, Debug)]
+pub struct SweepArgs {
+    /// A built-in lab name (see `wirelab list`) or a path to a lab file (.toml).
+    lab: String,
+    /// A lab parameter and the values to sweep it over (repeatable), e.g. --set rtt=50ms,150ms.
+    #[arg(long = "set", value_name = "KEY=V1,V2,...", value_parser = parse_set_list)]
+    set: Vec<(String, Vec<String>)>,
+    /// The seeds to run, inclusive, e.g. 1..100.
+    #[arg(long, value_name = "A..B", value_parser = parse_seeds)]
+    seeds: Option<(u64, u64)>,
+    /// Threads to run on (default: the number of CPUs).
+    #[arg(long, value_name = "N", value_parser = parse_jobs)]
+    jobs: Option<usize>,
+    /// Run only this machine's share: the runs whose number % N == I (0 <= I < N).
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    shard: Option<(usize, usize)>,
+    /// The metric the summary table shows (a key of `metrics` in the JSON).
+    #[arg(long, value_name = "NAME", default_value = "total_ms")]
+    metric: String,
+    /// Round-trip propagation time of the client–server path, for every run (e.g. 150ms).
+    #[arg(long, value_name = "DURATION", value_parser = parse_rtt, allow_hyphen_values = true)]
+    rtt: Option<Duration>,
+    /// Random loss in each direction of the client–server path, for every run (e.g. 1%).
+    #[arg(long, value_name = "PERCENT", value_parser = parse_loss, allow_hyphen_values = true)]
+    loss: Option<f64>,
+    /// tc-netem words for the client–server path, applied last, for every run.
+    #[arg(long, value_name = "NETEM WORDS", value_parser = parse_link)]
+    link: Option<String>,
+    /// Run only this scenario (repeatable).
+    #[arg(long = "scenario", value_name = "NAME")]
+    scenarios: Vec<String>,
+    /// Directory for the results file.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
+fn parse_set_list(s: &str) -> Result<(String, Vec<String>), String> {
+    let (k, v) = match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => (k.trim(), v),
+        _ => return Err(format!("`{s}` is not KEY=V1,V2,... (e.g. --set rtt=50ms,150ms)")),
+    };
+    let values: Vec<String> = v.split(',').map(|x| x.trim().to_string()).collect();
+    if values.iter().any(String::is_empty) {
+        return Err(format!("`{s}`: every value must be non-empty (allowed: KEY=V1,V2,..., e.g. {k}=1,2)"));
+    }
+    Ok((k.to_string(), values))
+}
+
+fn parse_seeds(s: &str) -> Result<(u64, u64), String> {
+    let bad =
+        || format!("`{s}` is not A..B (allowed: two whole numbers from 0 to {} with A <= B, e.g. 1..100)", u64::MAX);
+    let (a, b) = s.trim().split_once("..").ok_or_else(bad)?;
+    let a: u64 = a.trim().parse().map_err(|_| bad())?;
+    let b: u64 = b.trim().parse().map_err(|_| bad())?;
+    if a > b {
+        return Err(format!("`{s}`: the first seed is larger than the last (allowed: A..B with A <= B)"));
+    }
+    Ok((a, b))
+}
+
+fn parse_jobs(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("`{s}` is not a number of threads (allowed: 1 or more)")),
+    }
+}
+
+fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("`{s}` is not I/N (allowed: whole numbers with 0 <= I < N, e.g. 0/4)");
+    let (i, n) = s.trim().split_once('/').ok_or_else(bad)?;
+    let i: usize = i.trim().parse().map_err(|_| bad())?;
+    let n: usize = n.trim().parse().map_err(|_| bad())?;
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+/// A list of pairs serialized as a JSON object in list order.
+struct Pairs<'a, V>(&'a [(String, V)]);
+
+impl<V: Serialize> Serialize for Pairs<'_, V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+/// One line of `<lab>-sweep.jsonl`.
+#[derive(serde::Serialize)]
+struct Record<'a> {
+    run: usize,
+    lab: &'a str,
+    scenario: &'a str,
+    seed: u64,
+    params: Pairs<'a, String>,
+    ok: bool,
+    error: Option<String>,
+    /// Phase id → duration in ms (summed when an id occurs more than once), in timeline order.
+    phases: Pairs<'a, f64>,
+    metrics: &'a BTreeMap<String, f64>,
+}
+
+/// What the main thread keeps of a run.
+struct Done {
+    line: String,
+    ok: bool,
+    value: Option<f64>,
+}
+
+/// The sweep's shape: how a run number maps to (combination, seed, scenario).
+struct Grid {
+    /// Per key: its name and values.
+    keys: Vec<(String, Vec<String>)>,
+    combos: usize,
+    seeds: (u64, u64),
+    scenarios: usize,
+}
+
+impl Grid {
+    fn seed_count(&self) -> u128 {
+        u128::from(self.seeds.1 - self.seeds.0) + 1
+    }
+
+    /// The value index of each key in combination `c` (the last key varies fastest).
+    fn combo(&self, mut c: usize) -> Vec<usize> {
+        let mut idx = vec![0; self.keys.len()];
+        for (k, (_, values)) in self.keys.iter().enumerate().rev() {
+            idx[k] = c % values.len();
+            c /= values.len();
+        }
+        idx
+    }
+
+    /// (combination, seed, scenario) of run `i`.
+    fn run(&self, i: usize) -> (usize, u64, usize) {
+        let per_combo = (self.seed_count() as usize) * self.scenarios;
+        let c = i / per_combo;
+        let rest = i % per_combo;
+        (c, self.seeds.0 + (rest / self.scenarios) as u64, rest % self.scenarios)
+    }
+}
+
+pub fn run(args: SweepArgs) -> Result<i32, Failure> {
+    let Some(seeds) = args.seeds else {
+        return Err(
+            InputError::new("--seeds A..B is required (the seeds to run, inclusive, e.g. --seeds 1..100)").into()
+        );
+    };
+    let Some(out) = args.out.clone() else {
+        return Err(InputError::new("--out DIR is required (the directory for <lab>-sweep.jsonl)").into());
+    };
+    let lab = Lab::load(&args.lab)?;
+    let known: Vec<&str> = lab.raw.params.keys().map(String::as_str).collect();
+    for (n, (k, values)) in args.set.iter().enumerate() {
+        if !lab.raw.params.contains_key(k) {
+            return Err(InputError::new(format!(
+                "--set {k}={}: unknown parameter `{k}` (lab {} has: {})",
+                values.join(","),
+                lab.raw.name,
+                known.join(", ")
+            ))
+            .into());
+        }
+        if args.set[..n].iter().any(|(prev, _)| prev == k) {
+            return Err(InputError::new(format!(
+                "--set {k}: given more than once (list all its values in one --set, e.g. --set {k}=V1,V2)"
+            ))
+            .into());
+        }
+    }
+    let names = lab.scenario_names();
+    for s in &args.scenarios {
+        if !names.contains(&s.as_str()) {
+            return Err(
+                InputError::new(format!("--scenario {s}: no such scenario (lab has: {})", names.join(", "))).into()
+            );
+        }
+    }
+    let chosen: Vec<usize> = (0..names.len())
+        .filter(|&i| args.scenarios.is_empty() || args.scenarios.iter().any(|s| s == names[i]))
+        .collect();
+
+    let combos: u128 = args.set.iter().map(|(_, v)| v.len() as u128).product();
+    let grid_seeds = u128::from(seeds.1 - seeds.0) + 1;
+    let total = combos.saturating_mul(grid_seeds).saturating_mul(chosen.len() as u128);
+    if total > MAX_RUNS {
+        return Err(InputError::new(format!(
+            "--seeds {}..{}: {} combinations of --set x {grid_seeds} seeds x {} scenarios = {total} runs, more than \
+             the limit of {MAX_RUNS} (allowed: at most {MAX_RUNS} runs; use fewer seeds, values or --scenario)",
+            seeds.0,
+            seeds.1,
+            combos,
+            chosen.len()
+        ))
+        .into());
+    }
+    let grid = Grid { keys: args.set.clone(), combos: combos as usize, seeds, scenarios: chosen.len() };
+    let total = total as usize;
+
+    // Resolve every (combination, scenario) before running anything, so a bad value fails
+    // before anything is written.
+    let mut plans: Vec<ScenarioPlan> = Vec::with_capacity(grid.combos * grid.scenarios);
+    let mut combo_params: Vec<Vec<(String, String)>> = Vec::with_capacity(grid.combos);
+    for c in 0..grid.combos {
+        let set: Vec<(String, String)> =
+            grid.combo(c).iter().zip(&grid.keys).map(|(&v, (k, values))| (k.clone(), values[v].clone())).collect();
+        let overrides = Overrides { set: set.clone(), rtt: args.rtt, loss: args.loss, link: args.link.clone() };
+        for &s in &chosen {
+            let p = plan::plan(&lab, s, &overrides).map_err(|e| {
+                let shown: Vec<String> = set.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                InputError::new(format!("--set {}: {}", shown.join(" --set "), e.within(&lab.origin)))
+            })?;
+            plans.push(p);
+        }
+        combo_params.push(set);
+    }
+
+    let (shard_i, shard_n) = args.shard.unwrap_or((0, 1));
+    let mine: Vec<usize> = (shard_i..total).step_by(shard_n).collect();
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let jobs = jobs.clamp(1, mine.len().max(1));
+
+    output::prepare_dir(&out)?;
+    let lab_name = lab.raw.name.clone();
+    let file_name = match args.shard {
+        Some((i, n)) => format!("{lab_name}-sweep.shard-{i}-of-{n}.jsonl"),
+        None => format!("{lab_name}-sweep.jsonl"),
+    };
+    let path = out.join(&file_name);
+    let tmp = out.join(format!(".{file_name}.tmp"));
+    let file =
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display())).map_err(Failure::Run)?;
+    let mut writer = std::io::BufWriter::new(file);
+
+    let bar = {
+        use std::io::IsTerminal;
+        if std::io::stderr().is_terminal() {
+            let bar = indicatif::ProgressBar::new(mine.len() as u64);
+            if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {eta}") {
+                bar.set_style(style);
+            }
+            bar
+        } else {
+            indicatif::ProgressBar::hidden()
+        }
+    };
+
+    let one = |i: usize| -> Done {
+        let (c, seed, s) = grid.run(i);
+        let plan = &plans[c * grid.scenarios + s];
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| crate::runner::run_scenario(plan, seed)))
+            .unwrap_or_else(|panic| {
+                let msg = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("(no message)");
+                Err(anyhow::anyhow!("the run panicked: {msg}"))
+            });
+        let empty = BTreeMap::new();
+        let (ok, error, phases, metrics) = match &result {
+            Ok(o) => {
+                let t = &o.timeline;
+                let mut phases: Vec<(String, f64)> = Vec::new();
+                for p in &t.phases {
+                    match phases.iter_mut().find(|(id, _)| *id == p.id) {
+                        Some((_, d)) => *d += p.duration_ms(),
+                        None => phases.push((p.id.clone(), p.duration_ms())),
+                    }
+                }
+                (t.passed(), t.error.clone(), phases, &t.metrics)
+            }
+            Err(e) => (false, Some(format!("{e:#}")), Vec::new(), &empty),
+        };
+        let record = Record {
+            run: i,
+            lab: &lab_name,
+            scenario: &plan.name,
+            seed,
+            params: Pairs(&combo_params[c]),
+            ok,
+            error,
+            phases: Pairs(&phases),
+            metrics,
+        };
+        let mut line =
+            serde_json::to_string(&record).unwrap_or_else(|e| format!("{{\"run\": {i}, \"error\": \"{e}\"}}"));
+        line.push('\n');
+        let metric = args.metric.strip_prefix("metrics.").unwrap_or(&args.metric);
+        let value = metrics.get(metric).copied().filter(|v| v.is_finite());
+        Done { line, ok, value }
+    };
+
+    // Workers take the next run from a shared counter; the main thread writes results in run
+    // order as they become contiguous.
+    let next = AtomicUsize::new(0);
+    let mut values: Vec<Option<f64>> = vec![None; mine.len()];
+    let mut failed = 0usize;
+    let written: anyhow::Result<()> = std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::channel::<(usize, Done)>();
+        for _ in 0..jobs {
+            let tx = tx.clone();
+            let (next, mine, one) = (&next, &mine, &one);
+            scope.spawn(move || loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&i) = mine.get(k) else { break };
+                if tx.send((k, one(i))).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        let mut pending: BTreeMap<usize, Done> = BTreeMap::new();
+        let mut due = 0usize;
+        let mut result = Ok(());
+        for (k, done) in rx {
+            pending.insert(k, done);
+            bar.inc(1);
+            while let Some(done) = pending.remove(&due) {
+                if !done.ok {
+                    failed += 1;
+                }
+                values[due] = done.value;
+                if result.is_ok() {
+                    result =
+                        writer.write_all(done.line.as_bytes()).with_context(|| format!("writing {}", tmp.display()));
+                }
+                due += 1;
+            }
+        }
+        result
+    });
+    bar.finish_and_clear();
+    written.map_err(Failure::Run)?;
+    writer.flush().with_context(|| format!("writing {}", tmp.display())).map_err(Failure::Run)?;
+    drop(writer);
+    std::fs::rename(&tmp, &path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+        .map_err(Failure::Run)?;
+
+    let shown_names: Vec<&str> = chosen.iter().map(|&s| names[s]).collect();
+    print!("{}", summary(&grid, &args, &lab_name, &shown_names, &mine, &values, total));
+    let shard_note =
+        args.shard.map_or(String::new(), |(i, n)| format!(" (shard {i}/{n}: {} of {total} runs)", mine.len()));
+    println!("{} runs{shard_note}, {failed} failed (expectation or error); results in {}", mine.len(), path.display());
+    Ok(if failed == 0 { 0 } else { 1 })
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// The summary table: per scenario, all its runs and then per value of each varied key.
+fn summary(
+    grid: &Grid,
+    args: &SweepArgs,
+    lab: &str,
+    scenarios: &[&str],
+    mine: &[usize],
+    values: &[Option<f64>],
+    total: usize,
+) -> String {
+    let mut out = String::new();
+    let set: Vec<String> = grid.keys.iter().map(|(k, v)| format!("{k}={}", v.join(","))).collect();
+    let _ = writeln!(
+        out,
+        "sweep {lab}: {total} runs = {} combination(s){} x {} seed(s) ({}..{}) x {} scenario(s); metric {}",
+        grid.combos,
+        if set.is_empty() { String::new() } else { format!(" ({})", set.join(" ")) },
+        grid.seed_count(),
+        grid.seeds.0,
+        grid.seeds.1,
+        grid.scenarios,
+        args.metric
+    );
+    let _ = writeln!(
+        out,
+        "   {:<20} {:<14} {:<14} {:>6} {:>11} {:>11} {:>11}",
+        "scenario", "key", "value", "n", "p50", "p95", "p99"
+    );
+    let runs: Vec<(Vec<usize>, usize, Option<f64>)> = mine
+        .iter()
+        .zip(values)
+        .map(|(&i, &v)| {
+            let (c, _, s) = grid.run(i);
+            (grid.combo(c), s, v)
+        })
+        .collect();
+    let row = |out: &mut String, scenario: &str, key: &str, value: &str, keep: &dyn Fn(&[usize]) -> bool, s: usize| {
+        let mut got: Vec<f64> =
+            runs.iter().filter(|(combo, sc, _)| *sc == s && keep(combo)).filter_map(|(_, _, v)| *v).collect();
+        got.sort_by(f64::total_cmp);
+        if got.is_empty() {
+            let _ = writeln!(out, "   {scenario:<20} {key:<14} {value:<14} {:>6} {:>11}", 0, "no values");
+        } else {
+            let _ = writeln!(
+                out,
+                "   {scenario:<20} {key:<14} {value:<14} {:>6} {:>11.3} {:>11.3} {:>11.3}",
+                got.len(),
+                percentile(&got, 50.0),
+                percentile(&got, 95.0),
+                percentile(&got, 99.0)
+            );
+        }
+    };
+    for (s, name) in scenarios.iter().enumerate() {
+        row(&mut out, name, "(all)", "", &|_| true, s);
+        for (k, (key, vals)) in grid.keys.iter().enumerate() {
+            for (v, val) in vals.iter().enumerate() {
+                row(&mut out, "", key, val, &|combo| combo[k] == v, s);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 50.0), 50.0);
+        assert_eq!(percentile(&v, 95.0), 95.0);
+        assert_eq!(percentile(&v, 99.0), 99.0);
+        assert_eq!(percentile(&[7.0], 99.0), 7.0);
+        assert_eq!(percentile(&[1.0, 2.0, 3.0], 50.0), 2.0);
+    }
+
+    #[test]
+    fn run_order() {
+        let grid = Grid {
+            keys: vec![
+                ("a".into(), vec!["1".into(), "2".into()]),
+                ("b".into(), vec!["x".into(), "y".into(), "z".into()]),
+            ],
+            combos: 6,
+            seeds: (5, 6),
+            scenarios: 2,
+        };
+        assert_eq!(grid.combo(0), vec![0, 0]);
+        assert_eq!(grid.combo(1), vec![0, 1]);
+        assert_eq!(grid.combo(3), vec![1, 0]);
+        assert_eq!(grid.run(0), (0, 5, 0));
+        assert_eq!(grid.run(1), (0, 5, 1));
+        assert_eq!(grid.run(2), (0, 6, 0));
+        assert_eq!(grid.run(4), (1, 5, 0));
+        assert_eq!(grid.run(23), (5, 6, 1));
+    }
+
+    #[test]
+    fn parsers() {
+        assert_eq!(parse_seeds("1..3"), Ok((1, 3)));
+        assert!(parse_seeds("3..1").is_err());
+        assert!(parse_seeds("1-3").is_err());
+        assert_eq!(parse_shard("1/4"), Ok((1, 4)));
+        assert!(parse_shard("4/4").is_err());
+        assert!(parse_shard("0/0").is_err());
+        assert!(parse_jobs("0").is_err());
+        assert_eq!(parse_set_list("rtt=50ms, 150ms"), Ok(("rtt".into(), vec!["50ms".into(), "150ms".into()])));
+        assert!(parse_set_list("rtt=").is_err());
+        assert!(parse_set_list("rtt").is_err());
+    }
+}

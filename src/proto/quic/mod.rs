@@ -1,0 +1,870 @@
+//! QUIC (RFC 9000) from **quinn-proto**, sans-IO, on the lab's virtual clock, with a
+//! minimal HTTP/3 (RFC 9114) client and server on top ([`h3`]).
+//!
+//! The lab moves the UDP payloads: [`QuicClient::poll_transmit`] / [`QuicServer::poll_transmit`]
+//! hand out datagrams, `handle_datagram` takes them in, `poll_timeout` / `handle_timeout`
+//! drive the timers. Nothing here reads a clock or the OS random generator.
+//!
+//! # What the client reports
+//! Response streams are read **unordered** (quinn's `RecvStream::read(false)`), so every
+//! chunk is reported as [`QuicEvent::Chunk`] with its stream offset and the virtual time of
+//! the `handle_datagram` that delivered it. A chunk whose offset lies beyond the stream's
+//! contiguous frontier arrived behind a gap (RFC 9000 §2.2: streams are ordered, but
+//! independent of each other — a lost packet only stalls the streams whose frames it
+//! carried). The client also reassembles each stream in order internally to parse the
+//! HTTP/3 frames and reports [`QuicEvent::Response`] and [`QuicEvent::Finished`].
+//!
+//! # Transport settings ([`transport_config`]), both sides
+//! - NewReno (RFC 9002 §7) with the caller's initial window (bytes).
+//! - UDP payload 1472 bytes (`initial_mtu` = `min_mtu` = 1472, MTU discovery off): a full
+//!   packet is a 1500-byte IPv4 packet, like a TCP segment with a 1460-byte MSS.
+//! - 16 MiB stream and connection receive windows and send window; 256 concurrent
+//!   bidirectional and 16 unidirectional streams; 60 s idle timeout; no keep-alive; no
+//!   segmentation offload (one datagram per `poll_transmit`).
+//! - Server: no Retry, no NEW_TOKEN (`validation_token.sent = 0`), no migration.
+//!
+//! # What cannot be matched with TCP
+//! - **Pacing**: quinn paces every flight over the smoothed RTT (its pacer is not
+//!   configurable), so a window is not sent as a burst the way smoltcp sends it; the
+//!   pacing timer shows up in [`QuicClient::poll_timeout`].
+//! - **Loss detection** is RFC 9002's (packet threshold 3, time threshold 9/8 RTT, PTO with
+//!   ACK-based recovery), not RFC 6298's RTO with its 1 s minimum (smoltcp): QUIC repairs a
+//!   tail loss in about one RTT where TCP waits for the RTO. Packet numbers are never
+//!   reused, so there is no retransmission ambiguity, and ACK frames carry up to 256
+//!   ranges (like unlimited SACK).
+//! - **ACKs**: quinn ACKs every second ack-eliciting packet or after `max_ack_delay` (25 ms).
+//! - **Handshake**: QUIC carries TLS 1.3 in its own packets: 1 RTT before the first request
+//!   (TCP + TLS 1.3 costs 2), and the client's Initial is padded to at least 1200 bytes
+//!   (RFC 9000 §14.1).
+//! - The server may send at most 3x what it received before the client's address is
+//!   validated (RFC 9000 §8.1).
+//!
+//! # Determinism
+//! Same seeds, same calls, same datagrams at the same virtual times → byte-identical
+//! datagrams. Every random input of quinn-proto 0.11 is replaced by a seeded one
+//! ([`crate::sim::rng::stream`] with labels `quic.<role>.*`):
+//! - `EndpointConfig::rng_seed` (the endpoint RNG; it seeds every connection's RNG, which
+//!   draws packet-number skips, key-update phases, spin-bit choice and transport-parameter
+//!   GREASE);
+//! - the local connection-id generator (quinn's `RandomConnectionIdGenerator` uses the
+//!   thread RNG) and the client's initial destination CID provider (same);
+//! - the stateless-reset HMAC key (`EndpointConfig::default()` uses the thread RNG) and the
+//!   server's handshake-token key (`ServerConfig::with_crypto` uses the thread RNG): both
+//!   are built here from the seed with the lab provider's HMAC-SHA256 and QUIC AEAD;
+//! - the server's `TimeSource` (token issue times; `SystemTime::now()` by default) reads
+//!   the lab's [`TlsClock`](crate::proto::tls::TlsClock);
+//! - TLS randomness comes from the [`LabTls`] provider.
+//!
+//! quinn-proto takes `std::time::Instant`; each endpoint maps virtual time to a base
+//! `std::time::Instant` taken once at construction plus the virtual offset. The base is an
+//! opaque anchor: only differences from it reach the protocol. Timers are rounded **up**
+//! to whole microseconds ([`crate::sim::time::ceil_micros`]) so that handling a timeout at
+//! the returned instant always fires it.
+//!
+//! # Wireshark
+//! The TLS 1.3 secrets (CLIENT_HANDSHAKE_TRAFFIC_SECRET, SERVER_HANDSHAKE_TRAFFIC_SECRET,
+//! CLIENT_TRAFFIC_SECRET_0, SERVER_TRAFFIC_SECRET_0) land in [`LabTls::key_log`]; that is
+//! all Wireshark needs to decrypt QUIC. Both sides open an HTTP/3 control stream with
+//! SETTINGS (RFC 9114 §6.2.1) so the session dissects as HTTP/3.
+
+pub mod h3;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use quinn_proto::congestion::NewRenoConfig;
+use quinn_proto::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use quinn_proto::crypto::{AeadKey, CryptoError, HandshakeTokenKey, HmacKey};
+use quinn_proto::{
+    ClientConfig, Connection, ConnectionHandle, ConnectionId, ConnectionIdGenerator, DatagramEvent, Dir, Endpoint,
+    EndpointConfig, Event, IdleTimeout, NoneTokenStore, ReadError, ReadableError, ServerConfig, StreamEvent, StreamId,
+    TimeSource, TransportConfig, VarInt,
+};
+use rand_chacha::ChaCha8Rng;
+use rand_core::RngCore;
+use rustls::crypto::tls13::{Hkdf, OkmBlock};
+use rustls::{CipherSuite, SupportedCipherSuite, Tls13CipherSuite};
+
+use crate::proto::tls::{LabTls, TlsClock, TlsVersion};
+use crate::sim::rng::stream;
+use crate::sim::time::Instant;
+
+/// UDP payload of a full-size QUIC packet: 1500-byte IPv4 packet - 20 (IP) - 8 (UDP).
+pub const UDP_PAYLOAD_SIZE: u16 = 1472;
+/// Stream and connection flow-control windows, and the send window, in bytes.
+pub const FLOW_WINDOW: u32 = 16 << 20;
+/// Concurrent bidirectional streams each side allows its peer.
+pub const MAX_BIDI_STREAMS: u32 = 256;
+/// Idle timeout (RFC 9000 §10.1).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Length of the connection ids this module issues (RFC 9000 §5.1).
+const CID_LEN: usize = 8;
+
+/// The transport configuration both lab endpoints use (see the module docs).
+pub fn transport_config(initial_window: u64) -> TransportConfig {
+    let mut cc = NewRenoConfig::default();
+    cc.initial_window(initial_window);
+    let mut t = TransportConfig::default();
+    t.congestion_controller_factory(Arc::new(cc))
+        .initial_mtu(UDP_PAYLOAD_SIZE)
+        .min_mtu(UDP_PAYLOAD_SIZE)
+        .mtu_discovery_config(None)
+        .stream_receive_window(VarInt::from_u32(FLOW_WINDOW))
+        .receive_window(VarInt::from_u32(FLOW_WINDOW))
+        .send_window(u64::from(FLOW_WINDOW))
+        .max_concurrent_bidi_streams(VarInt::from_u32(MAX_BIDI_STREAMS))
+        .max_concurrent_uni_streams(VarInt::from_u32(16))
+        .max_idle_timeout(Some(IdleTimeout::from(VarInt::from_u32(IDLE_TIMEOUT.as_millis() as u32))))
+        .keep_alive_interval(None)
+        .enable_segmentation_offload(false);
+    t
+}
+
+/// What the client reports ([`QuicClient::poll_events`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QuicEvent {
+    /// The handshake completed (RFC 9001 §4.1.1).
+    Connected,
+    /// Stream bytes `[offset, offset + len)` arrived (unordered), at `at`.
+    Chunk { stream: u64, offset: u64, len: usize, at: Instant },
+    /// HTTP/3 response headers parsed.
+    Response { stream: u64, status: u16 },
+    /// The whole response (headers + body) arrived; `body` bytes.
+    Finished { stream: u64, body: u64 },
+    /// The connection or a stream failed.
+    Error(String),
+}
+
+// ---------------------------------------------------------------------------------------
+// Seeded replacements for quinn-proto's OS randomness.
+
+/// Connection ids from a seeded stream (quinn's default generator uses the thread RNG).
+struct LabCidGenerator(ChaCha8Rng);
+
+impl ConnectionIdGenerator for LabCidGenerator {
+    fn generate_cid(&mut self) -> ConnectionId {
+        let mut b = [0u8; CID_LEN];
+        self.0.fill_bytes(&mut b);
+        ConnectionId::new(&b)
+    }
+    fn cid_len(&self) -> usize {
+        CID_LEN
+    }
+    fn cid_lifetime(&self) -> Option<Duration> {
+        None
+    }
+}
+
+/// The lab provider's TLS_AES_128_GCM_SHA256 suite (QUIC's initial suite, RFC 9001 §5.2).
+fn aes128_suite(tls: &LabTls) -> Result<&'static Tls13CipherSuite, String> {
+    tls.provider()
+        .cipher_suites
+        .iter()
+        .find_map(|s| match s {
+            SupportedCipherSuite::Tls13(t) if t.common.suite == CipherSuite::TLS13_AES_128_GCM_SHA256 => Some(*t),
+            _ => None,
+        })
+        .ok_or_else(|| "the lab TLS provider has no TLS13_AES_128_GCM_SHA256".to_string())
+}
+
+/// HMAC-SHA256 with a seeded key (stateless-reset tokens, RFC 9000 §10.3).
+struct LabHmacKey {
+    hkdf: &'static dyn Hkdf,
+    key: [u8; 32],
+}
+
+impl LabHmacKey {
+    fn tag(&self, data: &[u8]) -> Vec<u8> {
+        self.hkdf.hmac_sign(&OkmBlock::new(&self.key), data).as_ref().to_vec()
+    }
+}
+
+impl HmacKey for LabHmacKey {
+    fn sign(&self, data: &[u8], signature_out: &mut [u8]) {
+        let tag = self.tag(data);
+        signature_out.copy_from_slice(&tag[..signature_out.len()]);
+    }
+    fn signature_len(&self) -> usize {
+        32
+    }
+    fn verify(&self, data: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
+        let tag = self.tag(data);
+        // Constant time does not matter in the lab.
+        if tag.len() == signature.len() && tag == signature {
+            Ok(())
+        } else {
+            Err(CryptoError)
+        }
+    }
+}
+
+/// Seeded key for Retry / NEW_TOKEN tokens (RFC 9000 §8.1.3): per-token AEAD keys are
+/// QUIC packet-protection keys (AES-128-GCM) derived from HMAC(master, token nonce).
+struct LabTokenKey {
+    mac: LabHmacKey,
+    quic: rustls::quic::Suite,
+}
+
+struct LabAead(Box<dyn rustls::quic::PacketKey>);
+
+impl HandshakeTokenKey for LabTokenKey {
+    fn aead_from_hkdf(&self, random_bytes: &[u8]) -> Box<dyn AeadKey> {
+        let secret = self.mac.tag(random_bytes);
+        let keys = self.quic.keys(&secret, rustls::Side::Server, rustls::quic::Version::V1);
+        Box::new(LabAead(keys.local.packet))
+    }
+}
+
+impl AeadKey for LabAead {
+    fn seal(&self, data: &mut Vec<u8>, additional_data: &[u8]) -> Result<(), CryptoError> {
+        let tag = self.0.encrypt_in_place(0, additional_data, data).map_err(|_| CryptoError)?;
+        data.extend_from_slice(tag.as_ref());
+        Ok(())
+    }
+    fn open<'a>(&self, data: &'a mut [u8], additional_data: &[u8]) -> Result<&'a mut [u8], CryptoError> {
+        let len = self.0.decrypt_in_place(0, additional_data, data).map_err(|_| CryptoError)?.len();
+        Ok(&mut data[..len])
+    }
+}
+
+/// The server's wall clock for token issue/expiry times: the lab's virtual [`TlsClock`].
+struct LabTimeSource(TlsClock);
+
+impl TimeSource for LabTimeSource {
+    fn now(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_micros(self.0.unix_micros())
+    }
+}
+
+fn seed32(seed: u64, label: &str) -> [u8; 32] {
+    let mut s = [0u8; 32];
+    stream(seed, label).fill_bytes(&mut s);
+    s
+}
+
+/// An endpoint config whose every random input comes from `seed` under `role`.
+fn endpoint_config(tls: &LabTls, seed: u64, role: &str) -> Result<EndpointConfig, String> {
+    let suite = aes128_suite(tls)?;
+    let reset_key = LabHmacKey { hkdf: suite.hkdf_provider, key: seed32(seed, &format!("quic.{role}.reset_key")) };
+    let mut config = EndpointConfig::new(Arc::new(reset_key));
+    config.rng_seed(Some(seed32(seed, &format!("quic.{role}.endpoint"))));
+    let calls = Arc::new(AtomicU64::new(0));
+    let role = role.to_string();
+    config.cid_generator(move || {
+        let n = calls.fetch_add(1, Ordering::SeqCst);
+        Box::new(LabCidGenerator(stream(seed, &format!("quic.{role}.cid.{n}"))))
+    });
+    Ok(config)
+}
+
+// ---------------------------------------------------------------------------------------
+// Shared endpoint machinery.
+
+/// Maps virtual time to the `std::time::Instant`s quinn-proto takes.
+#[derive(Clone, Copy, Debug)]
+struct Clock {
+    base: std::time::Instant,
+}
+
+impl Clock {
+    fn new() -> Self {
+        // The only clock read: an opaque anchor. quinn-proto only ever subtracts instants.
+        Self { base: std::time::Instant::now() }
+    }
+    fn to_std(self, t: Instant) -> std::time::Instant {
+        self.base + Duration::from_micros(t.micros())
+    }
+    /// Rounded up to the microsecond, so a timer handled at the result has expired.
+    fn to_virtual(self, t: std::time::Instant) -> Instant {
+        Instant::ZERO + t.saturating_duration_since(self.base)
+    }
+}
+
+/// Bytes still to write on a send stream, then maybe FIN.
+#[derive(Debug, Default)]
+struct Outgoing {
+    data: Bytes,
+    fin: bool,
+}
+
+/// One quinn connection plus the streams this module writes.
+struct Conn {
+    conn: Connection,
+    outgoing: BTreeMap<StreamId, Outgoing>,
+    control_opened: bool,
+}
+
+impl Conn {
+    fn new(conn: Connection) -> Self {
+        Self { conn, outgoing: BTreeMap::new(), control_opened: false }
+    }
+
+    /// Queues `data` (then FIN if `fin`) on `id` and writes what flow control allows.
+    fn send(&mut self, id: StreamId, data: Vec<u8>, fin: bool) {
+        self.outgoing.insert(id, Outgoing { data: Bytes::from(data), fin });
+        self.flush();
+    }
+
+    /// Writes queued stream data; finishes streams whose data is all written.
+    fn flush(&mut self) {
+        let mut done = Vec::new();
+        for (&id, out) in self.outgoing.iter_mut() {
+            let mut s = self.conn.send_stream(id);
+            while !out.data.is_empty() {
+                match s.write(&out.data) {
+                    Ok(n) => {
+                        let _ = out.data.split_to(n);
+                    }
+                    Err(_) => break,
+                }
+            }
+            if out.data.is_empty() {
+                if out.fin {
+                    let _ = s.finish();
+                }
+                done.push(id);
+            }
+        }
+        for id in done {
+            self.outgoing.remove(&id);
+        }
+    }
+
+    /// Opens the HTTP/3 control stream with SETTINGS (RFC 9114 §6.2.1), once.
+    fn open_control(&mut self) {
+        if self.control_opened {
+            return;
+        }
+        if let Some(id) = self.conn.streams().open(Dir::Uni) {
+            self.control_opened = true;
+            // The control stream stays open for the connection's lifetime (§6.2.1).
+            self.send(id, h3::control_stream_preamble(), false);
+        }
+    }
+
+    /// Reads and discards a peer's unidirectional stream (control / QPACK streams).
+    fn drain_uni(&mut self, id: StreamId) {
+        if let Ok(mut chunks) = self.conn.recv_stream(id).read(false) {
+            while let Ok(Some(_)) = chunks.next(usize::MAX) {}
+            let _ = chunks.finalize();
+        }
+    }
+
+    /// Accepts every new stream the peer opened in `dir`.
+    fn accept_all(&mut self, dir: Dir) -> Vec<StreamId> {
+        let mut ids = Vec::new();
+        while let Some(id) = self.conn.streams().accept(dir) {
+            ids.push(id);
+        }
+        ids
+    }
+}
+
+/// A quinn endpoint, its connections and the datagrams it answered directly.
+struct Core {
+    endpoint: Endpoint,
+    clock: Clock,
+    local: SocketAddr,
+    conns: BTreeMap<usize, Conn>,
+    responses: VecDeque<(SocketAddr, Vec<u8>)>,
+    buf: Vec<u8>,
+}
+
+impl Core {
+    fn new(config: EndpointConfig, server: Option<Arc<ServerConfig>>, local: SocketAddr) -> Self {
+        Self {
+            endpoint: Endpoint::new(Arc::new(config), server, false, None),
+            clock: Clock::new(),
+            local,
+            conns: BTreeMap::new(),
+            responses: VecDeque::new(),
+            buf: Vec::new(),
+        }
+    }
+
+    /// Feeds one datagram to the endpoint; returns an error text for a refused connection.
+    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8], accept: bool) -> Option<String> {
+        let t = self.clock.to_std(now);
+        self.buf.clear();
+        let event = self.endpoint.handle(t, from, Some(self.local.ip()), None, BytesMut::from(data), &mut self.buf);
+        let mut error = None;
+        match event {
+            Some(DatagramEvent::ConnectionEvent(ch, ev)) => {
+                if let Some(c) = self.conns.get_mut(&ch.0) {
+                    c.conn.handle_event(ev);
+                }
+            }
+            Some(DatagramEvent::NewConnection(incoming)) => {
+                if accept {
+                    self.buf.clear();
+                    match self.endpoint.accept(incoming, t, &mut self.buf, None) {
+                        Ok((ch, conn)) => {
+                            self.conns.insert(ch.0, Conn::new(conn));
+                        }
+                        Err(e) => {
+                            if let Some(tx) = e.response {
+                                self.responses.push_back((tx.destination, self.buf[..tx.size].to_vec()));
+                            }
+                            error = Some(format!("QUIC: connection refused: {}", e.cause));
+                        }
+                    }
+                } else {
+                    self.endpoint.ignore(incoming);
+                }
+            }
+            Some(DatagramEvent::Response(tx)) => {
+                self.responses.push_back((tx.destination, self.buf[..tx.size].to_vec()));
+            }
+            None => {}
+        }
+        self.pump();
+        error
+    }
+
+    /// Exchanges endpoint events between the connections and the endpoint; forgets
+    /// drained connections.
+    fn pump(&mut self) {
+        let mut drained = Vec::new();
+        for (&h, c) in self.conns.iter_mut() {
+            while let Some(ev) = c.conn.poll_endpoint_events() {
+                let is_drained = ev.is_drained();
+                if let Some(back) = self.endpoint.handle_event(ConnectionHandle(h), ev) {
+                    c.conn.handle_event(back);
+                }
+                if is_drained {
+                    drained.push(h);
+                }
+            }
+        }
+        for h in drained {
+            self.conns.remove(&h);
+        }
+    }
+
+    fn poll_transmit(&mut self, now: Instant) -> Option<(SocketAddr, Vec<u8>)> {
+        if let Some(r) = self.responses.pop_front() {
+            return Some(r);
+        }
+        let t = self.clock.to_std(now);
+        let mut out = None;
+        for c in self.conns.values_mut() {
+            self.buf.clear();
+            if let Some(tx) = c.conn.poll_transmit(t, 1, &mut self.buf) {
+                out = Some((tx.destination, self.buf[..tx.size].to_vec()));
+                break;
+            }
+        }
+        self.pump();
+        out
+    }
+
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        let clock = self.clock;
+        self.conns.values_mut().filter_map(|c| c.conn.poll_timeout()).map(|t| clock.to_virtual(t)).min()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        let t = self.clock.to_std(now);
+        for c in self.conns.values_mut() {
+            if c.conn.poll_timeout().is_some_and(|d| d <= t) {
+                c.conn.handle_timeout(t);
+            }
+        }
+        self.pump();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Client.
+
+/// A response stream as the client sees it.
+#[derive(Debug, Default)]
+struct ResponseStream {
+    /// Contiguous frontier: every byte below it has arrived.
+    next: u64,
+    /// Arrived chunks beyond the frontier, by offset.
+    pending: BTreeMap<u64, Bytes>,
+    parser: h3::ResponseParser,
+    finished: bool,
+}
+
+impl ResponseStream {
+    /// Adds an unordered chunk; returns the bytes that became contiguous.
+    fn insert(&mut self, offset: u64, data: Bytes) -> Vec<u8> {
+        let end = offset + data.len() as u64;
+        if end > self.next {
+            let skip = self.next.saturating_sub(offset);
+            let start = offset + skip;
+            let keep = self.pending.get(&start).map_or(0, |b| b.len());
+            if (end - start) as usize > keep {
+                self.pending.insert(start, data.slice(skip as usize..));
+            }
+        }
+        let mut out = Vec::new();
+        while let Some(entry) = self.pending.first_entry() {
+            let off = *entry.key();
+            if off > self.next {
+                break;
+            }
+            let b = entry.remove();
+            let e = off + b.len() as u64;
+            if e > self.next {
+                out.extend_from_slice(&b[(self.next - off) as usize..]);
+                self.next = e;
+            }
+        }
+        out
+    }
+}
+
+/// The HTTP/3 client end of a QUIC connection (RFC 9000 client role, RFC 9114 §4).
+pub struct QuicClient {
+    core: Core,
+    handle: usize,
+    /// Requests not yet handed to quinn (stream id they will get, request bytes).
+    queued: VecDeque<(u64, Vec<u8>)>,
+    /// Id the next request stream gets: client-initiated bidirectional streams are
+    /// 0, 4, 8, ... (RFC 9000 §2.1).
+    next_bidi: u64,
+    connected: bool,
+    streams: BTreeMap<u64, ResponseStream>,
+    events: Vec<QuicEvent>,
+}
+
+impl QuicClient {
+    /// Starts a connection to `server` (the client's Initial is ready at `now`). The TLS
+    /// config is `tls.client(TlsVersion::Tls13)`: give `tls` the ALPN `h3` first
+    /// (`LabTls::with_alpn(&[b"h3"])`). `initial_window`: NewReno's initial window in
+    /// bytes. `seed`: every random choice of the QUIC layer.
+    pub fn new(
+        tls: &LabTls,
+        seed: u64,
+        initial_window: u64,
+        local: SocketAddr,
+        server: SocketAddr,
+        now: Instant,
+    ) -> Result<Self, String> {
+        let crypto = QuicClientConfig::try_from(tls.client(TlsVersion::Tls13)).map_err(|e| e.to_string())?;
+        let mut config = ClientConfig::new(Arc::new(crypto));
+        config.transport_config(Arc::new(transport_config(initial_window)));
+        config.token_store(Arc::new(NoneTokenStore));
+        let dcid_rng = Mutex::new(stream(seed, "quic.client.initial_dcid"));
+        config.initial_dst_cid_provider(Arc::new(move || {
+            // RFC 9000 §7.2: at least 8 unpredictable bytes.
+            let mut b = [0u8; CID_LEN];
+            dcid_rng.lock().unwrap_or_else(|e| e.into_inner()).fill_bytes(&mut b);
+            ConnectionId::new(&b)
+        }));
+        let mut core = Core::new(endpoint_config(tls, seed, "client")?, None, local);
+        let server_name = match tls.server_name() {
+            rustls::pki_types::ServerName::DnsName(d) => d.as_ref().to_string(),
+            rustls::pki_types::ServerName::IpAddress(ip) => std::net::IpAddr::from(ip).to_string(),
+            other => return Err(format!("unsupported server name {other:?}")),
+        };
+        let (ch, conn) = core
+            .endpoint
+            .connect(core.clock.to_std(now), config, server, &server_name)
+            .map_err(|e| format!("QUIC connect: {e}"))?;
+        core.conns.insert(ch.0, Conn::new(conn));
+        Ok(Self {
+            core,
+            handle: ch.0,
+            queued: VecDeque::new(),
+            next_bidi: 0,
+            connected: false,
+            streams: BTreeMap::new(),
+            events: Vec::new(),
+        })
+    }
+
+    /// Feeds one UDP payload from `from`, received at `now`.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        if let Some(e) = self.core.handle_datagram(now, from, data, false) {
+            self.events.push(QuicEvent::Error(e));
+        }
+        self.process(now);
+    }
+
+    /// Next datagram to send: (destination, UDP payload).
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<(SocketAddr, Vec<u8>)> {
+        self.core.poll_transmit(now)
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called (rounded up to
+    /// the microsecond); includes quinn's pacing timer.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        self.core.poll_timeout()
+    }
+
+    /// Runs the timers due at `now` (loss detection, PTO, ACK delay, pacing, idle).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.core.handle_timeout(now);
+        self.process(now);
+    }
+
+    /// The handshake is complete (RFC 9001 §4.1.1).
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    /// Opens a bidirectional stream and sends a GET (RFC 9114 §4.1): one HEADERS frame
+    /// (§7.2.2) holding a static-table-only QPACK field section (RFC 9204 §4.5) with
+    /// `:method GET`, `:scheme https`, `:authority`, `:path`, then FIN. Callable before the
+    /// handshake completes: the request is queued until quinn can open the stream.
+    /// Returns the QUIC stream id (0, 4, 8, ...).
+    pub fn get(&mut self, authority: &str, path: &str) -> Result<u64, String> {
+        if !self.core.conns.contains_key(&self.handle) {
+            return Err("QUIC: the connection is closed".into());
+        }
+        let id = self.next_bidi;
+        self.next_bidi += 4;
+        self.queued.push_back((id, h3::request(authority, path)));
+        self.streams.insert(id, ResponseStream::default());
+        self.flush_requests();
+        Ok(id)
+    }
+
+    /// Events since the last call.
+    pub fn poll_events(&mut self) -> Vec<QuicEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    fn flush_requests(&mut self) {
+        let Some(c) = self.core.conns.get_mut(&self.handle) else { return };
+        while let Some((want, _)) = self.queued.front() {
+            let want = *want;
+            let Some(id) = c.conn.streams().open(Dir::Bi) else { break };
+            let (_, request) = self.queued.pop_front().expect("front exists");
+            if u64::from(id) != want {
+                self.events.push(QuicEvent::Error(format!("QUIC: stream {id} opened, expected {want}")));
+            }
+            c.send(id, request, true);
+        }
+    }
+
+    /// Handles connection events and reads every readable response stream at `now`.
+    fn process(&mut self, now: Instant) {
+        let Some(c) = self.core.conns.get_mut(&self.handle) else { return };
+        let mut readable = Vec::new();
+        while let Some(ev) = c.conn.poll() {
+            match ev {
+                Event::Connected => {
+                    self.connected = true;
+                    self.events.push(QuicEvent::Connected);
+                    c.open_control();
+                }
+                Event::ConnectionLost { reason } => {
+                    self.events.push(QuicEvent::Error(format!("QUIC: connection lost: {reason}")));
+                }
+                Event::Stream(StreamEvent::Readable { id }) => {
+                    if id.dir() == Dir::Uni {
+                        c.drain_uni(id);
+                    } else {
+                        readable.push(id);
+                    }
+                }
+                Event::Stream(StreamEvent::Opened { dir: Dir::Uni }) => {
+                    for id in c.accept_all(Dir::Uni) {
+                        c.drain_uni(id);
+                    }
+                }
+                Event::Stream(StreamEvent::Stopped { id, error_code }) => {
+                    self.events.push(QuicEvent::Error(format!("QUIC: stream {id} stopped ({error_code})")));
+                }
+                _ => {}
+            }
+        }
+        for id in readable {
+            self.read_stream(id, now);
+        }
+        self.flush_requests();
+        if let Some(c) = self.core.conns.get_mut(&self.handle) {
+            c.flush();
+        }
+        self.core.pump();
+    }
+
+    /// Reads `id` unordered, reports chunks stamped `now`, reassembles and parses.
+    fn read_stream(&mut self, id: StreamId, now: Instant) {
+        let Some(c) = self.core.conns.get_mut(&self.handle) else { return };
+        let sid = u64::from(id);
+        let mut chunks_read = Vec::new();
+        let mut fin = false;
+        let mut error = None;
+        match c.conn.recv_stream(id).read(false) {
+            Ok(mut chunks) => {
+                loop {
+                    match chunks.next(usize::MAX) {
+                        Ok(Some(chunk)) => chunks_read.push((chunk.offset, chunk.bytes)),
+                        Ok(None) => {
+                            fin = true;
+                            break;
+                        }
+                        Err(ReadError::Blocked) => break,
+                        Err(e) => {
+                            error = Some(format!("QUIC: stream {sid}: {e}"));
+                            break;
+                        }
+                    }
+                }
+                let _ = chunks.finalize();
+            }
+            Err(ReadableError::ClosedStream) => {}
+            Err(e) => error = Some(format!("QUIC: stream {sid}: {e}")),
+        }
+        let Some(st) = self.streams.get_mut(&sid) else { return };
+        for (offset, bytes) in chunks_read {
+            self.events.push(QuicEvent::Chunk { stream: sid, offset, len: bytes.len(), at: now });
+            let contiguous = st.insert(offset, bytes);
+            match st.parser.feed(&contiguous) {
+                Ok(Some(status)) => self.events.push(QuicEvent::Response { stream: sid, status }),
+                Ok(None) => {}
+                Err(e) => self.events.push(QuicEvent::Error(format!("stream {sid}: {e}"))),
+            }
+        }
+        if let Some(e) = error {
+            self.events.push(QuicEvent::Error(e));
+        }
+        if fin && !st.finished {
+            st.finished = true;
+            if st.parser.status.is_none() || !st.pending.is_empty() {
+                self.events.push(QuicEvent::Error(format!("stream {sid}: ended without a complete response")));
+            }
+            self.events.push(QuicEvent::Finished { stream: sid, body: st.parser.body });
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Server.
+
+/// The HTTP/3 server end (RFC 9000 server role, RFC 9114 §4): answers `GET /bytes/N`.
+pub struct QuicServer {
+    core: Core,
+    /// Request bytes per (connection, stream), until FIN.
+    requests: BTreeMap<(usize, StreamId), Vec<u8>>,
+    errors: Vec<String>,
+}
+
+impl QuicServer {
+    /// A server listening on `local`. TLS: `tls.server()` with `max_early_data_size`
+    /// switched to `u32::MAX` (rustls' QUIC rule: 0 or 2^32-1; `LabTls` uses 16 KiB for
+    /// TCP). The ALPN must include `h3`.
+    pub fn new(tls: &LabTls, seed: u64, initial_window: u64, local: SocketAddr, now: Instant) -> Result<Self, String> {
+        let _ = now;
+        let mut rustls_config = (*tls.server()).clone();
+        rustls_config.max_early_data_size = u32::MAX;
+        let crypto = QuicServerConfig::try_from(Arc::new(rustls_config)).map_err(|e| e.to_string())?;
+        let suite = aes128_suite(tls)?;
+        let token_key = LabTokenKey {
+            mac: LabHmacKey { hkdf: suite.hkdf_provider, key: seed32(seed, "quic.server.token_key") },
+            quic: suite.quic_suite().ok_or("the AES-128-GCM suite has no QUIC support")?,
+        };
+        let mut config = ServerConfig::new(Arc::new(crypto), Arc::new(token_key));
+        config
+            .transport_config(Arc::new(transport_config(initial_window)))
+            .migration(false)
+            .time_source(Arc::new(LabTimeSource(tls.clock().clone())));
+        config.validation_token.sent(0);
+        let core = Core::new(endpoint_config(tls, seed, "server")?, Some(Arc::new(config)), local);
+        Ok(Self { core, requests: BTreeMap::new(), errors: Vec::new() })
+    }
+
+    /// Feeds one UDP payload from `from`, received at `now`, then [`poll`](Self::poll)s.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        if let Some(e) = self.core.handle_datagram(now, from, data, true) {
+            self.errors.push(e);
+        }
+        self.poll(now);
+    }
+
+    /// Next datagram to send: (destination, UDP payload).
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<(SocketAddr, Vec<u8>)> {
+        self.core.poll_transmit(now)
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called (rounded up).
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        self.core.poll_timeout()
+    }
+
+    /// Runs the timers due at `now`, then [`poll`](Self::poll)s.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.core.handle_timeout(now);
+        self.poll(now);
+    }
+
+    /// Errors seen so far (refused connections, bad requests, lost connections).
+    pub fn errors(&self) -> &[String] {
+        &self.errors
+    }
+
+    /// Accepts streams; answers each complete `GET /bytes/N` with HEADERS (`:status 200`,
+    /// `content-length: N`) and one DATA frame of N bytes, then FIN (RFC 9114 §4.1). Opens
+    /// the control stream with SETTINGS (§6.2.1) once the connection is up. Called by
+    /// `handle_datagram` / `handle_timeout`; calling it again is harmless.
+    pub fn poll(&mut self, _now: Instant) {
+        for (&h, c) in self.core.conns.iter_mut() {
+            let mut readable = Vec::new();
+            while let Some(ev) = c.conn.poll() {
+                match ev {
+                    Event::Connected => c.open_control(),
+                    Event::ConnectionLost { reason } => self.errors.push(format!("QUIC: connection lost: {reason}")),
+                    Event::Stream(StreamEvent::Opened { dir }) => {
+                        for id in c.accept_all(dir) {
+                            readable.push(id);
+                        }
+                    }
+                    Event::Stream(StreamEvent::Readable { id }) => readable.push(id),
+                    _ => {}
+                }
+            }
+            for id in readable {
+                if id.dir() == Dir::Uni {
+                    c.drain_uni(id);
+                    continue;
+                }
+                let buf = self.requests.entry((h, id)).or_default();
+                let mut fin = false;
+                if let Ok(mut chunks) = c.conn.recv_stream(id).read(true) {
+                    loop {
+                        match chunks.next(usize::MAX) {
+                            Ok(Some(chunk)) => buf.extend_from_slice(&chunk.bytes),
+                            Ok(None) => {
+                                fin = true;
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    let _ = chunks.finalize();
+                }
+                if !fin {
+                    continue;
+                }
+                let request = self.requests.remove(&(h, id)).unwrap_or_default();
+                match h3::parse_request(&request) {
+                    Ok((_, path)) => {
+                        let n = crate::proto::http1::requested_size(&path);
+                        let mut response = h3::response_head(n);
+                        response.extend_from_slice(&crate::proto::http1::body(n));
+                        c.send(id, response, true);
+                    }
+                    Err(e) => {
+                        self.errors.push(format!("stream {id}: {e}"));
+                        let _ = c.conn.send_stream(id).reset(VarInt::from_u32(0x10e));
+                        // H3_MESSAGE_ERROR
+                    }
+                }
+            }
+            c.flush();
+        }
+        self.core.pump();
+    }
+}

@@ -1,0 +1,317 @@
+//! Fetching a page of several objects three ways (the head-of-line-blocking lab):
+//! HTTP/1.1 over up to `connections` TLS connections (one request at a time on each, RFC 9112
+//! §9.3), HTTP/2 over one TLS connection with a stream per object (RFC 9113), or HTTP/3 over
+//! QUIC with a stream per object (RFC 9114).
+//!
+//! For every object the page records when it was requested and completed. Stalls, the time
+//! its bytes sat received but undeliverable behind a hole, are computed after the run: for TCP
+//! from the capture ([`crate::timeline::hol::tcp_deliveries`]) and the server's record of which
+//! TCP bytes carried which object; for QUIC from the stream chunks as they arrived.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+
+use rustls::ClientConnection;
+use smoltcp::iface::{SocketHandle, SocketSet};
+use smoltcp::socket::{tcp, udp};
+use smoltcp::wire::{IpAddress, IpEndpoint};
+
+use crate::proto::cwnd::TcpConfig;
+use crate::proto::h2::{H2Client, H2Event};
+use crate::proto::http1::{self, ResponseReader};
+use crate::proto::quic::{QuicClient, QuicEvent};
+use crate::proto::stream::{tcp_socket, Stream};
+use crate::proto::tls::{LabTls, TlsVersion};
+use crate::script::steps::{PageSpec, Protocol};
+use crate::sim::network::Network;
+use crate::sim::time::Instant;
+use crate::timeline::hol::StreamReassembly;
+
+/// The UDP port the lab's HTTP/3 server listens on.
+pub const QUIC_PORT: u16 = 443;
+
+/// One object of the page.
+#[derive(Clone, Debug, Default)]
+pub struct Object {
+    pub requested: Option<Instant>,
+    pub completed: Option<Instant>,
+    pub bytes: u64,
+    /// The client port of the TCP connection that carried it (HTTP/1.1, HTTP/2).
+    pub port: Option<u16>,
+    /// The HTTP/2 or QUIC stream that carried it.
+    pub stream: Option<u64>,
+}
+
+enum ConnState {
+    Connecting,
+    Handshaking,
+    Ready,
+}
+
+struct PageConn {
+    stream: Stream,
+    port: u16,
+    state: ConnState,
+    h2: Option<H2Client>,
+    /// HTTP/1.1: the object being fetched.
+    current: Option<(usize, ResponseReader)>,
+}
+
+struct QuicPage {
+    client: QuicClient,
+    udp: SocketHandle,
+    requested: bool,
+    /// Arrival and delivery of each stream's bytes.
+    pub reassembly: HashMap<u64, StreamReassembly>,
+}
+
+pub struct Page {
+    spec: PageSpec,
+    addr: Ipv4Addr,
+    host: usize,
+    tcp: TcpConfig,
+    seed: u64,
+    started: bool,
+    pub objects: Vec<Object>,
+    next_object: usize,
+    conns: Vec<PageConn>,
+    quic: Option<QuicPage>,
+    /// HTTP/2 or QUIC stream id → object.
+    by_stream: HashMap<u64, usize>,
+}
+
+fn udp_socket(sockets: &mut SocketSet<'static>, port: u16) -> SocketHandle {
+    let buffer = || udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 1024], vec![0; 2 << 20]);
+    let mut socket = udp::Socket::new(buffer(), buffer());
+    let _ = socket.bind(port);
+    sockets.add(socket)
+}
+
+impl Page {
+    pub fn new(spec: PageSpec, addr: Ipv4Addr, host: usize, tcp: TcpConfig, seed: u64) -> Page {
+        let objects = vec![Object::default(); spec.objects as usize];
+        Page {
+            spec,
+            addr,
+            host,
+            tcp,
+            seed,
+            started: false,
+            objects,
+            next_object: 0,
+            conns: Vec::new(),
+            quic: None,
+            by_stream: HashMap::new(),
+        }
+    }
+
+    pub fn protocol(&self) -> Protocol {
+        self.spec.protocol
+    }
+
+    pub fn finished(&self) -> bool {
+        self.started && self.objects.iter().all(|o| o.completed.is_some())
+    }
+
+    pub fn next_timer(&mut self) -> Option<Instant> {
+        self.quic.as_mut().and_then(|q| q.client.poll_timeout())
+    }
+
+    /// The QUIC stream reassemblies (HTTP/3), for stall measurement.
+    pub fn quic_reassembly(&self) -> Option<&HashMap<u64, StreamReassembly>> {
+        self.quic.as_ref().map(|q| &q.reassembly)
+    }
+
+    fn open_tcp(&mut self, net: &mut Network, now: Instant, next_port: &mut u16) -> Result<(), String> {
+        let host = &mut net.hosts[self.host];
+        let mut socket = tcp_socket(&self.tcp);
+        let port = *next_port;
+        *next_port = next_port.checked_add(1).unwrap_or(49152);
+        socket
+            .connect(host.iface.context(), (IpAddress::Ipv4(self.addr), self.spec.port), port)
+            .map_err(|e| format!("connect failed: {e}"))?;
+        let handle = host.sockets.add(socket);
+        let _ = now;
+        self.conns.push(PageConn {
+            stream: Stream::new(handle, &self.tcp),
+            port,
+            state: ConnState::Connecting,
+            h2: None,
+            current: None,
+        });
+        Ok(())
+    }
+
+    /// Moves the page along at `now`.
+    pub fn poll(
+        &mut self,
+        now: Instant,
+        net: &mut Network,
+        tls: &LabTls,
+        quic_tls: Option<&LabTls>,
+        next_port: &mut u16,
+    ) -> Result<(), String> {
+        if !self.started {
+            self.started = true;
+            match self.spec.protocol {
+                Protocol::H1 => {
+                    for _ in 0..self.spec.connections.min(self.spec.objects) {
+                        self.open_tcp(net, now, next_port)?;
+                    }
+                }
+                Protocol::H2 => self.open_tcp(net, now, next_port)?,
+                Protocol::H3 => {
+                    let quic_tls = quic_tls.ok_or("HTTP/3 needs the lab's QUIC TLS setup")?;
+                    let local_port = *next_port;
+                    *next_port = next_port.checked_add(1).unwrap_or(49152);
+                    let client_addr = net.hosts[self.host].addr;
+                    let local = SocketAddr::from((client_addr, local_port));
+                    let server = SocketAddr::from((self.addr, QUIC_PORT));
+                    let seed = crate::sim::rng::derive(self.seed, "quic:client");
+                    let client = QuicClient::new(quic_tls, seed, self.spec.quic_initial_window, local, server, now)?;
+                    let udp = udp_socket(&mut net.hosts[self.host].sockets, local_port);
+                    self.quic = Some(QuicPage { client, udp, requested: false, reassembly: HashMap::new() });
+                }
+            }
+        }
+        self.poll_tcp(now, net, tls)?;
+        self.poll_quic(now, net)
+    }
+
+    fn poll_tcp(&mut self, now: Instant, net: &mut Network, tls: &LabTls) -> Result<(), String> {
+        let sockets = &mut net.hosts[self.host].sockets;
+        for i in 0..self.conns.len() {
+            let c = &mut self.conns[i];
+            c.stream.pump(sockets);
+            if let Some(e) = c.stream.error.take() {
+                return Err(e);
+            }
+            let state = sockets.get::<tcp::Socket>(c.stream.handle).state();
+            match c.state {
+                ConnState::Connecting if state == tcp::State::Established => {
+                    let alpn = match self.spec.protocol {
+                        Protocol::H2 => b"h2".to_vec(),
+                        _ => b"http/1.1".to_vec(),
+                    };
+                    let conn =
+                        ClientConnection::new_with_alpn(tls.client(TlsVersion::Tls13), tls.server_name(), vec![alpn])
+                            .map_err(|e| format!("TLS client setup failed: {e}"))?;
+                    c.stream.tls = Some(conn.into());
+                    c.stream.pump(sockets);
+                    c.state = ConnState::Handshaking;
+                }
+                ConnState::Connecting if state == tcp::State::Closed => return Err("connection refused".into()),
+                ConnState::Handshaking if !c.stream.handshaking() => {
+                    c.state = ConnState::Ready;
+                    if self.spec.protocol == Protocol::H2 {
+                        let mut h2 = H2Client::new();
+                        for k in 0..self.objects.len() {
+                            let path = format!("/bytes/{}?object={k}", self.spec.size);
+                            let id = h2.get(&self.spec.to, &path)?;
+                            self.by_stream.insert(u64::from(id), k);
+                            self.objects[k].requested = Some(now);
+                            self.objects[k].port = Some(c.port);
+                            self.objects[k].stream = Some(u64::from(id));
+                        }
+                        c.stream.write(&h2.take_output());
+                        c.h2 = Some(h2);
+                    }
+                }
+                _ => {}
+            }
+            if !matches!(c.state, ConnState::Ready) {
+                continue;
+            }
+            if let Some(h2) = &mut c.h2 {
+                h2.receive(&std::mem::take(&mut c.stream.inbox));
+                for event in h2.poll_events() {
+                    match event {
+                        H2Event::Data { stream, len } => {
+                            if let Some(&k) = self.by_stream.get(&u64::from(stream)) {
+                                self.objects[k].bytes += len as u64;
+                            }
+                        }
+                        H2Event::End { stream } => {
+                            if let Some(&k) = self.by_stream.get(&u64::from(stream)) {
+                                self.objects[k].completed.get_or_insert(now);
+                            }
+                        }
+                        H2Event::Error(e) => return Err(format!("HTTP/2: {e}")),
+                        _ => {}
+                    }
+                }
+                let out = h2.take_output();
+                if !out.is_empty() {
+                    c.stream.write(&out);
+                }
+            } else {
+                // HTTP/1.1: one object at a time on this connection.
+                if let Some((k, reader)) = &mut c.current {
+                    let data = std::mem::take(&mut c.stream.inbox);
+                    reader.feed(&data)?;
+                    if reader.done() {
+                        self.objects[*k].bytes = reader.body_received;
+                        self.objects[*k].completed = Some(now);
+                        c.current = None;
+                    }
+                }
+                if c.current.is_none() && self.next_object < self.objects.len() {
+                    let k = self.next_object;
+                    self.next_object += 1;
+                    c.stream.write(&http1::object_request(&self.spec.to, self.spec.size, k as u64));
+                    self.objects[k].requested = Some(now);
+                    self.objects[k].port = Some(c.port);
+                    c.current = Some((k, ResponseReader::default()));
+                }
+            }
+            c.stream.pump(sockets);
+        }
+        Ok(())
+    }
+
+    fn poll_quic(&mut self, now: Instant, net: &mut Network) -> Result<(), String> {
+        let Some(q) = &mut self.quic else { return Ok(()) };
+        let sockets = &mut net.hosts[self.host].sockets;
+        let socket = sockets.get_mut::<udp::Socket>(q.udp);
+        while let Ok((data, meta)) = socket.recv() {
+            let IpAddress::Ipv4(ip) = meta.endpoint.addr;
+            q.client.handle_datagram(now, SocketAddr::from((ip, meta.endpoint.port)), data);
+        }
+        if q.client.poll_timeout().is_some_and(|t| t <= now) {
+            q.client.handle_timeout(now);
+        }
+        if q.client.is_connected() && !q.requested {
+            q.requested = true;
+            for k in 0..self.objects.len() {
+                let path = format!("/bytes/{}?object={k}", self.spec.size);
+                let id = q.client.get(&self.spec.to, &path)?;
+                self.by_stream.insert(id, k);
+                self.objects[k].requested = Some(now);
+                self.objects[k].stream = Some(id);
+            }
+        }
+        for event in q.client.poll_events() {
+            match event {
+                QuicEvent::Chunk { stream, offset, len, at } => {
+                    q.reassembly.entry(stream).or_default().arrive(offset, offset + len as u64, at);
+                }
+                QuicEvent::Finished { stream, body } => {
+                    if let Some(&k) = self.by_stream.get(&stream) {
+                        self.objects[k].bytes = body;
+                        self.objects[k].completed.get_or_insert(now);
+                    }
+                }
+                QuicEvent::Error(e) => return Err(format!("QUIC: {e}")),
+                _ => {}
+            }
+        }
+        while let Some((to, bytes)) = q.client.poll_transmit(now) {
+            let SocketAddr::V4(to) = to else { continue };
+            let endpoint = IpEndpoint::new(IpAddress::Ipv4(*to.ip()), to.port());
+            if sockets.get_mut::<udp::Socket>(q.udp).send_slice(&bytes, endpoint).is_err() {
+                return Err("the client's UDP send buffer is full".into());
+            }
+        }
+        Ok(())
+    }
+}
