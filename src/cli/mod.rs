@@ -230,6 +230,8 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
     let mut timeline = output::timeline(&lab, &plans, args.seed, &outputs);
     if args.scenarios.is_empty() {
         timeline.size_sweep = crate::runner::size_sweep::run(&lab, &overrides, args.seed).map_err(Failure::Run)?;
+        let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+        timeline.loss_table = crate::runner::loss_table::run(&lab, &overrides, jobs).map_err(Failure::Run)?;
     }
     output::write_all(&args.out, &lab.raw.name, &timeline, &outputs).map_err(Failure::Run)?;
     if args.json {
@@ -237,6 +239,12 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
     } else {
         print!("{}", crate::timeline::table::lab(&timeline));
         print!("{}", crate::runner::size_sweep::table(&timeline.size_sweep));
+        print!("{}", crate::runner::loss_table::table(&timeline.loss_table));
+        if let Some(note) =
+            lab.raw.loss_table.as_ref().map(|t| &t.note).filter(|n| !n.is_empty() && !timeline.loss_table.is_empty())
+        {
+            println!("   why: {note}\n");
+        }
         print!("{}", output::theory_table(&lab, &timeline));
         let keys = if outputs.iter().any(|o| !o.key_log.is_empty()) { ", TLS key logs" } else { "" };
         println!("Captures{keys} and {}.json are in {}/", lab.raw.name, args.out.display());

@@ -37,6 +37,7 @@ pub fn timeline(lab: &Lab, plans: &[ScenarioPlan], seed: u64, outputs: &[Scenari
         params: plans.first().map(|p| p.params.clone()).unwrap_or_default(),
         scenarios: outputs.iter().map(|o| o.timeline.clone()).collect(),
         size_sweep: Vec::new(),
+        loss_table: Vec::new(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! the timeline, the capture and the TLS key log.
 
 pub mod client;
+pub mod loss_table;
 pub mod page;
 pub mod pool;
 pub mod servers;

@@ -139,6 +139,25 @@ impl Lab {
                 return Err(InputError::new("[size_sweep]: the lab needs a `response_size` parameter to vary"));
             }
         }
+        if let Some(lt) = &raw.loss_table {
+            for name in &lt.scenarios {
+                if !seen.contains(name.as_str()) {
+                    return Err(InputError::new(format!("[loss_table].scenarios: unknown scenario `{name}`")));
+                }
+            }
+            for l in &lt.losses {
+                crate::units::parse_percent(l).map_err(|e| InputError::new(format!("[loss_table].losses: {e}")))?;
+            }
+            if !(1..=10_000).contains(&lt.seeds) {
+                return Err(InputError::new(format!(
+                    "[loss_table].seeds: {} is out of range (allowed: 1 to 10000)",
+                    lt.seeds
+                )));
+            }
+            if !raw.params.contains_key("loss") {
+                return Err(InputError::new("[loss_table]: the lab needs a `loss` parameter to vary"));
+            }
+        }
         for (i, t) in raw.theory.iter().enumerate() {
             if !seen.contains(t.scenario.as_str()) {
                 return Err(InputError::new(format!(

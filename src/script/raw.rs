@@ -41,6 +41,8 @@ pub struct RawLab {
     pub rounds: bool,
     /// Extra runs of two scenarios over a range of response sizes (the 14 KB rule).
     pub size_sweep: Option<RawSizeSweep>,
+    /// Extra runs of scenarios over loss rates and seeds (the head-of-line lab's comparison).
+    pub loss_table: Option<RawLossTable>,
     #[serde(default)]
     pub link: RawLink,
     #[serde(default, rename = "path")]
@@ -130,6 +132,18 @@ pub struct RawSizeSweep {
     pub sizes: Vec<String>,
     pub fresh: String,
     pub warm: String,
+}
+
+/// `[loss_table]`: run `scenarios` with parameter `loss` at each of `losses`, seeds 1..=`seeds`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLossTable {
+    pub losses: Vec<String>,
+    pub seeds: u64,
+    pub scenarios: Vec<String>,
+    /// What to read in the table, printed under it.
+    #[serde(default)]
+    pub note: String,
 }
 
 /// A scripted drop: the `nth` packet of kind `packet` sent from `from` to `to`.

@@ -113,6 +113,9 @@ pub struct LabTimeline {
     /// The lab's `[size_sweep]`, when it has one.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub size_sweep: Vec<crate::runner::size_sweep::SizeRow>,
+    /// The lab's `[loss_table]`, when it has one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub loss_table: Vec<crate::runner::loss_table::LossRow>,
 }
 
 impl LabTimeline {

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 /// The labs whose default outputs are committed in captures/ (keep in step with scripts/regen-captures).
-pub const REFERENCE_LABS: [&str; 3] = ["handshake", "slow-start", "keepalive"];
+pub const REFERENCE_LABS: [&str; 4] = ["handshake", "slow-start", "keepalive", "hol"];
 
 /// The `wirelab` binary built for these tests.
 pub fn wirelab() -> Command {
