@@ -60,19 +60,33 @@ Output (in --out, default captures/):
 Link words (--link) follow tc-netem: delay TIME [JITTER [CORR%]], loss PCT, loss gemodel p r 1-h 1-k,
 duplicate PCT, reorder PCT, rate RATE, limit PACKETS, and wirelab's mtu BYTES.";
 
+/// Overrides of the client–server path, shared by `run` and `sweep`.
+#[derive(clap::Args, Debug, Clone)]
+pub(crate) struct PathArgs {
+    /// Round-trip propagation time of the client–server path, split evenly over both directions (e.g. 150ms).
+    #[arg(long, value_name = "DURATION", value_parser = parse_rtt, allow_hyphen_values = true)]
+    pub rtt: Option<Duration>,
+    /// Random loss in each direction of the client–server path (e.g. 1%).
+    #[arg(long, value_name = "PERCENT", value_parser = parse_loss, allow_hyphen_values = true)]
+    pub loss: Option<f64>,
+    /// tc-netem words for the client–server path, applied last (e.g. "delay 75ms 5ms loss 1% rate 10mbit limit 100").
+    #[arg(long, value_name = "NETEM WORDS", value_parser = parse_link)]
+    pub link: Option<String>,
+}
+
+impl PathArgs {
+    /// The run's overrides with these and `set`.
+    pub fn overrides(&self, set: Vec<(String, String)>) -> Overrides {
+        Overrides { set, rtt: self.rtt, loss: self.loss, link: self.link.clone() }
+    }
+}
+
 #[derive(clap::Args, Debug)]
 struct RunArgs {
     /// A built-in lab name (see `wirelab list`) or a path to a lab file (.toml).
     lab: String,
-    /// Round-trip propagation time of the client–server path, split evenly over both directions (e.g. 150ms).
-    #[arg(long, value_name = "DURATION", value_parser = parse_rtt, allow_hyphen_values = true)]
-    rtt: Option<Duration>,
-    /// Random loss in each direction of the client–server path (e.g. 1%).
-    #[arg(long, value_name = "PERCENT", value_parser = parse_loss, allow_hyphen_values = true)]
-    loss: Option<f64>,
-    /// tc-netem words for the client–server path, applied last (e.g. "delay 75ms 5ms loss 1% rate 10mbit limit 100").
-    #[arg(long, value_name = "NETEM WORDS", value_parser = parse_link)]
-    link: Option<String>,
+    #[command(flatten)]
+    path: PathArgs,
     /// Seed for every random choice (loss, jitter, ports, TLS randomness): same seed, same bytes.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = parse_seed, allow_hyphen_values = true)]
     seed: u64,
@@ -210,7 +224,7 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
             );
         }
     }
-    let overrides = Overrides { set: args.set.clone(), rtt: args.rtt, loss: args.loss, link: args.link.clone() };
+    let overrides = args.path.overrides(args.set.clone());
     // Resolve every scenario before running any, so bad input fails before anything is written.
     let mut plans = Vec::new();
     for (i, name) in names.iter().enumerate() {

@@ -14,13 +14,12 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::time::Duration;
 
 use anyhow::Context;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use super::{output, parse_link, parse_loss, parse_rtt, Failure};
-use crate::script::plan::{self, Overrides, ScenarioPlan};
+use super::{output, Failure};
+use crate::script::plan::{self, ScenarioPlan};
 use crate::script::{InputError, Lab};
 
 /// The most runs one sweep may have (all shards together).
@@ -60,15 +59,8 @@ pub struct SweepArgs {
     /// The metric the summary table shows (a key of `metrics` in the JSON).
     #[arg(long, value_name = "NAME", default_value = "total_ms")]
     metric: String,
-    /// Round-trip propagation time of the client–server path, for every run (e.g. 150ms).
-    #[arg(long, value_name = "DURATION", value_parser = parse_rtt, allow_hyphen_values = true)]
-    rtt: Option<Duration>,
-    /// Random loss in each direction of the client–server path, for every run (e.g. 1%).
-    #[arg(long, value_name = "PERCENT", value_parser = parse_loss, allow_hyphen_values = true)]
-    loss: Option<f64>,
-    /// tc-netem words for the client–server path, applied last, for every run.
-    #[arg(long, value_name = "NETEM WORDS", value_parser = parse_link)]
-    link: Option<String>,
+    #[command(flatten)]
+    path: super::PathArgs,
     /// Run only this scenario (repeatable).
     #[arg(long = "scenario", value_name = "NAME")]
     scenarios: Vec<String>,
@@ -251,7 +243,7 @@ pub fn run(args: SweepArgs) -> Result<i32, Failure> {
     for c in 0..grid.combos {
         let set: Vec<(String, String)> =
             grid.combo(c).iter().zip(&grid.keys).map(|(&v, (k, values))| (k.clone(), values[v].clone())).collect();
-        let overrides = Overrides { set: set.clone(), rtt: args.rtt, loss: args.loss, link: args.link.clone() };
+        let overrides = args.path.overrides(set.clone());
         for &s in &chosen {
             let p = plan::plan(&lab, s, &overrides).map_err(|e| {
                 let shown: Vec<String> = set.iter().map(|(k, v)| format!("{k}={v}")).collect();
