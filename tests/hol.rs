@@ -99,5 +99,34 @@ fn http2_and_quic_are_decrypted_and_dissected_from_the_capture_alone() {
         }
         let lost = common::tshark_lines(&tshark, &file, &["-Y", "frame.comment contains \"LOST on the link\""]);
         assert_eq!(lost.len(), 1, "{name}: the lost packet is shown once");
+        // The stall pattern, read back from the capture's comments: which objects had data
+        // held behind the hole.
+        let held = common::tshark_lines(
+            &tshark,
+            &file,
+            &["-Y", "frame.comment contains \"held behind a hole\"", "-T", "fields", "-e", "frame.comment"],
+        );
+        let objects: std::collections::BTreeSet<String> = held
+            .iter()
+            .flat_map(|c| c.split("(object ").skip(1).map(|r| r.chars().take_while(char::is_ascii_digit).collect()))
+            .chain(held.iter().flat_map(|c| {
+                c.split(": object ").skip(1).map(|r| r.chars().take_while(char::is_ascii_digit).collect())
+            }))
+            .collect();
+        match name {
+            "one-loss-h2" => assert_eq!(objects.len(), 6, "every HTTP/2 stream had data behind the hole: {objects:?}"),
+            "one-loss-h1" => {
+                assert_eq!(objects.len(), 1, "one HTTP/1.1 connection had data behind the hole: {objects:?}")
+            }
+            _ => assert!(held.is_empty(), "QUIC packets are not annotated per stream"),
+        }
+        if name != "one-loss-h3" {
+            let fill = common::tshark_lines(
+                &tshark,
+                &file,
+                &["-Y", "frame.comment contains \"fills the hole\" && tcp.analysis.retransmission"],
+            );
+            assert_eq!(fill.len(), 1, "{name}: the retransmission that fills the hole is named");
+        }
     }
 }

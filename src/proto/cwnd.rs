@@ -88,7 +88,7 @@ impl TcpConfig {
         } else {
             "every segment ACKed at once"
         };
-        format!("{}; MSS {}; {ack}; Nagle off", self.congestion.describe(), self.mss)
+        format!("TCP: {}; MSS {}; {ack}; Nagle off", self.congestion.describe(), self.mss)
     }
 
     /// Sets up a socket for this configuration.

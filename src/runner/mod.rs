@@ -163,6 +163,9 @@ pub fn run_scenario_with_progress(
     }
 
     let rounds = slow_start_rounds(plan, &lab.client.phases, &mut net);
+    if let Some(page) = &lab.client.page {
+        comment_holes(page, plan, &mut net, &lab.http);
+    }
     let mut key_log = lab.tls.key_log();
     if let Some(q) = &lab.quic_tls {
         key_log.push_str(&q.key_log());
@@ -253,7 +256,7 @@ pub fn run_scenario_with_progress(
         title: plan.title.clone(),
         capture: format!("{}-{}.pcapng", plan.lab, plan.name),
         congestion: match h3_window {
-            Some(w) => format!("QUIC: quinn's NewReno, initial window {w} bytes, paced; 1472-byte UDP payloads"),
+            Some(w) => format!("QUIC: quinn's NewReno, initial window {w} bytes, paced, 1472-byte UDP payloads"),
             None => plan.tcp.describe(),
         },
         link: netem_words(plan.link(plan.client, plan.server)),
@@ -325,6 +328,46 @@ fn page_streams(
             }
         })
         .collect()
+}
+
+/// Names, in the packet comments of a TCP page, the segments whose data waited behind a hole
+/// (how long, and for which objects or HTTP/2 streams) and the segment that filled it.
+fn comment_holes(page: &page::Page, plan: &ScenarioPlan, net: &mut Network, http: &HttpServer) {
+    if page.protocol() == Protocol::H3 {
+        return; // QUIC packets are encrypted per packet; the per-stream stalls are in the table
+    }
+    let (server, client) = (plan.hosts[plan.server].addr, plan.hosts[plan.client].addr);
+    let (tcp, frames) = timeline::hol::tcp_deliveries_with_frames(&net.tap.capture, client, server);
+    let ranges = http.tagged_ranges();
+    let by_stream: std::collections::HashMap<u64, usize> =
+        page.objects.iter().enumerate().filter_map(|(k, o)| Some((o.stream?, k))).collect();
+    let name = |tag: u64| match page.protocol() {
+        Protocol::H2 => format!("HTTP/2 stream {tag} (object {})", by_stream.get(&tag).map_or(-1, |k| *k as i64)),
+        _ => format!("object {tag}"),
+    };
+    let mut notes: std::collections::HashMap<u64, String> = std::collections::HashMap::new();
+    for (&port, r) in &tcp {
+        for t in r.timings.iter().filter(|t| t.delivered > t.arrived) {
+            let Some(&frame) = frames.get(&(port, t.start)) else { continue };
+            let mut tags: Vec<u64> = ranges
+                .iter()
+                .filter(|(p, g)| *p == port && g.start < t.end && g.end > t.start)
+                .map(|(_, g)| g.tag)
+                .collect();
+            tags.dedup();
+            let whose = tags.into_iter().map(name).collect::<Vec<_>>().join(", ");
+            let ms = t.wait().as_micros() as f64 / 1000.0;
+            notes.insert(frame, format!(" [held behind a hole for {ms:.1} ms: {whose}]"));
+        }
+        for &(start, _, released) in &r.fillers {
+            if let Some(&frame) = frames.get(&(port, start)) {
+                notes.insert(frame, format!(" [fills the hole: releases {released} waiting segments]"));
+            }
+        }
+    }
+    if !notes.is_empty() {
+        net.tap.capture.rewrite_comments(|frame, old| notes.get(&frame).map(|n| format!("{old}{n}")));
+    }
 }
 
 /// The keepalive lab's figures: churn, handshake time, latency, retries, keepalive bytes.

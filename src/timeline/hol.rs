@@ -36,6 +36,9 @@ pub struct StreamReassembly {
     frontier: u64,
     pending: Vec<(u64, u64, Instant)>,
     pub timings: Vec<Timing>,
+    /// Ranges whose arrival filled a hole and released bytes that had been waiting, with how
+    /// many earlier ranges they released.
+    pub fillers: Vec<(u64, u64, usize)>,
 }
 
 impl StreamReassembly {
@@ -44,7 +47,9 @@ impl StreamReassembly {
         if end <= self.frontier {
             return; // a duplicate of delivered data
         }
-        self.pending.push((start.max(self.frontier), end, at));
+        let range = (start.max(self.frontier), end);
+        self.pending.push((range.0, end, at));
+        let mut released = 0;
         loop {
             let frontier = self.frontier;
             let Some(i) = self.pending.iter().position(|(s, e, _)| *s <= frontier && *e > frontier) else { break };
@@ -54,12 +59,16 @@ impl StreamReassembly {
             while k < self.pending.len() {
                 let (s, e, arrived) = self.pending[k];
                 if e <= self.frontier {
+                    released += usize::from(arrived < at);
                     self.timings.push(Timing { start: s, end: e, arrived, delivered: at });
                     self.pending.swap_remove(k);
                 } else {
                     k += 1;
                 }
             }
+        }
+        if released > 0 {
+            self.fillers.push((range.0, range.1, released));
         }
     }
 
@@ -84,8 +93,18 @@ pub fn max_wait(timings: &[Timing], start: u64, end: u64) -> Duration {
 /// Server-to-client TCP data of every connection in the capture, keyed by the client's port:
 /// byte offsets from the first byte after the SYN, arrival and delivery times.
 pub fn tcp_deliveries(capture: &Capture, client: Ipv4Addr, server: Ipv4Addr) -> HashMap<u16, StreamReassembly> {
+    tcp_deliveries_with_frames(capture, client, server).0
+}
+
+/// [`tcp_deliveries`], and the frame that carried each (port, start offset).
+pub fn tcp_deliveries_with_frames(
+    capture: &Capture,
+    client: Ipv4Addr,
+    server: Ipv4Addr,
+) -> (HashMap<u16, StreamReassembly>, HashMap<(u16, u64), u64>) {
     let mut isn: HashMap<u16, u32> = HashMap::new();
     let mut streams: HashMap<u16, StreamReassembly> = HashMap::new();
+    let mut frames: HashMap<(u16, u64), u64> = HashMap::new();
     for f in capture.packets() {
         if f.comment.contains("LOST on the link") {
             continue;
@@ -104,9 +123,10 @@ pub fn tcp_deliveries(capture: &Capture, client: Ipv4Addr, server: Ipv4Addr) -> 
         let start = u64::from(seq.wrapping_sub(base).wrapping_sub(1));
         if let Some(r) = streams.get_mut(&dst_port) {
             r.arrive(start, start + payload_len as u64, f.at);
+            frames.insert((dst_port, start), f.number);
         }
     }
-    streams
+    (streams, frames)
 }
 
 #[cfg(test)]

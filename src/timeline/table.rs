@@ -8,7 +8,7 @@ use super::{LabTimeline, Scenario};
 pub fn scenario(s: &Scenario) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "── {} — {}", s.name, s.title);
-    let _ = writeln!(out, "   link: {}; TCP: {}", s.link, s.congestion);
+    let _ = writeln!(out, "   link: {}; {}", s.link, s.congestion);
     let _ = writeln!(
         out,
         "   {:<20} {:>9} {:>9} {:>9} {:>6}  {:<9} what",
