@@ -4,4 +4,5 @@
 //! A backend decides what `now` is: [`virtual_clock`] jumps straight to the next event, so a
 //! 150 ms round trip costs no wall time and every run is deterministic.
 
+pub mod realtime;
 pub mod virtual_clock;

@@ -75,7 +75,7 @@ pub fn run_with_progress(
 
 /// Does everything due at `now`: delivers packets one at a time per host, lets the
 /// application react after each, and sends what results, until nothing moves.
-fn settle(net: &mut Network, app: &mut impl Application, now: Instant) {
+pub(crate) fn settle(net: &mut Network, app: &mut impl Application, now: Instant) {
     net.deliver_due(now);
     for _ in 0..MAX_ROUNDS_PER_INSTANT {
         let mut busy = false;

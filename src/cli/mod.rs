@@ -4,6 +4,7 @@
 //! completed but an expectation failed or a scenario could not finish; 2 for bad input.
 
 mod output;
+mod shell;
 mod sweep;
 
 use std::path::PathBuf;
@@ -42,6 +43,9 @@ enum Command {
     /// Run a lab over every combination of parameter values x seeds, on several threads; one JSON line per run.
     #[command(after_help = sweep::SWEEP_HELP)]
     Sweep(sweep::SweepArgs),
+    /// Run a real program (curl, openssl, your shell) on the kernel's TCP across the emulated link, in real time.
+    #[command(after_help = shell::SHELL_HELP)]
+    Shell(shell::ShellArgs),
 }
 
 const RUN_HELP: &str = "\
@@ -165,6 +169,7 @@ pub fn main() -> i32 {
         }
         Command::Run(args) => run(args),
         Command::Sweep(args) => sweep::run(args),
+        Command::Shell(args) => shell::run(args),
     };
     match result {
         Ok(code) => code,

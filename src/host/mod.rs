@@ -21,6 +21,11 @@ pub struct Host {
     pub iface: Interface,
     pub sockets: SocketSet<'static>,
     pub device: QueueDevice,
+    /// An external host (the kernel behind a TUN device, in real time): its packets come and go
+    /// through the device queues only; its smoltcp stack is never run.
+    pub external: bool,
+    /// External hosts: packets delivered to it, for the backend to hand over (write to the TUN).
+    pub delivered: std::collections::VecDeque<Vec<u8>>,
 }
 
 impl Host {
@@ -35,7 +40,15 @@ impl Host {
             // Capacity is fixed by smoltcp; one address never exceeds it.
             let _ = addrs.push(IpCidr::new(IpAddress::Ipv4(addr), 24));
         });
-        Host { name: name.to_string(), addr, iface, sockets: SocketSet::new(Vec::new()), device }
+        Host {
+            name: name.to_string(),
+            addr,
+            iface,
+            sockets: SocketSet::new(Vec::new()),
+            device,
+            external: false,
+            delivered: Default::default(),
+        }
     }
 
     /// Processes one received packet, then sends whatever the stack has to send in
@@ -45,6 +58,15 @@ impl Host {
     /// arrives at one instant gets its ACKs one by one, as from a real receiver, instead of
     /// one ACK for the whole burst (design.md §2).
     pub fn ingress_one(&mut self, now: Instant) -> bool {
+        if self.external {
+            return match self.device.rx.pop_front() {
+                Some(p) => {
+                    self.delivered.push_back(p);
+                    true
+                }
+                None => false,
+            };
+        }
         let at = now.to_smoltcp();
         match self.iface.poll_ingress_single(at, &mut self.device, &mut self.sockets) {
             PollIngressSingleResult::None => false,
@@ -57,6 +79,9 @@ impl Host {
 
     /// Sends everything the stack is ready to send at `now`.
     pub fn egress(&mut self, now: Instant) {
+        if self.external {
+            return;
+        }
         let at = now.to_smoltcp();
         self.iface.poll_maintenance(at);
         // Each call sends a bounded amount; loop until the stack has nothing more.
@@ -69,6 +94,9 @@ impl Host {
 
     /// When the stack next wants to be polled (retransmission, delayed ACK, keepalive).
     pub fn poll_at(&mut self, now: Instant) -> Option<Instant> {
+        if self.external {
+            return None;
+        }
         self.iface.poll_at(now.to_smoltcp(), &self.sockets).map(Instant::from_smoltcp)
     }
 }

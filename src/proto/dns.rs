@@ -51,9 +51,12 @@ fn fqdn(name: &str) -> Option<Name> {
     Some(n)
 }
 
-/// Builds the response to `query` carrying `answer` (or NXDOMAIN when `None`).
+/// Builds the response to `query` carrying `answer` (or NXDOMAIN when `None`). The zone holds
+/// A records only: a query for another type of a name that exists gets an empty answer
+/// (NOERROR, "no data", RFC 2308 §2.2), not the A record.
 fn encode_response(query: &Message, answer: Option<&Answer>, recursion: bool) -> Option<Vec<u8>> {
     let q = query.queries().first()?.clone();
+    let answer = answer.map(|a| (a, q.query_type() == RecordType::A));
     let mut msg = Message::new();
     msg.set_id(query.id())
         .set_message_type(MessageType::Response)
@@ -62,9 +65,10 @@ fn encode_response(query: &Message, answer: Option<&Answer>, recursion: bool) ->
         .set_recursion_available(recursion)
         .set_authoritative(!recursion);
     match answer {
-        Some(a) => {
+        Some((a, true)) => {
             msg.add_answer(Record::from_rdata(q.name().clone(), a.ttl, RData::A(A(a.addr))));
         }
+        Some((_, false)) => {}
         None => {
             msg.set_response_code(ResponseCode::NXDomain);
         }

@@ -1,0 +1,166 @@
+//! `wirelab shell`: a real program on the kernel's own TCP, across the emulated link.
+//!
+//! wirelab creates a network namespace whose only route is a TUN device, relays that device's
+//! packets through the same link model the virtual clock uses, and answers them with in-process
+//! servers (mahimahi-style): HTTP on port 80 and HTTPS on 443 (`GET /bytes/N` returns N bytes;
+//! the certificate is the lab's self-signed one, so use `curl -k`), and DNS for `server.lab`.
+//! The command (default: your shell) runs inside the namespace; when it exits, the capture
+//! (`shell.pcapng`, with the TLS keys of the lab's server) and a summary are written, and the
+//! namespace is deleted.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use crate::backend::realtime::{self, netns};
+use crate::backend::virtual_clock::Application;
+use crate::capture::DEFAULT_EPOCH_UNIX_MICROS;
+use crate::host::{Host, DEFAULT_MTU};
+use crate::link::{netem, LinkConfig};
+use crate::proto::cwnd::TcpConfig;
+use crate::proto::dns::{Answer, DnsServer, Role};
+use crate::proto::tls::{LabTls, TlsClock};
+use crate::runner::servers::HttpServer;
+use crate::script::InputError;
+use crate::sim::network::Network;
+use crate::sim::rng;
+use crate::sim::time::Instant;
+
+use super::Failure;
+
+const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const DNS: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 53);
+/// The name the namespace's resolver answers for the server.
+pub const SERVER_NAME: &str = "server.lab";
+
+pub const SHELL_HELP: &str = "\
+Runs CMD (default: $SHELL) in a fresh network namespace whose only route crosses the emulated
+link to wirelab's own servers: http://server.lab/bytes/N and https://server.lab/bytes/N
+(self-signed: curl -k), DNS for server.lab (10.0.0.2). Nothing else is reachable. Needs root or
+CAP_NET_ADMIN (sudo, or setcap cap_net_admin,cap_sys_admin+ep on the binary).
+
+Examples:
+  sudo wirelab shell --link \"delay 20ms\" -- curl -sk https://server.lab/bytes/100000 -o /dev/null
+  sudo wirelab shell --link \"delay 50ms loss 1%\"        # an interactive shell behind the link";
+
+#[derive(clap::Args, Debug)]
+pub struct ShellArgs {
+    /// tc-netem words for the path, each direction (e.g. "delay 50ms 2ms loss 1% rate 20mbit").
+    #[arg(long, value_name = "NETEM WORDS", value_parser = super::parse_link, default_value = "delay 0ms")]
+    link: String,
+    /// Seed for the link's randomness (loss, jitter) and the server's TLS.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = super::parse_seed)]
+    seed: u64,
+    /// Directory for shell.pcapng and shell.keys.
+    #[arg(long, value_name = "DIR", default_value = "captures")]
+    out: PathBuf,
+    /// The command to run inside the namespace, after `--`.
+    #[arg(last = true, value_name = "CMD")]
+    command: Vec<String>,
+}
+
+/// The in-process servers.
+struct Servers {
+    http: HttpServer,
+    dns: DnsServer,
+    dns_host: usize,
+    tls: LabTls,
+}
+
+impl Application for Servers {
+    fn poll(&mut self, now: Instant, net: &mut Network) {
+        self.tls.clock().set_unix_micros(DEFAULT_EPOCH_UNIX_MICROS + now.micros());
+        self.dns.poll(now, &mut net.hosts[self.dns_host].sockets);
+        // A protocol error on one connection ends that connection, not the shell.
+        let _ = self.http.poll(now, net, &self.tls);
+    }
+    fn next_timer(&self) -> Option<Instant> {
+        self.http.next_timer()
+    }
+    fn finished(&self) -> bool {
+        false
+    }
+}
+
+pub fn run(args: ShellArgs) -> Result<i32, Failure> {
+    if !netns::have_net_admin() {
+        return Err(InputError::new(
+            "shell: needs root or CAP_NET_ADMIN to create a network namespace and a TUN device \
+             (run it with sudo, or: sudo setcap cap_net_admin,cap_sys_admin+ep $(which wirelab))",
+        )
+        .into());
+    }
+    if !std::path::Path::new("/dev/net/tun").exists() {
+        return Err(InputError::new("shell: /dev/net/tun is missing (load the tun module: modprobe tun)").into());
+    }
+    let link = netem::parse(&args.link).map_err(|e| InputError::new(e.to_string()))?;
+    super::output::prepare_dir(&args.out)?;
+    for name in netns::remove_stale() {
+        eprintln!("wirelab: removed namespace {name} left by a run that did not finish");
+    }
+    realtime::install_signal_handlers();
+
+    let seed = args.seed;
+    let mut client = Host::new("client", CLIENT, DEFAULT_MTU, seed, Instant::ZERO);
+    client.external = true;
+    let hosts = vec![
+        client,
+        Host::new("server", SERVER, DEFAULT_MTU, seed, Instant::ZERO),
+        Host::new("dns", DNS, DEFAULT_MTU, seed, Instant::ZERO),
+    ];
+    let mut net = Network::new(
+        hosts,
+        |from, to| {
+            let config = if from == 0 || to == 0 { link.clone() } else { LinkConfig::default() };
+            (config, Vec::new(), rng::stream(seed, &format!("link:{from}->{to}")))
+        },
+        0,
+    );
+    net.tap.label = "shell".into();
+    let tls = LabTls::new(seed, SERVER_NAME, TlsClock::at_unix_micros(DEFAULT_EPOCH_UNIX_MICROS))
+        .map_err(Failure::Run)?
+        .with_server_alpn(&[b"http/1.1"]);
+    let zone = [(SERVER_NAME.to_string(), Answer { addr: SERVER, ttl: 60 })].into_iter().collect();
+    let dns = DnsServer::new(&mut net.hosts[2].sockets, Role::Authority { zone }, rng::stream(seed, "dns"));
+    let http = HttpServer::new(&mut net, 1, TcpConfig::default(), None);
+    let mut servers = Servers { http, dns, dns_host: 2, tls };
+
+    let mut ns = netns::Namespace::create(CLIENT, DNS).map_err(|e| Failure::Run(e.into()))?;
+    let (program, rest) = match args.command.split_first() {
+        Some((p, r)) => (p.clone(), r.to_vec()),
+        None => (std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into()), Vec::new()),
+    };
+    let mut child = ns.command(&program, &rest).spawn().map_err(|e| Failure::Run(anyhow::anyhow!("{program}: {e}")))?;
+    let mut exit = None;
+    let tun = &mut ns.tun;
+    let outcome = realtime::run(&mut net, &mut servers, tun, 0, || match child.try_wait() {
+        Ok(Some(status)) => {
+            exit = Some(status);
+            false
+        }
+        Ok(None) => true,
+        Err(_) => false,
+    });
+    if exit.is_none() {
+        let _ = child.kill();
+        exit = child.wait().ok();
+    }
+    drop(ns); // deletes the namespace and its TUN device
+    let end = outcome.map_err(|e| Failure::Run(e.into()))?;
+
+    let keys = servers.tls.key_log();
+    let pcap = net.tap.capture.to_pcapng(Some(&keys), DEFAULT_EPOCH_UNIX_MICROS);
+    std::fs::write(args.out.join("shell.pcapng"), &pcap).map_err(|e| Failure::Run(e.into()))?;
+    if !keys.is_empty() {
+        std::fs::write(args.out.join("shell.keys"), keys).map_err(|e| Failure::Run(e.into()))?;
+    }
+    let frames = net.tap.capture.frames();
+    eprintln!(
+        "wirelab shell: {:.1} s, {frames} packets through the link ({}), {} lost; capture in {}",
+        end.millis_f64() / 1000.0,
+        args.link,
+        net.dropped(),
+        args.out.join("shell.pcapng").display()
+    );
+    Ok(exit.and_then(|s| s.code()).unwrap_or(1))
+}
