@@ -154,13 +154,32 @@ pub fn table(rows: &[LossRow]) -> String {
         let _ = write!(out, " {loss} {sc};");
     }
     out.push('\n');
-    for w in best.windows(2) {
-        if w[0].1 != w[1].1 {
-            let _ = writeln!(
-                out,
-                "   the lines cross between {} and {} loss: {} overtakes {}",
-                w[0].0, w[1].0, w[1].1, w[0].1
-            );
+    // Pairwise: where one scenario's p95 line crosses another's.
+    let mut scenarios: Vec<&str> = Vec::new();
+    for r in rows {
+        if !scenarios.contains(&r.scenario.as_str()) {
+            scenarios.push(&r.scenario);
+        }
+    }
+    let p95 = |sc: &str| -> Vec<(&str, f64)> {
+        rows.iter().filter(|r| r.scenario == sc).map(|r| (r.loss.as_str(), r.page_load_p95_ms)).collect()
+    };
+    for (i, a) in scenarios.iter().enumerate() {
+        for b in &scenarios[i + 1..] {
+            let (la, lb) = (p95(a), p95(b));
+            for k in 1..la.len().min(lb.len()) {
+                let before = la[k - 1].1 - lb[k - 1].1;
+                let after = la[k].1 - lb[k].1;
+                if before != 0.0 && after != 0.0 && before.signum() != after.signum() {
+                    let (winner, loser) = if after < 0.0 { (a, b) } else { (b, a) };
+                    let _ = writeln!(
+                        out,
+                        "   the p95 lines of {a} and {b} cross between {} and {} loss: {winner} becomes faster than {loser}",
+                        la[k - 1].0,
+                        la[k].0
+                    );
+                }
+            }
         }
     }
     out.push('\n');

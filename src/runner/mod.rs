@@ -14,6 +14,7 @@ use crate::backend::virtual_clock::{self, Application, Stall};
 use crate::capture::DEFAULT_EPOCH_UNIX_MICROS;
 use crate::host::Host;
 use crate::link::LinkConfig;
+use crate::packet::{self, Transport};
 use crate::proto::dns::{Answer, DnsServer, Role as DnsRole, StubResolver};
 use crate::proto::tls::{LabTls, TlsClock};
 use crate::script::plan::{Role, ScenarioPlan};
@@ -333,10 +334,11 @@ fn page_streams(
 /// Names, in the packet comments of a TCP page, the segments whose data waited behind a hole
 /// (how long, and for which objects or HTTP/2 streams) and the segment that filled it.
 fn comment_holes(page: &page::Page, plan: &ScenarioPlan, net: &mut Network, http: &HttpServer) {
-    if page.protocol() == Protocol::H3 {
-        return; // QUIC packets are encrypted per packet; the per-stream stalls are in the table
-    }
     let (server, client) = (plan.hosts[plan.server].addr, plan.hosts[plan.client].addr);
+    if page.protocol() == Protocol::H3 {
+        comment_quic_gaps(page, net, server);
+        return;
+    }
     let (tcp, frames) = timeline::hol::tcp_deliveries_with_frames(&net.tap.capture, client, server);
     let ranges = http.tagged_ranges();
     let by_stream: std::collections::HashMap<u64, usize> =
@@ -359,7 +361,7 @@ fn comment_holes(page: &page::Page, plan: &ScenarioPlan, net: &mut Network, http
             let ms = t.wait().as_micros() as f64 / 1000.0;
             notes.insert(frame, format!(" [held behind a hole for {ms:.1} ms: {whose}]"));
         }
-        for &(start, _, released) in &r.fillers {
+        for &(start, _, released, _) in &r.fillers {
             if let Some(&frame) = frames.get(&(port, start)) {
                 notes.insert(frame, format!(" [fills the hole: releases {released} waiting segments]"));
             }
@@ -368,6 +370,50 @@ fn comment_holes(page: &page::Page, plan: &ScenarioPlan, net: &mut Network, http
     if !notes.is_empty() {
         net.tap.capture.rewrite_comments(|frame, old| notes.get(&frame).map(|n| format!("{old}{n}")));
     }
+}
+
+/// QUIC's version of [`comment_holes`]. The packets are encrypted, but the client knows which
+/// datagram (in the order it received them) carried each chunk of stream data: the datagrams
+/// whose data waited behind a gap in its own stream are named, with the stream, and so is the
+/// datagram that filled the gap.
+fn comment_quic_gaps(page: &page::Page, net: &mut Network, server: std::net::Ipv4Addr) {
+    let Some(streams) = page.quic_reassembly() else { return };
+    let mut notes: std::collections::HashMap<u64, String> = std::collections::HashMap::new();
+    for (stream, r) in streams {
+        for t in r.timings.iter().filter(|t| t.delivered > t.arrived) {
+            if let Some(d) = page.quic_datagram_of(*stream, t.start) {
+                let ms = t.wait().as_micros() as f64 / 1000.0;
+                notes.insert(
+                    d,
+                    format!(" [held behind a gap in QUIC stream {stream} for {ms:.1} ms; other streams not held]"),
+                );
+            }
+        }
+        for &(start, _, released, _) in &r.fillers {
+            if let Some(d) = page.quic_datagram_of(*stream, start) {
+                notes
+                    .insert(d, format!(" [fills the gap in QUIC stream {stream}: releases {released} waiting chunks]"));
+            }
+        }
+    }
+    if notes.is_empty() {
+        return;
+    }
+    // The n-th server datagram the client received is the n-th one delivered in the capture.
+    let mut frame_of: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
+    let mut n = 0;
+    for f in net.tap.capture.packets() {
+        let from_server =
+            packet::summarize(f.bytes).is_some_and(|s| s.src == server && matches!(s.transport, Transport::Udp { .. }));
+        if from_server && !f.comment.contains("LOST on the link") {
+            n += 1;
+            frame_of.insert(f.number, n);
+        }
+    }
+    net.tap.capture.rewrite_comments(|frame, old| {
+        let d = frame_of.get(&frame)?;
+        notes.get(d).map(|note| format!("{old}{note}"))
+    });
 }
 
 /// The keepalive lab's figures: churn, handshake time, latency, retries, keepalive bytes.

@@ -63,6 +63,41 @@ struct QuicPage {
     requested: bool,
     /// Arrival and delivery of each stream's bytes.
     pub reassembly: HashMap<u64, StreamReassembly>,
+    /// Datagrams received from the server so far.
+    received: u64,
+    /// (stream, offset) of a chunk → the number (1-based) of the datagram that carried it.
+    pub datagram_of: HashMap<(u64, u64), u64>,
+}
+
+/// Takes in the QUIC client's events; `datagram` is the number of the datagram that produced
+/// them, when they came from one.
+fn absorb(
+    events: Vec<QuicEvent>,
+    datagram: Option<u64>,
+    now: Instant,
+    q: &mut QuicPage,
+    objects: &mut [Object],
+    by_stream: &HashMap<u64, usize>,
+) -> Result<(), String> {
+    for event in events {
+        match event {
+            QuicEvent::Chunk { stream, offset, len, at } => {
+                q.reassembly.entry(stream).or_default().arrive(offset, offset + len as u64, at);
+                if let Some(d) = datagram {
+                    q.datagram_of.insert((stream, offset), d);
+                }
+            }
+            QuicEvent::Finished { stream, body } => {
+                if let Some(&k) = by_stream.get(&stream) {
+                    objects[k].bytes = body;
+                    objects[k].completed.get_or_insert(now);
+                }
+            }
+            QuicEvent::Error(e) => return Err(format!("QUIC: {e}")),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 pub struct Page {
@@ -122,6 +157,12 @@ impl Page {
         self.quic.as_ref().map(|q| &q.reassembly)
     }
 
+    /// Which server datagram (1-based, in the order the client received them) carried the
+    /// chunk of `stream` at `offset`.
+    pub fn quic_datagram_of(&self, stream: u64, offset: u64) -> Option<u64> {
+        self.quic.as_ref()?.datagram_of.get(&(stream, offset)).copied()
+    }
+
     fn open_tcp(&mut self, net: &mut Network, now: Instant, next_port: &mut u16) -> Result<(), String> {
         let host = &mut net.hosts[self.host];
         let mut socket = tcp_socket(&self.tcp);
@@ -170,7 +211,14 @@ impl Page {
                     let seed = crate::sim::rng::derive(self.seed, "quic:client");
                     let client = QuicClient::new(quic_tls, seed, self.spec.quic_initial_window, local, server, now)?;
                     let udp = udp_socket(&mut net.hosts[self.host].sockets, local_port);
-                    self.quic = Some(QuicPage { client, udp, requested: false, reassembly: HashMap::new() });
+                    self.quic = Some(QuicPage {
+                        client,
+                        udp,
+                        requested: false,
+                        reassembly: HashMap::new(),
+                        received: 0,
+                        datagram_of: HashMap::new(),
+                    });
                 }
             }
         }
@@ -276,6 +324,9 @@ impl Page {
         while let Ok((data, meta)) = socket.recv() {
             let IpAddress::Ipv4(ip) = meta.endpoint.addr;
             q.client.handle_datagram(now, SocketAddr::from((ip, meta.endpoint.port)), data);
+            q.received += 1;
+            let events = q.client.poll_events();
+            absorb(events, Some(q.received), now, q, &mut self.objects, &self.by_stream)?;
         }
         if q.client.poll_timeout().is_some_and(|t| t <= now) {
             q.client.handle_timeout(now);
@@ -290,21 +341,8 @@ impl Page {
                 self.objects[k].stream = Some(id);
             }
         }
-        for event in q.client.poll_events() {
-            match event {
-                QuicEvent::Chunk { stream, offset, len, at } => {
-                    q.reassembly.entry(stream).or_default().arrive(offset, offset + len as u64, at);
-                }
-                QuicEvent::Finished { stream, body } => {
-                    if let Some(&k) = self.by_stream.get(&stream) {
-                        self.objects[k].bytes = body;
-                        self.objects[k].completed.get_or_insert(now);
-                    }
-                }
-                QuicEvent::Error(e) => return Err(format!("QUIC: {e}")),
-                _ => {}
-            }
-        }
+        let events = q.client.poll_events();
+        absorb(events, None, now, q, &mut self.objects, &self.by_stream)?;
         while let Some((to, bytes)) = q.client.poll_transmit(now) {
             let SocketAddr::V4(to) = to else { continue };
             let endpoint = IpEndpoint::new(IpAddress::Ipv4(*to.ip()), to.port());

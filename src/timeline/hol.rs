@@ -36,9 +36,9 @@ pub struct StreamReassembly {
     frontier: u64,
     pending: Vec<(u64, u64, Instant)>,
     pub timings: Vec<Timing>,
-    /// Ranges whose arrival filled a hole and released bytes that had been waiting, with how
-    /// many earlier ranges they released.
-    pub fillers: Vec<(u64, u64, usize)>,
+    /// Ranges whose arrival filled a hole and released bytes that had been waiting: (start,
+    /// end, how many earlier ranges they released, when).
+    pub fillers: Vec<(u64, u64, usize, Instant)>,
 }
 
 impl StreamReassembly {
@@ -68,7 +68,7 @@ impl StreamReassembly {
             }
         }
         if released > 0 {
-            self.fillers.push((range.0, range.1, released));
+            self.fillers.push((range.0, range.1, released, at));
         }
     }
 
