@@ -152,3 +152,23 @@ fn ctrl_c_leaves_a_readable_capture_and_no_namespace() {
         }
     }
 }
+
+#[test]
+fn real_time_captures_name_retransmissions_from_the_packets() {
+    need_privileges!();
+    let dir = tempfile::TempDir::new().unwrap();
+    let out = common::wirelab()
+        .args(["shell", "--link", "delay 5ms loss 5%", "--seed", "3", "--out"])
+        .arg(dir.path())
+        .args(["--", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://server.lab/bytes/300000"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "200", "{}", String::from_utf8_lossy(&out.stderr));
+    let Some(tshark) = common::tshark() else { return };
+    let file = dir.path().join("shell.pcapng");
+    let named = common::tshark_lines(&tshark, &file, &["-Y", "frame.comment contains \"retransmission:\""]);
+    let seen = common::tshark_lines(&tshark, &file, &["-Y", "tcp.analysis.retransmission"]);
+    assert!(!named.is_empty() && !seen.is_empty(), "5% loss over 300 KB: some segment was resent");
+    let handshake = common::tshark_lines(&tshark, &file, &["-Y", "frame.comment contains \"TCP handshake (SYN)\""]);
+    assert_eq!(handshake.len(), 1, "the SYN is named");
+}

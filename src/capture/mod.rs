@@ -5,6 +5,7 @@
 //! amortised growth. [`Capture::to_pcapng`] then writes the file in one pass (see [`pcapng`] for
 //! the block layout). Output depends only on the inputs: no wall clock, host name or randomness.
 
+pub mod annotate;
 pub mod pcapng;
 
 use std::net::Ipv4Addr;
@@ -101,6 +102,11 @@ impl Capture {
             e.comment_end = comments.len();
         }
         self.comments = comments;
+    }
+
+    /// When the last packet was recorded.
+    pub fn last_time(&self) -> Option<Instant> {
+        self.entries.last().map(|e| Instant::from_micros(e.at))
     }
 
     /// How many packets have been recorded (the number of the last frame).

@@ -117,6 +117,7 @@ pub fn run(args: ShellArgs) -> Result<i32, Failure> {
         0,
     );
     net.tap.label = "shell".into();
+    net.tap.annotator = Some(Default::default());
     let tls = LabTls::new(seed, SERVER_NAME, TlsClock::at_unix_micros(DEFAULT_EPOCH_UNIX_MICROS))
         .map_err(Failure::Run)?
         .with_server_alpn(&[b"http/1.1"]);

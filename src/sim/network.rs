@@ -36,11 +36,15 @@ pub struct Tap {
     pub phase: Option<usize>,
     /// First and last frame recorded in each phase.
     pub phase_frames: Vec<Option<(u64, u64)>>,
+    /// Names protocol events in comments, where no script labels phases (real time).
+    pub annotator: Option<crate::capture::annotate::Annotator>,
 }
 
 impl Tap {
     fn record(&mut self, at: Instant, bytes: &[u8], note: &str) {
-        let label = &self.label;
+        let summary = packet::summarize(bytes);
+        let event = self.annotator.as_mut().zip(summary.as_ref()).and_then(|(a, s)| a.observe(s));
+        let label = event.unwrap_or(&self.label);
         let frame = self.capture.record_with(at, bytes, |c| {
             c.push_str(label);
             c.push_str(": ");
@@ -48,7 +52,7 @@ impl Tap {
                 c.push_str(note);
                 c.push_str(": ");
             }
-            match packet::summarize(bytes) {
+            match &summary {
                 Some(s) => c.push_str(&s.describe(bytes)),
                 None => {
                     let _ = write!(c, "{} bytes", bytes.len());
@@ -127,7 +131,14 @@ impl Network {
         let by_addr = hosts.iter().enumerate().map(|(i, h)| (h.addr, i)).collect();
         let names = hosts.iter().map(|h| (h.addr, h.name.clone())).collect();
         let capture = Capture::new(&hosts[vantage].name, names);
-        let tap = Tap { host: vantage, capture, label: String::new(), phase: None, phase_frames: Vec::new() };
+        let tap = Tap {
+            host: vantage,
+            capture,
+            label: String::new(),
+            phase: None,
+            phase_frames: Vec::new(),
+            annotator: None,
+        };
         Network {
             hosts,
             links,
@@ -229,7 +240,10 @@ impl Network {
     fn record_lost(&mut self, now: Instant, before: u64) {
         while self.lost.front().is_some_and(|l| l.at <= now && l.seq < before) {
             if let Some(l) = self.lost.pop_front() {
-                self.tap.record(l.at, &l.bytes, &l.note);
+                // On the wall clock the driver may wake after the packet's time: never record
+                // before what is already in the capture.
+                let at = self.tap.capture.last_time().map_or(l.at, |t| t.max(l.at));
+                self.tap.record(at, &l.bytes, &l.note);
             }
         }
     }
