@@ -210,25 +210,11 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
         .into());
     }
     let lab = Lab::load(&args.lab)?;
-    let known: Vec<&str> = lab.raw.params.keys().map(String::as_str).collect();
     for (k, v) in &args.set {
-        if !lab.raw.params.contains_key(k) {
-            return Err(InputError::new(format!(
-                "--set {k}={v}: unknown parameter `{k}` (lab {} has: {})",
-                lab.raw.name,
-                known.join(", ")
-            ))
-            .into());
-        }
+        lab.check_param(k, v)?;
     }
+    lab.check_scenarios(&args.scenarios)?;
     let names = lab.scenario_names();
-    for s in &args.scenarios {
-        if !names.contains(&s.as_str()) {
-            return Err(
-                InputError::new(format!("--scenario {s}: no such scenario (lab has: {})", names.join(", "))).into()
-            );
-        }
-    }
     let overrides = args.path.overrides(args.set.clone());
     // Resolve every scenario before running any, so bad input fails before anything is written.
     let mut plans = Vec::new();

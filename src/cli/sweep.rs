@@ -189,17 +189,8 @@ pub fn run(args: SweepArgs) -> Result<i32, Failure> {
         return Err(InputError::new("--out DIR is required (the directory for <lab>-sweep.jsonl)").into());
     };
     let lab = Lab::load(&args.lab)?;
-    let known: Vec<&str> = lab.raw.params.keys().map(String::as_str).collect();
     for (n, (k, values)) in args.set.iter().enumerate() {
-        if !lab.raw.params.contains_key(k) {
-            return Err(InputError::new(format!(
-                "--set {k}={}: unknown parameter `{k}` (lab {} has: {})",
-                values.join(","),
-                lab.raw.name,
-                known.join(", ")
-            ))
-            .into());
-        }
+        lab.check_param(k, &values.join(","))?;
         if args.set[..n].iter().any(|(prev, _)| prev == k) {
             return Err(InputError::new(format!(
                 "--set {k}: given more than once (list all its values in one --set, e.g. --set {k}=V1,V2)"
@@ -207,14 +198,8 @@ pub fn run(args: SweepArgs) -> Result<i32, Failure> {
             .into());
         }
     }
+    lab.check_scenarios(&args.scenarios)?;
     let names = lab.scenario_names();
-    for s in &args.scenarios {
-        if !names.contains(&s.as_str()) {
-            return Err(
-                InputError::new(format!("--scenario {s}: no such scenario (lab has: {})", names.join(", "))).into()
-            );
-        }
-    }
     let chosen: Vec<usize> = (0..names.len())
         .filter(|&i| args.scenarios.is_empty() || args.scenarios.iter().any(|s| s == names[i]))
         .collect();

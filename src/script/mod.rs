@@ -204,6 +204,30 @@ impl Lab {
         Ok(hosts)
     }
 
+    /// Checks a `--set KEY=VALUE` key: it must be one of the lab's parameters.
+    pub fn check_param(&self, key: &str, value: &str) -> Result<(), InputError> {
+        if self.raw.params.contains_key(key) {
+            return Ok(());
+        }
+        let known: Vec<&str> = self.raw.params.keys().map(String::as_str).collect();
+        Err(InputError::new(format!(
+            "--set {key}={value}: unknown parameter `{key}` (lab {} has: {})",
+            self.raw.name,
+            known.join(", ")
+        )))
+    }
+
+    /// Checks `--scenario` names: each must be a scenario of the lab.
+    pub fn check_scenarios(&self, wanted: &[String]) -> Result<(), InputError> {
+        let names = self.scenario_names();
+        match wanted.iter().find(|s| !names.contains(&s.as_str())) {
+            Some(s) => {
+                Err(InputError::new(format!("--scenario {s}: no such scenario (lab has: {})", names.join(", "))))
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Scenario names, in file order.
     pub fn scenario_names(&self) -> Vec<&str> {
         self.raw.scenarios.iter().map(|s| s.name.as_str()).collect()
