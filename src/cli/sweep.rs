@@ -21,6 +21,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use super::{output, Failure};
 use crate::script::plan::{self, ScenarioPlan};
 use crate::script::{InputError, Lab};
+use crate::timeline::percentile;
 
 /// The most runs one sweep may have (all shards together).
 pub const MAX_RUNS: u128 = 100_000;
@@ -370,12 +371,6 @@ pub fn run(args: SweepArgs) -> Result<i32, Failure> {
     Ok(if failed == 0 { 0 } else { 1 })
 }
 
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 /// The summary table: per scenario, all its runs and then per value of each varied key.
 fn summary(
     grid: &Grid,
@@ -423,9 +418,9 @@ fn summary(
                 out,
                 "   {scenario:<20} {key:<14} {value:<14} {:>6} {:>11.3} {:>11.3} {:>11.3}",
                 got.len(),
-                percentile(&got, 50.0),
-                percentile(&got, 95.0),
-                percentile(&got, 99.0)
+                percentile(&got, 50.0).unwrap_or(f64::NAN),
+                percentile(&got, 95.0).unwrap_or(f64::NAN),
+                percentile(&got, 99.0).unwrap_or(f64::NAN)
             );
         }
     };
@@ -443,16 +438,6 @@ fn summary(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nearest_rank() {
-        let v: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(percentile(&v, 50.0), 50.0);
-        assert_eq!(percentile(&v, 95.0), 95.0);
-        assert_eq!(percentile(&v, 99.0), 99.0);
-        assert_eq!(percentile(&[7.0], 99.0), 7.0);
-        assert_eq!(percentile(&[1.0, 2.0, 3.0], 50.0), 2.0);
-    }
 
     #[test]
     fn run_order() {

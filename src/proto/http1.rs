@@ -5,8 +5,12 @@
 
 /// The request line and headers for `GET /bytes/{size}`.
 pub fn request(host: &str, size: u64) -> Vec<u8> {
+    get(host, &format!("/bytes/{size}"))
+}
+
+fn get(host: &str, path: &str) -> Vec<u8> {
     format!(
-        "GET /bytes/{size} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: wirelab/{}\r\nAccept: */*\r\n\r\n",
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: wirelab/{}\r\nAccept: */*\r\n\r\n",
         env!("CARGO_PKG_VERSION")
     )
     .into_bytes()
@@ -51,13 +55,7 @@ fn path_number(s: &str, prefix: &str) -> Option<u64> {
 
 /// The request line and headers for object `object` of a page: `GET /bytes/{size}?object={object}`.
 pub fn object_request(host: &str, size: u64, object: u64) -> Vec<u8> {
-    let plain = request(host, size);
-    let text = String::from_utf8_lossy(&plain).replacen(
-        &format!("/bytes/{size} "),
-        &format!("/bytes/{size}?object={object} "),
-        1,
-    );
-    text.into_bytes()
+    get(host, &format!("/bytes/{size}?object={object}"))
 }
 
 /// The response head for a body of `len` bytes.

@@ -231,7 +231,6 @@ impl Client {
         }
         let phase = self.step_phase.take();
         self.close_phase(phase, now);
-        let _ = warm;
         self.current += 1;
         self.started = false;
         Ok(true)

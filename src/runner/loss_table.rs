@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::run_scenario;
 use crate::script::plan::{self, Overrides};
 use crate::script::{InputError, Lab};
+use crate::timeline::percentile;
 
 /// One (loss rate, scenario) cell of the table.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -23,15 +24,6 @@ pub struct LossRow {
     pub max_stall_mean_ms: f64,
     /// Mean over runs of how many objects stalled at all.
     pub streams_stalled_mean: f64,
-}
-
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
-    sorted[rank.min(sorted.len()) - 1]
 }
 
 /// Runs the lab's `[loss_table]`, if it has one, on `jobs` threads. The result does not
@@ -102,9 +94,9 @@ pub fn run(lab: &Lab, overrides: &Overrides, jobs: usize) -> anyhow::Result<Vec<
                 loss: loss.clone(),
                 scenario: sc.clone(),
                 runs: cell.len(),
-                page_load_p50_ms: percentile(&loads, 50.0),
-                page_load_p95_ms: percentile(&loads, 95.0),
-                page_load_p99_ms: percentile(&loads, 99.0),
+                page_load_p50_ms: percentile(&loads, 50.0).unwrap_or(f64::NAN),
+                page_load_p95_ms: percentile(&loads, 95.0).unwrap_or(f64::NAN),
+                page_load_p99_ms: percentile(&loads, 99.0).unwrap_or(f64::NAN),
                 max_stall_mean_ms: cell.iter().map(|r| r.1).sum::<f64>() / n,
                 streams_stalled_mean: cell.iter().map(|r| r.2).sum::<f64>() / n,
             });

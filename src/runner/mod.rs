@@ -430,10 +430,10 @@ fn pool_metrics(pool: &pool::Pool, plan: &ScenarioPlan, net: &Network, m: &mut B
         m.insert("pings".into(), s.pings as f64);
         m.insert("ping_frame_bytes".into(), pool.ping_frame_bytes() as f64);
     }
-    let mut lat = s.latencies_us.clone();
-    lat.sort_unstable();
+    let mut lat: Vec<f64> = s.latencies_us.iter().map(|&us| us as f64 / 1000.0).collect();
+    lat.sort_by(f64::total_cmp);
     for (name, p) in [("latency_p50_ms", 50.0), ("latency_p99_ms", 99.0)] {
-        if let Some(v) = pool::percentile_ms(&lat, p) {
+        if let Some(v) = timeline::percentile(&lat, p) {
             m.insert(name.into(), v);
         }
     }

@@ -163,7 +163,7 @@ impl Page {
         self.quic.as_ref()?.datagram_of.get(&(stream, offset)).copied()
     }
 
-    fn open_tcp(&mut self, net: &mut Network, now: Instant, next_port: &mut u16) -> Result<(), String> {
+    fn open_tcp(&mut self, net: &mut Network, next_port: &mut u16) -> Result<(), String> {
         let host = &mut net.hosts[self.host];
         let mut socket = tcp_socket(&self.tcp);
         let port = *next_port;
@@ -172,7 +172,6 @@ impl Page {
             .connect(host.iface.context(), (IpAddress::Ipv4(self.addr), self.spec.port), port)
             .map_err(|e| format!("connect failed: {e}"))?;
         let handle = host.sockets.add(socket);
-        let _ = now;
         self.conns.push(PageConn {
             stream: Stream::new(handle, &self.tcp),
             port,
@@ -197,10 +196,10 @@ impl Page {
             match self.spec.protocol {
                 Protocol::H1 => {
                     for _ in 0..self.spec.connections.min(self.spec.objects) {
-                        self.open_tcp(net, now, next_port)?;
+                        self.open_tcp(net, next_port)?;
                     }
                 }
-                Protocol::H2 => self.open_tcp(net, now, next_port)?,
+                Protocol::H2 => self.open_tcp(net, next_port)?,
                 Protocol::H3 => {
                     let quic_tls = quic_tls.ok_or("HTTP/3 needs the lab's QUIC TLS setup")?;
                     let local_port = *next_port;

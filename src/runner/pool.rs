@@ -350,26 +350,3 @@ fn close(stream: &mut Stream, sockets: &mut smoltcp::iface::SocketSet<'static>) 
 fn to_smoltcp(d: Duration) -> smoltcp::time::Duration {
     smoltcp::time::Duration::from_micros(d.as_micros().min(u128::from(u64::MAX)) as u64)
 }
-
-/// The `p`-th percentile (0..=100) by nearest rank, in milliseconds.
-pub fn percentile_ms(sorted_us: &[u64], p: f64) -> Option<f64> {
-    if sorted_us.is_empty() {
-        return None;
-    }
-    let rank = ((p / 100.0) * sorted_us.len() as f64).ceil().max(1.0) as usize;
-    Some(sorted_us[rank.min(sorted_us.len()) - 1] as f64 / 1000.0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::percentile_ms;
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let v: Vec<u64> = (1..=100).map(|i| i * 1000).collect();
-        assert_eq!(percentile_ms(&v, 50.0), Some(50.0));
-        assert_eq!(percentile_ms(&v, 99.0), Some(99.0));
-        assert_eq!(percentile_ms(&[5000], 99.0), Some(5.0));
-        assert_eq!(percentile_ms(&[], 50.0), None);
-    }
-}

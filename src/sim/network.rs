@@ -72,9 +72,7 @@ impl Tap {
             *slot = Some(slot.map_or((frame, frame), |(first, _)| (first, frame)));
         }
     }
-}
 
-impl Tap {
     /// Adds `note` to the comment of the packet just recorded.
     fn amend_last(&mut self, note: &str) {
         let Some(comment) = self.capture.last_comment() else { return };
@@ -190,13 +188,6 @@ impl Network {
                     }
                 }
             }
-        }
-    }
-
-    /// Moves what every host has sent into the links.
-    pub fn collect_all(&mut self, now: Instant) {
-        for h in 0..self.hosts.len() {
-            self.collect(h, now);
         }
     }
 

@@ -135,7 +135,26 @@ pub fn ms(micros: u64) -> f64 {
     micros as f64 / 1000.0
 }
 
+/// The nearest-rank `p`-th percentile (0..=100) of values sorted ascending; `None` when empty.
+pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    (!sorted.is_empty()).then(|| sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
 /// `duration / rtt`, rounded to 1/1000 of an RTT.
 pub fn rtts(duration_ms: f64, rtt_ms: f64) -> Option<f64> {
     (rtt_ms > 0.0).then(|| (duration_ms / rtt_ms * 1000.0).round() / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(super::percentile(&v, 50.0), Some(50.0));
+        assert_eq!(super::percentile(&v, 99.0), Some(99.0));
+        assert_eq!(super::percentile(&[7.0], 99.0), Some(7.0));
+        assert_eq!(super::percentile(&[1.0, 2.0, 3.0], 50.0), Some(2.0));
+        assert_eq!(super::percentile(&[], 50.0), None);
+    }
 }
