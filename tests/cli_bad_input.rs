@@ -162,8 +162,36 @@ fn unknown_scenario() {
 }
 
 #[test]
-fn realtime_backend() {
-    bad_run(&["--backend", "realtime"], &["--backend", "realtime", "virtual"]);
+fn kernel_scenario_on_the_virtual_clock() {
+    bad(
+        &["run", "slow-start", "--scenario", "linux-fresh"],
+        &["--scenario linux-fresh", "server", "Linux kernel", "--backend realtime"],
+    );
+}
+
+#[test]
+fn kernel_scenario_in_a_sweep() {
+    bad(
+        &["sweep", "slow-start", "--scenario", "linux-fresh", "--set", "rtt=50ms", "--seeds", "1..2"],
+        &["--scenario linux-fresh", "kernel hosts", "--backend realtime"],
+    );
+}
+
+#[test]
+fn unknown_kernel_congestion_control() {
+    bad(
+        &["run", "slow-start", "--backend", "realtime", "--set", "kernel_cc=vegas"],
+        &["kernel_cc", "vegas", "cubic, reno, bbr"],
+    );
+}
+
+#[test]
+fn a_client_cannot_be_a_kernel_host() {
+    let lab = include_str!("../labs/slow-start.toml").replace("kernel = [\"server\"]", "kernel = [\"client\"]");
+    let dir = TempDir::new().unwrap();
+    let file = dir.path().join("lab.toml");
+    std::fs::write(&file, lab).unwrap();
+    bad(&["run", file.to_str().unwrap()], &["linux-fresh", "kernel", "client", "only the server"]);
 }
 
 #[test]

@@ -172,3 +172,139 @@ fn real_time_captures_name_retransmissions_from_the_packets() {
     let handshake = common::tshark_lines(&tshark, &file, &["-Y", "frame.comment contains \"TCP handshake (SYN)\""]);
     assert_eq!(handshake.len(), 1, "the SYN is named");
 }
+
+/// Whether anything named after `pid` is left: a namespace `wl<pid>...` (`ip netns`) or a
+/// device `wl<pid>t...` in this namespace (`ip link`).
+fn leftovers(pid: u32) -> Vec<String> {
+    let links = String::from_utf8_lossy(&Command::new("ip").args(["-o", "link"]).output().unwrap().stdout).into_owned();
+    let owned = |l: &str| {
+        let name = l.split_whitespace().next().unwrap_or("").trim_end_matches(':');
+        name.strip_prefix(&format!("wl{pid}"))
+            .is_some_and(|rest| rest.is_empty() || !rest.as_bytes()[0].is_ascii_digit())
+    };
+    let mut left: Vec<String> = namespaces().lines().filter(|l| owned(l)).map(str::to_string).collect();
+    left.extend(links.lines().filter_map(|l| l.split(": ").nth(1)).filter(|n| owned(n)).map(str::to_string));
+    left
+}
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON on stdout ({e}); stderr: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+fn round_segments(scenario: &serde_json::Value) -> Vec<u64> {
+    scenario["rounds"].as_array().unwrap().iter().map(|r| r["segments"].as_u64().unwrap()).collect()
+}
+
+#[test]
+fn linux_first_flight_is_ten_segments_and_initcwnd_changes_it() {
+    need_privileges!();
+    let dir = tempfile::TempDir::new().unwrap();
+    let child = common::wirelab()
+        .args(["run", "slow-start", "--backend", "realtime", "--rtt", "40ms", "--json", "--out"])
+        .arg(dir.path())
+        .args(["--scenario", "linux-fresh", "--scenario", "linux-initcwnd4"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let t = json(&out);
+    assert_eq!(t["backend"], "realtime");
+    // Linux's CUBIC from initcwnd 10, each ACK of two segments growing the window by two:
+    // 10, 20, 40, then the rest of 200 KB and the response head (200,100 bytes: 137 full
+    // segments of 1460 bytes and one short one).
+    let fresh = round_segments(common::scenario(&t, "linux-fresh"));
+    assert_eq!(fresh, [10, 20, 40, 68], "Linux's rounds at 40 ms RTT");
+    let four = round_segments(common::scenario(&t, "linux-initcwnd4"));
+    assert_eq!(&four[..5], [4, 8, 16, 32, 64], "`ip route ... initcwnd 4`: {four:?}");
+    let response = common::scenario(&t, "linux-fresh")["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "http_response")
+        .unwrap()["rtts"]
+        .as_f64()
+        .unwrap();
+    assert!((2.95..3.2).contains(&response), "first to last byte of 200 KB: 3 RTTs, measured {response}");
+    assert!(leftovers(pid).is_empty(), "left behind: {:?}", leftovers(pid));
+    if let Some(tshark) = common::tshark() {
+        let file = dir.path().join("slow-start-linux-fresh.pcapng");
+        let data = common::tshark_lines(&tshark, &file, &["-Y", "ip.src == 10.0.0.2 && tcp.len > 0"]);
+        assert_eq!(data.len(), 138, "200,100 bytes in 1460-byte segments, none resent on a clean link");
+    }
+}
+
+#[test]
+fn an_in_process_lab_runs_on_the_wall_clock_without_privileges() {
+    // No namespace, no TUN: every host is a smoltcp stack, and only the clock is real.
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::TempDir::new().unwrap();
+    let started = Instant::now();
+    let out = common::wirelab()
+        .args(["run", "handshake", "--backend", "realtime", "--rtt", "40ms", "--json", "--scenario", "fresh-tls13"])
+        .arg("--out")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let t = json(&out);
+    assert_eq!(t["backend"], "realtime");
+    let s = common::scenario(&t, "fresh-tls13");
+    for (id, rtts) in [("tcp_handshake", 1.0), ("tls_handshake", 1.0), ("http_request", 1.0)] {
+        let p = s["phases"].as_array().unwrap().iter().find(|p| p["id"] == id).unwrap();
+        let m = p["rtts"].as_f64().unwrap();
+        assert!((rtts - 0.01..rtts + 0.1).contains(&m), "{id}: {m} RTTs on the wall clock, expected {rtts}");
+    }
+    // DNS, TCP, TLS, request and 3 RTTs of response at 40 ms: at least 240 ms of real time.
+    assert!(took >= Duration::from_millis(240), "the run took {took:?}: it did not wait for the wall clock");
+}
+
+#[test]
+fn twenty_interrupted_runs_leave_nothing_behind() {
+    need_privileges!();
+    let tshark = common::tshark();
+    for i in 0..20 {
+        let dir = tempfile::TempDir::new().unwrap();
+        // 20 MB at 400 ms RTT takes many seconds: every run is stopped part-way.
+        let mut child = common::wirelab()
+            .args(["run", "slow-start", "--backend", "realtime", "--rtt", "400ms", "--scenario", "linux-fresh"])
+            .args(["--set", "response_size=20MB", "--out"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let started = Instant::now();
+        while !namespaces().contains(&format!("wl{pid}-")) && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "run {i}: no namespace appeared");
+        // Stop it at different moments: during the handshake, the request, the transfer.
+        std::thread::sleep(Duration::from_millis(50 + 60 * (i % 10)));
+        let signal = if i % 2 == 0 { libc::SIGINT } else { libc::SIGTERM };
+        // SAFETY: sending a signal to our own child.
+        unsafe { libc::kill(pid as i32, signal) };
+        let waited = Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(waited.elapsed() < Duration::from_secs(10), "run {i}: wirelab did not stop after the signal");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(status.code(), Some(1), "run {i}: an interrupted run is a run that did not finish");
+        assert!(leftovers(pid).is_empty(), "run {i}: left behind: {:?}", leftovers(pid));
+        let file = dir.path().join("slow-start-linux-fresh.pcapng");
+        assert!(file.exists(), "run {i}: no capture after the signal");
+        if let Some(tshark) = &tshark {
+            // tshark_lines fails the test if tshark cannot read the file.
+            let frames = common::tshark_lines(tshark, &file, &["-Y", "tcp"]);
+            assert!(!frames.is_empty(), "run {i}: the capture holds the packets before the signal");
+        }
+    }
+}

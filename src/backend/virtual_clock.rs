@@ -31,6 +31,8 @@ pub enum Stall {
     Idle(Instant),
     /// The next event lies beyond the time limit.
     TimeLimit(Instant),
+    /// A signal (Ctrl-C, SIGTERM) ended a real-time run.
+    Interrupted(Instant),
 }
 
 /// Bounds the work done at a single instant (a protocol loop that never settles is a bug,
@@ -39,14 +41,19 @@ const MAX_ROUNDS_PER_INSTANT: usize = 100_000;
 
 /// Runs from `start` until the application finishes or `limit` is reached. Returns the
 /// instant it finished at.
-pub fn run(net: &mut Network, app: &mut impl Application, start: Instant, limit: Instant) -> Result<Instant, Stall> {
+pub fn run(
+    net: &mut Network,
+    app: &mut (impl Application + ?Sized),
+    start: Instant,
+    limit: Instant,
+) -> Result<Instant, Stall> {
     run_with_progress(net, app, start, limit, &mut |_, _| {})
 }
 
 /// [`run`], calling `progress` every few thousand events.
 pub fn run_with_progress(
     net: &mut Network,
-    app: &mut impl Application,
+    app: &mut (impl Application + ?Sized),
     start: Instant,
     limit: Instant,
     progress: Progress<'_>,
@@ -75,7 +82,7 @@ pub fn run_with_progress(
 
 /// Does everything due at `now`: delivers packets one at a time per host, lets the
 /// application react after each, and sends what results, until nothing moves.
-pub(crate) fn settle(net: &mut Network, app: &mut impl Application, now: Instant) {
+pub(crate) fn settle(net: &mut Network, app: &mut (impl Application + ?Sized), now: Instant) {
     net.deliver_due(now);
     for _ in 0..MAX_ROUNDS_PER_INSTANT {
         let mut busy = false;

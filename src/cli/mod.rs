@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::script::plan::{self, Overrides};
+use crate::backend::realtime;
+use crate::runner::{Clock, REALTIME_RTT_TOLERANCE};
+use crate::script::plan::{self, Overrides, ScenarioPlan};
 use crate::script::{InputError, Lab, BUILTIN};
 use crate::units;
 
@@ -106,7 +108,8 @@ struct RunArgs {
     /// Print the timeline as JSON on stdout instead of tables.
     #[arg(long)]
     json: bool,
-    /// What moves time: the virtual clock (deterministic, instant). Real time is not built yet.
+    /// What moves time: `virtual` jumps from event to event (deterministic, instant); `realtime`
+    /// runs on the wall clock, and runs scenarios whose hosts are the Linux kernel (root).
     #[arg(long, value_enum, default_value_t = Backend::Virtual)]
     backend: Backend,
 }
@@ -195,6 +198,11 @@ impl From<InputError> for Failure {
     }
 }
 
+/// "server" or "client and server": the hosts of a plan that are kernel hosts.
+fn kernel_hosts(p: &ScenarioPlan) -> String {
+    p.kernel.iter().map(|&h| p.hosts[h].name.as_str()).collect::<Vec<_>>().join(" and ")
+}
+
 fn list() {
     for (name, _) in BUILTIN {
         let title = Lab::load(name).ok().and_then(|l| l.raw.title).unwrap_or_default();
@@ -203,12 +211,10 @@ fn list() {
 }
 
 fn run(args: RunArgs) -> Result<i32, Failure> {
-    if args.backend == Backend::Realtime {
-        return Err(InputError::new(
-            "--backend realtime: the real-time backend is not part of this version yet (only `virtual` runs)",
-        )
-        .into());
-    }
+    let clock = match args.backend {
+        Backend::Virtual => Clock::Virtual,
+        Backend::Realtime => Clock::Realtime,
+    };
     let lab = Lab::load(&args.lab)?;
     for (k, v) in &args.set {
         lab.check_param(k, v)?;
@@ -218,22 +224,50 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
     let overrides = args.path.overrides(args.set.clone());
     // Resolve every scenario before running any, so bad input fails before anything is written.
     let mut plans = Vec::new();
+    let mut skipped = Vec::new();
     for (i, name) in names.iter().enumerate() {
-        if args.scenarios.is_empty() || args.scenarios.iter().any(|s| s == name) {
-            plans.push(plan::plan(&lab, i, &overrides).map_err(|e| e.within(&lab.origin))?);
+        let named = args.scenarios.iter().any(|s| s == name);
+        if args.scenarios.is_empty() || named {
+            let p = plan::plan(&lab, i, &overrides).map_err(|e| e.within(&lab.origin))?;
+            if clock == Clock::Virtual && !p.kernel.is_empty() {
+                if named {
+                    return Err(InputError::new(format!(
+                        "--scenario {name}: its {} is the Linux kernel; run it with --backend realtime (as root)",
+                        kernel_hosts(&p)
+                    ))
+                    .into());
+                }
+                skipped.push(format!("{name} (its {} is the Linux kernel: --backend realtime)", kernel_hosts(&p)));
+                continue;
+            }
+            plans.push(p);
         }
+    }
+    if let Some(p) = plans.iter().find(|p| !p.kernel.is_empty()) {
+        if let Some(why) = realtime::netns::missing_access(&format!("scenario `{}` (kernel hosts)", p.name)) {
+            return Err(InputError::new(why).into());
+        }
+    }
+    if clock == Clock::Realtime {
+        for name in realtime::netns::remove_stale() {
+            eprintln!("wirelab: removed namespace {name} left by a run that did not finish");
+        }
+        realtime::install_signal_handlers();
     }
     output::prepare_dir(&args.out)?;
     let mut outputs = Vec::new();
-    let mut progress = output::Progress::new();
+    let mut progress = output::Progress::on(clock);
     for p in &plans {
-        let out =
-            crate::runner::run_scenario_with_progress(p, args.seed, &mut |now, status| progress.tick(now, status));
+        let out = crate::runner::run_scenario_on(p, args.seed, clock, &mut |now, status| progress.tick(now, status));
         outputs.push(out.map_err(Failure::Run)?);
+        if realtime::stopped() {
+            break;
+        }
     }
     progress.finish();
-    let mut timeline = output::timeline(&lab, &plans, args.seed, &outputs);
-    if args.scenarios.is_empty() {
+    let mut timeline = output::timeline(&lab, &plans, args.seed, clock, &outputs);
+    // The sweeps run the lab dozens of times: instant in virtual time, minutes on the wall clock.
+    if args.scenarios.is_empty() && clock == Clock::Virtual {
         timeline.size_sweep = crate::runner::size_sweep::run(&lab, &overrides, args.seed).map_err(Failure::Run)?;
         let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
         timeline.loss_table = crate::runner::loss_table::run(&lab, &overrides, jobs).map_err(Failure::Run)?;
@@ -251,6 +285,15 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
             println!("   why: {note}\n");
         }
         print!("{}", output::theory_table(&lab, &timeline));
+        for s in &skipped {
+            println!("Skipped {s}");
+        }
+        if clock == Clock::Realtime {
+            println!(
+                "Real time: times are wall-clock, so RTT counts are within a few hundredths of whole numbers \
+                 (checks allow {REALTIME_RTT_TOLERANCE} RTT); the size sweep and loss table run in virtual time only."
+            );
+        }
         let keys = if outputs.iter().any(|o| !o.key_log.is_empty()) { ", TLS key logs" } else { "" };
         println!("Captures{keys} and {}.json are in {}/", lab.raw.name, args.out.display());
     }

@@ -27,12 +27,19 @@ pub fn prepare_dir(dir: &Path) -> Result<(), InputError> {
 }
 
 /// The lab's timeline from its scenarios' outputs.
-pub fn timeline(lab: &Lab, plans: &[ScenarioPlan], seed: u64, outputs: &[ScenarioOutput]) -> LabTimeline {
+pub fn timeline(
+    lab: &Lab,
+    plans: &[ScenarioPlan],
+    seed: u64,
+    clock: crate::runner::Clock,
+    outputs: &[ScenarioOutput],
+) -> LabTimeline {
     let rtt_ms = plans.first().map_or(0.0, |p| p.rtt().as_secs_f64() * 1000.0);
     LabTimeline {
         schema: 1,
         lab: lab.raw.name.clone(),
         seed,
+        backend: clock.name(),
         rtt_ms,
         params: plans.first().map(|p| p.params.clone()).unwrap_or_default(),
         scenarios: outputs.iter().map(|o| o.timeline.clone()).collect(),
@@ -93,17 +100,28 @@ pub fn theory_table(lab: &Lab, t: &LabTimeline) -> String {
 /// more than a second of wall time (short runs print nothing extra).
 pub struct Progress {
     bar: Option<indicatif::ProgressBar>,
+    /// What the time shown is: "virtual time" or "wall time".
+    clock: &'static str,
     started: std::time::Instant,
     terminal: bool,
 }
 
 impl Progress {
     pub fn new() -> Self {
-        use std::io::IsTerminal;
-        Progress { bar: None, started: std::time::Instant::now(), terminal: std::io::stdout().is_terminal() }
+        Self::on(crate::runner::Clock::Virtual)
     }
 
-    /// Called by the driver with the virtual time and a status line.
+    /// A progress line for runs on `clock`.
+    pub fn on(clock: crate::runner::Clock) -> Self {
+        use std::io::IsTerminal;
+        let clock = match clock {
+            crate::runner::Clock::Virtual => "virtual time",
+            crate::runner::Clock::Realtime => "wall time",
+        };
+        Progress { bar: None, clock, started: std::time::Instant::now(), terminal: std::io::stderr().is_terminal() }
+    }
+
+    /// Called by the driver with the run's time and a status line.
     pub fn tick(&mut self, now: crate::sim::time::Instant, status: &str) {
         if !self.terminal || self.started.elapsed() < std::time::Duration::from_secs(1) {
             return;
@@ -116,7 +134,7 @@ impl Progress {
             );
             bar
         });
-        bar.set_message(format!("virtual time {:.1} s: {status}", now.millis_f64() / 1000.0));
+        bar.set_message(format!("{} {:.1} s: {status}", self.clock, now.millis_f64() / 1000.0));
         bar.tick();
     }
 

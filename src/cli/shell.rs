@@ -83,15 +83,8 @@ impl Application for Servers {
 }
 
 pub fn run(args: ShellArgs) -> Result<i32, Failure> {
-    if !netns::have_net_admin() {
-        return Err(InputError::new(
-            "shell: needs root or CAP_NET_ADMIN to create a network namespace and a TUN device \
-             (run it with sudo, or: sudo setcap cap_net_admin,cap_sys_admin+ep $(which wirelab))",
-        )
-        .into());
-    }
-    if !std::path::Path::new("/dev/net/tun").exists() {
-        return Err(InputError::new("shell: /dev/net/tun is missing (load the tun module: modprobe tun)").into());
+    if let Some(why) = netns::missing_access("shell") {
+        return Err(InputError::new(why).into());
     }
     let link = netem::parse(&args.link).map_err(|e| InputError::new(e.to_string()))?;
     super::output::prepare_dir(&args.out)?;
@@ -126,15 +119,15 @@ pub fn run(args: ShellArgs) -> Result<i32, Failure> {
     let http = HttpServer::new(&mut net, 1, TcpConfig::default(), None);
     let mut servers = Servers { http, dns, dns_host: 2, tls };
 
-    let mut ns = netns::Namespace::create(CLIENT, DNS).map_err(|e| Failure::Run(e.into()))?;
+    let mut ns = netns::Namespace::create("", CLIENT, DNS).map_err(|e| Failure::Run(e.into()))?;
     let (program, rest) = match args.command.split_first() {
         Some((p, r)) => (p.clone(), r.to_vec()),
         None => (std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into()), Vec::new()),
     };
     let mut child = ns.command(&program, &rest).spawn().map_err(|e| Failure::Run(anyhow::anyhow!("{program}: {e}")))?;
     let mut exit = None;
-    let tun = &mut ns.tun;
-    let outcome = realtime::run(&mut net, &mut servers, tun, 0, || match child.try_wait() {
+    let mut ports = [realtime::Port { host: 0, tun: &mut ns.tun }];
+    let outcome = realtime::run(&mut net, &mut servers, &mut ports, &mut |_, _| {}, |_| match child.try_wait() {
         Ok(Some(status)) => {
             exit = Some(status);
             false

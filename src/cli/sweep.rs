@@ -204,6 +204,15 @@ pub fn run(args: SweepArgs) -> Result<i32, Failure> {
     let chosen: Vec<usize> = (0..names.len())
         .filter(|&i| args.scenarios.is_empty() || args.scenarios.iter().any(|s| s == names[i]))
         .collect();
+    // Sweeps run in virtual time; scenarios with kernel hosts need the wall clock.
+    if let Some(&i) = chosen.iter().find(|&&i| !args.scenarios.is_empty() && !lab.raw.scenarios[i].kernel.is_empty()) {
+        return Err(InputError::new(format!(
+            "--scenario {}: has kernel hosts and runs only with `wirelab run --backend realtime`; sweeps run in virtual time",
+            names[i]
+        ))
+        .into());
+    }
+    let chosen: Vec<usize> = chosen.into_iter().filter(|&i| lab.raw.scenarios[i].kernel.is_empty()).collect();
 
     let combos: u128 = args.set.iter().map(|(_, v)| v.len() as u128).product();
     let grid_seeds = u128::from(seeds.1 - seeds.0) + 1;

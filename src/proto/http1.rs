@@ -69,7 +69,13 @@ pub fn response_head(len: u64) -> Vec<u8> {
 /// `len` bytes of body: a repeating, readable pattern (handy in Wireshark's byte view).
 pub fn body(len: u64) -> Vec<u8> {
     const PATTERN: &[u8] = b"wirelab response body; ";
-    PATTERN.iter().copied().cycle().take(len as usize).collect()
+    let len = len as usize;
+    let mut body = Vec::with_capacity(len);
+    while body.len() < len {
+        let n = (len - body.len()).min(PATTERN.len());
+        body.extend_from_slice(&PATTERN[..n]);
+    }
+    body
 }
 
 /// A response being received.

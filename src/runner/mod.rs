@@ -17,6 +17,7 @@ use crate::link::LinkConfig;
 use crate::packet::{self, Transport};
 use crate::proto::dns::{Answer, DnsServer, Role as DnsRole, StubResolver};
 use crate::proto::tls::{LabTls, TlsClock};
+use crate::script::expect::Operand;
 use crate::script::plan::{Role, ScenarioPlan};
 use crate::script::steps::{Protocol, Step};
 use crate::sim::network::Network;
@@ -90,12 +91,47 @@ pub fn run_scenario(plan: &ScenarioPlan, seed: u64) -> anyhow::Result<ScenarioOu
     run_scenario_with_progress(plan, seed, &mut |_, _| {})
 }
 
+/// What moves time for a scenario.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// Jump from event to event: deterministic, instant.
+    Virtual,
+    /// The wall clock, with kernel hosts (if the scenario has any) in network namespaces.
+    Realtime,
+}
+
+impl Clock {
+    pub fn name(self) -> &'static str {
+        match self {
+            Clock::Virtual => "virtual",
+            Clock::Realtime => "realtime",
+        }
+    }
+}
+
+/// How far from a whole number an RTT count may be for `==` to hold on the wall clock: the
+/// relay wakes a fraction of a millisecond late, and crypto takes real time.
+pub const REALTIME_RTT_TOLERANCE: f64 = 0.05;
+
 /// [`run_scenario`], reporting progress (virtual time, status) now and then.
 pub fn run_scenario_with_progress(
     plan: &ScenarioPlan,
     seed: u64,
     progress: virtual_clock::Progress<'_>,
 ) -> anyhow::Result<ScenarioOutput> {
+    run_scenario_on(plan, seed, Clock::Virtual, progress)
+}
+
+/// Runs one scenario with `seed` on `clock`.
+pub fn run_scenario_on(
+    plan: &ScenarioPlan,
+    seed: u64,
+    clock: Clock,
+    progress: virtual_clock::Progress<'_>,
+) -> anyhow::Result<ScenarioOutput> {
+    if clock == Clock::Virtual && !plan.kernel.is_empty() {
+        anyhow::bail!("scenario `{}` has kernel hosts: it runs only with --backend realtime", plan.name);
+    }
     let hosts: Vec<Host> =
         plan.hosts.iter().map(|h| Host::new(&h.name, h.addr, plan.tcp.mtu(), seed, Instant::ZERO)).collect();
     let n = hosts.len();
@@ -109,15 +145,15 @@ pub fn run_scenario_with_progress(
         plan.client,
     );
 
-    let clock = TlsClock::at_unix_micros(DEFAULT_EPOCH_UNIX_MICROS);
-    let tls = LabTls::new(seed, &server_name(plan), clock.clone())?.with_server_alpn(&[b"h2", b"http/1.1"]);
+    let tls_clock = TlsClock::at_unix_micros(DEFAULT_EPOCH_UNIX_MICROS);
+    let tls = LabTls::new(seed, &server_name(plan), tls_clock.clone())?.with_server_alpn(&[b"h2", b"http/1.1"]);
     // HTTP/3 gets its own TLS world (ALPN h3) and a QUIC server on UDP 443.
     let h3_window = plan.warmup.iter().chain(&plan.steps).find_map(|s| match s {
         Step::Page(p) if p.protocol == Protocol::H3 => Some(p.quic_initial_window),
         _ => None,
     });
     let quic_tls = match h3_window {
-        Some(_) => Some(LabTls::new(rng::derive(seed, "quic"), &server_name(plan), clock)?.with_alpn(&[b"h3"])),
+        Some(_) => Some(LabTls::new(rng::derive(seed, "quic"), &server_name(plan), tls_clock)?.with_alpn(&[b"h3"])),
         None => None,
     };
     let http = HttpServer::new(&mut net, plan.server, plan.tcp, plan.server_idle_timeout);
@@ -150,7 +186,23 @@ pub fn run_scenario_with_progress(
     let mut lab = Lab { plan, tls, quic_tls, quic, http, dns, client };
 
     let limit = Instant::ZERO + plan.time_limit;
-    let outcome = virtual_clock::run_with_progress(&mut net, &mut lab, Instant::ZERO, limit, progress);
+    let outcome = match clock {
+        Clock::Virtual => virtual_clock::run_with_progress(&mut net, &mut lab, Instant::ZERO, limit, progress),
+        Clock::Realtime => {
+            use crate::backend::realtime;
+            let mut kernel = realtime::hosts::KernelHosts::start(plan, &mut net)
+                .map_err(|e| anyhow::anyhow!("setting up the kernel hosts of scenario `{}`: {e}", plan.name))?;
+            let mut ports = kernel.ports();
+            let end = realtime::run(&mut net, &mut lab, &mut ports, progress, |now| now < limit)?;
+            if lab.finished() {
+                Ok(end)
+            } else if realtime::stopped() {
+                Err(Stall::Interrupted(end))
+            } else {
+                Err(Stall::TimeLimit(end))
+            }
+        }
+    };
     let mut error = lab.client.error.clone();
     if let Err(stall) = outcome {
         let step = lab.client.current_step_name();
@@ -160,6 +212,7 @@ pub fn run_scenario_with_progress(
                 plan.time_limit
             ),
             Stall::Idle(at) => format!("stopped at {at}: nothing left to happen while {step} was running"),
+            Stall::Interrupted(at) => format!("interrupted (Ctrl-C or SIGTERM) at {at} while {step} was running"),
         });
     }
 
@@ -258,6 +311,7 @@ pub fn run_scenario_with_progress(
         capture: format!("{}-{}.pcapng", plan.lab, plan.name),
         congestion: match h3_window {
             Some(w) => format!("QUIC: quinn's NewReno, initial window {w} bytes, paced, 1472-byte UDP payloads"),
+            None if plan.kernel.contains(&plan.server) => kernel_tcp(plan),
             None => plan.tcp.describe(),
         },
         link: netem_words(plan.link(plan.client, plan.server)),
@@ -274,10 +328,31 @@ pub fn run_scenario_with_progress(
         .iter()
         .map(|c| {
             let measured = c.operand.measure(&scenario);
-            Expectation { check: c.text.clone(), ok: measured.is_some_and(|m| c.holds(m)), measured }
+            let counts_rtts = match &c.operand {
+                Operand::Phase { field, .. } => field == "rtts",
+                Operand::Metric(name) => name.ends_with("rtts"),
+            };
+            let ok = match clock {
+                Clock::Realtime if counts_rtts => measured.is_some_and(|m| c.holds_within(m, REALTIME_RTT_TOLERANCE)),
+                _ => measured.is_some_and(|m| c.holds(m)),
+            };
+            Expectation { check: c.text.clone(), ok, measured }
         })
         .collect();
     Ok(ScenarioOutput { timeline: scenario, pcapng, key_log })
+}
+
+/// The congestion line for a scenario whose server is the Linux kernel.
+fn kernel_tcp(plan: &ScenarioPlan) -> String {
+    let initcwnd = match plan.tcp.congestion {
+        crate::proto::cwnd::Congestion::InitialWindow { segments } => format!("route initcwnd {segments}"),
+        crate::proto::cwnd::Congestion::Stack => "the route's default initcwnd (10)".to_string(),
+    };
+    format!(
+        "server TCP: the Linux kernel's own ({}, {initcwnd}); client: smoltcp, delayed ACK {}",
+        plan.kernel_cc,
+        if plan.tcp.delayed_ack { "10 ms (at once after 2 full segments)" } else { "off" }
+    )
 }
 
 /// Per object of a page: completion time, and the longest wait of its bytes behind a hole

@@ -97,9 +97,14 @@ impl Check {
         Ok(Check { text: text.trim().to_string(), operand, op, value })
     }
 
-    /// Compares a measured value.
+    /// Compares a measured value (`==` within 0.005).
     pub fn holds(&self, measured: f64) -> bool {
-        let close = (measured - self.value).abs() < 0.005;
+        self.holds_within(measured, 0.005)
+    }
+
+    /// Compares a measured value, `==` meaning within `tolerance`.
+    pub fn holds_within(&self, measured: f64, tolerance: f64) -> bool {
+        let close = (measured - self.value).abs() < tolerance;
         match self.op {
             Op::Eq => close,
             Op::Ne => !close,

@@ -80,6 +80,11 @@ pub struct ScenarioPlan {
     pub note: String,
     /// Parameters in force, as text (for the JSON and the terminal header).
     pub params: BTreeMap<String, String>,
+    /// Hosts played by the Linux kernel in a network namespace (scenario field `kernel`): the
+    /// scenario runs only on the real-time backend.
+    pub kernel: Vec<usize>,
+    /// The kernel hosts' congestion control (parameter `kernel_cc`; Linux's default, cubic).
+    pub kernel_cc: String,
 }
 
 impl ScenarioPlan {
@@ -204,6 +209,12 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
     for step in warmup.iter().chain(&main) {
         check_step(step, &hosts, dns.as_ref(), &at)?;
     }
+    let mut kernel = Vec::new();
+    for name in &sc.kernel {
+        let h = host_index(name, &format!("{at}.kernel"))?;
+        check_kernel_host(&hosts[h], warmup.iter().chain(&main), &at)?;
+        kernel.push(h);
+    }
 
     let congestion = match params.values.get("cc") {
         None => Congestion::InitialWindow { segments: 10 },
@@ -243,6 +254,10 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         Some(v) => Some(params.resolve("params.server_idle_timeout", v)?.duration()?).filter(|d| !d.is_zero()),
         None => None,
     };
+    let kernel_cc = match params.values.get("kernel_cc") {
+        Some(v) => params.resolve("params.kernel_cc", v)?.choice(&["cubic", "reno", "bbr"])?,
+        None => "cubic".to_string(),
+    };
     let time_limit = match params.values.get("time_limit") {
         Some(v) => params.resolve("params.time_limit", v)?.duration()?,
         None => Duration::from_secs(120),
@@ -273,7 +288,35 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         rounds: raw.rounds,
         note: sc.note.clone().unwrap_or_default(),
         params,
+        kernel,
+        kernel_cc,
     })
+}
+
+/// What a kernel host can be: the server, answering plain HTTP on port 80 (wirelab runs that
+/// server on the kernel's sockets inside the host's namespace).
+fn check_kernel_host<'s>(host: &HostPlan, steps: impl Iterator<Item = &'s Step>, at: &str) -> Result<(), InputError> {
+    if host.role != Role::Server {
+        return Err(InputError::new(format!(
+            "{at}.kernel: host `{}` has role {:?}; only the server can be a kernel host (it serves plain HTTP on port 80)",
+            host.name, host.role
+        )));
+    }
+    for step in steps {
+        let ok = match step {
+            Step::Connect { port, .. } => *port == 80,
+            Step::Request { .. } | Step::Idle { .. } | Step::Close => true,
+            _ => false,
+        };
+        if !ok {
+            return Err(InputError::new(format!(
+                "{at}.kernel: the kernel server `{}` serves plain HTTP on port 80 only (steps connect to port 80, \
+                 request, idle, close); this scenario has {step:?}",
+                host.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Builds a link config from `raw` on top of `base`.

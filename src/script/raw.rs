@@ -123,6 +123,9 @@ pub struct RawScenario {
     pub steps: Vec<toml::Table>,
     #[serde(default, rename = "drop")]
     pub drops: Vec<RawDrop>,
+    /// Hosts that are the Linux kernel in a network namespace (real-time backend only).
+    #[serde(default)]
+    pub kernel: Vec<String>,
 }
 
 /// `[size_sweep]`: run `fresh` and `warm` again for each size (parameter `response_size`).

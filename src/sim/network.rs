@@ -258,6 +258,19 @@ impl Network {
         links.chain(hosts).chain(lost).min()
     }
 
+    /// Packets sent, bytes sent and packets dropped, over all links so far.
+    pub fn totals(&self) -> crate::link::LinkStats {
+        let mut t = crate::link::LinkStats::default();
+        for s in self.links.iter().flatten().map(|l| l.stats()) {
+            t.sent += s.sent;
+            t.bytes_sent += s.bytes_sent;
+            t.dropped += s.dropped;
+            t.delivered += s.delivered;
+            t.duplicated += s.duplicated;
+        }
+        t
+    }
+
     /// Packets dropped on all links so far.
     pub fn dropped(&self) -> u64 {
         self.links.iter().flatten().map(|l| l.stats().dropped).sum()

@@ -107,6 +107,8 @@ pub struct LabTimeline {
     pub schema: u32,
     pub lab: String,
     pub seed: u64,
+    /// What moved time: "virtual" (deterministic) or "realtime" (the wall clock).
+    pub backend: &'static str,
     pub rtt_ms: f64,
     pub params: BTreeMap<String, String>,
     pub scenarios: Vec<Scenario>,

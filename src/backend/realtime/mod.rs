@@ -1,13 +1,15 @@
-//! The real-time driver: the same network core on the wall clock, with one external host (the
-//! Linux kernel in a network namespace) reached through a TUN device.
+//! The real-time driver: the same network core on the wall clock, with in-process hosts and
+//! external ones (the Linux kernel in a network namespace, each reached through a TUN device).
 //!
-//! Each turn reads whatever the kernel sent from the TUN, lets the core do everything due at
+//! Each turn reads whatever the kernels sent from the TUN devices, lets the core do everything due at
 //! the current time (links, in-process hosts, servers; [`super::virtual_clock::settle`]),
-//! writes what the links delivered to the kernel back to the TUN, and then waits until the next
+//! writes what the links delivered to each kernel back to its TUN, and then waits until the next
 //! event: `poll(2)` on the TUN for the coarse part, then a short spin, so that delays land
 //! within a fraction of a millisecond. The core itself still never reads a clock: this driver
 //! turns the wall clock into the `now` it passes.
 
+pub mod hosts;
+pub mod kernel_server;
 pub mod netns;
 
 use std::fs::File;
@@ -16,7 +18,7 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::virtual_clock::{settle, Application};
+use super::virtual_clock::{settle, Application, Progress};
 use crate::sim::network::Network;
 use crate::sim::time::Instant;
 
@@ -45,60 +47,90 @@ pub fn stopped() -> bool {
 const SPIN: Duration = Duration::from_micros(300);
 /// Longest single wait, so that `keep_going` is checked regularly.
 const MAX_WAIT: Duration = Duration::from_millis(20);
+/// Packets read from one TUN device per turn, so one busy device cannot starve the rest.
+const READ_BURST: usize = 256;
+/// How often the progress callback is called.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
-/// Runs until `keep_going` says stop or a signal arrives. `external` is the host whose packets
-/// cross `tun`.
+/// A kernel host's side of the relay: the TUN device whose packets are host `host`'s.
+pub struct Port<'a> {
+    pub host: usize,
+    pub tun: &'a mut File,
+}
+
+/// Runs until the application finishes, `keep_going` says stop, or a signal arrives. Each
+/// port's TUN device carries the packets of its (external) host; with no ports, every host is
+/// in-process and the driver only keeps time. `progress` is called every 100 ms with the
+/// elapsed time and a status (packets, bytes and drops on the links, and the application's).
 pub fn run(
     net: &mut Network,
-    app: &mut impl Application,
-    tun: &mut File,
-    external: usize,
-    mut keep_going: impl FnMut() -> bool,
+    app: &mut (impl Application + ?Sized),
+    ports: &mut [Port<'_>],
+    progress: Progress<'_>,
+    mut keep_going: impl FnMut(Instant) -> bool,
 ) -> std::io::Result<Instant> {
     let start = std::time::Instant::now();
     let now_virtual = || Instant::from_micros(start.elapsed().as_micros() as u64);
     let mut buf = vec![0u8; 65536];
+    let mut last_progress = Instant::ZERO;
     loop {
         let now = now_virtual();
-        loop {
-            match tun.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => net.hosts[external].device.tx.push_back(buf[..n].to_vec()),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+        for port in ports.iter_mut() {
+            for _ in 0..READ_BURST {
+                match port.tun.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => net.hosts[port.host].device.tx.push_back(buf[..n].to_vec()),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            net.collect(port.host, now);
+        }
+        settle(net, app, now);
+        for port in ports.iter_mut() {
+            while let Some(p) = net.hosts[port.host].delivered.pop_front() {
+                // A full TUN queue drops the packet, as a full NIC queue would.
+                let _ = port.tun.write(&p);
             }
         }
-        net.collect(external, now);
-        settle(net, app, now);
-        while let Some(p) = net.hosts[external].delivered.pop_front() {
-            // A full TUN queue drops the packet, as a full NIC queue would.
-            let _ = tun.write(&p);
-        }
-        if stopped() || !keep_going() {
+        if stopped() || app.finished() || !keep_going(now) {
             return Ok(now);
+        }
+        if now.saturating_since(last_progress) >= PROGRESS_EVERY {
+            last_progress = now;
+            progress(now, &status(net, app));
         }
         let next = [net.next_event(now), app.next_timer()].into_iter().flatten().min();
         let deadline = next.map_or(MAX_WAIT, |t| t.saturating_since(now_virtual()).min(MAX_WAIT));
-        wait(tun, deadline);
+        wait(ports, deadline);
     }
 }
 
-/// Waits up to `timeout` for the TUN to become readable: poll(2) for all but the last
-/// [`SPIN`], then a busy wait.
-fn wait(tun: &File, timeout: Duration) {
+/// Packets, bytes and drops on the links so far, and the application's own status.
+fn status(net: &Network, app: &(impl Application + ?Sized)) -> String {
+    let t = net.totals();
+    let app = app.status();
+    let sep = if app.is_empty() { "" } else { "; " };
+    format!("{} packets, {}, {} dropped{sep}{app}", t.sent, crate::units::format_bytes(t.bytes_sent), t.dropped)
+}
+
+/// Waits up to `timeout` for a TUN device to become readable: poll(2) for all but the last
+/// [`SPIN`], then a busy wait (with no device, the same: a sleep, then a spin).
+fn wait(ports: &[Port<'_>], timeout: Duration) {
     let until = std::time::Instant::now() + timeout;
     let coarse = timeout.saturating_sub(SPIN);
-    let mut fd = libc::pollfd { fd: tun.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-    // SAFETY: one pollfd that lives across the call.
-    let ready = unsafe { libc::poll(&mut fd, 1, coarse.as_millis() as libc::c_int) };
+    let mut fds: Vec<libc::pollfd> =
+        ports.iter().map(|p| libc::pollfd { fd: p.tun.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
+    // SAFETY: `fds` lives across the call and its length is passed with it.
+    let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, coarse.as_millis() as libc::c_int) };
     if ready > 0 {
         return;
     }
     // The last stretch: spin, still returning as soon as a packet is waiting.
     while std::time::Instant::now() < until {
         // SAFETY: as above, with a zero timeout.
-        if unsafe { libc::poll(&mut fd, 1, 0) } > 0 {
+        if !fds.is_empty() && unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) } > 0 {
             return;
         }
         std::hint::spin_loop();

@@ -1,12 +1,13 @@
 //! Network namespaces and TUN devices that wirelab creates for real-time runs, and removes.
 //!
-//! Safety rules (README, "Real-time mode"): every namespace is named `wl<pid>` after the
-//! process that owns it; its TUN device is created in wirelab's namespace, moved into the new
-//! namespace and given the lab's address there, with the TUN as its only route. Packets from
-//! the namespace can therefore only reach wirelab's relay, which delivers them to in-process
-//! hosts and nowhere else. The namespace (and with it the TUN device) is deleted when the
-//! [`Namespace`] is dropped, on error, and after Ctrl-C or SIGTERM; one left behind by a crashed
-//! run (its pid no longer alive) is deleted at the next start.
+//! Safety rules (README, "Real-time mode"): every namespace is named `wl<pid>` or
+//! `wl<pid>-<tag>` after the process that owns it, and its TUN device `wl<pid>t<tag>`; the TUN
+//! is created in wirelab's namespace, moved into the new namespace and given the lab's address
+//! there, with the TUN as its only route. Packets from the namespace can therefore only reach
+//! wirelab's relay, which delivers them to the lab's other hosts (in-process, or another
+//! namespace of the same run) and nowhere else. The namespace (and with it the TUN device) is
+//! deleted when the [`Namespace`] is dropped, on error, and after Ctrl-C or SIGTERM; one left
+//! behind by a crashed run (its pid no longer alive) is deleted at the next start.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -23,6 +24,23 @@ pub fn have_net_admin() -> bool {
     u64::from_str_radix(eff, 16).is_ok_and(|caps| caps & (1 << CAP_NET_ADMIN) != 0)
 }
 
+/// Why this process cannot create kernel hosts, if it cannot: a message that says what to run.
+pub fn missing_access(what: &str) -> Option<String> {
+    if !have_net_admin() {
+        return Some(format!(
+            "{what}: needs root or CAP_NET_ADMIN to create a network namespace and a TUN device \
+             (run it with sudo, or: sudo setcap cap_net_admin,cap_sys_admin+ep $(which wirelab))"
+        ));
+    }
+    if !std::path::Path::new("/dev/net/tun").exists() {
+        return Some(format!("{what}: /dev/net/tun is missing (load the tun module: modprobe tun)"));
+    }
+    if Command::new("ip").arg("-V").output().is_err() {
+        return Some(format!("{what}: the `ip` command is missing (install iproute2)"));
+    }
+    None
+}
+
 /// Runs `ip` with `args`; an error names the command.
 fn ip(args: &[&str]) -> io::Result<()> {
     let out = Command::new("ip").args(args).output()?;
@@ -33,13 +51,24 @@ fn ip(args: &[&str]) -> io::Result<()> {
     }
 }
 
-/// Deletes namespaces named `wl<pid>` whose process is gone (left by a crashed run).
+/// The owning pid of a namespace named like wirelab's: `wl<pid>`, or `wl<pid>-<tag>` with an
+/// alphanumeric tag.
+fn owner(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("wl")?;
+    let (pid, tag) = rest.split_once('-').unwrap_or((rest, "a"));
+    if tag.is_empty() || !tag.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Deletes namespaces named like wirelab's whose process is gone (left by a crashed run).
 pub fn remove_stale() -> Vec<String> {
     let out = Command::new("ip").args(["netns", "list"]).output().map(|o| o.stdout).unwrap_or_default();
     let mut removed = Vec::new();
     for line in String::from_utf8_lossy(&out).lines() {
         let name = line.split_whitespace().next().unwrap_or("");
-        let Some(pid) = name.strip_prefix("wl").and_then(|p| p.parse::<u32>().ok()) else { continue };
+        let Some(pid) = owner(name) else { continue };
         if pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
             if ip(&["netns", "del", name]).is_ok() {
                 removed.push(name.to_string());
@@ -58,12 +87,13 @@ pub struct Namespace {
 }
 
 impl Namespace {
-    /// Creates `wl<pid>` with a TUN device addressed `addr`/24, whose only route is the TUN,
-    /// and `nameserver` in its resolv.conf (`ip netns exec` bind-mounts it).
-    pub fn create(addr: Ipv4Addr, nameserver: Ipv4Addr) -> io::Result<Namespace> {
+    /// Creates `wl<pid>` (or `wl<pid>-<tag>`) with a TUN device addressed `addr`/32, whose only
+    /// route is the TUN, and `nameserver` in its resolv.conf (`ip netns exec` bind-mounts it).
+    /// `tag` is at most 3 alphanumeric characters (device names are limited to 15).
+    pub fn create(tag: &str, addr: Ipv4Addr, nameserver: Ipv4Addr) -> io::Result<Namespace> {
         let pid = std::process::id();
-        let name = format!("wl{pid}");
-        let device = format!("wl{pid}t");
+        let name = if tag.is_empty() { format!("wl{pid}") } else { format!("wl{pid}-{tag}") };
+        let device = format!("wl{pid}t{tag}");
         ip(&["netns", "add", &name])?;
         // From here on, Drop removes what exists.
         let tun = match open_tun(&device) {
@@ -74,7 +104,9 @@ impl Namespace {
             }
         };
         let ns = Namespace { name, device, tun };
-        let cidr = format!("{addr}/24");
+        // A /32: no connected subnet route, so the default route (the TUN) carries everything,
+        // and route attributes such as initcwnd set on it apply to every peer.
+        let cidr = format!("{addr}/32");
         ip(&["link", "set", &ns.device, "netns", &ns.name])?;
         ip(&["-n", &ns.name, "addr", "add", &cidr, "dev", &ns.device])?;
         ip(&["-n", &ns.name, "link", "set", &ns.device, "up"])?;
@@ -84,6 +116,31 @@ impl Namespace {
         std::fs::create_dir_all(&dir)?;
         std::fs::write(format!("{dir}/resolv.conf"), format!("nameserver {nameserver}\n"))?;
         Ok(ns)
+    }
+
+    /// Sets route attributes on the namespace's default route, e.g. `["initcwnd", "4"]`
+    /// (ip-route(8): the initial congestion window of connections that use the route).
+    pub fn set_route(&self, attrs: &[&str]) -> io::Result<()> {
+        let mut args = vec!["-n", &self.name, "route", "change", "default", "dev", &self.device];
+        args.extend_from_slice(attrs);
+        ip(&args)
+    }
+
+    /// Runs `f` on a new thread that has joined this namespace, so that the sockets it opens
+    /// belong to the namespace's kernel stack (setns(2) changes only the calling thread).
+    pub fn spawn_inside<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> io::Result<T> + Send + 'static,
+    ) -> io::Result<std::thread::JoinHandle<io::Result<T>>> {
+        let ns = File::open(format!("/run/netns/{}", self.name))?;
+        Ok(std::thread::spawn(move || {
+            // SAFETY: setns on an fd we opened; it affects only this new thread.
+            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            drop(ns);
+            f()
+        }))
     }
 
     /// A command that runs `program args` inside the namespace.
@@ -123,4 +180,20 @@ fn open_tun(name: &str) -> io::Result<File> {
         return Err(io::Error::last_os_error());
     }
     Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::owner;
+
+    #[test]
+    fn only_wirelab_names_have_an_owner() {
+        assert_eq!(owner("wl123"), Some(123));
+        assert_eq!(owner("wl123-1"), Some(123));
+        assert_eq!(owner("wl123-srv"), Some(123));
+        assert_eq!(owner("wl123-"), None);
+        assert_eq!(owner("wl123-a b"), None);
+        assert_eq!(owner("wlan0"), None);
+        assert_eq!(owner("blue"), None);
+    }
 }
