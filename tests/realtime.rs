@@ -308,3 +308,49 @@ fn twenty_interrupted_runs_leave_nothing_behind() {
         }
     }
 }
+
+#[test]
+fn serve_puts_the_kernel_on_both_ends_for_iperf3() {
+    need_privileges!();
+    if Command::new("iperf3").arg("-v").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "CI must run this test: scripts/test installs iperf3");
+        println!("skipping: iperf3 is not installed (scripts/test installs it)");
+        return;
+    }
+    let dir = tempfile::TempDir::new().unwrap();
+    let child = common::wirelab()
+        .args(["shell", "--link", "delay 5ms", "--serve", "exec iperf3 -s -1", "--snaplen", "96", "--out"])
+        .arg(dir.path())
+        .args(["--", "iperf3", "-J", "-c", "10.0.0.2", "-t", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    // stdout is iperf3's report alone (the peer's output goes to stderr).
+    let report = json(&out);
+    let bits = report["end"]["sum_received"]["bits_per_second"].as_f64().unwrap();
+    assert!(bits > 1e6, "iperf3 moved {bits} bit/s through the link");
+    assert!(leftovers(pid).is_empty(), "left behind: {:?}", leftovers(pid));
+    let Some(tshark) = common::tshark() else { return };
+    let file = dir.path().join("shell.pcapng");
+    // Both SYNs come from Linux: the kernel on each end offers SACK and window scaling.
+    let syns = common::tshark_lines(
+        &tshark,
+        &file,
+        &[
+            "-Y",
+            "tcp.flags.syn == 1 && tcp.options.sack_perm && tcp.options.wscale.shift",
+            "-T",
+            "fields",
+            "-e",
+            "ip.src",
+        ],
+    );
+    assert!(syns.iter().any(|s| s == "10.0.0.1") && syns.iter().any(|s| s == "10.0.0.2"), "{syns:?}");
+    // The capture keeps 96 bytes a packet and the length on the wire.
+    let cut = common::tshark_lines(&tshark, &file, &["-Y", "frame.cap_len == 96 && frame.len > 1000"]);
+    assert!(!cut.is_empty(), "full-size segments are cut to the snap length");
+}

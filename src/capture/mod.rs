@@ -22,6 +22,8 @@ struct Entry {
     at: u64,
     data_end: usize,
     comment_end: usize,
+    /// The packet's length on the wire (more than what is kept when a snap length cuts it).
+    orig_len: u32,
 }
 
 /// An in-memory capture from one vantage point.
@@ -32,6 +34,8 @@ pub struct Capture {
     entries: Vec<Entry>,
     data: Vec<u8>,
     comments: String,
+    /// Bytes kept of each packet (0: all), like tcpdump's `-s`.
+    snaplen: usize,
 }
 
 /// One recorded packet, borrowed from a [`Capture`].
@@ -42,6 +46,8 @@ pub struct Frame<'a> {
     pub at: Instant,
     pub bytes: &'a [u8],
     pub comment: &'a str,
+    /// The packet's length on the wire (`bytes` may be shorter: see [`Capture::with_snaplen`]).
+    pub orig_len: usize,
 }
 
 impl Capture {
@@ -49,6 +55,13 @@ impl Capture {
     /// `names`: (address, host name) pairs for the Name Resolution Block.
     pub fn new(interface: &str, names: Vec<(Ipv4Addr, String)>) -> Self {
         Capture { interface: interface.to_string(), names, ..Default::default() }
+    }
+
+    /// Keeps only the first `snaplen` bytes of each packet (0: whole packets), so that long
+    /// high-rate real-time runs fit in memory; headers are what Wireshark's analysis needs.
+    pub fn with_snaplen(mut self, snaplen: usize) -> Self {
+        self.snaplen = snaplen;
+        self
     }
 
     /// Records one packet (raw IPv4 bytes) at virtual time `at` with its comment; returns its
@@ -65,9 +78,15 @@ impl Capture {
             "capture {}: packet at {at} recorded after a later one",
             self.interface
         );
-        self.data.extend_from_slice(bytes);
+        let kept = if self.snaplen == 0 { bytes.len() } else { bytes.len().min(self.snaplen) };
+        self.data.extend_from_slice(&bytes[..kept]);
         comment(&mut self.comments);
-        self.entries.push(Entry { at: at.micros(), data_end: self.data.len(), comment_end: self.comments.len() });
+        self.entries.push(Entry {
+            at: at.micros(),
+            data_end: self.data.len(),
+            comment_end: self.comments.len(),
+            orig_len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+        });
         self.entries.len() as u64
     }
 
@@ -136,6 +155,7 @@ impl Capture {
                 at: Instant::from_micros(e.at),
                 bytes: &self.data[data_start..e.data_end],
                 comment: &self.comments[comment_start..e.comment_end],
+                orig_len: e.orig_len as usize,
             }
         })
     }
@@ -152,7 +172,7 @@ impl Capture {
         }
         for f in self.packets() {
             let ts = epoch_unix_micros.saturating_add(f.at.micros());
-            pcapng::write_epb(&mut out, ts, f.bytes, f.comment);
+            pcapng::write_epb(&mut out, ts, f.bytes, f.orig_len, f.comment);
         }
         out
     }

@@ -111,9 +111,9 @@ fn option_value(s: &str) -> &str {
 }
 
 /// Writes an Enhanced Packet Block (§4.3) on interface 0 with timestamp `ts` (in the IDB's
-/// resolution: µs since the Unix epoch) and, if `comment` is non-empty, an `opt_comment`
-/// followed by `opt_endofopt`.
-pub fn write_epb(out: &mut Vec<u8>, ts: u64, data: &[u8], comment: &str) {
+/// resolution: µs since the Unix epoch), the packet's first bytes `data` of `orig_len` on the
+/// wire and, if `comment` is non-empty, an `opt_comment` followed by `opt_endofopt`.
+pub fn write_epb(out: &mut Vec<u8>, ts: u64, data: &[u8], orig_len: usize, comment: &str) {
     let comment = option_value(comment);
     let options = if comment.is_empty() { 0 } else { 4 + comment.len() + pad(comment.len()) + 4 };
     let total = 32 + data.len() + pad(data.len()) + options;
@@ -125,7 +125,7 @@ pub fn write_epb(out: &mut Vec<u8>, ts: u64, data: &[u8], comment: &str) {
     put_u32(out, (ts >> 32) as u32);
     put_u32(out, ts as u32);
     put_u32(out, len); // captured length
-    put_u32(out, len); // original length
+    put_u32(out, u32::try_from(orig_len.max(data.len())).unwrap_or(u32::MAX)); // original length
     put_padded(out, data);
     if !comment.is_empty() {
         put_u16(out, OPT_COMMENT);

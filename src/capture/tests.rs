@@ -82,7 +82,7 @@ fn dsb_bytes_follow_the_spec() {
 #[test]
 fn epb_carries_the_comment_as_option_1() {
     let mut out = Vec::new();
-    write_epb(&mut out, 0x1_0000_0002, &[0x45, 1, 2], "hé");
+    write_epb(&mut out, 0x1_0000_0002, &[0x45, 1, 2], 3, "hé");
     let le = |at: usize| u32::from_le_bytes(out[at..at + 4].try_into().unwrap());
     assert_eq!((le(0), le(4), le(out.len() - 4)), (6, out.len() as u32, out.len() as u32));
     assert_eq!((le(8), le(12), le(16), le(20), le(24)), (0, 1, 2, 3, 3));
@@ -115,6 +115,19 @@ fn pcap_file_reads_back_every_block() {
     let plain = blocks_types(&cap.to_pcapng(Some(""), 0));
     assert_eq!(plain, blocks_types(&cap.to_pcapng(None, 0)));
     assert!(!plain.contains(&DSB_BLOCK_TYPE));
+}
+
+#[test]
+fn a_snap_length_keeps_headers_and_the_length_on_the_wire() {
+    let mut cap = Capture::new("client", Vec::new()).with_snaplen(20);
+    let packet = tcp([10, 0, 0, 1], [10, 0, 0, 2], true, None, 7);
+    cap.record(Instant::ZERO, &packet, "cut".into());
+    let frame = cap.packets().next().unwrap();
+    assert_eq!((frame.bytes, frame.orig_len), (&packet[..20], packet.len()));
+    let file = cap.to_pcapng(None, 0);
+    let blocks = blocks(&file);
+    let epb = blocks.iter().find_map(Block::as_enhanced_packet).unwrap();
+    assert_eq!((epb.data.len(), epb.original_len as usize), (20, packet.len()));
 }
 
 fn blocks_types(file: &[u8]) -> Vec<u32> {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::backend::realtime;
-use crate::runner::{Clock, REALTIME_RTT_TOLERANCE};
+use crate::runner::Clock;
 use crate::script::plan::{self, Overrides, ScenarioPlan};
 use crate::script::{InputError, Lab, BUILTIN};
 use crate::units;
@@ -291,7 +291,7 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
         if clock == Clock::Realtime {
             println!(
                 "Real time: times are wall-clock, so RTT counts are within a few hundredths of whole numbers \
-                 (checks allow {REALTIME_RTT_TOLERANCE} RTT); the size sweep and loss table run in virtual time only."
+                 (checks allow 5% of an RTT or 3 ms); the size sweep and loss table run in virtual time only."
             );
         }
         let keys = if outputs.iter().any(|o| !o.key_log.is_empty()) { ", TLS key logs" } else { "" };

@@ -54,6 +54,14 @@ pub struct ShellArgs {
     /// Directory for shell.pcapng and shell.keys.
     #[arg(long, value_name = "DIR", default_value = "captures")]
     out: PathBuf,
+    /// Make server.lab (10.0.0.2) the Linux kernel in a second namespace, running CMD there
+    /// (e.g. "iperf3 -s"), instead of wirelab's in-process servers. Both ends are then real TCP.
+    #[arg(long, value_name = "CMD")]
+    serve: Option<String>,
+    /// Keep only the first BYTES of each packet in the capture (0: whole packets), for long
+    /// high-rate runs (iperf3 at gigabits per second) whose capture would not fit in memory.
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    snaplen: usize,
     /// The command to run inside the namespace, after `--`.
     #[arg(last = true, value_name = "CMD")]
     command: Vec<String>,
@@ -111,6 +119,7 @@ pub fn run(args: ShellArgs) -> Result<i32, Failure> {
     );
     net.tap.label = "shell".into();
     net.tap.annotator = Some(Default::default());
+    net.tap.capture = std::mem::take(&mut net.tap.capture).with_snaplen(args.snaplen);
     let tls = LabTls::new(seed, SERVER_NAME, TlsClock::at_unix_micros(DEFAULT_EPOCH_UNIX_MICROS))
         .map_err(Failure::Run)?
         .with_server_alpn(&[b"http/1.1"]);
@@ -120,13 +129,23 @@ pub fn run(args: ShellArgs) -> Result<i32, Failure> {
     let mut servers = Servers { http, dns, dns_host: 2, tls };
 
     let mut ns = netns::Namespace::create("", CLIENT, DNS).map_err(|e| Failure::Run(e.into()))?;
+    let mut peer = match &args.serve {
+        Some(cmd) => {
+            net.hosts[1].external = true;
+            Some(Peer::start(cmd).map_err(|e| Failure::Run(anyhow::anyhow!("--serve {cmd}: {e}")))?)
+        }
+        None => None,
+    };
     let (program, rest) = match args.command.split_first() {
         Some((p, r)) => (p.clone(), r.to_vec()),
         None => (std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into()), Vec::new()),
     };
     let mut child = ns.command(&program, &rest).spawn().map_err(|e| Failure::Run(anyhow::anyhow!("{program}: {e}")))?;
     let mut exit = None;
-    let mut ports = [realtime::Port { host: 0, tun: &mut ns.tun }];
+    let mut ports = vec![realtime::Port { host: 0, tun: &mut ns.tun }];
+    if let Some(p) = peer.as_mut() {
+        ports.push(realtime::Port { host: 1, tun: &mut p.ns.tun });
+    }
     let outcome = realtime::run(&mut net, &mut servers, &mut ports, &mut |_, _| {}, |_| match child.try_wait() {
         Ok(Some(status)) => {
             exit = Some(status);
@@ -139,6 +158,7 @@ pub fn run(args: ShellArgs) -> Result<i32, Failure> {
         let _ = child.kill();
         exit = child.wait().ok();
     }
+    drop(peer); // stops the peer's command, deletes its namespace
     drop(ns); // deletes the namespace and its TUN device
     let end = outcome.map_err(|e| Failure::Run(e.into()))?;
 
@@ -157,4 +177,52 @@ pub fn run(args: ShellArgs) -> Result<i32, Failure> {
         args.out.join("shell.pcapng").display()
     );
     Ok(exit.and_then(|s| s.code()).unwrap_or(1))
+}
+
+/// The kernel peer of `--serve`: namespace `wl<pid>-s` at the server's address, running the
+/// user's command. Dropping it stops the command and deletes the namespace.
+struct Peer {
+    child: std::process::Child,
+    ns: netns::Namespace,
+}
+
+impl Peer {
+    fn start(cmd: &str) -> std::io::Result<Peer> {
+        let ns = netns::Namespace::create("s", SERVER, DNS)?;
+        // The peer's output goes to stderr, so that CMD's stdout stays CMD's alone.
+        let to_stderr = std::os::fd::AsFd::as_fd(&std::io::stderr()).try_clone_to_owned()?;
+        let child = ns.command("sh", &["-c".to_string(), cmd.to_string()]).stdout(to_stderr).spawn()?;
+        let mut peer = Peer { child, ns };
+        // Give the server a moment to listen (up to 3 s): a client that connects first would
+        // be refused.
+        let started = std::time::Instant::now();
+        while started.elapsed() < std::time::Duration::from_secs(3) {
+            if let Some(status) = peer.child.try_wait()? {
+                return Err(std::io::Error::other(format!("the command exited at once ({status})")));
+            }
+            let listening = peer.ns.command("ss", &["-Hltnu".to_string()]).output()?;
+            if !listening.stdout.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Ok(peer)
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        // SIGTERM first, so the command can finish its report; then SIGKILL.
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

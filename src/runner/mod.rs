@@ -109,9 +109,16 @@ impl Clock {
     }
 }
 
-/// How far from a whole number an RTT count may be for `==` to hold on the wall clock: the
-/// relay wakes a fraction of a millisecond late, and crypto takes real time.
-pub const REALTIME_RTT_TOLERANCE: f64 = 0.05;
+/// How far an RTT count may be from the expected one for `==` to hold on the wall clock: the
+/// relay wakes a fraction of a millisecond late, and crypto and the scheduler take real time.
+/// 5% of an RTT, or 3 ms, whichever is more.
+pub fn realtime_rtt_tolerance(rtt_ms: f64) -> f64 {
+    if rtt_ms > 0.0 {
+        (3.0 / rtt_ms).max(0.05)
+    } else {
+        0.05
+    }
+}
 
 /// [`run_scenario`], reporting progress (virtual time, status) now and then.
 pub fn run_scenario_with_progress(
@@ -333,7 +340,9 @@ pub fn run_scenario_on(
                 Operand::Metric(name) => name.ends_with("rtts"),
             };
             let ok = match clock {
-                Clock::Realtime if counts_rtts => measured.is_some_and(|m| c.holds_within(m, REALTIME_RTT_TOLERANCE)),
+                Clock::Realtime if counts_rtts => {
+                    measured.is_some_and(|m| c.holds_within(m, realtime_rtt_tolerance(rtt_ms)))
+                }
                 _ => measured.is_some_and(|m| c.holds(m)),
             };
             Expectation { check: c.text.clone(), ok, measured }

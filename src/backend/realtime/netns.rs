@@ -109,7 +109,9 @@ impl Namespace {
         let cidr = format!("{addr}/32");
         ip(&["link", "set", &ns.device, "netns", &ns.name])?;
         ip(&["-n", &ns.name, "addr", "add", &cidr, "dev", &ns.device])?;
-        ip(&["-n", &ns.name, "link", "set", &ns.device, "up"])?;
+        // A deep transmit queue: the kernel's bursts (slow start, a window opening) wait there
+        // for the relay instead of being dropped before they reach the emulated link.
+        ip(&["-n", &ns.name, "link", "set", &ns.device, "txqueuelen", "10000", "up"])?;
         ip(&["-n", &ns.name, "link", "set", "lo", "up"])?;
         ip(&["-n", &ns.name, "route", "add", "default", "dev", &ns.device])?;
         let dir = format!("/etc/netns/{}", ns.name);
