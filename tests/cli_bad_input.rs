@@ -186,12 +186,33 @@ fn unknown_kernel_congestion_control() {
 }
 
 #[test]
-fn a_client_cannot_be_a_kernel_host() {
+fn a_kernel_client_runs_exec_steps_only() {
     let lab = include_str!("../labs/slow-start.toml").replace("kernel = [\"server\"]", "kernel = [\"client\"]");
     let dir = TempDir::new().unwrap();
     let file = dir.path().join("lab.toml");
     std::fs::write(&file, lab).unwrap();
-    bad(&["run", file.to_str().unwrap()], &["linux-fresh", "kernel", "client", "only the server"]);
+    bad(&["run", file.to_str().unwrap()], &["linux-fresh", "kernel client", "exec", "`connect` step"]);
+}
+
+#[test]
+fn exec_steps_need_a_kernel_client() {
+    let lab = include_str!("../labs/handshake.toml").replace("kernel = [\"client\"]\n", "");
+    let dir = TempDir::new().unwrap();
+    let file = dir.path().join("lab.toml");
+    std::fs::write(&file, lab).unwrap();
+    bad(&["run", file.to_str().unwrap()], &["kernel-curl", "exec", "kernel = [\"client\"]"]);
+}
+
+#[test]
+fn an_empty_exec_command() {
+    let lab = include_str!("../labs/handshake.toml").replace(
+        "command = \"curl -sSk --tlsv1.3 --http1.1 -o /dev/null https://www.example.lab/bytes/${response_size}\"",
+        "command = \" \"",
+    );
+    let dir = TempDir::new().unwrap();
+    let file = dir.path().join("lab.toml");
+    std::fs::write(&file, lab).unwrap();
+    bad(&["run", file.to_str().unwrap()], &["kernel-curl", "steps[1].command", "empty"]);
 }
 
 #[test]

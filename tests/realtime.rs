@@ -354,3 +354,41 @@ fn serve_puts_the_kernel_on_both_ends_for_iperf3() {
     let cut = common::tshark_lines(&tshark, &file, &["-Y", "frame.cap_len == 96 && frame.len > 1000"]);
     assert!(!cut.is_empty(), "full-size segments are cut to the snap length");
 }
+
+#[test]
+fn kernel_curl_in_a_lab_shows_one_rtt_for_tcp_and_tls13_in_the_timeline() {
+    need_privileges!();
+    let dir = tempfile::TempDir::new().unwrap();
+    // 40 ms each way: the phases are read off curl's own packets.
+    let child = common::wirelab()
+        .args(["run", "handshake", "--backend", "realtime", "--scenario", "kernel-curl", "--rtt", "80ms", "--json"])
+        .arg("--out")
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let t = json(&out);
+    let s = common::scenario(&t, "kernel-curl");
+    let rtts = |id: &str| {
+        s["phases"].as_array().unwrap().iter().find(|p| p["id"] == id).unwrap_or_else(|| panic!("no {id} in {s}"))
+            ["rtts"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!((0.99..1.05).contains(&rtts("tcp_handshake")), "TCP: {} RTTs", rtts("tcp_handshake"));
+    assert!((0.99..1.1).contains(&rtts("tls_handshake")), "TLS 1.3: {} RTTs", rtts("tls_handshake"));
+    assert!((0.99..1.05).contains(&rtts("http_request")), "request: {} RTTs", rtts("http_request"));
+    assert_eq!(s["metrics"]["exit_code"], 0.0);
+    assert!(leftovers(pid).is_empty(), "left behind: {:?}", leftovers(pid));
+    let Some(tshark) = common::tshark() else { return };
+    let file = dir.path().join("handshake-kernel-curl.pcapng");
+    // The annotator names the handshake messages; the key log decrypts curl's request.
+    let hello = common::tshark_lines(&tshark, &file, &["-Y", "frame.comment contains \"TLS ClientHello\""]);
+    assert_eq!(hello.len(), 1);
+    let http = common::tshark_lines(&tshark, &file, &["-Y", "http.response.code == 200"]);
+    assert_eq!(http.len(), 1, "the HTTPS response is decrypted from the capture");
+}

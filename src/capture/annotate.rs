@@ -1,7 +1,8 @@
 //! Naming protocol events from the packets themselves, for captures that no script annotates
 //! (real-time runs of real programs): TCP handshakes, retransmissions, keepalive probes,
-//! closes and resets. It keeps a little state per TCP flow (RFC 9293 §3.3: the next sequence
-//! number each side will send).
+//! closes and resets, and, from the first bytes of a segment's payload, plaintext TLS records
+//! and HTTP/1.x start lines. It keeps a little state per TCP flow (RFC 9293 §3.3: the next
+//! sequence number each side will send; whether it has sent a TLS ChangeCipherSpec).
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -15,6 +16,8 @@ type Flow = (Ipv4Addr, u16, Ipv4Addr, u16);
 struct Side {
     /// Sequence number after the highest byte sent (SYN and FIN count one).
     next: Option<u32>,
+    /// This side has sent a TLS ChangeCipherSpec: its later handshake records are encrypted.
+    sent_ccs: bool,
 }
 
 /// Recognises events in a stream of packets seen at one vantage point.
@@ -29,8 +32,21 @@ fn after(a: u32, b: u32) -> bool {
 }
 
 impl Annotator {
-    /// The event this packet is, if it is one worth naming.
+    /// The event this packet is, if it is one worth naming, judged from its headers only
+    /// (TCP events and DNS; no TLS or HTTP names, which need the payload: see
+    /// [`Annotator::observe_packet`]).
     pub fn observe(&mut self, s: &PacketSummary) -> Option<&'static str> {
+        self.observe_packet(s, &[])
+    }
+
+    /// The event this packet is, if it is one worth naming. `bytes` is the packet `s` was
+    /// parsed from (anything else, or a packet cut short, only loses the payload names).
+    ///
+    /// TCP events come first (reset, handshake, keepalive probe, retransmission, close). A
+    /// segment that is none of them is named from the start of its payload: the first TLS
+    /// record, if the payload begins with a plaintext record header (see `tls_record_name`),
+    /// or an HTTP/1.x request or status line ("HTTP request", "HTTP response").
+    pub fn observe_packet(&mut self, s: &PacketSummary, bytes: &[u8]) -> Option<&'static str> {
         let Transport::Tcp { src_port, dst_port, seq, flags, payload_len, .. } = s.transport else {
             return match s.transport {
                 Transport::Udp { src_port: 53, .. } | Transport::Udp { dst_port: 53, .. } => Some("DNS"),
@@ -61,10 +77,92 @@ impl Annotator {
         } else {
             None
         };
+        if flags.syn {
+            side.sent_ccs = false;
+        }
         if side.next.is_none_or(|n| after(end, n)) {
             side.next = Some(end);
         }
-        event
+        if event.is_some() || payload_len == 0 {
+            return event;
+        }
+        let payload = s.payload(bytes);
+        let name = tls_record_name(payload, side.sent_ccs).or_else(|| http_name(payload));
+        // RFC 5246 §7.1: after its ChangeCipherSpec a side's handshake records are encrypted.
+        side.sent_ccs |= sends_ccs(payload);
+        name
+    }
+}
+
+/// The plaintext TLS record header at the start of `bytes` (RFC 8446 §5.1, RFC 5246 §6.2.1):
+/// content type 20 to 23, version 0x0301 to 0x0304, a non-zero length. Returns the content type
+/// and the declared length.
+fn tls_header(bytes: &[u8]) -> Option<(u8, usize)> {
+    let [content_type, 3, minor, hi, lo, ..] = *bytes else { return None };
+    let len = usize::from(u16::from_be_bytes([hi, lo]));
+    ((20..=23).contains(&content_type) && (1..=4).contains(&minor) && len > 0).then_some((content_type, len))
+}
+
+/// Whether the TLS records starting at the payload's first byte include a ChangeCipherSpec
+/// (walking the record headers that lie within the payload).
+fn sends_ccs(payload: &[u8]) -> bool {
+    let mut rest = payload;
+    while let Some((content_type, len)) = tls_header(rest) {
+        if content_type == 20 {
+            return true;
+        }
+        let Some(next) = rest.get(5 + len..) else { return false };
+        rest = next;
+    }
+    false
+}
+
+/// The name of the first TLS record of `payload`, if the payload starts with a plaintext record
+/// header (see [`tls_header`]); nothing past the first record is read. A handshake record is
+/// named by its first message's type (RFC 8446 §4, RFC 5246 §7.4), unless that message cannot be
+/// plaintext: it follows this side's ChangeCipherSpec (`encrypted`, TLS 1.2's Finished; a
+/// ClientHello, never encrypted, is still named), or its declared length overruns the record.
+fn tls_record_name(payload: &[u8], encrypted: bool) -> Option<&'static str> {
+    let (content_type, record_len) = tls_header(payload)?;
+    Some(match content_type {
+        20 => "TLS ChangeCipherSpec",
+        21 => "TLS alert",
+        23 => "TLS application data (encrypted)",
+        _ => {
+            let body = &payload[5..];
+            let message_len = body.get(1..4).map(|l| u32::from_be_bytes([0, l[0], l[1], l[2]]) as usize);
+            if message_len.is_some_and(|l| l + 4 > record_len) || (encrypted && body.first() != Some(&1)) {
+                return Some("TLS handshake");
+            }
+            match body.first() {
+                Some(1) => "TLS ClientHello",
+                Some(2) => "TLS ServerHello",
+                Some(4) => "TLS NewSessionTicket",
+                Some(8) => "TLS EncryptedExtensions",
+                Some(11) => "TLS Certificate",
+                Some(12) => "TLS ServerKeyExchange",
+                Some(13) => "TLS CertificateRequest",
+                Some(14) => "TLS ServerHelloDone",
+                Some(15) => "TLS CertificateVerify",
+                Some(16) => "TLS ClientKeyExchange",
+                Some(20) => "TLS Finished",
+                _ => "TLS handshake",
+            }
+        }
+    })
+}
+
+/// "HTTP request" or "HTTP response" when the payload starts with an HTTP/1.x request line
+/// (RFC 9112 §3: a method and a space) or status line (§4: "HTTP/1.").
+fn http_name(payload: &[u8]) -> Option<&'static str> {
+    const METHODS: [&[u8]; 9] =
+        [b"GET ", b"HEAD ", b"POST ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ", b"TRACE "];
+    if payload.starts_with(b"HTTP/1.") {
+        Some("HTTP response")
+    } else if METHODS.iter().any(|m| payload.starts_with(m)) {
+        Some("HTTP request")
+    } else {
+        None
     }
 }
 
@@ -100,5 +198,176 @@ mod tests {
         assert_eq!(see(tcp(101, 500, false, true, false)), Some("retransmission"));
         assert_eq!(see(tcp(1100, 1, false, true, false)), Some("TCP keepalive probe"));
         assert_eq!(see(tcp(1101, 0, false, true, true)), Some("connection close (FIN)"));
+    }
+
+    /// A segment from the client (10.0.0.1:40000) or the server (10.0.0.2:443) at `seq`.
+    fn seg(from_client: bool, seq: u32, flags: &str, payload: &[u8]) -> Vec<u8> {
+        let (c, s) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+        let mut b = if from_client {
+            PacketBuilder::ipv4(c, s, 64).tcp(40000, 443, seq, 65535)
+        } else {
+            PacketBuilder::ipv4(s, c, 64).tcp(443, 40000, seq, 65535)
+        };
+        for f in flags.chars() {
+            b = match f {
+                'S' => b.syn(),
+                'A' => b.ack(1),
+                'F' => b.fin(),
+                'R' => b.rst(),
+                _ => b.psh(),
+            };
+        }
+        let mut out = Vec::new();
+        b.write(&mut out, payload).unwrap();
+        out
+    }
+
+    fn record(content_type: u8, body: &[u8]) -> Vec<u8> {
+        let mut r = vec![content_type, 3, 3];
+        r.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        r.extend_from_slice(body);
+        r
+    }
+
+    /// A handshake record holding one message of type `t` with `len` body bytes.
+    fn handshake(t: u8, len: usize) -> Vec<u8> {
+        let mut m = vec![t, 0, (len >> 8) as u8, len as u8];
+        m.resize(4 + len, 0x42);
+        record(22, &m)
+    }
+
+    fn names(a: &mut Annotator, packets: &[Vec<u8>]) -> Vec<Option<&'static str>> {
+        packets.iter().map(|p| a.observe_packet(&summarize(p).unwrap(), p)).collect()
+    }
+
+    #[test]
+    fn names_a_tls_1_2_handshake_and_http() {
+        let hello = handshake(1, 200);
+        let mut server_flight = handshake(2, 70);
+        server_flight.extend(handshake(11, 300));
+        let mut client_flight = handshake(16, 33);
+        client_flight.extend(record(20, &[1]));
+        let mut finished = record(22, &[0x14, 0xff, 0xff, 0xff]);
+        finished.resize(45, 0x99);
+        let mut server_finish = record(20, &[1]);
+        server_finish.extend(&finished);
+        let packets = [
+            seg(true, 100, "S", b""),
+            seg(false, 500, "SA", b""),
+            seg(true, 101, "A", b""),
+            seg(true, 101, "PA", &hello),
+            seg(false, 501, "PA", &server_flight),
+            seg(false, 501 + server_flight.len() as u32, "PA", &handshake(14, 0)),
+            seg(true, 101 + hello.len() as u32, "PA", &client_flight),
+            // The client's Finished, alone: encrypted after its ChangeCipherSpec.
+            seg(true, 101 + (hello.len() + client_flight.len()) as u32, "PA", &finished),
+            seg(false, 1000, "PA", &server_finish),
+            seg(true, 2000, "PA", &record(23, &[7; 30])),
+            seg(true, 2035, "PA", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+            seg(false, 3000, "PA", b"HTTP/1.1 200 OK\r\n\r\n"),
+            seg(false, 3000, "PA", b"HTTP/1.1 200 OK\r\n\r\n"),
+            seg(true, 2200, "PA", &record(21, &[1, 0])),
+            seg(true, 2300, "PA", b"\x16\x03"),
+        ];
+        let want = [
+            Some("TCP handshake (SYN)"),
+            Some("TCP handshake (SYN/ACK)"),
+            None,
+            Some("TLS ClientHello"),
+            Some("TLS ServerHello"),
+            Some("TLS ServerHelloDone"),
+            Some("TLS ClientKeyExchange"),
+            Some("TLS handshake"),
+            Some("TLS ChangeCipherSpec"),
+            Some("TLS application data (encrypted)"),
+            Some("HTTP request"),
+            Some("HTTP response"),
+            Some("retransmission"),
+            Some("TLS alert"),
+            None,
+        ];
+        assert_eq!(names(&mut Annotator::default(), &packets), want);
+    }
+
+    #[test]
+    fn tcp_events_come_before_payload_names() {
+        let hello = handshake(1, 100);
+        let packets = [
+            seg(true, 100, "S", b""),
+            seg(true, 101, "PA", &hello),
+            seg(true, 101, "PA", &hello),
+            seg(true, 101 + hello.len() as u32, "FA", b"GET / HTTP/1.1\r\n"),
+            seg(false, 7, "RA", &record(21, &[2, 40])),
+        ];
+        let want = [
+            Some("TCP handshake (SYN)"),
+            Some("TLS ClientHello"),
+            Some("retransmission"),
+            Some("connection close (FIN)"),
+            Some("reset"),
+        ];
+        assert_eq!(names(&mut Annotator::default(), &packets), want);
+        // Without the bytes, only TCP events are named.
+        let mut a = Annotator::default();
+        assert_eq!(a.observe(&summarize(&seg(true, 5, "PA", &hello)).unwrap()), None);
+        assert_eq!(a.observe_packet(&summarize(&seg(true, 5, "PA", &hello)).unwrap(), &[]), Some("retransmission"));
+    }
+
+    #[test]
+    fn tls_records_are_named_from_their_first_bytes_only() {
+        let name = |payload: &[u8]| tls_record_name(payload, false);
+        assert_eq!(name(&handshake(2, 60)), Some("TLS ServerHello"));
+        assert_eq!(name(&handshake(4, 60)), Some("TLS NewSessionTicket"));
+        assert_eq!(name(&handshake(0x63, 60)), Some("TLS handshake"));
+        // A message longer than its record is not plaintext.
+        assert_eq!(name(&record(22, &[1, 0, 9, 0, 0])), Some("TLS handshake"));
+        // Only the first record counts; a record longer than the segment is still named.
+        let mut flight = handshake(2, 60);
+        flight.extend(record(20, &[1]));
+        assert_eq!(name(&flight), Some("TLS ServerHello"));
+        assert_eq!(name(&handshake(11, 3000)[..1448]), Some("TLS Certificate"));
+        assert_eq!(name(&[22, 3, 3, 0, 9, 1]), Some("TLS ClientHello"));
+        assert_eq!(tls_record_name(&handshake(1, 60), true), Some("TLS ClientHello"));
+        assert_eq!(tls_record_name(&handshake(2, 60), true), Some("TLS handshake"));
+        for bad in [
+            &[22u8, 3, 3, 0][..],
+            &[22, 3, 0, 0, 5, 1],
+            &[22, 2, 3, 0, 5, 1],
+            &[24, 3, 3, 0, 5],
+            &[],
+            &[22, 3, 3, 0, 0],
+        ] {
+            assert_eq!(name(bad), None, "{bad:?}");
+        }
+        assert!(sends_ccs(&[handshake(16, 10), record(20, &[1])].concat()));
+        assert!(!sends_ccs(&[handshake(16, 10), vec![20, 3]].concat()));
+        assert_eq!(http_name(b"POST /x HTTP/1.1"), Some("HTTP request"));
+        assert_eq!(http_name(b"HTTP/1.0 404 Not Found"), Some("HTTP response"));
+        assert_eq!(http_name(b"GETX"), None);
+    }
+
+    #[test]
+    fn never_panics_on_any_payload() {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut a = Annotator::default();
+        let seeds = [handshake(1, 40), record(20, &[1]), b"GET / HTTP/1.1".to_vec(), record(23, &[0; 9])];
+        for i in 0..20_000 {
+            let mut payload = seeds[i % seeds.len()].clone();
+            for _ in 0..(next() % 4) {
+                let at = (next() as usize) % payload.len();
+                payload[at] = next() as u8;
+            }
+            payload.truncate((next() as usize) % (payload.len() + 1));
+            let bytes = seg(next() % 2 == 0, next() as u32, ["PA", "A", "FA", "S"][i % 4], &payload);
+            let s = summarize(&bytes).unwrap();
+            let _ = a.observe_packet(&s, &bytes);
+            let _ = a.observe_packet(&s, &bytes[..(next() as usize) % bytes.len()]);
+        }
     }
 }

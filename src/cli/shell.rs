@@ -176,6 +176,15 @@ pub fn run(args: ShellArgs) -> Result<i32, Failure> {
         net.dropped(),
         args.out.join("shell.pcapng").display()
     );
+    let rtt_ms = link.delay.as_secs_f64() * 2000.0;
+    let phases = crate::timeline::from_capture::phases(&net.tap.capture, CLIENT, rtt_ms);
+    if !phases.is_empty() {
+        eprintln!("   the first connection, read off the packets (1 RTT = {rtt_ms} ms):");
+        for p in &phases {
+            let rtts = p.rtts.map_or("-".to_string(), |r| format!("{r:.2}"));
+            eprintln!("   {:<15} {:>9.3} ms {:>6} RTTs   {}", p.id, p.duration_ms(), rtts, p.label);
+        }
+    }
     Ok(exit.and_then(|s| s.code()).unwrap_or(1))
 }
 

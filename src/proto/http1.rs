@@ -38,9 +38,16 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request>, httparse::Error> {
 
 /// The body size a request path asks for: `/bytes/N` (a query such as `?object=3` may
 /// follow), otherwise 0.
+/// At most [`MAX_BODY`]: the server builds each body in memory.
 pub fn requested_size(path: &str) -> u64 {
-    path_number(path, "/bytes/").unwrap_or(0)
+    // Digits, or a size with a unit as lab files write it (`/bytes/200KB`).
+    let Some(rest) = path.strip_prefix("/bytes/") else { return 0 };
+    let size = rest.split(['?', '/']).next().unwrap_or("");
+    crate::units::parse_size(size).ok().or_else(|| path_number(path, "/bytes/")).unwrap_or(0).min(MAX_BODY)
 }
+
+/// The largest body the lab's servers send (a request for more gets this much).
+pub const MAX_BODY: u64 = 256 << 20;
 
 /// The object a request path names: `?object=K`.
 pub fn requested_object(path: &str) -> Option<u64> {
@@ -140,6 +147,10 @@ mod tests {
         let parsed = parse_request(&req).unwrap().unwrap();
         assert_eq!(parsed.path, "/bytes/1000?object=3");
         assert_eq!(requested_size(&parsed.path), 1000);
+        assert_eq!(requested_size("/bytes/200KB"), 200_000);
+        assert_eq!(requested_size("/bytes/14KB?object=2"), 14_000);
+        assert_eq!(requested_size("/bytes/100GB"), MAX_BODY);
+        assert_eq!(requested_size("/bytes/lots"), 0);
         assert_eq!(requested_object(&parsed.path), Some(3));
         assert_eq!(requested_object("/bytes/5"), None);
     }

@@ -64,6 +64,9 @@ pub struct Client {
     pub metrics: BTreeMap<String, f64>,
     pub error: Option<String>,
     pub end: Option<Instant>,
+    /// The namespace `exec` steps run in (a kernel client, real time only).
+    pub exec_ns: Option<String>,
+    exec: Option<super::exec::Running>,
 }
 
 impl Client {
@@ -89,6 +92,8 @@ impl Client {
             metrics: BTreeMap::new(),
             error: None,
             end: None,
+            exec_ns: None,
+            exec: None,
         }
     }
 
@@ -115,7 +120,8 @@ impl Client {
         let dns = self.stub.as_ref().and_then(|s| s.next_timer());
         let pool = self.pool.as_ref().filter(|p| !p.finished()).and_then(|p| p.next_timer());
         let page = self.page_timer;
-        [self.idle_until, dns, pool, page].into_iter().flatten().min()
+        let exec = self.exec.as_ref().map(|e| e.next_check);
+        [self.idle_until, dns, pool, page, exec].into_iter().flatten().min()
     }
 
     /// Runs the script as far as it can go at `now`.
@@ -331,6 +337,10 @@ impl Client {
                 }
             }
             Step::Idle { duration } => self.idle_until = Some(now + *duration),
+            Step::Exec { command } => {
+                let ns = self.exec_ns.as_deref().ok_or("`exec` steps need a kernel client (real time)")?;
+                self.exec = Some(super::exec::Running::spawn(ns, command, now)?);
+            }
             Step::Page(spec) => {
                 let addr = self.address_of(&spec.to, plan)?;
                 self.page = Some(super::page::Page::new(spec.clone(), addr, self.host, plan.tcp, self.seed));
@@ -419,6 +429,20 @@ impl Client {
                     }
                 }
                 done
+            }
+            Step::Exec { command } => {
+                let Some(running) = self.exec.as_mut() else { return Err("the command vanished".into()) };
+                match running.poll(now)? {
+                    None => false,
+                    Some(code) => {
+                        self.exec = None;
+                        self.metrics.insert("exit_code".into(), f64::from(code));
+                        if code != 0 {
+                            return Err(format!("`{command}` exited with status {code}"));
+                        }
+                        true
+                    }
+                }
             }
             Step::Idle { .. } => {
                 let done = self.idle_until.is_some_and(|t| now >= t);

@@ -2,6 +2,7 @@
 //! the timeline, the capture and the TLS key log.
 
 pub mod client;
+pub mod exec;
 pub mod loss_table;
 pub mod page;
 pub mod pool;
@@ -182,7 +183,13 @@ pub fn run_scenario_on(
         }
     }
     let first_port = 49152 + (rng::derive(seed, "client:ports") % 8192) as u16;
-    let client = Client::new(plan, stub, first_port, seed);
+    let mut client = Client::new(plan, stub, first_port, seed);
+    let kernel_client = plan.kernel.contains(&plan.client);
+    if kernel_client && clock == Clock::Realtime {
+        // Its packets are the kernel's: name their protocol events from the packets.
+        client.exec_ns = Some(crate::backend::realtime::netns::name(&plan.client.to_string()));
+        net.tap.annotator = Some(Default::default());
+    }
     let quic = match (&quic_tls, h3_window) {
         (Some(t), Some(w)) => Some(
             QuicService::new(&mut net, plan.server, t, rng::derive(seed, "quic:server"), w, Instant::ZERO)
@@ -254,6 +261,19 @@ pub fn run_scenario_on(
             }
         })
         .collect();
+    if kernel_client {
+        // No script marks a real program's phases: read them off its packets.
+        let first = net.tap.capture.packets().next().map_or(t0, |f| f.at);
+        let shift = timeline::ms(first.micros()) - timeline::ms(t0.micros());
+        let client_addr = plan.hosts[plan.client].addr;
+        let mut derived = timeline::from_capture::phases(&net.tap.capture, client_addr, rtt_ms);
+        for p in &mut derived {
+            p.start_ms += shift;
+            p.end_ms += shift;
+        }
+        derived.append(&mut phases);
+        phases = derived;
+    }
     let mut metrics: BTreeMap<String, f64> = lab.client.metrics.clone();
     if !rounds.list.is_empty() {
         metrics.insert("rounds".into(), rounds.list.len() as f64);
@@ -318,6 +338,9 @@ pub fn run_scenario_on(
         capture: format!("{}-{}.pcapng", plan.lab, plan.name),
         congestion: match h3_window {
             Some(w) => format!("QUIC: quinn's NewReno, initial window {w} bytes, paced, 1472-byte UDP payloads"),
+            None if plan.kernel.contains(&plan.client) => {
+                format!("client TCP: the Linux kernel's own ({}); server: {}", kernel_default_cc(), plan.tcp.describe())
+            }
             None if plan.kernel.contains(&plan.server) => kernel_tcp(plan),
             None => plan.tcp.describe(),
         },
@@ -349,6 +372,13 @@ pub fn run_scenario_on(
         })
         .collect();
     Ok(ScenarioOutput { timeline: scenario, pcapng, key_log })
+}
+
+/// This machine's default congestion control (what a kernel client's programs use).
+fn kernel_default_cc() -> String {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_congestion_control")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "default congestion control".into())
 }
 
 /// The congestion line for a scenario whose server is the Linux kernel.

@@ -215,6 +215,12 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         check_kernel_host(&hosts[h], warmup.iter().chain(&main), &at)?;
         kernel.push(h);
     }
+    if !kernel.contains(&client) && warmup.iter().chain(&main).any(|s| matches!(s, Step::Exec { .. })) {
+        return Err(InputError::new(format!(
+            "{at}: `exec` steps run real commands on a kernel client; add kernel = [\"{}\"] to the scenario",
+            hosts[client].name
+        )));
+    }
 
     let congestion = match params.values.get("cc") {
         None => Congestion::InitialWindow { segments: 10 },
@@ -294,25 +300,32 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
 }
 
 /// What a kernel host can be: the server, answering plain HTTP on port 80 (wirelab runs that
-/// server on the kernel's sockets inside the host's namespace).
+/// server on the kernel's sockets inside the host's namespace), or the client, whose steps are
+/// real commands (`exec`) run inside its namespace.
 fn check_kernel_host<'s>(host: &HostPlan, steps: impl Iterator<Item = &'s Step>, at: &str) -> Result<(), InputError> {
-    if host.role != Role::Server {
-        return Err(InputError::new(format!(
-            "{at}.kernel: host `{}` has role {:?}; only the server can be a kernel host (it serves plain HTTP on port 80)",
-            host.name, host.role
-        )));
-    }
     for step in steps {
-        let ok = match step {
-            Step::Connect { port, .. } => *port == 80,
-            Step::Request { .. } | Step::Idle { .. } | Step::Close => true,
-            _ => false,
+        let ok = match (host.role, step) {
+            (Role::Server, Step::Connect { port, .. }) => *port == 80,
+            (Role::Server, Step::Request { .. } | Step::Idle { .. } | Step::Close | Step::Exec { .. }) => true,
+            (Role::Client, Step::Exec { .. } | Step::Idle { .. }) => true,
+            (Role::Server | Role::Client, _) => false,
+            _ => {
+                return Err(InputError::new(format!(
+                    "{at}.kernel: host `{}` has role {:?}; only the client or the server can be a kernel host",
+                    host.name, host.role
+                )))
+            }
         };
         if !ok {
+            let what = match host.role {
+                Role::Server => "serves plain HTTP on port 80 only (steps: connect to port 80, request, idle, close)",
+                _ => "runs real commands only (steps: exec, idle)",
+            };
             return Err(InputError::new(format!(
-                "{at}.kernel: the kernel server `{}` serves plain HTTP on port 80 only (steps connect to port 80, \
-                 request, idle, close); this scenario has {step:?}",
-                host.name
+                "{at}.kernel: the kernel {} `{}` {what}; this scenario has a `{}` step",
+                if host.role == Role::Server { "server" } else { "client" },
+                host.name,
+                step.kind()
             )));
         }
     }

@@ -27,6 +27,8 @@ pub enum Step {
     Bursts(BurstSpec),
     /// A page of several objects over HTTP/1.1, HTTP/2 or HTTP/3 (the head-of-line lab).
     Page(PageSpec),
+    /// Run a real command (`sh -c`) in a kernel client's namespace until it exits (real time).
+    Exec { command: String },
 }
 
 /// Which HTTP a page is fetched with.
@@ -84,7 +86,7 @@ pub struct BurstSpec {
 }
 
 /// Step kinds and the keys each one takes.
-pub const KINDS: [(&str, &[&str]); 8] = [
+pub const KINDS: [(&str, &[&str]); 9] = [
     ("dns", &["name"]),
     ("connect", &["to", "port"]),
     ("tls", &["version", "early_data"]),
@@ -93,6 +95,7 @@ pub const KINDS: [(&str, &[&str]); 8] = [
     ("close", &[]),
     ("bursts", &["to", "port", "tls", "requests", "size", "every", "duration", "pool", "keepalive", "ping"]),
     ("page", &["protocol", "to", "port", "objects", "size", "connections", "quic_initial_window"]),
+    ("exec", &["command"]),
 ];
 
 impl Step {
@@ -107,6 +110,22 @@ impl Step {
             Step::Close => "close",
             Step::Bursts(_) => "bursts",
             Step::Page(_) => "page_load",
+            Step::Exec { .. } => "exec",
+        }
+    }
+
+    /// The step's kind, as lab files write it (`step = "connect"`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Step::Dns { .. } => "dns",
+            Step::Connect { .. } => "connect",
+            Step::Tls { .. } => "tls",
+            Step::Request { .. } => "request",
+            Step::Idle { .. } => "idle",
+            Step::Close => "close",
+            Step::Bursts(_) => "bursts",
+            Step::Page(_) => "page",
+            Step::Exec { .. } => "exec",
         }
     }
 
@@ -122,6 +141,7 @@ impl Step {
             Step::Request { size } => format!("HTTP/1.1 GET of {}", crate::units::format_bytes(*size)),
             Step::Idle { duration } => format!("idle for {duration:?}"),
             Step::Close => "connection close".to_string(),
+            Step::Exec { command } => format!("run `{command}`"),
             Step::Page(p) => format!(
                 "{} objects of {} over {}{}",
                 p.objects,
@@ -185,6 +205,15 @@ impl Step {
                 early_data: get("early_data")?.map(|v| v.bool()).transpose()?.unwrap_or(false),
             },
             "request" => Step::Request { size: required("size")?.size()? },
+            "exec" => {
+                let command = required("command")?.string()?;
+                if command.trim().is_empty() {
+                    return Err(InputError::new(format!(
+                        "{at}.command: empty (a shell command, e.g. \"curl -sk https://server.lab/\")"
+                    )));
+                }
+                Step::Exec { command }
+            }
             "idle" => Step::Idle { duration: required("duration")?.duration()? },
             "page" => Step::Page(PageSpec {
                 protocol: match required("protocol")?.choice(&["h1", "h2", "h3"])?.as_str() {

@@ -43,7 +43,7 @@ pub struct Tap {
 impl Tap {
     fn record(&mut self, at: Instant, bytes: &[u8], note: &str) {
         let summary = packet::summarize(bytes);
-        let event = self.annotator.as_mut().zip(summary.as_ref()).and_then(|(a, s)| a.observe(s));
+        let event = self.annotator.as_mut().zip(summary.as_ref()).and_then(|(a, s)| a.observe_packet(s, bytes));
         let label = event.unwrap_or(&self.label);
         let frame = self.capture.record_with(at, bytes, |c| {
             c.push_str(label);

@@ -5,6 +5,7 @@
 //! configured RTT. `rtts` divides a phase's duration by the path RTT. The JSON layout is
 //! schema 1 of design.md §3; fields beyond it are additions, never changes.
 
+pub mod from_capture;
 pub mod hol;
 pub mod keepalive;
 pub mod rounds;

@@ -79,6 +79,16 @@ pub fn remove_stale() -> Vec<String> {
     removed
 }
 
+/// The name of this process's namespace with `tag`: `wl<pid>`, or `wl<pid>-<tag>`.
+pub fn name(tag: &str) -> String {
+    let pid = std::process::id();
+    if tag.is_empty() {
+        format!("wl{pid}")
+    } else {
+        format!("wl{pid}-{tag}")
+    }
+}
+
 /// A namespace with one TUN device, owned by this process.
 pub struct Namespace {
     pub name: String,
@@ -92,7 +102,7 @@ impl Namespace {
     /// `tag` is at most 3 alphanumeric characters (device names are limited to 15).
     pub fn create(tag: &str, addr: Ipv4Addr, nameserver: Ipv4Addr) -> io::Result<Namespace> {
         let pid = std::process::id();
-        let name = if tag.is_empty() { format!("wl{pid}") } else { format!("wl{pid}-{tag}") };
+        let name = name(tag);
         let device = format!("wl{pid}t{tag}");
         ip(&["netns", "add", &name])?;
         // From here on, Drop removes what exists.

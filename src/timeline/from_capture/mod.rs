@@ -1,0 +1,635 @@
+//! Phases read off a capture, for runs where no script marks them: a real program (curl,
+//! openssl) on the kernel's TCP. [`phases`] finds the client's DNS lookup and the timeline of its
+//! first TCP connection (handshake, TLS handshake, first request and response) in the packets
+//! as the client saw them.
+//!
+//! The capture is taken at the client: a packet it sends is recorded when sent, a packet it
+//! receives when it arrives. A packet the link lost on its way to the client is recorded where
+//! it would have arrived, with a comment containing "LOST on the link" (see
+//! `crate::sim::network`); it never reached the client, so it is skipped here. A packet cut
+//! short by a snap length is still read for its headers and for what is left of its payload.
+//!
+//! The rules are conservative: a phase whose end cannot be seen (the connection was reset, a
+//! packet is missing, the payload is not what the phase needs) is left out, and so is every
+//! phase after it, rather than guessed. Nothing here panics on any capture.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use etherparse::{IpNumber, LaxIpv4Slice, TcpHeaderSlice, UdpHeaderSlice};
+use hickory_proto::op::Message;
+
+use super::Phase;
+use crate::capture::{Capture, Frame};
+use crate::packet::{summarize, TcpFlags, Transport};
+
+/// What the network's tap writes in the comment of a packet the link lost.
+const LOST: &str = "LOST on the link";
+
+/// The most bytes kept of a hello's handshake record: enough for a ServerHello with a
+/// post-quantum key share (X25519MLKEM768's is 1120 bytes) before its supported_versions.
+const HELLO_PREFIX: usize = 4096;
+
+/// Out-of-order segments waited for per direction before TLS records are no longer followed.
+const MAX_PENDING: usize = 4096;
+
+/// The longest TLS record (RFC 5246 §6.2.3: 2^14 + 2048 bytes of TLSCiphertext).
+const MAX_RECORD: usize = (1 << 14) + 2048;
+
+/// The `random` of a ServerHello that is a HelloRetryRequest (RFC 8446 §4.1.3).
+const HELLO_RETRY_RANDOM: [u8; 32] = [
+    0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91, 0xc2, 0xa2, 0x11,
+    0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+];
+
+/// The phases of the client's DNS lookup and of its first TCP connection, derived from
+/// `capture` (taken at `client`); times in ms since the capture's first packet, `rtts` against
+/// `rtt_ms`. Each phase is there only if the packets show both its start and its end:
+///
+/// - `dns`: the client's first DNS query (UDP to port 53) until the first DNS response to the
+///   port it was sent from.
+/// - `tcp_handshake` (RFC 9293 §3.5, the three-way handshake): the client's first SYN until its
+///   first ACK of the server's SYN after that SYN/ACK arrived.
+/// - `tls_handshake`, if the client's first bytes on the connection are a TLS ClientHello:
+///   from the ClientHello until the handshake completes at the client. When the client
+///   answers the ServerHello with its ChangeCipherSpec or Finished (RFC 8446 §2: TLS 1.3's
+///   1-RTT handshake; a resumed TLS 1.2 one, RFC 5246 §7.3 figure 2), the end is that answer.
+///   When it answers with handshake messages (RFC 5246 §7.3 figure 1: ClientKeyExchange, then
+///   its ChangeCipherSpec before any from the server), the end is the arrival of the server's
+///   ChangeCipherSpec, a round trip later. The version in the label comes from the
+///   ServerHello (its supported_versions extension, else its version field), or, if that
+///   cannot be read, from the flights' shape (1-RTT: 1.3, 2-RTT: 1.2).
+/// - `http_request`: from the client's first application data (with TLS: its first
+///   application-data record after its Finished, possibly in the same segment; without: a
+///   segment starting with an HTTP/1.x request line) until the first new server data that
+///   arrives after it.
+/// - `http_response`: from that server segment until the last server segment with new data
+///   before the client sends new data again (the next request, a close_notify) or a FIN,
+///   either side's, or a TLS alert from the server. If the connection is reset before that, the
+///   response may have been cut short and the phase is left out.
+///
+/// The connection ends at its first RST, or at a SYN from the client with another initial
+/// sequence number. TLS records are followed through each direction's reassembled byte
+/// stream, so they may start anywhere in a segment and span segments.
+pub fn phases(capture: &Capture, client: Ipv4Addr, rtt_ms: f64) -> Vec<Phase> {
+    let Some(t0) = capture.packets().next().map(|f| f.at.micros()) else { return Vec::new() };
+    let mut out = Vec::new();
+    let mut dns: Option<(Mark, u16, String)> = None;
+    let mut dns_reply: Option<Mark> = None;
+    let mut conn: Option<(u16, Ipv4Addr, u16)> = None;
+    let mut segs: Vec<Seg<'_>> = Vec::new();
+    for frame in capture.packets() {
+        let Some(p) = parse(&frame) else { continue };
+        let sent = p.src == client;
+        if !sent && (p.dst != client || frame.comment.contains(LOST)) {
+            continue;
+        }
+        let mark = Mark { frame: frame.number, at: frame.at.micros() };
+        match p.l4 {
+            L4::Udp { src_port, dst_port, data } => {
+                if sent && dst_port == 53 && dns.is_none() {
+                    dns = Some((mark, src_port, query_name(data)));
+                } else if !sent
+                    && src_port == 53
+                    && dns_reply.is_none()
+                    && dns.as_ref().is_some_and(|(_, port, _)| *port == dst_port)
+                {
+                    dns_reply = Some(mark);
+                }
+            }
+            L4::Tcp { src_port, dst_port, seq, ack, flags, len, data } => {
+                let (here, there) = if sent { (src_port, (p.dst, dst_port)) } else { (dst_port, (p.src, src_port)) };
+                let ours = match conn {
+                    None => {
+                        let first_syn = sent && flags.syn && !flags.ack;
+                        if first_syn {
+                            conn = Some((here, there.0, there.1));
+                        }
+                        first_syn
+                    }
+                    Some(c) => c == (here, there.0, there.1),
+                };
+                if ours {
+                    segs.push(Seg { mark, from_client: sent, seq, ack, flags, len, data, fresh: false });
+                }
+            }
+        }
+    }
+    if let (Some((query, _, name)), Some(reply)) = (dns, dns_reply) {
+        let label = if name.is_empty() { "DNS lookup".to_string() } else { format!("DNS lookup of {name}") };
+        out.push(phase("dns", label, query, reply, t0, rtt_ms));
+    }
+    if let Some((_, server, port)) = conn {
+        connection(&mut segs, server, port, t0, rtt_ms, &mut out);
+    }
+    out.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
+    out
+}
+
+/// A packet's frame number and time (µs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Mark {
+    frame: u64,
+    at: u64,
+}
+
+fn phase(id: &str, label: String, start: Mark, end: Mark, t0: u64, rtt_ms: f64) -> Phase {
+    Phase {
+        id: id.to_string(),
+        label,
+        start_ms: super::ms(start.at.saturating_sub(t0)),
+        end_ms: super::ms(end.at.saturating_sub(t0)),
+        rtts: super::rtts(super::ms(end.at.saturating_sub(start.at)), rtt_ms),
+        first_frame: Some(start.frame),
+        last_frame: Some(end.frame),
+    }
+}
+
+/// What a packet carries, as far as the timeline cares.
+struct Packet<'a> {
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    l4: L4<'a>,
+}
+
+enum L4<'a> {
+    /// `len` is the payload's length on the wire; `data` what the capture kept of it.
+    Tcp {
+        src_port: u16,
+        dst_port: u16,
+        seq: u32,
+        ack: u32,
+        flags: TcpFlags,
+        len: usize,
+        data: &'a [u8],
+    },
+    Udp {
+        src_port: u16,
+        dst_port: u16,
+        data: &'a [u8],
+    },
+}
+
+/// Parses a frame with [`summarize`]; a frame cut short by a snap length (which `summarize`
+/// refuses) is read leniently: its headers, and the payload bytes that were kept.
+fn parse<'a>(frame: &Frame<'a>) -> Option<Packet<'a>> {
+    if let Some(s) = summarize(frame.bytes) {
+        let data = s.payload(frame.bytes);
+        let l4 = match s.transport {
+            Transport::Tcp { src_port, dst_port, seq, ack, flags, payload_len, .. } => {
+                L4::Tcp { src_port, dst_port, seq, ack, flags, len: payload_len, data }
+            }
+            Transport::Udp { src_port, dst_port, .. } => L4::Udp { src_port, dst_port, data },
+            Transport::Other { .. } => return None,
+        };
+        return Some(Packet { src: s.src, dst: s.dst, l4 });
+    }
+    let missing = frame.orig_len.checked_sub(frame.bytes.len()).filter(|&m| m > 0)?;
+    let (ip, _) = LaxIpv4Slice::from_slice(frame.bytes).ok()?;
+    let body = ip.payload();
+    if body.fragmented {
+        return None;
+    }
+    let l4 = if body.ip_number == IpNumber::TCP {
+        let t = TcpHeaderSlice::from_slice(body.payload).ok()?;
+        let data = body.payload.get(t.slice().len()..).unwrap_or(&[]);
+        let flags = TcpFlags { syn: t.syn(), ack: t.ack(), fin: t.fin(), rst: t.rst(), psh: t.psh() };
+        let (seq, ack) = (t.sequence_number(), t.acknowledgment_number());
+        L4::Tcp {
+            src_port: t.source_port(),
+            dst_port: t.destination_port(),
+            seq,
+            ack,
+            flags,
+            len: data.len() + missing,
+            data,
+        }
+    } else if body.ip_number == IpNumber::UDP {
+        let u = UdpHeaderSlice::from_slice(body.payload).ok()?;
+        L4::Udp { src_port: u.source_port(), dst_port: u.destination_port(), data: &[] }
+    } else {
+        return None;
+    };
+    Some(Packet { src: ip.header().source_addr(), dst: ip.header().destination_addr(), l4 })
+}
+
+/// The name a DNS query asks about (RFC 1035 §4.1.2), without the final dot; "" if unreadable.
+fn query_name(payload: &[u8]) -> String {
+    let Ok(msg) = Message::from_vec(payload) else { return String::new() };
+    msg.queries().first().map(|q| q.name().to_utf8().trim_end_matches('.').to_string()).unwrap_or_default()
+}
+
+/// One segment of the connection, sent by the client or arrived at it.
+struct Seg<'a> {
+    mark: Mark,
+    from_client: bool,
+    seq: u32,
+    ack: u32,
+    flags: TcpFlags,
+    len: usize,
+    data: &'a [u8],
+    /// It carries payload bytes its side had not sent before (from the client) or the client
+    /// had not received before (from the server): not a retransmission or a duplicate.
+    fresh: bool,
+}
+
+/// `a` is before `b` in sequence space (RFC 9293 §3.4).
+fn before(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) < 0
+}
+
+/// How the client answered the ServerHello.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// With its ChangeCipherSpec or Finished: the handshake is complete at the client.
+    Finished,
+    /// With handshake messages (ClientKeyExchange): the server's ChangeCipherSpec follows.
+    Handshake,
+}
+
+/// Adds the phases of the connection whose segments (in capture order, the first the client's
+/// SYN) are `segs` to `out`; stops at the first phase it cannot see end.
+fn connection(segs: &mut [Seg<'_>], server: Ipv4Addr, port: u16, t0: u64, rtt: f64, out: &mut Vec<Phase>) {
+    let Some(isn) = segs.first().map(|s| s.seq) else { return };
+    let limit = segs.iter().position(|s| s.flags.rst || (s.from_client && s.flags.syn && !s.flags.ack && s.seq != isn));
+    let reset = limit.is_some();
+    let end = limit.unwrap_or(segs.len());
+    let segs = &mut segs[..end];
+
+    // RFC 9293 §3.5: SYN, SYN/ACK acknowledging ISN + 1, then the client's ACK of the server's ISN.
+    let client_base = isn.wrapping_add(1);
+    let Some(syn_ack) = segs.iter().position(|s| !s.from_client && s.flags.syn && s.flags.ack && s.ack == client_base)
+    else {
+        return;
+    };
+    let server_base = segs[syn_ack].seq.wrapping_add(1);
+    let Some(established) = (syn_ack + 1..segs.len()).find(|&i| {
+        let s = &segs[i];
+        s.from_client && s.flags.ack && !s.flags.syn && !before(s.ack, server_base)
+    }) else {
+        return;
+    };
+    let label = format!("TCP handshake with {server}:{port}");
+    out.push(phase("tcp_handshake", label, segs[0].mark, segs[established].mark, t0, rtt));
+
+    // Each direction's byte stream: which bytes are new, and the TLS records in it.
+    let mut streams = [Stream::new(client_base), Stream::new(server_base)];
+    let mut records = [Records::default(), Records::default()];
+    for (i, s) in segs.iter_mut().enumerate() {
+        if s.len == 0 || (!s.from_client && i < syn_ack) {
+            continue;
+        }
+        let d = usize::from(!s.from_client);
+        let Some(off) = streams[d].offset(s.seq.wrapping_add(u32::from(s.flags.syn))) else { continue };
+        s.fresh = streams[d].seen.insert(off, off + s.len as u64);
+        records[d].feed(i, off, s.data, s.len);
+    }
+    let [client_records, server_records] = records.map(|r| r.out);
+    let segs = &*segs;
+
+    let Some(first_data) = segs.iter().position(|s| s.from_client && s.fresh) else { return };
+    let client_hello =
+        client_records.first().filter(|r| r.content_type == 22 && r.body.first() == Some(&1)).map(|r| r.seg);
+    let request = match client_hello {
+        Some(hello) => match tls(hello, &client_records, &server_records) {
+            Some((label, end, request)) => {
+                out.push(phase("tls_handshake", label, segs[hello].mark, segs[end].mark, t0, rtt));
+                request
+            }
+            None => return,
+        },
+        None => http_request_line(segs[first_data].data).then_some(first_data),
+    };
+    let Some(request) = request else { return };
+    let Some(response) = (request + 1..segs.len()).find(|&i| !segs[i].from_client && segs[i].fresh) else { return };
+    out.push(phase("http_request", "HTTP request".into(), segs[request].mark, segs[response].mark, t0, rtt));
+
+    let alert_at = |i: usize| {
+        let from = server_records.partition_point(|r| r.seg < i);
+        server_records[from..].iter().take_while(|r| r.seg == i).any(|r| r.content_type == 21)
+    };
+    let mut last = response;
+    let mut ended = segs[response].flags.fin;
+    for (i, s) in segs.iter().enumerate().skip(response + 1) {
+        if ended {
+            break;
+        }
+        if s.from_client {
+            ended = s.fresh || s.flags.fin;
+        } else if client_hello.is_some() && alert_at(i) {
+            ended = true;
+        } else {
+            if s.fresh {
+                last = i;
+            }
+            ended = s.flags.fin;
+        }
+    }
+    if ended || !reset {
+        out.push(phase("http_response", "HTTP response".into(), segs[response].mark, segs[last].mark, t0, rtt));
+    }
+}
+
+/// The TLS handshake that starts with the client's ClientHello in segment `hello`: its label,
+/// the segment it ends in, and the segment the client's first application-data record is in
+/// (if it sent one). `None` if it does not complete or an alert ends it.
+fn tls(hello: usize, client: &[Record], server: &[Record]) -> Option<(String, usize, Option<usize>)> {
+    let mut from = 0;
+    let (server_hello, answer, at) = loop {
+        let k = from + server[from..].iter().position(|r| r.content_type == 21 || r.handshake_type() == Some(2))?;
+        if server[k].content_type == 21 {
+            return None;
+        }
+        from = k + 1;
+        if server[k].seg < hello || ServerHello::parse(&server[k].body).is_some_and(|h| h.retry) {
+            continue;
+        }
+        // The client's first record sent after the ServerHello arrived.
+        let c = client.iter().position(|r| r.seg > server[k].seg)?;
+        match (client[c].content_type, client[c].handshake_type()) {
+            // A second ClientHello: that ServerHello was a HelloRetryRequest after all.
+            (22, Some(1)) => continue,
+            (22, _) => break (k, Answer::Handshake, c),
+            (20 | 23, _) => break (k, Answer::Finished, c),
+            _ => return None,
+        }
+    };
+    let end = match answer {
+        Answer::Finished => client[at].seg,
+        Answer::Handshake => {
+            let flight = client[at].seg;
+            let r = server.iter().find(|r| r.seg > flight && matches!(r.content_type, 20 | 21))?;
+            if r.content_type == 21 {
+                return None;
+            }
+            r.seg
+        }
+    };
+    let version = ServerHello::parse(&server[server_hello].body).and_then(|h| h.version);
+    let version = version.unwrap_or(if answer == Answer::Finished { 0x0304 } else { 0x0303 });
+    let label = match version {
+        0x0304 => "TLS 1.3 handshake",
+        0x0303 => "TLS 1.2 handshake",
+        0x0302 => "TLS 1.1 handshake",
+        0x0301 => "TLS 1.0 handshake",
+        _ => "TLS handshake",
+    };
+    // TLS 1.3 encrypts the client's Finished as application data (RFC 8446 §5.2): the request is
+    // the record after it. TLS 1.2's Finished is a handshake record (RFC 5246 §7.4.9).
+    let skip = usize::from(version == 0x0304);
+    let request = client[at..].iter().filter(|r| r.content_type == 23).nth(skip).map(|r| r.seg);
+    Some((label.to_string(), end, request))
+}
+
+/// Whether a payload starts with an HTTP/1.x request line's method and space (RFC 9112 §3).
+fn http_request_line(data: &[u8]) -> bool {
+    const METHODS: [&[u8]; 9] =
+        [b"GET ", b"HEAD ", b"POST ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ", b"TRACE "];
+    METHODS.iter().any(|m| data.starts_with(m))
+}
+
+/// One direction's byte stream: offsets from its first byte (after the SYN), and which bytes
+/// have been seen.
+struct Stream {
+    base: u32,
+    last: u64,
+    seen: Ranges,
+}
+
+impl Stream {
+    fn new(base: u32) -> Self {
+        Stream { base, last: 0, seen: Ranges::default() }
+    }
+
+    /// The stream offset of sequence number `seq`: the one nearest the last offset (sequence
+    /// numbers wrap, RFC 9293 §3.4); `None` before the stream's start.
+    fn offset(&mut self, seq: u32) -> Option<u64> {
+        let delta = i64::from(seq.wrapping_sub(self.base.wrapping_add(self.last as u32)) as i32);
+        let off = u64::try_from(self.last as i64 + delta).ok()?;
+        self.last = off;
+        Some(off)
+    }
+}
+
+/// Disjoint, non-touching half-open ranges, sorted.
+#[derive(Default)]
+struct Ranges(Vec<(u64, u64)>);
+
+impl Ranges {
+    /// Adds `start..end`; whether any of it was new.
+    fn insert(&mut self, start: u64, end: u64) -> bool {
+        if start >= end {
+            return false;
+        }
+        let i = self.0.partition_point(|r| r.1 < start);
+        let j = i + self.0[i..].iter().take_while(|r| r.0 <= end).count();
+        if j == i + 1 && self.0[i].0 <= start && end <= self.0[i].1 {
+            return false;
+        }
+        let merged = self.0[i..j].iter().fold((start, end), |(s, e), r| (s.min(r.0), e.max(r.1)));
+        self.0.splice(i..j, [merged]);
+        true
+    }
+}
+
+/// A TLS record: its content type, the segment (index) its header arrived in, and, for a
+/// ClientHello or ServerHello, the first bytes of its body.
+#[derive(Debug)]
+struct Record {
+    content_type: u8,
+    seg: usize,
+    body: Vec<u8>,
+}
+
+impl Record {
+    /// The type of the handshake message a plaintext handshake record starts with.
+    fn handshake_type(&self) -> Option<u8> {
+        (self.content_type == 22).then(|| self.body.first().copied()).flatten()
+    }
+}
+
+/// Follows TLS records (RFC 8446 §5.1, RFC 5246 §6.2) through one direction's byte stream,
+/// reassembled in order: segments past a hole wait for it to fill. It stops following (goes
+/// blind) at bytes that are not a record header, and where a snap length cut a header off.
+#[derive(Default)]
+struct Records<'a> {
+    /// The stream offset of the next byte to read.
+    next: u64,
+    /// Segments past a hole: offset -> (captured bytes, length on the wire).
+    pending: BTreeMap<u64, (&'a [u8], usize)>,
+    header: [u8; 5],
+    have: usize,
+    /// Body bytes of the current record not yet read.
+    left: usize,
+    /// The record (index in `out`) whose body is being kept.
+    keeping: Option<usize>,
+    blind: bool,
+    out: Vec<Record>,
+}
+
+impl<'a> Records<'a> {
+    /// Takes `len` bytes at stream offset `off` (`data`: those of them the capture kept), which
+    /// arrived in segment `seg`.
+    fn feed(&mut self, seg: usize, off: u64, data: &'a [u8], len: usize) {
+        if self.blind {
+            return;
+        }
+        if off > self.next {
+            if self.pending.len() >= MAX_PENDING {
+                self.blind = true;
+            } else {
+                let kept = self.pending.entry(off).or_insert((data, len));
+                if len > kept.1 {
+                    *kept = (data, len);
+                }
+            }
+            return;
+        }
+        self.take(seg, off, data, len);
+        while let Some(entry) = self.pending.first_entry() {
+            if *entry.key() > self.next {
+                break;
+            }
+            let (off, (data, len)) = entry.remove_entry();
+            self.take(seg, off, data, len);
+        }
+    }
+
+    /// Reads what lies past `next` of `len` bytes at `off <= next`.
+    fn take(&mut self, seg: usize, off: u64, data: &[u8], len: usize) {
+        let end = off + len as u64;
+        if end <= self.next || self.blind {
+            return;
+        }
+        let skip = usize::try_from(self.next - off).unwrap_or(len).min(len);
+        let known = data.get(skip..len.min(data.len())).unwrap_or(&[]);
+        self.read(seg, known);
+        self.skip(len - skip - known.len());
+        self.next = end;
+    }
+
+    fn read(&mut self, seg: usize, mut bytes: &[u8]) {
+        while !bytes.is_empty() && !self.blind {
+            if self.left == 0 {
+                let n = (5 - self.have).min(bytes.len());
+                self.header[self.have..self.have + n].copy_from_slice(&bytes[..n]);
+                self.have += n;
+                bytes = &bytes[n..];
+                if self.have == 5 {
+                    self.start(seg);
+                }
+            } else {
+                let n = self.left.min(bytes.len());
+                if let Some(r) = self.keeping.and_then(|k| self.out.get_mut(k)) {
+                    let room = HELLO_PREFIX.saturating_sub(r.body.len()).min(n);
+                    r.body.extend_from_slice(&bytes[..room]);
+                    // Only hellos are read further than their type.
+                    if r.body.len() >= HELLO_PREFIX || !matches!(r.body.first(), Some(1 | 2)) {
+                        self.keeping = None;
+                    }
+                }
+                self.left -= n;
+                bytes = &bytes[n..];
+                if self.left == 0 {
+                    self.keeping = None;
+                }
+            }
+        }
+    }
+
+    /// A record header is complete: checks it and opens the record.
+    fn start(&mut self, seg: usize) {
+        self.have = 0;
+        let [content_type, major, minor, hi, lo] = self.header;
+        let len = usize::from(u16::from_be_bytes([hi, lo]));
+        if !(20..=23).contains(&content_type) || major != 3 || !(1..=4).contains(&minor) || len == 0 || len > MAX_RECORD
+        {
+            self.blind = true;
+            return;
+        }
+        self.left = len;
+        self.keeping = (content_type == 22).then_some(self.out.len());
+        self.out.push(Record { content_type, seg, body: Vec::new() });
+    }
+
+    /// Steps over `n` bytes the capture did not keep: fine inside a record's body, blinding
+    /// where a header would be.
+    fn skip(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        self.keeping = None;
+        if self.have > 0 || n > self.left {
+            self.blind = true;
+        } else {
+            self.left -= n;
+        }
+    }
+}
+
+/// What a ServerHello says (RFC 8446 §4.1.3, RFC 5246 §7.4.1.3).
+struct ServerHello {
+    /// Its random is the HelloRetryRequest one.
+    retry: bool,
+    /// The version chosen: supported_versions (extension 43) if present, else the version
+    /// field; `None` if the message is cut short before it could be known.
+    version: Option<u16>,
+}
+
+impl ServerHello {
+    /// Reads a handshake message (type, 3-byte length, body) if it is a ServerHello whose
+    /// random was captured.
+    fn parse(message: &[u8]) -> Option<ServerHello> {
+        let mut r = Reader(message);
+        if r.u8()? != 2 {
+            return None;
+        }
+        let len = r.u24()?;
+        let legacy_version = r.u16()?;
+        let retry = r.take(32)? == HELLO_RETRY_RANDOM;
+        let version = message.get(4..4 + len).and_then(|whole| {
+            let mut r = Reader(whole.get(34..)?);
+            let session_id = r.u8()?;
+            r.take(usize::from(session_id))?;
+            r.take(3)?; // cipher_suite, compression_method
+            if r.0.is_empty() {
+                return Some(legacy_version);
+            }
+            let len = r.u16()?;
+            let mut extensions = Reader(r.take(usize::from(len))?);
+            while !extensions.0.is_empty() {
+                let kind = extensions.u16()?;
+                let len = extensions.u16()?;
+                let value = extensions.take(usize::from(len))?;
+                if kind == 43 {
+                    return Reader(value).u16();
+                }
+            }
+            Some(legacy_version)
+        });
+        Some(ServerHello { retry, version })
+    }
+}
+
+/// Bounds-checked big-endian reads.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = (self.0.get(..n)?, self.0.get(n..)?);
+        self.0 = rest;
+        Some(head)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+    fn u16(&mut self) -> Option<u16> {
+        self.take(2).map(|b| u16::from_be_bytes([b[0], b[1]]))
+    }
+    fn u24(&mut self) -> Option<usize> {
+        self.take(3).map(|b| usize::from(b[0]) << 16 | usize::from(b[1]) << 8 | usize::from(b[2]))
+    }
+}
+
+#[cfg(test)]
+mod tests;
