@@ -132,7 +132,12 @@ fn received_gbps(iperf_json: &str) -> f64 {
 fn minimal_relay_iperf3(seconds: u32) -> f64 {
     let a = Namespace::create("ma", Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::LOCALHOST).expect("namespace");
     let b = Namespace::create("mb", Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::LOCALHOST).expect("namespace");
-    let mut server = b.command("iperf3", &["-s".into(), "-1".into()]).stdout(Stdio::null()).spawn().expect("iperf3");
+    let mut server = b
+        .command("iperf3", &["-s".into(), "-1".into()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("iperf3");
     std::thread::sleep(Duration::from_millis(300));
     let args: Vec<String> = ["-J", "-c", "10.0.0.2", "-t", &seconds.to_string()].map(String::from).to_vec();
     let mut client = a.command("iperf3", &args).stdout(Stdio::piped()).spawn().expect("iperf3");

@@ -21,9 +21,10 @@ use crate::units;
 const LONG_ABOUT: &str = "\
 wirelab builds emulated network paths (delay, jitter, loss, rate, MTU) between in-process TCP/IP
 hosts, runs scripted experiments over them with real protocols (TCP from smoltcp, TLS 1.2/1.3 from
-rustls, DNS, HTTP/1.1) on a virtual clock, and writes for every scenario a pcapng capture (every
-packet commented with its phase, TLS keys embedded) and a timeline of how long each phase took,
-in milliseconds and in round trips.
+rustls, DNS, HTTP/1.1, HTTP/2, HTTP/3 over QUIC) on a virtual clock, and writes for every scenario
+a pcapng capture (every packet commented with its phase, TLS keys embedded) and a timeline of how
+long each phase took, in milliseconds and in round trips. In real time (run --backend realtime,
+shell; root) the same link carries the Linux kernel's own TCP and real programs.
 
 Start with:  wirelab list
              wirelab run handshake";
@@ -57,6 +58,8 @@ Examples:
   wirelab run handshake --link \"delay 40ms 2ms loss 1% rate 50mbit\"
   wirelab run handshake --set response_size=14KB --set cc=smoltcp
   wirelab run labs/handshake.toml --json > timeline.json
+  wirelab run handshake --backend realtime      # the same lab on the wall clock (no root needed)
+  sudo wirelab run slow-start --backend realtime --scenario linux-fresh   # Linux's own slow start
 
 Output (in --out, default captures/):
   <lab>.json                 the timeline of every scenario
