@@ -244,23 +244,23 @@ fn an_in_process_lab_runs_on_the_wall_clock_without_privileges() {
     let dir = tempfile::TempDir::new().unwrap();
     let started = Instant::now();
     let out = common::wirelab()
-        .args(["run", "handshake", "--backend", "realtime", "--rtt", "40ms", "--json", "--scenario", "fresh-tls13"])
+        .args(["run", "handshake", "--backend", "realtime", "--rtt", "100ms", "--json", "--scenario", "fresh-tls13"])
         .arg("--out")
         .arg(dir.path())
         .output()
         .unwrap();
     let took = started.elapsed();
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let t = json(&out);
     assert_eq!(t["backend"], "realtime");
     let s = common::scenario(&t, "fresh-tls13");
+    assert_eq!(out.status.code(), Some(0), "stderr: {}\nscenario: {s}", String::from_utf8_lossy(&out.stderr));
     for (id, rtts) in [("tcp_handshake", 1.0), ("tls_handshake", 1.0), ("http_request", 1.0)] {
         let p = s["phases"].as_array().unwrap().iter().find(|p| p["id"] == id).unwrap();
         let m = p["rtts"].as_f64().unwrap();
-        assert!((rtts - 0.01..rtts + 0.1).contains(&m), "{id}: {m} RTTs on the wall clock, expected {rtts}");
+        assert!((rtts - 0.01..rtts + 0.05).contains(&m), "{id}: {m} RTTs on the wall clock, expected {rtts}");
     }
-    // DNS, TCP, TLS, request and 3 RTTs of response at 40 ms: at least 240 ms of real time.
-    assert!(took >= Duration::from_millis(240), "the run took {took:?}: it did not wait for the wall clock");
+    // TCP, TLS, request and 3 RTTs of response at 100 ms: at least 600 ms of real time.
+    assert!(took >= Duration::from_millis(600), "the run took {took:?}: it did not wait for the wall clock");
 }
 
 #[test]
@@ -370,9 +370,9 @@ fn kernel_curl_in_a_lab_shows_one_rtt_for_tcp_and_tls13_in_the_timeline() {
         .unwrap();
     let pid = child.id();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let t = json(&out);
     let s = common::scenario(&t, "kernel-curl");
+    assert_eq!(out.status.code(), Some(0), "stderr: {}\nscenario: {s}", String::from_utf8_lossy(&out.stderr));
     let rtts = |id: &str| {
         s["phases"].as_array().unwrap().iter().find(|p| p["id"] == id).unwrap_or_else(|| panic!("no {id} in {s}"))
             ["rtts"]
@@ -380,7 +380,8 @@ fn kernel_curl_in_a_lab_shows_one_rtt_for_tcp_and_tls13_in_the_timeline() {
             .unwrap()
     };
     assert!((0.99..1.05).contains(&rtts("tcp_handshake")), "TCP: {} RTTs", rtts("tcp_handshake"));
-    assert!((0.99..1.1).contains(&rtts("tls_handshake")), "TLS 1.3: {} RTTs", rtts("tls_handshake"));
+    // OpenSSL's own work on the server's flight is inside the phase (more on a cold start).
+    assert!((0.99..1.25).contains(&rtts("tls_handshake")), "TLS 1.3: {} RTTs", rtts("tls_handshake"));
     assert!((0.99..1.05).contains(&rtts("http_request")), "request: {} RTTs", rtts("http_request"));
     assert_eq!(s["metrics"]["exit_code"], 0.0);
     assert!(leftovers(pid).is_empty(), "left behind: {:?}", leftovers(pid));
