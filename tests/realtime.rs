@@ -91,6 +91,12 @@ fn kernel_curl_over_https_pays_one_rtt_for_tcp_and_one_for_tls13() {
     assert!((40.0..46.0).contains(&tls), "TLS 1.3 ClientHello to ServerHello took {tls:.3} ms, expected 1 RTT (40 ms)");
     let http = common::tshark_lines(&tshark, &file, &["-Y", "http.response.code == 200"]);
     assert_eq!(http.len(), 1, "the HTTPS response is decrypted from the capture");
+    // The kernel leaves checksums to the device (checksum offload); the relay completes them.
+    let check = |status: &str| {
+        let filter = format!("ip.src == 10.0.0.1 && tcp.checksum.status == {status}");
+        common::tshark_lines(&tshark, &file, &["-o", "tcp.check_checksum:TRUE", "-Y", &filter]).len()
+    };
+    assert!(check("1") > 0 && check("0") == 0, "curl's segments: {} good, {} bad checksums", check("1"), check("0"));
 }
 
 #[test]
@@ -353,6 +359,13 @@ fn serve_puts_the_kernel_on_both_ends_for_iperf3() {
     // The capture keeps 96 bytes a packet and the length on the wire.
     let cut = common::tshark_lines(&tshark, &file, &["-Y", "frame.cap_len == 96 && frame.len > 1000"]);
     assert!(!cut.is_empty(), "full-size segments are cut to the snap length");
+    // The kernels hand over 64 KB send bursts (TSO); the link and the capture see them cut
+    // into packets that fit the 1500-byte MTU, as on a wire.
+    let big = common::tshark_lines(&tshark, &file, &["-Y", "frame.len > 1500"]);
+    assert!(big.is_empty(), "{} packets longer than the MTU in the capture", big.len());
+    let bad =
+        common::tshark_lines(&tshark, &file, &["-o", "tcp.check_checksum:TRUE", "-Y", "tcp.checksum.status == 0"]);
+    assert!(bad.is_empty(), "{} segments with a bad TCP checksum", bad.len());
 }
 
 #[test]

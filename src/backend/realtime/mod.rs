@@ -11,6 +11,7 @@
 pub mod hosts;
 pub mod kernel_server;
 pub mod netns;
+pub mod offload;
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -44,10 +45,14 @@ pub fn stopped() -> bool {
 }
 
 /// Time spent spinning before a deadline instead of sleeping. A sleeping thread here (a 2-core
-/// VM) sometimes wakes 0.3 to 3 ms late; with 0.3 ms of spin the p99 delay error of pings was
-/// 0.8 to 2.7 ms, with 1 ms 0.4 to 1.8, with 2 ms 0.1 to 0.4 (`cargo bench --bench realtime`).
-/// Only waits for a due packet or timer spin: with nothing due, the driver just sleeps.
+/// VM) sometimes wakes 0.3 to 3 ms late: with 0.3 ms of spin the p99 delay error of pings was
+/// 0.8 to 2.7 ms, with 2 ms of pure busy waiting 0.1 to 0.5 ms, but that held the CPU from
+/// the programs under test (curl's handshake ACK came up to 4 ms late). So the spin yields the
+/// CPU to anything runnable until the last [`HOLD`]: p99 0.3 to 0.7 ms, and curl's ACK on time
+/// (`cargo bench --bench realtime`). With nothing due, the driver just sleeps.
 const SPIN: Duration = Duration::from_millis(2);
+/// The end of the spin that holds the CPU without yielding it.
+const HOLD: Duration = Duration::from_micros(300);
 /// Longest single wait, so that `keep_going` is checked regularly.
 const MAX_WAIT: Duration = Duration::from_millis(20);
 /// Packets read from one TUN device per turn, so one busy device cannot starve the rest.
@@ -78,7 +83,7 @@ pub fn run(
     unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
     let start = std::time::Instant::now();
     let now_virtual = || Instant::from_micros(start.elapsed().as_micros() as u64);
-    let mut buf = vec![0u8; 65536];
+    let mut buf = vec![0u8; 65536 + offload::VNET_HDR_LEN];
     let mut last_progress = Instant::ZERO;
     loop {
         let now = now_virtual();
@@ -86,7 +91,7 @@ pub fn run(
             for _ in 0..READ_BURST {
                 match port.tun.read(&mut buf) {
                     Ok(0) => break,
-                    Ok(n) => net.hosts[port.host].device.tx.push_back(buf[..n].to_vec()),
+                    Ok(n) => offload::split(&buf[..n], |p| net.hosts[port.host].device.tx.push_back(p)),
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                     Err(e) => return Err(e),
@@ -96,10 +101,9 @@ pub fn run(
         }
         settle(net, app, now);
         for port in ports.iter_mut() {
-            while let Some(p) = net.hosts[port.host].delivered.pop_front() {
-                // A full TUN queue drops the packet, as a full NIC queue would.
-                let _ = port.tun.write(&p);
-            }
+            let delivered: Vec<Vec<u8>> = net.hosts[port.host].delivered.drain(..).collect();
+            // A full TUN queue drops the frame, as a full NIC queue would.
+            offload::coalesce(&delivered, |frame| drop(port.tun.write(frame)));
         }
         if stopped() || app.finished() || !keep_going(now) {
             return Ok(now);
@@ -143,6 +147,14 @@ fn wait(ports: &[Port<'_>], timeout: Duration, spin: Duration) {
         if !fds.is_empty() && unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) } > 0 {
             return;
         }
-        std::hint::spin_loop();
+        // Until the last moments, give the CPU to anything runnable here (the program under
+        // test, the kernel's softirq thread) instead of holding it: a pure busy wait delayed
+        // their replies by up to the length of the spin.
+        if until.saturating_duration_since(std::time::Instant::now()) > HOLD {
+            // SAFETY: sched_yield has no arguments and cannot fail on Linux.
+            unsafe { libc::sched_yield() };
+        } else {
+            std::hint::spin_loop();
+        }
     }
 }
