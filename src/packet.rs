@@ -284,29 +284,49 @@ fn describe_dns(payload: &[u8]) -> Option<String> {
     Some(s)
 }
 
+/// Packets for unit tests: TCP segments between the client 10.0.0.1:40000 and the server
+/// 10.0.0.2:443, built with etherparse.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod testing {
     use etherparse::PacketBuilder;
 
-    const C: [u8; 4] = [10, 0, 0, 1];
-    const S: [u8; 4] = [10, 0, 0, 2];
+    pub const CLIENT: [u8; 4] = [10, 0, 0, 1];
+    pub const SERVER: [u8; 4] = [10, 0, 0, 2];
 
-    /// A client-to-server segment with flags from "SAFRP" and `payload`.
-    fn tcp(flags: &str, payload: &[u8]) -> Vec<u8> {
-        let mut b = PacketBuilder::ipv4(C, S, 64).tcp(40000, 443, 1000, 65535);
+    /// A segment from the client (or from the server) at `seq` with `payload` and flags from
+    /// "SAFRP" (S SYN, A ACK of `ack`, F FIN, R RST, any other letter PSH).
+    pub fn segment(from_client: bool, seq: u32, ack: u32, flags: &str, payload: &[u8]) -> Vec<u8> {
+        let mut b = if from_client {
+            PacketBuilder::ipv4(CLIENT, SERVER, 64).tcp(40000, 443, seq, 64240)
+        } else {
+            PacketBuilder::ipv4(SERVER, CLIENT, 64).tcp(443, 40000, seq, 64240)
+        };
         for f in flags.chars() {
             b = match f {
                 'S' => b.syn(),
-                'A' => b.ack(7),
+                'A' => b.ack(ack),
                 'F' => b.fin(),
                 'R' => b.rst(),
                 _ => b.psh(),
             };
         }
         let mut out = Vec::new();
-        b.write(&mut out, payload).unwrap();
+        // Writing into a Vec cannot fail.
+        let _ = b.write(&mut out, payload);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+
+    use super::testing::{CLIENT as C, SERVER as S};
+
+    /// A client-to-server segment with flags from "SAFRP" and `payload`.
+    fn tcp(flags: &str, payload: &[u8]) -> Vec<u8> {
+        super::testing::segment(true, 1000, 7, flags, payload)
     }
 
     fn udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
@@ -356,7 +376,7 @@ mod tests {
         assert_eq!((s.src, s.dst, s.total_len), (C.into(), S.into(), 43));
         assert_eq!((s.payload_offset, s.payload(&bytes)), (40, &b"abc"[..]));
         let Transport::Tcp { seq, ack, flags, window, .. } = s.transport else { panic!() };
-        assert_eq!((seq, ack, window, flags.psh), (1000, 7, 65535, true));
+        assert_eq!((seq, ack, window, flags.psh), (1000, 7, 64240, true));
     }
 
     #[test]

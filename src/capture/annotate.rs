@@ -202,24 +202,7 @@ mod tests {
 
     /// A segment from the client (10.0.0.1:40000) or the server (10.0.0.2:443) at `seq`.
     fn seg(from_client: bool, seq: u32, flags: &str, payload: &[u8]) -> Vec<u8> {
-        let (c, s) = ([10, 0, 0, 1], [10, 0, 0, 2]);
-        let mut b = if from_client {
-            PacketBuilder::ipv4(c, s, 64).tcp(40000, 443, seq, 65535)
-        } else {
-            PacketBuilder::ipv4(s, c, 64).tcp(443, 40000, seq, 65535)
-        };
-        for f in flags.chars() {
-            b = match f {
-                'S' => b.syn(),
-                'A' => b.ack(1),
-                'F' => b.fin(),
-                'R' => b.rst(),
-                _ => b.psh(),
-            };
-        }
-        let mut out = Vec::new();
-        b.write(&mut out, payload).unwrap();
-        out
+        crate::packet::testing::segment(from_client, seq, 1, flags, payload)
     }
 
     fn record(content_type: u8, body: &[u8]) -> Vec<u8> {

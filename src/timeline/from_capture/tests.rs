@@ -4,8 +4,7 @@ use super::*;
 use crate::sim::time::Instant;
 use etherparse::PacketBuilder;
 
-const CLIENT: [u8; 4] = [10, 0, 0, 1];
-const SERVER: [u8; 4] = [10, 0, 0, 2];
+use crate::packet::testing::CLIENT;
 const RESOLVER: [u8; 4] = [10, 0, 0, 53];
 const RTT: f64 = 40.0;
 const LOST_NOTE: &str = "shell: LOST on the link (loss), never delivered: 1448 bytes";
@@ -39,24 +38,7 @@ impl Lab {
 
     /// The bytes of a segment at `seq`, acknowledging all the other side sent.
     fn segment(&self, from_client: bool, seq: u32, flags: &str, payload: &[u8]) -> Vec<u8> {
-        let ack = self.next[usize::from(from_client)];
-        let mut b = if from_client {
-            PacketBuilder::ipv4(CLIENT, SERVER, 64).tcp(40000, 443, seq, 64240)
-        } else {
-            PacketBuilder::ipv4(SERVER, CLIENT, 64).tcp(443, 40000, seq, 64240)
-        };
-        for f in flags.chars() {
-            b = match f {
-                'S' => b.syn(),
-                'A' => b.ack(ack),
-                'F' => b.fin(),
-                'R' => b.rst(),
-                _ => b.psh(),
-            };
-        }
-        let mut out = Vec::new();
-        b.write(&mut out, payload).unwrap();
-        out
+        crate::packet::testing::segment(from_client, seq, self.next[usize::from(from_client)], flags, payload)
     }
 
     fn record(&mut self, ms: f64, bytes: &[u8], note: &str) -> u64 {
