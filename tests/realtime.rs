@@ -400,3 +400,31 @@ fn kernel_curl_in_a_lab_shows_one_rtt_for_tcp_and_tls13_in_the_timeline() {
     let http = common::tshark_lines(&tshark, &file, &["-Y", "http.response.code == 200"]);
     assert_eq!(http.len(), 1, "the HTTPS response is decrypted from the capture");
 }
+
+#[test]
+fn a_stopped_job_takes_what_its_shell_started_with_it() {
+    need_privileges!();
+    use wirelab::backend::realtime::netns::{Job, Namespace};
+    let ns = Namespace::create("j", std::net::Ipv4Addr::new(10, 0, 0, 9), std::net::Ipv4Addr::LOCALHOST).unwrap();
+    let dir = tempfile::TempDir::new().unwrap();
+    let pid_file = dir.path().join("pid");
+    // A compound command: the shell stays as the parent of a background sleep.
+    let cmd = format!("sleep 30 & echo $! > {}; wait", pid_file.display());
+    let job = Job::start(&ns.name, &cmd, Stdio::null(), Duration::from_millis(200)).unwrap();
+    let started = Instant::now();
+    while std::fs::read_to_string(&pid_file).map_or(true, |s| s.trim().is_empty()) {
+        assert!(started.elapsed() < Duration::from_secs(5), "the job never started its sleep");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let sleeper: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    drop(job);
+    let gone = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map_or(true, |s| s.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')))
+    };
+    let waited = Instant::now();
+    while !gone(sleeper) {
+        assert!(waited.elapsed() < Duration::from_secs(5), "the shell's background sleep outlived the job");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -193,9 +193,11 @@ pub fn run(args: ShellArgs) -> Result<i32, Failure> {
 }
 
 /// The kernel peer of `--serve`: namespace `wl<pid>-s` at the server's address, running the
-/// user's command. Dropping it stops the command and deletes the namespace.
+/// user's command. Dropping it stops the command (SIGTERM, so it can finish its report, then
+/// SIGKILL after 2 s), and then deletes the namespace.
 struct Peer {
-    child: std::process::Child,
+    // Field order is drop order: the job stops before its namespace goes.
+    job: netns::Job,
     ns: netns::Namespace,
 }
 
@@ -204,13 +206,13 @@ impl Peer {
         let ns = netns::Namespace::create("s", SERVER, DNS)?;
         // The peer's output goes to stderr, so that CMD's stdout stays CMD's alone.
         let to_stderr = std::os::fd::AsFd::as_fd(&std::io::stderr()).try_clone_to_owned()?;
-        let child = ns.command("sh", &["-c".to_string(), cmd.to_string()]).stdout(to_stderr).spawn()?;
-        let mut peer = Peer { child, ns };
+        let job = netns::Job::start(&ns.name, cmd, to_stderr.into(), std::time::Duration::from_secs(2))?;
+        let mut peer = Peer { job, ns };
         // Give the server a moment to listen (up to 3 s): a client that connects first would
         // be refused.
         let started = std::time::Instant::now();
         while started.elapsed() < std::time::Duration::from_secs(3) {
-            if let Some(status) = peer.child.try_wait()? {
+            if let Some(status) = peer.job.try_wait()? {
                 return Err(std::io::Error::other(format!("the command exited at once ({status})")));
             }
             let listening = peer.ns.command("ss", &["-Hltnu".to_string()]).output()?;
@@ -220,22 +222,5 @@ impl Peer {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         Ok(peer)
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        // SIGTERM first, so the command can finish its report; then SIGKILL.
-        // SAFETY: signalling our own child process.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-        while std::time::Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

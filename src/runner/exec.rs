@@ -1,18 +1,19 @@
 //! `exec` steps: a real command in a kernel client's namespace (real time only). The step
 //! lasts from the spawn until the command exits; its packets are what the capture shows.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
+use crate::backend::realtime::netns::Job;
 use crate::sim::time::Instant;
 
 /// How often a running command is checked for its exit.
 const CHECK_EVERY: Duration = Duration::from_millis(1);
 
-/// A command that has not exited yet. Dropping it kills the command (an interrupted run must
-/// not leave a curl running in a namespace that is about to go).
+/// A running command. Dropping it kills the command and whatever it started (an interrupted
+/// run must not leave a curl running in a namespace that is about to go).
 pub struct Running {
-    child: Child,
+    job: Job,
     /// When the driver should next look at it.
     pub next_check: Instant,
 }
@@ -21,38 +22,21 @@ impl Running {
     /// Runs `sh -c command` in namespace `ns`; its output is discarded (stderr goes to
     /// wirelab's stderr, so that a failing command says why).
     pub fn spawn(ns: &str, command: &str, now: Instant) -> Result<Running, String> {
-        use std::os::unix::process::CommandExt;
-        // Its own process group, so that stopping it stops whatever the shell started too.
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns, "sh", "-c", command])
-            .process_group(0)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
+        let job = Job::start(ns, command, Stdio::null(), Duration::ZERO)
             .map_err(|e| format!("cannot run `{command}`: {e}"))?;
-        Ok(Running { child, next_check: now + CHECK_EVERY })
+        Ok(Running { job, next_check: now + CHECK_EVERY })
     }
 
     /// The exit code once the command has exited (a signal counts as 128 + its number).
     pub fn poll(&mut self, now: Instant) -> Result<Option<i32>, String> {
         self.next_check = now + CHECK_EVERY;
-        match self.child.try_wait() {
+        match self.job.try_wait() {
             Ok(None) => Ok(None),
             Ok(Some(status)) => {
                 use std::os::unix::process::ExitStatusExt;
                 Ok(Some(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))))
             }
             Err(e) => Err(format!("waiting for the command: {e}")),
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            // SAFETY: signalling the process group this command leads (its pid, negated).
-            unsafe { libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL) };
-            let _ = self.child.wait();
         }
     }
 }

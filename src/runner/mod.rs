@@ -185,7 +185,7 @@ pub fn run_scenario_on(
     let first_port = 49152 + (rng::derive(seed, "client:ports") % 8192) as u16;
     let mut client = Client::new(plan, stub, first_port, seed);
     let kernel_client = plan.kernel.contains(&plan.client);
-    if kernel_client && clock == Clock::Realtime {
+    if kernel_client {
         // Its packets are the kernel's: name their protocol events from the packets.
         client.exec_ns = Some(crate::backend::realtime::netns::name(&plan.client.to_string()));
         net.tap.annotator = Some(Default::default());

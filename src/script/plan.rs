@@ -303,18 +303,18 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
 /// server on the kernel's sockets inside the host's namespace), or the client, whose steps are
 /// real commands (`exec`) run inside its namespace.
 fn check_kernel_host<'s>(host: &HostPlan, steps: impl Iterator<Item = &'s Step>, at: &str) -> Result<(), InputError> {
+    if !matches!(host.role, Role::Server | Role::Client) {
+        return Err(InputError::new(format!(
+            "{at}.kernel: host `{}` has role {:?}; only the client or the server can be a kernel host",
+            host.name, host.role
+        )));
+    }
     for step in steps {
         let ok = match (host.role, step) {
             (Role::Server, Step::Connect { port, .. }) => *port == 80,
             (Role::Server, Step::Request { .. } | Step::Idle { .. } | Step::Close | Step::Exec { .. }) => true,
             (Role::Client, Step::Exec { .. } | Step::Idle { .. }) => true,
-            (Role::Server | Role::Client, _) => false,
-            _ => {
-                return Err(InputError::new(format!(
-                    "{at}.kernel: host `{}` has role {:?}; only the client or the server can be a kernel host",
-                    host.name, host.role
-                )))
-            }
+            _ => false,
         };
         if !ok {
             let what = match host.role {

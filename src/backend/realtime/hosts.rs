@@ -49,9 +49,4 @@ impl KernelHosts {
     pub fn ports(&mut self) -> Vec<Port<'_>> {
         self.hosts.iter_mut().map(|(h, ns)| Port { host: *h, tun: &mut ns.tun }).collect()
     }
-
-    /// Names of the namespaces, for messages.
-    pub fn namespaces(&self) -> Vec<String> {
-        self.hosts.iter().map(|(_, ns)| ns.name.clone()).collect()
-    }
 }

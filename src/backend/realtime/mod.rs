@@ -85,6 +85,8 @@ pub fn run(
     let now_virtual = || Instant::from_micros(start.elapsed().as_micros() as u64);
     let mut buf = vec![0u8; 65536 + offload::VNET_HDR_LEN];
     let mut last_progress = Instant::ZERO;
+    let mut fds: Vec<libc::pollfd> =
+        ports.iter().map(|p| libc::pollfd { fd: p.tun.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
     loop {
         let now = now_virtual();
         for port in ports.iter_mut() {
@@ -101,9 +103,10 @@ pub fn run(
         }
         settle(net, app, now);
         for port in ports.iter_mut() {
-            let delivered: Vec<Vec<u8>> = net.hosts[port.host].delivered.drain(..).collect();
+            let delivered = &mut net.hosts[port.host].delivered;
             // A full TUN queue drops the frame, as a full NIC queue would.
-            offload::coalesce(&delivered, |frame| drop(port.tun.write(frame)));
+            offload::coalesce(delivered.make_contiguous(), |frame| drop(port.tun.write(frame)));
+            delivered.clear();
         }
         if stopped() || app.finished() || !keep_going(now) {
             return Ok(now);
@@ -114,8 +117,8 @@ pub fn run(
         }
         let next = [net.next_event(now), app.next_timer()].into_iter().flatten().min();
         match next {
-            Some(t) => wait(ports, t.saturating_since(now_virtual()).min(MAX_WAIT), SPIN),
-            None => wait(ports, MAX_WAIT, Duration::ZERO),
+            Some(t) => wait(&mut fds, t.saturating_since(now_virtual()).min(MAX_WAIT), SPIN),
+            None => wait(&mut fds, MAX_WAIT, Duration::ZERO),
         }
     }
 }
@@ -128,13 +131,11 @@ fn status(net: &Network, app: &(impl Application + ?Sized)) -> String {
     format!("{} packets, {}, {} dropped{sep}{app}", t.sent, crate::units::format_bytes(t.bytes_sent), t.dropped)
 }
 
-/// Waits up to `timeout` for a TUN device to become readable: ppoll(2) for all but the last
-/// `spin`, then a busy wait (with no device, the same: a sleep, then a spin).
-fn wait(ports: &[Port<'_>], timeout: Duration, spin: Duration) {
+/// Waits up to `timeout` for one of the TUN devices `fds` to become readable: ppoll(2) for all
+/// but the last `spin`, then a busy wait (with no device, the same: a sleep, then a spin).
+fn wait(fds: &mut [libc::pollfd], timeout: Duration, spin: Duration) {
     let until = std::time::Instant::now() + timeout;
     let coarse = timeout.saturating_sub(spin);
-    let mut fds: Vec<libc::pollfd> =
-        ports.iter().map(|p| libc::pollfd { fd: p.tun.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
     let coarse = libc::timespec { tv_sec: coarse.as_secs() as libc::time_t, tv_nsec: coarse.subsec_nanos() as _ };
     // SAFETY: `fds` lives across the call and its length is passed with it; no signal mask.
     let ready = unsafe { libc::ppoll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, &coarse, std::ptr::null()) };

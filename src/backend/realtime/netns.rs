@@ -14,7 +14,7 @@ use std::fs::File;
 use std::io;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 /// Whether this process may create namespaces and TUN devices (root, or CAP_NET_ADMIN).
 pub fn have_net_admin() -> bool {
@@ -160,6 +160,52 @@ impl Namespace {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.name, program]).args(args);
         c
+    }
+}
+
+/// A shell command (`sh -c`) running inside a namespace in a process group of its own. Dropping
+/// it stops the whole group: SIGTERM, then SIGKILL after its grace period. Whatever the shell
+/// started goes too, so nothing keeps a namespace alive after wirelab deletes it.
+pub struct Job {
+    child: std::process::Child,
+    grace: std::time::Duration,
+}
+
+impl Job {
+    /// Starts `sh -c command` in the namespace named `ns`, stdin closed, stdout to `stdout`.
+    pub fn start(ns: &str, command: &str, stdout: Stdio, grace: std::time::Duration) -> io::Result<Job> {
+        use std::os::unix::process::CommandExt;
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, "sh", "-c", command])
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .spawn()?;
+        Ok(Job { child, grace })
+    }
+
+    /// The exit status, once the shell has exited.
+    pub fn try_wait(&mut self) -> io::Result<Option<std::process::ExitStatus>> {
+        self.child.try_wait()
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        // The group's id is the shell's pid; signalling an empty group does nothing.
+        let group = -(self.child.id() as libc::pid_t);
+        // SAFETY: signalling the process group this job leads.
+        unsafe { libc::kill(group, libc::SIGTERM) };
+        let deadline = std::time::Instant::now() + self.grace;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // SAFETY: as above.
+        unsafe { libc::kill(group, libc::SIGKILL) };
+        let _ = self.child.wait();
     }
 }
 
