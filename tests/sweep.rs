@@ -177,3 +177,24 @@ fn bad_input_exits_2_naming_the_flag_and_writes_nothing() {
         assert!(!out.exists(), "bad input created {}: {text}", out.display());
     }
 }
+
+/// A run that did not finish gives no value: its unfinished phases are null, the summary counts
+/// it as failed and leaves it out of the percentiles.
+#[test]
+fn runs_that_did_not_finish_contribute_no_value() {
+    let args = ["slow-start", "--scenario", "iw10-fresh", "--set", "loss=0%,100%", "--seeds", "1..3"];
+    let (bytes, stdout) = sweep(&args, 1, "slow-start-sweep.jsonl");
+    let runs = lines(&bytes);
+    for r in runs.iter().filter(|r| r["params"]["loss"] == "100%") {
+        assert!(r["error"].is_string(), "{r}");
+        assert!(r["phases"]["tcp_handshake"].is_null(), "an unfinished phase has no duration: {r}");
+        assert!(r["metrics"].get("total_ms").is_none(), "{r}");
+    }
+    let row =
+        |value: &str| stdout.lines().find(|l| l.split_whitespace().take(2).eq(["loss", value])).unwrap().to_string();
+    assert_eq!(row("0%").split_whitespace().collect::<Vec<_>>()[2..4], ["3", "0"], "{stdout}");
+    assert_eq!(row("100%").split_whitespace().collect::<Vec<_>>()[2..], ["0", "3", "no", "values"], "{stdout}");
+    let all = stdout.lines().find(|l| l.contains("(all)")).unwrap();
+    assert_eq!(all.split_whitespace().collect::<Vec<_>>()[2..4], ["3", "3"], "{stdout}");
+    assert!(stdout.contains("6 runs: 3 succeeded, 3 failed (3 did not finish"), "{stdout}");
+}

@@ -186,7 +186,7 @@ pub fn run(args: ShellArgs) -> Result<i32, Failure> {
         eprintln!("   the first connection, read off the packets (1 RTT = {rtt_ms} ms):");
         for p in &phases {
             let rtts = p.rtts.map_or("-".to_string(), |r| format!("{r:.2}"));
-            eprintln!("   {:<15} {:>9.3} ms {:>6} RTTs   {}", p.id, p.duration_ms(), rtts, p.label);
+            eprintln!("   {:<15} {:>9.3} ms {:>6} RTTs   {}", p.id, p.duration_ms().unwrap_or(f64::NAN), rtts, p.label);
         }
     }
     Ok(exit.and_then(|s| s.code()).unwrap_or(1))

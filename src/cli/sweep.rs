@@ -135,8 +135,9 @@ struct Record<'a> {
     params: Pairs<'a, String>,
     ok: bool,
     error: Option<String>,
-    /// Phase id → duration in ms (summed when an id occurs more than once), in timeline order.
-    phases: Pairs<'a, f64>,
+    /// Phase id → duration in ms (summed when an id occurs more than once), in timeline order;
+    /// `null` for a phase that never ended.
+    phases: Pairs<'a, Option<f64>>,
     metrics: &'a BTreeMap<String, f64>,
 }
 
@@ -144,7 +145,23 @@ struct Record<'a> {
 struct Done {
     line: String,
     ok: bool,
+    /// The run stopped before its end (an error, the time limit): it contributes no value.
+    unfinished: bool,
     value: Option<f64>,
+}
+
+/// One run as the summary sees it: its value of the metric, or why it has none.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+enum Outcome {
+    /// Not run (another shard's).
+    #[default]
+    Absent,
+    /// Finished, with this value of the metric.
+    Value(f64),
+    /// Finished, but the metric was not measured.
+    NoValue,
+    /// Stopped before its end: no value, counted as failed.
+    Unfinished,
 }
 
 /// The sweep's shape: how a run number maps to (combination, seed, scenario).
@@ -295,10 +312,10 @@ pub fn run(args: SweepArgs) -> Result<i32, Failure> {
         let (ok, error, phases, metrics) = match &result {
             Ok(o) => {
                 let t = &o.timeline;
-                let mut phases: Vec<(String, f64)> = Vec::new();
+                let mut phases: Vec<(String, Option<f64>)> = Vec::new();
                 for p in &t.phases {
                     match phases.iter_mut().find(|(id, _)| *id == p.id) {
-                        Some((_, d)) => *d += p.duration_ms(),
+                        Some((_, d)) => *d = d.zip(p.duration_ms()).map(|(a, b)| a + b),
                         None => phases.push((p.id.clone(), p.duration_ms())),
                     }
                 }
@@ -306,6 +323,7 @@ pub fn run(args: SweepArgs) -> Result<i32, Failure> {
             }
             Err(e) => (false, Some(format!("{e:#}")), Vec::new(), &empty),
         };
+        let unfinished = error.is_some();
         let record = Record {
             run: i,
             lab: &lab_name,
@@ -321,15 +339,15 @@ pub fn run(args: SweepArgs) -> Result<i32, Failure> {
             serde_json::to_string(&record).unwrap_or_else(|e| format!("{{\"run\": {i}, \"error\": \"{e}\"}}"));
         line.push('\n');
         let metric = args.metric.strip_prefix("metrics.").unwrap_or(&args.metric);
-        let value = metrics.get(metric).copied().filter(|v| v.is_finite());
-        Done { line, ok, value }
+        let value = metrics.get(metric).copied().filter(|v| v.is_finite() && !unfinished);
+        Done { line, ok, unfinished, value }
     };
 
     // Workers take the next run from a shared counter; the main thread writes results in run
     // order as they become contiguous.
     let next = AtomicUsize::new(0);
-    let mut values: Vec<Option<f64>> = vec![None; mine.len()];
-    let mut failed = 0usize;
+    let mut values: Vec<Outcome> = vec![Outcome::Absent; mine.len()];
+    let (mut failed, mut unfinished) = (0usize, 0usize);
     let written: anyhow::Result<()> = std::thread::scope(|scope| {
         let (tx, rx) = mpsc::channel::<(usize, Done)>();
         for _ in 0..jobs {
@@ -354,7 +372,14 @@ pub fn run(args: SweepArgs) -> Result<i32, Failure> {
                 if !done.ok {
                     failed += 1;
                 }
-                values[due] = done.value;
+                values[due] = match (done.unfinished, done.value) {
+                    (true, _) => {
+                        unfinished += 1;
+                        Outcome::Unfinished
+                    }
+                    (false, Some(v)) => Outcome::Value(v),
+                    (false, None) => Outcome::NoValue,
+                };
                 if result.is_ok() {
                     result =
                         writer.write_all(done.line.as_bytes()).with_context(|| format!("writing {}", tmp.display()));
@@ -376,7 +401,13 @@ pub fn run(args: SweepArgs) -> Result<i32, Failure> {
     print!("{}", summary(&grid, &args, &lab_name, &shown_names, &mine, &values, total));
     let shard_note =
         args.shard.map_or(String::new(), |(i, n)| format!(" (shard {i}/{n}: {} of {total} runs)", mine.len()));
-    println!("{} runs{shard_note}, {failed} failed (expectation or error); results in {}", mine.len(), path.display());
+    println!(
+        "{} runs{shard_note}: {} succeeded, {failed} failed ({unfinished} did not finish, {} finished with an expectation that did not hold); results in {}",
+        mine.len(),
+        mine.len() - failed,
+        failed - unfinished,
+        path.display()
+    );
     Ok(if failed == 0 { 0 } else { 1 })
 }
 
@@ -387,7 +418,7 @@ fn summary(
     lab: &str,
     scenarios: &[&str],
     mine: &[usize],
-    values: &[Option<f64>],
+    values: &[Outcome],
     total: usize,
 ) -> String {
     let mut out = String::new();
@@ -405,10 +436,10 @@ fn summary(
     );
     let _ = writeln!(
         out,
-        "   {:<20} {:<14} {:<14} {:>6} {:>11} {:>11} {:>11}",
-        "scenario", "key", "value", "n", "p50", "p95", "p99"
+        "   {:<20} {:<14} {:<14} {:>6} {:>6} {:>11} {:>11} {:>11}",
+        "scenario", "key", "value", "n", "failed", "p50", "p95", "p99"
     );
-    let runs: Vec<(Vec<usize>, usize, Option<f64>)> = mine
+    let runs: Vec<(Vec<usize>, usize, Outcome)> = mine
         .iter()
         .zip(values)
         .map(|(&i, &v)| {
@@ -417,15 +448,23 @@ fn summary(
         })
         .collect();
     let row = |out: &mut String, scenario: &str, key: &str, value: &str, keep: &dyn Fn(&[usize]) -> bool, s: usize| {
-        let mut got: Vec<f64> =
-            runs.iter().filter(|(combo, sc, _)| *sc == s && keep(combo)).filter_map(|(_, _, v)| *v).collect();
+        let these: Vec<Outcome> =
+            runs.iter().filter(|(combo, sc, _)| *sc == s && keep(combo)).map(|(_, _, v)| *v).collect();
+        let failed = these.iter().filter(|v| **v == Outcome::Unfinished).count();
+        let mut got: Vec<f64> = these
+            .iter()
+            .filter_map(|v| match v {
+                Outcome::Value(x) => Some(*x),
+                _ => None,
+            })
+            .collect();
         got.sort_by(f64::total_cmp);
         if got.is_empty() {
-            let _ = writeln!(out, "   {scenario:<20} {key:<14} {value:<14} {:>6} {:>11}", 0, "no values");
+            let _ = writeln!(out, "   {scenario:<20} {key:<14} {value:<14} {:>6} {failed:>6} {:>11}", 0, "no values");
         } else {
             let _ = writeln!(
                 out,
-                "   {scenario:<20} {key:<14} {value:<14} {:>6} {:>11.3} {:>11.3} {:>11.3}",
+                "   {scenario:<20} {key:<14} {value:<14} {:>6} {failed:>6} {:>11.3} {:>11.3} {:>11.3}",
                 got.len(),
                 percentile(&got, 50.0).unwrap_or(f64::NAN),
                 percentile(&got, 95.0).unwrap_or(f64::NAN),

@@ -11,20 +11,34 @@ use crate::script::plan::{self, Overrides};
 use crate::script::{InputError, Lab};
 use crate::timeline::percentile;
 
-/// One (loss rate, scenario) cell of the table.
+/// One (loss rate, scenario) cell of the table. Statistics are over the runs that finished;
+/// `None` (JSON `null`) when none did.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct LossRow {
     pub loss: String,
     pub scenario: String,
+    /// Runs in the cell (one per seed).
     pub runs: usize,
-    pub page_load_p50_ms: f64,
-    pub page_load_p95_ms: f64,
-    pub page_load_p99_ms: f64,
-    /// Mean over runs of the longest stall of any object.
-    pub max_stall_mean_ms: f64,
-    /// Mean over runs of how many objects stalled at all.
-    pub streams_stalled_mean: f64,
+    /// Runs that did not finish (time limit, error): they contribute no value.
+    pub failed: usize,
+    pub page_load_p50_ms: Option<f64>,
+    pub page_load_p95_ms: Option<f64>,
+    pub page_load_p99_ms: Option<f64>,
+    /// Mean over finished runs of the longest stall of any object.
+    pub max_stall_mean_ms: Option<f64>,
+    /// Mean over finished runs of how many objects stalled at all.
+    pub streams_stalled_mean: Option<f64>,
 }
+
+impl LossRow {
+    /// Every run of the cell finished, so its figures speak for the whole cell.
+    pub fn complete(&self) -> bool {
+        self.failed == 0 && self.runs > 0
+    }
+}
+
+/// What one run gives the table: page load, longest stall, objects stalled (ms, ms, count).
+type Figures = (f64, f64, f64);
 
 /// Runs the lab's `[loss_table]`, if it has one, on `jobs` threads. The result does not
 /// depend on `jobs`: every run is a function of its loss rate, scenario and seed.
@@ -43,7 +57,8 @@ pub fn run(lab: &Lab, overrides: &Overrides, jobs: usize) -> anyhow::Result<Vec<
             }
         }
     }
-    let results: Mutex<Vec<Option<(f64, f64, f64)>>> = Mutex::new(vec![None; cases.len()]);
+    // Per case: None until run; Some(None) for a run that did not finish.
+    let results: Mutex<Vec<Option<Option<Figures>>>> = Mutex::new(vec![None; cases.len()]);
     let next = AtomicUsize::new(0);
     let failure: Mutex<Option<String>> = Mutex::new(None);
     std::thread::scope(|scope| {
@@ -58,8 +73,12 @@ pub fn run(lab: &Lab, overrides: &Overrides, jobs: usize) -> anyhow::Result<Vec<
                 match outcome {
                     Ok(out) => {
                         let m = &out.timeline.metrics;
-                        let get = |k: &str| m.get(k).copied().unwrap_or(f64::NAN);
-                        let row = (get("page_load_ms"), get("max_stall_ms"), get("streams_stalled"));
+                        let get = |k: &str| m.get(k).copied();
+                        let finished = out.timeline.error.is_none();
+                        let row = match (finished, get("page_load_ms"), get("max_stall_ms"), get("streams_stalled")) {
+                            (true, Some(load), Some(stall), Some(stalled)) => Some((load, stall, stalled)),
+                            _ => None,
+                        };
                         if let Ok(mut r) = results.lock() {
                             r[k] = Some(row);
                         }
@@ -80,25 +99,28 @@ pub fn run(lab: &Lab, overrides: &Overrides, jobs: usize) -> anyhow::Result<Vec<
     let mut rows = Vec::new();
     for loss in &table.losses {
         for sc in &table.scenarios {
-            let cell: Vec<(f64, f64, f64)> = cases
+            let all: Vec<Option<Figures>> = cases
                 .iter()
                 .zip(&results)
                 .filter(|((l, i, _), _)| l == loss && names[*i] == sc)
-                .filter_map(|(_, r)| *r)
-                .filter(|r| !r.0.is_nan())
+                .map(|(_, r)| r.flatten())
                 .collect();
+            let cell: Vec<Figures> = all.iter().flatten().copied().collect();
             let mut loads: Vec<f64> = cell.iter().map(|r| r.0).collect();
             loads.sort_by(f64::total_cmp);
-            let n = cell.len().max(1) as f64;
+            let mean = |f: fn(&Figures) -> f64| {
+                (!cell.is_empty()).then(|| cell.iter().map(f).sum::<f64>() / cell.len() as f64)
+            };
             rows.push(LossRow {
                 loss: loss.clone(),
                 scenario: sc.clone(),
-                runs: cell.len(),
-                page_load_p50_ms: percentile(&loads, 50.0).unwrap_or(f64::NAN),
-                page_load_p95_ms: percentile(&loads, 95.0).unwrap_or(f64::NAN),
-                page_load_p99_ms: percentile(&loads, 99.0).unwrap_or(f64::NAN),
-                max_stall_mean_ms: cell.iter().map(|r| r.1).sum::<f64>() / n,
-                streams_stalled_mean: cell.iter().map(|r| r.2).sum::<f64>() / n,
+                runs: all.len(),
+                failed: all.len() - cell.len(),
+                page_load_p50_ms: percentile(&loads, 50.0),
+                page_load_p95_ms: percentile(&loads, 95.0),
+                page_load_p99_ms: percentile(&loads, 99.0),
+                max_stall_mean_ms: mean(|r| r.1),
+                streams_stalled_mean: mean(|r| r.2),
             });
         }
     }
@@ -106,7 +128,8 @@ pub fn run(lab: &Lab, overrides: &Overrides, jobs: usize) -> anyhow::Result<Vec<
 }
 
 /// The table, and which scenario is fastest (by p95) at each loss rate: where that changes,
-/// the lines cross.
+/// the lines cross. A cell where some runs did not finish says so, and takes no part in a
+/// verdict: its percentiles describe only the runs that finished.
 pub fn table(rows: &[LossRow]) -> String {
     use std::fmt::Write;
     let mut out = String::new();
@@ -116,10 +139,11 @@ pub fn table(rows: &[LossRow]) -> String {
     let _ = writeln!(out, "Page load under random loss ({} seeds per cell): ms, and stalls", rows[0].runs);
     let _ = writeln!(
         out,
-        "   {:<6} {:<16} {:>9} {:>9} {:>9} {:>14} {:>16}",
-        "loss", "scenario", "p50", "p95", "p99", "max stall avg", "objects stalled"
+        "   {:<6} {:<16} {:>4} {:>6} {:>9} {:>9} {:>9} {:>14} {:>16}",
+        "loss", "scenario", "ok", "failed", "p50", "p95", "p99", "max stall avg", "objects stalled"
     );
-    let mut best: Vec<(String, String)> = Vec::new();
+    let num = |v: Option<f64>, decimals: usize| v.map_or("-".to_string(), |v| format!("{v:.decimals$}"));
+    let mut best: Vec<String> = Vec::new();
     let mut losses: Vec<&str> = rows.iter().map(|r| r.loss.as_str()).collect();
     losses.dedup();
     for loss in losses {
@@ -127,41 +151,62 @@ pub fn table(rows: &[LossRow]) -> String {
         for r in &cell {
             let _ = writeln!(
                 out,
-                "   {:<6} {:<16} {:>9.0} {:>9.0} {:>9.0} {:>14.0} {:>16.1}",
+                "   {:<6} {:<16} {:>4} {:>6} {:>9} {:>9} {:>9} {:>14} {:>16}",
                 r.loss,
                 r.scenario,
-                r.page_load_p50_ms,
-                r.page_load_p95_ms,
-                r.page_load_p99_ms,
-                r.max_stall_mean_ms,
-                r.streams_stalled_mean
+                r.runs - r.failed,
+                r.failed,
+                num(r.page_load_p50_ms, 0),
+                num(r.page_load_p95_ms, 0),
+                num(r.page_load_p99_ms, 0),
+                num(r.max_stall_mean_ms, 0),
+                num(r.streams_stalled_mean, 1)
             );
         }
-        if let Some(b) = cell.iter().min_by(|a, b| a.page_load_p95_ms.total_cmp(&b.page_load_p95_ms)) {
-            best.push((loss.to_string(), b.scenario.clone()));
-        }
+        let incomplete: Vec<&str> = cell.iter().filter(|r| !r.complete()).map(|r| r.scenario.as_str()).collect();
+        let fastest = cell
+            .iter()
+            .filter(|r| r.complete())
+            .filter_map(|r| r.page_load_p95_ms.map(|p| (p, r.scenario.as_str())))
+            .min_by(|a, b| a.0.total_cmp(&b.0));
+        best.push(match (fastest, incomplete.is_empty()) {
+            (Some((_, sc)), true) => format!("{loss} {sc}"),
+            (Some((_, sc)), false) => {
+                format!("{loss} {sc} (of those whose runs all finished; not {})", incomplete.join(", "))
+            }
+            (None, _) => format!("{loss} no verdict (runs failed in every scenario)"),
+        });
     }
-    let _ = write!(out, "   fastest at p95:");
-    for (loss, sc) in &best {
-        let _ = write!(out, " {loss} {sc};");
+    let _ = writeln!(out, "   fastest at p95: {}", best.join("; "));
+    let failed: usize = rows.iter().map(|r| r.failed).sum();
+    if failed > 0 {
+        let _ = writeln!(
+            out,
+            "   {failed} of {} runs did not finish; their cells show only the runs that did, and no verdict uses them",
+            rows.iter().map(|r| r.runs).sum::<usize>()
+        );
     }
-    out.push('\n');
-    // Pairwise: where one scenario's p95 line crosses another's.
+    // Pairwise: where one scenario's p95 line crosses another's (between complete cells only).
     let mut scenarios: Vec<&str> = Vec::new();
     for r in rows {
         if !scenarios.contains(&r.scenario.as_str()) {
             scenarios.push(&r.scenario);
         }
     }
-    let p95 = |sc: &str| -> Vec<(&str, f64)> {
-        rows.iter().filter(|r| r.scenario == sc).map(|r| (r.loss.as_str(), r.page_load_p95_ms)).collect()
+    let p95 = |sc: &str| -> Vec<(&str, Option<f64>)> {
+        rows.iter()
+            .filter(|r| r.scenario == sc)
+            .map(|r| (r.loss.as_str(), r.page_load_p95_ms.filter(|_| r.complete())))
+            .collect()
     };
     for (i, a) in scenarios.iter().enumerate() {
         for b in &scenarios[i + 1..] {
             let (la, lb) = (p95(a), p95(b));
             for k in 1..la.len().min(lb.len()) {
-                let before = la[k - 1].1 - lb[k - 1].1;
-                let after = la[k].1 - lb[k].1;
+                let (Some(a0), Some(b0), Some(a1), Some(b1)) = (la[k - 1].1, lb[k - 1].1, la[k].1, lb[k].1) else {
+                    continue;
+                };
+                let (before, after) = (a0 - b0, a1 - b1);
                 if before != 0.0 && after != 0.0 && before.signum() != after.signum() {
                     let (winner, loser) = if after < 0.0 { (a, b) } else { (b, a) };
                     let _ = writeln!(
@@ -176,4 +221,59 @@ pub fn table(rows: &[LossRow]) -> String {
     }
     out.push('\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(loss: &str, scenario: &str, failed: usize, p95: Option<f64>) -> LossRow {
+        LossRow {
+            loss: loss.into(),
+            scenario: scenario.into(),
+            runs: 20,
+            failed,
+            page_load_p50_ms: p95,
+            page_load_p95_ms: p95,
+            page_load_p99_ms: p95,
+            max_stall_mean_ms: p95.map(|_| 0.0),
+            streams_stalled_mean: p95.map(|_| 0.0),
+        }
+    }
+
+    #[test]
+    fn a_scenario_whose_runs_failed_is_never_called_fastest() {
+        let rows = [
+            row("0%", "h2", 0, Some(1300.0)),
+            row("0%", "h3", 20, None),
+            row("1%", "h2", 0, Some(3000.0)),
+            row("1%", "h3", 3, Some(10.0)),
+        ];
+        let t = table(&rows);
+        assert!(t.contains("fastest at p95: 0% h2 (of those whose runs all finished; not h3); 1% h2 (of those"), "{t}");
+        assert!(t.contains("23 of 80 runs did not finish"), "{t}");
+        assert!(!t.contains("cross"), "no crossing through incomplete cells: {t}");
+        // The failed cell prints its counts and no figures.
+        assert!(
+            t.lines().any(|l| l.contains("0%")
+                && l.contains("h3")
+                && l.contains(" 0 ")
+                && l.contains("20")
+                && l.contains(" - ")),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn complete_cells_cross() {
+        let rows = [
+            row("0%", "a", 0, Some(1.0)),
+            row("0%", "b", 0, Some(2.0)),
+            row("1%", "a", 0, Some(5.0)),
+            row("1%", "b", 0, Some(3.0)),
+        ];
+        let t = table(&rows);
+        assert!(t.contains("fastest at p95: 0% a; 1% b"), "{t}");
+        assert!(t.contains("cross between 0% and 1% loss: b becomes faster than a"), "{t}");
+    }
 }

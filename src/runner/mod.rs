@@ -248,14 +248,14 @@ pub fn run_scenario_on(
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            let end = p.end.unwrap_or(p.start);
+            let end_ms = p.end.map(rel);
             let frames = net.tap.phase_frames.get(i).copied().flatten();
             Phase {
                 id: p.id.to_string(),
                 label: p.label.clone(),
                 start_ms: rel(p.start),
-                end_ms: rel(end),
-                rtts: timeline::rtts(rel(end) - rel(p.start), rtt_ms),
+                end_ms,
+                rtts: end_ms.and_then(|end| timeline::rtts(end - rel(p.start), rtt_ms)),
                 first_frame: frames.map(|f| f.0),
                 last_frame: frames.map(|f| f.1),
             }
@@ -269,7 +269,7 @@ pub fn run_scenario_on(
         let mut derived = timeline::from_capture::phases(&net.tap.capture, client_addr, rtt_ms);
         for p in &mut derived {
             p.start_ms += shift;
-            p.end_ms += shift;
+            p.end_ms = p.end_ms.map(|e| e + shift);
         }
         derived.append(&mut phases);
         phases = derived;
@@ -292,7 +292,7 @@ pub fn run_scenario_on(
                 id: format!("slow_start_round_{}", r.round),
                 label: format!("slow start round {}: {} segments, {} bytes", r.round, r.segments, r.bytes),
                 start_ms: start,
-                end_ms: end,
+                end_ms: Some(end),
                 rtts: timeline::rtts(end - start, rtt_ms),
                 first_frame: Some(r.first_frame),
                 last_frame: Some(last_frame),
@@ -325,8 +325,8 @@ pub fn run_scenario_on(
         let stalled = streams.iter().filter(|s| s.stall_ms > 0.0).count();
         metrics.insert("streams_stalled".into(), stalled as f64);
         metrics.insert("max_stall_ms".into(), streams.iter().map(|s| s.stall_ms).fold(0.0, f64::max));
-        if let Some(page) = phases.iter().find(|p| p.id == "page_load") {
-            metrics.insert("page_load_ms".into(), page.duration_ms());
+        if let Some(ms) = phases.iter().find(|p| p.id == "page_load").and_then(|p| p.duration_ms()) {
+            metrics.insert("page_load_ms".into(), ms);
         }
     }
     metrics.insert("frames".into(), net.tap.capture.frames() as f64);

@@ -29,7 +29,7 @@ pub struct SizeRow {
 /// Request sent until the last response byte, in RTTs.
 fn request_to_last_byte(s: &Scenario, rtt_ms: f64) -> Option<f64> {
     let start = s.phase("http_request")?.start_ms;
-    let end = s.phase("http_response")?.end_ms;
+    let end = s.phase("http_response")?.end_ms?;
     timeline::rtts(end - start, rtt_ms)
 }
 

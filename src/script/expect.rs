@@ -45,9 +45,9 @@ impl Operand {
                 let p = s.phase(id)?;
                 match field.as_str() {
                     "rtts" => p.rtts,
-                    "ms" => Some(p.duration_ms()),
+                    "ms" => p.duration_ms(),
                     "start_ms" => Some(p.start_ms),
-                    "end_ms" => Some(p.end_ms),
+                    "end_ms" => p.end_ms,
                     "frames" => Some(p.frames() as f64),
                     _ => None,
                 }

@@ -98,6 +98,16 @@ impl Value {
         }
     }
 
+    /// A size in bytes within `min..=max`; the error names both limits.
+    pub fn size_in(&self, min: u64, max: u64) -> Result<u64, InputError> {
+        let n = self.size()?;
+        if (min..=max).contains(&n) {
+            Ok(n)
+        } else {
+            Err(self.fail(format!("`{}` ({n} bytes) is out of range (allowed: {min} to {max} bytes)", self.text())))
+        }
+    }
+
     /// An integer in `min..=max`.
     pub fn int(&self, min: u64, max: u64) -> Result<u64, InputError> {
         let n = match &self.scalar {

@@ -5,6 +5,7 @@ use std::time::Duration;
 use super::fields::Params;
 use super::raw::Scalar;
 use super::InputError;
+use crate::proto::quic;
 use crate::proto::tls::TlsVersion;
 
 /// One step of a scenario, run at the client.
@@ -226,7 +227,10 @@ impl Step {
                 objects: required("objects")?.int(1, 100)? as u32,
                 size: required("size")?.size()?,
                 connections: get("connections")?.map(|v| v.int(1, 100)).transpose()?.unwrap_or(6) as u32,
-                quic_initial_window: get("quic_initial_window")?.map(|v| v.size()).transpose()?.unwrap_or(14_600),
+                quic_initial_window: get("quic_initial_window")?
+                    .map(|v| v.size_in(quic::MIN_WINDOW, u64::from(quic::FLOW_WINDOW)))
+                    .transpose()?
+                    .unwrap_or(14_600),
             }),
             "bursts" => {
                 let requests = required("requests")?.int(1, 1000)? as u32;

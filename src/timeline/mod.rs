@@ -21,7 +21,9 @@ pub struct Phase {
     pub id: String,
     pub label: String,
     pub start_ms: f64,
-    pub end_ms: f64,
+    /// `None` (JSON `null`) when the phase never ended: the run stopped inside it.
+    pub end_ms: Option<f64>,
+    /// The duration in round trips; `None` when the phase never ended or the RTT is unknown.
     pub rtts: Option<f64>,
     /// 1-based frame numbers in the scenario's capture; `None` when the phase sent nothing.
     pub first_frame: Option<u64>,
@@ -29,8 +31,9 @@ pub struct Phase {
 }
 
 impl Phase {
-    pub fn duration_ms(&self) -> f64 {
-        self.end_ms - self.start_ms
+    /// How long the phase took; `None` when it never ended.
+    pub fn duration_ms(&self) -> Option<f64> {
+        self.end_ms.map(|end| end - self.start_ms)
     }
 
     /// The number of frames in the phase.

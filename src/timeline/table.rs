@@ -20,16 +20,18 @@ pub fn scenario(s: &Scenario) -> String {
             (Some(a), Some(b)) => format!("{a}-{b}"),
             _ => "none".to_string(),
         };
+        let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
         let _ = writeln!(
             out,
-            "   {:<20} {:>9.3} {:>9.3} {:>9.3} {:>6}  {:<9} {}",
+            "   {:<20} {:>9.3} {:>9} {:>9} {:>6}  {:<9} {}{}",
             p.id,
             p.start_ms,
-            p.end_ms,
-            p.duration_ms(),
+            ms(p.end_ms),
+            ms(p.duration_ms()),
             rtts,
             frames,
-            p.label
+            p.label,
+            if p.end_ms.is_none() { " (did not end)" } else { "" }
         );
     }
     if let Some(total) = s.metrics.get("total_ms") {

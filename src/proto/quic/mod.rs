@@ -15,7 +15,8 @@
 //! HTTP/3 frames and reports [`QuicEvent::Response`] and [`QuicEvent::Finished`].
 //!
 //! # Transport settings ([`transport_config`]), both sides
-//! - NewReno (RFC 9002 §7) with the caller's initial window (bytes).
+//! - NewReno (RFC 9002 §7) with the caller's initial window (bytes), at least
+//!   [`MIN_WINDOW`] (two full datagrams).
 //! - UDP payload 1472 bytes (`initial_mtu` = `min_mtu` = 1472, MTU discovery off): a full
 //!   packet is a 1500-byte IPv4 packet, like a TCP segment with a 1460-byte MSS.
 //! - 16 MiB stream and connection receive windows and send window; 256 concurrent
@@ -103,11 +104,29 @@ pub const FLOW_WINDOW: u32 = 16 << 20;
 pub const MAX_BIDI_STREAMS: u32 = 256;
 /// Idle timeout (RFC 9000 §10.1).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The smallest congestion window QUIC allows: two full-size datagrams (RFC 9002 §7.2,
+/// kMinimumWindow = 2 * max_datagram_size).
+///
+/// quinn-proto 0.11 accepts a smaller initial window, and then both ends can deadlock: with
+/// room for less than one more full datagram, a sender that has stream data queued is
+/// "blocked by congestion control" and sends no ACK-only packet either (quinn skips the whole
+/// application-data space), so each end waits for the other's ACK. The server's PTO would
+/// break the tie, but quinn stops that timer when it drops its Handshake keys while still
+/// in the Handshake state and does not arm it again for the 1-RTT packet it sent in its
+/// first flight. Below about 9 ms RTT the client's Finished reaches the server before that
+/// packet is acknowledged, and the connection never completes. The lab refuses such windows.
+pub const MIN_WINDOW: u64 = 2 * UDP_PAYLOAD_SIZE as u64;
 /// Length of the connection ids this module issues (RFC 9000 §5.1).
 const CID_LEN: usize = 8;
 
-/// The transport configuration both lab endpoints use (see the module docs).
-pub fn transport_config(initial_window: u64) -> TransportConfig {
+/// The transport configuration both lab endpoints use (see the module docs). Fails for an
+/// initial window below [`MIN_WINDOW`].
+pub fn transport_config(initial_window: u64) -> Result<TransportConfig, String> {
+    if initial_window < MIN_WINDOW {
+        return Err(format!(
+            "QUIC initial window {initial_window} bytes is below the minimum of {MIN_WINDOW} (two {UDP_PAYLOAD_SIZE}-byte datagrams, RFC 9002 §7.2)"
+        ));
+    }
     let mut cc = NewRenoConfig::default();
     cc.initial_window(initial_window);
     let mut t = TransportConfig::default();
@@ -123,7 +142,7 @@ pub fn transport_config(initial_window: u64) -> TransportConfig {
         .max_idle_timeout(Some(IdleTimeout::from(VarInt::from_u32(IDLE_TIMEOUT.as_millis() as u32))))
         .keep_alive_interval(None)
         .enable_segmentation_offload(false);
-    t
+    Ok(t)
 }
 
 /// What the client reports ([`QuicClient::poll_events`]).
@@ -552,7 +571,7 @@ impl QuicClient {
     ) -> Result<Self, String> {
         let crypto = QuicClientConfig::try_from(tls.client(TlsVersion::Tls13)).map_err(|e| e.to_string())?;
         let mut config = ClientConfig::new(Arc::new(crypto));
-        config.transport_config(Arc::new(transport_config(initial_window)));
+        config.transport_config(Arc::new(transport_config(initial_window)?));
         config.token_store(Arc::new(NoneTokenStore));
         let dcid_rng = Mutex::new(stream(seed, "quic.client.initial_dcid"));
         config.initial_dst_cid_provider(Arc::new(move || {
@@ -768,7 +787,7 @@ impl QuicServer {
         };
         let mut config = ServerConfig::new(Arc::new(crypto), Arc::new(token_key));
         config
-            .transport_config(Arc::new(transport_config(initial_window)))
+            .transport_config(Arc::new(transport_config(initial_window)?))
             .migration(false)
             .time_source(Arc::new(LabTimeSource(tls.clock().clone())));
         config.validation_token.sent(0);

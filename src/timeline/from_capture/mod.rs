@@ -138,7 +138,7 @@ fn phase(id: &str, label: String, start: Mark, end: Mark, t0: u64, rtt_ms: f64) 
         id: id.to_string(),
         label,
         start_ms: super::ms(start.at.saturating_sub(t0)),
-        end_ms: super::ms(end.at.saturating_sub(t0)),
+        end_ms: Some(super::ms(end.at.saturating_sub(t0))),
         rtts: super::rtts(super::ms(end.at.saturating_sub(start.at)), rtt_ms),
         first_frame: Some(start.frame),
         last_frame: Some(end.frame),

@@ -138,7 +138,7 @@ fn check(p: &[Phase], id: &str, label: &str, ms: (f64, f64), rtts: f64, frames: 
         id: id.into(),
         label: label.into(),
         start_ms: ms.0,
-        end_ms: ms.1,
+        end_ms: Some(ms.1),
         rtts: Some(rtts),
         first_frame: Some(frames.0),
         last_frame: Some(frames.1),
