@@ -293,3 +293,39 @@ fn good_input_runs_one_scenario() {
     let names: Vec<String> = common::files_in(dir.path()).into_keys().collect();
     assert_eq!(names, ["handshake-pooled.keys", "handshake-pooled.pcapng", "handshake.json"]);
 }
+
+// A path flag that would override what --set, a sweep or a table varies makes the labels lie:
+// refused, naming both.
+#[test]
+fn loss_flag_against_the_loss_table() {
+    bad(&["run", "hol", "--loss", "0.3%"], &["--loss 0.3%", "[loss_table]", "`loss`"]);
+}
+
+#[test]
+fn loss_flag_against_a_loss_sweep() {
+    bad(
+        &["sweep", "slow-start", "--set", "loss=0%,1%,5%", "--loss", "0.3%", "--seeds", "1..2"],
+        &["--loss 0.3%", "--set loss=0%,1%,5%"],
+    );
+}
+
+#[test]
+fn rtt_flag_against_an_rtt_sweep() {
+    bad(
+        &["sweep", "handshake", "--set", "rtt=50ms,150ms", "--rtt", "10ms", "--seeds", "1..2"],
+        &["--rtt 10ms", "--set rtt=50ms,150ms"],
+    );
+}
+
+#[test]
+fn link_flag_against_set_rtt() {
+    bad_run(&["--set", "rtt=50ms", "--link", "delay 5ms"], &["--link \"delay 5ms\"", "--set rtt=50ms"]);
+}
+
+#[test]
+fn quic_window_below_two_datagrams() {
+    bad(
+        &["run", "hol", "--scenario", "one-loss-h3", "--set", "quic_initial_window=2048"],
+        &["quic_initial_window", "2048", "2944"],
+    );
+}

@@ -1,5 +1,7 @@
 //! The handshake lab's phases, in round trips, at several RTTs — through the library API.
 
+mod common;
+
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -136,4 +138,22 @@ fn total_loss_stops_at_the_time_limit_naming_the_stuck_step() {
         );
         assert!(!s.passed(), "{}: passed over a dead link", s.name);
     }
+}
+
+/// A run that did not finish exits 1 and says why on stderr, in one line: which scenarios did
+/// not finish and which checks did not hold.
+#[test]
+fn a_failed_run_says_why_on_stderr() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let out = common::wirelab()
+        .args(["run", "handshake", "--scenario", "fresh-tls13", "--loss", "100%", "--set", "time_limit=5s", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains("1 of 1 scenarios did not finish (fresh-tls13)"), "{stderr}");
+    assert!(lines[0].contains("tcp_handshake.rtts == 1 (not measured)"), "{stderr}");
 }

@@ -309,8 +309,9 @@ fn twenty_interrupted_runs_leave_nothing_behind() {
         wait_for_namespace(&format!("wl{pid}-"));
         // Stop it at different moments: during the handshake, the request, the transfer.
         std::thread::sleep(Duration::from_millis(50 + 60 * (i % 10)));
-        let status = stop(&mut child, if i % 2 == 0 { libc::SIGINT } else { libc::SIGTERM });
-        assert_eq!(status.code(), Some(1), "run {i}: an interrupted run is a run that did not finish");
+        let signal = if i % 2 == 0 { libc::SIGINT } else { libc::SIGTERM };
+        let status = stop(&mut child, signal);
+        assert_eq!(status.code(), Some(128 + signal), "run {i}: exit 130 after SIGINT, 143 after SIGTERM");
         assert!(leftovers(pid).is_empty(), "run {i}: left behind: {:?}", leftovers(pid));
         let file = dir.path().join("slow-start-linux-fresh.pcapng");
         assert!(file.exists(), "run {i}: no capture after the signal");
@@ -427,4 +428,26 @@ fn a_stopped_job_takes_what_its_shell_started_with_it() {
         assert!(waited.elapsed() < Duration::from_secs(5), "the shell's background sleep outlived the job");
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// An exec step whose command cannot be started (sh answers 127) makes wirelab exit 127, with a
+/// line on stderr that says so.
+#[test]
+fn an_exec_command_that_cannot_start_exits_127() {
+    need_privileges!();
+    let dir = tempfile::TempDir::new().unwrap();
+    let lab = dir.path().join("missing.toml");
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/labs/handshake.toml")).unwrap();
+    let text = text.replace("curl -sSk --tlsv1.3 --http1.1 -o /dev/null", "wirelab-test-no-such-program");
+    std::fs::write(&lab, text).unwrap();
+    let out = common::wirelab()
+        .args(["run"])
+        .arg(&lab)
+        .args(["--backend", "realtime", "--rtt", "10ms", "--scenario", "kernel-curl", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(127), "stderr: {stderr}");
+    assert!(stderr.contains("could not be started"), "{stderr}");
 }

@@ -53,21 +53,32 @@ enum Command {
 
 const RUN_HELP: &str = "\
 Examples:
-  wirelab run handshake                         # 150 ms RTT, 200 KB response
+  # every scenario at the lab's defaults (150 ms RTT, 200 KB response)
+  wirelab run handshake
   wirelab run handshake --rtt 80ms --scenario fresh-tls12
   wirelab run handshake --link \"delay 40ms 2ms loss 1% rate 50mbit\"
   wirelab run handshake --set response_size=14KB --set cc=smoltcp
   wirelab run labs/handshake.toml --json > timeline.json
-  wirelab run handshake --backend realtime      # the same lab on the wall clock (no root needed)
-  sudo wirelab run slow-start --backend realtime --scenario linux-fresh   # Linux's own slow start
+  # the same lab on the wall clock (no root needed)
+  wirelab run handshake --backend realtime
+  # Linux's own slow start (root: the server is the kernel in a namespace)
+  sudo wirelab run slow-start --backend realtime --scenario linux-fresh
 
 Output (in --out, default captures/):
   <lab>.json                 the timeline of every scenario
   <lab>-<scenario>.pcapng    the capture at the client, every packet commented
   <lab>-<scenario>.keys      the TLS key log (also embedded in the pcapng)
 
-Link words (--link) follow tc-netem: delay TIME [JITTER [CORR%]], loss PCT, loss gemodel p r 1-h 1-k,
-duplicate PCT, reorder PCT, rate RATE, limit PACKETS, and wirelab's mtu BYTES.";
+Exit status:
+  0    every scenario ran to its end and every check held
+  1    a scenario did not finish or a check failed (stderr says which)
+  2    bad input: unknown lab, value out of range, invalid lab file
+  127  an exec step's command could not be started
+  130  stopped by Ctrl-C (SIGINT); 143: by SIGTERM
+
+Link words (--link) follow tc-netem: delay TIME [JITTER [CORR%]],
+loss PCT, loss gemodel p r 1-h 1-k, duplicate PCT, reorder PCT,
+rate RATE, limit PACKETS, and wirelab's mtu BYTES.";
 
 /// Overrides of the client–server path, shared by `run` and `sweep`.
 #[derive(clap::Args, Debug, Clone)]
@@ -232,6 +243,17 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
         let named = args.scenarios.iter().any(|s| s == name);
         if args.scenarios.is_empty() || named {
             let p = plan::plan(&lab, i, &overrides).map_err(|e| e.within(&lab.origin))?;
+            for (k, v) in &args.set {
+                let own = lab.raw.scenarios[i].params.get(k).or(lab.raw.params.get(k)).map(|s| s.to_string());
+                let values: Vec<String> = own.into_iter().chain([v.clone()]).collect();
+                if plan::flags_hide(&lab, i, &overrides, k, &values)?.is_some() {
+                    return Err(InputError::new(format!(
+                        "{} conflicts with --set {k}={v}: both set the client–server path (give one of them)",
+                        overrides.path_flags().join(" ")
+                    ))
+                    .into());
+                }
+            }
             if clock == Clock::Virtual && !p.kernel.is_empty() {
                 if named {
                     return Err(InputError::new(format!(
@@ -244,6 +266,18 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
                 continue;
             }
             plans.push(p);
+        }
+    }
+    if let (Some(table), true) = (&lab.raw.loss_table, args.scenarios.is_empty() && clock == Clock::Virtual) {
+        let what = format!(
+            "the lab's [loss_table], which runs {} at loss = {} (run single scenarios with --scenario to skip the table)",
+            table.scenarios.join(", "),
+            table.losses.join(", ")
+        );
+        for (i, name) in names.iter().enumerate() {
+            if table.scenarios.iter().any(|s| s == name) {
+                plan::check_flags_keep(&lab, i, &overrides, "loss", &table.losses, &what)?;
+            }
         }
     }
     if let Some(p) = plans.iter().find(|p| !p.kernel.is_empty()) {
@@ -299,6 +333,20 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
         }
         let keys = if outputs.iter().any(|o| !o.key_log.is_empty()) { ", TLS key logs" } else { "" };
         println!("Captures{keys} and {}.json are in {}/", lab.raw.name, args.out.display());
+    }
+    if let Some(status) = realtime::signal_exit_status() {
+        eprintln!("wirelab: interrupted by a signal; the captures so far are in {}/", args.out.display());
+        return Ok(status);
+    }
+    if let Some(why) = timeline.failure_summary() {
+        eprintln!("wirelab: {why}");
+    }
+    // `sh -c` answers 127 (not found) or 126 (not executable) for a command it cannot start.
+    let not_started =
+        |s: &crate::timeline::Scenario| s.metrics.get("exit_code").is_some_and(|&c| c == 126.0 || c == 127.0);
+    if let Some(s) = timeline.scenarios.iter().find(|s| not_started(s)) {
+        eprintln!("wirelab: scenario {}: an exec command could not be started (not found or not executable)", s.name);
+        return Ok(127);
     }
     Ok(if timeline.passed() { 0 } else { 1 })
 }

@@ -34,18 +34,24 @@ const DNS: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 53);
 pub const SERVER_NAME: &str = "server.lab";
 
 pub const SHELL_HELP: &str = "\
-Runs CMD (default: $SHELL) in a fresh network namespace whose only route crosses the emulated
-link to wirelab's own servers: http://server.lab/bytes/N and https://server.lab/bytes/N (N bytes,
-a unit allowed: 200KB; self-signed: curl -k), ping, and DNS for server.lab (10.0.0.2). Nothing
-else is reachable. With --serve, server.lab is instead a second namespace on the kernel's TCP,
-running the command you give. At exit: captures/shell.pcapng (TLS keys embedded) and the phases
-of the first connection, read off the packets. Needs root or CAP_NET_ADMIN (sudo, or setcap
+Runs CMD (default: $SHELL) in a fresh network namespace whose only route
+crosses the emulated link to wirelab's own servers. Inside, these answer:
+  http://server.lab/bytes/N, https://server.lab/bytes/N   N bytes (units
+      allowed: 200KB); the certificate is self-signed, so curl -k
+  server.lab = 10.0.0.2 (also answers ping); the resolver is 10.0.0.53
+Nothing else is reachable. With --serve, server.lab is instead a second
+namespace on the kernel's TCP, running the command you give. At exit: the
+capture (TLS keys embedded) and the phases of the first connection, read
+off the packets. Needs root or CAP_NET_ADMIN (sudo, or setcap
 cap_net_admin,cap_sys_admin+ep on the binary).
 
 Examples:
-  sudo wirelab shell --link \"delay 20ms\" -- curl -sk https://server.lab/bytes/100000 -o /dev/null
-  sudo wirelab shell --link \"delay 50ms loss 1%\"        # an interactive shell behind the link
-  sudo wirelab shell --link \"delay 25ms\" --serve \"exec iperf3 -s -1\" --snaplen 96 -- iperf3 -c 10.0.0.2";
+  sudo wirelab shell --link \"delay 20ms\" \\
+      -- curl -sk https://server.lab/bytes/100000 -o /dev/null
+  # an interactive shell behind the link
+  sudo wirelab shell --link \"delay 50ms loss 1%\"
+  sudo wirelab shell --link \"delay 25ms\" --serve \"exec iperf3 -s -1\" \\
+      --snaplen 96 -- iperf3 -c 10.0.0.2";
 
 #[derive(clap::Args, Debug)]
 pub struct ShellArgs {

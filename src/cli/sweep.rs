@@ -27,19 +27,30 @@ use crate::timeline::percentile;
 pub const MAX_RUNS: u128 = 100_000;
 
 pub const SWEEP_HELP: &str = "\
-Runs are numbered 0..n: combination of the --set lists (keys in command-line order, values in
-the order given, the last key varying fastest), then seed, then scenario. Every run is a pure
-function of (lab, parameters, seed): the output is identical whatever --jobs is, and shards
-(--shard I/N: the runs whose number % N == I) concatenate into the whole sweep.
+Runs are numbered 0..n: combination of the --set lists (keys in
+command-line order, values in the order given, the last key varying
+fastest), then seed, then scenario. Every run is a pure function of
+(lab, parameters, seed): the output is identical whatever --jobs is, and
+shards (--shard I/N: the runs whose number % N == I) concatenate into the
+whole sweep. --seeds and --out are required.
 
 Examples:
-  wirelab sweep handshake --scenario fresh-tls13 --set rtt=50ms,150ms --seeds 1..3 --out sweep/
-  wirelab sweep slow-start --scenario smoltcp-fresh --set loss=0%,1%,2% --seeds 1..100 --out sweep/
-  wirelab sweep slow-start --set loss=1% --seeds 1..1000 --shard 0/4 --out sweep/   # one machine of 4
+  wirelab sweep handshake --scenario fresh-tls13 \\
+      --set rtt=50ms,150ms --seeds 1..3 --out sweep/
+  wirelab sweep slow-start --scenario smoltcp-fresh \\
+      --set loss=0%,1%,2% --seeds 1..100 --out sweep/
+  # one machine of 4
+  wirelab sweep slow-start --set loss=1% --seeds 1..1000 \\
+      --shard 0/4 --out sweep/
 
-Output (in --out): <lab>-sweep.jsonl, one JSON object per run (<lab>-sweep.shard-I-of-N.jsonl
-with --shard), and a summary table on stdout (count and p50/p95/p99 of --metric per scenario and
-per value of each varied key). A sweep writes no captures.";
+Output (in --out): <lab>-sweep.jsonl, one JSON object per run
+(<lab>-sweep.shard-I-of-N.jsonl with --shard), and a summary table on
+stdout: per scenario and per value of each varied key, the runs that gave
+a value (n), the runs that did not finish (failed: they give no value),
+and the nearest-rank p50/p95/p99 of --metric. A sweep writes no captures.
+
+Exit status: 0 when every run finished and held its checks, 1 otherwise,
+2 for bad input (nothing is run).";
 
 #[derive(clap::Args, Debug)]
 pub struct SweepArgs {
@@ -48,7 +59,7 @@ pub struct SweepArgs {
     /// A lab parameter and the values to sweep it over (repeatable), e.g. --set rtt=50ms,150ms.
     #[arg(long = "set", value_name = "KEY=V1,V2,...", value_parser = parse_set_list)]
     set: Vec<(String, Vec<String>)>,
-    /// The seeds to run, inclusive, e.g. 1..100.
+    /// The seeds to run, inclusive, e.g. 1..100 (required).
     #[arg(long, value_name = "A..B", value_parser = parse_seeds)]
     seeds: Option<(u64, u64)>,
     /// Threads to run on (default: the number of CPUs).
@@ -65,7 +76,7 @@ pub struct SweepArgs {
     /// Run only this scenario (repeatable).
     #[arg(long = "scenario", value_name = "NAME")]
     scenarios: Vec<String>,
-    /// Directory for the results file.
+    /// Directory for the results file (required).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
 }
@@ -244,6 +255,12 @@ pub fn run(args: SweepArgs) -> Result<i32, Failure> {
             chosen.len()
         ))
         .into());
+    }
+    let base = args.path.overrides(Vec::new());
+    for (k, values) in &args.set {
+        for &s in &chosen {
+            plan::check_flags_keep(&lab, s, &base, k, values, &format!("--set {k}={}", values.join(",")))?;
+        }
     }
     let grid = Grid { keys: args.set.clone(), combos: combos as usize, seeds, scenarios: chosen.len() };
     let total = total as usize;

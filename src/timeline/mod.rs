@@ -134,6 +134,39 @@ impl LabTimeline {
     pub fn passed(&self) -> bool {
         self.scenarios.iter().all(Scenario::passed)
     }
+
+    /// Why the run failed, on one line (for stderr, where scripts look): the scenarios that did
+    /// not finish and the checks that did not hold. `None` when it passed.
+    pub fn failure_summary(&self) -> Option<String> {
+        if self.passed() {
+            return None;
+        }
+        let unfinished: Vec<&str> =
+            self.scenarios.iter().filter(|s| s.error.is_some()).map(|s| s.name.as_str()).collect();
+        let checks: Vec<String> = self
+            .scenarios
+            .iter()
+            .flat_map(|s| {
+                s.expectations.iter().filter(|e| !e.ok).map(move |e| {
+                    let measured = e.measured.map_or("not measured".to_string(), |m| format!("measured {m}"));
+                    format!("{}: {} ({measured})", s.name, e.check)
+                })
+            })
+            .collect();
+        let mut parts = Vec::new();
+        if !unfinished.is_empty() {
+            parts.push(format!(
+                "{} of {} scenarios did not finish ({})",
+                unfinished.len(),
+                self.scenarios.len(),
+                unfinished.join(", ")
+            ));
+        }
+        if !checks.is_empty() {
+            parts.push(format!("{} check(s) did not hold: {}", checks.len(), checks.join("; ")));
+        }
+        Some(format!("lab {} failed: {}", self.lab, parts.join("; ")))
+    }
 }
 
 /// Rounds to the microsecond, so JSON shows clean milliseconds.

@@ -25,9 +25,19 @@ use crate::sim::time::Instant;
 
 /// Set by SIGINT or SIGTERM: the run ends and cleans up.
 static STOP: AtomicBool = AtomicBool::new(false);
+/// The signal that stopped the run (0 until one arrives).
+static SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
-extern "C" fn on_signal(_: libc::c_int) {
+extern "C" fn on_signal(signal: libc::c_int) {
+    SIGNAL.store(signal, Ordering::SeqCst);
     STOP.store(true, Ordering::SeqCst);
+}
+
+/// The exit status for a run a signal stopped, as a shell reports it: 128 + the signal
+/// number (130 for SIGINT, 143 for SIGTERM). `None` when no signal arrived.
+pub fn signal_exit_status() -> Option<i32> {
+    let signal = SIGNAL.load(Ordering::SeqCst);
+    (signal > 0).then_some(128 + signal)
 }
 
 /// Makes Ctrl-C and SIGTERM end the run (and its namespace) instead of killing the process.
