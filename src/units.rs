@@ -132,6 +132,24 @@ pub fn parse_size(s: &str) -> Result<u64, UnitError> {
     Ok(bytes as u64)
 }
 
+/// A duration as a user would type it, in the largest unit that divides it: `2us`, `150ms`,
+/// `30s`, `5m`, `168h` (for messages that name a range).
+pub fn format_duration(d: Duration) -> String {
+    let nanos = d.as_nanos();
+    for (unit, size) in
+        [("h", 3_600_000_000_000u128), ("m", 60_000_000_000), ("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000)]
+    {
+        if nanos >= size && nanos % size == 0 {
+            return format!("{}{unit}", nanos / size);
+        }
+    }
+    if nanos == 0 {
+        "0s".to_string()
+    } else {
+        format!("{nanos}ns")
+    }
+}
+
 /// A short human form in SI units for tables: `512 B`, `14.6 KB`, `200 KB`, `1.5 MB`.
 pub fn format_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["KB", "MB", "GB", "TB", "PB"];

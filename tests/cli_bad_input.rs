@@ -329,3 +329,67 @@ fn quic_window_below_two_datagrams() {
         &["quic_initial_window", "2048", "2944"],
     );
 }
+
+// Values that used to panic, or were accepted and failed (or were silently changed) at run time.
+#[test]
+fn burst_interval_below_a_millisecond() {
+    bad(
+        &["run", "keepalive", "--scenario", "short-timeout", "--set", "gap=500ns"],
+        &["every", "500ns", "1ms to 24h", "`gap`"],
+    );
+}
+
+#[test]
+fn host_addresses_that_are_not_unicast() {
+    for (addr, what) in [
+        ("255.255.255.255", "broadcast"),
+        ("224.0.0.1", "multicast"),
+        ("0.0.0.0", "unspecified"),
+        ("127.0.0.1", "loopback"),
+    ] {
+        bad_lab("addr = \"10.0.0.1\"", &format!("addr = \"{addr}\""), &["[[host]] 1.addr", addr, what]);
+    }
+}
+
+#[test]
+fn response_larger_than_the_server_builds() {
+    bad_run(&["--set", "response_size=100GB"], &["size", "100GB", "268435456"]);
+}
+
+#[test]
+fn rtt_zero_or_huge_in_set_and_file() {
+    bad_run(&["--set", "rtt=0ms"], &["rtt", "0ms", "2us to 10s"]);
+    bad_run(&["--set", "rtt=1000000h"], &["rtt", "1000000h", "2us to 10s"]);
+    bad_lab("rtt = \"150ms\"", "rtt = \"0ms\"", &["rtt", "0ms", "2us to 10s"]);
+}
+
+#[test]
+fn time_limit_zero_or_shorter_than_the_steps() {
+    bad_run(&["--set", "time_limit=0s"], &["time_limit", "0s", "1ms to 168h"]);
+    bad(&["run", "keepalive", "--set", "time_limit=5m"], &["time_limit", "5m", "at least 10m"]);
+}
+
+#[test]
+fn check_naming_a_phase_or_metric_that_does_not_exist() {
+    bad_lab(
+        "check = \"tcp_handshake.rtts == 1\"",
+        "check = \"teleport.rtts == 1\"",
+        &["[[expect]] 1.check", "teleport", "tcp_handshake"],
+    );
+    bad_lab(
+        "check = \"tcp_handshake.rtts == 1\"",
+        "check = \"metrics.teleport == 1\"",
+        &["metrics.teleport", "total_ms"],
+    );
+}
+
+#[test]
+fn request_or_tls_before_connect_and_tls_on_the_plain_port() {
+    let lab = include_str!("../labs/slow-start.toml");
+    let first = lab.find("{ step = \"connect\"").expect("slow-start connects");
+    let end = first + lab[first..].find('}').unwrap() + 1;
+    let without_connect = format!("{}{}", &lab[..first], lab[end..].trim_start_matches(','));
+    bad_lab_bytes(without_connect.as_bytes(), &["request", "needs a `connect` step before it"]);
+    let tls_on_80 = lab.replacen(&lab[first..end], &format!("{}, {{ step = \"tls\" }}", &lab[first..end]), 1);
+    bad_lab_bytes(tls_on_80.as_bytes(), &["tls", "port 80", "plain HTTP"]);
+}

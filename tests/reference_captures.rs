@@ -35,3 +35,21 @@ fn committed_captures_match_a_fresh_run() {
         );
     }
 }
+
+/// Every metric the reference runs produced is one that checks and `sweep --metric` may name.
+#[test]
+fn every_measured_metric_is_a_known_metric() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+    for lab in common::REFERENCE_LABS {
+        let t = common::lab_timeline(&dir, lab);
+        for s in t["scenarios"].as_array().unwrap() {
+            for name in s["metrics"].as_object().unwrap().keys() {
+                assert!(
+                    wirelab::timeline::METRICS.contains(&name.as_str()),
+                    "{lab}/{}: metric `{name}` missing from METRICS",
+                    s["name"]
+                );
+            }
+        }
+    }
+}

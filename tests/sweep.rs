@@ -136,8 +136,8 @@ fn random_loss_differs_between_seeds() {
 }
 
 #[test]
-fn unknown_metric_gives_no_values_not_an_error() {
-    let args = [RTT_SWEEP, &["--metric", "no_such_metric"]].concat();
+fn a_known_metric_absent_from_a_scenario_gives_no_values() {
+    let args = [RTT_SWEEP, &["--metric", "page_load_ms"]].concat();
     let (_, stdout) = sweep(&args, 0, "handshake-sweep.jsonl");
     assert!(stdout.contains("no values"), "{stdout}");
 }
@@ -160,6 +160,7 @@ fn bad_input_exits_2_naming_the_flag_and_writes_nothing() {
         (&["--seeds", "1..50001", "--set", "rtt=1ms,2ms"], &["--seeds", "100000"]),
         (&["--set", "rtt=1ms"], &["--seeds"]),
         (&["--seeds", "1..2", "--scenario", "nope"], &["--scenario", "nope"]),
+        (&["--seeds", "1..2", "--metric", "no_such_metric"], &["--metric no_such_metric", "total_ms"]),
     ];
     for (extra, needles) in cases {
         let args = [&base[..], extra].concat();

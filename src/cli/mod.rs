@@ -135,9 +135,14 @@ enum Backend {
 }
 
 fn parse_rtt(s: &str) -> Result<Duration, String> {
+    use crate::script::limits::{contains, RTT};
     let d = units::parse_duration(s).map_err(|e| e.to_string())?;
-    if d < Duration::from_micros(2) || d > Duration::from_secs(10) {
-        return Err(format!("`{s}` is out of range (allowed: 2us to 10s)"));
+    if !contains(RTT, d) {
+        return Err(format!(
+            "`{s}` is out of range (allowed: {} to {})",
+            units::format_duration(RTT.0),
+            units::format_duration(RTT.1)
+        ));
     }
     Ok(d)
 }

@@ -228,6 +228,15 @@ pub fn run(args: SweepArgs) -> Result<i32, Failure> {
         }
     }
     lab.check_scenarios(&args.scenarios)?;
+    let metric = args.metric.strip_prefix("metrics.").unwrap_or(&args.metric);
+    if !crate::timeline::METRICS.contains(&metric) {
+        return Err(InputError::new(format!(
+            "--metric {}: not a metric wirelab measures (metrics: {})",
+            args.metric,
+            crate::timeline::METRICS.join(", ")
+        ))
+        .into());
+    }
     let names = lab.scenario_names();
     let chosen: Vec<usize> = (0..names.len())
         .filter(|&i| args.scenarios.is_empty() || args.scenarios.iter().any(|s| s == names[i]))

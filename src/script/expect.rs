@@ -37,6 +37,43 @@ const OPS: [(&str, Op); 6] =
     [("==", Op::Eq), ("!=", Op::Ne), ("<=", Op::Le), (">=", Op::Ge), ("<", Op::Lt), (">", Op::Gt)];
 
 impl Operand {
+    /// Fails unless the operand can be measured: a phase that one of the scenario's steps
+    /// produces (`phase_ids`, plus `slow_start_round_N` where the lab measures `rounds`), or a
+    /// metric wirelab computes ([`crate::timeline::METRICS`]).
+    pub fn check_exists(&self, phase_ids: &[&str], rounds: bool, field: &str) -> Result<(), InputError> {
+        match self {
+            Operand::Metric(name) => {
+                if crate::timeline::METRICS.contains(&name.as_str()) {
+                    return Ok(());
+                }
+                Err(InputError::new(format!(
+                    "{field}: `metrics.{name}` is not a metric wirelab measures (metrics: {})",
+                    crate::timeline::METRICS.join(", ")
+                )))
+            }
+            Operand::Phase { id, .. } => {
+                let round =
+                    id.strip_prefix("slow_start_round_").is_some_and(|n| n.parse::<u32>().is_ok_and(|n| n >= 1));
+                if phase_ids.contains(&id.as_str()) || (rounds && round) {
+                    return Ok(());
+                }
+                let mut known: Vec<&str> = Vec::new();
+                for p in phase_ids {
+                    if !known.contains(p) {
+                        known.push(p);
+                    }
+                }
+                if rounds {
+                    known.push("slow_start_round_N");
+                }
+                Err(InputError::new(format!(
+                    "{field}: no phase `{id}` in this scenario (its phases: {})",
+                    known.join(", ")
+                )))
+            }
+        }
+    }
+
     /// Reads the value from a scenario's timeline (`None` when the phase or metric is absent).
     pub fn measure(&self, s: &crate::timeline::Scenario) -> Option<f64> {
         match self {

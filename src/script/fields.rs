@@ -81,6 +81,21 @@ impl Value {
         }
     }
 
+    /// A duration within `min..=max`; the error names both limits.
+    pub fn duration_in(&self, min: Duration, max: Duration) -> Result<Duration, InputError> {
+        let d = self.duration()?;
+        if (min..=max).contains(&d) {
+            Ok(d)
+        } else {
+            Err(self.fail(format!(
+                "`{}` is out of range (allowed: {} to {})",
+                self.text(),
+                units::format_duration(min),
+                units::format_duration(max)
+            )))
+        }
+    }
+
     /// A fraction 0..=1 from a percentage ("1%", 1, 0.5).
     pub fn percent(&self) -> Result<f64, InputError> {
         units::parse_percent(&self.text()).map_err(|e| self.fail(e))

@@ -6,6 +6,7 @@
 
 pub mod expect;
 pub mod fields;
+pub mod limits;
 pub mod plan;
 pub mod raw;
 pub mod steps;
@@ -186,6 +187,11 @@ impl Lab {
                 .addr
                 .parse()
                 .map_err(|_| InputError::new(format!("{at}.addr: `{}` is not an IPv4 address", h.addr)))?;
+            if let Some(why) = not_a_host_address(addr) {
+                return Err(InputError::new(format!(
+                    "{at}.addr: {addr} is {why} (allowed: a unicast IPv4 address, e.g. 10.0.0.1)"
+                )));
+            }
             let role = ROLES.iter().find(|(n, _)| *n == h.role).map(|(_, r)| *r).ok_or_else(|| {
                 let names: Vec<&str> = ROLES.iter().map(|(n, _)| *n).collect();
                 InputError::new(format!("{at}.role: unknown role `{}` (allowed: {})", h.role, names.join(", ")))
@@ -251,4 +257,27 @@ fn one_line(e: &toml::de::Error) -> String {
     } else {
         format!("{first}: {message}")
     }
+}
+
+/// Why `addr` cannot be a lab host's address, or `None` when it can. smoltcp refuses to take
+/// broadcast and multicast addresses as its own (it panics), 0.0.0.0 means "any", 127/8 is each
+/// namespace's own loopback in real time, and 0/8, 169.254/16 and 240/4 are not for hosts.
+pub fn not_a_host_address(addr: Ipv4Addr) -> Option<&'static str> {
+    Some(if addr.is_unspecified() {
+        "the unspecified address"
+    } else if addr.is_broadcast() {
+        "the broadcast address"
+    } else if addr.is_multicast() {
+        "a multicast address"
+    } else if addr.is_loopback() {
+        "a loopback address"
+    } else if addr.is_link_local() {
+        "a link-local address"
+    } else if addr.octets()[0] == 0 {
+        "in 0.0.0.0/8 (\"this network\")"
+    } else if addr.octets()[0] >= 240 {
+        "in 240.0.0.0/4 (reserved)"
+    } else {
+        return None;
+    })
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::expect::Check;
 use super::fields::Params;
+use super::limits;
 use super::raw::{RawLink, Scalar};
 use super::steps::Step;
 use super::{InputError, Lab};
@@ -283,6 +284,7 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
     for step in warmup.iter().chain(&main) {
         check_step(step, &hosts, dns.as_ref(), &at)?;
     }
+    check_sequence(warmup.iter().chain(&main), &at)?;
     let mut kernel = Vec::new();
     for name in &sc.kernel {
         let h = host_index(name, &format!("{at}.kernel"))?;
@@ -339,14 +341,26 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         None => "cubic".to_string(),
     };
     let time_limit = match params.values.get("time_limit") {
-        Some(v) => params.resolve("params.time_limit", v)?.duration()?,
+        Some(v) => params.resolve("params.time_limit", v)?.duration_in(limits::TIME_LIMIT.0, limits::TIME_LIMIT.1)?,
         None => Duration::from_secs(120),
     };
+    let scripted: Duration = warmup.iter().chain(&main).map(Step::min_duration).sum();
+    if scripted > time_limit {
+        return Err(InputError::new(format!(
+            "{at}: its steps take at least {} (idle and bursts durations) but params.time_limit is {}; raise time_limit",
+            crate::units::format_duration(scripted),
+            crate::units::format_duration(time_limit)
+        )));
+    }
 
     let mut checks = Vec::new();
+    let phase_ids: Vec<&str> = warmup.iter().chain(&main).flat_map(Step::phase_ids).collect();
     for (i, e) in raw.expects.iter().enumerate() {
         if e.scenarios.is_empty() || e.scenarios.contains(&sc.name) {
-            checks.push(Check::parse(&e.check, &format!("[[expect]] {}.check", i + 1))?);
+            let field = format!("[[expect]] {}.check", i + 1);
+            let check = Check::parse(&e.check, &field)?;
+            check.operand.check_exists(&phase_ids, raw.rounds, &format!("{field} (scenario `{}`)", sc.name))?;
+            checks.push(check);
         }
     }
     let params = params.values.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
@@ -415,13 +429,13 @@ fn link_config(base: LinkConfig, raw: &RawLink, field: &str, params: &Params) ->
         return Err(InputError::new(format!("{field}: set `rtt` (round trip) or `delay` (one way), not both")));
     }
     if let Some(v) = get("rtt", &raw.rtt)? {
-        c.delay = v.duration()? / 2;
+        c.delay = v.duration_in(limits::RTT.0, limits::RTT.1)? / 2;
     }
     if let Some(v) = get("delay", &raw.delay)? {
-        c.delay = v.duration()?;
+        c.delay = v.duration_in(limits::ONE_WAY.0, limits::ONE_WAY.1)?;
     }
     if let Some(v) = get("jitter", &raw.jitter)? {
-        c.jitter = v.duration()?;
+        c.jitter = v.duration_in(limits::ONE_WAY.0, limits::ONE_WAY.1)?;
     }
     if let Some(v) = get("loss", &raw.loss)? {
         let p = v.percent()?;
@@ -478,6 +492,41 @@ fn check_step(step: &Step, hosts: &[HostPlan], dns: Option<&DnsPlan>, at: &str) 
             }
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// Steps that need a connection come after a `connect`; TLS only where the server speaks it
+/// (port 443; port 80 serves plain HTTP) and a plain request only where it does not.
+fn check_sequence<'a>(steps: impl Iterator<Item = &'a Step>, at: &str) -> Result<(), InputError> {
+    // (port, TLS started) of the open connection.
+    let mut conn: Option<(u16, bool)> = None;
+    for (i, step) in steps.enumerate() {
+        let here = format!("{at}: step {} ({})", i + 1, step.kind());
+        match step {
+            Step::Connect { port, .. } => conn = Some((*port, false)),
+            Step::Close => conn = None,
+            Step::Tls { .. } => match conn {
+                None => return Err(InputError::new(format!("{here}: TLS needs a `connect` step before it"))),
+                Some((80, _)) => {
+                    return Err(InputError::new(format!(
+                        "{here}: the connection is to port 80, which serves plain HTTP (HTTPS is on port 443)"
+                    )))
+                }
+                Some((_, true)) => return Err(InputError::new(format!("{here}: TLS has already been set up on this connection"))),
+                Some((port, false)) => conn = Some((port, true)),
+            },
+            Step::Request { .. } => match conn {
+                None => return Err(InputError::new(format!("{here}: a request needs a `connect` step before it"))),
+                Some((443, false)) => {
+                    return Err(InputError::new(format!(
+                        "{here}: the connection is to port 443, which serves HTTPS: add a `tls` step before the request (or connect to port 80)"
+                    )))
+                }
+                Some(_) => {}
+            },
+            _ => {}
+        }
     }
     Ok(())
 }

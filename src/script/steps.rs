@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::fields::Params;
+use super::limits;
 use super::raw::Scalar;
 use super::InputError;
 use crate::proto::quic;
@@ -100,6 +101,29 @@ pub const KINDS: [(&str, &[&str]); 9] = [
 ];
 
 impl Step {
+    /// The least time the step takes by itself (an idle's duration, a bursts step's span).
+    pub fn min_duration(&self) -> Duration {
+        match self {
+            Step::Idle { duration } => *duration,
+            Step::Bursts(b) => b.duration,
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// Every timeline phase id the step can produce: its own, and the phases it opens (a
+    /// request's response, 0-RTT early data's request, the phases read off an exec command's
+    /// packets).
+    pub fn phase_ids(&self) -> Vec<&'static str> {
+        let mut ids = vec![self.phase_id()];
+        match self {
+            Step::Request { .. } => ids.push("http_response"),
+            Step::Tls { early_data: true, .. } => ids.extend(["http_request", "http_response"]),
+            Step::Exec { .. } => ids.extend(["dns", "tcp_handshake", "tls_handshake", "http_request", "http_response"]),
+            _ => {}
+        }
+        ids
+    }
+
     /// The stable id of the timeline phase this step measures.
     pub fn phase_id(&self) -> &'static str {
         match self {
@@ -205,7 +229,7 @@ impl Step {
                 },
                 early_data: get("early_data")?.map(|v| v.bool()).transpose()?.unwrap_or(false),
             },
-            "request" => Step::Request { size: required("size")?.size()? },
+            "request" => Step::Request { size: required("size")?.size_in(limits::BODY.0, limits::BODY.1)? },
             "exec" => {
                 let command = required("command")?.string()?;
                 if command.trim().is_empty() {
@@ -215,7 +239,7 @@ impl Step {
                 }
                 Step::Exec { command }
             }
-            "idle" => Step::Idle { duration: required("duration")?.duration()? },
+            "idle" => Step::Idle { duration: required("duration")?.duration_in(limits::SPAN.0, limits::SPAN.1)? },
             "page" => Step::Page(PageSpec {
                 protocol: match required("protocol")?.choice(&["h1", "h2", "h3"])?.as_str() {
                     "h1" => Protocol::H1,
@@ -225,7 +249,7 @@ impl Step {
                 to: required("to")?.string()?,
                 port: get("port")?.map(|v| v.int(1, 65535)).transpose()?.unwrap_or(443) as u16,
                 objects: required("objects")?.int(1, 100)? as u32,
-                size: required("size")?.size()?,
+                size: required("size")?.size_in(limits::BODY.0, limits::BODY.1)?,
                 connections: get("connections")?.map(|v| v.int(1, 100)).transpose()?.unwrap_or(6) as u32,
                 quic_initial_window: get("quic_initial_window")?
                     .map(|v| v.size_in(quic::MIN_WINDOW, u64::from(quic::FLOW_WINDOW)))
@@ -234,9 +258,18 @@ impl Step {
             }),
             "bursts" => {
                 let requests = required("requests")?.int(1, 1000)? as u32;
-                let every = required("every")?.duration()?;
-                if every.is_zero() {
-                    return Err(InputError::new(format!("{at}.every: must be more than 0")));
+                let every = required("every")?.duration_in(limits::BURST_EVERY.0, limits::BURST_EVERY.1)?;
+                let duration_value = required("duration")?;
+                let duration = duration_value.duration_in(limits::SPAN.0, limits::SPAN.1)?;
+                let bursts = duration.as_micros().div_ceil(every.as_micros());
+                if bursts > u128::from(limits::MAX_BURSTS) {
+                    return Err(InputError::new(format!(
+                        "{at}: duration {} / every {} = {bursts} bursts, more than {} (allowed: duration / every <= {})",
+                        crate::units::format_duration(duration),
+                        crate::units::format_duration(every),
+                        limits::MAX_BURSTS,
+                        limits::MAX_BURSTS
+                    )));
                 }
                 let positive = |v: Option<super::fields::Value>| -> Result<Option<Duration>, InputError> {
                     v.map(|v| v.duration()).transpose().map(|d| d.filter(|d| !d.is_zero()))
@@ -250,9 +283,9 @@ impl Step {
                         _ => Some(TlsVersion::Tls13),
                     },
                     requests,
-                    size: required("size")?.size()?,
+                    size: required("size")?.size_in(limits::BODY.0, limits::BODY.1)?,
                     every,
-                    duration: required("duration")?.duration()?,
+                    duration,
                     pool: get("pool")?.map(|v| v.int(1, 1000)).transpose()?.unwrap_or(u64::from(requests)) as u32,
                     keepalive: positive(get("keepalive")?)?,
                     ping: positive(get("ping")?)?,
