@@ -100,7 +100,6 @@ pub(crate) fn settle(net: &mut Network, app: &mut (impl Application + ?Sized), n
             busy = true;
         }
         if !busy || app.finished() {
-            net.flush_lost(now);
             return;
         }
     }

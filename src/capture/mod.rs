@@ -1,13 +1,17 @@
 //! pcapng captures: one vantage point (one host) per file.
 //!
-//! A [`Capture`] records raw IPv4 packets (LINKTYPE_RAW) with a virtual timestamp and a comment
-//! (the phase label) into two growing arenas, so recording costs no allocation per packet beyond
-//! amortised growth. [`Capture::to_pcapng`] then writes the file in one pass (see [`pcapng`] for
-//! the block layout). Output depends only on the inputs: no wall clock, host name or randomness.
+//! A [`Capture`] records raw IPv4 packets (LINKTYPE_RAW) with a virtual timestamp, the label of
+//! the phase they were recorded in and what is known about them (lost after leaving, notes from
+//! analyses) into growing arenas, so recording costs no allocation per packet beyond amortised
+//! growth. [`Capture::to_pcapng`] renders the comments and writes the file in one pass (see
+//! [`pcapng`] for the block layout). Output depends only on the inputs: no wall clock, host name
+//! or randomness.
 
 pub mod annotate;
 pub mod pcapng;
 
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use crate::sim::time::Instant;
@@ -16,38 +20,106 @@ use crate::sim::time::Instant;
 /// that captures are byte-identical for a seed.
 pub const DEFAULT_EPOCH_UNIX_MICROS: u64 = 1_767_225_600_000_000;
 
-/// Where one packet lives in the arenas.
+/// Where one packet lives in the arena, and what is known about it.
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     at: u64,
     data_end: usize,
-    comment_end: usize,
     /// The packet's length on the wire (more than what is kept when a snap length cuts it).
     orig_len: u32,
+    /// Index into [`Capture::labels`].
+    label: u32,
+    /// The vantage host sent it and the link lost it.
+    lost: bool,
+}
+
+/// Something said about one frame, rendered into its comment when the file is written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Note {
+    /// Appended to the frame's label (`, slow start round 3`).
+    Label(String),
+    /// Between the label and the packet's description (`lost on the link after leaving`).
+    Before(String),
+    /// After the description (` [held behind a hole for 100 ms]`).
+    After(String),
 }
 
 /// An in-memory capture from one vantage point.
+///
+/// It holds the packets and what is known about each as data: the label of the phase it was
+/// recorded in, whether the link lost it after the host sent it, and notes that analyses add.
+/// Comments are rendered from that data only when the file is written ([`Frame::comment`]), so
+/// no analysis reads comment text.
 #[derive(Clone, Debug, Default)]
 pub struct Capture {
     interface: String,
     names: Vec<(Ipv4Addr, String)>,
     entries: Vec<Entry>,
     data: Vec<u8>,
-    comments: String,
+    /// Distinct labels, in the order first used.
+    labels: Vec<String>,
+    /// Notes by frame number, in the order added.
+    notes: BTreeMap<u64, Vec<Note>>,
     /// Bytes kept of each packet (0: all), like tcpdump's `-s`.
     snaplen: usize,
+    /// Comments end with a description of the packet ([`crate::packet::Summary::describe`]).
+    describe: bool,
 }
 
 /// One recorded packet, borrowed from a [`Capture`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub struct Frame<'a> {
     /// 1-based, as Wireshark numbers it.
     pub number: u64,
     pub at: Instant,
     pub bytes: &'a [u8],
-    pub comment: &'a str,
+    /// The label it was recorded with (the phase current at the vantage host).
+    pub label: &'a str,
+    /// The vantage host sent it and the link lost it: it never reached its receiver.
+    pub lost: bool,
     /// The packet's length on the wire (`bytes` may be shorter: see [`Capture::with_snaplen`]).
     pub orig_len: usize,
+    notes: &'a [Note],
+    describe: bool,
+}
+
+impl Frame<'_> {
+    /// The frame's comment, rendered from its label, its notes and (for the network's
+    /// captures) a description of the packet: `label[, label notes]: [before: ]what[ after]`.
+    pub fn comment(&self) -> String {
+        let mut c = String::with_capacity(self.label.len() + 48);
+        c.push_str(self.label);
+        for n in self.notes {
+            if let Note::Label(t) = n {
+                c.push_str(t);
+            }
+        }
+        for n in self.notes {
+            if let Note::Before(t) = n {
+                if !c.is_empty() {
+                    c.push_str(": ");
+                }
+                c.push_str(t);
+            }
+        }
+        if self.describe {
+            if !c.is_empty() {
+                c.push_str(": ");
+            }
+            match crate::packet::summarize(self.bytes) {
+                Some(s) => c.push_str(&s.describe(self.bytes)),
+                None => {
+                    let _ = write!(c, "{} bytes", self.orig_len);
+                }
+            }
+        }
+        for n in self.notes {
+            if let Note::After(t) = n {
+                c.push_str(t);
+            }
+        }
+        c
+    }
 }
 
 impl Capture {
@@ -64,63 +136,64 @@ impl Capture {
         self
     }
 
-    /// Records one packet (raw IPv4 bytes) at virtual time `at` with its comment; returns its
-    /// 1-based frame number as Wireshark numbers it. Calls must come in non-decreasing time order.
-    pub fn record(&mut self, at: Instant, bytes: &[u8], comment: String) -> u64 {
-        self.record_with(at, bytes, |c| c.push_str(&comment))
+    /// Ends every comment with a description of the packet (SYN/ACK, 1448 bytes: TLS ...).
+    pub fn describing(mut self) -> Self {
+        self.describe = true;
+        self
     }
 
-    /// Like [`Capture::record`], with the comment written by `comment` straight into the
-    /// capture's own buffer (no allocation per packet on the hot path).
-    pub fn record_with(&mut self, at: Instant, bytes: &[u8], comment: impl FnOnce(&mut String)) -> u64 {
+    /// Records one packet (raw IPv4 bytes) at virtual time `at` under `label`; returns its
+    /// 1-based frame number as Wireshark numbers it. Calls must come in non-decreasing time order.
+    pub fn record(&mut self, at: Instant, bytes: &[u8], label: &str) -> u64 {
         debug_assert!(
             self.entries.last().is_none_or(|e| e.at <= at.micros()),
             "capture {}: packet at {at} recorded after a later one",
             self.interface
         );
+        let label = self.intern(label);
         let kept = if self.snaplen == 0 { bytes.len() } else { bytes.len().min(self.snaplen) };
         self.data.extend_from_slice(&bytes[..kept]);
-        comment(&mut self.comments);
         self.entries.push(Entry {
             at: at.micros(),
             data_end: self.data.len(),
-            comment_end: self.comments.len(),
             orig_len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+            label,
+            lost: false,
         });
         self.entries.len() as u64
     }
 
-    /// The comment of the last packet recorded.
-    pub fn last_comment(&self) -> Option<&str> {
-        let start = self.entries.len().checked_sub(2).map_or(0, |p| self.entries[p].comment_end);
-        self.entries.last().map(|e| &self.comments[start..e.comment_end])
-    }
-
-    /// Replaces the comment of the last packet recorded (a packet found lost after it was sent).
-    pub fn set_last_comment(&mut self, comment: &str) {
-        let start = self.entries.len().checked_sub(2).map_or(0, |p| self.entries[p].comment_end);
-        if let Some(e) = self.entries.last_mut() {
-            self.comments.truncate(start);
-            self.comments.push_str(comment);
-            e.comment_end = self.comments.len();
-        }
-    }
-
-    /// Rewrites comments after the fact: `f(frame, comment)` returns the new comment, or
-    /// `None` to keep it. One pass over the capture.
-    pub fn rewrite_comments(&mut self, mut f: impl FnMut(u64, &str) -> Option<String>) {
-        let mut comments = String::with_capacity(self.comments.len());
-        let mut start = 0;
-        for (i, e) in self.entries.iter_mut().enumerate() {
-            let old = &self.comments[start..e.comment_end];
-            match f(i as u64 + 1, old) {
-                Some(new) => comments.push_str(&new),
-                None => comments.push_str(old),
+    /// The index of `label`, added if new. Labels change with phases, so the last one is
+    /// checked first (no lookup per packet on the hot path).
+    fn intern(&mut self, label: &str) -> u32 {
+        if let Some(last) = self.entries.last() {
+            if self.labels[last.label as usize] == label {
+                return last.label;
             }
-            start = e.comment_end;
-            e.comment_end = comments.len();
         }
-        self.comments = comments;
+        match self.labels.iter().rposition(|l| l == label) {
+            Some(i) => i as u32,
+            None => {
+                self.labels.push(label.to_string());
+                (self.labels.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Marks the last packet recorded as sent and then lost on the link, because of `rule`.
+    pub fn mark_last_lost(&mut self, rule: &str) {
+        if let Some(e) = self.entries.last_mut() {
+            e.lost = true;
+            let frame = self.entries.len() as u64;
+            self.add_note(frame, Note::Before(format!("LOST on the link after leaving ({rule}), never delivered")));
+        }
+    }
+
+    /// Adds a note to frame `frame` (1-based); rendered into its comment when written.
+    pub fn add_note(&mut self, frame: u64, note: Note) {
+        if frame >= 1 && frame <= self.frames() {
+            self.notes.entry(frame).or_default().push(note);
+        }
     }
 
     /// When the last packet was recorded.
@@ -146,16 +219,17 @@ impl Capture {
     /// The recorded packets in order.
     pub fn packets(&self) -> impl ExactSizeIterator<Item = Frame<'_>> + '_ {
         self.entries.iter().enumerate().map(move |(i, e)| {
-            let (data_start, comment_start) = match i.checked_sub(1) {
-                Some(p) => (self.entries[p].data_end, self.entries[p].comment_end),
-                None => (0, 0),
-            };
+            let data_start = i.checked_sub(1).map_or(0, |p| self.entries[p].data_end);
+            let number = i as u64 + 1;
             Frame {
-                number: i as u64 + 1,
+                number,
                 at: Instant::from_micros(e.at),
                 bytes: &self.data[data_start..e.data_end],
-                comment: &self.comments[comment_start..e.comment_end],
+                label: &self.labels[e.label as usize],
+                lost: e.lost,
                 orig_len: e.orig_len as usize,
+                notes: self.notes.get(&number).map_or(&[], Vec::as_slice),
+                describe: self.describe,
             }
         })
     }
@@ -164,7 +238,7 @@ impl Capture {
     /// names, then, if `key_log` is non-empty, a Decryption Secrets Block before the first packet,
     /// then one EPB per packet with its comment. Timestamps are `epoch_unix_micros + at`.
     pub fn to_pcapng(&self, key_log: Option<&str>, epoch_unix_micros: u64) -> Vec<u8> {
-        let estimate = 256 + self.data.len() + self.comments.len() + 48 * self.entries.len();
+        let estimate = 256 + self.data.len() + 112 * self.entries.len();
         let mut out = Vec::with_capacity(estimate + key_log.map_or(0, |k| k.len() + 32));
         pcapng::write_header(&mut out, &self.interface, &self.names);
         if let Some(keys) = key_log.filter(|k| !k.is_empty()) {
@@ -172,7 +246,7 @@ impl Capture {
         }
         for f in self.packets() {
             let ts = epoch_unix_micros.saturating_add(f.at.micros());
-            pcapng::write_epb(&mut out, ts, f.bytes, f.orig_len, f.comment);
+            pcapng::write_epb(&mut out, ts, f.bytes, f.orig_len, &f.comment());
         }
         out
     }

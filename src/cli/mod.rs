@@ -94,10 +94,19 @@ pub(crate) struct PathArgs {
     pub link: Option<String>,
 }
 
+/// `run --tap`: more vantage points.
+#[derive(clap::Args, Debug, Clone)]
+struct TapArgs {
+    /// Also capture at this host (repeatable; `all`: every host): <lab>-<scenario>@<host>.pcapng,
+    /// holding what that host sent and received, with the same comments and TLS keys.
+    #[arg(long = "tap", value_name = "HOST|all")]
+    taps: Vec<String>,
+}
+
 impl PathArgs {
     /// The run's overrides with these and `set`.
     pub fn overrides(&self, set: Vec<(String, String)>) -> Overrides {
-        Overrides { set, rtt: self.rtt, loss: self.loss, link: self.link.clone() }
+        Overrides { set, rtt: self.rtt, loss: self.loss, link: self.link.clone(), taps: Vec::new() }
     }
 }
 
@@ -107,6 +116,8 @@ struct RunArgs {
     lab: String,
     #[command(flatten)]
     path: PathArgs,
+    #[command(flatten)]
+    tap: TapArgs,
     /// Seed for every random choice (loss, jitter, ports, TLS randomness): same seed, same bytes.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = parse_seed, allow_hyphen_values = true)]
     seed: u64,
@@ -240,7 +251,8 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
     }
     lab.check_scenarios(&args.scenarios)?;
     let names = lab.scenario_names();
-    let overrides = args.path.overrides(args.set.clone());
+    let mut overrides = args.path.overrides(args.set.clone());
+    overrides.taps = args.tap.taps.clone();
     // Resolve every scenario before running any, so bad input fails before anything is written.
     let mut plans = Vec::new();
     let mut skipped = Vec::new();

@@ -54,6 +54,9 @@ pub fn write_all(dir: &Path, lab: &str, timeline: &LabTimeline, outputs: &[Scena
     for o in outputs {
         let base = format!("{lab}-{}", o.timeline.name);
         write_atomic(&dir.join(format!("{base}.pcapng")), &o.pcapng)?;
+        for (host, pcapng) in &o.other_captures {
+            write_atomic(&dir.join(format!("{base}@{host}.pcapng")), pcapng)?;
+        }
         if !o.key_log.is_empty() {
             write_atomic(&dir.join(format!("{base}.keys")), o.key_log.as_bytes())?;
         }

@@ -127,7 +127,7 @@ pub fn run(args: ShellArgs) -> Result<i32, Failure> {
         },
         0,
     );
-    net.tap.label = "shell".into();
+    net.label = "shell".into();
     net.tap.annotator = Some(Default::default());
     net.tap.capture = std::mem::take(&mut net.tap.capture).with_snaplen(args.snaplen);
     let tls = LabTls::new(seed, SERVER_NAME, TlsClock::at_unix_micros(DEFAULT_EPOCH_UNIX_MICROS))
@@ -173,6 +173,7 @@ pub fn run(args: ShellArgs) -> Result<i32, Failure> {
     let end = outcome.map_err(|e| Failure::Run(e.into()))?;
 
     let keys = servers.tls.key_log();
+    net.finish_captures();
     let pcap = net.tap.capture.to_pcapng(Some(&keys), DEFAULT_EPOCH_UNIX_MICROS);
     std::fs::write(args.out.join("shell.pcapng"), &pcap).map_err(|e| Failure::Run(e.into()))?;
     if !keys.is_empty() {

@@ -200,15 +200,15 @@ impl Client {
     /// warm-up, only labels them. Returns the phase's index.
     fn open_phase(&mut self, now: Instant, net: &mut Network, id: &'static str, label: &str) -> Option<usize> {
         if self.steps.get(self.current).is_some_and(|(_, warm)| *warm) {
-            net.tap.label = format!("warm-up: {label}");
-            net.tap.phase = None;
+            net.label = format!("warm-up: {label}");
+            net.phase = None;
             return None;
         }
         self.t0.get_or_insert(now);
         self.phases.push(PhaseRecord { id, label: label.to_string(), start: now, end: None });
-        net.tap.phase = Some(self.phases.len() - 1);
-        net.tap.label = label.to_string();
-        net.tap.phase
+        net.phase = Some(self.phases.len() - 1);
+        net.label = label.to_string();
+        net.phase
     }
 
     fn close_phase(&mut self, index: Option<usize>, now: Instant) {

@@ -12,7 +12,7 @@ pub mod size_sweep;
 use std::collections::BTreeMap;
 
 use crate::backend::virtual_clock::{self, Application, Stall};
-use crate::capture::DEFAULT_EPOCH_UNIX_MICROS;
+use crate::capture::{Note, DEFAULT_EPOCH_UNIX_MICROS};
 use crate::host::Host;
 use crate::link::LinkConfig;
 use crate::packet::{self, Transport};
@@ -31,7 +31,10 @@ use servers::{DnsServers, HttpServer, QuicService};
 /// What one scenario produced.
 pub struct ScenarioOutput {
     pub timeline: timeline::Scenario,
+    /// The capture at the scenario's client.
     pub pcapng: Vec<u8>,
+    /// Captures at the other vantage points asked for (`--tap`): (host name, pcapng).
+    pub other_captures: Vec<(String, Vec<u8>)>,
     pub key_log: String,
 }
 
@@ -152,6 +155,9 @@ pub fn run_scenario_on(
         },
         plan.client,
     );
+    for &host in &plan.taps {
+        net.add_tap(host);
+    }
 
     let tls_clock = TlsClock::at_unix_micros(DEFAULT_EPOCH_UNIX_MICROS);
     let tls = LabTls::new(seed, &server_name(plan), tls_clock.clone())?.with_server_alpn(&[b"h2", b"http/1.1"]);
@@ -230,6 +236,7 @@ pub fn run_scenario_on(
         });
     }
 
+    net.finish_captures();
     let rounds = slow_start_rounds(plan, &lab.client.phases, &mut net);
     if let Some(page) = &lab.client.page {
         comment_holes(page, plan, &mut net, &lab.http);
@@ -239,6 +246,11 @@ pub fn run_scenario_on(
         key_log.push_str(&q.key_log());
     }
     let pcapng = net.tap.capture.to_pcapng(Some(&key_log), DEFAULT_EPOCH_UNIX_MICROS);
+    let other_captures = net
+        .other_taps
+        .iter()
+        .map(|t| (plan.hosts[t.host].name.clone(), t.capture.to_pcapng(Some(&key_log), DEFAULT_EPOCH_UNIX_MICROS)))
+        .collect();
     let rtt_ms = plan.rtt().as_secs_f64() * 1000.0;
     let t0 = lab.client.t0.unwrap_or(Instant::ZERO);
     let rel = |t: Instant| timeline::ms(t.micros().saturating_sub(t0.micros()));
@@ -279,7 +291,8 @@ pub fn run_scenario_on(
         metrics.insert("rounds".into(), rounds.list.len() as f64);
         metrics.insert("round1_segments".into(), f64::from(rounds.list[0].segments));
         metrics.insert("round1_bytes".into(), rounds.list[0].bytes as f64);
-        let retx: u32 = rounds.list.iter().map(|r| r.retransmissions).sum();
+        let (server, client) = (plan.hosts[plan.server].addr, plan.hosts[plan.client].addr);
+        let retx = timeline::rounds::retransmitted_segments(&net.tap.capture, server, client);
         metrics.insert("retransmissions".into(), f64::from(retx));
     }
     if plan.rounds {
@@ -371,7 +384,7 @@ pub fn run_scenario_on(
             Expectation { check: c.text.clone(), ok, measured }
         })
         .collect();
-    Ok(ScenarioOutput { timeline: scenario, pcapng, key_log })
+    Ok(ScenarioOutput { timeline: scenario, pcapng, other_captures, key_log })
 }
 
 /// This machine's default congestion control (what a kernel client's programs use).
@@ -461,7 +474,7 @@ fn comment_holes(page: &page::Page, plan: &ScenarioPlan, net: &mut Network, http
         Protocol::H2 => format!("HTTP/2 stream {tag} (object {})", by_stream.get(&tag).map_or(-1, |k| *k as i64)),
         _ => format!("object {tag}"),
     };
-    let mut notes: std::collections::HashMap<u64, String> = std::collections::HashMap::new();
+    let capture = &mut net.tap.capture;
     for (&port, r) in &tcp {
         for t in r.timings.iter().filter(|t| t.delivered > t.arrived) {
             let Some(&frame) = frames.get(&(port, t.start)) else { continue };
@@ -473,16 +486,14 @@ fn comment_holes(page: &page::Page, plan: &ScenarioPlan, net: &mut Network, http
             tags.dedup();
             let whose = tags.into_iter().map(name).collect::<Vec<_>>().join(", ");
             let ms = t.wait().as_micros() as f64 / 1000.0;
-            notes.insert(frame, format!(" [held behind a hole for {ms:.1} ms: {whose}]"));
+            capture.add_note(frame, Note::After(format!(" [held behind a hole for {ms:.1} ms: {whose}]")));
         }
         for &(start, _, released, _) in &r.fillers {
             if let Some(&frame) = frames.get(&(port, start)) {
-                notes.insert(frame, format!(" [fills the hole: releases {released} waiting segments]"));
+                capture
+                    .add_note(frame, Note::After(format!(" [fills the hole: releases {released} waiting segments]")));
             }
         }
-    }
-    if !notes.is_empty() {
-        net.tap.capture.rewrite_comments(|frame, old| notes.get(&frame).map(|n| format!("{old}{n}")));
     }
 }
 
@@ -492,7 +503,7 @@ fn comment_holes(page: &page::Page, plan: &ScenarioPlan, net: &mut Network, http
 /// datagram that filled the gap.
 fn comment_quic_gaps(page: &page::Page, net: &mut Network, server: std::net::Ipv4Addr) {
     let Some(streams) = page.quic_reassembly() else { return };
-    let mut notes: std::collections::HashMap<u64, String> = std::collections::HashMap::new();
+    let mut notes: BTreeMap<u64, String> = BTreeMap::new();
     for (stream, r) in streams {
         for t in r.timings.iter().filter(|t| t.delivered > t.arrived) {
             if let Some(d) = page.quic_datagram_of(*stream, t.start) {
@@ -513,21 +524,22 @@ fn comment_quic_gaps(page: &page::Page, net: &mut Network, server: std::net::Ipv
     if notes.is_empty() {
         return;
     }
-    // The n-th server datagram the client received is the n-th one delivered in the capture.
-    let mut frame_of: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
-    let mut n = 0;
-    for f in net.tap.capture.packets() {
-        let from_server =
-            packet::summarize(f.bytes).is_some_and(|s| s.src == server && matches!(s.transport, Transport::Udp { .. }));
-        if from_server && !f.comment.contains("LOST on the link") {
-            n += 1;
-            frame_of.insert(f.number, n);
+    // The n-th server datagram the client received is the n-th one from the server in its capture
+    // (the capture holds only what the client received).
+    let frames: Vec<u64> = net
+        .tap
+        .capture
+        .packets()
+        .filter(|f| {
+            packet::summarize(f.bytes).is_some_and(|s| s.src == server && matches!(s.transport, Transport::Udp { .. }))
+        })
+        .map(|f| f.number)
+        .collect();
+    for (d, note) in notes {
+        if let Some(&frame) = d.checked_sub(1).and_then(|i| frames.get(i as usize)) {
+            net.tap.capture.add_note(frame, Note::After(note));
         }
     }
-    net.tap.capture.rewrite_comments(|frame, old| {
-        let d = frame_of.get(&frame)?;
-        notes.get(d).map(|note| format!("{old}{note}"))
-    });
 }
 
 /// The keepalive lab's figures: churn, handshake time, latency, retries, keepalive bytes.
@@ -579,16 +591,21 @@ fn slow_start_rounds(plan: &ScenarioPlan, phases: &[client::PhaseRecord], net: &
     let list = timeline::rounds::measure(&net.tap.capture, server, client, from, to, plan.rtt());
     let last_frame = net.tap.phase_frames.get(resp).copied().flatten().map_or(0, |f| f.1);
     if plan.rounds && !list.is_empty() {
-        let label = phases[resp].label.clone();
-        let bounds: Vec<(u64, u32)> = list.iter().map(|r| (r.first_frame, r.round)).collect();
-        net.tap.capture.rewrite_comments(|frame, comment| {
-            if frame > last_frame {
-                return None;
+        let label = &phases[resp].label;
+        let first = list[0].first_frame;
+        let rounds: Vec<(u64, u32)> = list.iter().map(|r| (r.first_frame, r.round)).collect();
+        let in_response: Vec<u64> = net
+            .tap
+            .capture
+            .packets()
+            .filter(|f| f.number >= first && f.number <= last_frame && f.label == label.as_str())
+            .map(|f| f.number)
+            .collect();
+        for frame in in_response {
+            if let Some(&(_, round)) = rounds.iter().rev().find(|(first, _)| frame >= *first) {
+                net.tap.capture.add_note(frame, Note::Label(format!(", slow start round {round}")));
             }
-            let round = bounds.iter().rev().find(|(first, _)| frame >= *first)?.1;
-            let rest = comment.strip_prefix(&label)?;
-            Some(format!("{label}, slow start round {round}{rest}"))
-        });
+        }
     }
     Rounds { list, end_ms: timeline::ms(to.micros()), last_frame }
 }

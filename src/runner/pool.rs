@@ -169,7 +169,7 @@ impl Pool {
             self.stats.requests += u64::from(self.spec.requests);
             self.bursts_sent += 1;
             self.next_burst = self.next_burst + self.spec.every;
-            net.tap.label = format!("burst {} of {}", self.bursts_sent, self.bursts);
+            net.label = format!("burst {} of {}", self.bursts_sent, self.bursts);
         }
         let sockets = &mut net.hosts[self.host].sockets;
         for c in &mut self.conns {

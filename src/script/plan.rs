@@ -54,6 +54,8 @@ pub struct Overrides {
     pub loss: Option<f64>,
     /// `--link`: netem words for the client–server path, applied last.
     pub link: Option<String>,
+    /// `--tap`: other vantage points to capture at (host names, or `all`).
+    pub taps: Vec<String>,
 }
 
 /// Everything needed to run one scenario.
@@ -86,6 +88,8 @@ pub struct ScenarioPlan {
     pub kernel: Vec<usize>,
     /// The kernel hosts' congestion control (parameter `kernel_cc`; Linux's default, cubic).
     pub kernel_cc: String,
+    /// Hosts other than the client to capture at (`--tap`), in host order.
+    pub taps: Vec<usize>,
 }
 
 impl ScenarioPlan {
@@ -118,7 +122,7 @@ impl Overrides {
 
     /// The same overrides without the path flags.
     fn without_path_flags(&self) -> Overrides {
-        Overrides { set: self.set.clone(), ..Default::default() }
+        Overrides { set: self.set.clone(), taps: self.taps.clone(), ..Default::default() }
     }
 }
 
@@ -363,6 +367,22 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
             checks.push(check);
         }
     }
+    let mut taps = Vec::new();
+    for name in &overrides.taps {
+        if name == "all" {
+            taps.extend((0..hosts.len()).filter(|&h| h != client));
+        } else {
+            let h = hosts.iter().position(|h| h.name == *name).ok_or_else(|| {
+                let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+                InputError::new(format!("--tap {name}: no such host (hosts: {}, or all)", names.join(", ")))
+            })?;
+            if h != client {
+                taps.push(h);
+            }
+        }
+    }
+    taps.sort_unstable();
+    taps.dedup();
     let params = params.values.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
     Ok(ScenarioPlan {
         lab: raw.name.clone(),
@@ -384,6 +404,7 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         params,
         kernel,
         kernel_cc,
+        taps,
     })
 }
 

@@ -1,19 +1,22 @@
-//! The lab network: hosts joined pairwise by [`Link`]s, and one capture tap.
+//! The lab network: hosts joined pairwise by [`Link`]s, a record of every packet, and capture
+//! taps at the vantage hosts.
 //!
 //! Sans-IO: every method takes `now`. The network routes by destination address (all hosts
 //! share one /24, one hop apart), hands each packet to the link of its (source, destination)
-//! pair, and records what the vantage host sees into the [`Capture`]: packets it sends, packets
-//! delivered to it, and packets lost on its way to or from it (commented with the reason).
+//! pair, and keeps a [`PacketRecord`] per packet: who sent it to whom, when it was sent and
+//! delivered, or which rule lost it. A [`Tap`] records what its host sent and received, and
+//! nothing else: a packet lost on its way to the host is not in the host's capture (the next
+//! frame the host records carries a note saying what was lost before it); a packet the host
+//! sent that was lost stays in its capture, marked lost after leaving.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
-use std::time::Duration;
 
-use crate::capture::Capture;
+use crate::capture::{Capture, Note};
 use crate::host::Host;
-use crate::link::{DropRule, Link, LinkConfig};
-use crate::packet;
+use crate::link::{DropReason, DropRule, Link, LinkConfig};
+use crate::packet::{self, PacketSummary, Transport};
 use crate::sim::time::Instant;
 
 /// A packet in flight between two hosts (indices into [`Network::hosts`]).
@@ -22,95 +25,96 @@ pub struct Packet {
     pub bytes: Vec<u8>,
     pub from: usize,
     pub to: usize,
-    /// The order packets were sent in, network-wide.
+    /// The order packets were sent in, network-wide: the index of its [`PacketRecord`].
     pub seq: u64,
 }
 
-/// Where the capture is taken and how packets are labelled.
+/// What happened to one packet, as data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PacketRecord {
+    pub from: usize,
+    pub to: usize,
+    /// IP packet length in bytes.
+    pub len: usize,
+    pub sent: Instant,
+    /// When the link delivered it to the receiver (the first copy, if duplicated).
+    pub arrived: Option<Instant>,
+    /// Why the link lost it, if it did.
+    pub lost: Option<DropReason>,
+    /// The timeline phase current at the scenario's client when it was sent.
+    pub phase: Option<usize>,
+}
+
+/// One vantage point: what its host sent and received.
 pub struct Tap {
     pub host: usize,
     pub capture: Capture,
-    /// The label of the phase current at the vantage host; becomes each packet's comment prefix.
-    pub label: String,
-    /// The timeline phase current at the vantage host, if any.
-    pub phase: Option<usize>,
-    /// First and last frame recorded in each phase.
+    /// First and last frame recorded in each timeline phase.
     pub phase_frames: Vec<Option<(u64, u64)>>,
     /// Names protocol events in comments, where no script labels phases (real time).
     pub annotator: Option<crate::capture::annotate::Annotator>,
+    /// Packets lost on their way to this host, by when they would have arrived: noted on the
+    /// first frame the host records at or after that time.
+    lost: VecDeque<(Instant, String)>,
 }
 
 impl Tap {
-    fn record(&mut self, at: Instant, bytes: &[u8], note: &str) {
-        let summary = packet::summarize(bytes);
-        let event = self.annotator.as_mut().zip(summary.as_ref()).and_then(|(a, s)| a.observe_packet(s, bytes));
-        let label = event.unwrap_or(&self.label);
-        let frame = self.capture.record_with(at, bytes, |c| {
-            c.push_str(label);
-            c.push_str(": ");
-            if !note.is_empty() {
-                c.push_str(note);
-                c.push_str(": ");
-            }
-            match &summary {
-                Some(s) => c.push_str(&s.describe(bytes)),
-                None => {
-                    let _ = write!(c, "{} bytes", bytes.len());
-                }
-            }
-        });
-        self.note_frame(frame);
+    fn new(host: usize, capture: Capture) -> Tap {
+        Tap { host, capture, phase_frames: Vec::new(), annotator: None, lost: VecDeque::new() }
     }
 
-    /// Counts `frame` in the current phase's frame range.
-    fn note_frame(&mut self, frame: u64) {
-        if let Some(p) = self.phase {
+    fn record(&mut self, at: Instant, bytes: &[u8], label: &str, phase: Option<usize>) -> u64 {
+        let event = match &mut self.annotator {
+            Some(a) => packet::summarize(bytes).and_then(|s| a.observe_packet(&s, bytes).map(str::to_string)),
+            None => None,
+        };
+        let frame = self.capture.record(at, bytes, event.as_deref().unwrap_or(label));
+        while self.lost.front().is_some_and(|(due, _)| *due <= at) {
+            if let Some((_, note)) = self.lost.pop_front() {
+                self.capture.add_note(frame, Note::Before(note));
+            }
+        }
+        if let Some(p) = phase {
             if self.phase_frames.len() <= p {
                 self.phase_frames.resize(p + 1, None);
             }
             let slot = &mut self.phase_frames[p];
             *slot = Some(slot.map_or((frame, frame), |(first, _)| (first, frame)));
         }
+        frame
     }
 
-    /// Adds `note` to the comment of the packet just recorded.
-    fn amend_last(&mut self, note: &str) {
-        let Some(comment) = self.capture.last_comment() else { return };
-        let prefix = format!("{}: ", self.label);
-        let what = comment.strip_prefix(&prefix).unwrap_or(comment);
-        let amended = format!("{prefix}{note}: {what}");
-        self.capture.set_last_comment(&amended);
+    /// Notes the packets lost on their way here that no later frame took up.
+    fn finish(&mut self) {
+        let last = self.capture.frames();
+        for (due, note) in std::mem::take(&mut self.lost) {
+            self.capture.add_note(last, Note::After(format!(" [then, at {due}, {note}]")));
+        }
     }
 }
 
-/// Hosts, links and the tap.
+/// Hosts, links, packet records and taps.
 pub struct Network {
     pub hosts: Vec<Host>,
     /// Directed links, indexed `from * hosts + to`.
     links: Vec<Option<Link<Packet>>>,
     by_addr: HashMap<Ipv4Addr, usize>,
+    /// The scenario's own vantage point (its client).
     pub tap: Tap,
+    /// Other vantage points asked for (`--tap`).
+    pub other_taps: Vec<Tap>,
+    /// The label of the phase current at the client: each frame's comment starts with it.
+    pub label: String,
+    /// The timeline phase current at the client, if any.
+    pub phase: Option<usize>,
     /// Packets addressed to no host of the lab (counted, never delivered anywhere).
     pub unroutable: u64,
-    /// Packets lost on their way to the vantage host, waiting to be recorded where they would
-    /// have arrived, in (arrival time, send order).
-    lost: VecDeque<Lost>,
-    /// Send order of the packets waiting in the vantage host's receive queue.
-    vantage_rx: VecDeque<u64>,
-    /// Packets sent so far (the next packet's `seq`).
-    sent: u64,
-}
-
-/// A packet lost on its way to the vantage host.
-struct Lost {
-    at: Instant,
-    seq: u64,
-    bytes: Vec<u8>,
-    note: String,
+    records: Vec<PacketRecord>,
 }
 
 impl Network {
-    /// Joins every pair of `hosts` with the link `path(from, to)` returns.
+    /// Joins every pair of `hosts` with the link `path(from, to)` returns; `vantage` is the
+    /// host whose capture [`Network::tap`] holds.
     pub fn new(
         hosts: Vec<Host>,
         mut path: impl FnMut(usize, usize) -> (LinkConfig, Vec<DropRule>, rand_chacha::ChaCha8Rng),
@@ -127,30 +131,55 @@ impl Network {
             }
         }
         let by_addr = hosts.iter().enumerate().map(|(i, h)| (h.addr, i)).collect();
-        let names = hosts.iter().map(|h| (h.addr, h.name.clone())).collect();
-        let capture = Capture::new(&hosts[vantage].name, names);
-        let tap = Tap {
-            host: vantage,
-            capture,
-            label: String::new(),
-            phase: None,
-            phase_frames: Vec::new(),
-            annotator: None,
-        };
-        Network {
+        let mut net = Network {
             hosts,
             links,
             by_addr,
-            tap,
+            tap: Tap::new(vantage, Capture::default()),
+            other_taps: Vec::new(),
+            label: String::new(),
+            phase: None,
             unroutable: 0,
-            lost: VecDeque::new(),
-            vantage_rx: VecDeque::new(),
-            sent: 0,
+            records: Vec::new(),
+        };
+        net.tap.capture = net.new_capture(vantage);
+        net
+    }
+
+    fn new_capture(&self, host: usize) -> Capture {
+        let names = self.hosts.iter().map(|h| (h.addr, h.name.clone())).collect();
+        Capture::new(&self.hosts[host].name, names).describing()
+    }
+
+    /// Also captures at `host` (another vantage point; its own file).
+    pub fn add_tap(&mut self, host: usize) {
+        if host != self.tap.host && !self.other_taps.iter().any(|t| t.host == host) && host < self.hosts.len() {
+            let capture = self.new_capture(host);
+            self.other_taps.push(Tap::new(host, capture));
         }
+    }
+
+    fn tap_of(&mut self, host: usize) -> Option<&mut Tap> {
+        if self.tap.host == host {
+            return Some(&mut self.tap);
+        }
+        self.other_taps.iter_mut().find(|t| t.host == host)
+    }
+
+    fn record_at(&mut self, host: usize, now: Instant, bytes: &[u8]) -> Option<u64> {
+        let (label, phase) = (std::mem::take(&mut self.label), self.phase);
+        let frame = self.tap_of(host).map(|t| t.record(now, bytes, &label, phase));
+        self.label = label;
+        frame
     }
 
     pub fn link(&self, from: usize, to: usize) -> Option<&Link<Packet>> {
         self.links.get(from * self.hosts.len() + to)?.as_ref()
+    }
+
+    /// Every packet sent so far, in send order.
+    pub fn records(&self) -> &[PacketRecord] {
+        &self.records
     }
 
     /// Moves what `host` has sent into the links.
@@ -163,30 +192,35 @@ impl Network {
                 self.unroutable += 1;
                 continue;
             };
-            let kind = summary.map_or(crate::link::PacketKind::Other, |s| s.kind());
-            let sender_is_tap = host == self.tap.host;
-            if sender_is_tap {
-                self.tap.record(now, &bytes, "");
-            }
+            let kind = summary.as_ref().map_or(crate::link::PacketKind::Other, |s| s.kind());
+            let sent_frame = self.record_at(host, now, &bytes);
             let len = bytes.len();
             let Some(link) = self.links[host * n + to].as_mut() else { continue };
-            let seq = self.sent;
-            self.sent += 1;
+            let seq = self.records.len() as u64;
+            self.records.push(PacketRecord {
+                from: host,
+                to,
+                len,
+                sent: now,
+                arrived: None,
+                lost: None,
+                phase: self.phase,
+            });
             if let Err((reason, packet)) = link.send_or_return(now, kind, len, Packet { bytes, from: host, to, seq }) {
-                if sender_is_tap || to == self.tap.host {
-                    let note = format!("LOST on the link ({reason}), never delivered");
-                    if sender_is_tap {
-                        self.tap.amend_last(&note);
-                    } else {
-                        // Shown where it would have arrived, so the capture stays in the
-                        // order the vantage host would have seen it (Wireshark's TCP analysis
-                        // then calls the resend a retransmission, as it should).
-                        let delay = self.links[host * n + to].as_ref().map_or(Duration::ZERO, |l| l.config().delay);
-                        let at = now + delay;
-                        let i = self.lost.partition_point(|l| (l.at, l.seq) <= (at, seq));
-                        self.lost.insert(i, Lost { at, seq, bytes: packet.bytes, note });
+                let delay = link.config().delay;
+                if sent_frame.is_some() {
+                    if let Some(t) = self.tap_of(host) {
+                        t.capture.mark_last_lost(&reason.to_string());
                     }
                 }
+                if let Some(t) = self.tap_of(to) {
+                    // Noted on the first frame at or after the time it would have arrived.
+                    let due = now + delay;
+                    let note = lost_note(summary.as_ref(), &packet.bytes, &reason, now);
+                    let i = t.lost.partition_point(|(d, _)| *d <= due);
+                    t.lost.insert(i, (due, note));
+                }
+                self.records[seq as usize].lost = Some(reason);
             }
         }
     }
@@ -197,8 +231,8 @@ impl Network {
         for i in 0..self.links.len() {
             let Some(link) = self.links[i].as_mut() else { continue };
             while let Some(packet) = link.pop_due(now) {
-                if packet.to == self.tap.host {
-                    self.vantage_rx.push_back(packet.seq);
+                if let Some(r) = self.records.get_mut(packet.seq as usize) {
+                    r.arrived.get_or_insert(now);
                 }
                 self.hosts[packet.to].device.rx.push_back(packet.bytes);
                 delivered += 1;
@@ -207,41 +241,23 @@ impl Network {
         delivered
     }
 
-    /// Lets `host` process one delivered packet (recorded by the tap first if the host is
-    /// the vantage point, so it carries the label current when the host reads it).
+    /// Lets `host` process one delivered packet (recorded first by the host's tap, if it has
+    /// one, so it carries the label current when the host reads it).
     pub fn ingress_one(&mut self, host: usize, now: Instant) -> bool {
-        if host != self.tap.host {
-            return self.hosts[host].ingress_one(now);
-        }
-        if let Some(&seq) = self.vantage_rx.front() {
-            // A lost packet sent before this one would have arrived before it.
-            self.record_lost(now, seq);
-        }
-        if let Some(bytes) = self.hosts[host].device.rx.front() {
-            self.tap.record(now, bytes, "");
-        }
-        let consumed = self.hosts[host].ingress_one(now);
-        if consumed {
-            self.vantage_rx.pop_front();
-        }
-        consumed
-    }
-
-    /// Records the lost packets due by `now` that were sent before packet `before`.
-    fn record_lost(&mut self, now: Instant, before: u64) {
-        while self.lost.front().is_some_and(|l| l.at <= now && l.seq < before) {
-            if let Some(l) = self.lost.pop_front() {
-                // On the wall clock the driver may wake after the packet's time: never record
-                // before what is already in the capture.
-                let at = self.tap.capture.last_time().map_or(l.at, |t| t.max(l.at));
-                self.tap.record(at, &l.bytes, &l.note);
+        if self.tap.host == host || self.other_taps.iter().any(|t| t.host == host) {
+            if let Some(bytes) = self.hosts[host].device.rx.front().cloned() {
+                self.record_at(host, now, &bytes);
             }
         }
+        self.hosts[host].ingress_one(now)
     }
 
-    /// Records every lost packet due by `now` (when nothing else arrives at that instant).
-    pub fn flush_lost(&mut self, now: Instant) {
-        self.record_lost(now, u64::MAX);
+    /// Ends the captures: lost packets no later frame took up are noted on the last frame.
+    pub fn finish_captures(&mut self) {
+        self.tap.finish();
+        for t in &mut self.other_taps {
+            t.finish();
+        }
     }
 
     /// Sends what `host` is ready to send and moves it into the links.
@@ -254,8 +270,7 @@ impl Network {
     pub fn next_event(&mut self, now: Instant) -> Option<Instant> {
         let links = self.links.iter().flatten().filter_map(|l| l.next_delivery());
         let hosts: Vec<Instant> = self.hosts.iter_mut().filter_map(|h| h.poll_at(now)).collect();
-        let lost = self.lost.front().map(|l| l.at);
-        links.chain(hosts).chain(lost).min()
+        links.chain(hosts).min()
     }
 
     /// Packets sent, bytes sent and packets dropped, over all links so far.
@@ -275,4 +290,35 @@ impl Network {
     pub fn dropped(&self) -> u64 {
         self.links.iter().flatten().map(|l| l.stats().dropped).sum()
     }
+}
+
+/// What a tap says about a packet lost on its way to it: which packet (flow, sequence range,
+/// size, content) and which rule dropped it.
+fn lost_note(summary: Option<&PacketSummary>, bytes: &[u8], reason: &DropReason, sent: Instant) -> String {
+    let mut note = String::from("LOST on the way here (never received): ");
+    match summary {
+        Some(s) => {
+            let _ = match &s.transport {
+                Transport::Tcp { src_port, dst_port, seq, payload_len, .. } => {
+                    let _ = write!(note, "TCP {}:{src_port} > {}:{dst_port} ", s.src, s.dst);
+                    if *payload_len > 0 {
+                        let end = seq.wrapping_add(*payload_len as u32);
+                        write!(note, "seq {seq}..{end} (absolute), ")
+                    } else {
+                        Ok(())
+                    }
+                }
+                Transport::Udp { src_port, dst_port, .. } => {
+                    write!(note, "UDP {}:{src_port} > {}:{dst_port} ", s.src, s.dst)
+                }
+                Transport::Other { protocol } => write!(note, "IP protocol {protocol} {} > {} ", s.src, s.dst),
+            };
+            let _ = write!(note, "{}", s.describe(bytes));
+        }
+        None => {
+            let _ = write!(note, "{} bytes", bytes.len());
+        }
+    }
+    let _ = write!(note, ", sent at {sent}, dropped by {reason}");
+    note
 }

@@ -106,7 +106,7 @@ pub fn tcp_deliveries_with_frames(
     let mut streams: HashMap<u16, StreamReassembly> = HashMap::new();
     let mut frames: HashMap<(u16, u64), u64> = HashMap::new();
     for f in capture.packets() {
-        if f.comment.contains("LOST on the link") {
+        if f.lost {
             continue;
         }
         let Some(s) = packet::summarize(f.bytes) else { continue };

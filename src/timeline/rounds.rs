@@ -57,13 +57,16 @@ pub fn measure(
         }
         let Some(s) = packet::summarize(f.bytes) else { continue };
         let Transport::Tcp { seq, payload_len, .. } = s.transport else { continue };
-        if s.src != server || s.dst != client || payload_len == 0 || f.comment.contains("LOST on the link") {
+        if s.src != server || s.dst != client || payload_len == 0 || f.lost {
             continue;
         }
         // Sequence numbers relative to the first data segment, so wrap-around is harmless.
         let base = *base_seq.get_or_insert(seq);
-        let end = seq.wrapping_sub(base).wrapping_add(payload_len as u32);
-        let retransmitted = highest.is_some_and(|h| end <= h);
+        let start = seq.wrapping_sub(base);
+        let end = start.wrapping_add(payload_len as u32);
+        // A retransmission carries bytes below the highest already received (RFC 793's
+        // "old" data), as Wireshark's tcp.analysis.retransmission marks it.
+        let retransmitted = highest.is_some_and(|h| start < h);
         highest = Some(highest.map_or(end, |h| h.max(end)));
         if rounds.is_empty() || at > round_start + gap {
             round_start = at;
@@ -91,6 +94,43 @@ pub fn measure(
     rounds
 }
 
+/// Data segments from `server` to `client` in the capture that carry bytes below the highest
+/// already received on their connection (per client port; a new SYN starts a new sequence
+/// space): retransmissions as the client saw them, over the whole capture. This is Wireshark's
+/// rule, and its count equals `tcp.analysis.retransmission || tcp.analysis.out_of_order`
+/// (one byte just below the highest is a probe, not a retransmission):
+/// Wireshark calls a resend that fills a hole within its out-of-order window "out-of-order",
+/// though the server had sent those bytes before.
+pub fn retransmitted_segments(capture: &Capture, server: Ipv4Addr, client: Ipv4Addr) -> u32 {
+    // Per client port: (initial sequence number, highest byte received, relative to it).
+    let mut flows: std::collections::HashMap<u16, (u32, u32)> = std::collections::HashMap::new();
+    let mut count = 0;
+    for f in capture.packets() {
+        let Some(s) = packet::summarize(f.bytes) else { continue };
+        let Transport::Tcp { dst_port, seq, payload_len, flags, .. } = s.transport else { continue };
+        if s.src != server || s.dst != client || f.lost {
+            continue;
+        }
+        if flags.syn {
+            flows.insert(dst_port, (seq.wrapping_add(1), 0));
+            continue;
+        }
+        if payload_len == 0 {
+            continue;
+        }
+        let (isn, highest) = flows.entry(dst_port).or_insert((seq, 0));
+        let start = seq.wrapping_sub(*isn);
+        // One byte just below the highest is a keep-alive or window probe (RFC 9293 §3.8.4),
+        // not a retransmission, as Wireshark classifies it.
+        let probe = payload_len <= 1 && start.wrapping_add(1) == *highest;
+        if start < *highest && !probe {
+            count += 1;
+        }
+        *highest = (*highest).max(start.wrapping_add(payload_len as u32));
+    }
+    count
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,11 +148,11 @@ mod tests {
         let mut cap = Capture::new("client", vec![]);
         let t = |ms: u64| Instant::from_micros(ms * 1000);
         // Round 1: two segments at 100 ms; round 2: three at 250 ms (one a retransmission).
-        cap.record(t(100), &segment(1000, 1460), "x".into());
-        cap.record(t(100), &segment(2460, 1460), "x".into());
-        cap.record(t(250), &segment(3920, 1460), "x".into());
-        cap.record(t(250), &segment(2460, 1460), "x".into());
-        cap.record(t(251), &segment(5380, 100), "x".into());
+        cap.record(t(100), &segment(1000, 1460), "x");
+        cap.record(t(100), &segment(2460, 1460), "x");
+        cap.record(t(250), &segment(3920, 1460), "x");
+        cap.record(t(250), &segment(2460, 1460), "x");
+        cap.record(t(251), &segment(5380, 100), "x");
         let server = Ipv4Addr::new(10, 0, 0, 2);
         let client = Ipv4Addr::new(10, 0, 0, 1);
         let rounds = measure(&cap, server, client, t(0), t(1000), Duration::from_millis(150));

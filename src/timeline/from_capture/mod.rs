@@ -4,10 +4,10 @@
 //! as the client saw them.
 //!
 //! The capture is taken at the client: a packet it sends is recorded when sent, a packet it
-//! receives when it arrives. A packet the link lost on its way to the client is recorded where
-//! it would have arrived, with a comment containing "LOST on the link" (see
-//! `crate::sim::network`); it never reached the client, so it is skipped here. A packet cut
-//! short by a snap length is still read for its headers and for what is left of its payload.
+//! receives when it arrives, and a packet the link lost on its way to the client is not in it
+//! (see `crate::sim::network`). A packet the client sent that was lost is in it, marked lost
+//! ([`Frame::lost`]). A packet cut short by a snap length is still read for its headers and for
+//! what is left of its payload.
 //!
 //! The rules are conservative: a phase whose end cannot be seen (the connection was reset, a
 //! packet is missing, the payload is not what the phase needs) is left out, and so is every
@@ -22,9 +22,6 @@ use hickory_proto::op::Message;
 use super::Phase;
 use crate::capture::{Capture, Frame};
 use crate::packet::{summarize, TcpFlags, Transport};
-
-/// What the network's tap writes in the comment of a packet the link lost.
-const LOST: &str = "LOST on the link";
 
 /// The most bytes kept of a hello's handshake record: enough for a ServerHello with a
 /// post-quantum key share (X25519MLKEM768's is 1120 bytes) before its supported_versions.
@@ -81,7 +78,7 @@ pub fn phases(capture: &Capture, client: Ipv4Addr, rtt_ms: f64) -> Vec<Phase> {
     for frame in capture.packets() {
         let Some(p) = parse(&frame) else { continue };
         let sent = p.src == client;
-        if !sent && (p.dst != client || frame.comment.contains(LOST)) {
+        if !sent && (p.dst != client || frame.lost) {
             continue;
         }
         let mark = Mark { frame: frame.number, at: frame.at.micros() };
