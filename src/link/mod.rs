@@ -11,16 +11,31 @@
 //!    dropped (drop-tail).
 //! 4. **Loss model**: Bernoulli or Gilbert-Elliott ([`LossModel`]).
 //! 5. **Schedule**: serialization starts at `max(now, end of previous transmission)` and
-//!    takes `ceil(len * 8 / rate)` µs; the packet arrives at `tx_end + delay + jitter`. With
+//!    takes `ceil(len * 8 / rate)` µs, ending at `tx_end`; the packet arrives at
+//!    `tx_end + delay + jitter`, or later where order or the rate require it (below). With
 //!    probability `duplicate` a second copy follows right behind it (same time, after it).
 //!
 //! Jitter is uniform in `[-jitter, +jitter]` and the total delay is never negative. With
 //! `jitter_correlation` c, each jitter value is `c * last + (1 - c) * fresh`, netem's old
 //! correlation scheme: approximate (it also narrows the spread as c grows). Without
 //! `reorder`, delivery is order-preserving: a packet is never delivered before the one sent
-//! before it (its time is clamped up), as netem does when jitter is combined with `rate`.
-//! With `reorder` probability r, a packet skips the delay (delivered at `tx_end`) and may
-//! overtake, and jitter may reorder too, as in netem.
+//! before it (its time is raised to that one's), as netem does when jitter is combined with
+//! `rate`. With `reorder` probability r, a packet skips the delay (its earliest arrival is
+//! `tx_end`) and may overtake, and jitter may reorder too.
+//!
+//! A rate also holds where packets arrive, whatever jitter, correlation or reorder do: an
+//! arrival at `at` occupies the far end of the wire for the packet's serialization time,
+//! `(at - ser, at]`, and arrivals never overlap, so consecutive deliveries are at least the
+//! later packet's serialization time apart. A packet whose arrival would overlap one
+//! already scheduled takes the first free stretch after its earliest time that is long
+//! enough (scheduled packets never move); reordered and jittered packets can fill gaps.
+//! This is the effect of netem computing each packet's time to send from the last one's,
+//! so jitter cannot squeeze packets closer than the rate, but the wait is not added to
+//! every packet: a packet still arrives by `tx_end + delay + jitter`, because every packet
+//! sent before it finished transmitting at least its serialization time earlier and
+//! arrived by then. The `limit` counts only packets waiting for the transmitter, as
+//! without jitter. Only a duplicate's copy arrives at the same instant as the original.
+//! Without a rate, arrivals take no time and nothing waits.
 //!
 //! All randomness comes from the link's own RNG, drawn in a fixed order per packet that
 //! passes steps 1–3: loss (one draw for Bernoulli, two for Gilbert-Elliott), duplicate (if
@@ -44,7 +59,7 @@ pub use config::{DropReason, DropRule, LinkConfig, LinkStats, SendOutcome};
 pub use kind::PacketKind;
 pub use loss::LossModel;
 use loss::{unit, Loss, LossState};
-use queue::{DeliveryQueue, Transmitter};
+use queue::{Arrivals, DeliveryQueue, Transmitter};
 
 /// One direction of a path. See the [module docs](self).
 pub struct Link<T> {
@@ -53,6 +68,7 @@ pub struct Link<T> {
     rng: ChaCha8Rng,
     loss: LossState,
     tx: Transmitter,
+    arrivals: Arrivals,
     queue: DeliveryQueue<T>,
     /// Packets sent per kind (indexed by `PacketKind as usize`), for scripted rules.
     sent_by_kind: [u64; PacketKind::NAMES.len()],
@@ -68,6 +84,7 @@ impl<T: Clone> Link<T> {
         Link {
             loss: LossState::new(config.loss.clone()),
             tx: Transmitter::new(config.rate_bps, config.limit),
+            arrivals: Arrivals::default(),
             config,
             rules,
             rng,
@@ -133,16 +150,14 @@ impl<T: Clone> Link<T> {
         let delay = self.delay();
 
         let tx_end = self.tx.transmit(now, len);
-        let deliver_at = if reordered {
-            tx_end
-        } else {
-            let mut at = tx_end + delay;
-            if self.config.reorder == 0.0 {
-                at = at.max(self.last_delivery);
-            }
-            self.last_delivery = self.last_delivery.max(at);
-            at
-        };
+        let mut earliest = if reordered { tx_end } else { tx_end + delay };
+        if !reordered && self.config.reorder == 0.0 {
+            earliest = earliest.max(self.last_delivery);
+        }
+        let deliver_at = self.arrivals.reserve(now, earliest, self.tx.serialization(len));
+        if !reordered {
+            self.last_delivery = self.last_delivery.max(deliver_at);
+        }
         if duplicate {
             self.queue.push(deliver_at, item.clone());
             self.stats.duplicated += 1;
