@@ -13,7 +13,10 @@
 //! 5. **Schedule**: serialization starts at `max(now, end of previous transmission)` and
 //!    takes `ceil(len * 8 / rate)` µs, ending at `tx_end`; the packet arrives at
 //!    `tx_end + delay + jitter`, or later where order or the rate require it (below). With
-//!    probability `duplicate` a second copy follows right behind it (same time, after it).
+//!    probability `duplicate` a second copy follows right behind it. Without a rate it
+//!    arrives at the same time, after it; with one it takes its own turn on the wire,
+//!    serialized right after the original if fewer than `limit` packets are then waiting
+//!    (else there is no copy), and arriving in the first free stretch after the original.
 //!
 //! Jitter is uniform in `[-jitter, +jitter]` and the total delay is never negative. With
 //! `jitter_correlation` c, each jitter value is `c * last + (1 - c) * fresh`, netem's old
@@ -34,8 +37,7 @@
 //! every packet: a packet still arrives by `tx_end + delay + jitter`, because every packet
 //! sent before it finished transmitting at least its serialization time earlier and
 //! arrived by then. The `limit` counts only packets waiting for the transmitter, as
-//! without jitter. Only a duplicate's copy arrives at the same instant as the original.
-//! Without a rate, arrivals take no time and nothing waits.
+//! without jitter. Without a rate, arrivals take no time and nothing waits.
 //!
 //! All randomness comes from the link's own RNG, drawn in a fixed order per packet that
 //! passes steps 1–3: loss (one draw for Bernoulli, two for Gilbert-Elliott), duplicate (if
@@ -149,22 +151,42 @@ impl<T: Clone> Link<T> {
         let reordered = c.reorder > 0.0 && unit(&mut self.rng) < c.reorder;
         let delay = self.delay();
 
+        let ser = self.tx.serialization(len);
         let tx_end = self.tx.transmit(now, len);
         let mut earliest = if reordered { tx_end } else { tx_end + delay };
         if !reordered && self.config.reorder == 0.0 {
             earliest = earliest.max(self.last_delivery);
         }
-        let deliver_at = self.arrivals.reserve(now, earliest, self.tx.serialization(len));
-        if !reordered {
-            self.last_delivery = self.last_delivery.max(deliver_at);
-        }
-        if duplicate {
-            self.queue.push(deliver_at, item.clone());
-            self.stats.duplicated += 1;
-        }
-        self.queue.push(deliver_at, item);
-        let copies = if duplicate { 2 } else { 1 };
+        let deliver_at = self.arrive(now, earliest, ser, reordered);
+        // The copy is a packet of its own on the wire: serialized right after the original if
+        // the queue has room for it, and arriving right behind it.
+        let copy_at = (duplicate && !self.tx.is_full(now)).then(|| {
+            self.tx.transmit(now, len);
+            self.arrive(now, deliver_at, ser, reordered)
+        });
+        let copies = match copy_at {
+            Some(at) => {
+                self.queue.push(deliver_at, item.clone());
+                self.queue.push(at, item);
+                self.stats.duplicated += 1;
+                2
+            }
+            None => {
+                self.queue.push(deliver_at, item);
+                1
+            }
+        };
         Ok(SendOutcome::Queued { copies, deliver_at })
+    }
+
+    /// Reserves the first arrival at or after `earliest` that leaves the rate intact, and
+    /// remembers it for order preservation unless the packet was reordered.
+    fn arrive(&mut self, now: Instant, earliest: Instant, ser: u64, reordered: bool) -> Instant {
+        let at = self.arrivals.reserve(now, earliest, ser);
+        if !reordered {
+            self.last_delivery = self.last_delivery.max(at);
+        }
+        at
     }
 
     /// Propagation delay plus (possibly correlated) jitter, never negative.

@@ -333,3 +333,33 @@ fn reorder_with_a_rate_keeps_the_rate() {
         assert!(inversions > 0, "{words}: reorder should still let packets overtake");
     }
 }
+
+#[test]
+fn duplicate_with_a_rate_takes_its_own_turn_on_the_wire() {
+    // 1000 bytes at 8 Mbit/s take 1 ms, copies too; each copy also waits in the queue.
+    let config = LinkConfig { duplicate: 1.0, rate_bps: Some(8_000_000), limit: 3, ..delay(10) };
+    let mut l = link(config, 1);
+    let sends: Vec<SendOutcome> = (0..3).map(|i| l.send(t(0), PacketKind::Data, 1000, i)).collect();
+    let queued = |copies, ms| SendOutcome::Queued { copies, deliver_at: t(ms * MS) };
+    assert_eq!(sends, [queued(2, 11), queued(2, 13), SendOutcome::Dropped(DropReason::QueueFull)]);
+    // At 1 ms two transmissions are still waiting: room for a packet, not for its copy.
+    assert_eq!(l.send(t(MS), PacketKind::Data, 1000, 3), queued(1, 15));
+    let out: Vec<(u64, u64)> = drain(&mut l).into_iter().map(|(at, item)| (at.micros() / MS, item)).collect();
+    assert_eq!(out, [(11, 0), (12, 0), (13, 1), (14, 1), (15, 3)]);
+    assert_eq!((l.stats().duplicated, l.stats().delivered), (2, 5));
+
+    // With jitter, copies are spaced like any other packet.
+    let config = netem::parse("delay 40ms 10ms duplicate 30% rate 5mbit").unwrap();
+    for seed in 1..=5 {
+        let mut l = link(config.clone(), seed);
+        let sends = traffic(seed, 3000, 3 * MS);
+        for (i, &(at, len)) in sends.iter().enumerate() {
+            l.send(t(at), PacketKind::Data, len, i as u64);
+        }
+        assert!(l.stats().duplicated > 500, "{:?}", l.stats());
+        for w in drain(&mut l).windows(2) {
+            let ser = serialization(sends[w[1].1 as usize].1, 5_000_000);
+            assert!(w[1].0.micros() - w[0].0.micros() >= ser, "seed {seed}: {w:?}");
+        }
+    }
+}
