@@ -11,16 +11,33 @@
 //!    dropped (drop-tail).
 //! 4. **Loss model**: Bernoulli or Gilbert-Elliott ([`LossModel`]).
 //! 5. **Schedule**: serialization starts at `max(now, end of previous transmission)` and
-//!    takes `ceil(len * 8 / rate)` µs; the packet arrives at `tx_end + delay + jitter`. With
-//!    probability `duplicate` a second copy follows right behind it (same time, after it).
+//!    takes `ceil(len * 8 / rate)` µs, ending at `tx_end`; the packet arrives at
+//!    `tx_end + delay + jitter`, or later where order or the rate require it (below). With
+//!    probability `duplicate` a second copy follows right behind it. Without a rate it
+//!    arrives at the same time, after it; with one it takes its own turn on the wire,
+//!    serialized right after the original if fewer than `limit` packets are then waiting
+//!    (else there is no copy), and arriving in the first free stretch after the original.
 //!
 //! Jitter is uniform in `[-jitter, +jitter]` and the total delay is never negative. With
 //! `jitter_correlation` c, each jitter value is `c * last + (1 - c) * fresh`, netem's old
 //! correlation scheme: approximate (it also narrows the spread as c grows). Without
 //! `reorder`, delivery is order-preserving: a packet is never delivered before the one sent
-//! before it (its time is clamped up), as netem does when jitter is combined with `rate`.
-//! With `reorder` probability r, a packet skips the delay (delivered at `tx_end`) and may
-//! overtake, and jitter may reorder too, as in netem.
+//! before it (its time is raised to that one's), as netem does when jitter is combined with
+//! `rate`. With `reorder` probability r, a packet skips the delay (its earliest arrival is
+//! `tx_end`) and may overtake, and jitter may reorder too.
+//!
+//! A rate also holds where packets arrive, whatever jitter, correlation or reorder do: an
+//! arrival at `at` occupies the far end of the wire for the packet's serialization time,
+//! `(at - ser, at]`, and arrivals never overlap, so consecutive deliveries are at least the
+//! later packet's serialization time apart. A packet whose arrival would overlap one
+//! already scheduled takes the first free stretch after its earliest time that is long
+//! enough (scheduled packets never move); reordered and jittered packets can fill gaps.
+//! This is the effect of netem computing each packet's time to send from the last one's,
+//! so jitter cannot squeeze packets closer than the rate, but the wait is not added to
+//! every packet: a packet still arrives by `tx_end + delay + jitter`, because every packet
+//! sent before it finished transmitting at least its serialization time earlier and
+//! arrived by then. The `limit` counts only packets waiting for the transmitter, as
+//! without jitter. Without a rate, arrivals take no time and nothing waits.
 //!
 //! All randomness comes from the link's own RNG, drawn in a fixed order per packet that
 //! passes steps 1–3: loss (one draw for Bernoulli, two for Gilbert-Elliott), duplicate (if
@@ -44,7 +61,7 @@ pub use config::{DropReason, DropRule, LinkConfig, LinkStats, SendOutcome};
 pub use kind::PacketKind;
 pub use loss::LossModel;
 use loss::{unit, Loss, LossState};
-use queue::{DeliveryQueue, Transmitter};
+use queue::{Arrivals, DeliveryQueue, Transmitter};
 
 /// One direction of a path. See the [module docs](self).
 pub struct Link<T> {
@@ -53,6 +70,7 @@ pub struct Link<T> {
     rng: ChaCha8Rng,
     loss: LossState,
     tx: Transmitter,
+    arrivals: Arrivals,
     queue: DeliveryQueue<T>,
     /// Packets sent per kind (indexed by `PacketKind as usize`), for scripted rules.
     sent_by_kind: [u64; PacketKind::NAMES.len()],
@@ -68,6 +86,7 @@ impl<T: Clone> Link<T> {
         Link {
             loss: LossState::new(config.loss.clone()),
             tx: Transmitter::new(config.rate_bps, config.limit),
+            arrivals: Arrivals::default(),
             config,
             rules,
             rng,
@@ -132,24 +151,42 @@ impl<T: Clone> Link<T> {
         let reordered = c.reorder > 0.0 && unit(&mut self.rng) < c.reorder;
         let delay = self.delay();
 
+        let ser = self.tx.serialization(len);
         let tx_end = self.tx.transmit(now, len);
-        let deliver_at = if reordered {
-            tx_end
-        } else {
-            let mut at = tx_end + delay;
-            if self.config.reorder == 0.0 {
-                at = at.max(self.last_delivery);
-            }
-            self.last_delivery = self.last_delivery.max(at);
-            at
-        };
-        if duplicate {
-            self.queue.push(deliver_at, item.clone());
-            self.stats.duplicated += 1;
+        let mut earliest = if reordered { tx_end } else { tx_end + delay };
+        if !reordered && self.config.reorder == 0.0 {
+            earliest = earliest.max(self.last_delivery);
         }
-        self.queue.push(deliver_at, item);
-        let copies = if duplicate { 2 } else { 1 };
+        let deliver_at = self.arrive(now, earliest, ser, reordered);
+        // The copy is a packet of its own on the wire: serialized right after the original if
+        // the queue has room for it, and arriving right behind it.
+        let copy_at = (duplicate && !self.tx.is_full(now)).then(|| {
+            self.tx.transmit(now, len);
+            self.arrive(now, deliver_at, ser, reordered)
+        });
+        let copies = match copy_at {
+            Some(at) => {
+                self.queue.push(deliver_at, item.clone());
+                self.queue.push(at, item);
+                self.stats.duplicated += 1;
+                2
+            }
+            None => {
+                self.queue.push(deliver_at, item);
+                1
+            }
+        };
         Ok(SendOutcome::Queued { copies, deliver_at })
+    }
+
+    /// Reserves the first arrival at or after `earliest` that leaves the rate intact, and
+    /// remembers it for order preservation unless the packet was reordered.
+    fn arrive(&mut self, now: Instant, earliest: Instant, ser: u64, reordered: bool) -> Instant {
+        let at = self.arrivals.reserve(now, earliest, ser);
+        if !reordered {
+            self.last_delivery = self.last_delivery.max(at);
+        }
+        at
     }
 
     /// Propagation delay plus (possibly correlated) jitter, never negative.

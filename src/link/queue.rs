@@ -1,8 +1,10 @@
-//! The two queues of a link: the transmit queue in front of a rate-limited wire (drop-tail,
-//! like netem's `rate` with `limit`) and the delivery queue of packets in flight.
+//! The queues of a link: the transmit queue in front of a rate-limited wire (drop-tail,
+//! like netem's `rate` with `limit`), the far end of that wire where arrivals cannot overlap,
+//! and the delivery queue of packets in flight.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::ops::Bound::{Excluded, Unbounded};
 
 use crate::sim::time::Instant;
 
@@ -38,20 +40,87 @@ impl Transmitter {
         self.rate_bps.is_some() && self.backlog(now) >= self.limit
     }
 
-    /// Queues a packet of `len` bytes and returns when its last bit leaves (`now` without a
-    /// rate). Serialization takes `ceil(len * 8 / rate)` microseconds.
-    pub(crate) fn transmit(&mut self, now: Instant, len: usize) -> Instant {
+    /// Serialization time of `len` bytes in microseconds: `ceil(len * 8 / rate)`, 0 without a
+    /// rate.
+    pub(crate) fn serialization(&self, len: usize) -> u64 {
         let Some(rate) = self.rate_bps else {
-            return now;
+            return 0;
         };
+        let bits = len as u128 * 8 * 1_000_000;
+        u64::try_from(bits.div_ceil(u128::from(rate.max(1)))).unwrap_or(u64::MAX)
+    }
+
+    /// Queues a packet of `len` bytes and returns when its last bit leaves (`now` without a
+    /// rate), [`Transmitter::serialization`] after the wire is free.
+    pub(crate) fn transmit(&mut self, now: Instant, len: usize) -> Instant {
+        if self.rate_bps.is_none() {
+            return now;
+        }
         let start = self.free_at.max(now);
         if start > now {
             self.waiting.push_back(start);
         }
-        let bits = len as u128 * 8 * 1_000_000;
-        let micros = bits.div_ceil(u128::from(rate.max(1)));
-        self.free_at = Instant::from_micros(start.micros().saturating_add(micros as u64));
+        let micros = self.serialization(len);
+        self.free_at = Instant::from_micros(start.micros().saturating_add(micros));
         self.free_at
+    }
+}
+
+/// The far end of a rate-limited wire: a packet arriving at `at` occupies `(at - ser, at]`,
+/// its serialization time, and no two packets' arrivals overlap, so deliveries are never
+/// closer than the rate allows, whatever delay each packet had on the way.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Arrivals {
+    /// Busy stretches `(start, end]` in microseconds, keyed by `end`: disjoint, not touching
+    /// (touching ones are merged), none ending at or before the last `now`.
+    busy: BTreeMap<u64, u64>,
+}
+
+impl Arrivals {
+    /// Reserves the earliest arrival `at >= earliest` whose `(at - ser, at]` overlaps no other
+    /// arrival, and returns `at`. With `ser == 0` (no rate) that is `earliest`, and nothing is
+    /// kept. A packet sent at `now` cannot arrive before `now + ser` (its own serialization),
+    /// so `earliest` must be at least that, and stretches over by `now` are forgotten.
+    pub(crate) fn reserve(&mut self, now: Instant, earliest: Instant, ser: u64) -> Instant {
+        debug_assert!(ser == 0 || earliest.micros() >= now.micros().saturating_add(ser));
+        while let Some(entry) = self.busy.first_entry() {
+            if *entry.key() > now.micros() {
+                break;
+            }
+            entry.remove();
+        }
+        if ser == 0 {
+            return earliest;
+        }
+        let mut at = earliest.micros();
+        // Stretches in order of end; the first one that ends after `at - ser` and starts
+        // before `at` overlaps, and the arrival moves to just after it. Stretches are sorted by
+        // start too, so the first one that starts at or after `at` ends the search. (The
+        // `u64::MAX` test only stops the loop where time saturates, 584,000 years in.)
+        while let Some((&end, &start)) = self.busy.range((Excluded(at.saturating_sub(ser)), Unbounded)).next() {
+            if start >= at || end == u64::MAX {
+                break;
+            }
+            at = end.saturating_add(ser);
+        }
+        let (mut start, mut end) = (at.saturating_sub(ser), at);
+        if let Some(before) = self.busy.remove(&start) {
+            start = before;
+        }
+        if let Some((&next_end, &next_start)) = self.busy.range((Excluded(end), Unbounded)).next() {
+            if next_start == end {
+                self.busy.remove(&next_end);
+                end = next_end;
+            }
+        }
+        self.busy.insert(end, start);
+        Instant::from_micros(at)
+    }
+
+    /// Busy stretches still kept, for tests.
+    #[cfg(test)]
+    fn stretches(&self) -> Vec<(u64, u64)> {
+        self.busy.iter().map(|(&end, &start)| (start, end)).collect()
     }
 }
 
@@ -144,5 +213,23 @@ mod tests {
         assert_eq!(tx.transmit(t0, 1).micros(), 6);
         assert_eq!(tx.backlog(t0), 1);
         assert_eq!(tx.backlog(Instant::from_micros(3)), 0);
+    }
+
+    #[test]
+    fn arrivals_take_the_first_gap_that_fits() {
+        let mut a = Arrivals::default();
+        let (t0, t) = (Instant::ZERO, Instant::from_micros);
+        assert_eq!(a.reserve(t0, t(100), 10), t(100));
+        assert_eq!(a.reserve(t0, t(125), 10), t(125));
+        // (90, 95] overlaps (90, 100]: moved right behind it, to (100, 105].
+        assert_eq!(a.reserve(t0, t(95), 5), t(105));
+        assert_eq!(a.stretches(), [(90, 105), (115, 125)]);
+        // A 10 us gap is too short for 12 us: after the last arrival.
+        assert_eq!(a.reserve(t0, t(100), 12), t(137));
+        assert_eq!(a.reserve(t0, t(115), 10), t(115));
+        assert_eq!(a.stretches(), [(90, 137)]);
+        // Without a rate nothing is kept; stretches over by `now` are forgotten.
+        assert_eq!(a.reserve(t(140), t(140), 0), t(140));
+        assert_eq!(a.stretches(), []);
     }
 }
