@@ -353,7 +353,7 @@ fn host_addresses_that_are_not_unicast() {
 
 #[test]
 fn response_larger_than_the_server_builds() {
-    bad_run(&["--set", "response_size=100GB"], &["size", "100GB", "268435456"]);
+    bad_run(&["--set", "response_size=100GB"], &["size", "100GB", "256MiB"]);
 }
 
 #[test]

@@ -5,6 +5,7 @@
 
 mod output;
 mod shell;
+mod show;
 mod sweep;
 
 use std::path::PathBuf;
@@ -27,6 +28,7 @@ long each phase took, in milliseconds and in round trips. In real time (run --ba
 shell; root) the same link carries the Linux kernel's own TCP and real programs.
 
 Start with:  wirelab list
+             wirelab show handshake
              wirelab run handshake";
 
 #[derive(Parser, Debug)]
@@ -40,6 +42,9 @@ struct Cli {
 enum Command {
     /// List the built-in labs, one line each.
     List,
+    /// Describe a lab: scenarios, parameters, allowed values, checks; --toml prints the file.
+    #[command(after_help = show::SHOW_HELP)]
+    Show(show::ShowArgs),
     /// Run a lab: every scenario, a capture and a timeline for each.
     #[command(after_help = RUN_HELP)]
     Run(RunArgs),
@@ -146,14 +151,10 @@ enum Backend {
 }
 
 fn parse_rtt(s: &str) -> Result<Duration, String> {
-    use crate::script::limits::{contains, RTT};
+    use crate::script::params::RTT;
     let d = units::parse_duration(s).map_err(|e| e.to_string())?;
-    if !contains(RTT, d) {
-        return Err(format!(
-            "`{s}` is out of range (allowed: {} to {})",
-            units::format_duration(RTT.0),
-            units::format_duration(RTT.1)
-        ));
+    if !RTT.contains(d) {
+        return Err(format!("`{s}` is out of range (allowed: {})", RTT.describe()));
     }
     Ok(d)
 }
@@ -200,6 +201,7 @@ pub fn main() -> i32 {
             list();
             Ok(0)
         }
+        Command::Show(args) => show::run(args).map_err(Failure::Input),
         Command::Run(args) => run(args),
         Command::Sweep(args) => sweep::run(args),
         Command::Shell(args) => shell::run(args),
@@ -238,6 +240,7 @@ fn list() {
         let title = Lab::load(name).ok().and_then(|l| l.raw.title).unwrap_or_default();
         println!("{name:<14} {title}");
     }
+    println!("\nwirelab show <lab> describes one: its scenarios, parameters and checks.");
 }
 
 fn run(args: RunArgs) -> Result<i32, Failure> {

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::params::{DurationRange, IntRange, SizeRange};
 use super::raw::Scalar;
 use super::InputError;
 use crate::units;
@@ -81,18 +82,13 @@ impl Value {
         }
     }
 
-    /// A duration within `min..=max`; the error names both limits.
-    pub fn duration_in(&self, min: Duration, max: Duration) -> Result<Duration, InputError> {
+    /// A duration within `range`; the error names the limits.
+    pub fn duration_in(&self, range: DurationRange) -> Result<Duration, InputError> {
         let d = self.duration()?;
-        if (min..=max).contains(&d) {
+        if range.contains(d) {
             Ok(d)
         } else {
-            Err(self.fail(format!(
-                "`{}` is out of range (allowed: {} to {})",
-                self.text(),
-                units::format_duration(min),
-                units::format_duration(max)
-            )))
+            Err(self.fail(format!("`{}` is out of range (allowed: {})", self.text(), range.describe())))
         }
     }
 
@@ -113,29 +109,26 @@ impl Value {
         }
     }
 
-    /// A size in bytes within `min..=max`; the error names both limits.
-    pub fn size_in(&self, min: u64, max: u64) -> Result<u64, InputError> {
+    /// A size in bytes within `range`; the error names both limits.
+    pub fn size_in(&self, range: SizeRange) -> Result<u64, InputError> {
         let n = self.size()?;
-        if (min..=max).contains(&n) {
+        if range.contains(n) {
             Ok(n)
         } else {
-            Err(self.fail(format!("`{}` ({n} bytes) is out of range (allowed: {min} to {max} bytes)", self.text())))
+            Err(self.fail(format!("`{}` ({n} bytes) is out of range (allowed: {})", self.text(), range.describe())))
         }
     }
 
-    /// An integer in `min..=max`.
-    pub fn int(&self, min: u64, max: u64) -> Result<u64, InputError> {
+    /// A whole number within `range`.
+    pub fn int(&self, range: IntRange) -> Result<u64, InputError> {
         let n = match &self.scalar {
             Scalar::Int(i) => u64::try_from(*i).ok(),
             Scalar::Str(s) => s.trim().parse::<u64>().ok(),
             _ => None,
         };
         match n {
-            Some(n) if (min..=max).contains(&n) => Ok(n),
-            _ => {
-                Err(self
-                    .fail(format!("`{}` is out of range (allowed: a whole number from {min} to {max})", self.text())))
-            }
+            Some(n) if range.contains(n) => Ok(n),
+            _ => Err(self.fail(format!("`{}` is out of range (allowed: {})", self.text(), range.describe()))),
         }
     }
 

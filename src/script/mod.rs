@@ -6,7 +6,7 @@
 
 pub mod expect;
 pub mod fields;
-pub mod limits;
+pub mod params;
 pub mod plan;
 pub mod raw;
 pub mod steps;
@@ -61,6 +61,13 @@ pub struct Lab {
 impl Lab {
     /// Loads `arg`: a path to a `.toml` file, or the name of a built-in lab.
     pub fn load(arg: &str) -> Result<Lab, InputError> {
+        let (text, origin) = Lab::read(arg)?;
+        Lab::parse(&text, &origin)
+    }
+
+    /// The text of lab `arg` (a path or a built-in name), unchecked, and its origin (the path,
+    /// or `built-in:NAME`).
+    pub fn read(arg: &str) -> Result<(String, String), InputError> {
         let looks_like_path = arg.ends_with(".toml") || arg.contains('/') || Path::new(arg).is_file();
         if looks_like_path {
             let bytes = std::fs::read(arg).map_err(|e| InputError::new(format!("{arg}: cannot read lab file: {e}")))?;
@@ -70,10 +77,10 @@ impl Lab {
                     e.utf8_error().valid_up_to()
                 ))
             })?;
-            return Lab::parse(&text, arg);
+            return Ok((text, arg.to_string()));
         }
         match BUILTIN.iter().find(|(name, _)| *name == arg) {
-            Some((name, text)) => Lab::parse(text, &format!("built-in:{name}")),
+            Some((name, text)) => Ok((text.to_string(), format!("built-in:{name}"))),
             None => Err(InputError::new(format!(
                 "unknown lab `{arg}` (built-in labs: {}; or give a path to a .toml file)",
                 BUILTIN.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")

@@ -6,12 +6,40 @@ use std::time::Duration;
 
 use super::expect::Check;
 use super::fields::Params;
-use super::limits;
+use super::params::{self, Field, IntRange, Kind};
 use super::raw::{RawLink, Scalar};
 use super::steps::Step;
 use super::{InputError, Lab};
 use crate::link::{netem, DropRule, LinkConfig, LossModel, PacketKind};
 use crate::proto::cwnd::{Congestion, TcpConfig};
+
+/// `[link]` and `[[path]]` keys (see [`RawLink::fields`]), as [`link_config`] reads them.
+pub const LINK_FIELDS: [Field; 10] = [
+    Field::new("rtt", Kind::Duration(params::RTT), "round-trip propagation time, half each way"),
+    Field::new("delay", Kind::Duration(params::ONE_WAY), "one-way delay"),
+    Field::new("jitter", Kind::Duration(params::ONE_WAY), "jitter, uniform ± around the delay"),
+    Field::new("loss", Kind::Percent, "random loss in each direction"),
+    Field::new("duplicate", Kind::Percent, "share of packets delivered twice"),
+    Field::new("reorder", Kind::Percent, "share of packets that skip the delay"),
+    Field::new("rate", Kind::Rate, "serialization rate"),
+    Field::new("limit", Kind::Int(LINK_LIMIT), "queue limit in packets (with rate)"),
+    Field::new("mtu", Kind::Int(LINK_MTU), "largest packet the path carries; longer ones are dropped"),
+    Field::new("netem", Kind::Text, "tc-netem words"),
+];
+/// `limit`: packets in a link's queue.
+pub const LINK_LIMIT: IntRange = IntRange::new(1, 1_000_000);
+/// `mtu`: bytes.
+pub const LINK_MTU: IntRange = IntRange::new(68, 65_535);
+/// `[[scenario.drop]]`'s `nth`.
+pub const DROP_NTH_RANGE: IntRange = IntRange::new(1, u64::MAX >> 1);
+/// `[[scenario.drop]]`'s `nth`, as a field.
+pub const DROP_NTH: Field = Field::new(
+    "nth",
+    Kind::Int(DROP_NTH_RANGE),
+    "which packet of the kind is dropped, counted from 1 in that direction",
+);
+/// `[dns]`'s `ttl` (whole seconds, at most 2^32 - 1).
+pub const DNS_TTL: Field = Field::new("ttl", Kind::Duration(params::TTL), "TTL of the lab's DNS records");
 
 /// What a host does in the lab.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -254,7 +282,7 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
                 ))
             })?)
         };
-        let nth = params.resolve(&format!("{field}.nth"), &d.nth)?.int(1, u64::MAX >> 1)?;
+        let nth = params.resolve(&format!("{field}.nth"), &d.nth)?.int(DROP_NTH_RANGE)?;
         let label = format!("{} {} {}->{}", ordinal(nth), d.packet, d.from, d.to);
         links[from * n + to].1.push(DropRule { kind, nth, label });
     }
@@ -271,7 +299,7 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
             }
             let ttl = match &d.ttl {
                 None => 300,
-                Some(v) => params.resolve("[dns].ttl", v)?.duration()?.as_secs().min(u64::from(u32::MAX)) as u32,
+                Some(v) => params.resolve("[dns].ttl", v)?.duration_in(params::TTL)?.as_secs() as u32,
             };
             Some(DnsPlan { names, ttl })
         }
@@ -304,11 +332,11 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
 
     let congestion = match params.values.get("cc") {
         None => Congestion::InitialWindow { segments: 10 },
-        Some(v) => match params.resolve("params.cc", v)?.choice(&["iw", "smoltcp"])?.as_str() {
+        Some(v) => match params.resolve("params.cc", v)?.choice(params::CC)?.as_str() {
             "smoltcp" => Congestion::Stack,
             _ => {
                 let segments = match params.values.get("initial_window") {
-                    Some(v) => params.resolve("params.initial_window", v)?.int(1, 1000)? as u32,
+                    Some(v) => params.resolve("params.initial_window", v)?.int(params::INITIAL_WINDOW)? as u32,
                     None => 10,
                 };
                 Congestion::InitialWindow { segments }
@@ -316,7 +344,7 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         },
     };
     let mss = match params.values.get("mss") {
-        Some(v) => params.resolve("params.mss", v)?.int(536, 9000)? as usize,
+        Some(v) => params.resolve("params.mss", v)?.int(params::MSS)? as usize,
         None => 1460,
     };
     let delayed_ack = match params.values.get("delayed_ack") {
@@ -324,28 +352,22 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         None => true,
     };
     let buffer = match params.values.get("socket_buffer") {
-        Some(v) => {
-            let b = params.resolve("params.socket_buffer", v)?.size()?;
-            if !(4096..=64 << 20).contains(&b) {
-                return Err(InputError::new(format!(
-                    "params.socket_buffer: {b} bytes is out of range (allowed: 4KiB to 64MiB)"
-                )));
-            }
-            b as usize
-        }
+        Some(v) => params.resolve("params.socket_buffer", v)?.size_in(params::SOCKET_BUFFER)? as usize,
         None => crate::proto::cwnd::DEFAULT_BUFFER,
     };
     let tcp = TcpConfig { congestion, mss, delayed_ack, buffer };
     let server_idle_timeout = match params.values.get("server_idle_timeout") {
-        Some(v) => Some(params.resolve("params.server_idle_timeout", v)?.duration()?).filter(|d| !d.is_zero()),
+        Some(v) => {
+            Some(params.resolve("params.server_idle_timeout", v)?.duration_in(params::SPAN)?).filter(|d| !d.is_zero())
+        }
         None => None,
     };
     let kernel_cc = match params.values.get("kernel_cc") {
-        Some(v) => params.resolve("params.kernel_cc", v)?.choice(&["cubic", "reno", "bbr"])?,
+        Some(v) => params.resolve("params.kernel_cc", v)?.choice(params::KERNEL_CC)?,
         None => "cubic".to_string(),
     };
     let time_limit = match params.values.get("time_limit") {
-        Some(v) => params.resolve("params.time_limit", v)?.duration_in(limits::TIME_LIMIT.0, limits::TIME_LIMIT.1)?,
+        Some(v) => params.resolve("params.time_limit", v)?.duration_in(params::TIME_LIMIT)?,
         None => Duration::from_secs(120),
     };
     let scripted: Duration = warmup.iter().chain(&main).map(Step::min_duration).sum();
@@ -450,13 +472,13 @@ fn link_config(base: LinkConfig, raw: &RawLink, field: &str, params: &Params) ->
         return Err(InputError::new(format!("{field}: set `rtt` (round trip) or `delay` (one way), not both")));
     }
     if let Some(v) = get("rtt", &raw.rtt)? {
-        c.delay = v.duration_in(limits::RTT.0, limits::RTT.1)? / 2;
+        c.delay = v.duration_in(params::RTT)? / 2;
     }
     if let Some(v) = get("delay", &raw.delay)? {
-        c.delay = v.duration_in(limits::ONE_WAY.0, limits::ONE_WAY.1)?;
+        c.delay = v.duration_in(params::ONE_WAY)?;
     }
     if let Some(v) = get("jitter", &raw.jitter)? {
-        c.jitter = v.duration_in(limits::ONE_WAY.0, limits::ONE_WAY.1)?;
+        c.jitter = v.duration_in(params::ONE_WAY)?;
     }
     if let Some(v) = get("loss", &raw.loss)? {
         let p = v.percent()?;
@@ -472,10 +494,10 @@ fn link_config(base: LinkConfig, raw: &RawLink, field: &str, params: &Params) ->
         c.rate_bps = Some(v.rate()?);
     }
     if let Some(v) = get("limit", &raw.limit)? {
-        c.limit = v.int(1, 1_000_000)? as usize;
+        c.limit = v.int(LINK_LIMIT)? as usize;
     }
     if let Some(v) = get("mtu", &raw.mtu)? {
-        c.mtu = Some(v.int(68, 65_535)? as usize);
+        c.mtu = Some(v.int(LINK_MTU)? as usize);
     }
     if let Some(v) = get("netem", &raw.netem)? {
         let words = v.string()?;

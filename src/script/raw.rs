@@ -91,6 +91,24 @@ pub struct RawLink {
     pub netem: Option<Scalar>,
 }
 
+impl RawLink {
+    /// The impairment keys and their values, in file-format order (not `between`).
+    pub fn fields(&self) -> [(&'static str, Option<&Scalar>); 10] {
+        [
+            ("rtt", self.rtt.as_ref()),
+            ("delay", self.delay.as_ref()),
+            ("jitter", self.jitter.as_ref()),
+            ("loss", self.loss.as_ref()),
+            ("duplicate", self.duplicate.as_ref()),
+            ("reorder", self.reorder.as_ref()),
+            ("rate", self.rate.as_ref()),
+            ("limit", self.limit.as_ref()),
+            ("mtu", self.mtu.as_ref()),
+            ("netem", self.netem.as_ref()),
+        ]
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHost {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::fields::Params;
-use super::limits;
+use super::params::{self, Field, IntRange, Kind, SizeRange};
 use super::raw::Scalar;
 use super::InputError;
 use crate::proto::quic;
@@ -87,17 +87,79 @@ pub struct BurstSpec {
     pub ping: Option<Duration>,
 }
 
+/// `port` of `connect`, `page` and `bursts`.
+pub const PORT: IntRange = IntRange::new(1, 65535);
+/// `page`: objects on the page.
+pub const OBJECTS: IntRange = IntRange::new(1, 100);
+/// `page`: HTTP/1.1 connections.
+pub const CONNECTIONS: IntRange = IntRange::new(1, 100);
+/// `page`: QUIC's initial congestion window, from RFC 9002's two full datagrams to the flow
+/// control window.
+pub const QUIC_INITIAL_WINDOW: SizeRange = SizeRange::new(quic::MIN_WINDOW, quic::FLOW_WINDOW as u64);
+/// `bursts`: requests per burst.
+pub const REQUESTS: IntRange = IntRange::new(1, 1000);
+/// `bursts`: connections in the pool.
+pub const POOL: IntRange = IntRange::new(1, 1000);
+pub const TLS_VERSIONS: &[&str] = &["1.2", "1.3"];
+pub const BURST_TLS: &[&str] = &["1.2", "1.3", "none"];
+pub const PROTOCOLS: &[&str] = &["h1", "h2", "h3"];
+
+const PORT_FIELD: Field = Field::new("port", Kind::Int(PORT), "TCP port (default 443)");
+
 /// Step kinds and the keys each one takes.
-pub const KINDS: [(&str, &[&str]); 9] = [
-    ("dns", &["name"]),
-    ("connect", &["to", "port"]),
-    ("tls", &["version", "early_data"]),
-    ("request", &["size"]),
-    ("idle", &["duration"]),
+pub const KINDS: [(&str, &[Field]); 9] = [
+    ("dns", &[Field::new("name", Kind::Text, "DNS name to look up")]),
+    ("connect", &[Field::new("to", Kind::Text, "host or DNS name to connect to"), PORT_FIELD]),
+    (
+        "tls",
+        &[
+            Field::new("version", Kind::Choice(TLS_VERSIONS), "TLS version (default 1.3)"),
+            Field::new("early_data", Kind::Bool, "send the next request as 0-RTT early data"),
+        ],
+    ),
+    ("request", &[Field::new("size", Kind::Size(params::BODY), "response body the GET asks for")]),
+    ("idle", &[Field::new("duration", Kind::Duration(params::SPAN), "how long to wait, sending nothing")]),
     ("close", &[]),
-    ("bursts", &["to", "port", "tls", "requests", "size", "every", "duration", "pool", "keepalive", "ping"]),
-    ("page", &["protocol", "to", "port", "objects", "size", "connections", "quic_initial_window"]),
-    ("exec", &["command"]),
+    (
+        "bursts",
+        &[
+            Field::new("to", Kind::Text, "host or DNS name of the server"),
+            PORT_FIELD,
+            Field::new("tls", Kind::Choice(BURST_TLS), "TLS version, or none for plain HTTP (default 1.3)"),
+            Field::new("requests", Kind::Int(REQUESTS), "requests per burst, sent at once"),
+            Field::new("size", Kind::Size(params::BODY), "response body of each request"),
+            Field::new("every", Kind::Duration(params::BURST_EVERY), "time between bursts"),
+            Field::new("duration", Kind::Duration(params::SPAN), "how long the bursts go on"),
+            Field::new("pool", Kind::Int(POOL), "connections in the pool at most (default: requests)"),
+            Field::new(
+                "keepalive",
+                Kind::Duration(params::SPAN),
+                "TCP keepalive interval on idle pooled connections (0: off)",
+            ),
+            Field::new(
+                "ping",
+                Kind::Duration(params::SPAN),
+                "WebSocket ping interval on idle pooled connections (0: off)",
+            ),
+        ],
+    ),
+    (
+        "page",
+        &[
+            Field::new("protocol", Kind::Choice(PROTOCOLS), "h1 (HTTP/1.1), h2 (HTTP/2) or h3 (HTTP/3 over QUIC)"),
+            Field::new("to", Kind::Text, "host or DNS name of the server"),
+            PORT_FIELD,
+            Field::new("objects", Kind::Int(OBJECTS), "objects on the page"),
+            Field::new("size", Kind::Size(params::BODY), "size of each object"),
+            Field::new("connections", Kind::Int(CONNECTIONS), "HTTP/1.1 connections at most (default 6)"),
+            Field::new(
+                "quic_initial_window",
+                Kind::Size(QUIC_INITIAL_WINDOW),
+                "QUIC's initial congestion window, bytes (default 14600)",
+            ),
+        ],
+    ),
+    ("exec", &[Field::new("command", Kind::Text, "shell command run in the kernel client's namespace")]),
 ];
 
 impl Step {
@@ -192,11 +254,12 @@ impl Step {
             Some(other) => return Err(InputError::new(format!("{at}.step: `{other}` is not a step kind"))),
             None => return Err(InputError::new(format!("{at}: missing `step` (one of: {})", kind_names()))),
         };
-        let Some((_, keys)) = KINDS.iter().find(|(k, _)| *k == kind) else {
+        let Some((_, fields)) = KINDS.iter().find(|(k, _)| *k == kind) else {
             return Err(InputError::new(format!("{at}.step: unknown step kind `{kind}` (allowed: {})", kind_names())));
         };
         for key in table.keys().filter(|k| *k != "step") {
-            if !keys.contains(&key.as_str()) {
+            if !fields.iter().any(|f| f.key == key) {
+                let keys: Vec<&str> = fields.iter().map(|f| f.key).collect();
                 let allowed = if keys.is_empty() { "none".to_string() } else { keys.join(", ") };
                 return Err(InputError::new(format!(
                     "{at}: unknown key `{key}` for a `{kind}` step (allowed: {allowed})"
@@ -220,16 +283,16 @@ impl Step {
             "dns" => Step::Dns { name: required("name")?.string()? },
             "connect" => Step::Connect {
                 to: required("to")?.string()?,
-                port: get("port")?.map(|v| v.int(1, 65535)).transpose()?.unwrap_or(443) as u16,
+                port: get("port")?.map(|v| v.int(PORT)).transpose()?.unwrap_or(443) as u16,
             },
             "tls" => Step::Tls {
-                version: match get("version")?.map(|v| v.choice(&["1.2", "1.3"])).transpose()?.as_deref() {
+                version: match get("version")?.map(|v| v.choice(TLS_VERSIONS)).transpose()?.as_deref() {
                     Some("1.2") => TlsVersion::Tls12,
                     _ => TlsVersion::Tls13,
                 },
                 early_data: get("early_data")?.map(|v| v.bool()).transpose()?.unwrap_or(false),
             },
-            "request" => Step::Request { size: required("size")?.size_in(limits::BODY.0, limits::BODY.1)? },
+            "request" => Step::Request { size: required("size")?.size_in(params::BODY)? },
             "exec" => {
                 let command = required("command")?.string()?;
                 if command.trim().is_empty() {
@@ -239,54 +302,53 @@ impl Step {
                 }
                 Step::Exec { command }
             }
-            "idle" => Step::Idle { duration: required("duration")?.duration_in(limits::SPAN.0, limits::SPAN.1)? },
+            "idle" => Step::Idle { duration: required("duration")?.duration_in(params::SPAN)? },
             "page" => Step::Page(PageSpec {
-                protocol: match required("protocol")?.choice(&["h1", "h2", "h3"])?.as_str() {
+                protocol: match required("protocol")?.choice(PROTOCOLS)?.as_str() {
                     "h1" => Protocol::H1,
                     "h2" => Protocol::H2,
                     _ => Protocol::H3,
                 },
                 to: required("to")?.string()?,
-                port: get("port")?.map(|v| v.int(1, 65535)).transpose()?.unwrap_or(443) as u16,
-                objects: required("objects")?.int(1, 100)? as u32,
-                size: required("size")?.size_in(limits::BODY.0, limits::BODY.1)?,
-                connections: get("connections")?.map(|v| v.int(1, 100)).transpose()?.unwrap_or(6) as u32,
+                port: get("port")?.map(|v| v.int(PORT)).transpose()?.unwrap_or(443) as u16,
+                objects: required("objects")?.int(OBJECTS)? as u32,
+                size: required("size")?.size_in(params::BODY)?,
+                connections: get("connections")?.map(|v| v.int(CONNECTIONS)).transpose()?.unwrap_or(6) as u32,
                 quic_initial_window: get("quic_initial_window")?
-                    .map(|v| v.size_in(quic::MIN_WINDOW, u64::from(quic::FLOW_WINDOW)))
+                    .map(|v| v.size_in(QUIC_INITIAL_WINDOW))
                     .transpose()?
                     .unwrap_or(14_600),
             }),
             "bursts" => {
-                let requests = required("requests")?.int(1, 1000)? as u32;
-                let every = required("every")?.duration_in(limits::BURST_EVERY.0, limits::BURST_EVERY.1)?;
-                let duration_value = required("duration")?;
-                let duration = duration_value.duration_in(limits::SPAN.0, limits::SPAN.1)?;
+                let requests = required("requests")?.int(REQUESTS)? as u32;
+                let every = required("every")?.duration_in(params::BURST_EVERY)?;
+                let duration = required("duration")?.duration_in(params::SPAN)?;
                 let bursts = duration.as_micros().div_ceil(every.as_micros());
-                if bursts > u128::from(limits::MAX_BURSTS) {
+                if bursts > u128::from(params::MAX_BURSTS) {
                     return Err(InputError::new(format!(
                         "{at}: duration {} / every {} = {bursts} bursts, more than {} (allowed: duration / every <= {})",
                         crate::units::format_duration(duration),
                         crate::units::format_duration(every),
-                        limits::MAX_BURSTS,
-                        limits::MAX_BURSTS
+                        params::MAX_BURSTS,
+                        params::MAX_BURSTS
                     )));
                 }
                 let positive = |v: Option<super::fields::Value>| -> Result<Option<Duration>, InputError> {
-                    v.map(|v| v.duration()).transpose().map(|d| d.filter(|d| !d.is_zero()))
+                    v.map(|v| v.duration_in(params::SPAN)).transpose().map(|d| d.filter(|d| !d.is_zero()))
                 };
                 Step::Bursts(BurstSpec {
                     to: required("to")?.string()?,
-                    port: get("port")?.map(|v| v.int(1, 65535)).transpose()?.unwrap_or(443) as u16,
-                    tls: match get("tls")?.map(|v| v.choice(&["1.2", "1.3", "none"])).transpose()?.as_deref() {
+                    port: get("port")?.map(|v| v.int(PORT)).transpose()?.unwrap_or(443) as u16,
+                    tls: match get("tls")?.map(|v| v.choice(BURST_TLS)).transpose()?.as_deref() {
                         Some("none") => None,
                         Some("1.2") => Some(TlsVersion::Tls12),
                         _ => Some(TlsVersion::Tls13),
                     },
                     requests,
-                    size: required("size")?.size_in(limits::BODY.0, limits::BODY.1)?,
+                    size: required("size")?.size_in(params::BODY)?,
                     every,
                     duration,
-                    pool: get("pool")?.map(|v| v.int(1, 1000)).transpose()?.unwrap_or(u64::from(requests)) as u32,
+                    pool: get("pool")?.map(|v| v.int(POOL)).transpose()?.unwrap_or(u64::from(requests)) as u32,
                     keepalive: positive(get("keepalive")?)?,
                     ping: positive(get("ping")?)?,
                 })
