@@ -100,7 +100,7 @@ fn kernel_curl_over_https_pays_one_rtt_for_tcp_and_one_for_tls13() {
     assert_eq!(pid, Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "200");
     let Some(tshark) = common::tshark() else { return };
-    let file = dir.path().join("shell.pcapng");
+    let file = dir.path().join("shell-1.pcapng");
     let syn = times(&tshark, &file, "tcp.flags.syn == 1 && tcp.flags.ack == 0");
     let synack = times(&tshark, &file, "tcp.flags.syn == 1 && tcp.flags.ack == 1");
     let hello = times(&tshark, &file, "tls.handshake.type == 1");
@@ -160,7 +160,7 @@ fn ctrl_c_leaves_a_readable_capture_and_no_namespace() {
         std::thread::sleep(Duration::from_millis(500));
         stop(&mut child, libc::SIGINT);
         assert!(!namespaces().lines().any(|l| l.starts_with(&format!("wl{pid}"))), "namespace left after Ctrl-C");
-        let file = dir.path().join("shell.pcapng");
+        let file = dir.path().join("shell-1.pcapng");
         assert!(file.exists(), "no capture after Ctrl-C");
         if let Some(tshark) = common::tshark() {
             let http = common::tshark_lines(&tshark, &file, &["-Y", "http"]);
@@ -181,7 +181,7 @@ fn real_time_captures_name_retransmissions_from_the_packets() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "200", "{}", String::from_utf8_lossy(&out.stderr));
     let Some(tshark) = common::tshark() else { return };
-    let file = dir.path().join("shell.pcapng");
+    let file = dir.path().join("shell-1.pcapng");
     let named = common::tshark_lines(&tshark, &file, &["-Y", "frame.comment contains \"retransmission:\""]);
     let seen = common::tshark_lines(&tshark, &file, &["-Y", "tcp.analysis.retransmission"]);
     assert!(!named.is_empty() && !seen.is_empty(), "5% loss over 300 KB: some segment was resent");
@@ -344,7 +344,7 @@ fn serve_puts_the_kernel_on_both_ends_for_iperf3() {
     assert!(bits > 1e6, "iperf3 moved {bits} bit/s through the link");
     assert!(leftovers(pid).is_empty(), "left behind: {:?}", leftovers(pid));
     let Some(tshark) = common::tshark() else { return };
-    let file = dir.path().join("shell.pcapng");
+    let file = dir.path().join("shell-1.pcapng");
     // Both SYNs come from Linux: the kernel on each end offers SACK and window scaling.
     let syns = common::tshark_lines(
         &tshark,
@@ -450,4 +450,34 @@ fn an_exec_command_that_cannot_start_exits_127() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(127), "stderr: {stderr}");
     assert!(stderr.contains("could not be started"), "{stderr}");
+}
+
+/// `shell` takes --rtt and --loss like `run`, and a second run writes a second capture instead
+/// of overwriting the first.
+#[test]
+fn shell_takes_rtt_and_keeps_every_capture() {
+    need_privileges!();
+    let Some(tshark) = common::tshark() else { return };
+    let dir = tempfile::TempDir::new().unwrap();
+    for _ in 0..2 {
+        let out = common::wirelab()
+            .args(["shell", "--rtt", "30ms", "--loss", "0%", "--out"])
+            .arg(dir.path())
+            .args(["--", "curl", "-s", "-o", "/dev/null", "http://server.lab/bytes/1000"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("delay 15ms"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for n in [1, 2] {
+        let file = dir.path().join(format!("shell-{n}.pcapng"));
+        let syn = times(&tshark, &file, "tcp.flags.syn == 1 && tcp.flags.ack == 0");
+        let synack = times(&tshark, &file, "tcp.flags.syn == 1 && tcp.flags.ack == 1");
+        let rtt = (synack[0] - syn[0]) * 1000.0;
+        assert!((29.0..35.0).contains(&rtt), "shell-{n}: SYN to SYN/ACK {rtt:.2} ms at --rtt 30ms");
+    }
 }

@@ -1,5 +1,6 @@
-//! The committed reference outputs in captures/ are exactly what `wirelab run handshake` and
-//! the other labs in `common::REFERENCE_LABS` produce with default settings (scripts/regen-captures makes them).
+//! The committed reference outputs in captures/reference/ are exactly what `wirelab run handshake`
+//! and the other labs in `common::REFERENCE_LABS` produce with default settings
+//! (scripts/regen-captures makes them). Runs write into captures/ itself, never into reference/.
 
 mod common;
 
@@ -9,11 +10,8 @@ use tempfile::TempDir;
 
 #[test]
 fn committed_captures_match_a_fresh_run() {
-    let committed_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
-    let mut committed = if committed_dir.is_dir() { common::files_in(&committed_dir) } else { Default::default() };
-    // `wirelab shell` writes shell.pcapng/.keys into captures/ by default; they are a user's
-    // session (ignored by git), not reference outputs.
-    committed.retain(|name, _| !name.starts_with("shell."));
+    let committed_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures").join("reference");
+    let committed = if committed_dir.is_dir() { common::files_in(&committed_dir) } else { Default::default() };
     assert!(
         !committed.is_empty(),
         "{} is empty or missing: run scripts/regen-captures and commit its output",
@@ -39,7 +37,7 @@ fn committed_captures_match_a_fresh_run() {
 /// Every metric the reference runs produced is one that checks and `sweep --metric` may name.
 #[test]
 fn every_measured_metric_is_a_known_metric() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures").join("reference");
     for lab in common::REFERENCE_LABS {
         let t = common::lab_timeline(&dir, lab);
         for s in t["scenarios"].as_array().unwrap() {
@@ -52,4 +50,18 @@ fn every_measured_metric_is_a_known_metric() {
             }
         }
     }
+}
+
+/// A run with the default --out writes into captures/ beside, never into, captures/reference/.
+#[test]
+fn the_default_out_leaves_the_reference_files_alone() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let reference = dir.path().join("captures").join("reference");
+    std::fs::create_dir_all(&reference).unwrap();
+    std::fs::write(reference.join("handshake.json"), "reference").unwrap();
+    let out =
+        common::wirelab().args(["run", "handshake", "--scenario", "pooled"]).current_dir(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(reference.join("handshake.json")).unwrap(), "reference");
+    assert!(dir.path().join("captures").join("handshake.json").exists());
 }

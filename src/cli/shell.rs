@@ -5,7 +5,7 @@
 //! servers (mahimahi-style): HTTP on port 80 and HTTPS on 443 (`GET /bytes/N` returns N bytes;
 //! the certificate is the lab's self-signed one, so use `curl -k`), and DNS for `server.lab`.
 //! The command (default: your shell) runs inside the namespace; when it exits, the capture
-//! (`shell.pcapng`, with the TLS keys of the lab's server) and a summary are written, and the
+//! (`shell-N.pcapng`, N the first free number, with the TLS keys of the lab's server) and a summary are written, and the
 //! namespace is deleted.
 
 use std::net::Ipv4Addr;
@@ -55,13 +55,15 @@ Examples:
 
 #[derive(clap::Args, Debug)]
 pub struct ShellArgs {
-    /// tc-netem words for the path, each direction (e.g. "delay 50ms 2ms loss 1% rate 20mbit").
-    #[arg(long, value_name = "NETEM WORDS", value_parser = super::parse_link, default_value = "delay 0ms")]
-    link: String,
+    /// --rtt, --loss and --link set the path between the namespace and server.lab (default: no
+    /// delay, no loss); --link's words come last.
+    #[command(flatten)]
+    path: super::PathArgs,
     /// Seed for the link's randomness (loss, jitter) and the server's TLS.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = super::parse_seed)]
     seed: u64,
-    /// Directory for shell.pcapng and shell.keys.
+    /// Directory for the capture and key log: shell-N.pcapng and shell-N.keys, N the first
+    /// number not taken, so a second run does not overwrite the first.
     #[arg(long, value_name = "DIR", default_value = "captures")]
     out: PathBuf,
     /// Make server.lab (10.0.0.2) the Linux kernel in a second namespace, running CMD there
@@ -100,11 +102,35 @@ impl Application for Servers {
     }
 }
 
+/// The path's settings: no delay or loss, then --rtt, --loss and --link's words, in that order.
+fn path_config(path: &super::PathArgs) -> Result<LinkConfig, InputError> {
+    let mut link = LinkConfig::default();
+    if let Some(rtt) = path.rtt {
+        link.delay = rtt / 2;
+    }
+    if let Some(p) = path.loss {
+        link.loss = if p > 0.0 { crate::link::LossModel::Bernoulli { p } } else { crate::link::LossModel::None };
+    }
+    if let Some(words) = &path.link {
+        link = netem::apply(link, words).map_err(|e| InputError::new(e.to_string()))?;
+    }
+    Ok(link)
+}
+
+/// `shell-N`, N the first number with no `shell-N.pcapng` in `dir`.
+fn free_name(dir: &std::path::Path) -> String {
+    (1u32..)
+        .map(|n| format!("shell-{n}"))
+        .find(|base| !dir.join(format!("{base}.pcapng")).exists())
+        .unwrap_or_else(|| "shell".to_string())
+}
+
 pub fn run(args: ShellArgs) -> Result<i32, Failure> {
     if let Some(why) = netns::missing_access("shell") {
         return Err(InputError::new(why).into());
     }
-    let link = netem::parse(&args.link).map_err(|e| InputError::new(e.to_string()))?;
+    let link = path_config(&args.path)?;
+    let link_words = super::super::runner::netem_words(&link);
     super::output::prepare_dir(&args.out)?;
     for name in netns::remove_stale() {
         eprintln!("wirelab: removed namespace {name} left by a run that did not finish");
@@ -175,17 +201,19 @@ pub fn run(args: ShellArgs) -> Result<i32, Failure> {
     let keys = servers.tls.key_log();
     net.finish_captures();
     let pcap = net.tap.capture.to_pcapng(Some(&keys), DEFAULT_EPOCH_UNIX_MICROS);
-    std::fs::write(args.out.join("shell.pcapng"), &pcap).map_err(|e| Failure::Run(e.into()))?;
+    let base = free_name(&args.out);
+    let capture_path = args.out.join(format!("{base}.pcapng"));
+    std::fs::write(&capture_path, &pcap).map_err(|e| Failure::Run(e.into()))?;
     if !keys.is_empty() {
-        std::fs::write(args.out.join("shell.keys"), keys).map_err(|e| Failure::Run(e.into()))?;
+        std::fs::write(args.out.join(format!("{base}.keys")), keys).map_err(|e| Failure::Run(e.into()))?;
     }
     let frames = net.tap.capture.frames();
     eprintln!(
         "wirelab shell: {:.1} s, {frames} packets through the link ({}), {} lost; capture in {}",
         end.millis_f64() / 1000.0,
-        args.link,
+        link_words,
         net.dropped(),
-        args.out.join("shell.pcapng").display()
+        capture_path.display()
     );
     let rtt_ms = link.delay.as_secs_f64() * 2000.0;
     let phases = crate::timeline::from_capture::phases(&net.tap.capture, CLIENT, rtt_ms);
