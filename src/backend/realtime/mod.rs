@@ -125,7 +125,7 @@ pub fn run(
             last_progress = now;
             progress(now, &status(net, app));
         }
-        let next = [net.next_event(now), app.next_timer()].into_iter().flatten().min();
+        let next = crate::backend::virtual_clock::next_wakeup(net, app, now);
         match next {
             Some(t) => wait(&mut fds, t.saturating_since(now_virtual()).min(MAX_WAIT), SPIN),
             None => wait(&mut fds, MAX_WAIT, Duration::ZERO),
