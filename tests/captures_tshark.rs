@@ -174,3 +174,40 @@ fn timeline_json_points_at_the_captures() {
     assert!(first.contains("[SYN]"), "tcp_handshake.first_frame is not the SYN: {first}");
     assert!(last.contains("[ACK]") && !last.contains("SYN"), "tcp_handshake.last_frame is not the ACK: {last}");
 }
+
+/// Packets take the phase of their own connection and content, not whichever phase is current:
+/// the warm-up connection's last packets are not in the new connection's TCP handshake, and the
+/// segment that carries the response's first bytes is the response's, not the request's.
+#[test]
+fn packets_belong_to_their_own_connection_and_content() {
+    let Some(tshark) = common::tshark() else { return };
+    let dir = tempfile::TempDir::new().unwrap();
+    common::run_lab("handshake", dir.path(), &["--scenario", "resumed-tls13", "--scenario", "fresh-tls13"]);
+    common::run_lab("slow-start", dir.path(), &["--scenario", "iw10-fresh", "--rtt", "29ms"]);
+    // The warm-up connection's last ACK goes out during the new connection's TCP handshake: it
+    // is the warm-up's close, and the handshake's frames are all on the new connection.
+    let file = dir.path().join("handshake-resumed-tls13.pcapng");
+    let fields = ["-T", "fields", "-e", "tcp.srcport", "-e", "tcp.dstport", "-e", "frame.comment"];
+    let rows = common::tshark_lines(&tshark, &file, &fields);
+    let port_of = |row: &str| row.split('\t').take(2).filter(|p| *p != "443").collect::<String>();
+    let handshake: std::collections::BTreeSet<String> =
+        rows.iter().filter(|r| r.contains("\tTCP handshake")).map(|r| port_of(r)).collect();
+    assert_eq!(handshake.len(), 1, "the TCP handshake's frames span connections: {rows:#?}");
+    let warm_port = port_of(rows.iter().find(|r| r.contains("warm-up") && !port_of(r).is_empty()).unwrap());
+    let after = rows.iter().skip_while(|r| !r.contains("\tTCP handshake")).filter(|r| port_of(r) == warm_port);
+    assert!(after.clone().count() >= 1, "the warm-up connection has a packet during the new handshake");
+    assert!(after.clone().all(|r| r.contains("warm-up: connection close")), "{:?}", after.collect::<Vec<_>>());
+    for (file, filter) in [
+        (dir.path().join("handshake-fresh-tls13.pcapng"), "http.response"),
+        (dir.path().join("slow-start-iw10-fresh.pcapng"), "http.response"),
+    ] {
+        let comments = common::tshark_lines(&tshark, &file, &["-Y", filter, "-T", "fields", "-e", "frame.comment"]);
+        assert_eq!(comments.len(), 1, "{}: one response", file.display());
+        assert!(
+            comments[0].starts_with("HTTP response"),
+            "{}: the response's first segment is labelled {:?}",
+            file.display(),
+            comments[0]
+        );
+    }
+}

@@ -29,9 +29,14 @@ struct Entry {
     orig_len: u32,
     /// Index into [`Capture::labels`].
     label: u32,
+    /// The timeline phase it belongs to ([`NO_PHASE`]: none).
+    phase: u32,
     /// The vantage host sent it and the link lost it.
     lost: bool,
 }
+
+/// [`Entry::phase`] of a frame that belongs to no timeline phase.
+const NO_PHASE: u32 = u32::MAX;
 
 /// Something said about one frame, rendered into its comment when the file is written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,8 +78,10 @@ pub struct Frame<'a> {
     pub number: u64,
     pub at: Instant,
     pub bytes: &'a [u8],
-    /// The label it was recorded with (the phase current at the vantage host).
+    /// The label of the phase it belongs to (its connection's phase when it was recorded).
     pub label: &'a str,
+    /// The timeline phase it belongs to, if any.
+    pub phase: Option<usize>,
     /// The vantage host sent it and the link lost it: it never reached its receiver.
     pub lost: bool,
     /// The packet's length on the wire (`bytes` may be shorter: see [`Capture::with_snaplen`]).
@@ -145,6 +152,11 @@ impl Capture {
     /// Records one packet (raw IPv4 bytes) at virtual time `at` under `label`; returns its
     /// 1-based frame number as Wireshark numbers it. Calls must come in non-decreasing time order.
     pub fn record(&mut self, at: Instant, bytes: &[u8], label: &str) -> u64 {
+        self.record_in(at, bytes, label, None)
+    }
+
+    /// [`Capture::record`], the packet belonging to timeline phase `phase`.
+    pub fn record_in(&mut self, at: Instant, bytes: &[u8], label: &str, phase: Option<usize>) -> u64 {
         debug_assert!(
             self.entries.last().is_none_or(|e| e.at <= at.micros()),
             "capture {}: packet at {at} recorded after a later one",
@@ -158,9 +170,38 @@ impl Capture {
             data_end: self.data.len(),
             orig_len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
             label,
+            phase: phase.and_then(|p| u32::try_from(p).ok()).unwrap_or(NO_PHASE),
             lost: false,
         });
         self.entries.len() as u64
+    }
+
+    /// Moves frame `frame` (1-based) to another label and phase: a packet found to belong to a
+    /// phase that began when it was read (the first byte of a response).
+    pub fn relabel(&mut self, frame: u64, label: &str, phase: Option<usize>) {
+        let label = self.intern(label);
+        if let Some(e) = frame.checked_sub(1).and_then(|i| self.entries.get_mut(i as usize)) {
+            e.label = label;
+            e.phase = phase.and_then(|p| u32::try_from(p).ok()).unwrap_or(NO_PHASE);
+        }
+    }
+
+    /// The first and last frame of each timeline phase (index = phase), from the frames'
+    /// phases; `None` for a phase with no frame.
+    pub fn phase_frames(&self) -> Vec<Option<(u64, u64)>> {
+        let mut out: Vec<Option<(u64, u64)>> = Vec::new();
+        for (i, e) in self.entries.iter().enumerate() {
+            if e.phase == NO_PHASE {
+                continue;
+            }
+            let (p, frame) = (e.phase as usize, i as u64 + 1);
+            if out.len() <= p {
+                out.resize(p + 1, None);
+            }
+            let slot = &mut out[p];
+            *slot = Some(slot.map_or((frame, frame), |(first, _)| (first, frame)));
+        }
+        out
     }
 
     /// The index of `label`, added if new. Labels change with phases, so the last one is
@@ -171,6 +212,7 @@ impl Capture {
                 return last.label;
             }
         }
+        // A connection's packets interleave with another's: its label is near the end too.
         match self.labels.iter().rposition(|l| l == label) {
             Some(i) => i as u32,
             None => {
@@ -226,6 +268,7 @@ impl Capture {
                 at: Instant::from_micros(e.at),
                 bytes: &self.data[data_start..e.data_end],
                 label: &self.labels[e.label as usize],
+                phase: (e.phase != NO_PHASE).then_some(e.phase as usize),
                 lost: e.lost,
                 orig_len: e.orig_len as usize,
                 notes: self.notes.get(&number).map_or(&[], Vec::as_slice),

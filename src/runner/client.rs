@@ -29,6 +29,8 @@ pub struct PhaseRecord {
 /// The client's connection and what it has seen.
 struct Conn {
     stream: Stream,
+    /// The client's port: the connection's packets take the phase bound to it.
+    port: u16,
     host: String,
     request_sent: Option<Instant>,
     first_byte: Option<Instant>,
@@ -188,27 +190,37 @@ impl Client {
         }
         if first {
             let request_phase = conn.request_phase.take();
+            let port = conn.port;
             self.close_phase(request_phase, now);
             let response_phase = self.open_phase(now, net, "http_response", "HTTP response");
+            // The packet whose bytes began the response is the response's, not the request's.
+            net.claim_last_frame(port);
             if let Some(conn) = &mut self.conn {
                 conn.response_phase = response_phase;
             }
         }
     }
 
-    /// Starts timeline phase `id` and labels the packets that follow with it; in the
-    /// warm-up, only labels them. Returns the phase's index.
+    /// Starts timeline phase `id` and labels the packets that follow with it, on the current
+    /// connection (a `connect` step binds its new connection itself); in the warm-up, only
+    /// labels them. Returns the phase's index.
     fn open_phase(&mut self, now: Instant, net: &mut Network, id: &'static str, label: &str) -> Option<usize> {
-        if self.steps.get(self.current).is_some_and(|(_, warm)| *warm) {
+        let index = if self.steps.get(self.current).is_some_and(|(_, warm)| *warm) {
             net.label = format!("warm-up: {label}");
             net.phase = None;
-            return None;
+            None
+        } else {
+            self.t0.get_or_insert(now);
+            self.phases.push(PhaseRecord { id, label: label.to_string(), start: now, end: None });
+            net.phase = Some(self.phases.len() - 1);
+            net.label = label.to_string();
+            net.phase
+        };
+        let on_the_connection = matches!(id, "tls_handshake" | "http_request" | "http_response" | "idle" | "close");
+        if let (Some(c), true) = (&self.conn, on_the_connection) {
+            net.bind(c.port);
         }
-        self.t0.get_or_insert(now);
-        self.phases.push(PhaseRecord { id, label: label.to_string(), start: now, end: None });
-        net.phase = Some(self.phases.len() - 1);
-        net.label = label.to_string();
-        net.phase
+        index
     }
 
     fn close_phase(&mut self, index: Option<usize>, now: Instant) {
@@ -286,6 +298,7 @@ impl Client {
                 let stream = Stream::new(handle, &plan.tcp);
                 self.conn = Some(Conn {
                     stream,
+                    port: local,
                     host: to.clone(),
                     request_sent: None,
                     first_byte: None,
@@ -294,6 +307,7 @@ impl Client {
                     request_phase: None,
                     response_phase: None,
                 });
+                net.bind(local);
             }
             Step::Tls { version, early_data } => {
                 let conn = self.conn.as_mut().ok_or("no open connection (add a connect step first)")?;

@@ -254,6 +254,7 @@ pub fn run_scenario_on(
     let rtt_ms = plan.rtt().as_secs_f64() * 1000.0;
     let t0 = lab.client.t0.unwrap_or(Instant::ZERO);
     let rel = |t: Instant| timeline::ms(t.micros().saturating_sub(t0.micros()));
+    let phase_frames = net.tap.capture.phase_frames();
     let mut phases: Vec<Phase> = lab
         .client
         .phases
@@ -261,7 +262,7 @@ pub fn run_scenario_on(
         .enumerate()
         .map(|(i, p)| {
             let end_ms = p.end.map(rel);
-            let frames = net.tap.phase_frames.get(i).copied().flatten();
+            let frames = phase_frames.get(i).copied().flatten();
             Phase {
                 id: p.id.to_string(),
                 label: p.label.clone(),
@@ -589,7 +590,7 @@ fn slow_start_rounds(plan: &ScenarioPlan, phases: &[client::PhaseRecord], net: &
     let (from, to) = (phases[resp].start, phases[resp].end.unwrap_or(phases[resp].start));
     let (server, client) = (plan.hosts[plan.server].addr, plan.hosts[plan.client].addr);
     let list = timeline::rounds::measure(&net.tap.capture, server, client, from, to, plan.rtt());
-    let last_frame = net.tap.phase_frames.get(resp).copied().flatten().map_or(0, |f| f.1);
+    let last_frame = net.tap.capture.phase_frames().get(resp).copied().flatten().map_or(0, |f| f.1);
     if plan.rounds && !list.is_empty() {
         let label = &phases[resp].label;
         let first = list[0].first_frame;

@@ -49,8 +49,6 @@ pub struct PacketRecord {
 pub struct Tap {
     pub host: usize,
     pub capture: Capture,
-    /// First and last frame recorded in each timeline phase.
-    pub phase_frames: Vec<Option<(u64, u64)>>,
     /// Names protocol events in comments, where no script labels phases (real time).
     pub annotator: Option<crate::capture::annotate::Annotator>,
     /// Packets lost on their way to this host, by when they would have arrived: noted on the
@@ -60,7 +58,7 @@ pub struct Tap {
 
 impl Tap {
     fn new(host: usize, capture: Capture) -> Tap {
-        Tap { host, capture, phase_frames: Vec::new(), annotator: None, lost: VecDeque::new() }
+        Tap { host, capture, annotator: None, lost: VecDeque::new() }
     }
 
     fn record(&mut self, at: Instant, bytes: &[u8], label: &str, phase: Option<usize>) -> u64 {
@@ -68,18 +66,11 @@ impl Tap {
             Some(a) => packet::summarize(bytes).and_then(|s| a.observe_packet(&s, bytes).map(str::to_string)),
             None => None,
         };
-        let frame = self.capture.record(at, bytes, event.as_deref().unwrap_or(label));
+        let frame = self.capture.record_in(at, bytes, event.as_deref().unwrap_or(label), phase);
         while self.lost.front().is_some_and(|(due, _)| *due <= at) {
             if let Some((_, note)) = self.lost.pop_front() {
                 self.capture.add_note(frame, Note::Before(note));
             }
-        }
-        if let Some(p) = phase {
-            if self.phase_frames.len() <= p {
-                self.phase_frames.resize(p + 1, None);
-            }
-            let slot = &mut self.phase_frames[p];
-            *slot = Some(slot.map_or((frame, frame), |(first, _)| (first, frame)));
         }
         frame
     }
@@ -107,6 +98,11 @@ pub struct Network {
     pub label: String,
     /// The timeline phase current at the client, if any.
     pub phase: Option<usize>,
+    /// The phase and label of each of the client's TCP connections, by the client's port: a
+    /// packet takes its own connection's phase, whatever the client does on another one.
+    bound: HashMap<u16, (Option<usize>, String)>,
+    /// The last frame the client's tap recorded on each connection.
+    last_frame_of: HashMap<u16, u64>,
     /// Packets addressed to no host of the lab (counted, never delivered anywhere).
     pub unroutable: u64,
     records: Vec<PacketRecord>,
@@ -139,6 +135,8 @@ impl Network {
             other_taps: Vec::new(),
             label: String::new(),
             phase: None,
+            bound: HashMap::new(),
+            last_frame_of: HashMap::new(),
             unroutable: 0,
             records: Vec::new(),
         };
@@ -166,11 +164,44 @@ impl Network {
         self.other_taps.iter_mut().find(|t| t.host == host)
     }
 
-    fn record_at(&mut self, host: usize, now: Instant, bytes: &[u8]) -> Option<u64> {
-        let (label, phase) = (std::mem::take(&mut self.label), self.phase);
-        let frame = self.tap_of(host).map(|t| t.record(now, bytes, &label, phase));
-        self.label = label;
-        frame
+    /// Records `bytes` at `host`'s tap, if it has one, in the phase of the packet's own
+    /// connection (a connection first seen takes the client's current phase).
+    fn record_at(&mut self, host: usize, now: Instant, bytes: &[u8], summary: Option<&PacketSummary>) -> Option<u64> {
+        let is_tapped = self.tap.host == host || self.other_taps.iter().any(|t| t.host == host);
+        if !is_tapped {
+            return None;
+        }
+        let client = self.hosts[self.tap.host].addr;
+        let port = summary.and_then(|s| client_port(s, client));
+        if let Some(p) = port {
+            if !self.bound.contains_key(&p) {
+                self.bound.insert(p, (self.phase, self.label.clone()));
+            }
+        }
+        let (phase, label) = match port.and_then(|p| self.bound.get(&p)) {
+            Some((phase, label)) => (*phase, label.as_str()),
+            None => (self.phase, self.label.as_str()),
+        };
+        let tap =
+            if self.tap.host == host { &mut self.tap } else { self.other_taps.iter_mut().find(|t| t.host == host)? };
+        let frame = tap.record(now, bytes, label, phase);
+        if let (Some(p), true) = (port, host == self.tap.host) {
+            self.last_frame_of.insert(p, frame);
+        }
+        Some(frame)
+    }
+
+    /// The client's connection on `port` is now in the client's current phase.
+    pub fn bind(&mut self, port: u16) {
+        self.bound.insert(port, (self.phase, self.label.clone()));
+    }
+
+    /// The last packet the client recorded on `port` belongs to the current phase too: the
+    /// one whose reading began it (the first byte of a response).
+    pub fn claim_last_frame(&mut self, port: u16) {
+        if let Some(&frame) = self.last_frame_of.get(&port) {
+            self.tap.capture.relabel(frame, &self.label, self.phase);
+        }
     }
 
     pub fn link(&self, from: usize, to: usize) -> Option<&Link<Packet>> {
@@ -193,7 +224,7 @@ impl Network {
                 continue;
             };
             let kind = summary.as_ref().map_or(crate::link::PacketKind::Other, |s| s.kind());
-            let sent_frame = self.record_at(host, now, &bytes);
+            let sent_frame = self.record_at(host, now, &bytes, summary.as_ref());
             let len = bytes.len();
             let Some(link) = self.links[host * n + to].as_mut() else { continue };
             let seq = self.records.len() as u64;
@@ -245,8 +276,11 @@ impl Network {
     /// one, so it carries the label current when the host reads it).
     pub fn ingress_one(&mut self, host: usize, now: Instant) -> bool {
         if self.tap.host == host || self.other_taps.iter().any(|t| t.host == host) {
-            if let Some(bytes) = self.hosts[host].device.rx.front().cloned() {
-                self.record_at(host, now, &bytes);
+            // Taken out and put back, so the tap can record it without a copy.
+            if let Some(bytes) = self.hosts[host].device.rx.pop_front() {
+                let summary = packet::summarize(&bytes);
+                self.record_at(host, now, &bytes, summary.as_ref());
+                self.hosts[host].device.rx.push_front(bytes);
             }
         }
         self.hosts[host].ingress_one(now)
@@ -289,6 +323,22 @@ impl Network {
     /// Packets dropped on all links so far.
     pub fn dropped(&self) -> u64 {
         self.links.iter().flatten().map(|l| l.stats().dropped).sum()
+    }
+}
+
+/// The client's port of a TCP packet to or from `client`.
+fn client_port(s: &PacketSummary, client: Ipv4Addr) -> Option<u16> {
+    match s.transport {
+        Transport::Tcp { src_port, dst_port, .. } => {
+            if s.src == client {
+                Some(src_port)
+            } else if s.dst == client {
+                Some(dst_port)
+            } else {
+                None
+            }
+        }
+        _ => None,
     }
 }
 
