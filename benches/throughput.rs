@@ -137,7 +137,7 @@ impl Application for Transfer {
         self.0.pump(&mut a[CLIENT].sockets, &mut b[0].sockets);
     }
 
-    fn next_timer(&self) -> Option<Instant> {
+    fn next_timer(&self, _now: Instant) -> Option<Instant> {
         None
     }
 

@@ -7,8 +7,12 @@ use crate::sim::time::Instant;
 pub trait Application {
     /// Called at `now`, between packets: read sockets, advance steps, write sockets.
     fn poll(&mut self, now: Instant, net: &mut Network);
-    /// The application's own next deadline (an idle step, a DNS retry).
-    fn next_timer(&self) -> Option<Instant>;
+    /// The application's own next deadline after `now` (an idle step, a DNS retry). A
+    /// deadline at or before `now` has been served by the poll at `now`; one a part of the
+    /// application still holds is one it cannot act on yet (a server whose idle timeout passed
+    /// while its reply is unacknowledged): it waits for a packet, and must not be reported, or
+    /// it would hide the other parts' later timers and hold the clock in place.
+    fn next_timer(&self, now: Instant) -> Option<Instant>;
     /// True once the script has run to its end (or failed).
     fn finished(&self) -> bool;
     /// A short status for a progress display ("burst 12 of 86, 60 connections").
@@ -80,14 +84,11 @@ pub fn run_with_progress(
 }
 
 /// The next instant something is due after `settle(now)`: a delivery, a host's timer, or one of
-/// the application's timers still ahead. An application timer at or before `now` was just
-/// served by `settle`; if the application still reports it, it is a deadline it cannot act on
-/// yet (a server whose idle timeout passed while its reply is still unacknowledged) and waits
-/// for a packet: such a timer must not move time, or the clock would creep forward a
-/// microsecond at a time for the rest of the run.
+/// the application's timers still ahead (see [`Application::next_timer`]: a past deadline the
+/// application cannot act on would otherwise make the clock creep forward a microsecond at a
+/// time).
 pub(crate) fn next_wakeup(net: &mut Network, app: &(impl Application + ?Sized), now: Instant) -> Option<Instant> {
-    let app_timer = app.next_timer().filter(|&t| t > now);
-    [net.next_event(now), app_timer].into_iter().flatten().min()
+    [net.next_event(now), app.next_timer(now).filter(|&t| t > now)].into_iter().flatten().min()
 }
 
 /// Does everything due at `now`: delivers packets one at a time per host, lets the
@@ -119,10 +120,11 @@ pub(crate) fn settle(net: &mut Network, app: &mut (impl Application + ?Sized), n
 mod tests {
     use super::*;
 
-    /// An application whose deadline has passed and that cannot act on it (it waits for a
-    /// packet that never comes).
+    /// An application with two parts: one whose deadline has passed and that cannot act on it
+    /// (it waits for a packet that never comes), one with a later deadline.
     struct Stuck {
         deadline: Instant,
+        later: Instant,
         polls: u64,
     }
 
@@ -130,25 +132,26 @@ mod tests {
         fn poll(&mut self, _now: Instant, _net: &mut Network) {
             self.polls += 1;
         }
-        fn next_timer(&self) -> Option<Instant> {
-            Some(self.deadline)
+        fn next_timer(&self, now: Instant) -> Option<Instant> {
+            [self.deadline, self.later].into_iter().filter(|&t| t > now).min()
         }
         fn finished(&self) -> bool {
             false
         }
     }
 
-    /// A deadline in the past must not move time: before, the clock crept forward one
-    /// microsecond per round for the rest of the run (30 h of virtual time in the keepalive
-    /// lab, at 0.5 ms RTT and 2% loss); now the run stops at once, saying nothing is left.
+    /// A deadline in the past must neither move time nor hide a later one: the clock crept
+    /// forward one microsecond per round (minutes of wall time for keepalive at 0.5 ms RTT and
+    /// 2% loss, the server's idle timeout past while its reply was unacknowledged), and a
+    /// driver that dropped the application's earliest timer missed the next burst.
     #[test]
     fn a_timer_the_application_cannot_act_on_does_not_move_time() {
         let host = crate::host::Host::new("a", [10, 0, 0, 1].into(), crate::host::DEFAULT_MTU, 1, Instant::ZERO);
         let mut net = Network::new(vec![host], |_, _| unreachable!("one host, no links"), 0);
-        let mut app = Stuck { deadline: Instant::from_micros(5), polls: 0 };
+        let mut app = Stuck { deadline: Instant::from_micros(5), later: Instant::from_micros(7_000_000), polls: 0 };
         let limit = Instant::from_micros(30 * 3600 * 1_000_000);
         let stall = run(&mut net, &mut app, Instant::ZERO, limit).unwrap_err();
-        assert_eq!(stall, Stall::Idle(Instant::from_micros(5)));
+        assert_eq!(stall, Stall::Idle(Instant::from_micros(7_000_000)), "woke for the later deadline, then stopped");
         assert!(app.polls < 100, "polled {} times", app.polls);
     }
 }

@@ -94,8 +94,8 @@ impl Application for Servers {
         // A protocol error on one connection ends that connection, not the shell.
         let _ = self.http.poll(now, net, &self.tls);
     }
-    fn next_timer(&self) -> Option<Instant> {
-        self.http.next_timer()
+    fn next_timer(&self, now: Instant) -> Option<Instant> {
+        self.http.next_timer().filter(|&t| t > now)
     }
     fn finished(&self) -> bool {
         false

@@ -70,9 +70,9 @@ impl Application for Lab<'_> {
         self.client.poll(now, net, self.plan, &self.tls, self.quic_tls.as_ref());
     }
 
-    fn next_timer(&self) -> Option<Instant> {
+    fn next_timer(&self, now: Instant) -> Option<Instant> {
         let quic = self.quic.as_ref().and_then(|q| q.next_timer());
-        [self.client.next_timer(), self.http.next_timer(), quic].into_iter().flatten().min()
+        [self.client.next_timer(), self.http.next_timer(), quic].into_iter().flatten().filter(|&t| t > now).min()
     }
 
     fn finished(&self) -> bool {

@@ -98,8 +98,8 @@ pub struct Network {
     pub label: String,
     /// The timeline phase current at the client, if any.
     pub phase: Option<usize>,
-    /// The phase and label of each of the client's TCP connections, by the client's port: a
-    /// packet takes its own connection's phase, whatever the client does on another one.
+    /// The phase and label of each TCP connection the scripted client opened, by the client's
+    /// port: a packet takes its own connection's phase, whatever the client does on another.
     bound: HashMap<u16, (Option<usize>, String)>,
     /// The last frame the client's tap recorded on each connection.
     last_frame_of: HashMap<u16, u64>,
@@ -165,7 +165,8 @@ impl Network {
     }
 
     /// Records `bytes` at `host`'s tap, if it has one, in the phase of the packet's own
-    /// connection (a connection first seen takes the client's current phase).
+    /// connection where the client bound one ([`Network::bind`]), else in the current phase
+    /// (the connections of a page or a pool, DNS, anything unbound).
     fn record_at(&mut self, host: usize, now: Instant, bytes: &[u8], summary: Option<&PacketSummary>) -> Option<u64> {
         let is_tapped = self.tap.host == host || self.other_taps.iter().any(|t| t.host == host);
         if !is_tapped {
@@ -173,11 +174,6 @@ impl Network {
         }
         let client = self.hosts[self.tap.host].addr;
         let port = summary.and_then(|s| client_port(s, client));
-        if let Some(p) = port {
-            if !self.bound.contains_key(&p) {
-                self.bound.insert(p, (self.phase, self.label.clone()));
-            }
-        }
         let (phase, label) = match port.and_then(|p| self.bound.get(&p)) {
             Some((phase, label)) => (*phase, label.as_str()),
             None => (self.phase, self.label.as_str()),
