@@ -73,6 +73,7 @@ Output (in --out, default captures/):
   <lab>.json                 the timeline of every scenario
   <lab>-<scenario>.pcapng    the capture at the client, every packet commented
   <lab>-<scenario>.keys      the TLS key log (also embedded in the pcapng)
+  <lab>-<scenario>@<host>.pcapng   with --tap: the capture at that host
 
 Exit status:
   0    every scenario ran to its end and every check held
