@@ -157,3 +157,31 @@ fn a_failed_run_says_why_on_stderr() {
     assert!(lines[0].contains("1 of 1 scenarios did not finish (fresh-tls13)"), "{stderr}");
     assert!(lines[0].contains("tcp_handshake.rtts == 1 (not measured)"), "{stderr}");
 }
+
+/// Theory figures follow the settings that ran, and sit beside the measurements in the JSON;
+/// the teaching text's worked example is quoted where it differs.
+#[test]
+fn theory_follows_the_settings_that_ran() {
+    for (rtt, size, slow_start, fresh) in
+        [("150ms", "200KB", 3.0, 6.0), ("29ms", "14KB", 0.0, 3.0), ("530ms", "100KB", 2.0, 5.0)]
+    {
+        let dir = tempfile::TempDir::new().unwrap();
+        common::run_lab("handshake", dir.path(), &["--rtt", rtt, "--set", &format!("response_size={size}")]);
+        let t = common::timeline(dir.path());
+        let rows = t["theory"].as_array().expect("theory rows in the JSON");
+        let row = |claim: &str| rows.iter().find(|r| r["claim"].as_str().unwrap().starts_with(claim)).unwrap();
+        for (r, want) in [(row("Slow start"), slow_start), (row("Fresh connection, DNS cached"), fresh)] {
+            assert_eq!(r["theory"].as_f64(), Some(want), "{rtt} {size}: {r}");
+            assert_eq!(r["measured"].as_f64(), Some(want), "{rtt} {size}: measured on the wire: {r}");
+            assert_eq!(r["unit"], "rtts");
+            assert!(r["source"].as_str().unwrap().contains("doubling"), "{r}");
+        }
+        // The text's worked example (5 RTTs at 150 ms, 200 KB) is quoted where the figure differs.
+        let text = &row("Fresh connection, DNS cached")["text"];
+        if fresh == 5.0 {
+            assert!(text.is_null(), "{text}");
+        } else {
+            assert!(text.as_str().unwrap().contains("750 ms"), "the text's example is quoted: {text}");
+        }
+    }
+}

@@ -324,6 +324,7 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
     }
     progress.finish();
     let mut timeline = output::timeline(&lab, &plans, args.seed, clock, &outputs);
+    timeline.theory = output::theory_rows(&lab, &plans, &timeline);
     // The sweeps run the lab dozens of times: instant in virtual time, minutes on the wall clock.
     if args.scenarios.is_empty() && clock == Clock::Virtual {
         timeline.size_sweep = crate::runner::size_sweep::run(&lab, &overrides, args.seed).map_err(Failure::Run)?;
@@ -342,7 +343,7 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
         {
             println!("   why: {note}\n");
         }
-        print!("{}", output::theory_table(&lab, &timeline));
+        print!("{}", output::theory_table(&timeline));
         for s in &skipped {
             println!("Skipped {s}");
         }

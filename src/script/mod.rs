@@ -175,6 +175,14 @@ impl Lab {
                 )));
             }
             expect::Operand::parse(&t.measure, &format!("[[theory]] {}.measure", i + 1))?;
+            const MODELS: [&str; 6] = ["fixed", "rtts_in_ms", "slow_start", "fresh", "fresh_cold_dns", "iw_bytes"];
+            if let Some(m) = t.model.as_deref().filter(|m| !MODELS.contains(m)) {
+                return Err(InputError::new(format!(
+                    "[[theory]] {}.model: unknown model `{m}` (allowed: {})",
+                    i + 1,
+                    MODELS.join(", ")
+                )));
+            }
         }
         for i in 0..raw.scenarios.len() {
             plan::plan(self, i, &plan::Overrides::default())?;

@@ -67,8 +67,20 @@ pub struct RawTheory {
     pub scenario: String,
     /// What to read from the scenario: `<phase>.<field>` or `metrics.<name>`.
     pub measure: String,
-    /// The text's figure, in the same unit as `measure`.
+    /// The text's figure, in the same unit as `measure`; with a `model`, its input (see
+    /// `cli::output::theory_rows`).
+    #[serde(default)]
     pub expected: f64,
+    /// How the figure follows from the parameters that ran: `fixed` (default: `expected` as
+    /// is), `rtts_in_ms` (`expected` RTTs of the scenario's path, in ms), `slow_start` (RTTs
+    /// from first to last response byte with IW x MSS doubling), `fresh` (TCP + TLS + request +
+    /// slow start, in RTTs), `fresh_cold_dns` (the same plus the cold lookup), `iw_bytes` (the
+    /// first flight, IW x MSS).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// The text's own worked example, quoted where the settings give another figure.
+    #[serde(default)]
+    pub text: Option<String>,
     /// Why the measurement differs, if it does.
     #[serde(default)]
     pub note: String,

@@ -10,6 +10,7 @@ pub mod hol;
 pub mod keepalive;
 pub mod rounds;
 pub mod table;
+pub mod theory;
 
 use std::collections::BTreeMap;
 
@@ -122,6 +123,9 @@ pub struct LabTimeline {
     /// The lab's `[loss_table]`, when it has one.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub loss_table: Vec<crate::runner::loss_table::LossRow>,
+    /// The teaching text's figures for the settings that ran, beside the measurements.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub theory: Vec<theory::TheoryRow>,
 }
 
 impl LabTimeline {

@@ -32,8 +32,10 @@ pub struct Round {
     pub retransmissions: u32,
     pub first_frame: u64,
     pub last_frame: u64,
-    /// Where the teaching text puts this round's window with IW10 (14.6 KB doubling), in bytes.
-    pub theory_iw10_bytes: u64,
+    /// This round's window in slow start without loss, from the initial window that ran (IW x
+    /// MSS, doubling each round, RFC 5681 §3.1); `None` where that model does not apply
+    /// (smoltcp's own Reno).
+    pub theory_bytes: Option<u64>,
 }
 
 /// The rounds of the data `server` sent to `client` between `from` and `to` (inclusive).
@@ -44,6 +46,7 @@ pub fn measure(
     from: Instant,
     to: Instant,
     rtt: Duration,
+    initial_window: Option<u64>,
 ) -> Vec<Round> {
     let gap = rtt.as_micros() as u64 / 2;
     let mut rounds: Vec<Round> = Vec::new();
@@ -81,7 +84,7 @@ pub fn measure(
                 retransmissions: 0,
                 first_frame: f.number,
                 last_frame: f.number,
-                theory_iw10_bytes: 14_600u64 << (n - 1).min(40),
+                theory_bytes: initial_window.map(|iw| super::theory::flight_bytes(n, iw)),
             });
         }
         let r = rounds.last_mut().expect("a round was just pushed");
@@ -155,13 +158,13 @@ mod tests {
         cap.record(t(251), &segment(5380, 100), "x");
         let server = Ipv4Addr::new(10, 0, 0, 2);
         let client = Ipv4Addr::new(10, 0, 0, 1);
-        let rounds = measure(&cap, server, client, t(0), t(1000), Duration::from_millis(150));
+        let rounds = measure(&cap, server, client, t(0), t(1000), Duration::from_millis(150), Some(14_600));
         assert_eq!(rounds.len(), 2);
         assert_eq!((rounds[0].segments, rounds[0].bytes), (2, 2920));
         assert_eq!((rounds[1].segments, rounds[1].retransmissions, rounds[1].cumulative_bytes), (3, 1, 2920 + 3020));
         assert_eq!((rounds[1].first_frame, rounds[1].last_frame), (3, 5));
-        assert_eq!(rounds[1].theory_iw10_bytes, 29_200);
+        assert_eq!(rounds[1].theory_bytes, Some(29_200));
         // Outside the window nothing counts.
-        assert!(measure(&cap, server, client, t(300), t(400), Duration::from_millis(150)).is_empty());
+        assert!(measure(&cap, server, client, t(300), t(400), Duration::from_millis(150), Some(14_600)).is_empty());
     }
 }

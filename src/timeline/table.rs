@@ -85,21 +85,20 @@ pub fn rounds(rounds: &[super::rounds::Round]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "   {:<6} {:>9} {:>9} {:>10} {:>11} {:>7}  {:<9} theory (IW10)",
+        "   {:<6} {:>9} {:>9} {:>10} {:>11} {:>7}  {:<9} theory (IW x MSS, doubling)",
         "round", "start ms", "segments", "bytes", "cumulative", "retx", "frames"
     );
     let mut theory_cumulative = 0;
     for r in rounds {
-        theory_cumulative += r.theory_iw10_bytes;
+        theory_cumulative += r.theory_bytes.unwrap_or(0);
         // The teaching text's table stops at the fifth round; past it the theory is noise.
-        let theory = if r.round <= 5 {
-            format!(
+        let theory = match r.theory_bytes {
+            Some(b) if r.round <= 5 => format!(
                 "{} (cumulative {})",
-                crate::units::format_bytes(r.theory_iw10_bytes),
+                crate::units::format_bytes(b),
                 crate::units::format_bytes(theory_cumulative)
-            )
-        } else {
-            "-".to_string()
+            ),
+            _ => "-".to_string(),
         };
         let _ = writeln!(
             out,
