@@ -250,3 +250,15 @@ fn every_vantage_point_holds_what_its_host_sent_and_received() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--tap nobody: no such host"));
 }
+
+/// A scripted drop that matched no packet is reported, naming the rule: with 20 objects of
+/// 10 KB the page sends fewer than 260 data packets on a connection, so nothing was dropped.
+#[test]
+fn a_scripted_drop_that_matched_nothing_is_reported() {
+    let out = run_at("one-loss-h1", Duration::from_millis(100), 1, &[("objects", "20"), ("size", "10KB")]);
+    let w = &out.timeline.warnings;
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("260th data server->client") && w[0].contains("matched no packet"), "{w:?}");
+    assert_eq!(out.timeline.metrics["dropped"], 0.0);
+    assert!(run("one-loss-h1", 100).timeline.warnings.is_empty(), "the default setting drops its packet");
+}

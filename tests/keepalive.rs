@@ -108,3 +108,18 @@ fn stale_reuse_resets_and_retries() {
     let fins = common::tshark_lines(&tshark, &file, &["-Y", "tcp.flags.fin == 1 && ip.src == 10.0.0.2"]);
     assert!(!fins.is_empty(), "the server's idle-timeout FINs are in the capture");
 }
+
+/// Titles and notes say the values that ran, not the lab's defaults.
+#[test]
+fn titles_follow_the_settings_that_ran() {
+    let dir = tempfile::TempDir::new().unwrap();
+    common::run_lab_any_exit(
+        "keepalive",
+        dir.path(),
+        &["--scenario", "short-timeout", "--set", "server_idle_timeout=100s", "--set", "duration=30s"],
+    );
+    let t = common::lab_timeline(dir.path(), "keepalive");
+    let s = common::scenario(&t, "short-timeout");
+    assert_eq!(s["title"], "Server idle timeout (100s) shorter than the gap between bursts (7s)");
+    assert!(s["note"].as_str().unwrap().contains("100s after its last request"), "{}", s["note"]);
+}

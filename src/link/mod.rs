@@ -82,6 +82,17 @@ pub struct Link<T> {
 }
 
 impl<T: Clone> Link<T> {
+    /// The scripted drop rules that matched no packet: fewer packets of their kind were sent
+    /// than the rule counts to, so it dropped nothing. With each, how many were sent.
+    pub fn unmatched_rules(&self) -> Vec<(&DropRule, u64)> {
+        let sent_any = self.stats.sent;
+        self.rules
+            .iter()
+            .map(|r| (r, r.kind.map_or(sent_any, |k| self.sent_by_kind[k as usize])))
+            .filter(|(r, sent)| *sent < r.nth)
+            .collect()
+    }
+
     pub fn new(config: LinkConfig, rules: Vec<DropRule>, rng: ChaCha8Rng) -> Self {
         Link {
             loss: LossState::new(config.loss.clone()),

@@ -366,6 +366,7 @@ pub fn run_scenario_on(
         note: plan.note.clone(),
         expectations: Vec::new(),
         error,
+        warnings: net.unmatched_drops(),
     };
     scenario.expectations = plan
         .checks

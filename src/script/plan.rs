@@ -405,11 +405,17 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
     }
     taps.sort_unstable();
     taps.dedup();
+    let text = |field: &str, t: &Option<String>| -> Result<Option<String>, InputError> {
+        t.as_ref()
+            .map(|t| params.resolve(&format!("{at}.{field}"), &Scalar::Str(t.clone())).map(|v| v.scalar.to_string()))
+            .transpose()
+    };
+    let (title, note) = (text("title", &sc.title)?, text("note", &sc.note)?);
     let params = params.values.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
     Ok(ScenarioPlan {
         lab: raw.name.clone(),
         name: sc.name.clone(),
-        title: sc.title.clone().unwrap_or_else(|| sc.name.clone()),
+        title: title.unwrap_or_else(|| sc.name.clone()),
         hosts,
         client,
         server,
@@ -422,7 +428,7 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         server_idle_timeout,
         checks,
         rounds: raw.rounds,
-        note: sc.note.clone().unwrap_or_default(),
+        note: note.unwrap_or_default(),
         params,
         kernel,
         kernel_cc,

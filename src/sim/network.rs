@@ -316,6 +316,19 @@ impl Network {
         t
     }
 
+    /// Scripted drops that matched no packet, in words: "260th data server->client: only 120
+    /// data packets were sent on that path".
+    pub fn unmatched_drops(&self) -> Vec<String> {
+        self.links
+            .iter()
+            .flatten()
+            .flat_map(|l| l.unmatched_rules())
+            .map(|(r, sent)| {
+                format!("scripted drop `{}` matched no packet: only {sent} were sent on that path", r.label)
+            })
+            .collect()
+    }
+
     /// Packets dropped on all links so far.
     pub fn dropped(&self) -> u64 {
         self.links.iter().flatten().map(|l| l.stats().dropped).sum()

@@ -94,6 +94,10 @@ pub struct Scenario {
     /// Set when the scenario did not run to its end.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What went differently from what the lab file asked for (a scripted drop that matched no
+    /// packet), though the run finished.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Scenario {

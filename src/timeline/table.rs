@@ -59,6 +59,9 @@ pub fn scenario(s: &Scenario) -> String {
     if !s.note.is_empty() {
         let _ = writeln!(out, "   why: {}", s.note);
     }
+    for w in &s.warnings {
+        let _ = writeln!(out, "   WARNING: {w}");
+    }
     if let Some(e) = &s.error {
         let _ = writeln!(out, "   ERROR: {e}");
     }
