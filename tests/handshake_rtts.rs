@@ -185,3 +185,22 @@ fn theory_follows_the_settings_that_ran() {
         }
     }
 }
+
+/// An RTT check under jitter holds within a tolerance that follows the jitter, and says so:
+/// 2 ms of jitter each way at 150 ms makes a one-RTT handshake 0.97 to 1.03 RTTs.
+#[test]
+fn rtt_checks_under_jitter_follow_the_jitter() {
+    let dir = tempfile::TempDir::new().unwrap();
+    common::run_lab("handshake", dir.path(), &["--link", "delay 75ms 2ms", "--scenario", "fresh-tls13"]);
+    let t = common::timeline(dir.path());
+    let s = common::scenario(&t, "fresh-tls13");
+    let check = s["expectations"].as_array().unwrap().iter().find(|e| e["check"] == "tcp_handshake.rtts == 1").unwrap();
+    assert_eq!(check["ok"], true, "{check}");
+    assert_eq!(check["tolerance"].as_f64(), Some(0.032), "0.005 + 4 ms / 150 ms: {check}");
+    // Without jitter the check is exact, and says no tolerance.
+    let dir = tempfile::TempDir::new().unwrap();
+    common::run_lab("handshake", dir.path(), &["--scenario", "fresh-tls13"]);
+    let t = common::timeline(dir.path());
+    let e = &common::scenario(&t, "fresh-tls13")["expectations"][0];
+    assert!(e.get("tolerance").is_none(), "{e}");
+}

@@ -124,6 +124,21 @@ pub fn realtime_rtt_tolerance(rtt_ms: f64) -> f64 {
     }
 }
 
+/// How far an exchange of one round trip may stray from the path's RTT, in RTTs, for the path
+/// that ran: the tables' rounding (0.005), plus twice the jitter (each direction may add up
+/// to +-jitter), plus the serialization of a full packet each way when a rate is set. RTT
+/// checks (`== 1`) hold within it, so a check under jitter follows the jitter.
+pub fn path_rtt_tolerance(plan: &ScenarioPlan) -> f64 {
+    let rtt = plan.rtt().as_secs_f64();
+    if rtt <= 0.0 {
+        return 0.005;
+    }
+    let (up, down) = (plan.link(plan.client, plan.server), plan.link(plan.server, plan.client));
+    let jitter = (up.jitter + down.jitter).as_secs_f64();
+    let serialization = |c: &LinkConfig| c.rate_bps.map_or(0.0, |bps| 1500.0 * 8.0 / bps as f64);
+    0.005 + (jitter + serialization(up) + serialization(down)) / rtt
+}
+
 /// [`run_scenario`], reporting progress (virtual time, status) now and then.
 pub fn run_scenario_with_progress(
     plan: &ScenarioPlan,
@@ -377,13 +392,15 @@ pub fn run_scenario_on(
                 Operand::Phase { field, .. } => field == "rtts",
                 Operand::Metric(name) => name.ends_with("rtts"),
             };
-            let ok = match clock {
-                Clock::Realtime if counts_rtts => {
-                    measured.is_some_and(|m| c.holds_within(m, realtime_rtt_tolerance(rtt_ms)))
-                }
-                _ => measured.is_some_and(|m| c.holds(m)),
+            let tolerance = match (clock, counts_rtts) {
+                (Clock::Realtime, true) => realtime_rtt_tolerance(rtt_ms).max(path_rtt_tolerance(plan)),
+                (Clock::Virtual, true) => path_rtt_tolerance(plan),
+                _ => 0.005,
             };
-            Expectation { check: c.text.clone(), ok, measured }
+            let ok = measured.is_some_and(|m| c.holds_within(m, tolerance));
+            // Said where it is more than the tables' rounding: a path with jitter, a rate, real time.
+            let tolerance = (tolerance > 0.005 + 1e-9).then_some((tolerance * 1000.0).round() / 1000.0);
+            Expectation { check: c.text.clone(), ok, measured, tolerance }
         })
         .collect();
     Ok(ScenarioOutput { timeline: scenario, pcapng, other_captures, key_log })

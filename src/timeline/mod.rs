@@ -53,6 +53,10 @@ pub struct Expectation {
     pub ok: bool,
     /// The measured value, when there was one.
     pub measured: Option<f64>,
+    /// How far `==` may stray, where more than the tables' rounding (RTT checks on a path with
+    /// jitter or a rate, or in real time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<f64>,
 }
 
 /// One object fetched by a page: how long it took and how long its bytes waited behind holes.

@@ -67,7 +67,9 @@ pub fn scenario(s: &Scenario) -> String {
     }
     for e in &s.expectations {
         let measured = e.measured.map_or("no value".to_string(), |m| format!("measured {m:.3}"));
-        let _ = writeln!(out, "   [{}] {} ({measured})", if e.ok { " ok " } else { "FAIL" }, e.check);
+        let within =
+            e.tolerance.map_or(String::new(), |t| format!(", within ±{t} RTT for this path's jitter, rate or clock"));
+        let _ = writeln!(out, "   [{}] {} ({measured}{within})", if e.ok { " ok " } else { "FAIL" }, e.check);
     }
     out
 }
