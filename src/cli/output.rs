@@ -119,7 +119,6 @@ fn unit_of(measure: &str) -> &'static str {
 
 /// The figure `th`'s model gives for `plan`, and what it is.
 fn model(th: &RawTheory, plan: &ScenarioPlan) -> (Option<f64>, String) {
-    use crate::proto::cwnd::Congestion;
     use crate::script::steps::Step;
     use crate::timeline::theory::{flights, tls13_stream_bytes};
     let rtt = plan.rtt().as_secs_f64() * 1000.0;
@@ -129,10 +128,7 @@ fn model(th: &RawTheory, plan: &ScenarioPlan) -> (Option<f64>, String) {
         Step::Tls { .. } => Some(1.0),
         _ => None,
     });
-    let iw = match plan.tcp.congestion {
-        Congestion::InitialWindow { segments } => Some(u64::from(segments) * plan.tcp.mss as u64),
-        Congestion::Stack => None,
-    };
+    let iw = plan.tcp.initial_window_bytes();
     let iw_words = |iw: u64| {
         format!(
             "IW {} segments x MSS {} = {iw} bytes, doubling each RTT (RFC 5681 §3.1)",

@@ -76,6 +76,15 @@ impl Default for TcpConfig {
 }
 
 impl TcpConfig {
+    /// The initial window in bytes (IW x MSS) under the lab's model; `None` under smoltcp's own
+    /// congestion control, whose window does not start from it.
+    pub fn initial_window_bytes(&self) -> Option<u64> {
+        match self.congestion {
+            Congestion::InitialWindow { segments } => Some(u64::from(segments) * self.mss as u64),
+            Congestion::Stack => None,
+        }
+    }
+
     /// The host MTU that gives this MSS.
     pub fn mtu(&self) -> usize {
         self.mss + 40

@@ -607,10 +607,7 @@ fn slow_start_rounds(plan: &ScenarioPlan, phases: &[client::PhaseRecord], net: &
     let Some(resp) = phases.iter().position(|p| p.id == "http_response") else { return none };
     let (from, to) = (phases[resp].start, phases[resp].end.unwrap_or(phases[resp].start));
     let (server, client) = (plan.hosts[plan.server].addr, plan.hosts[plan.client].addr);
-    let iw = match plan.tcp.congestion {
-        crate::proto::cwnd::Congestion::InitialWindow { segments } => Some(u64::from(segments) * plan.tcp.mss as u64),
-        crate::proto::cwnd::Congestion::Stack => None,
-    };
+    let iw = plan.tcp.initial_window_bytes();
     let list = timeline::rounds::measure(&net.tap.capture, server, client, from, to, plan.rtt(), iw);
     let last_frame = net.tap.capture.phase_frames().get(resp).copied().flatten().map_or(0, |f| f.1);
     if plan.rounds && !list.is_empty() {

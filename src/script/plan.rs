@@ -176,10 +176,15 @@ pub fn flags_hide(
         Ok(vec![p.link(p.client, p.server).clone(), p.link(p.server, p.client).clone()])
     };
     let bare = overrides.without_path_flags();
-    for (i, a) in values.iter().enumerate() {
-        for b in &values[i + 1..] {
-            if path_with(&bare, a)? != path_with(&bare, b)? && path_with(overrides, a)? == path_with(overrides, b)? {
-                return Ok(Some((a.clone(), b.clone())));
+    // Each value's path without and with the flags, planned once.
+    let paths: Vec<(Vec<LinkConfig>, Vec<LinkConfig>)> = values
+        .iter()
+        .map(|v| Ok((path_with(&bare, v)?, path_with(overrides, v)?)))
+        .collect::<Result<_, InputError>>()?;
+    for i in 0..values.len() {
+        for j in i + 1..values.len() {
+            if paths[i].0 != paths[j].0 && paths[i].1 == paths[j].1 {
+                return Ok(Some((values[i].clone(), values[j].clone())));
             }
         }
     }
