@@ -5,6 +5,7 @@
 //! - [`units`]: parsing of durations, percentages, rates and sizes as users type them.
 //! - [`sim`]: virtual time, seeded randomness, and the network of hosts and links (sans-IO).
 //! - [`link`]: one direction of an emulated path: delay, jitter, loss, rate, queue, MTU.
+//! - [`wire`]: protocol formats read from byte streams (TLS records, decrypted with a key log).
 //! - [`packet`]: parsing and describing IPv4 packets for comments and scripted drops.
 //! - [`capture`]: the pcapng writer (one vantage point per file).
 //! - [`host`]: smoltcp hosts with queue-backed devices.
@@ -27,3 +28,4 @@ pub mod script;
 pub mod sim;
 pub mod timeline;
 pub mod units;
+pub mod wire;

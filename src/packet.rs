@@ -139,6 +139,12 @@ impl PacketSummary {
     /// "DNS query A server.lab"). Streams are not tracked: a segment that does not start
     /// with a recognisable message is just "N bytes".
     pub fn describe(&self, bytes: &[u8]) -> String {
+        self.describe_as(bytes, None)
+    }
+
+    /// [`PacketSummary::describe`], naming the payload `what` when the caller knows more than
+    /// the segment shows (TLS records read from the whole stream, decrypted).
+    pub fn describe_as(&self, bytes: &[u8], what: Option<&str>) -> String {
         let payload = self.payload(bytes);
         match &self.transport {
             Transport::Tcp { flags, .. } => {
@@ -156,7 +162,8 @@ impl PacketSummary {
                     return if names.is_empty() { "TCP (no flags)".into() } else { names.join("/") };
                 }
                 let mut s = format!("{} bytes", payload.len());
-                if let Some(what) = describe_tls(payload).or_else(|| http_start_line(payload)) {
+                let sniffed = || describe_tls(payload).or_else(|| http_start_line(payload));
+                if let Some(what) = what.map(str::to_string).or_else(sniffed) {
                     let _ = write!(s, ": {what}");
                 }
                 if control {

@@ -203,6 +203,24 @@ fn packets_belong_to_their_own_connection_and_content() {
     ] {
         let comments = common::tshark_lines(&tshark, &file, &["-Y", filter, "-T", "fields", "-e", "frame.comment"]);
         assert_eq!(comments.len(), 1, "{}: one response", file.display());
+        // Every frame the server sends after the GET is the response's, except the TLS 1.3
+        // NewSessionTicket, which is TLS's own however late it comes.
+        let fields = ["-Y", "tcp.srcport != 52362 && tcp.len > 0", "-T", "fields", "-e", "frame.comment"];
+        let from_server = common::tshark_lines(&tshark, &file, &fields);
+        let after_get =
+            from_server.iter().skip_while(|c| !c.contains("HTTP/1.1 GET") && !c.starts_with("HTTP response"));
+        for c in after_get {
+            let ticket = c.contains("NewSessionTicket");
+            assert!(
+                if ticket {
+                    c.starts_with("TLS 1.3 handshake (after the handshake)")
+                } else {
+                    c.starts_with("HTTP response")
+                },
+                "{}: a server frame after the request is labelled {c:?}",
+                file.display()
+            );
+        }
         assert!(
             comments[0].starts_with("HTTP response"),
             "{}: the response's first segment is labelled {:?}",
@@ -210,4 +228,90 @@ fn packets_belong_to_their_own_connection_and_content() {
             comments[0]
         );
     }
+}
+
+/// Handshake message names as wirelab writes them, for tshark's `tls.handshake.type` codes.
+fn handshake_name(code: &str) -> &'static str {
+    match code {
+        "1" => "ClientHello",
+        "2" => "ServerHello",
+        "4" => "NewSessionTicket",
+        "5" => "EndOfEarlyData",
+        "8" => "EncryptedExtensions",
+        "11" => "Certificate",
+        "12" => "ServerKeyExchange",
+        "14" => "ServerHelloDone",
+        "15" => "CertificateVerify",
+        "16" => "ClientKeyExchange",
+        "20" => "Finished",
+        _ => "?",
+    }
+}
+
+/// The handshake messages a comment names ("...: TLS ServerHello, ChangeCipherSpec,
+/// EncryptedExtensions x2 [FIN/ACK]" -> ServerHello, EncryptedExtensions, EncryptedExtensions).
+fn named_handshake_messages(comment: &str) -> Vec<String> {
+    let Some(at) = comment.rfind(": TLS ").map(|i| i + 2) else { return Vec::new() };
+    let list = comment[at + 4..].split(" [").next().unwrap_or("");
+    let mut out = Vec::new();
+    for item in list.split(", ") {
+        let (name, times) = match item.rsplit_once(" x") {
+            Some((n, k)) if k.parse::<usize>().is_ok() => (n, k.parse().unwrap()),
+            _ => (item, 1),
+        };
+        if !matches!(name, "ChangeCipherSpec" | "Application Data") && !name.starts_with("Alert") {
+            out.extend(std::iter::repeat_n(name.to_string(), times));
+        }
+    }
+    out
+}
+
+/// wirelab names each frame's TLS handshake messages as Wireshark does after decrypting them
+/// with the embedded keys (EncryptedExtensions, Certificate, CertificateVerify, Finished,
+/// NewSessionTicket, EndOfEarlyData), and TLS 1.2's encrypted Finished by its position.
+#[test]
+fn tls_messages_are_named_as_wireshark_decrypts_them() {
+    let Some(tshark) = common::tshark() else { return };
+    let dir = tempfile::TempDir::new().unwrap();
+    common::run_lab("handshake", dir.path(), &["--rtt", "29ms"]);
+    let mut checked = 0;
+    for file in common::files_in(dir.path()).into_keys().filter(|n| n.ends_with(".pcapng")) {
+        let file = dir.path().join(file);
+        let fields = [
+            "-Y",
+            "tls",
+            "-T",
+            "fields",
+            "-E",
+            "occurrence=a",
+            "-e",
+            "frame.number",
+            "-e",
+            "frame.comment",
+            "-e",
+            "tls.handshake.type",
+        ];
+        for row in common::tshark_lines(&tshark, &file, &fields) {
+            let mut cols = row.split('\t');
+            let (frame, comment) = (cols.next().unwrap_or(""), cols.next().unwrap_or(""));
+            let theirs: Vec<String> = cols
+                .next()
+                .unwrap_or("")
+                .split(',')
+                .filter(|c| !c.is_empty())
+                .map(|c| handshake_name(c).to_string())
+                .collect();
+            assert_eq!(named_handshake_messages(comment), theirs, "{} frame {frame}: {comment:?}", file.display());
+            checked += theirs.len();
+        }
+    }
+    assert!(checked >= 40, "only {checked} handshake messages compared");
+    let fresh = dir.path().join("handshake-fresh-tls13.pcapng");
+    let comments = common::tshark_lines(&tshark, &fresh, &["-T", "fields", "-e", "frame.comment"]);
+    assert!(
+        comments
+            .iter()
+            .any(|c| c.starts_with("TLS 1.3 handshake (after the handshake)") && c.contains("NewSessionTicket")),
+        "the server's tickets are labelled as TLS's own: {comments:#?}"
+    );
 }

@@ -9,6 +9,7 @@
 
 pub mod annotate;
 pub mod pcapng;
+pub mod tls_names;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -69,6 +70,8 @@ pub struct Capture {
     snaplen: usize,
     /// Comments end with a description of the packet ([`crate::packet::Summary::describe`]).
     describe: bool,
+    /// TLS records named from the whole stream, decrypted ([`Capture::name_tls`]), by frame.
+    tls: BTreeMap<u64, tls_names::TlsNames>,
 }
 
 /// One recorded packet, borrowed from a [`Capture`].
@@ -88,6 +91,8 @@ pub struct Frame<'a> {
     pub orig_len: usize,
     notes: &'a [Note],
     describe: bool,
+    /// The TLS records that start in this frame, named from the stream ([`Capture::name_tls`]).
+    pub tls: Option<&'a tls_names::TlsNames>,
 }
 
 impl Frame<'_> {
@@ -114,7 +119,10 @@ impl Frame<'_> {
                 c.push_str(": ");
             }
             match crate::packet::summarize(self.bytes) {
-                Some(s) => c.push_str(&s.describe(self.bytes)),
+                Some(s) => {
+                    let tls = self.tls.map(tls_names::TlsNames::describe);
+                    c.push_str(&s.describe_as(self.bytes, tls.as_deref()))
+                }
                 None => {
                     let _ = write!(c, "{} bytes", self.orig_len);
                 }
@@ -222,6 +230,29 @@ impl Capture {
         }
     }
 
+    /// Names the TLS records of every TCP connection from their streams, decrypted with
+    /// `key_log` ([`tls_names`]). A frame that holds only post-handshake messages (a server's
+    /// NewSessionTicket, RFC 8446 §4.6.1) is TLS's own, whatever the application was doing
+    /// when it came: it takes the label of its direction's Finished and leaves the phase.
+    pub fn name_tls(&mut self, key_log: &str) {
+        self.tls = tls_names::name_records(self.packets(), key_log);
+        let moved: Vec<(u64, u64)> = self
+            .tls
+            .iter()
+            .filter(|(_, t)| t.post_handshake)
+            .filter_map(|(&frame, t)| Some((frame, t.finished_frame?)))
+            .collect();
+        for (frame, finished) in moved {
+            let Some(label) = self.entry(finished).map(|e| self.labels[e.label as usize].clone()) else { continue };
+            self.relabel(frame, &label, None);
+            self.add_note(frame, Note::Label(" (after the handshake)".into()));
+        }
+    }
+
+    fn entry(&self, frame: u64) -> Option<&Entry> {
+        self.entries.get(usize::try_from(frame.checked_sub(1)?).ok()?)
+    }
+
     /// Marks the last packet recorded as sent and then lost on the link, because of `rule`.
     pub fn mark_last_lost(&mut self, rule: &str) {
         if let Some(e) = self.entries.last_mut() {
@@ -273,6 +304,7 @@ impl Capture {
                 orig_len: e.orig_len as usize,
                 notes: self.notes.get(&number).map_or(&[], Vec::as_slice),
                 describe: self.describe,
+                tls: self.tls.get(&number),
             }
         })
     }

@@ -199,7 +199,7 @@ pub fn run(args: ShellArgs) -> Result<i32, Failure> {
     let end = outcome.map_err(|e| Failure::Run(e.into()))?;
 
     let keys = servers.tls.key_log();
-    net.finish_captures();
+    net.finish_captures(&keys);
     let pcap = net.tap.capture.to_pcapng(Some(&keys), DEFAULT_EPOCH_UNIX_MICROS);
     let base = free_name(&args.out);
     let capture_path = args.out.join(format!("{base}.pcapng"));

@@ -192,9 +192,12 @@ impl Client {
             let request_phase = conn.request_phase.take();
             let port = conn.port;
             self.close_phase(request_phase, now);
+            // The server's data that came before the client read it is the response's, not the
+            // request's. (A NewSessionTicket among it is TLS's own: naming the records when the
+            // capture ends moves it back, see `Capture::name_tls`.)
+            let early = net.take_peer_data(port);
             let response_phase = self.open_phase(now, net, "http_response", "HTTP response");
-            // The packet whose bytes began the response is the response's, not the request's.
-            net.claim_last_frame(port);
+            net.relabel_to_current(&early);
             if let Some(conn) = &mut self.conn {
                 conn.response_phase = response_phase;
             }

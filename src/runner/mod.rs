@@ -251,14 +251,14 @@ pub fn run_scenario_on(
         });
     }
 
-    net.finish_captures();
-    let rounds = slow_start_rounds(plan, &lab.client.phases, &mut net);
-    if let Some(page) = &lab.client.page {
-        comment_holes(page, plan, &mut net, &lab.http);
-    }
     let mut key_log = lab.tls.key_log();
     if let Some(q) = &lab.quic_tls {
         key_log.push_str(&q.key_log());
+    }
+    net.finish_captures(&key_log);
+    let rounds = slow_start_rounds(plan, &lab.client.phases, &mut net);
+    if let Some(page) = &lab.client.page {
+        comment_holes(page, plan, &mut net, &lab.http);
     }
     let pcapng = net.tap.capture.to_pcapng(Some(&key_log), DEFAULT_EPOCH_UNIX_MICROS);
     let other_captures = net

@@ -75,8 +75,10 @@ impl Tap {
         frame
     }
 
-    /// Notes the packets lost on their way here that no later frame took up.
-    fn finish(&mut self) {
+    /// Notes the packets lost on their way here that no later frame took up, and names the
+    /// TLS records from the streams, decrypted with `key_log`.
+    fn finish(&mut self, key_log: &str) {
+        self.capture.name_tls(key_log);
         let last = self.capture.frames();
         for (due, note) in std::mem::take(&mut self.lost) {
             self.capture.add_note(last, Note::After(format!(" [then, at {due}, {note}]")));
@@ -101,8 +103,9 @@ pub struct Network {
     /// The phase and label of each TCP connection the scripted client opened, by the client's
     /// port: a packet takes its own connection's phase, whatever the client does on another.
     bound: HashMap<u16, (Option<usize>, String)>,
-    /// The last frame the client's tap recorded on each connection.
-    last_frame_of: HashMap<u16, u64>,
+    /// The frames the client's tap recorded on each connection since the peer's first data
+    /// after the connection was last bound to a phase.
+    peer_data_since_bind: HashMap<u16, Vec<u64>>,
     /// Packets addressed to no host of the lab (counted, never delivered anywhere).
     pub unroutable: u64,
     records: Vec<PacketRecord>,
@@ -136,7 +139,7 @@ impl Network {
             label: String::new(),
             phase: None,
             bound: HashMap::new(),
-            last_frame_of: HashMap::new(),
+            peer_data_since_bind: HashMap::new(),
             unroutable: 0,
             records: Vec::new(),
         };
@@ -181,8 +184,19 @@ impl Network {
         let tap =
             if self.tap.host == host { &mut self.tap } else { self.other_taps.iter_mut().find(|t| t.host == host)? };
         let frame = tap.record(now, bytes, label, phase);
+        let from_peer_with_data = summary.is_some_and(|s| {
+            s.dst == client && matches!(s.transport, Transport::Tcp { payload_len, .. } if payload_len > 0)
+        });
         if let (Some(p), true) = (port, host == self.tap.host) {
-            self.last_frame_of.insert(p, frame);
+            // From the peer's first data on, every frame of the connection (the client's ACKs
+            // of that data too) goes with it.
+            match self.peer_data_since_bind.get_mut(&p) {
+                Some(frames) => frames.push(frame),
+                None if from_peer_with_data => {
+                    self.peer_data_since_bind.insert(p, vec![frame]);
+                }
+                None => {}
+            }
         }
         Some(frame)
     }
@@ -190,12 +204,18 @@ impl Network {
     /// The client's connection on `port` is now in the client's current phase.
     pub fn bind(&mut self, port: u16) {
         self.bound.insert(port, (self.phase, self.label.clone()));
+        self.peer_data_since_bind.remove(&port);
     }
 
-    /// The last packet the client recorded on `port` belongs to the current phase too: the
-    /// one whose reading began it (the first byte of a response).
-    pub fn claim_last_frame(&mut self, port: u16) {
-        if let Some(&frame) = self.last_frame_of.get(&port) {
+    /// The frames the client recorded on `port` from the peer's first data since the
+    /// connection's phase began.
+    pub fn take_peer_data(&mut self, port: u16) -> Vec<u64> {
+        self.peer_data_since_bind.remove(&port).unwrap_or_default()
+    }
+
+    /// Moves `frames` of the client's capture into the current phase.
+    pub fn relabel_to_current(&mut self, frames: &[u64]) {
+        for &frame in frames {
             self.tap.capture.relabel(frame, &self.label, self.phase);
         }
     }
@@ -282,11 +302,12 @@ impl Network {
         self.hosts[host].ingress_one(now)
     }
 
-    /// Ends the captures: lost packets no later frame took up are noted on the last frame.
-    pub fn finish_captures(&mut self) {
-        self.tap.finish();
+    /// Ends the captures: lost packets no later frame took up are noted on the last frame, and
+    /// TLS records are named from the streams (decrypted with `key_log`, the run's secrets).
+    pub fn finish_captures(&mut self, key_log: &str) {
+        self.tap.finish(key_log);
         for t in &mut self.other_taps {
-            t.finish();
+            t.finish(key_log);
         }
     }
 

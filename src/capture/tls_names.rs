@@ -1,0 +1,238 @@
+//! Names the TLS messages in a capture's TCP connections, by reading each direction's byte
+//! stream in sequence order (RFC 9293 §3.4: a retransmitted or overlapping byte counts once;
+//! a segment past a hole waits for it) and its TLS records with [`crate::wire::tls`], decrypted
+//! with the run's key log. The names are kept per frame (the frame where a record starts) and
+//! rendered into comments; the TCP bytes are never changed.
+//!
+//! Memory stays small: each direction holds at most one incomplete record and the segments
+//! past a hole, never the whole stream.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::Ipv4Addr;
+
+use crate::capture::Frame;
+use crate::packet::{self, Transport};
+use crate::wire::tls::{self, KeyLog, Protection, RecordReader};
+
+/// The TLS content of one frame: the records that start in it, named.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsNames {
+    /// Record (or message) names in order, e.g. `["ServerHello", "ChangeCipherSpec",
+    /// "EncryptedExtensions", ...]`.
+    pub names: Vec<&'static str>,
+    /// Every record starting here holds only post-handshake messages (NewSessionTicket).
+    pub post_handshake: bool,
+    /// The frame where this direction's Finished started, if it came before.
+    pub finished_frame: Option<u64>,
+}
+
+impl TlsNames {
+    /// "TLS ServerHello, ChangeCipherSpec, Application Data x3".
+    pub fn describe(&self) -> String {
+        let mut runs: Vec<(&str, usize)> = Vec::new();
+        for n in &self.names {
+            match runs.last_mut() {
+                Some((last, k)) if last == n => *k += 1,
+                _ => runs.push((n, 1)),
+            }
+        }
+        let parts: Vec<String> =
+            runs.iter().map(|(n, k)| if *k > 1 { format!("{n} x{k}") } else { n.to_string() }).collect();
+        format!("TLS {}", parts.join(", "))
+    }
+}
+
+/// One direction of a connection.
+#[derive(Default)]
+struct Direction {
+    /// Sequence number of stream offset 0 (the SYN's plus one).
+    base: Option<u32>,
+    /// Stream offset of the next byte expected.
+    next: u64,
+    /// Segments past a hole, by stream offset.
+    ahead: BTreeMap<u64, (u64, Vec<u8>)>,
+    /// Bytes of the record being assembled and the frames they came in: (stream offset, frame).
+    pending: Vec<u8>,
+    pieces: VecDeque<(u64, u64)>,
+    /// Stream offset of `pending[0]`.
+    pending_at: u64,
+    /// The stream is not TLS (plain HTTP, or it lost record framing): stop reading it.
+    not_tls: bool,
+    reader: Option<RecordReader>,
+    /// Whole records read before this direction's protection was known (the client's early
+    /// data comes before the ServerHello names the cipher suite).
+    waiting: Vec<(u64, Vec<u8>)>,
+    finished_frame: Option<u64>,
+}
+
+#[derive(Default)]
+struct Connection {
+    client: Direction,
+    server: Direction,
+    random: Option<[u8; 32]>,
+    suite: Option<tls::Suite>,
+    server_hello_seen: bool,
+}
+
+/// Names the TLS records of every TCP connection in `frames`, using `key_log` to decrypt
+/// TLS 1.3 records; returns the names by frame number.
+pub fn name_records<'a>(frames: impl Iterator<Item = Frame<'a>>, key_log: &str) -> BTreeMap<u64, TlsNames> {
+    let log = KeyLog::parse(key_log);
+    let mut conns: HashMap<(Ipv4Addr, u16, Ipv4Addr, u16), Connection> = HashMap::new();
+    let mut out = BTreeMap::new();
+    for f in frames {
+        let Some(s) = packet::summarize(f.bytes) else { continue };
+        let Transport::Tcp { src_port, dst_port, seq, flags, .. } = s.transport else { continue };
+        let payload = s.payload(f.bytes);
+        if flags.syn && !flags.ack {
+            let mut c = Connection::default();
+            c.client.base = Some(seq.wrapping_add(1));
+            conns.insert((s.src, src_port, s.dst, dst_port), c);
+            continue;
+        }
+        let (key, from_client) = if conns.contains_key(&(s.src, src_port, s.dst, dst_port)) {
+            ((s.src, src_port, s.dst, dst_port), true)
+        } else {
+            ((s.dst, dst_port, s.src, src_port), false)
+        };
+        let Some(c) = conns.get_mut(&key) else { continue };
+        if flags.syn {
+            c.server.base = Some(seq.wrapping_add(1));
+            continue;
+        }
+        if !payload.is_empty() && payload.len() + s.payload_offset <= f.bytes.len() {
+            c.segment(from_client, seq, payload, f.number, &log, &mut out);
+        }
+    }
+    for c in conns.values_mut() {
+        c.release_waiting(&log, &mut out);
+    }
+    out
+}
+
+impl Connection {
+    fn segment(&mut self, from_client: bool, seq: u32, payload: &[u8], frame: u64, log: &KeyLog, out: &mut Names) {
+        let dir = if from_client { &mut self.client } else { &mut self.server };
+        let Some(base) = dir.base else { return };
+        if dir.not_tls {
+            return;
+        }
+        // Unwrap the 32-bit sequence number to the stream offset nearest the next one.
+        let rel = u64::from(seq.wrapping_sub(base));
+        let mut at = (dir.next & !0xffff_ffff) | rel;
+        if at + (1 << 31) < dir.next {
+            at += 1 << 32;
+        } else if at > dir.next + (1 << 31) && at >= 1 << 32 {
+            at -= 1 << 32;
+        }
+        let end = at + payload.len() as u64;
+        if end <= dir.next {
+            return; // all of it already read
+        }
+        if at > dir.next {
+            dir.ahead.entry(at).or_insert_with(|| (frame, payload.to_vec()));
+            return;
+        }
+        let skip = (dir.next - at) as usize;
+        self.take(from_client, &payload[skip..], frame, log, out);
+        loop {
+            let dir = if from_client { &mut self.client } else { &mut self.server };
+            let Some((&at, _)) = dir.ahead.first_key_value() else { break };
+            if at > dir.next {
+                break;
+            }
+            let Some((at, (frame, bytes))) = dir.ahead.pop_first() else { break };
+            let skip = (dir.next - at).min(bytes.len() as u64) as usize;
+            self.take(from_client, &bytes[skip..], frame, log, out);
+        }
+    }
+
+    /// In-order bytes of one direction: completes records and reads them.
+    fn take(&mut self, from_client: bool, bytes: &[u8], frame: u64, log: &KeyLog, out: &mut Names) {
+        let dir = if from_client { &mut self.client } else { &mut self.server };
+        dir.pieces.push_back((dir.next, frame));
+        dir.pending.extend_from_slice(bytes);
+        dir.next += bytes.len() as u64;
+        loop {
+            let dir = if from_client { &mut self.client } else { &mut self.server };
+            if dir.pending.len() < 5 {
+                return;
+            }
+            let Some(len) = RecordReader::record_len(&dir.pending) else {
+                dir.not_tls = true;
+                dir.pending = Vec::new();
+                dir.pieces.clear();
+                return;
+            };
+            if dir.pending.len() < len {
+                return;
+            }
+            let record: Vec<u8> = dir.pending.drain(..len).collect();
+            let start = dir.pending_at;
+            dir.pending_at += len as u64;
+            let frame = dir.frame_of(start);
+            while dir.pieces.len() > 1 && dir.pieces[1].0 <= dir.pending_at {
+                dir.pieces.pop_front();
+            }
+            self.record(from_client, frame, record, log, out);
+        }
+    }
+
+    fn record(&mut self, from_client: bool, frame: u64, record: Vec<u8>, log: &KeyLog, out: &mut Names) {
+        if from_client {
+            if self.random.is_none() {
+                self.random = tls::client_hello_random(&record);
+            }
+            if self.client.reader.is_none() {
+                self.client.waiting.push((frame, record));
+                return;
+            }
+        } else if !self.server_hello_seen {
+            self.server_hello_seen = true;
+            self.suite = tls::server_hello_suite(&record);
+            let random = self.random.unwrap_or([0; 32]);
+            self.server.reader = Some(RecordReader::new(Protection::for_direction(log, &random, self.suite, false)));
+            self.client.reader = Some(RecordReader::new(Protection::for_direction(log, &random, self.suite, true)));
+            for (frame, record) in std::mem::take(&mut self.client.waiting) {
+                read(&mut self.client, frame, &record, out);
+            }
+        }
+        let dir = if from_client { &mut self.client } else { &mut self.server };
+        read(dir, frame, &record, out);
+    }
+
+    /// A client whose server never answered with TLS: its records are named without keys.
+    fn release_waiting(&mut self, log: &KeyLog, out: &mut Names) {
+        if self.client.waiting.is_empty() {
+            return;
+        }
+        let random = self.random.unwrap_or([0; 32]);
+        let reader = RecordReader::new(Protection::for_direction(log, &random, self.suite, true));
+        let dir = &mut self.client;
+        dir.reader = Some(reader);
+        for (frame, record) in std::mem::take(&mut dir.waiting) {
+            read(dir, frame, &record, out);
+        }
+    }
+}
+
+type Names = BTreeMap<u64, TlsNames>;
+
+fn read(dir: &mut Direction, frame: u64, record: &[u8], out: &mut Names) {
+    let Some(reader) = dir.reader.as_mut() else { return };
+    let named = reader.read(record);
+    let entry = out.entry(frame).or_insert_with(|| TlsNames { post_handshake: true, ..Default::default() });
+    entry.post_handshake &= named.post_handshake;
+    entry.finished_frame = dir.finished_frame;
+    if dir.finished_frame.is_none() && named.names.contains(&"Finished") {
+        dir.finished_frame = Some(frame);
+    }
+    entry.names.extend(named.names);
+}
+
+impl Direction {
+    /// The frame that brought stream offset `at`.
+    fn frame_of(&self, at: u64) -> u64 {
+        self.pieces.iter().take_while(|(start, _)| *start <= at).last().map_or(0, |p| p.1)
+    }
+}

@@ -1,0 +1,3 @@
+//! Wire formats read from bytes: checked views that never panic on any input.
+
+pub mod tls;
