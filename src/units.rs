@@ -47,6 +47,68 @@ fn split(s: &str) -> Option<(f64, &str)> {
 /// Parses a duration: `150ms`, `1.5s`, `500us`, `2m` (minutes), `1h`, `75 ms`, `10ns`.
 /// A bare number is only accepted when it is zero (`0`), since `150` is ambiguous.
 pub fn parse_duration(s: &str) -> Result<Duration, UnitError> {
+    if s.split_whitespace().any(|t| matches!(t, "+" | "-" | "*" | "/")) {
+        return duration_expression(s);
+    }
+    one_duration(s)
+}
+
+const EXPRESSION_FORM: &str = "durations added or subtracted, each optionally multiplied or divided by a number, with spaces around the operators, e.g. `7s - 150ms / 2`; the result must not be negative";
+
+/// `7s - 150ms / 2`: terms joined by ` + ` and ` - `, each one duration multiplied (` * `) or
+/// divided (` / `) by plain numbers, so that a lab can derive a timing from its parameters
+/// (`"${gap} - ${rtt} / 2"`).
+fn duration_expression(s: &str) -> Result<Duration, UnitError> {
+    let bad = || error(s, DURATION, EXPRESSION_FORM);
+    let mut total = 0.0f64;
+    let mut sign = 1.0;
+    let mut tokens = s.split_whitespace().peekable();
+    loop {
+        // One term: factors joined by * and /, exactly one of them a duration.
+        let mut nanos: Option<f64> = None;
+        let mut factor = 1.0f64;
+        let mut divide = false;
+        loop {
+            let tok = tokens.next().ok_or_else(bad)?;
+            let value = match (tok.parse::<f64>(), one_duration(tok)) {
+                (Ok(n), _) if n.is_finite() => n,
+                (_, Ok(d)) if nanos.is_none() => {
+                    nanos = Some(d.as_nanos() as f64);
+                    1.0
+                }
+                _ => return Err(bad()),
+            };
+            if divide {
+                if value == 0.0 {
+                    return Err(bad());
+                }
+                factor /= value;
+            } else {
+                factor *= value;
+            }
+            match tokens.peek() {
+                Some(&"*") => divide = false,
+                Some(&"/") => divide = true,
+                _ => break,
+            }
+            tokens.next();
+        }
+        total += sign * nanos.ok_or_else(bad)? * factor;
+        match tokens.next() {
+            None => break,
+            Some("+") => sign = 1.0,
+            Some("-") => sign = -1.0,
+            Some(_) => return Err(bad()),
+        }
+    }
+    let total = total.round();
+    if !(0.0..u64::MAX as f64).contains(&total) {
+        return Err(bad());
+    }
+    Ok(Duration::from_nanos(total as u64))
+}
+
+fn one_duration(s: &str) -> Result<Duration, UnitError> {
     let bad = || error(s, DURATION, DURATION_FORM);
     let (value, unit) = split(s).ok_or_else(bad)?;
     let nanos_per_unit: f64 = match unit {
@@ -174,6 +236,19 @@ pub fn format_bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn duration_expressions() {
+        let ms = Duration::from_millis;
+        assert_eq!(parse_duration("7s - 150ms / 2"), Ok(ms(6925)));
+        assert_eq!(parse_duration("7s - 4 * 1s - 1.4s"), Ok(ms(1600)));
+        assert_eq!(parse_duration("1s + 2 * 250ms"), Ok(ms(1500)));
+        assert_eq!(parse_duration("3 * 100ms / 2"), Ok(ms(150)));
+        for bad in ["1s - 2s", "1s * 2s", "1s / 0", "1s +", "- 1s", "2 * 3", "1s + x"] {
+            let e = parse_duration(bad).unwrap_err().to_string();
+            assert!(e.contains(bad) && e.contains("subtracted"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn durations() {

@@ -393,3 +393,34 @@ fn request_or_tls_before_connect_and_tls_on_the_plain_port() {
     let tls_on_80 = lab.replacen(&lab[first..end], &format!("{}, {{ step = \"tls\" }}", &lab[first..end]), 1);
     bad_lab_bytes(tls_on_80.as_bytes(), &["tls", "port 80", "plain HTTP"]);
 }
+
+#[test]
+fn check_against_theory_needs_a_known_model() {
+    let theory = "check = \"tcp_handshake.rtts == theory\"";
+    bad_lab(
+        "check = \"tcp_handshake.rtts == 1\"",
+        theory,
+        &["[[expect]] 1.check", "needs `model`", "slow_start_flights"],
+    );
+    bad_lab(
+        "check = \"tcp_handshake.rtts == 1\"",
+        &format!("{theory}\nmodel = \"nope\""),
+        &["[[expect]] 1.model", "unknown model `nope`"],
+    );
+    bad_lab(
+        "check = \"tcp_handshake.rtts == 1\"",
+        "check = \"tcp_handshake.rtts == 1\"\nholds_when = \"${rtt} > 1KB\"",
+        &["[[expect]] 1.holds_when", "not both durations or both sizes"],
+    );
+}
+
+#[test]
+fn derived_timing_that_goes_negative_is_refused() {
+    let out = common::wirelab()
+        .args(["run", "keepalive", "--scenario", "short-timeout", "--rtt", "3s", "--out", "/nonexistent-wirelab-test"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("7s - 3 * 3s - 1.55s") && err.contains("negative"), "{err}");
+}

@@ -123,3 +123,21 @@ fn titles_follow_the_settings_that_ran() {
     assert_eq!(s["title"], "Server idle timeout (100s) shorter than the gap between bursts (7s)");
     assert!(s["note"].as_str().unwrap().contains("100s after its last request"), "{}", s["note"]);
 }
+
+/// The race's timing is derived from the gap and the RTT, so it happens at every RTT, not only
+/// at the lab's default (a fixed 6.9 s timeout missed it below 150 ms); the churn scenario's
+/// timeout likewise stays between its two limits up to a 1 s RTT.
+#[test]
+fn timings_follow_the_rtt() {
+    for rtt in [1, 29, 413] {
+        let out = run("stale-reuse", rtt, &[("duration", "1m")]);
+        assert!(metric(&out, "requests_retried") >= 1.0, "RTT {rtt} ms: no stale reuse");
+        assert_eq!(metric(&out, "requests_failed"), 0.0);
+    }
+    let out = run("short-timeout", 1000, &[("duration", "1m")]);
+    // 1 minute of bursts every 7 s: 9 bursts of 5.
+    assert_eq!(metric(&out, "connections_opened"), 45.0, "every burst reopens its connections at 1 s RTT");
+    assert_eq!(metric(&out, "requests_retried"), 0.0);
+    assert!(out.timeline.expectations.iter().all(|e| e.ok), "{:?}", out.timeline.expectations);
+    assert!(out.timeline.title.contains("(2450ms)"), "the title says the derived timeout: {}", out.timeline.title);
+}

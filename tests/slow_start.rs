@@ -183,3 +183,44 @@ fn retransmissions_equal_wiresharks_count() {
     }
     assert!(total >= 20.0, "the runs retransmit ({total} in all)");
 }
+
+/// Checks that depend on the settings compare with the model's figure for the settings that
+/// ran, and checks that need a clean path are skipped, saying why, where the path is not.
+#[test]
+fn checks_follow_the_settings_or_say_where_they_hold() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let out = common::wirelab()
+        .args(["run", "slow-start", "--scenario", "iw10-fresh", "--set", "initial_window=4", "--set", "mss=536"])
+        .arg("--out")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let t = common::lab_timeline(dir.path(), "slow-start");
+    let s = common::scenario(&t, "iw10-fresh");
+    let rounds = s["expectations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["theory"].as_str().is_some_and(|t| t.starts_with("slow_start_flights")))
+        .unwrap();
+    // 200 KB from 4 x 536 bytes, doubling: 2144, 4288, ... 7 flights.
+    assert_eq!(rounds["check"], "metrics.rounds == 7", "{rounds}");
+    assert_eq!(rounds["ok"], true);
+
+    let out = common::wirelab()
+        .args(["run", "slow-start", "--scenario", "iw10-fresh", "--loss", "0.3%"])
+        .arg("--out")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("[skip] metrics.rounds =="), "{stdout}");
+    let t = common::lab_timeline(dir.path(), "slow-start");
+    let s = common::scenario(&t, "iw10-fresh");
+    let skipped: Vec<&serde_json::Value> =
+        s["expectations"].as_array().unwrap().iter().filter(|e| e["skipped"].is_string()).collect();
+    assert_eq!(skipped.len(), 2, "{s}");
+    assert!(skipped.iter().all(|e| e["ok"] == false && e["skipped"].as_str().unwrap().contains("random loss")));
+}

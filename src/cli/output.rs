@@ -8,7 +8,6 @@ use anyhow::Context;
 use crate::runner::ScenarioOutput;
 use crate::script::expect::Operand;
 use crate::script::plan::ScenarioPlan;
-use crate::script::raw::RawTheory;
 use crate::script::{InputError, Lab};
 use crate::timeline::theory::TheoryRow;
 use crate::timeline::LabTimeline;
@@ -83,7 +82,7 @@ pub fn theory_rows(lab: &Lab, plans: &[ScenarioPlan], t: &LabTimeline) -> Vec<Th
             let s = t.scenarios.iter().find(|s| s.name == th.scenario)?;
             let plan = plans.iter().find(|p| p.name == th.scenario)?;
             let measured = Operand::parse(&th.measure, "theory").ok()?.measure(s);
-            let (theory, source) = model(th, plan);
+            let (theory, source) = crate::runner::theory::figure(th.model.as_deref(), th.expected, plan);
             let unit = unit_of(&th.measure);
             let text = th.text.clone().filter(|_| theory.is_none_or(|v| (v - th.expected).abs() > 1e-9));
             Some(TheoryRow {
@@ -114,76 +113,6 @@ fn unit_of(measure: &str) -> &'static str {
         "segments"
     } else {
         "ratio"
-    }
-}
-
-/// The figure `th`'s model gives for `plan`, and what it is.
-fn model(th: &RawTheory, plan: &ScenarioPlan) -> (Option<f64>, String) {
-    use crate::script::steps::Step;
-    use crate::timeline::theory::{flights, tls13_stream_bytes};
-    let rtt = plan.rtt().as_secs_f64() * 1000.0;
-    let steps = || plan.steps.iter();
-    let tls_rtts = steps().find_map(|s| match s {
-        Step::Tls { version: crate::proto::tls::TlsVersion::Tls12, .. } => Some(2.0),
-        Step::Tls { .. } => Some(1.0),
-        _ => None,
-    });
-    let iw = plan.tcp.initial_window_bytes();
-    let iw_words = |iw: u64| {
-        format!(
-            "IW {} segments x MSS {} = {iw} bytes, doubling each RTT (RFC 5681 §3.1)",
-            iw / plan.tcp.mss as u64,
-            plan.tcp.mss
-        )
-    };
-    // The response as bytes on the TCP stream: body, HTTP head, and TLS records where TLS ran.
-    let response = steps().find_map(|s| match s {
-        Step::Request { size } => Some(*size),
-        _ => None,
-    });
-    let stream_bytes = response.map(|n| {
-        let plain = n + crate::proto::http1::response_head(n).len() as u64;
-        if tls_rtts.is_some() {
-            tls13_stream_bytes(plain)
-        } else {
-            plain
-        }
-    });
-    let slow_start = || -> Result<(f64, String), String> {
-        let iw = iw.ok_or("smoltcp's own Reno starts at 2 x 1024 bytes and grows about 1.5x per round, not by doubling from IW: the model does not apply")?;
-        let bytes = stream_bytes.ok_or("the scenario has no request step")?;
-        let n = flights(bytes, iw).ok_or("no initial window")?;
-        let flights = if n == 1 { "1 flight".to_string() } else { format!("{n} flights") };
-        Ok((f64::from(n.saturating_sub(1)), format!("{flights} for {bytes} bytes with {}", iw_words(iw))))
-    };
-    let dns_rtts = || {
-        let find = |r: crate::script::plan::Role| plan.hosts.iter().position(|h| h.role == r);
-        let (resolver, authority) =
-            (find(crate::script::plan::Role::Resolver)?, find(crate::script::plan::Role::Authority)?);
-        let two_way = |a: usize, b: usize| (plan.link(a, b).delay + plan.link(b, a).delay).as_secs_f64() * 1000.0;
-        Some((two_way(plan.client, resolver) + two_way(resolver, authority)) / rtt)
-    };
-    let result: Result<(f64, String), String> = match th.model.as_deref().unwrap_or("fixed") {
-        "rtts_in_ms" => Ok((th.expected * rtt, format!("{} RTT x {rtt} ms", th.expected))),
-        "slow_start" => slow_start(),
-        "iw_bytes" => iw
-            .map(|iw| (iw as f64, iw_words(iw)))
-            .ok_or_else(|| "smoltcp's own Reno starts at 2 x 1024 bytes".to_string()),
-        "fresh" | "fresh_cold_dns" => slow_start().map(|(ss, how)| {
-            let tls = tls_rtts.unwrap_or(0.0);
-            let dns = if th.model.as_deref() == Some("fresh_cold_dns") { dns_rtts().unwrap_or(0.0) } else { 0.0 };
-            let total = dns + 1.0 + tls + 1.0 + ss;
-            let dns_words = if dns > 0.0 { format!("DNS {dns:.2} (resolver and authority) + ") } else { String::new() };
-            (
-                (total * 1000.0).round() / 1000.0,
-                format!("{dns_words}TCP 1 + TLS {tls} + request 1 + slow start {ss} ({how})"),
-            )
-        }),
-        _ => Ok((th.expected, "the teaching text".to_string())),
-    };
-    match result {
-        Ok((v, how)) => (Some(v), how),
-        Err(why) => (None, why),
     }
 }
 

@@ -101,7 +101,13 @@ pub fn describe(lab: &Lab, text: &str, arg: &str) -> String {
         line(o, "Checks ([[expect]]; the run exits with status 1 when one fails):");
         let width = raw.expects.iter().map(|e| e.check.len()).max().unwrap_or(0);
         for e in &raw.expects {
-            let on = if e.scenarios.is_empty() { "every scenario".to_string() } else { e.scenarios.join(", ") };
+            let mut on = if e.scenarios.is_empty() { "every scenario".to_string() } else { e.scenarios.join(", ") };
+            if let Some(m) = &e.model {
+                on.push_str(&format!("; theory from the {m} model for the settings that run"));
+            }
+            if let Some(w) = &e.holds_when {
+                on.push_str(&format!("; holds when {w} (skipped elsewhere)"));
+            }
             wrap(o, &on, &format!("  {:<width$}  ", e.check), &" ".repeat(width + 4));
         }
     }

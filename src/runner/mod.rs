@@ -8,6 +8,7 @@ pub mod page;
 pub mod pool;
 pub mod servers;
 pub mod size_sweep;
+pub mod theory;
 
 use std::collections::BTreeMap;
 
@@ -364,6 +365,7 @@ pub fn run_scenario_on(
     let mut scenario = timeline::Scenario {
         name: plan.name.clone(),
         title: plan.title.clone(),
+        params: plan.param_sources.clone(),
         capture: format!("{}-{}.pcapng", plan.lab, plan.name),
         congestion: match h3_window {
             Some(w) => format!("QUIC: quinn's NewReno, initial window {w} bytes, paced, 1472-byte UDP payloads"),
@@ -383,27 +385,66 @@ pub fn run_scenario_on(
         error,
         warnings: net.unmatched_drops(),
     };
-    scenario.expectations = plan
-        .checks
-        .iter()
-        .map(|c| {
-            let measured = c.operand.measure(&scenario);
-            let counts_rtts = match &c.operand {
-                Operand::Phase { field, .. } => field == "rtts",
-                Operand::Metric(name) => name.ends_with("rtts"),
-            };
-            let tolerance = match (clock, counts_rtts) {
-                (Clock::Realtime, true) => realtime_rtt_tolerance(rtt_ms).max(path_rtt_tolerance(plan)),
-                (Clock::Virtual, true) => path_rtt_tolerance(plan),
-                _ => 0.005,
-            };
-            let ok = measured.is_some_and(|m| c.holds_within(m, tolerance));
-            // Said where it is more than the tables' rounding: a path with jitter, a rate, real time.
-            let tolerance = (tolerance > 0.005 + 1e-9).then_some((tolerance * 1000.0).round() / 1000.0);
-            Expectation { check: c.text.clone(), ok, measured, tolerance }
-        })
-        .collect();
+    scenario.expectations = plan.checks.iter().map(|c| expectation(c, &scenario, plan, clock, rtt_ms)).collect();
     Ok(ScenarioOutput { timeline: scenario, pcapng, other_captures, key_log })
+}
+
+/// Evaluates one check on a finished scenario: against its number, or against the figure its
+/// model gives for the settings that ran; skipped, saying why, where the settings are outside
+/// those it holds for.
+fn expectation(
+    c: &crate::script::expect::Check,
+    scenario: &timeline::Scenario,
+    plan: &ScenarioPlan,
+    clock: Clock,
+    rtt_ms: f64,
+) -> Expectation {
+    use crate::script::expect::Condition;
+    let measured = c.operand.measure(scenario);
+    let counts_rtts = match &c.operand {
+        Operand::Phase { field, .. } => field == "rtts",
+        Operand::Metric(name) => name.ends_with("rtts"),
+    };
+    let tolerance = match (clock, counts_rtts) {
+        (Clock::Realtime, true) => realtime_rtt_tolerance(rtt_ms).max(path_rtt_tolerance(plan)),
+        (Clock::Virtual, true) => path_rtt_tolerance(plan),
+        _ => 0.005,
+    };
+    let (value, theory) = match &c.model {
+        Some(m) => {
+            let (v, how) = theory::figure(Some(m), 0.0, plan);
+            (v, Some(format!("{m}: {how}")))
+        }
+        None => (Some(c.value), None),
+    };
+    let check = match (&c.model, value) {
+        (Some(_), Some(v)) => c.text.replace("theory", &format!("{}", (v * 1000.0).round() / 1000.0)),
+        _ => c.text.clone(),
+    };
+    let random_loss = plan.links.iter().any(|(l, _)| !matches!(l.loss, crate::link::LossModel::None));
+    let jitter = plan.links.iter().any(|(l, _)| !l.jitter.is_zero());
+    let unmet = c.holds_when.iter().find_map(|cond| match cond {
+        Condition::Lossless if random_loss => {
+            Some("holds only on paths without random loss, and this run had random loss".to_string())
+        }
+        Condition::CleanPath if random_loss || jitter => Some(
+            "holds only on paths without random loss or jitter (round trips all alike), and this run had them"
+                .to_string(),
+        ),
+        Condition::Decided { text, holds: false } => Some(format!("holds only when {text}")),
+        _ => None,
+    });
+    let skipped = match value {
+        None => Some(format!("the model does not apply to these settings ({})", theory.clone().unwrap_or_default())),
+        Some(_) => unmet,
+    };
+    let ok = skipped.is_none()
+        && value.is_some_and(|v| {
+            measured.is_some_and(|m| crate::script::expect::Check { value: v, ..c.clone() }.holds_within(m, tolerance))
+        });
+    // Said where it is more than the tables' rounding: a path with jitter, a rate, real time.
+    let tolerance = (tolerance > 0.005 + 1e-9).then_some((tolerance * 1000.0).round() / 1000.0);
+    Expectation { check, ok, measured, tolerance, theory, skipped }
 }
 
 /// This machine's default congestion control (what a kernel client's programs use).

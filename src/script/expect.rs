@@ -30,6 +30,74 @@ pub struct Check {
     pub operand: Operand,
     pub op: Op,
     pub value: f64,
+    /// The right-hand side is `theory`: the figure of this model for the settings that ran.
+    pub model: Option<String>,
+    /// Where the check applies: every one of these holds.
+    pub holds_when: Vec<Condition>,
+}
+
+/// The settings a check holds for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Condition {
+    /// No random loss on any of the scenario's paths (scripted drops still apply).
+    Lossless,
+    /// No random loss and no jitter on any path: round trips are all alike.
+    CleanPath,
+    /// A comparison of the parameters, decided when the lab was loaded: `rtt 1ms >= 15ms`.
+    Decided { text: String, holds: bool },
+}
+
+/// Models a check can compare with (`check = "... == theory"`, `model = "..."`).
+pub const CHECK_MODELS: [&str; 4] = ["slow_start_flights", "iw_segments", "iw10_flights", "bursts_x_requests"];
+
+impl Condition {
+    /// Parses conditions joined by ` and `, each `lossless`, `clean_path` or `<a> <op> <b>`
+    /// where `a` and `b` (parameters already substituted) are both durations or both sizes.
+    pub fn parse_all(text: &str, shown: &str, at: &str) -> Result<Vec<Condition>, InputError> {
+        let shown_parts: Vec<&str> = shown.split(" and ").collect();
+        let parts: Vec<&str> = text.split(" and ").collect();
+        parts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Condition::parse(p, shown_parts.get(i).copied().unwrap_or(p), at))
+            .collect()
+    }
+
+    fn parse(text: &str, shown: &str, at: &str) -> Result<Condition, InputError> {
+        match text.trim() {
+            "lossless" => return Ok(Condition::Lossless),
+            "clean_path" => return Ok(Condition::CleanPath),
+            _ => {}
+        }
+        let bad = |why: String| {
+            InputError::new(format!(
+                "{at}: cannot read holds_when `{shown}`: {why} (expected `lossless`, `clean_path` or `<duration|size> <op> <duration|size>`, op one of == != < <= > >=, joined by ` and `)"
+            ))
+        };
+        let (pos, sym, op) = OPS
+            .iter()
+            .filter_map(|(sym, op)| text.find(sym).map(|p| (p, *sym, *op)))
+            .min_by_key(|(p, sym, _)| (*p, std::cmp::Reverse(sym.len())))
+            .ok_or_else(|| bad("no comparison operator".into()))?;
+        let (a, b) = (text[..pos].trim(), text[pos + sym.len()..].trim());
+        // Both durations, else both sizes (a bare `0` is either).
+        let durations = crate::units::parse_duration(a).and_then(|x| Ok((x, crate::units::parse_duration(b)?)));
+        let sizes = crate::units::parse_size(a).and_then(|x| Ok((x, crate::units::parse_size(b)?)));
+        let (x, y) = match (durations, sizes) {
+            (Ok((x, y)), _) => (x.as_secs_f64(), y.as_secs_f64()),
+            (_, Ok((x, y))) => (x as f64, y as f64),
+            _ => return Err(bad(format!("`{a}` and `{b}` are not both durations or both sizes"))),
+        };
+        let probe = Check {
+            text: String::new(),
+            operand: Operand::Metric(String::new()),
+            op,
+            value: y,
+            model: None,
+            holds_when: Vec::new(),
+        };
+        Ok(Condition::Decided { text: format!("{shown} (here {a} {sym} {b})"), holds: probe.holds_within(x, 1e-12) })
+    }
 }
 
 pub const PHASE_FIELDS: [&str; 5] = ["rtts", "ms", "start_ms", "end_ms", "frames"];
@@ -115,7 +183,12 @@ impl Check {
             .ok_or_else(|| bad("no comparison operator"))?;
         let lhs = text[..pos].trim();
         let rhs = text[pos + sym.len()..].trim();
-        let value: f64 = rhs.parse().map_err(|_| bad(&format!("`{rhs}` is not a number")))?;
+        let model = (rhs == "theory").then(String::new);
+        let value: f64 = if model.is_some() {
+            0.0
+        } else {
+            rhs.parse().map_err(|_| bad(&format!("`{rhs}` is neither a number nor `theory`")))?
+        };
         if !value.is_finite() {
             return Err(bad("the number must be finite"));
         }
@@ -131,7 +204,7 @@ impl Check {
             }
             Operand::Phase { id: head.to_string(), field: field.to_string() }
         };
-        Ok(Check { text: text.trim().to_string(), operand, op, value })
+        Ok(Check { text: text.trim().to_string(), operand, op, value, model, holds_when: Vec::new() })
     }
 
     /// Compares a measured value (`==` within 0.005).

@@ -27,8 +27,13 @@ pub struct Value {
 }
 
 impl Params {
-    /// Substitutes `${name}` references in `scalar`, the value of `field`.
+    /// Substitutes `${name}` references in `scalar`, the value of `field`; a parameter whose
+    /// value refers to others (`server_idle_timeout = "${gap} - ${rtt} / 2"`) is resolved too.
     pub fn resolve(&self, field: &str, scalar: &Scalar) -> Result<Value, InputError> {
+        self.resolve_at(field, scalar, 0)
+    }
+
+    fn resolve_at(&self, field: &str, scalar: &Scalar, depth: usize) -> Result<Value, InputError> {
         let Scalar::Str(s) = scalar else {
             return Ok(Value { field: field.to_string(), scalar: scalar.clone(), from: vec![] });
         };
@@ -47,12 +52,21 @@ impl Params {
                     if known.is_empty() { "none".to_string() } else { known.join(", ") }
                 ))
             })?;
+            if depth >= 8 {
+                return Err(InputError::new(format!(
+                    "{field}: \"{s}\": parameter `{name}` refers to itself through its references"
+                )));
+            }
+            let value = self.resolve_at(field, value, depth + 1)?;
             // A value that is exactly one reference keeps the parameter's type.
             if start == 0 && end + 3 == rest.len() && out.is_empty() {
-                return Ok(Value { field: field.to_string(), scalar: value.clone(), from: vec![name.to_string()] });
+                let mut from = vec![name.to_string()];
+                from.extend(value.from);
+                return Ok(Value { field: field.to_string(), scalar: value.scalar, from });
             }
-            out.push_str(&value.to_string());
+            out.push_str(&value.scalar.to_string());
             from.push(name.to_string());
+            from.extend(value.from);
             rest = &after[end + 1..];
         }
         out.push_str(rest);
@@ -177,6 +191,20 @@ mod tests {
         assert_eq!(v.scalar, Scalar::Int(10));
         let v = p.resolve("x", &Scalar::Str("delay ${rtt} loss 1%".into())).unwrap();
         assert_eq!(v.scalar, Scalar::Str("delay 150ms loss 1%".into()));
+    }
+
+    #[test]
+    fn parameters_may_refer_to_parameters_but_not_to_themselves() {
+        let mut p = params();
+        p.values.insert("gap".into(), Scalar::Str("7s".into()));
+        p.values.insert("timeout".into(), Scalar::Str("${gap} - ${rtt} / 2".into()));
+        let v = p.resolve("x", &Scalar::Str("${timeout}".into())).unwrap();
+        assert_eq!(v.scalar, Scalar::Str("7s - 150ms / 2".into()));
+        assert_eq!(v.from, ["timeout", "gap", "rtt"]);
+        p.values.insert("a".into(), Scalar::Str("${b}".into()));
+        p.values.insert("b".into(), Scalar::Str("1s + ${a}".into()));
+        let e = p.resolve("step.every", &Scalar::Str("${a}".into())).unwrap_err().to_string();
+        assert!(e.contains("step.every") && e.contains("refers to itself"), "{e}");
     }
 
     #[test]

@@ -111,6 +111,9 @@ pub struct ScenarioPlan {
     pub note: String,
     /// Parameters in force, as text (for the JSON and the terminal header).
     pub params: BTreeMap<String, String>,
+    /// Where the values that differ from the lab's `[params]` came from, in words: `--set`
+    /// wins over a scenario's own `params`, which win over the lab's.
+    pub param_sources: Vec<String>,
     /// Hosts played by the Linux kernel in a network namespace (scenario field `kernel`): the
     /// scenario runs only on the real-time backend.
     pub kernel: Vec<usize>,
@@ -211,6 +214,17 @@ pub fn check_flags_keep(
     }
 }
 
+/// A derived timing as it is shown: whole units where it has them (`5s`), else milliseconds
+/// to the microsecond (`5448.5ms`), which parses back to the same value.
+fn derived_duration(d: Duration) -> String {
+    let whole = crate::units::format_duration(d);
+    if d.subsec_nanos() % 1_000_000 == 0 || d < Duration::from_millis(1) {
+        return whole;
+    }
+    let ms = format!("{:.3}", d.as_nanos() as f64 / 1e6);
+    format!("{}ms", ms.trim_end_matches('0').trim_end_matches('.'))
+}
+
 /// Resolves scenario `index` of `lab` under `overrides`.
 pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPlan, InputError> {
     let raw = &lab.raw;
@@ -227,6 +241,15 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
     }
     for (k, v) in &overrides.set {
         params.values.insert(k.clone(), Scalar::Str(v.clone()));
+    }
+    // `--rtt` (or a `delay` in `--link`) is the client–server round trip: where the lab names
+    // it `rtt`, timings derived from `${rtt}` follow the flag too.
+    let link_delay = overrides.link.as_ref().and_then(|words| {
+        let cfg = netem::apply(LinkConfig::default(), words).ok()?;
+        (cfg.delay != LinkConfig::default().delay).then_some(cfg.delay * 2)
+    });
+    if let (Some(rtt), true) = (link_delay.or(overrides.rtt), params.values.contains_key("rtt")) {
+        params.values.insert("rtt".into(), Scalar::Str(crate::units::format_duration(rtt)));
     }
 
     let hosts = lab.hosts()?;
@@ -384,13 +407,56 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         )));
     }
 
+    // Titles, notes and the parameters shown say the values that ran: a derived timing
+    // (`${gap} - ${rtt} / 2`) as its result.
+    let mut shown = Params { values: BTreeMap::new() };
+    for (k, v) in &params.values {
+        let resolved = params.resolve(&format!("params.{k}"), v)?.scalar;
+        let text = resolved.to_string();
+        let derived = text.split_whitespace().count() > 1;
+        let value = match crate::units::parse_duration(&text) {
+            Ok(d) if derived => Scalar::Str(derived_duration(d)),
+            _ => resolved,
+        };
+        shown.values.insert(k.clone(), value);
+    }
     let mut checks = Vec::new();
     let phase_ids: Vec<&str> = warmup.iter().chain(&main).flat_map(Step::phase_ids).collect();
     for (i, e) in raw.expects.iter().enumerate() {
         if e.scenarios.is_empty() || e.scenarios.contains(&sc.name) {
             let field = format!("[[expect]] {}.check", i + 1);
-            let check = Check::parse(&e.check, &field)?;
+            let mut check = Check::parse(&e.check, &field)?;
             check.operand.check_exists(&phase_ids, raw.rounds, &format!("{field} (scenario `{}`)", sc.name))?;
+            let models = crate::script::expect::CHECK_MODELS;
+            match (&check.model, &e.model) {
+                (Some(_), Some(m)) if models.contains(&m.as_str()) => check.model = Some(m.clone()),
+                (Some(_), Some(m)) => {
+                    return Err(InputError::new(format!(
+                        "[[expect]] {}.model: unknown model `{m}` (models: {})",
+                        i + 1,
+                        models.join(", ")
+                    )))
+                }
+                (Some(_), None) => {
+                    return Err(InputError::new(format!(
+                        "{field}: `{}` compares with `theory`, so the expect needs `model` (one of {})",
+                        e.check,
+                        models.join(", ")
+                    )))
+                }
+                (None, Some(_)) => {
+                    return Err(InputError::new(format!(
+                        "[[expect]] {}.model: given, but the check compares with a number, not `theory`",
+                        i + 1
+                    )))
+                }
+                (None, None) => {}
+            }
+            if let Some(when) = &e.holds_when {
+                let at = format!("[[expect]] {}.holds_when", i + 1);
+                let resolved = shown.resolve(&at, &Scalar::Str(when.clone()))?.scalar.to_string();
+                check.holds_when = crate::script::expect::Condition::parse_all(&resolved, when, &at)?;
+            }
             checks.push(check);
         }
     }
@@ -412,11 +478,23 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
     taps.dedup();
     let text = |field: &str, t: &Option<String>| -> Result<Option<String>, InputError> {
         t.as_ref()
-            .map(|t| params.resolve(&format!("{at}.{field}"), &Scalar::Str(t.clone())).map(|v| v.scalar.to_string()))
+            .map(|t| shown.resolve(&format!("{at}.{field}"), &Scalar::Str(t.clone())).map(|v| v.scalar.to_string()))
             .transpose()
     };
     let (title, note) = (text("title", &sc.title)?, text("note", &sc.note)?);
-    let params = params.values.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+    let mut param_sources = Vec::new();
+    for (k, v) in &shown.values {
+        let own = sc.params.get(k).map(|o| o.to_string());
+        let set = overrides.set.iter().rev().find(|(sk, _)| sk == k);
+        let derived = |o: &str| if o.contains("${") { format!(": {o}") } else { String::new() };
+        match (set, own) {
+            (Some(_), Some(own)) => param_sources.push(format!("{k} = {v} (--set, over this scenario's own {own})")),
+            (Some(_), None) => param_sources.push(format!("{k} = {v} (--set)")),
+            (None, Some(own)) => param_sources.push(format!("{k} = {v} (this scenario's own{})", derived(&own))),
+            (None, None) => {}
+        }
+    }
+    let params = shown.values.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
     Ok(ScenarioPlan {
         lab: raw.name.clone(),
         name: sc.name.clone(),
@@ -434,6 +512,7 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         checks,
         rounds: raw.rounds,
         note: note.unwrap_or_default(),
+        param_sources,
         params,
         kernel,
         kernel_cc,

@@ -196,4 +196,12 @@ pub struct RawExpect {
     #[serde(default)]
     pub scenarios: Vec<String>,
     pub check: String,
+    /// `check = "metrics.rounds == theory"`: the figure this model gives for the settings
+    /// that ran (see `runner::theory`).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// The settings the check holds for: `lossless` (no random loss on any path), or a
+    /// comparison of durations or sizes, `"${rtt} >= 15ms"`. Elsewhere it is skipped, saying why.
+    #[serde(default)]
+    pub holds_when: Option<String>,
 }

@@ -57,6 +57,12 @@ pub struct Expectation {
     /// jitter or a rate, or in real time).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tolerance: Option<f64>,
+    /// Where the check compares with a model: the model and how it reached its figure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub theory: Option<String>,
+    /// Why the check was not applied to these settings (it does not count as failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 /// One object fetched by a page: how long it took and how long its bytes waited behind holes.
@@ -78,6 +84,10 @@ pub struct StreamStat {
 pub struct Scenario {
     pub name: String,
     pub title: String,
+    /// The parameters this scenario or `--set` changed, and which of them won (`--set` over
+    /// the scenario's own over the lab's).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub params: Vec<String>,
     pub capture: String,
     /// Which congestion control the TCP senders ran.
     pub congestion: String,
@@ -110,7 +120,7 @@ impl Scenario {
     }
 
     pub fn passed(&self) -> bool {
-        self.error.is_none() && self.expectations.iter().all(|e| e.ok)
+        self.error.is_none() && self.expectations.iter().all(|e| e.ok || e.skipped.is_some())
     }
 }
 
@@ -159,7 +169,7 @@ impl LabTimeline {
             .scenarios
             .iter()
             .flat_map(|s| {
-                s.expectations.iter().filter(|e| !e.ok).map(move |e| {
+                s.expectations.iter().filter(|e| !e.ok && e.skipped.is_none()).map(move |e| {
                     let measured = e.measured.map_or("not measured".to_string(), |m| format!("measured {m}"));
                     format!("{}: {} ({measured})", s.name, e.check)
                 })

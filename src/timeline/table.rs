@@ -9,6 +9,9 @@ pub fn scenario(s: &Scenario) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "── {} — {}", s.name, s.title);
     let _ = writeln!(out, "   link: {}; {}", s.link, s.congestion);
+    if !s.params.is_empty() {
+        let _ = writeln!(out, "   params: {}", s.params.join("; "));
+    }
     let _ = writeln!(
         out,
         "   {:<20} {:>9} {:>9} {:>9} {:>6}  {:<9} what",
@@ -69,7 +72,18 @@ pub fn scenario(s: &Scenario) -> String {
         let measured = e.measured.map_or("no value".to_string(), |m| format!("measured {m:.3}"));
         let within =
             e.tolerance.map_or(String::new(), |t| format!(", within ±{t} RTT for this path's jitter, rate or clock"));
-        let _ = writeln!(out, "   [{}] {} ({measured}{within})", if e.ok { " ok " } else { "FAIL" }, e.check);
+        let verdict = match (e.ok, &e.skipped) {
+            (_, Some(_)) => "skip",
+            (true, None) => " ok ",
+            (false, None) => "FAIL",
+        };
+        let _ = writeln!(out, "   [{verdict}] {} ({measured}{within})", e.check);
+        if let Some(t) = &e.theory {
+            let _ = writeln!(out, "          theory: {t}");
+        }
+        if let Some(why) = &e.skipped {
+            let _ = writeln!(out, "          skipped: {why}");
+        }
     }
     out
 }
