@@ -408,8 +408,8 @@ fn check_against_theory_needs_a_known_model() {
         &["[[expect]] 1.model", "unknown model `nope`"],
     );
     bad_lab(
-        "check = \"tcp_handshake.rtts == 1\"",
-        "check = \"tcp_handshake.rtts == 1\"\nholds_when = \"${rtt} > 1KB\"",
+        "holds_when = \"lossless\"",
+        "holds_when = \"${rtt} > 1KB\"",
         &["[[expect]] 1.holds_when", "not both durations or both sizes"],
     );
 }
