@@ -88,8 +88,9 @@ fn jobs_do_not_change_the_results() {
         ["handshake", "--scenario", "fresh-tls13", "--link", "loss 2%", "--set", "rtt=50ms,150ms", "--seeds", "1..4"];
     let one = [&args[..], &["--jobs", "1"]].concat();
     let two = [&args[..], &["--jobs", "2"]].concat();
-    let (a, _) = sweep(&one, 1, "handshake-sweep.jsonl");
-    let (b, _) = sweep(&two, 1, "handshake-sweep.jsonl");
+    // At 2% loss the handshake's RTT checks are skipped (they hold on lossless paths): exit 0.
+    let (a, _) = sweep(&one, 0, "handshake-sweep.jsonl");
+    let (b, _) = sweep(&two, 0, "handshake-sweep.jsonl");
     assert_eq!(a.len(), b.len());
     assert!(a == b, "--jobs 1 and --jobs 2 wrote different results");
 }
