@@ -291,7 +291,16 @@ fn good_input_runs_one_scenario() {
     let dir = TempDir::new().unwrap();
     common::run_handshake(dir.path(), &["--scenario", "pooled"]);
     let names: Vec<String> = common::files_in(dir.path()).into_keys().collect();
-    assert_eq!(names, ["handshake-pooled.keys", "handshake-pooled.pcapng", "handshake.json"]);
+    assert_eq!(
+        names,
+        [
+            "handshake-pooled.keys",
+            "handshake-pooled.pcapng",
+            "handshake-pooled.svg",
+            "handshake.html",
+            "handshake.json"
+        ]
+    );
 }
 
 // A path flag that would override what --set, a sweep or a table varies makes the labels lie:

@@ -26,7 +26,7 @@ fn same_seed_gives_identical_files_and_another_seed_other_bytes_same_timings() {
     let (fa, fb) = (common::files_in(a.path()), common::files_in(b.path()));
     let names: Vec<&String> = fa.keys().collect();
     assert_eq!(names, fb.keys().collect::<Vec<_>>(), "the two runs wrote different files");
-    for ext in [".pcapng", ".keys", ".json"] {
+    for ext in [".pcapng", ".keys", ".json", ".svg", ".html"] {
         assert!(names.iter().any(|n| n.ends_with(ext)), "no {ext} file written: {names:?}");
     }
     for (name, bytes) in &fa {

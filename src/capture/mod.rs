@@ -12,7 +12,6 @@ pub mod pcapng;
 pub mod tls_names;
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use crate::sim::time::Instant;
@@ -96,6 +95,18 @@ pub struct Frame<'a> {
 }
 
 impl Frame<'_> {
+    /// What the packet is, as its comment ends: `SYN/ACK`, `245 bytes: TLS ClientHello`,
+    /// with the TLS records named from the stream ([`Capture::name_tls`]).
+    pub fn what(&self) -> String {
+        match crate::packet::summarize(self.bytes) {
+            Some(s) => {
+                let tls = self.tls.map(tls_names::TlsNames::describe);
+                s.describe_as(self.bytes, tls.as_deref())
+            }
+            None => format!("{} bytes", self.orig_len),
+        }
+    }
+
     /// The frame's comment, rendered from its label, its notes and (for the network's
     /// captures) a description of the packet: `label[, label notes]: [before: ]what[ after]`.
     pub fn comment(&self) -> String {
@@ -118,15 +129,7 @@ impl Frame<'_> {
             if !c.is_empty() {
                 c.push_str(": ");
             }
-            match crate::packet::summarize(self.bytes) {
-                Some(s) => {
-                    let tls = self.tls.map(tls_names::TlsNames::describe);
-                    c.push_str(&s.describe_as(self.bytes, tls.as_deref()))
-                }
-                None => {
-                    let _ = write!(c, "{} bytes", self.orig_len);
-                }
-            }
+            c.push_str(&self.what());
         }
         for n in self.notes {
             if let Note::After(t) = n {

@@ -4,6 +4,7 @@
 //! completed but an expectation failed or a scenario could not finish; 2 for bad input.
 
 mod output;
+mod report;
 mod shell;
 mod show;
 mod sweep;
@@ -54,6 +55,9 @@ enum Command {
     /// Run a real program (curl, openssl, your shell) on the kernel's TCP across the emulated link, in real time.
     #[command(after_help = shell::SHELL_HELP)]
     Shell(shell::ShellArgs),
+    /// Rebuild a run's HTML report from the <lab>.json (and ladders) it wrote.
+    #[command(after_help = report::REPORT_HELP)]
+    Report(report::ReportArgs),
 }
 
 const RUN_HELP: &str = "\
@@ -74,6 +78,8 @@ Output (in --out, default captures/):
   <lab>-<scenario>.pcapng    the capture at the client, every packet commented
   <lab>-<scenario>.keys      the TLS key log (also embedded in the pcapng)
   <lab>-<scenario>@<host>.pcapng   with --tap: the capture at that host
+  <lab>-<scenario>.svg       the ladder: one lane per host, every packet to scale in time
+  <lab>.html                 the report: tables, checks and ladders in one page (no network)
 
 Exit status:
   0    every scenario ran to its end and every check held
@@ -112,7 +118,7 @@ struct TapArgs {
 impl PathArgs {
     /// The run's overrides with these and `set`.
     pub fn overrides(&self, set: Vec<(String, String)>) -> Overrides {
-        Overrides { set, rtt: self.rtt, loss: self.loss, link: self.link.clone(), taps: Vec::new() }
+        Overrides { set, rtt: self.rtt, loss: self.loss, link: self.link.clone(), taps: Vec::new(), pictures: false }
     }
 }
 
@@ -143,6 +149,29 @@ struct RunArgs {
     /// runs on the wall clock, and runs scenarios whose hosts are the Linux kernel (root).
     #[arg(long, value_enum, default_value_t = Backend::Virtual)]
     backend: Backend,
+    /// Pictures to write into --out: `all` writes each scenario's ladder diagram
+    /// (<lab>-<scenario>.svg: one lane per host, one arrow per packet, to scale in time) and
+    /// <lab>.html, one self-contained report; `svg` only the diagrams; `html` only the report
+    /// (diagrams inlined); `none` neither.
+    #[arg(long, value_enum, default_value_t = Pictures::All)]
+    pictures: Pictures,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Pictures {
+    All,
+    Svg,
+    Html,
+    None,
+}
+
+impl Pictures {
+    pub fn svg(self) -> bool {
+        matches!(self, Pictures::All | Pictures::Svg)
+    }
+    pub fn html(self) -> bool {
+        matches!(self, Pictures::All | Pictures::Html)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -206,6 +235,7 @@ pub fn main() -> i32 {
         Command::Run(args) => run(args),
         Command::Sweep(args) => sweep::run(args),
         Command::Shell(args) => shell::run(args),
+        Command::Report(args) => report::run(args),
     };
     match result {
         Ok(code) => code,
@@ -257,6 +287,7 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
     let names = lab.scenario_names();
     let mut overrides = args.path.overrides(args.set.clone());
     overrides.taps = args.tap.taps.clone();
+    overrides.pictures = args.pictures != Pictures::None;
     // Resolve every scenario before running any, so bad input fails before anything is written.
     let mut plans = Vec::new();
     let mut skipped = Vec::new();
@@ -331,7 +362,7 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
         let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
         timeline.loss_table = crate::runner::loss_table::run(&lab, &overrides, jobs).map_err(Failure::Run)?;
     }
-    output::write_all(&args.out, &lab.raw.name, &timeline, &outputs).map_err(Failure::Run)?;
+    output::write_all(&args.out, &lab.raw.name, &timeline, &outputs, args.pictures).map_err(Failure::Run)?;
     if args.json {
         print!("{}", timeline.to_json());
     } else {

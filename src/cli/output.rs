@@ -39,8 +39,10 @@ pub fn timeline(
     LabTimeline {
         schema: 1,
         lab: lab.raw.name.clone(),
+        title: lab.raw.title.clone().unwrap_or_default(),
+        description: lab.raw.description.clone().unwrap_or_default(),
         seed,
-        backend: clock.name(),
+        backend: clock.name().to_string(),
         rtt_ms,
         params: plans.first().map(|p| p.params.clone()).unwrap_or_default(),
         scenarios: outputs.iter().map(|o| o.timeline.clone()).collect(),
@@ -50,23 +52,56 @@ pub fn timeline(
     }
 }
 
-/// Writes `<lab>.json`, and per scenario `<lab>-<scenario>.pcapng` and `.keys`. Each file is
-/// written to a temporary name and renamed, so a reader never sees half a file.
-pub fn write_all(dir: &Path, lab: &str, timeline: &LabTimeline, outputs: &[ScenarioOutput]) -> anyhow::Result<()> {
+/// Writes `<lab>.json`, and per scenario `<lab>-<scenario>.pcapng`, `.keys`, the captures of
+/// other taps and (`pictures`) the ladder `.svg`; then (`pictures`) the report `<lab>.html`.
+/// Each file is written to a temporary name and renamed, so a reader never sees half a file.
+pub fn write_all(
+    dir: &Path,
+    lab: &str,
+    timeline: &LabTimeline,
+    outputs: &[ScenarioOutput],
+    pictures: super::Pictures,
+) -> anyhow::Result<()> {
+    let mut extras = crate::picture::report::Extras { tables: report_tables(timeline), ..Default::default() };
     for o in outputs {
-        let base = format!("{lab}-{}", o.timeline.name);
-        write_atomic(&dir.join(format!("{base}.pcapng")), &o.pcapng)?;
+        let name = &o.timeline.name;
+        let base = format!("{lab}-{name}");
+        let mut files = vec![format!("{base}.pcapng")];
+        write_atomic(&dir.join(&files[0]), &o.pcapng)?;
         for (host, pcapng) in &o.other_captures {
+            files.push(format!("{base}@{host}.pcapng"));
             write_atomic(&dir.join(format!("{base}@{host}.pcapng")), pcapng)?;
         }
         if !o.key_log.is_empty() {
+            files.push(format!("{base}.keys"));
             write_atomic(&dir.join(format!("{base}.keys")), o.key_log.as_bytes())?;
         }
+        if let Some(l) = &o.ladder {
+            let svg = crate::picture::ladder::render(l);
+            if pictures.svg() {
+                files.push(format!("{base}.svg"));
+                write_atomic(&dir.join(format!("{base}.svg")), svg.as_bytes())?;
+            }
+            extras.ladders.insert(name.clone(), svg);
+        }
+        extras.files.insert(name.clone(), files);
     }
-    write_atomic(&dir.join(format!("{lab}.json")), timeline.to_json().as_bytes())
+    write_atomic(&dir.join(format!("{lab}.json")), timeline.to_json().as_bytes())?;
+    if pictures.html() {
+        write_atomic(&dir.join(format!("{lab}.html")), crate::picture::report::render(timeline, &extras).as_bytes())?;
+    }
+    Ok(())
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// The run-wide tables the report shows as the terminal prints them.
+pub fn report_tables(t: &LabTimeline) -> Vec<(String, String)> {
+    vec![
+        ("Response size against round trips".to_string(), crate::runner::size_sweep::table(&t.size_sweep)),
+        ("Loss table".to_string(), crate::runner::loss_table::table(&t.loss_table)),
+    ]
+}
+
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
@@ -88,7 +123,7 @@ pub fn theory_rows(lab: &Lab, plans: &[ScenarioPlan], t: &LabTimeline) -> Vec<Th
             Some(TheoryRow {
                 claim: th.claim.clone(),
                 theory,
-                unit,
+                unit: unit.to_string(),
                 measured,
                 source,
                 why: th.note.clone(),

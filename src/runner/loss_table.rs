@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::run_scenario;
 use crate::script::plan::{self, Overrides};
@@ -13,7 +13,7 @@ use crate::timeline::percentile;
 
 /// One (loss rate, scenario) cell of the table. Statistics are over the runs that finished;
 /// `None` (JSON `null`) when none did.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct LossRow {
     pub loss: String,
     pub scenario: String,

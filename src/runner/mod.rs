@@ -5,6 +5,7 @@ pub mod client;
 pub mod exec;
 pub mod loss_table;
 pub mod page;
+pub mod pictures;
 pub mod pool;
 pub mod servers;
 pub mod size_sweep;
@@ -37,6 +38,8 @@ pub struct ScenarioOutput {
     /// Captures at the other vantage points asked for (`--tap`): (host name, pcapng).
     pub other_captures: Vec<(String, Vec<u8>)>,
     pub key_log: String,
+    /// The scenario's ladder diagram, when the plan asked for pictures.
+    pub ladder: Option<crate::picture::ladder::Ladder>,
 }
 
 /// The server's DNS name for TLS: the first name in [dns] that points at it, else its host name.
@@ -174,6 +177,7 @@ pub fn run_scenario_on(
     for &host in &plan.taps {
         net.add_tap(host);
     }
+    net.describe_records = plan.pictures;
 
     let tls_clock = TlsClock::at_unix_micros(DEFAULT_EPOCH_UNIX_MICROS);
     let tls = LabTls::new(seed, &server_name(plan), tls_clock.clone())?.with_server_alpn(&[b"h2", b"http/1.1"]);
@@ -386,7 +390,8 @@ pub fn run_scenario_on(
         warnings: net.unmatched_drops(),
     };
     scenario.expectations = plan.checks.iter().map(|c| expectation(c, &scenario, plan, clock, rtt_ms)).collect();
-    Ok(ScenarioOutput { timeline: scenario, pcapng, other_captures, key_log })
+    let ladder = plan.pictures.then(|| pictures::ladder(plan, &net, &scenario.phases, t0, rtt_ms));
+    Ok(ScenarioOutput { timeline: scenario, pcapng, other_captures, key_log, ladder })
 }
 
 /// Evaluates one check on a finished scenario: against its number, or against the figure its

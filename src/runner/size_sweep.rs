@@ -6,7 +6,7 @@
 //! round trip than the size before it, the row is marked: that is where the initial window ran
 //! out.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::run_scenario;
 use crate::script::plan::{self, Overrides};
@@ -14,7 +14,7 @@ use crate::script::{InputError, Lab};
 use crate::timeline::{self, Scenario};
 
 /// One size of the sweep.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct SizeRow {
     pub size: String,
     pub bytes: u64,

@@ -84,6 +84,8 @@ pub struct Overrides {
     pub link: Option<String>,
     /// `--tap`: other vantage points to capture at (host names, or `all`).
     pub taps: Vec<String>,
+    /// `--pictures` other than `none`: gather what the pictures are drawn from.
+    pub pictures: bool,
 }
 
 /// Everything needed to run one scenario.
@@ -121,6 +123,8 @@ pub struct ScenarioPlan {
     pub kernel_cc: String,
     /// Hosts other than the client to capture at (`--tap`), in host order.
     pub taps: Vec<usize>,
+    /// Gather what the pictures need (`--pictures`): the runner then describes every packet.
+    pub pictures: bool,
 }
 
 impl ScenarioPlan {
@@ -517,6 +521,7 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         kernel,
         kernel_cc,
         taps,
+        pictures: overrides.pictures,
     })
 }
 

@@ -43,6 +43,12 @@ pub struct PacketRecord {
     pub lost: Option<DropReason>,
     /// The timeline phase current at the scenario's client when it was sent.
     pub phase: Option<usize>,
+    /// Its frame number in the vantage (client) capture, where the client sent or received it.
+    pub frame: Option<u64>,
+    /// What it is, long (`DNS query A …`) and short, for a packet the vantage capture does not
+    /// hold, when [`Network::describe_records`] is on (pictures draw every host's packets).
+    pub what: Option<String>,
+    pub short: Option<packet::Short>,
 }
 
 /// One vantage point: what its host sent and received.
@@ -109,6 +115,11 @@ pub struct Network {
     /// Packets addressed to no host of the lab (counted, never delivered anywhere).
     pub unroutable: u64,
     records: Vec<PacketRecord>,
+    /// Per host, the record index of each packet waiting in its receive queue (in step with
+    /// the device's queue), so the frame a tap records on ingress is tied to its record.
+    rx_seqs: Vec<VecDeque<u64>>,
+    /// Describe packets the vantage capture does not hold ([`PacketRecord::what`]).
+    pub describe_records: bool,
 }
 
 impl Network {
@@ -142,6 +153,8 @@ impl Network {
             peer_data_since_bind: HashMap::new(),
             unroutable: 0,
             records: Vec::new(),
+            rx_seqs: vec![VecDeque::new(); n],
+            describe_records: false,
         };
         net.tap.capture = net.new_capture(vantage);
         net
@@ -244,6 +257,13 @@ impl Network {
             let len = bytes.len();
             let Some(link) = self.links[host * n + to].as_mut() else { continue };
             let seq = self.records.len() as u64;
+            let at_vantage = host == self.tap.host || to == self.tap.host;
+            // What the vantage capture will not hold: another host's packet to someone else.
+            // (One to the vantage host that is lost is described below.)
+            let described = (self.describe_records && !at_vantage).then_some(summary.as_ref()).flatten();
+            let what = described.map(|s| s.describe(&bytes));
+            let short = described.map(|s| s.short(&bytes, None));
+            let frame = if host == self.tap.host { sent_frame } else { None };
             self.records.push(PacketRecord {
                 from: host,
                 to,
@@ -252,6 +272,9 @@ impl Network {
                 arrived: None,
                 lost: None,
                 phase: self.phase,
+                frame,
+                what,
+                short,
             });
             if let Err((reason, packet)) = link.send_or_return(now, kind, len, Packet { bytes, from: host, to, seq }) {
                 let delay = link.config().delay;
@@ -267,7 +290,14 @@ impl Network {
                     let i = t.lost.partition_point(|(d, _)| *d <= due);
                     t.lost.insert(i, (due, note));
                 }
-                self.records[seq as usize].lost = Some(reason);
+                let r = &mut self.records[seq as usize];
+                if self.describe_records && host != self.tap.host && r.what.is_none() {
+                    if let Some(s) = summary.as_ref() {
+                        r.what = Some(s.describe(&packet.bytes));
+                        r.short = Some(s.short(&packet.bytes, None));
+                    }
+                }
+                r.lost = Some(reason);
             }
         }
     }
@@ -282,6 +312,7 @@ impl Network {
                     r.arrived.get_or_insert(now);
                 }
                 self.hosts[packet.to].device.rx.push_back(packet.bytes);
+                self.rx_seqs[packet.to].push_back(packet.seq);
                 delivered += 1;
             }
         }
@@ -291,11 +322,16 @@ impl Network {
     /// Lets `host` process one delivered packet (recorded first by the host's tap, if it has
     /// one, so it carries the label current when the host reads it).
     pub fn ingress_one(&mut self, host: usize, now: Instant) -> bool {
+        // The host reads the front packet, if any: its record leaves the queue with it.
+        let seq = if self.hosts[host].device.rx.is_empty() { None } else { self.rx_seqs[host].pop_front() };
         if self.tap.host == host || self.other_taps.iter().any(|t| t.host == host) {
             // Taken out and put back, so the tap can record it without a copy.
             if let Some(bytes) = self.hosts[host].device.rx.pop_front() {
                 let summary = packet::summarize(&bytes);
-                self.record_at(host, now, &bytes, summary.as_ref());
+                let frame = self.record_at(host, now, &bytes, summary.as_ref());
+                if let (true, Some(r)) = (host == self.tap.host, seq.and_then(|s| self.records.get_mut(s as usize))) {
+                    r.frame = frame;
+                }
                 self.hosts[host].device.rx.push_front(bytes);
             }
         }

@@ -14,10 +14,10 @@ pub mod theory;
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One measured phase.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Phase {
     pub id: String,
     pub label: String,
@@ -47,7 +47,7 @@ impl Phase {
 }
 
 /// The outcome of one `[[expect]]` check.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Expectation {
     pub check: String,
     pub ok: bool,
@@ -55,18 +55,18 @@ pub struct Expectation {
     pub measured: Option<f64>,
     /// How far `==` may stray, where more than the tables' rounding (RTT checks on a path with
     /// jitter or a rate, or in real time).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tolerance: Option<f64>,
     /// Where the check compares with a model: the model and how it reached its figure.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub theory: Option<String>,
     /// Why the check was not applied to these settings (it does not count as failed).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
 }
 
 /// One object fetched by a page: how long it took and how long its bytes waited behind holes.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct StreamStat {
     /// The object's number on the page (0-based).
     pub id: u64,
@@ -80,13 +80,13 @@ pub struct StreamStat {
 }
 
 /// One scenario's timeline.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Scenario {
     pub name: String,
     pub title: String,
     /// The parameters this scenario or `--set` changed, and which of them won (`--set` over
     /// the scenario's own over the lab's).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub params: Vec<String>,
     pub capture: String,
     /// Which congestion control the TCP senders ran.
@@ -96,21 +96,21 @@ pub struct Scenario {
     pub phases: Vec<Phase>,
     pub metrics: BTreeMap<String, f64>,
     /// Slow-start rounds of the first response, measured from the packets (times relative).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rounds: Vec<rounds::Round>,
     /// Per object of a page (the head-of-line lab): completion and stall.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub streams: Vec<StreamStat>,
     /// What the lab says about this scenario (why it behaves as it does).
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub note: String,
     pub expectations: Vec<Expectation>,
     /// Set when the scenario did not run to its end.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// What went differently from what the lab file asked for (a scripted drop that matched no
     /// packet), though the run finished.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
 
@@ -125,24 +125,29 @@ impl Scenario {
 }
 
 /// A whole run of a lab.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct LabTimeline {
     pub schema: u32,
     pub lab: String,
+    /// The lab's title and description, as its file gives them (for the report).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub title: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
     pub seed: u64,
     /// What moved time: "virtual" (deterministic) or "realtime" (the wall clock).
-    pub backend: &'static str,
+    pub backend: String,
     pub rtt_ms: f64,
     pub params: BTreeMap<String, String>,
     pub scenarios: Vec<Scenario>,
     /// The lab's `[size_sweep]`, when it has one.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub size_sweep: Vec<crate::runner::size_sweep::SizeRow>,
     /// The lab's `[loss_table]`, when it has one.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub loss_table: Vec<crate::runner::loss_table::LossRow>,
     /// The teaching text's figures for the settings that ran, beside the measurements.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub theory: Vec<theory::TheoryRow>,
 }
 

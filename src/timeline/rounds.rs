@@ -10,14 +10,14 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::capture::Capture;
 use crate::packet::{self, Transport};
 use crate::sim::time::Instant;
 
 /// One measured round.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Round {
     /// 1-based.
     pub round: u32,

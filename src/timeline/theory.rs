@@ -2,24 +2,24 @@
 //! measured. A row says which model gave its figure; where the text's own worked example
 //! (at its settings) differs, the row quotes it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One theory-versus-measured row (`theory` in the timeline JSON).
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct TheoryRow {
     pub claim: String,
     /// The figure the model gives for the settings that ran; `None` where the model does not
     /// apply to them (it says why).
     pub theory: Option<f64>,
     /// `rtts`, `ms`, `bytes`, `segments`, `ratio`, or `MB/s`.
-    pub unit: &'static str,
+    pub unit: String,
     pub measured: Option<f64>,
     /// The model, or "the teaching text" for a figure that does not depend on the settings.
     pub source: String,
     /// Why the measurement differs from the figure, or how the figure was reached.
     pub why: String,
     /// The text's own worked example, when it differs from `theory` at these settings.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     /// What was measured (`<phase>.<field>` or `metrics.<name>`).
     pub measure: String,

@@ -12,6 +12,9 @@ use hickory_proto::op::{Message, MessageType};
 
 use crate::link::PacketKind;
 
+mod short;
+pub use short::{Plain, Short};
+
 /// The transport layer of a packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Transport {
@@ -225,22 +228,11 @@ fn record_name(content_type: u8, body: &[u8], len: usize, after_ccs: bool) -> &'
 /// segment is still named.
 fn describe_tls(payload: &[u8]) -> Option<String> {
     let mut names: Vec<(&'static str, usize)> = Vec::new();
-    let mut rest = payload;
-    let mut after_ccs = false;
-    while let Some(&[ct, major, minor, hi, lo]) = rest.get(..5).and_then(|h| <&[u8; 5]>::try_from(h).ok()) {
-        if !(20..=23).contains(&ct) || major != 3 || !(1..=4).contains(&minor) {
-            break;
-        }
-        let len = usize::from(u16::from_be_bytes([hi, lo]));
-        let body = &rest[5..];
-        let body = body.get(..len).unwrap_or(body);
-        let name = record_name(ct, body, len, after_ccs);
-        after_ccs |= ct == 20;
+    for name in tls_record_names(payload) {
         match names.last_mut() {
             Some((last, n)) if *last == name => *n += 1,
             _ => names.push((name, 1)),
         }
-        rest = rest.get(5 + len..).unwrap_or(&[]);
     }
     if names.is_empty() {
         return None;
@@ -256,6 +248,26 @@ fn describe_tls(payload: &[u8]) -> Option<String> {
         }
     }
     Some(s)
+}
+
+/// The names of the TLS records starting at the payload's first byte, in order (see
+/// [`describe_tls`]).
+fn tls_record_names(payload: &[u8]) -> Vec<&'static str> {
+    let mut names = Vec::new();
+    let mut rest = payload;
+    let mut after_ccs = false;
+    while let Some(&[ct, major, minor, hi, lo]) = rest.get(..5).and_then(|h| <&[u8; 5]>::try_from(h).ok()) {
+        if !(20..=23).contains(&ct) || major != 3 || !(1..=4).contains(&minor) {
+            break;
+        }
+        let len = usize::from(u16::from_be_bytes([hi, lo]));
+        let body = &rest[5..];
+        let body = body.get(..len).unwrap_or(body);
+        names.push(record_name(ct, body, len, after_ccs));
+        after_ccs |= ct == 20;
+        rest = rest.get(5 + len..).unwrap_or(&[]);
+    }
+    names
 }
 
 /// An HTTP/1.x request or status line (RFC 9112 §3, §4) at the start of the payload.

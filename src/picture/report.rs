@@ -1,0 +1,177 @@
+//! `<lab>.html`: one self-contained page per run.
+//!
+//! The page holds the lab's description, the theory beside the measurements, and for each
+//! scenario its phases, checks, files and ladder diagram. It inlines its CSS and SVG, loads
+//! nothing (no script, no font, no image from anywhere), and opens from disk in any browser.
+//! It is also well-formed XML, so the tests parse it as strictly as the SVGs.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::svg::esc;
+use crate::timeline::{table, LabTimeline, Scenario};
+
+/// What the page links to and shows, besides the timeline itself.
+#[derive(Clone, Debug, Default)]
+pub struct Extras {
+    /// Per scenario: its ladder diagram (an SVG document).
+    pub ladders: BTreeMap<String, String>,
+    /// Per scenario: the files written beside the page (capture, key log, other taps).
+    pub files: BTreeMap<String, Vec<String>>,
+    /// Preformatted tables of the whole run (the size sweep, the loss table), with headings.
+    pub tables: Vec<(String, String)>,
+}
+
+const STYLE: &str = "
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1400px;padding:0 1em;color:#111111;line-height:1.4}
+h1{font-size:1.6em;margin-bottom:0.2em}
+h2{font-size:1.25em;margin-top:2em;border-bottom:1px solid #cccccc}
+table{border-collapse:collapse;margin:0.6em 0;font-size:0.92em}
+th,td{border:1px solid #cccccc;padding:0.2em 0.5em;text-align:left;vertical-align:top}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+pre{background:#f6f6f6;padding:0.6em;overflow-x:auto;font-size:0.85em}
+.ok{color:#006d4f}.fail{color:#b34700;font-weight:bold}.skip{color:#555555}
+.checks{list-style:none;padding-left:0}
+.ladder-box{overflow:auto;max-height:90vh;border:1px solid #dddddd;margin:0.8em 0}
+.meta{color:#444444}
+nav a{margin-right:1em}
+";
+
+/// The page for run `t`.
+pub fn render(t: &LabTimeline, x: &Extras) -> String {
+    let mut out = String::with_capacity(16_384 + x.ladders.values().map(String::len).sum::<usize>());
+    let heading = if t.title.is_empty() { t.lab.clone() } else { format!("{}: {}", t.lab, t.title) };
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n<title>wirelab · {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+        esc(&heading)
+    );
+    let _ = writeln!(out, "<h1>wirelab · {}</h1>", esc(&heading));
+    if !t.description.is_empty() {
+        let _ = writeln!(out, "<p>{}</p>", esc(t.description.trim()));
+    }
+    let params: Vec<String> = t.params.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+    let _ = writeln!(
+        out,
+        "<p class=\"meta\">seed {} · {} time · client–server RTT {} ms · parameters: {}</p>",
+        t.seed,
+        esc(&t.backend),
+        t.rtt_ms,
+        esc(&params.join(", "))
+    );
+    out.push_str("<nav>");
+    for s in &t.scenarios {
+        let _ = write!(out, "<a href=\"#{}\">{}</a>", anchor(&s.name), esc(&s.name));
+    }
+    out.push_str("</nav>\n");
+    theory(&mut out, t);
+    for s in &t.scenarios {
+        scenario(&mut out, s, x);
+    }
+    for (heading, text) in x.tables.iter().filter(|(_, text)| !text.trim().is_empty()) {
+        let _ = writeln!(out, "<h2>{}</h2>\n<pre>{}</pre>", esc(heading), esc(text));
+    }
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
+fn anchor(name: &str) -> String {
+    let slug: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    format!("scenario-{slug}")
+}
+
+fn num(v: Option<f64>) -> String {
+    v.map_or("–".to_string(), |v| {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    })
+}
+
+fn theory(out: &mut String, t: &LabTimeline) {
+    if t.theory.is_empty() {
+        return;
+    }
+    out.push_str("<h2 id=\"theory\">The theory beside the measurement</h2>\n<table>\n");
+    out.push_str("<tr><th>claim</th><th>theory</th><th>measured</th><th>unit</th><th>source</th><th>why</th></tr>\n");
+    for r in &t.theory {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&r.claim),
+            num(r.theory),
+            num(r.measured),
+            esc(&r.unit),
+            esc(&r.source),
+            esc(&r.why)
+        );
+    }
+    out.push_str("</table>\n");
+}
+
+fn scenario(out: &mut String, s: &Scenario, x: &Extras) {
+    let _ = writeln!(out, "<section id=\"{}\">\n<h2>{}: {}</h2>", anchor(&s.name), esc(&s.name), esc(&s.title));
+    let _ = writeln!(out, "<p class=\"meta\">path: {} · {}</p>", esc(&s.link), esc(&s.congestion));
+    if !s.params.is_empty() {
+        let _ = writeln!(out, "<p class=\"meta\">parameters: {}</p>", esc(&s.params.join("; ")));
+    }
+    if let Some(files) = x.files.get(&s.name).filter(|f| !f.is_empty()) {
+        out.push_str("<p>Files: ");
+        for (i, f) in files.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            let _ = write!(out, "{sep}<a href=\"{}\">{}</a>", esc(f), esc(f));
+        }
+        out.push_str(" (the capture opens in Wireshark with its TLS keys embedded)</p>\n");
+    }
+    out.push_str("<table>\n<tr><th>phase</th><th>start ms</th><th>end ms</th><th>took ms</th><th>RTTs</th><th>frames</th><th>what</th></tr>\n");
+    for p in &s.phases {
+        let frames = match (p.first_frame, p.last_frame) {
+            (Some(a), Some(b)) => format!("{a}–{b}"),
+            _ => "none".into(),
+        };
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td class=\"num\">{:.3}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{frames}</td><td>{}{}</td></tr>",
+            esc(&p.id),
+            p.start_ms,
+            p.end_ms.map_or("–".into(), |v| format!("{v:.3}")),
+            p.duration_ms().map_or("–".into(), |v| format!("{v:.3}")),
+            p.rtts.map_or("–".into(), |v| format!("{v:.2}")),
+            esc(&p.label),
+            if p.end_ms.is_none() { " (did not end)" } else { "" }
+        );
+    }
+    out.push_str("</table>\n");
+    if let Some(e) = &s.error {
+        let _ = writeln!(out, "<p class=\"fail\">The run did not finish: {}</p>", esc(e));
+    }
+    for w in &s.warnings {
+        let _ = writeln!(out, "<p class=\"fail\">Warning: {}</p>", esc(w));
+    }
+    if !s.expectations.is_empty() {
+        out.push_str("<ul class=\"checks\">\n");
+        for e in &s.expectations {
+            let (class, verdict) = match (e.ok, &e.skipped) {
+                (_, Some(_)) => ("skip", "skip"),
+                (true, None) => ("ok", "ok"),
+                (false, None) => ("fail", "FAIL"),
+            };
+            let measured = e.measured.map_or("no value".to_string(), |m| format!("measured {}", num(Some(m))));
+            let why = e.skipped.as_ref().or(e.theory.as_ref()).map_or(String::new(), |w| format!(" — {}", esc(w)));
+            let _ = writeln!(out, "<li class=\"{class}\">[{verdict}] {} ({measured}){why}</li>", esc(&e.check));
+        }
+        out.push_str("</ul>\n");
+    }
+    if !s.note.is_empty() {
+        let _ = writeln!(out, "<p><b>Why:</b> {}</p>", esc(&s.note));
+    }
+    if let Some(svg) = x.ladders.get(&s.name) {
+        out.push_str("<h3>Ladder: every packet, to scale in time</h3>\n<p class=\"meta\">One lane per host; an arrow leaves its sender when it was sent and reaches the receiver when it arrived. Hover an arrow for the whole packet; # is the frame number in the capture.</p>\n<div class=\"ladder-box\">\n");
+        out.push_str(svg.trim_start_matches(|c| c != '<'));
+        out.push_str("</div>\n");
+    }
+    let _ = writeln!(
+        out,
+        "<details><summary>The scenario as the terminal prints it</summary>\n<pre>{}</pre>\n</details>\n</section>",
+        esc(&table::scenario(s))
+    );
+}

@@ -1,0 +1,292 @@
+//! The pictures a run writes: ladders whose geometry is the data, labels that never overlap,
+//! a report that parses and renders in a real browser, `--pictures` and `wirelab report`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use tempfile::TempDir;
+
+/// The advance of a monospace glyph and the box rule the ladder's placer uses (svg.rs).
+const ADVANCE: f64 = 0.6;
+
+/// Pixels: the SVG writes one decimal, so a point is within 0.05 of where it should be, and
+/// the scale read back from a segment's rounded ends moves it by up to 0.05 more.
+const PX: f64 = 0.11;
+
+fn attr(n: roxmltree::Node, name: &str) -> f64 {
+    n.attribute(name).unwrap_or_else(|| panic!("<{}> has no {name}", n.tag_name().name())).parse().unwrap()
+}
+
+fn class_has(n: roxmltree::Node, class: &str) -> bool {
+    n.attribute("class").is_some_and(|c| c.split(' ').any(|k| k == class))
+}
+
+/// One axis segment: linear from t0..t1 ms to y0..y1 px.
+struct Segment {
+    t0: f64,
+    t1: f64,
+    y0: f64,
+    y1: f64,
+}
+
+struct Parsed {
+    segments: Vec<Segment>,
+    lanes: BTreeMap<String, f64>,
+    /// (data-* attributes, line end points, has a cross)
+    packets: Vec<(BTreeMap<String, String>, [f64; 4], bool)>,
+    /// (text, box)
+    labels: Vec<(String, [f64; 4])>,
+}
+
+impl Parsed {
+    fn y(&self, t: f64) -> f64 {
+        let s = self.segments.iter().find(|s| t <= s.t1 + 1e-9).unwrap_or_else(|| self.segments.last().unwrap());
+        if s.t1 > s.t0 {
+            s.y0 + (t - s.t0) * (s.y1 - s.y0) / (s.t1 - s.t0)
+        } else {
+            s.y0
+        }
+    }
+}
+
+fn parse(svg: &str, name: &str) -> Parsed {
+    let doc = roxmltree::Document::parse(svg).unwrap_or_else(|e| panic!("{name} is not XML: {e}"));
+    let mut p = Parsed { segments: Vec::new(), lanes: BTreeMap::new(), packets: Vec::new(), labels: Vec::new() };
+    for n in doc.descendants().filter(|n| n.is_element()) {
+        match n.tag_name().name() {
+            "line" if class_has(n, "axis-segment") => p.segments.push(Segment {
+                t0: attr(n, "data-t0-ms"),
+                t1: attr(n, "data-t1-ms"),
+                y0: attr(n, "y1"),
+                y1: attr(n, "y2"),
+            }),
+            "line" if class_has(n, "lane") => {
+                p.lanes.insert(n.attribute("data-host").unwrap().to_string(), attr(n, "x1"));
+            }
+            "g" if class_has(n, "pkt") => {
+                let data: BTreeMap<String, String> = n
+                    .attributes()
+                    .filter(|a| a.name().starts_with("data-"))
+                    .map(|a| (a.name().to_string(), a.value().to_string()))
+                    .collect();
+                let line = n.children().find(|c| c.tag_name().name() == "line").expect("a packet without a line");
+                let ends = [attr(line, "x1"), attr(line, "y1"), attr(line, "x2"), attr(line, "y2")];
+                let cross = n.children().any(|c| class_has(c, "cross"));
+                assert!(n.children().any(|c| c.tag_name().name() == "title"), "{name}: a packet without a <title>");
+                p.packets.push((data, ends, cross));
+            }
+            "text" => {
+                let text = n.text().unwrap_or("").to_string();
+                let (x, y, size) = (attr(n, "x"), attr(n, "y"), attr(n, "font-size"));
+                assert!(size >= 10.0, "{name}: text {text:?} is {size} px");
+                let w = text.chars().count() as f64 * ADVANCE * size;
+                let x0 = match n.attribute("text-anchor") {
+                    Some("middle") => x - w / 2.0,
+                    Some("end") => x - w,
+                    _ => x,
+                };
+                p.labels.push((text, [x0, y - 0.8 * size, x0 + w, y + 0.25 * size]));
+            }
+            _ => {}
+        }
+    }
+    assert!(!p.segments.is_empty(), "{name}: no axis segments");
+    p
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= PX
+}
+
+/// Every packet's line starts on its sender's lane at its send time and ends on its
+/// receiver's lane at its arrival (or half way, at the time it is marked lost).
+fn check_geometry(p: &Parsed, name: &str) {
+    for (data, [x1, y1, x2, y2], cross) in &p.packets {
+        let lane = |k: &str| p.lanes[&data[k]];
+        let t = |k: &str| data[k].parse::<f64>().unwrap();
+        assert!(close(*x1, lane("data-from")) && close(*y1, p.y(t("data-sent-ms"))), "{name}: start of {data:?}");
+        if let Some(_rule) = data.get("data-lost") {
+            assert!(*cross, "{name}: a lost packet without its ✕: {data:?}");
+            let half = (lane("data-from") + lane("data-to")) / 2.0;
+            assert!(close(*x2, half) && close(*y2, p.y(t("data-lost-at-ms"))), "{name}: loss point of {data:?}");
+        } else if data.contains_key("data-arrived-ms") {
+            assert!(!cross, "{name}: a delivered packet with a ✕: {data:?}");
+            assert!(close(*x2, lane("data-to")) && close(*y2, p.y(t("data-arrived-ms"))), "{name}: end of {data:?}");
+        } else {
+            assert!(data.contains_key("data-in-flight-until-ms"), "{name}: a packet with no fate: {data:?}");
+        }
+    }
+}
+
+fn check_labels_apart(p: &Parsed, name: &str) {
+    for (i, (a, ba)) in p.labels.iter().enumerate() {
+        for (b, bb) in &p.labels[i + 1..] {
+            let overlap = ba[0] < bb[2] && bb[0] < ba[2] && ba[1] < bb[3] && bb[1] < ba[3];
+            assert!(!overlap, "{name}: labels {a:?} and {b:?} overlap");
+        }
+    }
+}
+
+fn read(dir: &Path, file: &str) -> String {
+    std::fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("no {file}: {e}"))
+}
+
+fn frame_packet(p: &Parsed, frame: u64) -> &BTreeMap<String, String> {
+    let f = frame.to_string();
+    &p.packets.iter().find(|(d, _, _)| d.get("data-frame") == Some(&f)).unwrap_or_else(|| panic!("no frame {f}")).0
+}
+
+#[test]
+fn the_handshake_spans_one_rtt_on_the_ladder_at_25_and_310_ms() {
+    for rtt in [25.0, 310.0] {
+        let dir = TempDir::new().unwrap();
+        common::run_handshake(dir.path(), &["--scenario", "fresh-tls13", "--rtt", &format!("{rtt}ms")]);
+        let svg = read(dir.path(), "handshake-fresh-tls13.svg");
+        let p = parse(&svg, "handshake-fresh-tls13.svg");
+        check_geometry(&p, "handshake-fresh-tls13.svg");
+        let t = common::timeline(dir.path());
+        let tcp = &t["scenarios"][0]["phases"].as_array().unwrap().iter().find(|p| p["id"] == "tcp_handshake").unwrap();
+        let (syn, ack) = (tcp["first_frame"].as_u64().unwrap(), tcp["last_frame"].as_u64().unwrap());
+        let ms = |d: &BTreeMap<String, String>, k: &str| d[k].parse::<f64>().unwrap();
+        let (syn, synack, ack) = (frame_packet(&p, syn), frame_packet(&p, syn + 1), frame_packet(&p, ack));
+        assert_eq!((syn["data-from"].as_str(), syn["data-to"].as_str()), ("client", "server"));
+        assert_eq!((synack["data-from"].as_str(), synack["data-to"].as_str()), ("server", "client"));
+        assert!((ms(syn, "data-arrived-ms") - ms(syn, "data-sent-ms") - rtt / 2.0).abs() < 1e-9);
+        assert!((ms(synack, "data-arrived-ms") - ms(syn, "data-sent-ms") - rtt).abs() < 1e-9, "at {rtt} ms");
+        assert!((ms(ack, "data-sent-ms") - ms(syn, "data-sent-ms") - rtt).abs() < 1e-9, "at {rtt} ms");
+        // On the picture: the same span on one linear scale.
+        let (y0, y1) = (p.y(ms(syn, "data-sent-ms")), p.y(ms(ack, "data-sent-ms")));
+        let seg =
+            p.segments.iter().find(|s| s.t0 <= ms(syn, "data-sent-ms") && ms(ack, "data-sent-ms") <= s.t1).unwrap();
+        assert!(((y1 - y0) - rtt * (seg.y1 - seg.y0) / (seg.t1 - seg.t0)).abs() < PX);
+    }
+}
+
+#[test]
+fn a_scripted_drop_ends_in_a_cross_and_is_not_a_client_frame() {
+    let dir = TempDir::new().unwrap();
+    common::run_lab("slow-start", dir.path(), &["--scenario", "one-loss", "--rtt", "29ms"]);
+    let p = parse(&read(dir.path(), "slow-start-one-loss.svg"), "slow-start-one-loss.svg");
+    check_geometry(&p, "slow-start-one-loss.svg");
+    let lost: Vec<_> = p.packets.iter().filter(|(d, _, _)| d.contains_key("data-lost")).collect();
+    assert_eq!(lost.len(), 1, "one scripted drop, one lost packet");
+    let (data, _, cross) = lost[0];
+    assert!(*cross && data["data-lost"].starts_with("scripted drop"), "{data:?}");
+    assert!(!data.contains_key("data-frame"), "the client never received it, so it has no frame there");
+    assert!(p.labels.iter().any(|(t, _)| t.contains("✕ lost: scripted drop")), "the drop is labelled with its rule");
+}
+
+/// Every built-in lab at its defaults and away from them: XML, geometry, labels apart, report.
+#[test]
+fn every_lab_draws_a_ladder_whose_geometry_is_the_data_with_labels_apart() {
+    for (lab, extra) in [
+        ("handshake", &[][..]),
+        ("handshake", &["--rtt", "0.4ms", "--loss", "2%", "--seed", "3"][..]),
+        ("slow-start", &["--set", "response_size=1MB", "--link", "delay 10ms 3ms rate 20mbit"][..]),
+        ("keepalive", &[][..]),
+        ("hol", &["--scenario", "one-loss-h1", "--scenario", "one-loss-h2", "--scenario", "one-loss-h3"][..]),
+    ] {
+        let dir = TempDir::new().unwrap();
+        let o = common::wirelab().args(["run", lab]).args(extra).arg("--out").arg(dir.path()).output().unwrap();
+        assert!(o.status.code().is_some_and(|c| c <= 1), "{lab} {extra:?}: {}", String::from_utf8_lossy(&o.stderr));
+        let t = common::lab_timeline(dir.path(), lab);
+        let html = read(dir.path(), &format!("{lab}.html"));
+        let options = roxmltree::ParsingOptions { allow_dtd: true, ..Default::default() };
+        let page = roxmltree::Document::parse_with_options(&html, options)
+            .unwrap_or_else(|e| panic!("{lab}.html is not well-formed: {e}"));
+        assert!(html.starts_with("<!DOCTYPE html>"));
+        for s in t["scenarios"].as_array().unwrap() {
+            let name = format!("{lab}-{}.svg", s["name"].as_str().unwrap());
+            let svg = read(dir.path(), &name);
+            let p = parse(&svg, &name);
+            check_geometry(&p, &name);
+            check_labels_apart(&p, &name);
+            assert!(!p.packets.is_empty(), "{name}: no packets drawn");
+        }
+        let inlined = page.descendants().filter(|n| n.tag_name().name() == "svg").count();
+        assert_eq!(inlined, t["scenarios"].as_array().unwrap().len(), "{lab}.html inlines {inlined} ladders");
+        // Nothing is fetched: no script, no external reference but the namespace.
+        for bad in ["<script", "<link", "src=\"http", "href=\"http", "@import", "url(http"] {
+            assert!(!html.contains(bad), "{lab}.html contains {bad}");
+        }
+    }
+}
+
+#[test]
+fn pictures_flag_chooses_the_files_and_report_rebuilds_the_page() {
+    let expect = |pictures: &str, svg: bool, html: bool| {
+        let dir = TempDir::new().unwrap();
+        common::run_handshake(dir.path(), &["--scenario", "pooled", "--pictures", pictures]);
+        assert_eq!(dir.path().join("handshake-pooled.svg").exists(), svg, "--pictures {pictures}");
+        assert_eq!(dir.path().join("handshake.html").exists(), html, "--pictures {pictures}");
+        dir
+    };
+    let o = common::wirelab().args(["run", "handshake", "--pictures", "png"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--pictures") && err.contains("png"), "{err}");
+    expect("none", false, false);
+    expect("svg", true, false);
+    expect("html", false, true);
+    let dir = expect("all", true, true);
+    let rebuilt = dir.path().join("again.html");
+    let o = common::wirelab()
+        .arg("report")
+        .arg(dir.path().join("handshake.json"))
+        .arg("-o")
+        .arg(&rebuilt)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        std::fs::read(&rebuilt).unwrap() == std::fs::read(dir.path().join("handshake.html")).unwrap(),
+        "wirelab report wrote another page than the run"
+    );
+    let o = common::wirelab().arg("report").arg(dir.path().join("handshake-pooled.keys")).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("handshake-pooled.keys") && err.contains("not a wirelab timeline"), "{err}");
+}
+
+/// Headless Chromium loads each report from disk: no console error, every image loaded, the
+/// ladders laid out; a screenshot is kept in target/pictures/ to look at.
+#[test]
+fn reports_render_in_a_real_browser() {
+    let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| std::process::Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()))
+    else {
+        eprintln!("SKIPPED reports_render_in_a_real_browser: no chromium (scripts/test installs it)");
+        return;
+    };
+    let keep = Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("pictures");
+    std::fs::create_dir_all(&keep).unwrap();
+    for lab in ["handshake", "slow-start"] {
+        let dir = TempDir::new().unwrap();
+        common::run_lab(lab, dir.path(), &[]);
+        // A probe that fails loudly in the console if an image did not load or a ladder has no size.
+        let page = read(dir.path(), &format!("{lab}.html"));
+        let probe = r#"<script>window.addEventListener('load',function(){var bad=0;for(var i of document.images){if(!i.complete||i.naturalWidth===0){bad++;}}for(var s of document.querySelectorAll('svg.ladder')){var r=s.getBoundingClientRect();if(r.width<100||r.height<100){bad++;}}console.log(bad===0?'WIRELAB-PROBE-OK':'WIRELAB-PROBE-BAD '+bad);});</script>"#;
+        let probed = dir.path().join("probed.html");
+        std::fs::write(&probed, page.replace("</body>", &format!("{probe}</body>"))).unwrap();
+        let shot = keep.join(format!("{lab}.png"));
+        let o = std::process::Command::new(chromium)
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0"])
+            .arg("--window-size=1400,2400")
+            .arg(format!("--screenshot={}", shot.display()))
+            .arg(format!("file://{}", probed.display()))
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&o.stderr);
+        let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
+        assert!(console.iter().any(|l| l.contains("WIRELAB-PROBE-OK")), "{lab}.html: the probe did not pass:\n{log}");
+        assert!(
+            !console.iter().any(|l| !l.contains("WIRELAB-PROBE")),
+            "{lab}.html: console messages:\n{}",
+            console.join("\n")
+        );
+        assert!(shot.metadata().is_ok_and(|m| m.len() > 10_000), "no screenshot of {lab}.html");
+    }
+}
