@@ -205,7 +205,7 @@ fn every_lab_draws_a_ladder_whose_geometry_is_the_data_with_labels_apart() {
             check_labels_apart(&p, &name);
             assert!(!p.packets.is_empty(), "{name}: no packets drawn");
         }
-        let inlined = page.descendants().filter(|n| n.tag_name().name() == "svg").count();
+        let inlined = page.descendants().filter(|n| n.tag_name().name() == "svg" && class_has(*n, "ladder")).count();
         assert_eq!(inlined, t["scenarios"].as_array().unwrap().len(), "{lab}.html inlines {inlined} ladders");
         // Nothing is fetched: no script, no external reference but the namespace.
         for bad in ["<script", "<link", "src=\"http", "href=\"http", "@import", "url(http"] {
@@ -289,4 +289,45 @@ fn reports_render_in_a_real_browser() {
         );
         assert!(shot.metadata().is_ok_and(|m| m.len() > 10_000), "no screenshot of {lab}.html");
     }
+}
+
+/// Counts elements of `tag` whose `attr` is `value` (and, if given, whose stroke-width is `width`).
+fn count(svg: &str, tag: &str, attr: &str, value: &str, width: Option<&str>) -> usize {
+    let doc = roxmltree::Document::parse(svg).unwrap_or_else(|e| panic!("not XML: {e}"));
+    doc.descendants()
+        .filter(|n| n.tag_name().name() == tag && n.attribute(attr) == Some(value))
+        .filter(|n| width.is_none_or(|w| n.attribute("stroke-width") == Some(w)))
+        .count()
+}
+
+#[test]
+fn slow_start_plots_show_the_rounds_and_the_retransmission_that_ran() {
+    let dir = TempDir::new().unwrap();
+    common::run_lab("slow-start", dir.path(), &["--rtt", "29ms", "--set", "response_size=300KB"]);
+    let t = common::lab_timeline(dir.path(), "slow-start");
+    let html = read(dir.path(), "slow-start.html");
+    for s in t["scenarios"].as_array().unwrap() {
+        let name = s["name"].as_str().unwrap();
+        let rounds = s["rounds"].as_array().unwrap();
+        let bars = read(dir.path(), &format!("slow-start-{name}-rounds.svg"));
+        // One measured bar per round, plus the legend's swatch.
+        assert_eq!(count(&bars, "rect", "fill", "#0072B2", None), rounds.len() + 1, "{name}: bars");
+        let theory = rounds.iter().filter(|r| !r["theory_bytes"].is_null()).count();
+        assert_eq!(count(&bars, "rect", "fill", "#E69F00", None), theory + 1, "{name}: theory bars");
+        let tsg = read(dir.path(), &format!("slow-start-{name}-time-sequence.svg"));
+        let retx = s["metrics"]["retransmissions"].as_f64().unwrap() as usize;
+        assert_eq!(count(&tsg, "polyline", "stroke", "#D55E00", Some("4")), retx, "{name}: retransmissions");
+        for svg in [&bars, &tsg] {
+            let doc = roxmltree::Document::parse(svg).unwrap();
+            for n in doc.descendants().filter(|n| n.tag_name().name() == "text") {
+                let size: f64 = n.attribute("font-size").unwrap().parse().unwrap();
+                assert!(size >= 10.0, "{name}: a plot's text is {size} px");
+            }
+        }
+        assert!(html.contains(&format!("slow-start-{name}-time-sequence.svg")), "the report links {name}'s plot");
+    }
+    assert!(
+        t["scenarios"].as_array().unwrap().iter().any(|s| s["metrics"]["retransmissions"].as_f64() == Some(1.0)),
+        "one-loss should retransmit once"
+    );
 }

@@ -84,6 +84,21 @@ pub fn write_all(
             }
             extras.ladders.insert(name.clone(), svg);
         }
+        let mut plots = Vec::new();
+        if let Some(ts) = &o.time_seq {
+            plots.push(("time-sequence", crate::picture::plot::time_sequence(ts)));
+        }
+        if o.ladder.is_some() && !o.timeline.rounds.is_empty() {
+            let title = format!("{lab} · {name}: bytes per slow-start round");
+            plots.push(("rounds", crate::picture::plot::rounds(&title, &o.timeline.rounds)));
+        }
+        for (plot, svg) in plots {
+            if pictures.svg() {
+                files.push(format!("{base}-{plot}.svg"));
+                write_atomic(&dir.join(format!("{base}-{plot}.svg")), svg.as_bytes())?;
+            }
+            extras.plots.entry(name.clone()).or_default().push((plot.to_string(), svg));
+        }
         extras.files.insert(name.clone(), files);
     }
     write_atomic(&dir.join(format!("{lab}.json")), timeline.to_json().as_bytes())?;

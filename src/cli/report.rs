@@ -54,8 +54,10 @@ fn from_dir(dir: &Path, t: &LabTimeline) -> Extras {
         .unwrap_or_default();
     for s in &t.scenarios {
         let base = format!("{}-{}", t.lab, s.name);
+        let plots = report::PLOTS.iter().map(|(plot, _)| format!("{base}-{plot}.svg"));
         let mut files: Vec<String> = [format!("{base}.pcapng"), format!("{base}.keys"), format!("{base}.svg")]
             .into_iter()
+            .chain(plots)
             .filter(|f| listing.contains(f))
             .collect();
         let mut taps: Vec<String> =
@@ -64,6 +66,11 @@ fn from_dir(dir: &Path, t: &LabTimeline) -> Extras {
         files.splice(1..1, taps);
         if let Ok(svg) = std::fs::read_to_string(dir.join(format!("{base}.svg"))) {
             x.ladders.insert(s.name.clone(), svg);
+        }
+        for (plot, _) in report::PLOTS {
+            if let Ok(svg) = std::fs::read_to_string(dir.join(format!("{base}-{plot}.svg"))) {
+                x.plots.entry(s.name.clone()).or_default().push((plot.to_string(), svg));
+            }
         }
         x.files.insert(s.name.clone(), files);
     }

@@ -101,6 +101,16 @@ fn transport_of<'a>(body: &IpPayloadSlice<'a>) -> Option<(Transport, &'a [u8])> 
     }
 }
 
+/// The window scale a TCP segment announces (RFC 7323 §2.2: in a SYN; at most 14), if any.
+pub fn tcp_window_scale(bytes: &[u8]) -> Option<u8> {
+    let ip = Ipv4Slice::from_slice(bytes).ok()?;
+    let t = TcpSlice::from_slice(ip.payload().payload).ok()?;
+    t.options_iterator().find_map(|o| match o {
+        Ok(etherparse::TcpOptionElement::WindowScale(shift)) => Some(shift.min(14)),
+        _ => None,
+    })
+}
+
 impl PacketSummary {
     /// The class used by scripted drops (see [`PacketKind`] for the TCP precedence).
     pub fn kind(&self) -> PacketKind {

@@ -5,5 +5,6 @@
 //! structured data to bytes, so the same seed gives the same pictures.
 
 pub mod ladder;
+pub mod plot;
 pub mod report;
 pub mod svg;

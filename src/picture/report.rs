@@ -16,11 +16,26 @@ use crate::timeline::{table, LabTimeline, Scenario};
 pub struct Extras {
     /// Per scenario: its ladder diagram (an SVG document).
     pub ladders: BTreeMap<String, String>,
+    /// Per scenario: its plots, by name ([`PLOTS`]).
+    pub plots: BTreeMap<String, Vec<(String, String)>>,
     /// Per scenario: the files written beside the page (capture, key log, other taps).
     pub files: BTreeMap<String, Vec<String>>,
     /// Preformatted tables of the whole run (the size sweep, the loss table), with headings.
     pub tables: Vec<(String, String)>,
 }
+
+/// The plots a scenario may have: the file name's suffix (`<lab>-<scenario>-<name>.svg`) and
+/// what the report says about it.
+pub const PLOTS: [(&str, &str); 2] = [
+    (
+        "time-sequence",
+        "Time-sequence graph: each data segment where it arrived (its bytes as a vertical stroke; retransmissions in vermillion), the client's ACKs and its receive window. Slow start shows as steps that grow each round trip.",
+    ),
+    (
+        "rounds",
+        "Bytes per slow-start round, beside slow start without loss from the initial window that ran (IW × MSS, doubling each round).",
+    ),
+];
 
 const STYLE: &str = "
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1400px;padding:0 1em;color:#111111;line-height:1.4}
@@ -33,6 +48,7 @@ pre{background:#f6f6f6;padding:0.6em;overflow-x:auto;font-size:0.85em}
 .ok{color:#006d4f}.fail{color:#b34700;font-weight:bold}.skip{color:#555555}
 .checks{list-style:none;padding-left:0}
 .ladder-box{overflow:auto;max-height:90vh;border:1px solid #dddddd;margin:0.8em 0}
+.plot-box{overflow:auto;margin:0.8em 0}
 .meta{color:#444444}
 nav a{margin-right:1em}
 ";
@@ -166,6 +182,12 @@ fn scenario(out: &mut String, s: &Scenario, x: &Extras) {
     }
     if let Some(svg) = x.ladders.get(&s.name) {
         out.push_str("<h3>Ladder: every packet, to scale in time</h3>\n<p class=\"meta\">One lane per host; an arrow leaves its sender when it was sent and reaches the receiver when it arrived. Hover an arrow for the whole packet; # is the frame number in the capture.</p>\n<div class=\"ladder-box\">\n");
+        out.push_str(svg.trim_start_matches(|c| c != '<'));
+        out.push_str("</div>\n");
+    }
+    for (name, svg) in x.plots.get(&s.name).into_iter().flatten() {
+        let about = PLOTS.iter().find(|(n, _)| n == name).map_or("", |(_, a)| a);
+        let _ = writeln!(out, "<h3>{}</h3>\n<p class=\"meta\">{}</p>\n<div class=\"plot-box\">", esc(name), esc(about));
         out.push_str(svg.trim_start_matches(|c| c != '<'));
         out.push_str("</div>\n");
     }

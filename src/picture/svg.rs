@@ -29,11 +29,15 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-/// `v` with `decimals` fixed decimals, never `-0.0`.
-fn fixed(v: f64, decimals: usize) -> String {
-    let k = 10f64.powi(decimals as i32);
-    let r = (v * k).round() / k;
-    format!("{:.decimals$}", if r == 0.0 { 0.0 } else { r })
+/// `v` with `decimals` fixed decimals, never `-0.0`: rounded once to an integer count of
+/// 10^-decimals and written with integer formatting (exact, and far faster than the float
+/// formatter's exact mode).
+fn fixed(v: f64, decimals: u32) -> String {
+    let k = 10i64.pow(decimals);
+    let n = (v * k as f64).round() as i64;
+    let sign = if n < 0 { "-" } else { "" };
+    let (whole, frac) = (n.unsigned_abs() / k as u64, n.unsigned_abs() % k as u64);
+    format!("{sign}{whole}.{frac:0width$}", width = decimals as usize)
 }
 
 /// A coordinate with one decimal.
@@ -105,16 +109,35 @@ pub fn clip(text: &str, max: usize) -> String {
     s
 }
 
-/// Labels placed so far: a new one goes where it overlaps none of them, or nowhere.
+/// Labels placed so far: a new one goes where it overlaps none of them, or nowhere. Boxes are
+/// kept in horizontal bands of [`BAND`] px, so a new label is checked only against the labels
+/// of the bands it touches.
 #[derive(Debug, Default)]
 pub struct Placer {
-    taken: Vec<Rect>,
+    bands: std::collections::BTreeMap<i64, Vec<Rect>>,
 }
 
+/// The height of one band of the placer's index, in px.
+const BAND: f64 = 32.0;
+
 impl Placer {
+    fn bands_of(r: &Rect) -> std::ops::RangeInclusive<i64> {
+        ((r.y0 / BAND).floor() as i64)..=((r.y1 / BAND).floor() as i64)
+    }
+
+    fn free(&self, r: &Rect) -> bool {
+        Self::bands_of(r).all(|b| self.bands.get(&b).is_none_or(|v| !v.iter().any(|t| t.intersects(r))))
+    }
+
+    fn take(&mut self, r: Rect) {
+        for b in Self::bands_of(&r) {
+            self.bands.entry(b).or_default().push(r);
+        }
+    }
+
     /// Reserves `r` (a title, an axis) without drawing anything.
     pub fn reserve(&mut self, r: Rect) {
-        self.taken.push(r.grown(0.5));
+        self.take(r.grown(0.5));
     }
 
     /// The first of the baselines `ys` at which `text` overlaps no placed label, reserved.
@@ -128,8 +151,10 @@ impl Placer {
                 .enumerate()
                 .map(|(i, l)| text_box(l, x, y + i as f64 * LINE * size, size, anchor).grown(0.5))
                 .collect();
-            if !boxes.iter().any(|b| self.taken.iter().any(|t| t.intersects(b))) {
-                self.taken.extend(boxes);
+            if boxes.iter().all(|b| self.free(b)) {
+                for b in boxes {
+                    self.take(b);
+                }
                 return Some(y);
             }
         }
@@ -179,6 +204,10 @@ mod tests {
         assert_eq!(px(12.345), "12.3");
         assert_eq!(ms3(-0.0001), "0.000");
         assert_eq!(ms3(150.0), "150.000");
+        assert_eq!(px(-3.25), "-3.3");
+        assert_eq!(px(0.96), "1.0");
+        assert_eq!(ms3(42.3), "42.300");
+        assert_eq!(ms3(-0.0504), "-0.050");
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub struct ScenarioOutput {
     pub key_log: String,
     /// The scenario's ladder diagram, when the plan asked for pictures.
     pub ladder: Option<crate::picture::ladder::Ladder>,
+    /// The time-sequence graph of its response, when it has slow-start rounds and the plan
+    /// asked for pictures.
+    pub time_seq: Option<crate::picture::plot::TimeSeq>,
 }
 
 /// The server's DNS name for TLS: the first name in [dns] that points at it, else its host name.
@@ -391,7 +394,9 @@ pub fn run_scenario_on(
     };
     scenario.expectations = plan.checks.iter().map(|c| expectation(c, &scenario, plan, clock, rtt_ms)).collect();
     let ladder = plan.pictures.then(|| pictures::ladder(plan, &net, &scenario.phases, t0, rtt_ms));
-    Ok(ScenarioOutput { timeline: scenario, pcapng, other_captures, key_log, ladder })
+    let time_seq =
+        (plan.pictures && !scenario.rounds.is_empty()).then(|| pictures::time_sequence(plan, &net, t0)).flatten();
+    Ok(ScenarioOutput { timeline: scenario, pcapng, other_captures, key_log, ladder, time_seq })
 }
 
 /// Evaluates one check on a finished scenario: against its number, or against the figure its

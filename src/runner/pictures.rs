@@ -1,8 +1,11 @@
 //! The data a scenario's pictures are drawn from, gathered from the network's packet records,
 //! the client's capture and the measured phases.
 
-use crate::packet::{self, Plain};
+use std::collections::BTreeMap;
+
+use crate::packet::{self, Plain, Transport};
 use crate::picture::ladder::{Bracket, Kind, Ladder, Packet};
+use crate::picture::plot::TimeSeq;
 use crate::script::plan::ScenarioPlan;
 use crate::sim::network::Network;
 use crate::sim::time::Instant;
@@ -79,4 +82,55 @@ pub fn ladder(plan: &ScenarioPlan, net: &Network, phases: &[Phase], t0: Instant,
         packets,
         brackets,
     }
+}
+
+/// The time-sequence graph of the TCP connection that carried the most data from the server
+/// to the client, from the client's capture: each data segment where it arrived, the client's
+/// ACKs and its receive window (scaled by the window scale its SYN announced, RFC 7323 §2.2).
+/// `None` when no TCP data reached the client.
+pub fn time_sequence(plan: &ScenarioPlan, net: &Network, t0: Instant) -> Option<TimeSeq> {
+    let (server, client) = (plan.hosts[plan.server].addr, plan.hosts[plan.client].addr);
+    let rel = |t: Instant| timeline::ms(t.micros()) - timeline::ms(t0.micros());
+    // The client port whose connection received the most payload.
+    let mut bytes: BTreeMap<u16, u64> = BTreeMap::new();
+    for f in net.tap.capture.packets() {
+        if let Some(s) = packet::summarize(f.bytes) {
+            if let (true, Transport::Tcp { dst_port, payload_len, .. }) =
+                (s.src == server && s.dst == client, s.transport)
+            {
+                *bytes.entry(dst_port).or_default() += payload_len as u64;
+            }
+        }
+    }
+    let (&port, _) = bytes.iter().filter(|(_, &b)| b > 0).max_by_key(|(&p, &b)| (b, std::cmp::Reverse(p)))?;
+    let mut ts = TimeSeq { title: String::new(), ..Default::default() };
+    let (mut isn, mut scale, mut high) = (None::<u32>, 0u8, 0u64);
+    for f in net.tap.capture.packets() {
+        let Some(s) = packet::summarize(f.bytes) else { continue };
+        let Transport::Tcp { src_port, dst_port, seq, ack, flags, window, payload_len } = s.transport else {
+            continue;
+        };
+        let t = rel(f.at);
+        if s.src == client && src_port == port {
+            if flags.syn {
+                scale = packet::tcp_window_scale(f.bytes).unwrap_or(0);
+            } else if let (Some(i), true) = (isn, flags.ack) {
+                let a = u64::from(ack.wrapping_sub(i.wrapping_add(1)));
+                ts.acks.push((t, a));
+                ts.window.push((t, a + (u64::from(window) << scale)));
+            }
+        } else if s.src == server && dst_port == port {
+            if flags.syn {
+                isn = Some(seq);
+            } else if let (Some(i), true) = (isn, payload_len > 0) {
+                let start = u64::from(seq.wrapping_sub(i.wrapping_add(1)));
+                let end = start + payload_len as u64;
+                ts.segments.push((t, start, end, start < high));
+                high = high.max(end);
+            }
+        }
+    }
+    let capture = format!("{}-{}.pcapng", plan.lab, plan.name);
+    ts.title = format!("{} · {}: time-sequence of {server} → {client}:{port} ({capture})", plan.lab, plan.name);
+    Some(ts)
 }

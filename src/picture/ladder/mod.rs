@@ -109,22 +109,32 @@ pub const MAX_BURSTS: usize = 8;
 
 /// Renders the ladder as a standalone SVG document.
 pub fn render(l: &Ladder) -> String {
-    let (shown, blabels, cut) = window(l);
-    draw::draw(&shown, blabels, cut)
+    match window(l) {
+        Ok((shown, blabels, cut)) => draw::draw(&shown, blabels, Some(cut)),
+        Err(blabels) => draw::draw(l, blabels, None),
+    }
 }
 
 /// The part of `l` drawn: everything, or the first [`MAX_BURSTS`] bursts; with each
-/// bracket's label (its real duration, also where it is cut) and what was left out.
-fn window(l: &Ladder) -> (Ladder, Vec<String>, Option<String>) {
-    let labels = l.brackets.iter().map(layout::bracket_label).collect();
+/// bracket's label (its real duration, also where it is cut) and what was left out; or, when
+/// all of it is drawn, just the labels.
+fn window(l: &Ladder) -> Result<(Ladder, Vec<String>, String), Vec<String>> {
+    let labels: Vec<String> = l.brackets.iter().map(layout::bracket_label).collect();
     let segs = layout::axis(l, 0).0;
     let active: Vec<&layout::Segment> = segs.iter().filter(|s| !s.broken).collect();
     let Some(last_shown) = active.get(MAX_BURSTS - 1).filter(|_| active.len() > MAX_BURSTS) else {
-        return (l.clone(), labels, None);
+        return Err(labels);
     };
     let cut = last_shown.t1;
-    let mut shown = l.clone();
-    shown.packets.retain(|p| p.sent_ms <= cut);
+    let mut shown = Ladder {
+        id: l.id.clone(),
+        title: l.title.clone(),
+        subtitle: l.subtitle.clone(),
+        rtt_ms: l.rtt_ms,
+        lanes: l.lanes.clone(),
+        packets: l.packets.iter().filter(|p| p.sent_ms <= cut).cloned().collect(),
+        brackets: Vec::new(),
+    };
     let mut kept = Vec::new();
     shown.brackets = l
         .brackets
@@ -143,5 +153,5 @@ fn window(l: &Ladder) -> (Ladder, Vec<String>, Option<String>) {
         shown.packets.len(),
         l.packets.len()
     );
-    (shown, kept, Some(note))
+    Ok((shown, kept, note))
 }
