@@ -386,6 +386,9 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
         }
         let keys = if outputs.iter().any(|o| !o.key_log.is_empty()) { ", TLS key logs" } else { "" };
         println!("Captures{keys} and {}.json are in {}/", lab.raw.name, args.out.display());
+        if args.pictures.html() {
+            println!("Report, with a ladder of every packet: {}/{}.html", args.out.display(), lab.raw.name);
+        }
     }
     if let Some(status) = realtime::signal_exit_status() {
         eprintln!("wirelab: interrupted by a signal; the captures so far are in {}/", args.out.display());
