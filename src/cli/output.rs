@@ -62,7 +62,7 @@ pub fn write_all(
     outputs: &[ScenarioOutput],
     pictures: super::Pictures,
 ) -> anyhow::Result<()> {
-    let mut extras = crate::picture::report::Extras { tables: report_tables(timeline), ..Default::default() };
+    let mut extras = crate::picture::report::Extras::default();
     for o in outputs {
         let name = &o.timeline.name;
         let base = format!("{lab}-{name}");
@@ -88,7 +88,7 @@ pub fn write_all(
         if let Some(ts) = &o.time_seq {
             plots.push(("time-sequence", crate::picture::plot::time_sequence(ts)));
         }
-        if o.ladder.is_some() && !o.timeline.rounds.is_empty() {
+        if pictures != super::Pictures::None && !o.timeline.rounds.is_empty() {
             let title = format!("{lab} · {name}: bytes per slow-start round");
             plots.push(("rounds", crate::picture::plot::rounds(&title, &o.timeline.rounds)));
         }
@@ -103,6 +103,7 @@ pub fn write_all(
     }
     write_atomic(&dir.join(format!("{lab}.json")), timeline.to_json().as_bytes())?;
     if pictures.html() {
+        extras.tables = report_tables(timeline);
         write_atomic(&dir.join(format!("{lab}.html")), crate::picture::report::render(timeline, &extras).as_bytes())?;
     }
     Ok(())

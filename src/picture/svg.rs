@@ -184,14 +184,11 @@ pub fn text(out: &mut String, class: &str, x: f64, y: f64, size: f64, anchor: An
 /// The Okabe–Ito palette: distinguishable with the common colour-vision deficiencies, and
 /// (with the dash patterns the pictures add) in greyscale print.
 pub mod palette {
-    pub const BLACK: &str = "#000000";
-    pub const ORANGE: &str = "#E69F00";
-    pub const SKY: &str = "#56B4E9";
-    pub const GREEN: &str = "#009E73";
     pub const BLUE: &str = "#0072B2";
+    pub const ORANGE: &str = "#E69F00";
+    pub const GREEN: &str = "#009E73";
+    /// A lost packet's cross (set in the ladder's stylesheet).
     pub const VERMILLION: &str = "#D55E00";
-    pub const PURPLE: &str = "#CC79A7";
-    pub const GREY: &str = "#666666";
 }
 
 #[cfg(test)]

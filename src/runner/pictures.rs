@@ -9,6 +9,7 @@ use crate::picture::plot::TimeSeq;
 use crate::script::plan::ScenarioPlan;
 use crate::sim::network::Network;
 use crate::sim::time::Instant;
+use crate::timeline::rounds::SeqSpace;
 use crate::timeline::{self, Phase};
 
 /// The ladder of one finished scenario: every packet the network carried, on one lane per
@@ -40,7 +41,10 @@ pub fn ladder(plan: &ScenarioPlan, net: &Network, phases: &[Phase], t0: Instant,
                     let short = packet::summarize(f.bytes).map(|s| s.short(f.bytes, names));
                     (short, f.what())
                 }
-                None => (r.short.clone(), r.what.clone().unwrap_or_else(|| format!("{} bytes", r.len))),
+                None => match &r.described {
+                    Some(d) => (Some(d.short.clone()), d.what.clone()),
+                    None => (None, format!("{} bytes", r.len)),
+                },
             };
             let short =
                 short.unwrap_or(packet::Short { label: format!("{} B", r.len), plain: Plain::Named, payload: r.len });
@@ -104,7 +108,7 @@ pub fn time_sequence(plan: &ScenarioPlan, net: &Network, t0: Instant) -> Option<
     }
     let (&port, _) = bytes.iter().filter(|(_, &b)| b > 0).max_by_key(|(&p, &b)| (b, std::cmp::Reverse(p)))?;
     let mut ts = TimeSeq { title: String::new(), ..Default::default() };
-    let (mut isn, mut scale, mut high) = (None::<u32>, 0u8, 0u64);
+    let (mut space, mut scale) = (None::<SeqSpace>, 0u8);
     for f in net.tap.capture.packets() {
         let Some(s) = packet::summarize(f.bytes) else { continue };
         let Transport::Tcp { src_port, dst_port, seq, ack, flags, window, payload_len } = s.transport else {
@@ -114,19 +118,19 @@ pub fn time_sequence(plan: &ScenarioPlan, net: &Network, t0: Instant) -> Option<
         if s.src == client && src_port == port {
             if flags.syn {
                 scale = packet::tcp_window_scale(f.bytes).unwrap_or(0);
-            } else if let (Some(i), true) = (isn, flags.ack) {
-                let a = u64::from(ack.wrapping_sub(i.wrapping_add(1)));
+            } else if let (Some(sp), true) = (&space, flags.ack) {
+                let a = u64::from(sp.relative(ack));
                 ts.acks.push((t, a));
                 ts.window.push((t, a + (u64::from(window) << scale)));
             }
-        } else if s.src == server && dst_port == port {
+        } else if s.src == server && dst_port == port && !f.lost {
             if flags.syn {
-                isn = Some(seq);
-            } else if let (Some(i), true) = (isn, payload_len > 0) {
-                let start = u64::from(seq.wrapping_sub(i.wrapping_add(1)));
-                let end = start + payload_len as u64;
-                ts.segments.push((t, start, end, start < high));
-                high = high.max(end);
+                space = Some(SeqSpace::after_syn(seq));
+            } else if payload_len > 0 {
+                // The same rule the timeline's retransmission count uses.
+                let sp = space.get_or_insert_with(|| SeqSpace::from(seq));
+                let (start, end, retransmitted) = sp.segment(seq, payload_len);
+                ts.segments.push((t, u64::from(start), u64::from(end), retransmitted));
             }
         }
     }

@@ -45,10 +45,22 @@ pub struct PacketRecord {
     pub phase: Option<usize>,
     /// Its frame number in the vantage (client) capture, where the client sent or received it.
     pub frame: Option<u64>,
-    /// What it is, long (`DNS query A …`) and short, for a packet the vantage capture does not
-    /// hold, when [`Network::describe_records`] is on (pictures draw every host's packets).
-    pub what: Option<String>,
-    pub short: Option<packet::Short>,
+    /// What it is, for a packet the vantage capture does not hold, when
+    /// [`Network::describe_records`] is on (pictures draw every host's packets).
+    pub described: Option<Described>,
+}
+
+/// A packet described for a picture: at length (`DNS query A …`, the tooltip) and short.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Described {
+    pub what: String,
+    pub short: packet::Short,
+}
+
+impl Described {
+    fn of(s: &PacketSummary, bytes: &[u8]) -> Described {
+        Described { what: s.describe(bytes), short: s.short(bytes, None) }
+    }
 }
 
 /// One vantage point: what its host sent and received.
@@ -260,9 +272,8 @@ impl Network {
             let at_vantage = host == self.tap.host || to == self.tap.host;
             // What the vantage capture will not hold: another host's packet to someone else.
             // (One to the vantage host that is lost is described below.)
-            let described = (self.describe_records && !at_vantage).then_some(summary.as_ref()).flatten();
-            let what = described.map(|s| s.describe(&bytes));
-            let short = described.map(|s| s.short(&bytes, None));
+            let described =
+                summary.as_ref().filter(|_| self.describe_records && !at_vantage).map(|s| Described::of(s, &bytes));
             let frame = if host == self.tap.host { sent_frame } else { None };
             self.records.push(PacketRecord {
                 from: host,
@@ -273,8 +284,7 @@ impl Network {
                 lost: None,
                 phase: self.phase,
                 frame,
-                what,
-                short,
+                described,
             });
             if let Err((reason, packet)) = link.send_or_return(now, kind, len, Packet { bytes, from: host, to, seq }) {
                 let delay = link.config().delay;
@@ -291,11 +301,8 @@ impl Network {
                     t.lost.insert(i, (due, note));
                 }
                 let r = &mut self.records[seq as usize];
-                if self.describe_records && host != self.tap.host && r.what.is_none() {
-                    if let Some(s) = summary.as_ref() {
-                        r.what = Some(s.describe(&packet.bytes));
-                        r.short = Some(s.short(&packet.bytes, None));
-                    }
+                if self.describe_records && host != self.tap.host && r.described.is_none() {
+                    r.described = summary.as_ref().map(|s| Described::of(s, &packet.bytes));
                 }
                 r.lost = Some(reason);
             }
