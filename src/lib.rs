@@ -5,8 +5,9 @@
 //! - [`units`]: parsing of durations, percentages, rates and sizes as users type them.
 //! - [`sim`]: virtual time, seeded randomness, and the network of hosts and links (sans-IO).
 //! - [`link`]: one direction of an emulated path: delay, jitter, loss, rate, queue, MTU.
-//! - [`wire`]: protocol formats read from byte streams (TLS records, decrypted with a key log).
-//! - [`packet`]: parsing and describing IPv4 packets for comments, diagrams and scripted drops.
+//! - [`wire`]: formats read from bytes: link layers, IPv4/IPv6 and their transport headers (the one
+//!   packet parser), TLS records (decrypted with a key log), QUIC headers.
+//! - [`packet`]: classifying and describing packets for comments, diagrams and scripted drops.
 //! - [`capture`]: the pcapng writer (one vantage point per file).
 //! - [`host`]: smoltcp hosts with queue-backed devices.
 //! - [`proto`]: drivers that pump real protocol crates (rustls, hickory-proto, httparse) over sockets.

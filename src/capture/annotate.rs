@@ -5,11 +5,11 @@
 //! sequence number each side will send; whether it has sent a TLS ChangeCipherSpec).
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use crate::packet::{PacketSummary, Transport};
 
-type Flow = (Ipv4Addr, u16, Ipv4Addr, u16);
+type Flow = (IpAddr, u16, IpAddr, u16);
 
 /// What one side of a flow has sent so far.
 #[derive(Clone, Copy, Debug, Default)]

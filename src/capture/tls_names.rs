@@ -8,7 +8,7 @@
 //! past a hole, never the whole stream.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use crate::capture::Frame;
 use crate::packet::{self, Transport};
@@ -78,7 +78,7 @@ struct Connection {
 /// TLS 1.3 records; returns the names by frame number.
 pub fn name_records<'a>(frames: impl Iterator<Item = Frame<'a>>, key_log: &str) -> BTreeMap<u64, TlsNames> {
     let log = KeyLog::parse(key_log);
-    let mut conns: HashMap<(Ipv4Addr, u16, Ipv4Addr, u16), Connection> = HashMap::new();
+    let mut conns: HashMap<(IpAddr, u16, IpAddr, u16), Connection> = HashMap::new();
     let mut out = BTreeMap::new();
     for f in frames {
         let Some(s) = packet::summarize(f.bytes) else { continue };

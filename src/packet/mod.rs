@@ -1,115 +1,18 @@
-//! Parsing, classifying and describing raw IPv4 packets (LINKTYPE_RAW framing: the first byte
-//! is the IPv4 header, as on a TUN device and in smoltcp's `Medium::Ip`).
+//! Classifying and describing packets for comments, diagrams and scripted drops. Packets are
+//! parsed by [`crate::wire::ip`] (re-exported here), the one parser wirelab has.
 //!
 //! Nothing here panics on any input: every field is read through bounds-checked parsers
 //! (etherparse, hickory-proto) and slices are taken with `get`.
 
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
 
-use etherparse::{IpNumber, IpPayloadSlice, Ipv4Slice, TcpSlice, UdpSlice};
 use hickory_proto::op::{Message, MessageType};
 
 use crate::link::PacketKind;
+pub use crate::wire::ip::{summarize, tcp_window_scale, Summary as PacketSummary, TcpFlags, Transport};
 
 mod short;
 pub use short::{Plain, Short};
-
-/// The transport layer of a packet.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Transport {
-    Tcp {
-        src_port: u16,
-        dst_port: u16,
-        seq: u32,
-        ack: u32,
-        flags: TcpFlags,
-        window: u16,
-        payload_len: usize,
-    },
-    Udp {
-        src_port: u16,
-        dst_port: u16,
-        payload_len: usize,
-    },
-    /// Any other protocol, a fragment, or a TCP/UDP header too short to parse.
-    Other {
-        protocol: u8,
-    },
-}
-
-/// The TCP flags a lab cares about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct TcpFlags {
-    pub syn: bool,
-    pub ack: bool,
-    pub fin: bool,
-    pub rst: bool,
-    pub psh: bool,
-}
-
-/// What one IPv4 packet is, parsed once.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PacketSummary {
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
-    /// The IPv4 total length (bytes past it, if any, are ignored).
-    pub total_len: usize,
-    pub transport: Transport,
-    /// Where the transport payload starts in the bytes (for `Other`: where the IP payload starts).
-    pub payload_offset: usize,
-}
-
-/// Parses a raw IPv4 packet; `None` when the bytes are not a well-formed IPv4 header and body.
-pub fn summarize(bytes: &[u8]) -> Option<PacketSummary> {
-    let ip = Ipv4Slice::from_slice(bytes).ok()?;
-    let body = ip.payload();
-    let protocol = body.ip_number.0;
-    let (transport, payload) = transport_of(body).unwrap_or((Transport::Other { protocol }, body.payload));
-    Some(PacketSummary {
-        src: ip.header().source_addr(),
-        dst: ip.header().destination_addr(),
-        total_len: usize::from(ip.header().total_len()),
-        transport,
-        payload_offset: (payload.as_ptr() as usize).saturating_sub(bytes.as_ptr() as usize),
-    })
-}
-
-/// The TCP or UDP header and its payload; `None` for other protocols, fragments and short headers.
-fn transport_of<'a>(body: &IpPayloadSlice<'a>) -> Option<(Transport, &'a [u8])> {
-    if body.fragmented {
-        None
-    } else if body.ip_number == IpNumber::TCP {
-        let t = TcpSlice::from_slice(body.payload).ok()?;
-        let (syn, ack, fin, rst, psh) = (t.syn(), t.ack(), t.fin(), t.rst(), t.psh());
-        let tcp = Transport::Tcp {
-            src_port: t.source_port(),
-            dst_port: t.destination_port(),
-            seq: t.sequence_number(),
-            ack: t.acknowledgment_number(),
-            flags: TcpFlags { syn, ack, fin, rst, psh },
-            window: t.window_size(),
-            payload_len: t.payload().len(),
-        };
-        Some((tcp, t.payload()))
-    } else if body.ip_number == IpNumber::UDP {
-        let u = UdpSlice::from_slice(body.payload).ok()?;
-        let (src_port, dst_port, payload_len) = (u.source_port(), u.destination_port(), u.payload().len());
-        Some((Transport::Udp { src_port, dst_port, payload_len }, u.payload()))
-    } else {
-        None
-    }
-}
-
-/// The window scale a TCP segment announces (RFC 7323 §2.2: in a SYN; at most 14), if any.
-pub fn tcp_window_scale(bytes: &[u8]) -> Option<u8> {
-    let ip = Ipv4Slice::from_slice(bytes).ok()?;
-    let t = TcpSlice::from_slice(ip.payload().payload).ok()?;
-    t.options_iterator().find_map(|o| match o {
-        Ok(etherparse::TcpOptionElement::WindowScale(shift)) => Some(shift.min(14)),
-        _ => None,
-    })
-}
 
 impl PacketSummary {
     /// The class used by scripted drops (see [`PacketKind`] for the TCP precedence).
@@ -131,20 +34,8 @@ impl PacketSummary {
                 }
             }
             Transport::Udp { .. } => PacketKind::Udp,
-            Transport::Other { .. } => PacketKind::Other,
+            Transport::Icmp { .. } | Transport::Other { .. } => PacketKind::Other,
         }
-    }
-
-    /// The transport payload (for `Other`, the IP payload); empty if `bytes` is not the packet
-    /// this summary was made from.
-    pub fn payload<'a>(&self, bytes: &'a [u8]) -> &'a [u8] {
-        let end = match self.transport {
-            Transport::Tcp { payload_len, .. } | Transport::Udp { payload_len, .. } => {
-                self.payload_offset.saturating_add(payload_len)
-            }
-            Transport::Other { .. } => self.total_len,
-        };
-        bytes.get(self.payload_offset..end).unwrap_or(&[])
     }
 
     /// One short line for a packet comment: TCP flags ("SYN/ACK"), or the payload size and
@@ -192,11 +83,33 @@ impl PacketSummary {
                 }
                 format!("UDP {} bytes", payload.len())
             }
-            Transport::Other { protocol: 1 } => "ICMP".into(),
+            Transport::Icmp { v6, icmp_type, code } => icmp_name(*v6, *icmp_type, *code),
             Transport::Other { protocol } => {
                 format!("IP protocol {protocol}, {} bytes", payload.len())
             }
         }
+    }
+}
+
+/// "ICMP echo request", "ICMPv6 destination unreachable (code 4)" (RFC 792, RFC 4443 §2.1).
+fn icmp_name(v6: bool, icmp_type: u8, code: u8) -> String {
+    let name = match (v6, icmp_type) {
+        (false, 0) | (true, 129) => "echo reply",
+        (false, 8) | (true, 128) => "echo request",
+        (false, 3) | (true, 1) => "destination unreachable",
+        (false, 11) | (true, 3) => "time exceeded",
+        (true, 2) => "packet too big",
+        (true, 135) => "neighbor solicitation",
+        (true, 136) => "neighbor advertisement",
+        (true, 133) => "router solicitation",
+        (true, 134) => "router advertisement",
+        _ => "",
+    };
+    let family = if v6 { "ICMPv6" } else { "ICMP" };
+    match (name, code) {
+        ("", _) => format!("{family} type {icmp_type} code {code}"),
+        (name, 0) => format!("{family} {name}"),
+        (name, code) => format!("{family} {name} (code {code})"),
     }
 }
 

@@ -92,7 +92,7 @@ impl PacketSummary {
                     }
                 }
             }
-            Transport::Other { protocol: 1 } => ("ICMP".to_string(), Plain::Named),
+            Transport::Icmp { v6, icmp_type, code } => (super::icmp_name(*v6, *icmp_type, *code), Plain::Named),
             Transport::Other { protocol } => (format!("IP protocol {protocol}"), Plain::Named),
         };
         Short { label, plain, payload: n }

@@ -259,7 +259,10 @@ impl Network {
         let n = self.hosts.len();
         while let Some(bytes) = self.hosts[host].device.tx.pop_front() {
             let summary = packet::summarize(&bytes);
-            let to = summary.as_ref().and_then(|s| self.by_addr.get(&s.dst).copied());
+            let to = summary.as_ref().and_then(|s| match s.dst {
+                std::net::IpAddr::V4(dst) => self.by_addr.get(&dst).copied(),
+                std::net::IpAddr::V6(_) => None,
+            });
             let Some(to) = to.filter(|&t| t != host) else {
                 self.unroutable += 1;
                 continue;
@@ -433,6 +436,10 @@ fn lost_note(summary: Option<&PacketSummary>, bytes: &[u8], reason: &DropReason,
                 }
                 Transport::Udp { src_port, dst_port, .. } => {
                     write!(note, "UDP {}:{src_port} > {}:{dst_port} ", s.src, s.dst)
+                }
+                Transport::Icmp { v6, icmp_type, .. } => {
+                    let family = if *v6 { "ICMPv6" } else { "ICMP" };
+                    write!(note, "{family} type {icmp_type} {} > {} ", s.src, s.dst)
                 }
                 Transport::Other { protocol } => write!(note, "IP protocol {protocol} {} > {} ", s.src, s.dst),
             };

@@ -14,9 +14,8 @@
 //! phase after it, rather than guessed. Nothing here panics on any capture.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
-use etherparse::{IpNumber, LaxIpv4Slice, TcpHeaderSlice, UdpHeaderSlice};
 use hickory_proto::op::Message;
 
 use super::Phase;
@@ -73,7 +72,7 @@ pub fn phases(capture: &Capture, client: Ipv4Addr, rtt_ms: f64) -> Vec<Phase> {
     let mut out = Vec::new();
     let mut dns: Option<(Mark, u16, String)> = None;
     let mut dns_reply: Option<Mark> = None;
-    let mut conn: Option<(u16, Ipv4Addr, u16)> = None;
+    let mut conn: Option<(u16, IpAddr, u16)> = None;
     let mut segs: Vec<Seg<'_>> = Vec::new();
     for frame in capture.packets() {
         let Some(p) = parse(&frame) else { continue };
@@ -144,8 +143,8 @@ fn phase(id: &str, label: String, start: Mark, end: Mark, t0: u64, rtt_ms: f64) 
 
 /// What a packet carries, as far as the timeline cares.
 struct Packet<'a> {
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
+    src: IpAddr,
+    dst: IpAddr,
     l4: L4<'a>,
 }
 
@@ -167,47 +166,19 @@ enum L4<'a> {
     },
 }
 
-/// Parses a frame with [`summarize`]; a frame cut short by a snap length (which `summarize`
-/// refuses) is read leniently: its headers, and the payload bytes that were kept.
+/// Parses a frame with the one packet parser, which also reads a frame cut short by a snap
+/// length: its headers, and the payload bytes that were kept (`len` stays the length on the wire).
 fn parse<'a>(frame: &Frame<'a>) -> Option<Packet<'a>> {
-    if let Some(s) = summarize(frame.bytes) {
-        let data = s.payload(frame.bytes);
-        let l4 = match s.transport {
-            Transport::Tcp { src_port, dst_port, seq, ack, flags, payload_len, .. } => {
-                L4::Tcp { src_port, dst_port, seq, ack, flags, len: payload_len, data }
-            }
-            Transport::Udp { src_port, dst_port, .. } => L4::Udp { src_port, dst_port, data },
-            Transport::Other { .. } => return None,
-        };
-        return Some(Packet { src: s.src, dst: s.dst, l4 });
-    }
-    let missing = frame.orig_len.checked_sub(frame.bytes.len()).filter(|&m| m > 0)?;
-    let (ip, _) = LaxIpv4Slice::from_slice(frame.bytes).ok()?;
-    let body = ip.payload();
-    if body.fragmented {
-        return None;
-    }
-    let l4 = if body.ip_number == IpNumber::TCP {
-        let t = TcpHeaderSlice::from_slice(body.payload).ok()?;
-        let data = body.payload.get(t.slice().len()..).unwrap_or(&[]);
-        let flags = TcpFlags { syn: t.syn(), ack: t.ack(), fin: t.fin(), rst: t.rst(), psh: t.psh() };
-        let (seq, ack) = (t.sequence_number(), t.acknowledgment_number());
-        L4::Tcp {
-            src_port: t.source_port(),
-            dst_port: t.destination_port(),
-            seq,
-            ack,
-            flags,
-            len: data.len() + missing,
-            data,
+    let s = summarize(frame.bytes)?;
+    let data = s.payload(frame.bytes);
+    let l4 = match s.transport {
+        Transport::Tcp { src_port, dst_port, seq, ack, flags, payload_len, .. } => {
+            L4::Tcp { src_port, dst_port, seq, ack, flags, len: payload_len, data }
         }
-    } else if body.ip_number == IpNumber::UDP {
-        let u = UdpHeaderSlice::from_slice(body.payload).ok()?;
-        L4::Udp { src_port: u.source_port(), dst_port: u.destination_port(), data: &[] }
-    } else {
-        return None;
+        Transport::Udp { src_port, dst_port, .. } => L4::Udp { src_port, dst_port, data },
+        Transport::Icmp { .. } | Transport::Other { .. } => return None,
     };
-    Some(Packet { src: ip.header().source_addr(), dst: ip.header().destination_addr(), l4 })
+    Some(Packet { src: s.src, dst: s.dst, l4 })
 }
 
 /// The name a DNS query asks about (RFC 1035 §4.1.2), without the final dot; "" if unreadable.
@@ -246,7 +217,7 @@ enum Answer {
 
 /// Adds the phases of the connection whose segments (in capture order, the first the client's
 /// SYN) are `segs` to `out`; stops at the first phase it cannot see end.
-fn connection(segs: &mut [Seg<'_>], server: Ipv4Addr, port: u16, t0: u64, rtt: f64, out: &mut Vec<Phase>) {
+fn connection(segs: &mut [Seg<'_>], server: IpAddr, port: u16, t0: u64, rtt: f64, out: &mut Vec<Phase>) {
     let Some(isn) = segs.first().map(|s| s.seq) else { return };
     let limit = segs.iter().position(|s| s.flags.rst || (s.from_client && s.flags.syn && !s.flags.ack && s.seq != isn));
     let reset = limit.is_some();
