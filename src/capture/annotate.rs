@@ -24,6 +24,8 @@ struct Side {
 #[derive(Debug, Default)]
 pub struct Annotator {
     flows: HashMap<Flow, Side>,
+    /// Bytes of the last segment's direction that were never seen before it, if any.
+    hole: Option<u32>,
 }
 
 /// `a` is after `b` in sequence space (RFC 9293 §3.4).
@@ -32,6 +34,13 @@ fn after(a: u32, b: u32) -> bool {
 }
 
 impl Annotator {
+    /// How many sequence numbers before the last segment observed its sender had not been
+    /// seen sending (RFC 9293 §3.4: it starts past the highest sequence number seen): bytes
+    /// lost before this vantage point, or missed by the capture. `None` when it continued.
+    pub fn last_hole(&self) -> Option<u32> {
+        self.hole
+    }
+
     /// The event this packet is, if it is one worth naming, judged from its headers only
     /// (TCP events and DNS; no TLS or HTTP names, which need the payload: see
     /// [`Annotator::observe_packet`]).
@@ -47,6 +56,7 @@ impl Annotator {
     /// record, if the payload begins with a plaintext record header (see `tls_record_name`),
     /// or an HTTP/1.x request or status line ("HTTP request", "HTTP response").
     pub fn observe_packet(&mut self, s: &PacketSummary, bytes: &[u8]) -> Option<&'static str> {
+        self.hole = None;
         let Transport::Tcp { src_port, dst_port, seq, flags, payload_len, .. } = s.transport else {
             return match s.transport {
                 Transport::Udp { src_port: 53, .. } | Transport::Udp { dst_port: 53, .. } => Some("DNS"),
@@ -57,6 +67,10 @@ impl Annotator {
         let len = payload_len as u32 + u32::from(flags.syn) + u32::from(flags.fin);
         let side = self.flows.entry(flow).or_default();
         let end = seq.wrapping_add(len);
+        self.hole = match side.next {
+            Some(next) if !flags.syn && !flags.rst && after(seq, next) => Some(seq.wrapping_sub(next)),
+            _ => None,
+        };
         let event = if flags.rst {
             Some("reset")
         } else if flags.syn {

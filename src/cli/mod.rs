@@ -3,6 +3,7 @@
 //! Exit status: 0 when every scenario ran and every expectation held; 1 when a run
 //! completed but an expectation failed or a scenario could not finish; 2 for bad input.
 
+mod annotate;
 mod output;
 mod report;
 mod shell;
@@ -58,6 +59,9 @@ enum Command {
     /// Rebuild a run's HTML report from the <lab>.json (and ladders) it wrote.
     #[command(after_help = report::REPORT_HELP)]
     Report(report::ReportArgs),
+    /// Comment every frame of a capture made elsewhere (tcpdump, Wireshark) and print its connections' timelines.
+    #[command(after_help = annotate::ANNOTATE_HELP)]
+    Annotate(annotate::AnnotateArgs),
 }
 
 const RUN_HELP: &str = "\
@@ -236,6 +240,7 @@ pub fn main() -> i32 {
         Command::Sweep(args) => sweep::run(args),
         Command::Shell(args) => shell::run(args),
         Command::Report(args) => report::run(args),
+        Command::Annotate(args) => annotate::run(args),
     };
     match result {
         Ok(code) => code,

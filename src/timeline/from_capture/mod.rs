@@ -18,6 +18,8 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use hickory_proto::op::Message;
 
+pub mod connections;
+
 use super::Phase;
 use crate::capture::{Capture, Frame};
 use crate::packet::{summarize, TcpFlags, Transport};

@@ -1,0 +1,244 @@
+//! The timeline of every TCP connection in a capture made anywhere (tcpdump, Wireshark, a
+//! router's mirror port), fed one frame at a time: `wirelab annotate`'s table and JSON.
+//!
+//! A connection starts at a SYN; its client is the host that sent it. Each connection's phases
+//! are those [`super::phases`] finds for a lab's client (TCP handshake, TLS handshake, request,
+//! response), measured at whatever vantage point the capture was taken. Its round-trip time is
+//! estimated from the handshake as Wireshark's `tcp.analysis.initial_rtt` is: from the SYN to
+//! the client's ACK of the SYN/ACK. At any point on the path those two packets are one round
+//! trip apart, so the estimate holds at the client, the server or in between. A DNS lookup is
+//! put before the first connection to an address its answer gave.
+//!
+//! Memory: per connection a few words per segment, and at most [`DATA_PER_CONNECTION`]
+//! payload bytes (enough for a TLS handshake with its certificates and an HTTP request line);
+//! past them, payload is counted but not kept, so the response's end is then found by its
+//! FIN or the next request, not by a TLS alert.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+
+use hickory_proto::op::{Message, MessageType};
+use hickory_proto::rr::RData;
+
+use super::{connection, phase, Mark, Seg};
+use crate::packet::{PacketSummary, TcpFlags, Transport};
+use crate::timeline::Phase;
+
+/// Payload bytes kept per connection for following its TLS records.
+pub const DATA_PER_CONNECTION: usize = 256 * 1024;
+
+/// One TCP connection's timeline.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConnectionTimeline {
+    /// 1-based, in the order their SYNs were captured.
+    pub number: usize,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    /// From the SYN to the client's ACK of the SYN/ACK; `None` if the handshake was not seen.
+    pub rtt_ms: Option<f64>,
+    /// The phases, ms since the capture's first frame, `rtts` against `rtt_ms`.
+    pub phases: Vec<Phase>,
+    pub frames: u64,
+    /// Payload bytes on the wire from the client and from the server (retransmissions included).
+    pub bytes: [u64; 2],
+}
+
+/// A DNS lookup seen in the capture.
+#[derive(Clone, Debug)]
+struct Lookup {
+    client: (IpAddr, u16),
+    id: u16,
+    name: String,
+    query: Mark,
+    answer: Option<(Mark, Vec<IpAddr>)>,
+    /// Given to a connection already.
+    used: bool,
+}
+
+/// A segment as kept for the analysis: its payload is a range of the connection's `data`.
+struct Kept {
+    mark: Mark,
+    from_client: bool,
+    seq: u32,
+    ack: u32,
+    flags: TcpFlags,
+    len: usize,
+    data: (usize, usize),
+}
+
+struct Conn {
+    client: SocketAddr,
+    server: SocketAddr,
+    isn: u32,
+    segs: Vec<Kept>,
+    data: Vec<u8>,
+    bytes: [u64; 2],
+}
+
+/// Which connection each TCP segment belongs to: by its addresses and ports, the newest
+/// connection on them (a client may reuse a port after a close: a SYN with another initial
+/// sequence number starts a new connection). Shared by the timeline and the comment pass, so
+/// both number connections alike.
+#[derive(Default)]
+pub struct ConnectionTable {
+    by_key: HashMap<(SocketAddr, SocketAddr), usize>,
+    isn: Vec<u32>,
+}
+
+impl ConnectionTable {
+    /// The connection (0-based) of this segment and whether it was sent by that connection's
+    /// client; `None` for a segment of a connection whose SYN was not captured.
+    pub fn classify(&mut self, s: &PacketSummary) -> Option<(usize, bool)> {
+        let Transport::Tcp { src_port, dst_port, seq, flags, .. } = s.transport else { return None };
+        let (from, to) = (SocketAddr::new(s.src, src_port), SocketAddr::new(s.dst, dst_port));
+        if flags.syn && !flags.ack {
+            match self.by_key.get(&(from, to)) {
+                Some(&c) if self.isn[c] == seq => return Some((c, true)),
+                _ => {
+                    self.isn.push(seq);
+                    self.by_key.insert((from, to), self.isn.len() - 1);
+                    return Some((self.isn.len() - 1, true));
+                }
+            }
+        }
+        if let Some(&c) = self.by_key.get(&(from, to)) {
+            return Some((c, true));
+        }
+        self.by_key.get(&(to, from)).map(|&c| (c, false))
+    }
+}
+
+/// Reads frames one at a time and gives every connection's timeline at the end.
+#[derive(Default)]
+pub struct Connections {
+    table: ConnectionTable,
+    conns: Vec<Conn>,
+    lookups: Vec<Lookup>,
+    t0: Option<u64>,
+}
+
+impl Connections {
+    /// Takes frame `number` (1-based), captured at `at` µs, parsed as `s` from `bytes`.
+    pub fn feed(&mut self, number: u64, at: u64, s: &PacketSummary, bytes: &[u8]) {
+        let t0 = *self.t0.get_or_insert(at);
+        let mark = Mark { frame: number, at: at.max(t0) };
+        match s.transport {
+            Transport::Udp { src_port, dst_port, .. } if src_port == 53 || dst_port == 53 => {
+                self.dns(mark, s, src_port, dst_port, s.payload(bytes));
+            }
+            Transport::Tcp { src_port, dst_port, seq, ack, flags, payload_len, .. } => {
+                let Some((c, from_client)) = self.table.classify(s) else { return };
+                if c == self.conns.len() {
+                    let client = SocketAddr::new(s.src, src_port);
+                    let server = SocketAddr::new(s.dst, dst_port);
+                    self.conns.push(Conn {
+                        client,
+                        server,
+                        isn: seq,
+                        segs: Vec::new(),
+                        data: Vec::new(),
+                        bytes: [0; 2],
+                    });
+                }
+                let Some(conn) = self.conns.get_mut(c) else { return };
+                let payload = s.payload(bytes);
+                let room = DATA_PER_CONNECTION.saturating_sub(conn.data.len());
+                // Keep a segment's bytes whole or not at all, so a kept record header is never cut.
+                let kept = if payload.len() <= room { payload } else { &[] };
+                let start = conn.data.len();
+                conn.data.extend_from_slice(kept);
+                conn.bytes[usize::from(!from_client)] += payload_len as u64;
+                let data = (start, conn.data.len());
+                conn.segs.push(Kept { mark, from_client, seq, ack, flags, len: payload_len, data });
+            }
+            _ => {}
+        }
+    }
+
+    fn dns(&mut self, mark: Mark, s: &PacketSummary, src_port: u16, dst_port: u16, payload: &[u8]) {
+        let Ok(msg) = Message::from_vec(payload) else { return };
+        let name = msg.queries().first().map(|q| q.name().to_utf8().trim_end_matches('.').to_string());
+        if msg.message_type() == MessageType::Query && dst_port == 53 {
+            let client = (s.src, src_port);
+            let name = name.unwrap_or_default();
+            self.lookups.push(Lookup { client, id: msg.id(), name, query: mark, answer: None, used: false });
+        } else if msg.message_type() == MessageType::Response && src_port == 53 {
+            let client = (s.dst, dst_port);
+            let Some(l) =
+                self.lookups.iter_mut().rev().find(|l| l.client == client && l.id == msg.id() && l.answer.is_none())
+            else {
+                return;
+            };
+            let addresses = msg
+                .answers()
+                .iter()
+                .filter_map(|r| match r.data() {
+                    RData::A(a) => Some(IpAddr::V4(a.0)),
+                    RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+                    _ => None,
+                })
+                .collect();
+            l.answer = Some((mark, addresses));
+        }
+    }
+
+    /// Every connection's timeline, in the order their SYNs were captured.
+    pub fn finish(mut self) -> Vec<ConnectionTimeline> {
+        let t0 = self.t0.unwrap_or(0);
+        let mut out = Vec::with_capacity(self.conns.len());
+        let conns = std::mem::take(&mut self.conns);
+        for (i, conn) in conns.iter().enumerate() {
+            let mut segs: Vec<Seg<'_>> = conn
+                .segs
+                .iter()
+                .map(|k| Seg {
+                    mark: k.mark,
+                    from_client: k.from_client,
+                    seq: k.seq,
+                    ack: k.ack,
+                    flags: k.flags,
+                    len: k.len,
+                    data: &conn.data[k.data.0..k.data.1],
+                    fresh: false,
+                })
+                .collect();
+            debug_assert!(segs.first().is_none_or(|s| s.seq == conn.isn));
+            let mut phases = Vec::new();
+            connection(&mut segs, conn.server.ip(), conn.server.port(), t0, f64::NAN, &mut phases);
+            let rtt_ms = phases.iter().find(|p| p.id == "tcp_handshake").and_then(Phase::duration_ms);
+            if let Some((query, answer)) = self.lookup_before(conn, segs.first().map(|s| s.mark)) {
+                let label = format!("DNS lookup of {}", query.1);
+                phases.insert(0, phase("dns", label, query.0, answer, t0, f64::NAN));
+            }
+            for p in &mut phases {
+                p.rtts = match (p.duration_ms(), rtt_ms) {
+                    (Some(d), Some(rtt)) if rtt > 0.0 => Some(d / rtt),
+                    _ => None,
+                };
+            }
+            out.push(ConnectionTimeline {
+                number: i + 1,
+                client: conn.client,
+                server: conn.server,
+                rtt_ms,
+                phases,
+                frames: conn.segs.len() as u64,
+                bytes: conn.bytes,
+            });
+        }
+        out
+    }
+
+    /// The latest answered lookup by this connection's client, before its SYN, whose answer
+    /// holds the server's address and that no earlier connection took.
+    fn lookup_before(&mut self, conn: &Conn, syn: Option<Mark>) -> Option<((Mark, String), Mark)> {
+        let syn = syn?;
+        let l = self.lookups.iter_mut().rev().find(|l| {
+            !l.used
+                && l.client.0 == conn.client.ip()
+                && l.answer.as_ref().is_some_and(|(a, ips)| a.frame < syn.frame && ips.contains(&conn.server.ip()))
+        })?;
+        l.used = true;
+        Some(((l.query, l.name.clone()), l.answer.as_ref()?.0))
+    }
+}

@@ -1,0 +1,251 @@
+//! `wirelab annotate` on captures made elsewhere: every link type it reads, pcap and pcapng,
+//! the phases it infers against the lab timelines of the runs that made the captures, comments
+//! and timestamps kept, the key log embedded, holes named, and bad input refused.
+
+mod common;
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::{tshark, tshark_lines, wirelab};
+use pcap_file::pcap::{PcapHeader, PcapPacket, PcapTsResolution, PcapWriter};
+use pcap_file::pcapng::blocks::Block;
+use pcap_file::pcapng::PcapNgReader;
+use pcap_file::DataLink;
+use serde_json::Value;
+
+const REFERENCE: &str = "captures/reference";
+
+/// The (timestamp, bytes) of every packet of a pcapng.
+fn packets(path: &Path) -> Vec<(Duration, Vec<u8>)> {
+    let mut r = PcapNgReader::new(File::open(path).unwrap()).unwrap();
+    let mut out = Vec::new();
+    while let Some(b) = r.next_block() {
+        if let Block::EnhancedPacket(p) = b.unwrap().0 {
+            out.push((p.timestamp, p.data.into_owned()));
+        }
+    }
+    out
+}
+
+/// Writes `frames` as a pcap file with link type `code`, each IP packet behind `header`.
+fn write_pcap(path: &Path, code: u32, header: &[u8], frames: &[(Duration, Vec<u8>)], nanos: bool) {
+    let ts_resolution = if nanos { PcapTsResolution::NanoSecond } else { PcapTsResolution::MicroSecond };
+    let h = PcapHeader { datalink: DataLink::from(code), ts_resolution, ..Default::default() };
+    let mut w = PcapWriter::with_header(File::create(path).unwrap(), h).unwrap();
+    for (ts, ip) in frames {
+        let mut f = header.to_vec();
+        f.extend_from_slice(ip);
+        let len = f.len() as u32;
+        w.write_packet(&PcapPacket::new(*ts, len, Cow::Owned(f)).unwrap()).unwrap();
+    }
+}
+
+fn annotate_json(input: &Path, out: &Path, extra: &[&str]) -> Value {
+    let o = wirelab().arg("annotate").arg(input).arg("-o").arg(out).arg("--json").args(extra).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "annotate {}: {}", input.display(), String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn comments(tshark: &str, file: &Path) -> Vec<String> {
+    tshark_lines(tshark, file, &["-T", "fields", "-E", "occurrence=l", "-e", "frame.comment"])
+}
+
+/// `(id, start_ms, end_ms)` of a scenario's phases.
+fn phase_times(scenario: &Value) -> Vec<(String, f64, f64)> {
+    scenario["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| !p["end_ms"].is_null())
+        .map(|p| {
+            (p["id"].as_str().unwrap().to_string(), p["start_ms"].as_f64().unwrap(), p["end_ms"].as_f64().unwrap())
+        })
+        .collect()
+}
+
+/// The lab measured its phases from socket states and TLS progress; annotate reads them off the
+/// capture alone. For every fresh connection of the reference runs they agree to the µs.
+#[test]
+fn phases_read_off_a_capture_match_the_lab_timeline() {
+    let dir = tempfile::tempdir().unwrap();
+    for (lab, scenario) in [
+        ("handshake", "fresh-tls13"),
+        ("handshake", "fresh-tls12"),
+        ("slow-start", "iw10-fresh"),
+        ("slow-start", "smoltcp-fresh"),
+        ("slow-start", "one-loss"),
+    ] {
+        let t: Value = serde_json::from_slice(&std::fs::read(format!("{REFERENCE}/{lab}.json")).unwrap()).unwrap();
+        let lab_phases = phase_times(common::scenario(&t, scenario));
+        let input = PathBuf::from(format!("{REFERENCE}/{lab}-{scenario}.pcapng"));
+        let a = annotate_json(&input, &dir.path().join("a.pcapng"), &[]);
+        assert_eq!(a["schema"], 1);
+        let conns = a["scenarios"].as_array().unwrap();
+        assert_eq!(conns.len(), 1, "{lab} {scenario}: one connection");
+        let got = phase_times(&conns[0]);
+        for id in ["dns", "tcp_handshake", "tls_handshake", "http_request", "http_response"] {
+            let want = lab_phases.iter().find(|p| p.0 == id);
+            let have = got.iter().find(|p| p.0 == id);
+            assert_eq!(have, want, "{lab} {scenario}: phase {id}");
+        }
+        let rtt = conns[0]["metrics"]["rtt_ms"].as_f64().unwrap();
+        assert_eq!(rtt, t["rtt_ms"].as_f64().unwrap(), "{lab} {scenario}: the handshake shows the path's RTT");
+    }
+}
+
+/// The same packets behind every link layer, as pcap (µs and ns) or pcapng, give the same
+/// comments, and the output keeps every timestamp to the nanosecond.
+#[test]
+fn every_link_type_gives_the_same_comments_and_keeps_timestamps() {
+    let Some(tshark) = tshark() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let frames = packets(Path::new(&format!("{REFERENCE}/handshake-fresh-tls12.pcapng")));
+    let raw = dir.path().join("raw.pcap");
+    write_pcap(&raw, 101, &[], &frames, false);
+    let raw_out = dir.path().join("raw-annotated.pcapng");
+    let want = annotate_json(&raw, &raw_out, &[]);
+    let want_comments = comments(&tshark, &raw_out);
+    assert_eq!(want_comments.len(), frames.len());
+    assert!(want_comments.iter().all(|c| c.starts_with("conn 1 (")), "{want_comments:?}");
+    assert!(
+        want_comments[0].starts_with("conn 1 (DNS lookup of www.example.lab): DNS query A"),
+        "{}",
+        want_comments[0]
+    );
+    let ethernet = [[2, 0, 0, 0, 0, 1].as_slice(), &[2, 0, 0, 0, 0, 2], &[0x08, 0x00]].concat();
+    let vlan = [[2, 0, 0, 0, 0, 1].as_slice(), &[2, 0, 0, 0, 0, 2], &[0x81, 0x00, 0x00, 0x07, 0x08, 0x00]].concat();
+    let sll = [0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00];
+    let sll2 = [0x08, 0x00, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0];
+    for (name, code, header, nanos) in [
+        ("ethernet", 1, ethernet.as_slice(), false),
+        ("vlan", 1, vlan.as_slice(), true),
+        ("sll", 113, sll.as_slice(), false),
+        ("sll2", 276, sll2.as_slice(), true),
+        ("null", 0, [2, 0, 0, 0].as_slice(), false),
+        ("loop", 108, [0, 0, 0, 2].as_slice(), false),
+    ] {
+        let input = dir.path().join(format!("{name}.pcap"));
+        write_pcap(&input, code, header, &frames, nanos);
+        let out = dir.path().join(format!("{name}-annotated.pcapng"));
+        let got = annotate_json(&input, &out, &[]);
+        assert_eq!(got["scenarios"][0]["phases"], want["scenarios"][0]["phases"], "{name}");
+        assert_eq!(comments(&tshark, &out), want_comments, "{name}");
+        let times = |f: &Path| tshark_lines(&tshark, f, &["-T", "fields", "-e", "frame.time_epoch"]);
+        assert_eq!(times(&out), times(&input), "{name}: timestamps kept");
+        let errors = tshark_lines(&tshark, &out, &["-q", "-z", "expert,error"]);
+        assert!(!errors.iter().any(|l| l.contains("Malformed")), "{name}: {errors:?}");
+    }
+}
+
+/// A pcapng keeps its comments (ours comes after them), and `--keys` puts a Decryption Secrets
+/// Block before the first packet, so tshark decrypts the HTTP inside TLS.
+#[test]
+fn comments_are_kept_and_keys_embedded() {
+    let Some(tshark) = tshark() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let input = PathBuf::from(format!("{REFERENCE}/handshake-fresh-tls13.pcapng"));
+    let before = comments(&tshark, &input);
+    let out = dir.path().join("a.pcapng");
+    // The reference has its own key log inside; annotate a copy without it, then add the keys.
+    let stripped = dir.path().join("stripped.pcap");
+    write_pcap(&stripped, 101, &[], &packets(&input), false);
+    annotate_json(&stripped, &out, &[]);
+    assert!(tshark_lines(&tshark, &out, &["-Y", "http"]).is_empty(), "no keys, no HTTP");
+    let keys = format!("{REFERENCE}/handshake-fresh-tls13.keys");
+    annotate_json(&stripped, &out, &["--keys", &keys]);
+    let http = tshark_lines(&tshark, &out, &["-Y", "http"]);
+    assert!(http.iter().any(|l| l.contains("GET /bytes/200000")), "{http:?}");
+    annotate_json(&input, &out, &[]);
+    let all = tshark_lines(
+        &tshark,
+        &out,
+        &["-T", "fields", "-E", "occurrence=a", "-E", "aggregator=|", "-e", "frame.comment"],
+    );
+    for (old, both) in before.iter().zip(&all) {
+        let (first, ours) = both.split_once('|').unwrap_or_else(|| panic!("two comments: {both}"));
+        assert_eq!(first, old);
+        assert!(ours.starts_with("conn 1"), "{ours}");
+    }
+}
+
+/// A segment lost before the client's vantage point leaves a hole the next segment names, and
+/// the resent segment is named a retransmission.
+#[test]
+fn holes_and_retransmissions_are_named() {
+    let Some(tshark) = tshark() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("a.pcapng");
+    annotate_json(Path::new(&format!("{REFERENCE}/slow-start-one-loss.pcapng")), &out, &[]);
+    let c = comments(&tshark, &out);
+    let holes: Vec<&String> =
+        c.iter().filter(|c| c.contains("bytes before this segment were never captured")).collect();
+    assert_eq!(holes.len(), 1, "{holes:?}");
+    assert!(holes[0].starts_with("conn 1 (HTTP response)"), "{}", holes[0]);
+    let retrans = c.iter().filter(|c| c.contains(": retransmission: ")).count();
+    let wireshark = tshark_lines(
+        &tshark,
+        &out,
+        &["-Y", "tcp.analysis.retransmission || tcp.analysis.fast_retransmission || tcp.analysis.out_of_order"],
+    );
+    assert_eq!(retrans, wireshark.len());
+    assert!(retrans >= 1);
+}
+
+/// Frames that are not IP are kept and commented; an unreadable file exits 2 naming it.
+#[test]
+fn strange_and_bad_input() {
+    let Some(tshark) = tshark() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let arp = [
+        [0xff; 6].as_slice(),
+        &[2, 0, 0, 0, 0, 1],
+        &[0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 1, 10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 10, 0, 0, 2],
+    ]
+    .concat();
+    let input = dir.path().join("arp.pcap");
+    let frames =
+        vec![(Duration::from_secs(1_700_000_000), arp.clone()), (Duration::from_secs(1_700_000_001), vec![0u8; 3])];
+    write_pcap(&input, 1, &[], &frames, false);
+    let out = dir.path().join("arp-annotated.pcapng");
+    let t = annotate_json(&input, &out, &[]);
+    assert_eq!(t["scenarios"].as_array().unwrap().len(), 0);
+    assert_eq!(comments(&tshark, &out), ["ARP", "frame ends inside its Ethernet header"]);
+
+    let unknown = dir.path().join("usb.pcap");
+    write_pcap(&unknown, 189, &[], &frames[..1], false);
+    let out = dir.path().join("usb-annotated.pcapng");
+    annotate_json(&unknown, &out, &[]);
+    assert_eq!(comments(&tshark, &out), ["link type 189 is not one wirelab reads"]);
+
+    let reference = std::fs::read(format!("{REFERENCE}/handshake-fresh-tls13.pcapng")).unwrap();
+    let cut = dir.path().join("cut.pcapng");
+    std::fs::write(&cut, &reference[..reference.len() / 2 + 3]).unwrap();
+    let empty = dir.path().join("empty.pcap");
+    std::fs::write(&empty, b"").unwrap();
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, b"hello, this is not a capture\n").unwrap();
+    let same = dir.path().join("same.pcap");
+    write_pcap(&same, 1, &[], &frames[..1], false);
+    for (input, out, says) in [
+        (&cut, None, "unreadable after"),
+        (&empty, None, "the file is empty"),
+        (&text, None, "not a pcap or pcapng file"),
+        (&dir.path().join("missing.pcap"), None, "missing.pcap"),
+        (&same, Some(&same), "is the input"),
+    ] {
+        let mut cmd = wirelab();
+        cmd.arg("annotate").arg(input);
+        if let Some(o) = out {
+            cmd.arg("-o").arg(o);
+        }
+        let o = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{}: {stderr}", input.display());
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(says), "{}: {stderr}", input.display());
+    }
+    assert!(!dir.path().join("cut-annotated.pcapng").exists(), "a failed run leaves no output");
+}
