@@ -239,7 +239,7 @@ fn connection(segs: &mut [Seg<'_>], server: IpAddr, port: u16, t0: u64, rtt: f64
     }) else {
         return;
     };
-    let label = format!("TCP handshake with {server}:{port}");
+    let label = format!("TCP handshake with {}", std::net::SocketAddr::new(server, port));
     out.push(phase("tcp_handshake", label, segs[0].mark, segs[established].mark, t0, rtt));
 
     // Each direction's byte stream: which bytes are new, and the TLS records in it.
