@@ -485,3 +485,64 @@ fn shell_takes_rtt_and_keeps_every_capture() {
         assert!((29.0..35.0).contains(&rtt), "shell-{n}: SYN to SYN/ACK {rtt:.2} ms at --rtt 30ms");
     }
 }
+
+/// A capture made by tcpdump inside wirelab's namespace (Linux cooked v2 framing from `-i any`,
+/// the kernel's own 64 KB offload segments) gives `wirelab annotate` the same phases as the
+/// capture wirelab's relay wrote of the same run: 1 RTT for TCP, 1 for TLS 1.3 at 40 ms.
+#[test]
+fn annotate_reads_a_tcpdump_capture_of_a_real_run() {
+    need_privileges!();
+    if Command::new("tcpdump").arg("--version").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "tcpdump is not installed, and CI must run this test");
+        println!("skipping: tcpdump is not installed (scripts/test installs it)");
+        return;
+    }
+    let dir = tempfile::TempDir::new().unwrap();
+    let td = dir.path().join("tcpdump.pcap");
+    let script = format!(
+        "tcpdump -i any --immediate-mode -U -Z root -w {} tcp port 443 2>/dev/null & sleep 1; \
+         curl -sk --tlsv1.3 -o /dev/null https://server.lab/bytes/100000; sleep 0.5; kill -INT $!; wait",
+        td.display()
+    );
+    let out = common::wirelab()
+        .args(["shell", "--link", "delay 20ms", "--out"])
+        .arg(dir.path())
+        .args(["--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let phases = |file: &std::path::Path| {
+        let o = common::wirelab()
+            .arg("annotate")
+            .arg(file)
+            .arg("-o")
+            .arg(file.with_extension("a.pcapng"))
+            .arg("--json")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        let t: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let conn = t["scenarios"].as_array().unwrap().first().cloned().expect("one connection");
+        let ms = |id: &str| {
+            let p = conn["phases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["id"] == id)
+                .cloned()
+                .unwrap_or_else(|| panic!("no {id}: {conn}"));
+            p["end_ms"].as_f64().unwrap() - p["start_ms"].as_f64().unwrap()
+        };
+        (ms("tcp_handshake"), ms("tls_handshake"), ms("http_request"))
+    };
+    let (tcp, tls, request) = phases(&td);
+    assert!((39.99..46.0).contains(&tcp), "tcpdump's capture: TCP handshake {tcp:.3} ms, expected 1 RTT (40 ms)");
+    // The TLS phase ends at curl's Finished, so it holds curl's own crypto work as well.
+    assert!((39.99..60.0).contains(&tls), "tcpdump's capture: TLS 1.3 {tls:.3} ms, expected 1 RTT and curl's crypto");
+    let (tcp2, tls2, request2) = phases(&dir.path().join("shell-1.pcapng"));
+    for (a, b, what) in [(tcp, tcp2, "TCP"), (tls, tls2, "TLS"), (request, request2, "request")] {
+        // The two vantage points are both at the client (the kernel's device and the relay's end
+        // of it); the relay reads the device a little later, by how much depends on the load.
+        assert!((a - b).abs() < 5.0, "{what}: {a:.3} ms in tcpdump's capture, {b:.3} ms in wirelab's");
+    }
+}
