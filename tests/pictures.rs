@@ -521,7 +521,8 @@ fn sweep_plots_match_its_summary() {
     }
     // cc's values are names: categories, in the order given.
     let cc = read(dir.path(), "handshake-sweep-cc.svg");
-    assert!(cc.contains("cc (categories, in the order given)"));
+    assert!(cc.contains("cc (categories, in the order given; points only)"));
+    assert!(marks(&cc, "pct-line").is_empty(), "no line joins categories");
     // --pictures none writes none.
     let dir = TempDir::new().unwrap();
     let o = common::wirelab()

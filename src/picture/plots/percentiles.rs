@@ -129,7 +129,7 @@ pub fn render(p: &Percentiles) -> String {
             let x = Scale { d0: -0.5, d1: n - 0.5, p0: LEFT, p1: RIGHT };
             let v: Vec<f64> = (0..p.xs.len()).map(|i| i as f64).collect();
             let ticks = p.xs.iter().enumerate().map(|(i, s)| (i as f64, s.clone())).collect();
-            (x, v, ticks, format!("{} (categories, in the order given)", p.key))
+            (x, v, ticks, format!("{} (categories, in the order given; points only)", p.key))
         }
     };
     let y_max =
@@ -156,7 +156,8 @@ pub fn render(p: &Percentiles) -> String {
                 }
             }
             let stroke = Look { colour, dash }.stroke();
-            for r in runs.iter().filter(|r| r.len() > 1) {
+            // Categories have no order between them to draw a line along: points only.
+            for r in runs.iter().filter(|r| r.len() > 1 && numeric.is_some()) {
                 let pts: Vec<String> = r.iter().map(|(a, b)| format!("{},{}", px(*a), px(*b))).collect();
                 let _ = writeln!(
                     d.out,
