@@ -331,3 +331,206 @@ fn slow_start_plots_show_the_rounds_and_the_retransmission_that_ran() {
         "one-loss should retransmit once"
     );
 }
+
+/// The elements of `svg` with class `class`, as their attributes.
+fn marks(svg: &str, class: &str) -> Vec<BTreeMap<String, String>> {
+    let doc = roxmltree::Document::parse(svg).unwrap_or_else(|e| panic!("not XML: {e}"));
+    doc.descendants()
+        .filter(|n| class_has(*n, class))
+        .map(|n| n.attributes().map(|a| (a.name().to_string(), a.value().to_string())).collect())
+        .collect()
+}
+
+fn num(m: &BTreeMap<String, String>, k: &str) -> f64 {
+    m.get(k).unwrap_or_else(|| panic!("no {k} in {m:?}")).parse().unwrap()
+}
+
+/// The x scale the plot's axes say they use: (data from, data to, px from, px to).
+fn x_scale(svg: &str) -> [f64; 4] {
+    let axes = marks(svg, "axes");
+    let v: Vec<f64> = axes[0]["data-x-scale"].split(' ').map(|x| x.parse().unwrap()).collect();
+    [v[0], v[1], v[2], v[3]]
+}
+
+/// Text of every plot at least 10 px.
+fn check_text(svg: &str, name: &str) {
+    let doc = roxmltree::Document::parse(svg).unwrap_or_else(|e| panic!("{name} is not XML: {e}"));
+    for n in doc.descendants().filter(|n| n.tag_name().name() == "text") {
+        assert!(attr(n, "font-size") >= 10.0, "{name}: text {:?} is under 10 px", n.text());
+    }
+}
+
+/// HTTP/1.1 and HTTP/3 stall one object, HTTP/2 all six; the shaded stalls are the JSON's
+/// stall times, and the report sets the three side by side. At the default RTT and at 29 ms.
+#[test]
+fn hol_streams_shade_the_measured_stalls() {
+    for rtt in [None, Some("29ms")] {
+        let dir = TempDir::new().unwrap();
+        let mut args = vec!["--scenario", "one-loss-h1", "--scenario", "one-loss-h2", "--scenario", "one-loss-h3"];
+        if let Some(r) = rtt {
+            args.extend(["--rtt", r]);
+        }
+        let o = common::run_lab("hol", dir.path(), &args);
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(stdout.contains("3 streams plots (hol-one-loss-h1-streams.svg, …)"), "{stdout}");
+        let t = common::lab_timeline(dir.path(), "hol");
+        for (scenario, stalled) in [("one-loss-h1", 1), ("one-loss-h2", 6), ("one-loss-h3", 1)] {
+            let name = format!("hol-{scenario}-streams.svg");
+            let svg = read(dir.path(), &name);
+            check_text(&svg, &name);
+            let [d0, d1, p0, p1] = x_scale(&svg);
+            let per_ms = (p1 - p0) / (d1 - d0);
+            let stalls = marks(&svg, "stall");
+            let s = common::scenario(&t, scenario);
+            let mut objects_stalled = 0;
+            for obj in s["streams"].as_array().unwrap() {
+                let id = obj["id"].as_u64().unwrap().to_string();
+                let mine: Vec<_> = stalls.iter().filter(|m| m["data-object"] == id).collect();
+                let json = obj["stall_ms"].as_f64().unwrap();
+                for m in &mine {
+                    let (from, to) = (num(m, "data-from-ms"), num(m, "data-to-ms"));
+                    assert!((num(m, "x") - (p0 + (from - d0) * per_ms)).abs() <= PX, "{name} {rtt:?}: {m:?}");
+                    assert!((num(m, "width") - (to - from) * per_ms).abs() <= PX, "{name} {rtt:?}: {m:?}");
+                }
+                let longest = mine.iter().map(|m| num(m, "data-to-ms") - num(m, "data-from-ms")).fold(0.0, f64::max);
+                assert!(
+                    (longest - json).abs() * per_ms <= 1.0,
+                    "{name} {rtt:?}: object {id} shaded {longest} ms, the JSON says {json} ms"
+                );
+                assert_eq!(mine.is_empty(), json == 0.0, "{name} {rtt:?}: object {id}");
+                objects_stalled += usize::from(!mine.is_empty());
+                let line = marks(&svg, "delivered").into_iter().find(|m| m["data-object"] == id).unwrap();
+                assert!(num(&line, "data-bytes") >= obj["bytes"].as_f64().unwrap(), "{name}: object {id} {line:?}");
+                let done = obj["complete_ms"].as_f64().unwrap();
+                assert!(num(&line, "data-last-ms") <= done + 1e-6, "{name}: delivered after completion? {line:?}");
+            }
+            assert_eq!(objects_stalled, stalled, "{name} {rtt:?}: objects stalled");
+            assert_eq!(s["metrics"]["streams_stalled"].as_f64(), Some(stalled as f64));
+        }
+        let html = read(dir.path(), "hol.html");
+        let doc = roxmltree::Document::parse_with_options(
+            &html,
+            roxmltree::ParsingOptions { allow_dtd: true, ..Default::default() },
+        )
+        .unwrap();
+        let row = doc.descendants().find(|n| class_has(*n, "side-by-side")).expect("no side-by-side row");
+        let cells: Vec<&str> = row
+            .children()
+            .filter(|n| class_has(*n, "plot-cell"))
+            .filter_map(|n| n.attribute("data-scenario"))
+            .collect();
+        assert_eq!(cells, ["one-loss-h1", "one-loss-h2", "one-loss-h3"]);
+    }
+}
+
+/// The committed loss-table plot has a point per (scenario, loss, percentile) whose runs
+/// finished, at the JSON's value, and `wirelab report` draws the same one again.
+#[test]
+fn the_loss_table_plot_is_the_tables_percentiles() {
+    let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures").join("reference");
+    let t = common::lab_timeline(&reference, "hol");
+    let svg = read(&reference, "hol-loss-table.svg");
+    check_text(&svg, "hol-loss-table.svg");
+    let points = marks(&svg, "point");
+    let mut expected = 0;
+    for row in t["loss_table"].as_array().unwrap() {
+        for pct in ["50", "95", "99"] {
+            let at = |m: &&BTreeMap<String, String>| {
+                m["data-series"] == row["scenario"].as_str().unwrap()
+                    && m["data-x"] == row["loss"].as_str().unwrap()
+                    && m["data-pct"] == pct
+            };
+            let found: Vec<_> = points.iter().filter(at).collect();
+            match row[format!("page_load_p{pct}_ms")].as_f64() {
+                Some(v) => {
+                    expected += 1;
+                    assert_eq!(found.len(), 1, "{row}: p{pct}");
+                    assert!((num(found[0], "data-ms") - v).abs() < 1e-3, "{row}: p{pct} {:?}", found[0]);
+                    let n = row["runs"].as_u64().unwrap() - row["failed"].as_u64().unwrap();
+                    assert_eq!(found[0]["data-n"], n.to_string());
+                }
+                None => assert!(found.is_empty(), "{row}: a point where no run finished"),
+            }
+        }
+    }
+    assert_eq!(points.len(), expected);
+    let html = read(&reference, "hol.html");
+    assert!(html.contains("hol-loss-table.svg") && html.contains(svg.trim_start_matches(|c| c != '<').trim_end()));
+}
+
+/// keepalive: the connections plot counts the SYNs and handshakes the JSON counts.
+#[test]
+fn keepalive_connections_plot_counts_what_happened() {
+    let dir = TempDir::new().unwrap();
+    let args = ["--scenario", "short-timeout", "--scenario", "long-timeout", "--rtt", "29ms", "--set", "duration=2m"];
+    common::run_lab("keepalive", dir.path(), &args);
+    let t = common::lab_timeline(dir.path(), "keepalive");
+    for s in t["scenarios"].as_array().unwrap() {
+        let name = format!("keepalive-{}-connections.svg", s["name"].as_str().unwrap());
+        let svg = read(dir.path(), &name);
+        check_text(&svg, &name);
+        let shakes = &marks(&svg, "handshakes")[0];
+        assert_eq!(num(shakes, "data-final"), s["metrics"]["handshakes"].as_f64().unwrap(), "{name}");
+        let open = &marks(&svg, "open")[0];
+        assert_eq!(num(open, "data-opened"), s["metrics"]["connections_opened"].as_f64().unwrap(), "{name}");
+        assert!(num(open, "data-max") <= 5.0, "{name}: more open than the pool holds: {open:?}");
+    }
+    let short = common::scenario(&t, "short-timeout")["metrics"]["handshakes"].as_f64().unwrap();
+    let long = common::scenario(&t, "long-timeout")["metrics"]["handshakes"].as_f64().unwrap();
+    assert!(short > 3.0 * long, "short timeouts pay handshakes again: {short} vs {long}");
+    assert!(read(dir.path(), "keepalive.html").contains("keepalive-short-timeout-connections.svg"));
+}
+
+/// `sweep` draws the summary: a point per (scenario, value, percentile) that has values, at
+/// the summary's figure; a value whose runs all failed has none, and the legend says so.
+#[test]
+fn sweep_plots_match_its_summary() {
+    let dir = TempDir::new().unwrap();
+    let o = common::wirelab()
+        .args(["sweep", "handshake", "--scenario", "fresh-tls13", "--set", "cc=iw,smoltcp"])
+        .args(["--set", "time_limit=100ms,120s", "--seeds", "1..2", "--rtt", "29ms", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(o.status.code(), Some(1), "the 100 ms runs cannot finish: {stdout}");
+    for key in ["cc", "time_limit"] {
+        let svg = read(dir.path(), &format!("handshake-sweep-{key}.svg"));
+        check_text(&svg, key);
+        let points = marks(&svg, "point");
+        let mut expected = 0;
+        for line in stdout.lines().filter(|l| l.split_whitespace().next() == Some(key)) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (value, n, failed) = (f[1], f[2], f[3]);
+            let at = |m: &&BTreeMap<String, String>| m["data-x"] == value;
+            let found: Vec<_> = points.iter().filter(at).collect();
+            if n == "0" {
+                assert!(found.is_empty(), "{key}={value}: a point for runs that all failed");
+                assert!(svg.contains(&format!("fresh-tls13 at {value}: all {failed} failed, none plotted")), "{svg}");
+                continue;
+            }
+            for (i, pct) in ["50", "95", "99"].iter().enumerate() {
+                let p = found.iter().find(|m| m["data-pct"] == *pct).unwrap_or_else(|| panic!("{key}={value} p{pct}"));
+                assert!((num(p, "data-ms") - f[4 + i].parse::<f64>().unwrap()).abs() < 1e-3, "{line} vs {p:?}");
+                assert_eq!((p["data-n"].as_str(), p["data-failed"].as_str()), (n, failed));
+                expected += 1;
+            }
+        }
+        assert_eq!(points.len(), expected, "{key}: {stdout}");
+        assert!(expected > 0);
+    }
+    // cc's values are names: categories, in the order given.
+    let cc = read(dir.path(), "handshake-sweep-cc.svg");
+    assert!(cc.contains("cc (categories, in the order given; points only)"));
+    assert!(marks(&cc, "pct-line").is_empty(), "no line joins categories");
+    // --pictures none writes none.
+    let dir = TempDir::new().unwrap();
+    let o = common::wirelab()
+        .args(["sweep", "handshake", "--scenario", "pooled", "--set", "rtt=20ms,40ms", "--seeds", "1..1"])
+        .args(["--pictures", "none", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!dir.path().join("handshake-sweep-rtt.svg").exists());
+}

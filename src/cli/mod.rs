@@ -83,6 +83,10 @@ Output (in --out, default captures/):
   <lab>-<scenario>.keys      the TLS key log (also embedded in the pcapng)
   <lab>-<scenario>@<host>.pcapng   with --tap: the capture at that host
   <lab>-<scenario>.svg       the ladder: one lane per host, every packet to scale in time
+  <lab>-<scenario>-<plot>.svg  plots where they apply: time-sequence and rounds (a response's
+                             slow start), streams (a page's bytes per object and its stalls),
+                             connections (a pool's open connections and handshakes over time)
+  <lab>-loss-table.svg       the loss table's p50/p95/p99 against the loss rate (hol)
   <lab>.html                 the report: tables, checks and ladders in one page (no network)
 
 Exit status:
@@ -367,7 +371,8 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
         let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
         timeline.loss_table = crate::runner::loss_table::run(&lab, &overrides, jobs).map_err(Failure::Run)?;
     }
-    output::write_all(&args.out, &lab.raw.name, &timeline, &outputs, args.pictures).map_err(Failure::Run)?;
+    let plots =
+        output::write_all(&args.out, &lab.raw.name, &timeline, &outputs, args.pictures).map_err(Failure::Run)?;
     if args.json {
         print!("{}", timeline.to_json());
     } else {
@@ -391,6 +396,9 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
         }
         let keys = if outputs.iter().any(|o| !o.key_log.is_empty()) { ", TLS key logs" } else { "" };
         println!("Captures{keys} and {}.json are in {}/", lab.raw.name, args.out.display());
+        if !plots.is_empty() {
+            println!("Plots (SVG) in {}/: {}", args.out.display(), output::plot_summary(&plots));
+        }
         if args.pictures.html() {
             println!("Report, with a ladder of every packet: {}/{}.html", args.out.display(), lab.raw.name);
         }

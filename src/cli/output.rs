@@ -53,17 +53,32 @@ pub fn timeline(
 }
 
 /// Writes `<lab>.json`, and per scenario `<lab>-<scenario>.pcapng`, `.keys`, the captures of
-/// other taps and (`pictures`) the ladder `.svg`; then (`pictures`) the report `<lab>.html`.
-/// Each file is written to a temporary name and renamed, so a reader never sees half a file.
+/// other taps and (`pictures`) the ladder `.svg` and plots; then (`pictures`) the run-wide
+/// plots and the report `<lab>.html`. Each file is written to a temporary name and renamed, so
+/// a reader never sees half a file. Returns the plot files written (not the ladders).
 pub fn write_all(
     dir: &Path,
     lab: &str,
     timeline: &LabTimeline,
     outputs: &[ScenarioOutput],
     pictures: super::Pictures,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<String>> {
+    let mut written = Vec::new();
     let mut extras = crate::picture::report::Extras::default();
-    for o in outputs {
+    // Streams plots the report sets side by side share their axes.
+    let mut streams: Vec<Option<crate::picture::plots::streams::Streams>> =
+        outputs.iter().map(|o| o.streams.clone()).collect();
+    let named = outputs.iter().zip(&streams).filter(|(_, s)| s.is_some()).map(|(o, _)| o.timeline.name.as_str());
+    for (_, members) in crate::picture::report::groups(named) {
+        let mut group: Vec<&mut crate::picture::plots::streams::Streams> = outputs
+            .iter()
+            .zip(streams.iter_mut())
+            .filter(|(o, _)| members.contains(&o.timeline.name))
+            .filter_map(|(_, s)| s.as_mut())
+            .collect();
+        crate::picture::plots::streams::share_axes(&mut group);
+    }
+    for (o, streams) in outputs.iter().zip(&streams) {
         let name = &o.timeline.name;
         let base = format!("{lab}-{name}");
         let mut files = vec![format!("{base}.pcapng")];
@@ -92,21 +107,53 @@ pub fn write_all(
             let title = format!("{lab} · {name}: bytes per slow-start round");
             plots.push(("rounds", crate::picture::plot::rounds(&title, &o.timeline.rounds)));
         }
+        if let Some(s) = streams {
+            plots.push(("streams", crate::picture::plots::streams::render(s)));
+        }
+        if let Some(c) = &o.connections {
+            plots.push(("connections", crate::picture::plots::connections::render(c)));
+        }
         for (plot, svg) in plots {
             if pictures.svg() {
                 files.push(format!("{base}-{plot}.svg"));
                 write_atomic(&dir.join(format!("{base}-{plot}.svg")), svg.as_bytes())?;
+                written.push(format!("{base}-{plot}.svg"));
             }
             extras.plots.entry(name.clone()).or_default().push((plot.to_string(), svg));
         }
         extras.files.insert(name.clone(), files);
     }
     write_atomic(&dir.join(format!("{lab}.json")), timeline.to_json().as_bytes())?;
+    if pictures != super::Pictures::None {
+        extras.lab_plots = lab_plots(timeline);
+    }
+    for p in &mut extras.lab_plots {
+        if pictures.svg() {
+            write_atomic(&dir.join(&p.file), p.svg.as_bytes())?;
+            p.linked = true;
+            written.push(p.file.clone());
+        }
+    }
     if pictures.html() {
         extras.tables = report_tables(timeline);
         write_atomic(&dir.join(format!("{lab}.html")), crate::picture::report::render(timeline, &extras).as_bytes())?;
     }
-    Ok(())
+    Ok(written)
+}
+
+/// The plot files of a run in one line: how many of each kind, and one name of each.
+pub fn plot_summary(files: &[String]) -> String {
+    let kinds = ["time-sequence", "rounds", "streams", "connections", "loss-table"];
+    let mut parts = Vec::new();
+    for kind in kinds {
+        let of: Vec<&String> = files.iter().filter(|f| f.ends_with(&format!("-{kind}.svg"))).collect();
+        match of.as_slice() {
+            [] => {}
+            [one] => parts.push(one.to_string()),
+            [first, ..] => parts.push(format!("{} {kind} plots ({first}, …)", of.len())),
+        }
+    }
+    parts.join("; ")
 }
 
 /// The run-wide tables the report shows as the terminal prints them.
@@ -115,6 +162,22 @@ pub fn report_tables(t: &LabTimeline) -> Vec<(String, String)> {
         ("Response size against round trips".to_string(), crate::runner::size_sweep::table(&t.size_sweep)),
         ("Loss table".to_string(), crate::runner::loss_table::table(&t.loss_table)),
     ]
+}
+
+/// The run-wide plots, drawn from the timeline alone (so `wirelab report` draws them again):
+/// the loss table's percentiles against the loss rate.
+pub fn lab_plots(t: &LabTimeline) -> Vec<crate::picture::report::LabPlot> {
+    let mut plots = Vec::new();
+    if let Some(p) = crate::runner::loss_table::plot(&t.lab, &t.loss_table) {
+        plots.push(crate::picture::report::LabPlot {
+            file: format!("{}-loss-table.svg", t.lab),
+            heading: "Page load under random loss: p50, p95, p99".to_string(),
+            about: "Each point is a percentile of the page load time over the seeds of one (scenario, loss rate) cell of the loss table: colour per scenario, marker and dash per percentile (circle p50, square p95, triangle p99). Markers of one loss rate are nudged apart sideways; each sits at its loss rate. Runs that did not finish give no value: their count is in the legend, never a point at 0.".to_string(),
+            svg: crate::picture::plots::percentiles::render(&p),
+            linked: false,
+        });
+    }
+    plots
 }
 
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {

@@ -48,10 +48,13 @@ pub fn run(args: ReportArgs) -> Result<i32, Failure> {
 
 /// The ladders and files of `t`'s scenarios that are in `dir`.
 fn from_dir(dir: &Path, t: &LabTimeline) -> Extras {
-    let mut x = Extras { tables: output::report_tables(t), ..Default::default() };
+    let mut x = Extras { tables: output::report_tables(t), lab_plots: output::lab_plots(t), ..Default::default() };
     let listing: Vec<String> = std::fs::read_dir(dir)
         .map(|d| d.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
         .unwrap_or_default();
+    for p in &mut x.lab_plots {
+        p.linked = listing.contains(&p.file);
+    }
     for s in &t.scenarios {
         let base = format!("{}-{}", t.lab, s.name);
         let plots = report::PLOTS.iter().map(|(plot, _)| format!("{base}-{plot}.svg"));

@@ -19,6 +19,8 @@ use anyhow::Context;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::{output, Failure};
+
+mod plot;
 use crate::script::plan::{self, ScenarioPlan};
 use crate::script::{InputError, Lab};
 use crate::timeline::percentile;
@@ -48,6 +50,15 @@ Output (in --out): <lab>-sweep.jsonl, one JSON object per run
 stdout: per scenario and per value of each varied key, the runs that gave
 a value (n), the runs that did not finish (failed: they give no value),
 and the nearest-rank p50/p95/p99 of --metric. A sweep writes no captures.
+
+Pictures (--pictures svg, the default): <lab>-sweep-<key>.svg per varied
+key (<lab>-sweep.shard-I-of-N-<key>.svg with --shard), the summary's
+p50/p95/p99 against the key's values, one colour per scenario. Values in
+wirelab's units (1%, 50ms, 10mbit, 200KB, plain numbers) sit on a numeric
+axis; others are categories in the order given. Runs that did not finish
+are counted in the legend and never plotted as 0. A shard's picture covers
+only its own runs (its subtitle says so): draw the whole sweep from an
+unsharded run. --pictures none writes none.
 
 Exit status: 0 when every run finished and held its checks, 1 otherwise,
 2 for bad input (nothing is run).";
@@ -79,6 +90,17 @@ pub struct SweepArgs {
     /// Directory for the results file (required).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// `svg` (the default) also writes <lab>-sweep-<key>.svg per varied key: p50/p95/p99 of
+    /// --metric against the key's values, one colour per scenario; `none` writes no picture.
+    #[arg(long, value_enum, default_value_t = SweepPictures::Svg)]
+    pictures: SweepPictures,
+}
+
+/// `sweep --pictures`: `run`'s flag, with the values that make sense without a report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SweepPictures {
+    Svg,
+    None,
 }
 
 fn parse_set_list(s: &str) -> Result<(String, Vec<String>), String> {
@@ -425,6 +447,20 @@ pub fn run(args: SweepArgs) -> Result<i32, Failure> {
 
     let shown_names: Vec<&str> = chosen.iter().map(|&s| names[s]).collect();
     print!("{}", summary(&grid, &args, &lab_name, &shown_names, &mine, &values, total));
+    if args.pictures == SweepPictures::Svg {
+        let runs = runs_of(&grid, &mine, &values);
+        let mut written = Vec::new();
+        for (key, plot) in plot::plots(&grid, metric, &lab_name, &shown_names, &runs, args.shard) {
+            let stem = file_name.trim_end_matches(".jsonl");
+            let name = format!("{stem}-{}.svg", plot::file_key(&key));
+            let svg = crate::picture::plots::percentiles::render(&plot);
+            output::write_atomic(&out.join(&name), svg.as_bytes()).map_err(Failure::Run)?;
+            written.push(name);
+        }
+        if !written.is_empty() {
+            println!("Plots of {metric} against each varied key: {} in {}/", written.join(", "), out.display());
+        }
+    }
     let shard_note =
         args.shard.map_or(String::new(), |(i, n)| format!(" (shard {i}/{n}: {} of {total} runs)", mine.len()));
     println!(
@@ -435,6 +471,36 @@ pub fn run(args: SweepArgs) -> Result<i32, Failure> {
         path.display()
     );
     Ok(if failed == 0 { 0 } else { 1 })
+}
+
+/// Each run of this shard: the value index of each key, its scenario, its outcome.
+type Runs = Vec<(Vec<usize>, usize, Outcome)>;
+
+fn runs_of(grid: &Grid, mine: &[usize], values: &[Outcome]) -> Runs {
+    mine.iter()
+        .zip(values)
+        .map(|(&i, &v)| {
+            let (c, _, s) = grid.run(i);
+            (grid.combo(c), s, v)
+        })
+        .collect()
+}
+
+/// The values (sorted) of scenario `s`'s runs whose combination `keep` accepts, and how many
+/// of them did not finish: what a summary row and a plotted cell both show.
+fn values_of(runs: &Runs, s: usize, keep: &dyn Fn(&[usize]) -> bool) -> (Vec<f64>, usize) {
+    let these: Vec<Outcome> =
+        runs.iter().filter(|(combo, sc, _)| *sc == s && keep(combo)).map(|(_, _, v)| *v).collect();
+    let failed = these.iter().filter(|v| **v == Outcome::Unfinished).count();
+    let mut got: Vec<f64> = these
+        .iter()
+        .filter_map(|v| match v {
+            Outcome::Value(x) => Some(*x),
+            _ => None,
+        })
+        .collect();
+    got.sort_by(f64::total_cmp);
+    (got, failed)
 }
 
 /// The summary table: per scenario, all its runs and then per value of each varied key.
@@ -465,26 +531,9 @@ fn summary(
         "   {:<20} {:<14} {:<14} {:>6} {:>6} {:>11} {:>11} {:>11}",
         "scenario", "key", "value", "n", "failed", "p50", "p95", "p99"
     );
-    let runs: Vec<(Vec<usize>, usize, Outcome)> = mine
-        .iter()
-        .zip(values)
-        .map(|(&i, &v)| {
-            let (c, _, s) = grid.run(i);
-            (grid.combo(c), s, v)
-        })
-        .collect();
+    let runs = runs_of(grid, mine, values);
     let row = |out: &mut String, scenario: &str, key: &str, value: &str, keep: &dyn Fn(&[usize]) -> bool, s: usize| {
-        let these: Vec<Outcome> =
-            runs.iter().filter(|(combo, sc, _)| *sc == s && keep(combo)).map(|(_, _, v)| *v).collect();
-        let failed = these.iter().filter(|v| **v == Outcome::Unfinished).count();
-        let mut got: Vec<f64> = these
-            .iter()
-            .filter_map(|v| match v {
-                Outcome::Value(x) => Some(*x),
-                _ => None,
-            })
-            .collect();
-        got.sort_by(f64::total_cmp);
+        let (got, failed) = values_of(&runs, s, keep);
         if got.is_empty() {
             let _ = writeln!(out, "   {scenario:<20} {key:<14} {value:<14} {:>6} {failed:>6} {:>11}", 0, "no values");
         } else {

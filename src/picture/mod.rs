@@ -6,5 +6,6 @@
 
 pub mod ladder;
 pub mod plot;
+pub mod plots;
 pub mod report;
 pub mod svg;

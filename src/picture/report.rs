@@ -22,11 +22,25 @@ pub struct Extras {
     pub files: BTreeMap<String, Vec<String>>,
     /// Preformatted tables of the whole run (the size sweep, the loss table), with headings.
     pub tables: Vec<(String, String)>,
+    /// Plots of the whole run (the loss table's percentiles).
+    pub lab_plots: Vec<LabPlot>,
+}
+
+/// A plot of the whole run, shown after the tables.
+#[derive(Clone, Debug, Default)]
+pub struct LabPlot {
+    /// Its file name beside the page (`<lab>-loss-table.svg`).
+    pub file: String,
+    pub heading: String,
+    pub about: String,
+    pub svg: String,
+    /// The file was written, so the page links it.
+    pub linked: bool,
 }
 
 /// The plots a scenario may have: the file name's suffix (`<lab>-<scenario>-<name>.svg`) and
 /// what the report says about it.
-pub const PLOTS: [(&str, &str); 2] = [
+pub const PLOTS: [(&str, &str); 4] = [
     (
         "time-sequence",
         "Time-sequence graph: each data segment where it arrived (its bytes as a vertical stroke; retransmissions in vermillion), the client's ACKs and its receive window. Slow start shows as steps that grow each round trip.",
@@ -35,7 +49,41 @@ pub const PLOTS: [(&str, &str); 2] = [
         "rounds",
         "Bytes per slow-start round, beside slow start without loss from the initial window that ran (IW × MSS, doubling each round).",
     ),
+    (
+        "streams",
+        "Bytes of each object delivered in order to the application over time (one step line per object), measured at the client. Shaded: a stall, bytes that had arrived but waited behind a hole for a retransmission; the rows below show each object's stalls on the same time axis. Under HTTP/2 one hole stalls every object; under HTTP/1.1 and HTTP/3 only the object whose connection or stream lost data.",
+    ),
+    (
+        "connections",
+        "Above: connections the client had open over time (from its capture: SYN sent until the first FIN or RST). Below: handshakes completed so far. A short idle timeout closes the pool between bursts, so each burst pays its handshakes again and the lower line climbs at every burst.",
+    ),
 ];
+
+/// Scenarios whose names differ only in their last word (`one-loss-h1`, `one-loss-h2`,
+/// `one-loss-h3`) and that all have a streams plot: drawn side by side, in scenario order.
+fn side_by_side(t: &LabTimeline, x: &Extras) -> Vec<(String, Vec<String>)> {
+    let has = |name: &str| x.plots.get(name).is_some_and(|p| p.iter().any(|(n, _)| n == "streams"));
+    groups(t.scenarios.iter().map(|s| s.name.as_str()).filter(|n| has(n)))
+}
+
+/// `names` grouped by all but their last word (`one-loss-h1` → `one-loss`), in order; only
+/// groups of two or more.
+pub fn groups<'a>(names: impl Iterator<Item = &'a str>) -> Vec<(String, Vec<String>)> {
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for name in names {
+        let Some((stem, _)) = name.rsplit_once('-') else { continue };
+        match groups.iter_mut().find(|(g, _)| g == stem) {
+            Some((_, members)) => members.push(name.to_string()),
+            None => groups.push((stem.to_string(), vec![name.to_string()])),
+        }
+    }
+    groups.retain(|(_, m)| m.len() > 1);
+    groups
+}
+
+fn compare_anchor(stem: &str) -> String {
+    anchor(stem).replacen("scenario-", "compare-", 1)
+}
 
 const STYLE: &str = "
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1400px;padding:0 1em;color:#111111;line-height:1.4}
@@ -49,6 +97,8 @@ pre{background:#f6f6f6;padding:0.6em;overflow-x:auto;font-size:0.85em}
 .checks{list-style:none;padding-left:0}
 .ladder-box{overflow:auto;max-height:90vh;border:1px solid #dddddd;margin:0.8em 0}
 .plot-box{overflow:auto;margin:0.8em 0}
+.side-by-side{display:grid;grid-template-columns:repeat(auto-fit,minmax(440px,1fr));gap:0.6em;margin:0.8em 0}
+.side-by-side svg{display:block}
 .meta{color:#444444}
 nav a{margin-right:1em}
 ";
@@ -81,11 +131,39 @@ pub fn render(t: &LabTimeline, x: &Extras) -> String {
     }
     out.push_str("</nav>\n");
     theory(&mut out, t);
+    let groups = side_by_side(t, x);
+    for (stem, members) in &groups {
+        let _ = writeln!(
+            out,
+            "<section id=\"{}\">\n<h2>{}: {}, side by side</h2>\n<p class=\"meta\">{}</p>\n<div class=\"side-by-side\">",
+            compare_anchor(stem),
+            esc(stem),
+            esc(&members.join(" · ")),
+            esc(PLOTS[2].1)
+        );
+        for m in members {
+            let svg = x.plots.get(m).into_iter().flatten().find(|(n, _)| n == "streams").map_or("", |(_, svg)| svg);
+            let _ = write!(out, "<div class=\"plot-cell\" data-scenario=\"{}\">", esc(m));
+            out.push_str(svg.trim_start_matches(|c| c != '<'));
+            out.push_str("</div>\n");
+        }
+        out.push_str("</div>\n</section>\n");
+    }
     for s in &t.scenarios {
-        scenario(&mut out, s, x);
+        let group = groups.iter().find(|(_, m)| m.contains(&s.name)).map(|(stem, _)| stem.as_str());
+        scenario(&mut out, s, x, group);
     }
     for (heading, text) in x.tables.iter().filter(|(_, text)| !text.trim().is_empty()) {
         let _ = writeln!(out, "<h2>{}</h2>\n<pre>{}</pre>", esc(heading), esc(text));
+    }
+    for p in &x.lab_plots {
+        let _ = writeln!(out, "<h2>{}</h2>\n<p class=\"meta\">{}</p>", esc(&p.heading), esc(&p.about));
+        if p.linked {
+            let _ = writeln!(out, "<p>File: <a href=\"{}\">{}</a></p>", esc(&p.file), esc(&p.file));
+        }
+        out.push_str("<div class=\"plot-box\">\n");
+        out.push_str(p.svg.trim_start_matches(|c| c != '<'));
+        out.push_str("</div>\n");
     }
     out.push_str("</body>\n</html>\n");
     out
@@ -124,7 +202,9 @@ fn theory(out: &mut String, t: &LabTimeline) {
     out.push_str("</table>\n");
 }
 
-fn scenario(out: &mut String, s: &Scenario, x: &Extras) {
+/// One scenario's section; `group`: the side-by-side comparison that already shows its
+/// streams plot.
+fn scenario(out: &mut String, s: &Scenario, x: &Extras, group: Option<&str>) {
     let _ = writeln!(out, "<section id=\"{}\">\n<h2>{}: {}</h2>", anchor(&s.name), esc(&s.name), esc(&s.title));
     let _ = writeln!(out, "<p class=\"meta\">path: {} · {}</p>", esc(&s.link), esc(&s.congestion));
     if !s.params.is_empty() {
@@ -186,6 +266,15 @@ fn scenario(out: &mut String, s: &Scenario, x: &Extras) {
         out.push_str("</div>\n");
     }
     for (name, svg) in x.plots.get(&s.name).into_iter().flatten() {
+        if let (Some(stem), "streams") = (group, name.as_str()) {
+            let _ = writeln!(
+                out,
+                "<h3>streams</h3>\n<p>Bytes delivered per object, with its stalls: <a href=\"#{}\">side by side with the other {} scenarios</a>.</p>",
+                compare_anchor(stem),
+                esc(stem)
+            );
+            continue;
+        }
         let about = PLOTS.iter().find(|(n, _)| n == name).map_or("", |(_, a)| a);
         let _ = writeln!(out, "<h3>{}</h3>\n<p class=\"meta\">{}</p>\n<div class=\"plot-box\">", esc(name), esc(about));
         out.push_str(svg.trim_start_matches(|c| c != '<'));

@@ -189,6 +189,9 @@ pub mod palette {
     pub const GREEN: &str = "#009E73";
     /// A lost packet's cross (set in the ladder's stylesheet).
     pub const VERMILLION: &str = "#D55E00";
+    pub const PURPLE: &str = "#CC79A7";
+    pub const SKY: &str = "#56B4E9";
+    pub const BLACK: &str = "#000000";
 }
 
 #[cfg(test)]

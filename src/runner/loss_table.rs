@@ -223,6 +223,49 @@ pub fn table(rows: &[LossRow]) -> String {
     out
 }
 
+/// The table as a plot: page load p50/p95/p99 against the loss rate, one series per scenario,
+/// from the rows alone. `None` when there is no table.
+pub fn plot(lab: &str, rows: &[LossRow]) -> Option<crate::picture::plots::percentiles::Percentiles> {
+    use crate::picture::plots::percentiles::{Cell, Percentiles, Series};
+    let first = rows.first()?;
+    let mut xs: Vec<String> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    for r in rows {
+        if !xs.contains(&r.loss) {
+            xs.push(r.loss.clone());
+        }
+        if !names.contains(&r.scenario) {
+            names.push(r.scenario.clone());
+        }
+    }
+    let series = names
+        .into_iter()
+        .map(|name| {
+            let cells = xs
+                .iter()
+                .map(|x| {
+                    rows.iter().find(|r| r.scenario == name && &r.loss == x).map_or(Cell::default(), |r| Cell {
+                        n: r.runs - r.failed,
+                        failed: r.failed,
+                        p50: r.page_load_p50_ms,
+                        p95: r.page_load_p95_ms,
+                        p99: r.page_load_p99_ms,
+                    })
+                })
+                .collect();
+            Series { name, cells }
+        })
+        .collect();
+    Some(Percentiles {
+        title: format!("{lab}: page load under random loss, {} seeds per cell", first.runs),
+        subtitle: "nearest-rank percentiles over the runs that finished".to_string(),
+        key: "loss".to_string(),
+        y_label: "page load, ms".to_string(),
+        xs,
+        series,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

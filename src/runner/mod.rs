@@ -43,6 +43,11 @@ pub struct ScenarioOutput {
     /// The time-sequence graph of its response, when it has slow-start rounds and the plan
     /// asked for pictures.
     pub time_seq: Option<crate::picture::plot::TimeSeq>,
+    /// A page's deliveries per object over time, with its stalls, when the plan asked for
+    /// pictures.
+    pub streams: Option<crate::picture::plots::streams::Streams>,
+    /// A pool's connections and handshakes over time, when the plan asked for pictures.
+    pub connections: Option<crate::picture::plots::connections::Connections>,
 }
 
 /// The server's DNS name for TLS: the first name in [dns] that points at it, else its host name.
@@ -396,7 +401,12 @@ pub fn run_scenario_on(
     let ladder = plan.pictures.then(|| pictures::ladder(plan, &net, &scenario.phases, t0, rtt_ms));
     let time_seq =
         (plan.pictures && !scenario.rounds.is_empty()).then(|| pictures::time_sequence(plan, &net, t0)).flatten();
-    Ok(ScenarioOutput { timeline: scenario, pcapng, other_captures, key_log, ladder, time_seq })
+    let streams =
+        lab.client.page.as_ref().filter(|_| plan.pictures).map(|p| pictures::streams(p, plan, &net, &lab.http, t0));
+    let end = lab.client.end.or_else(|| net.tap.capture.packets().last().map(|f| f.at)).unwrap_or(t0);
+    let connections =
+        lab.client.pool.as_ref().filter(|_| plan.pictures).map(|p| pictures::connections(plan, &net, p, t0, end));
+    Ok(ScenarioOutput { timeline: scenario, pcapng, other_captures, key_log, ladder, time_seq, streams, connections })
 }
 
 /// Evaluates one check on a finished scenario: against its number, or against the figure its

@@ -6,7 +6,13 @@ use std::collections::BTreeMap;
 use crate::packet::{self, Plain, Transport};
 use crate::picture::ladder::{Bracket, Kind, Ladder, Packet};
 use crate::picture::plot::TimeSeq;
+use crate::picture::plots::connections::Connections;
+use crate::picture::plots::streams::{ObjectDeliveries, Stall, Streams};
+use crate::runner::page::Page;
+use crate::runner::pool::Pool;
+use crate::runner::servers::HttpServer;
 use crate::script::plan::ScenarioPlan;
+use crate::script::steps::{Protocol, Step};
 use crate::sim::network::Network;
 use crate::sim::time::Instant;
 use crate::timeline::rounds::SeqSpace;
@@ -137,4 +143,137 @@ pub fn time_sequence(plan: &ScenarioPlan, net: &Network, t0: Instant) -> Option<
     let capture = format!("{}-{}.pcapng", plan.lab, plan.name);
     ts.title = format!("{} · {}: time-sequence of {server} → {client}:{port} ({capture})", plan.lab, plan.name);
     Some(ts)
+}
+
+/// Per object of a page: its bytes delivered in order over time and its stalls, from the same
+/// measurements as the JSON's `streams` (TCP: the client's capture and the server's record of
+/// which TCP bytes carried which object or HTTP/2 stream; QUIC: the stream chunks as the client
+/// received them). A stall is the set of an object's waiting bytes released by one fill: it
+/// lasts from the first of them arriving to the fill, so an object's longest stall is its
+/// `stall_ms`.
+pub fn streams(page: &Page, plan: &ScenarioPlan, net: &Network, http: &HttpServer, t0: Instant) -> Streams {
+    let (server, client) = (plan.hosts[plan.server].addr, plan.hosts[plan.client].addr);
+    let tcp = timeline::hol::tcp_deliveries(&net.tap.capture, client, server);
+    let ranges = http.tagged_ranges();
+    let rel = |t: Instant| timeline::ms(t.micros()) - timeline::ms(t0.micros());
+    let objects = page
+        .objects
+        .iter()
+        .enumerate()
+        .map(|(k, o)| {
+            // (bytes of the object, arrived, delivered) per measured range.
+            let (carried_by, mut timings): (String, Vec<(u64, Instant, Instant)>) = match page.protocol() {
+                Protocol::H3 => {
+                    let stream = o.stream.unwrap_or(u64::MAX);
+                    let r = page.quic_reassembly().and_then(|r| r.get(&stream));
+                    let t = r.map_or(Vec::new(), |r| {
+                        r.timings.iter().map(|t| (t.end - t.start, t.arrived, t.delivered)).collect()
+                    });
+                    (format!("QUIC stream {stream}"), t)
+                }
+                proto => {
+                    let port = o.port.unwrap_or(0);
+                    let tag = if proto == Protocol::H2 { o.stream.unwrap_or(u64::MAX) } else { k as u64 };
+                    let mine: Vec<_> =
+                        ranges.iter().filter(|(p, r)| *p == port && r.tag == tag).map(|(_, r)| r).collect();
+                    let t = tcp.get(&port).map_or(Vec::new(), |d| {
+                        d.timings
+                            .iter()
+                            .filter_map(|t| {
+                                let overlap: u64 =
+                                    mine.iter().map(|r| t.end.min(r.end).saturating_sub(t.start.max(r.start))).sum();
+                                (overlap > 0).then_some((overlap, t.arrived, t.delivered))
+                            })
+                            .collect()
+                    });
+                    let by = match proto {
+                        Protocol::H2 => format!("HTTP/2 stream {tag}"),
+                        _ => format!("TCP connection from port {port}"),
+                    };
+                    (by, t)
+                }
+            };
+            timings.sort_by_key(|&(_, arrived, delivered)| (delivered, arrived));
+            let mut delivered: Vec<(f64, u64)> = Vec::new();
+            let mut stalls: Vec<Stall> = Vec::new();
+            let mut total = 0u64;
+            for (i, &(bytes, arrived, at)) in timings.iter().enumerate() {
+                total += bytes;
+                match delivered.last_mut() {
+                    Some(last) if i > 0 && timings[i - 1].2 == at => last.1 = total,
+                    _ => delivered.push((rel(at), total)),
+                }
+                if at > arrived {
+                    match stalls.last_mut() {
+                        Some(s) if s.to_ms == rel(at) => {
+                            s.from_ms = s.from_ms.min(rel(arrived));
+                            s.bytes += bytes;
+                        }
+                        _ => stalls.push(Stall { from_ms: rel(arrived), to_ms: rel(at), bytes }),
+                    }
+                }
+            }
+            ObjectDeliveries { id: k as u64, carried_by, delivered, stalls }
+        })
+        .collect();
+    let y_label = match page.protocol() {
+        Protocol::H3 => "the bytes of each object's QUIC stream",
+        _ => "the TLS records carrying each object (TCP bytes)",
+    };
+    Streams {
+        title: format!("{} · {}", plan.lab, plan.name),
+        subtitle: plan.title.clone(),
+        y_label: y_label.to_string(),
+        objects,
+        at_least: (0.0, 0),
+    }
+}
+
+/// The pool's connections over time: open from the client's SYN until the first FIN or RST
+/// of that connection (either side; a server's that never reached the client does not count),
+/// read from the client's capture; and when each handshake completed, as the pool saw it.
+pub fn connections(plan: &ScenarioPlan, net: &Network, pool: &Pool, t0: Instant, end: Instant) -> Connections {
+    let (server, client) = (plan.hosts[plan.server].addr, plan.hosts[plan.client].addr);
+    let rel = |t: Instant| timeline::ms(t.micros()) - timeline::ms(t0.micros());
+    let mut open_ports: std::collections::BTreeSet<u16> = Default::default();
+    let mut open: Vec<(f64, u32)> = Vec::new();
+    let mut opened = 0u32;
+    for f in net.tap.capture.packets() {
+        let Some(s) = packet::summarize(f.bytes) else { continue };
+        let Transport::Tcp { src_port, dst_port, flags, .. } = s.transport else { continue };
+        let (port, from_client) = match (s.src, s.dst) {
+            (a, b) if a == client && b == server => (src_port, true),
+            (a, b) if a == server && b == client => (dst_port, false),
+            _ => continue,
+        };
+        if f.lost && !from_client {
+            continue;
+        }
+        let changed = if from_client && flags.syn && !flags.ack {
+            opened += u32::from(open_ports.insert(port));
+            true
+        } else if flags.fin || flags.rst {
+            open_ports.remove(&port)
+        } else {
+            false
+        };
+        if changed {
+            let (t, n) = (rel(f.at), open_ports.len() as u32);
+            match open.last_mut() {
+                Some(last) if last.0 == t => last.1 = n,
+                _ => open.push((t, n)),
+            }
+        }
+    }
+    let tls = plan.steps.iter().any(|s| matches!(s, Step::Bursts(b) if b.tls.is_some()));
+    let capture = format!("{}-{}.pcapng", plan.lab, plan.name);
+    Connections {
+        title: format!("{} · {}: {}", plan.lab, plan.name, plan.title),
+        subtitle: format!("connections from {capture}; handshakes as the client's pool completed them"),
+        open,
+        opened,
+        handshakes: pool.stats.handshakes_at.iter().map(|&t| rel(t)).collect(),
+        handshake_label: if tls { "TLS handshakes completed" } else { "handshakes completed" }.to_string(),
+        end_ms: rel(end),
+    }
 }

@@ -75,6 +75,8 @@ pub struct PoolStats {
     pub requests: u64,
     pub connections_opened: u64,
     pub handshakes: u64,
+    /// When each handshake completed (for the connections plot).
+    pub handshakes_at: Vec<Instant>,
     /// Connect to TLS done (or to established, without TLS), summed over new connections.
     pub handshake_us_total: u64,
     pub latencies_us: Vec<u64>,
@@ -208,6 +210,7 @@ impl Pool {
                 ConnState::Handshaking if c.stream.handshaking() => ConnState::Handshaking,
                 ConnState::Handshaking => {
                     self.stats.handshakes += 1;
+                    self.stats.handshakes_at.push(now);
                     self.stats.handshake_us_total += (now - c.opened).as_micros() as u64;
                     if self.spec.ping.is_some() {
                         let label = format!("ws:{}", c.port);
