@@ -12,7 +12,8 @@
 //! - [`host`]: smoltcp hosts with queue-backed devices.
 //! - [`proto`]: drivers that pump real protocol crates (rustls, hickory-proto, httparse) over sockets.
 //! - [`script`]: lab files (TOML): parameters, links, scenarios, steps, expectations.
-//! - [`timeline`]: phases measured during a run, rendered as a table or JSON.
+//! - [`timeline`]: phases measured during a run, or read off any capture (`wirelab annotate`),
+//!   rendered as a table or JSON.
 //! - [`picture`]: the ladder diagram of each scenario and the HTML report, rendered from the
 //!   run's packet records and timeline.
 //! - [`runner`]: executes a lab's scenarios step by step.

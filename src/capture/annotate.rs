@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crate::packet::{PacketSummary, Transport};
+use crate::wire::http;
+use crate::wire::tcp::seq_after;
 
 type Flow = (IpAddr, u16, IpAddr, u16);
 
@@ -26,11 +28,6 @@ pub struct Annotator {
     flows: HashMap<Flow, Side>,
     /// Bytes of the last segment's direction that were never seen before it, if any.
     hole: Option<u32>,
-}
-
-/// `a` is after `b` in sequence space (RFC 9293 §3.4).
-fn after(a: u32, b: u32) -> bool {
-    (a.wrapping_sub(b) as i32) > 0
 }
 
 impl Annotator {
@@ -68,7 +65,7 @@ impl Annotator {
         let side = self.flows.entry(flow).or_default();
         let end = seq.wrapping_add(len);
         self.hole = match side.next {
-            Some(next) if !flags.syn && !flags.rst && after(seq, next) => Some(seq.wrapping_sub(next)),
+            Some(next) if !flags.syn && !flags.rst && seq_after(seq, next) => Some(seq.wrapping_sub(next)),
             _ => None,
         };
         let event = if flags.rst {
@@ -79,7 +76,7 @@ impl Annotator {
         } else if let Some(next) = side.next {
             if payload_len <= 1 && seq.wrapping_add(1) == next && !flags.fin {
                 Some("TCP keepalive probe")
-            } else if len > 0 && !after(end, next) {
+            } else if len > 0 && !seq_after(end, next) {
                 Some("retransmission")
             } else if flags.fin {
                 Some("connection close (FIN)")
@@ -94,7 +91,7 @@ impl Annotator {
         if flags.syn {
             side.sent_ccs = false;
         }
-        if side.next.is_none_or(|n| after(end, n)) {
+        if side.next.is_none_or(|n| seq_after(end, n)) {
             side.next = Some(end);
         }
         if event.is_some() || payload_len == 0 {
@@ -166,14 +163,12 @@ fn tls_record_name(payload: &[u8], encrypted: bool) -> Option<&'static str> {
     })
 }
 
-/// "HTTP request" or "HTTP response" when the payload starts with an HTTP/1.x request line
-/// (RFC 9112 §3: a method and a space) or status line (§4: "HTTP/1.").
+/// "HTTP request" or "HTTP response" when the payload starts with an HTTP/1.x request or
+/// status line.
 fn http_name(payload: &[u8]) -> Option<&'static str> {
-    const METHODS: [&[u8]; 9] =
-        [b"GET ", b"HEAD ", b"POST ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ", b"TRACE "];
-    if payload.starts_with(b"HTTP/1.") {
+    if http::is_response(payload) {
         Some("HTTP response")
-    } else if METHODS.iter().any(|m| payload.starts_with(m)) {
+    } else if http::is_request(payload) {
         Some("HTTP request")
     } else {
         None

@@ -8,7 +8,6 @@
 //! or randomness.
 
 pub mod annotate;
-pub mod annotate_file;
 pub mod pcapng;
 pub mod tls_names;
 

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::Failure;
-use crate::capture::annotate_file::{self, Annotated};
 use crate::script::InputError;
+use crate::timeline::from_capture::annotate_file::{self, Annotated};
 use crate::timeline::from_capture::connections::ConnectionTimeline;
 use crate::timeline::{table, LabTimeline, Scenario};
 

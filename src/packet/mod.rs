@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use hickory_proto::op::{Message, MessageType};
 
 use crate::link::PacketKind;
+use crate::wire::http;
 pub use crate::wire::ip::{summarize, tcp_window_scale, Summary as PacketSummary, TcpFlags, Transport};
 
 mod short;
@@ -66,7 +67,7 @@ impl PacketSummary {
                     return if names.is_empty() { "TCP (no flags)".into() } else { names.join("/") };
                 }
                 let mut s = format!("{} bytes", payload.len());
-                let sniffed = || describe_tls(payload).or_else(|| http_start_line(payload));
+                let sniffed = || describe_tls(payload).or_else(|| http::start_line(payload).map(str::to_string));
                 if let Some(what) = what.map(str::to_string).or_else(sniffed) {
                     let _ = write!(s, ": {what}");
                 }
@@ -191,19 +192,6 @@ fn tls_record_names(payload: &[u8]) -> Vec<&'static str> {
         rest = rest.get(5 + len..).unwrap_or(&[]);
     }
     names
-}
-
-/// An HTTP/1.x request or status line (RFC 9112 §3, §4) at the start of the payload.
-fn http_start_line(payload: &[u8]) -> Option<String> {
-    const STARTS: [&str; 10] =
-        ["GET ", "HEAD ", "POST ", "PUT ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE ", "HTTP/1."];
-    let head = payload.get(..payload.len().min(200))?;
-    if !STARTS.iter().any(|s| head.starts_with(s.as_bytes())) {
-        return None;
-    }
-    let end = head.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(head.len());
-    let line = std::str::from_utf8(&head[..end]).ok()?;
-    line.chars().all(|c| c.is_ascii_graphic() || c == ' ').then(|| line.to_string())
 }
 
 /// "DNS query A server.lab" / "DNS response A server.lab -> 10.0.0.2 (TTL 300)" (RFC 1035).

@@ -1,7 +1,8 @@
 //! A packet as a diagram labels it: short, in Wireshark's terms, and whether it is plain
 //! enough to be drawn as part of a flight.
 
-use super::{describe_dns, http_start_line, tls_record_names, PacketSummary, Transport};
+use super::{describe_dns, tls_record_names, PacketSummary, Transport};
+use crate::wire::http;
 
 /// How a diagram may draw a packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,7 +71,7 @@ impl PacketSummary {
                         &sniffed[..]
                     }
                 };
-                let named = tls_short(names).or_else(|| http_start_line(payload));
+                let named = tls_short(names).or_else(|| http::start_line(payload).map(str::to_string));
                 match (n, control.is_empty(), named) {
                     (0, true, _) => ("ACK".to_string(), Plain::Ack),
                     (0, false, _) => (control.join(", "), Plain::Named),

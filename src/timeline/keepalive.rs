@@ -12,6 +12,7 @@ use crate::capture::Capture;
 use crate::packet::{self, Transport};
 use crate::runner::pool::IdleSpan;
 use crate::sim::time::Instant;
+use crate::wire::tcp::seq_after;
 
 /// Keepalive bytes and packets, and the idle connection-time they were spread over.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -76,7 +77,7 @@ pub fn measure(capture: &Capture, client: Ipv4Addr, server: Ipv4Addr, spans: &[I
         let ends = if from_client { Some(&mut client_end) } else { (!idle).then_some(&mut server_end) };
         if let Some(ends) = ends.filter(|_| payload_len > 1 || !from_client) {
             let e = ends.entry(port).or_insert(end);
-            if after(end, *e) {
+            if seq_after(end, *e) {
                 *e = end;
             }
         }
@@ -85,7 +86,7 @@ pub fn measure(capture: &Capture, client: Ipv4Addr, server: Ipv4Addr, spans: &[I
         }
         if from_client && payload_len == 0 {
             let probe = client_end.get(&port).is_some_and(|&e| seq.wrapping_add(1) == e);
-            let acks_request_data = server_end.get(&port).is_some_and(|&e| !after(ack, e));
+            let acks_request_data = server_end.get(&port).is_some_and(|&e| !seq_after(ack, e));
             if !probe && acks_request_data {
                 continue;
             }
@@ -94,9 +95,4 @@ pub fn measure(capture: &Capture, client: Ipv4Addr, server: Ipv4Addr, spans: &[I
         k.packets += 1;
     }
     k
-}
-
-/// Sequence number `a` comes after `b` (RFC 793 §3.3 modular comparison).
-fn after(a: u32, b: u32) -> bool {
-    (a.wrapping_sub(b) as i32) > 0
 }

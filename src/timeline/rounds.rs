@@ -123,44 +123,7 @@ pub fn retransmitted_segments(capture: &Capture, server: Ipv4Addr, client: Ipv4A
     count
 }
 
-/// One direction of a TCP connection as its receiver sees it: bytes relative to the first
-/// sequence number of the data, and the highest byte received so far.
-#[derive(Clone, Copy, Debug)]
-pub struct SeqSpace {
-    base: u32,
-    highest: u32,
-}
-
-impl SeqSpace {
-    /// The space that a SYN with sequence number `isn` opens (data starts at `isn + 1`).
-    pub fn after_syn(isn: u32) -> SeqSpace {
-        SeqSpace { base: isn.wrapping_add(1), highest: 0 }
-    }
-
-    /// A space whose data starts at `seq` (the SYN was not seen).
-    pub fn from(seq: u32) -> SeqSpace {
-        SeqSpace { base: seq, highest: 0 }
-    }
-
-    /// `n` (a sequence or acknowledgement number) relative to the start of the data; wrap-around
-    /// is harmless below 4 GiB.
-    pub fn relative(&self, n: u32) -> u32 {
-        n.wrapping_sub(self.base)
-    }
-
-    /// A data segment received: its relative start and end, and whether it is a
-    /// retransmission: it carries bytes below the highest already received, as Wireshark's
-    /// `tcp.analysis.retransmission || tcp.analysis.out_of_order` marks it; one byte just
-    /// below the highest is a keep-alive or window probe (RFC 9293 §3.8.4), not one.
-    pub fn segment(&mut self, seq: u32, len: usize) -> (u32, u32, bool) {
-        let start = self.relative(seq);
-        let end = start.wrapping_add(len as u32);
-        let probe = len <= 1 && start.wrapping_add(1) == self.highest;
-        let retransmitted = start < self.highest && !probe;
-        self.highest = self.highest.max(end);
-        (start, end, retransmitted)
-    }
-}
+pub use crate::wire::tcp::SeqSpace;
 
 #[cfg(test)]
 mod tests {
@@ -172,17 +135,6 @@ mod tests {
         let mut out = Vec::new();
         b.write(&mut out, &vec![0u8; len]).unwrap();
         out
-    }
-
-    #[test]
-    fn a_sequence_space_tells_retransmissions_from_probes_across_wraparound() {
-        let mut sp = SeqSpace::after_syn(u32::MAX - 100);
-        assert_eq!(sp.segment(u32::MAX - 99, 1460), (0, 1460, false));
-        assert_eq!(sp.segment(1360, 1460), (1460, 2920, false), "across the wrap");
-        assert_eq!(sp.segment(u32::MAX - 99, 1460), (0, 1460, true), "old bytes again");
-        assert_eq!(sp.segment(2819, 1), (2919, 2920, false), "one byte below the highest: a probe");
-        assert_eq!(sp.segment(2818, 2), (2918, 2920, true), "two bytes below: a retransmission");
-        assert_eq!(sp.relative(2820), 2920);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Wire formats read from bytes: checked views that never panic on any input.
 
+pub mod http;
 pub mod ip;
 pub mod link;
 pub mod quic;
+pub mod tcp;
 pub mod tls;

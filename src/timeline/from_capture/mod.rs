@@ -18,11 +18,14 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use hickory_proto::op::Message;
 
+pub mod annotate_file;
 pub mod connections;
 
 use super::Phase;
 use crate::capture::{Capture, Frame};
 use crate::packet::{summarize, TcpFlags, Transport};
+use crate::wire::http;
+use crate::wire::tcp::{seq_before, Ranges, StreamOffsets};
 
 /// The most bytes kept of a hello's handshake record: enough for a ServerHello with a
 /// post-quantum key share (X25519MLKEM768's is 1120 bytes) before its supported_versions.
@@ -203,11 +206,6 @@ struct Seg<'a> {
     fresh: bool,
 }
 
-/// `a` is before `b` in sequence space (RFC 9293 §3.4).
-fn before(a: u32, b: u32) -> bool {
-    (a.wrapping_sub(b) as i32) < 0
-}
-
 /// How the client answered the ServerHello.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Answer {
@@ -235,7 +233,7 @@ fn connection(segs: &mut [Seg<'_>], server: IpAddr, port: u16, t0: u64, rtt: f64
     let server_base = segs[syn_ack].seq.wrapping_add(1);
     let Some(established) = (syn_ack + 1..segs.len()).find(|&i| {
         let s = &segs[i];
-        s.from_client && s.flags.ack && !s.flags.syn && !before(s.ack, server_base)
+        s.from_client && s.flags.ack && !s.flags.syn && !seq_before(s.ack, server_base)
     }) else {
         return;
     };
@@ -243,15 +241,17 @@ fn connection(segs: &mut [Seg<'_>], server: IpAddr, port: u16, t0: u64, rtt: f64
     out.push(phase("tcp_handshake", label, segs[0].mark, segs[established].mark, t0, rtt));
 
     // Each direction's byte stream: which bytes are new, and the TLS records in it.
-    let mut streams = [Stream::new(client_base), Stream::new(server_base)];
+    let mut streams =
+        [(StreamOffsets::new(client_base), Ranges::default()), (StreamOffsets::new(server_base), Ranges::default())];
     let mut records = [Records::default(), Records::default()];
     for (i, s) in segs.iter_mut().enumerate() {
         if s.len == 0 || (!s.from_client && i < syn_ack) {
             continue;
         }
         let d = usize::from(!s.from_client);
-        let Some(off) = streams[d].offset(s.seq.wrapping_add(u32::from(s.flags.syn))) else { continue };
-        s.fresh = streams[d].seen.insert(off, off + s.len as u64);
+        let (offsets, seen) = &mut streams[d];
+        let Some(off) = offsets.offset(s.seq.wrapping_add(u32::from(s.flags.syn))) else { continue };
+        s.fresh = seen.insert(off, off + s.len as u64);
         records[d].feed(i, off, s.data, s.len);
     }
     let [client_records, server_records] = records.map(|r| r.out);
@@ -268,7 +268,7 @@ fn connection(segs: &mut [Seg<'_>], server: IpAddr, port: u16, t0: u64, rtt: f64
             }
             None => return,
         },
-        None => http_request_line(segs[first_data].data).then_some(first_data),
+        None => http::is_request(segs[first_data].data).then_some(first_data),
     };
     let Some(request) = request else { return };
     let Some(response) = (request + 1..segs.len()).find(|&i| !segs[i].from_client && segs[i].fresh) else { return };
@@ -349,57 +349,6 @@ fn tls(hello: usize, client: &[Record], server: &[Record]) -> Option<(String, us
     let skip = usize::from(version == 0x0304);
     let request = client[at..].iter().filter(|r| r.content_type == 23).nth(skip).map(|r| r.seg);
     Some((label.to_string(), end, request))
-}
-
-/// Whether a payload starts with an HTTP/1.x request line's method and space (RFC 9112 §3).
-fn http_request_line(data: &[u8]) -> bool {
-    const METHODS: [&[u8]; 9] =
-        [b"GET ", b"HEAD ", b"POST ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ", b"TRACE "];
-    METHODS.iter().any(|m| data.starts_with(m))
-}
-
-/// One direction's byte stream: offsets from its first byte (after the SYN), and which bytes
-/// have been seen.
-struct Stream {
-    base: u32,
-    last: u64,
-    seen: Ranges,
-}
-
-impl Stream {
-    fn new(base: u32) -> Self {
-        Stream { base, last: 0, seen: Ranges::default() }
-    }
-
-    /// The stream offset of sequence number `seq`: the one nearest the last offset (sequence
-    /// numbers wrap, RFC 9293 §3.4); `None` before the stream's start.
-    fn offset(&mut self, seq: u32) -> Option<u64> {
-        let delta = i64::from(seq.wrapping_sub(self.base.wrapping_add(self.last as u32)) as i32);
-        let off = u64::try_from(self.last as i64 + delta).ok()?;
-        self.last = off;
-        Some(off)
-    }
-}
-
-/// Disjoint, non-touching half-open ranges, sorted.
-#[derive(Default)]
-struct Ranges(Vec<(u64, u64)>);
-
-impl Ranges {
-    /// Adds `start..end`; whether any of it was new.
-    fn insert(&mut self, start: u64, end: u64) -> bool {
-        if start >= end {
-            return false;
-        }
-        let i = self.0.partition_point(|r| r.1 < start);
-        let j = i + self.0[i..].iter().take_while(|r| r.0 <= end).count();
-        if j == i + 1 && self.0[i].0 <= start && end <= self.0[i].1 {
-            return false;
-        }
-        let merged = self.0[i..j].iter().fold((start, end), |(s, e), r| (s.min(r.0), e.max(r.1)));
-        self.0.splice(i..j, [merged]);
-        true
-    }
 }
 
 /// A TLS record: its content type, the segment (index) its header arrived in, and, for a

@@ -431,25 +431,6 @@ fn never_panics_on_mangled_captures() {
 }
 
 #[test]
-fn ranges_and_offsets() {
-    let mut r = Ranges::default();
-    assert!(r.insert(10, 20));
-    assert!(!r.insert(12, 20));
-    assert!(r.insert(30, 40));
-    assert!(r.insert(20, 30));
-    assert_eq!(r.0, [(10, 40)]);
-    assert!(!r.insert(10, 40));
-    assert!(!r.insert(5, 5));
-    assert!(r.insert(0, 50));
-    assert_eq!(r.0, [(0, 50)]);
-    let mut s = Stream::new(u32::MAX - 1);
-    assert_eq!(s.offset(u32::MAX - 1), Some(0));
-    assert_eq!(s.offset(3), Some(5));
-    assert_eq!(s.offset(u32::MAX), Some(1));
-    assert_eq!(s.offset(u32::MAX - 10), None);
-}
-
-#[test]
 fn server_hello_versions() {
     let parse = |r: Vec<u8>| ServerHello::parse(&r[5..]).map(|h| (h.retry, h.version));
     assert_eq!(parse(tls13_server_hello()), Some((false, Some(0x0304))));

@@ -32,10 +32,10 @@ use pcap_file::pcapng::blocks::Block;
 use pcap_file::pcapng::{PcapNgReader, PcapNgWriter};
 use pcap_file::Endianness;
 
-use super::annotate::Annotator;
-use super::pcapng::SECRETS_TYPE_TLS;
+use super::connections::{ConnectionTable, ConnectionTimeline, Connections};
+use crate::capture::annotate::Annotator;
+use crate::capture::pcapng::SECRETS_TYPE_TLS;
 use crate::packet::{PacketSummary, Transport};
-use crate::timeline::from_capture::connections::{ConnectionTable, ConnectionTimeline, Connections};
 use crate::wire::ip::{self, LinkType, NotIp};
 
 /// Why a capture could not be annotated.
