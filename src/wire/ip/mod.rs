@@ -108,6 +108,9 @@ pub fn parse(link: LinkType, frame: &[u8]) -> Result<Summary, NotIp> {
     let sliced = match link::network_layer(link, frame)? {
         link::Network::Ip(offset) => {
             let ip = frame.get(offset..).unwrap_or(&[]);
+            if let Some(s) = whole_ipv4(frame, ip) {
+                return Ok(s);
+            }
             LaxSlicedPacket::from_ip(ip).map_err(|e| NotIp::Ip(e.to_string()))?
         }
         link::Network::EtherType(t, offset) => {
@@ -118,10 +121,54 @@ pub fn parse(link: LinkType, frame: &[u8]) -> Result<Summary, NotIp> {
     summarize_sliced(frame, &sliced)
 }
 
+/// The fast path for the packets wirelab's own hosts send, on every packet of a run: a whole
+/// IPv4 packet with a TCP or UDP header, read by etherparse's strict slices (several times
+/// cheaper than the lax ones). It gives what the lax path would; anything else is left to it.
+fn whole_ipv4(frame: &[u8], bytes: &[u8]) -> Option<Summary> {
+    let ip = etherparse::Ipv4Slice::from_slice(bytes).ok()?;
+    let body = ip.payload();
+    if body.fragmented {
+        return None;
+    }
+    let (transport, payload) = if body.ip_number == etherparse::IpNumber::TCP {
+        let t = TcpSlice::from_slice(body.payload).ok()?;
+        let flags = TcpFlags { syn: t.syn(), ack: t.ack(), fin: t.fin(), rst: t.rst(), psh: t.psh() };
+        let tcp = Transport::Tcp {
+            src_port: t.source_port(),
+            dst_port: t.destination_port(),
+            seq: t.sequence_number(),
+            ack: t.acknowledgment_number(),
+            flags,
+            window: t.window_size(),
+            payload_len: t.payload().len(),
+        };
+        (tcp, t.payload())
+    } else if body.ip_number == etherparse::IpNumber::UDP {
+        let u = etherparse::UdpSlice::from_slice(body.payload).ok()?;
+        let udp = Transport::Udp {
+            src_port: u.source_port(),
+            dst_port: u.destination_port(),
+            payload_len: u.payload().len(),
+        };
+        (udp, u.payload())
+    } else {
+        return None;
+    };
+    let h = ip.header();
+    Some(Summary {
+        src: IpAddr::V4(h.source_addr()),
+        dst: IpAddr::V4(h.destination_addr()),
+        total_len: usize::from(h.total_len()),
+        transport,
+        payload_offset: offset_in(frame, payload),
+        payload_kept: payload.len(),
+    })
+}
+
 /// Parses a raw IP packet (LINKTYPE_RAW: wirelab's own captures, a TUN device, smoltcp's
 /// `Medium::Ip`); `None` if it is not one.
 pub fn summarize(bytes: &[u8]) -> Option<Summary> {
-    parse(LinkType::Raw, bytes).ok()
+    whole_ipv4(bytes, bytes).or_else(|| parse(LinkType::Raw, bytes).ok())
 }
 
 fn summarize_sliced(frame: &[u8], p: &LaxSlicedPacket<'_>) -> Result<Summary, NotIp> {

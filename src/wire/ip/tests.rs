@@ -171,3 +171,15 @@ fn link_types_by_code() {
     }
     assert_eq!(LinkType::from_code(147), None);
 }
+
+#[test]
+fn the_fast_path_gives_what_the_lax_path_gives() {
+    let frames = [tcp_v4(b""), tcp_v4(b"GET / HTTP/1.1\r\n"), tcp_v4(&[9u8; 1460])];
+    let mut udp = Vec::new();
+    PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 53], 64).udp(5353, 53).write(&mut udp, b"query").unwrap();
+    for f in frames.iter().chain([&udp]) {
+        let lax = summarize_sliced(f, &LaxSlicedPacket::from_ip(f).unwrap()).unwrap();
+        assert_eq!(whole_ipv4(f, f), Some(lax.clone()));
+        assert_eq!(summarize(f), Some(lax));
+    }
+}
