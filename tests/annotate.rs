@@ -249,3 +249,63 @@ fn strange_and_bad_input() {
     }
     assert!(!dir.path().join("cut-annotated.pcapng").exists(), "a failed run leaves no output");
 }
+
+/// `--emit-lab` turns a capture's path into a lab: replaying slow-start's one-loss capture puts
+/// the loss on the same segment and gives the same phases, to the µs; a bottleneck's rate is
+/// read from the spacing of back-to-back segments.
+#[test]
+fn an_emitted_lab_replays_the_captured_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = dir.path().join("replay.toml");
+    let input = PathBuf::from(format!("{REFERENCE}/slow-start-one-loss.pcapng"));
+    annotate_json(&input, &dir.path().join("a.pcapng"), &["--emit-lab", lab.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&lab).unwrap();
+    assert!(
+        text.contains("[[scenario.drop]]\nfrom = \"server\"\nto = \"client\"\npacket = \"data\"\nnth = 7"),
+        "{text}"
+    );
+    assert_eq!(text.matches("[[scenario.drop]]").count(), 1, "{text}");
+    assert!(!text.contains("\nrate ="), "no bottleneck on the reference path: {text}");
+    let out = dir.path().join("run");
+    let o = wirelab().arg("run").arg(&lab).arg("--out").arg(&out).arg("--pictures").arg("none").output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let replay = common::lab_timeline(&out, "replay");
+    let original: Value =
+        serde_json::from_slice(&std::fs::read(format!("{REFERENCE}/slow-start.json")).unwrap()).unwrap();
+    let original = common::scenario(&original, "one-loss");
+    let replay = common::scenario(&replay, "as-captured");
+    assert_eq!(phase_times(replay), phase_times(original));
+    assert_eq!(replay["metrics"]["retransmissions"], original["metrics"]["retransmissions"]);
+
+    // A 10 Mbit/s bottleneck at 29 ms: 1500 bytes every 1.2 ms.
+    let run = dir.path().join("rate");
+    common::run_lab_any_exit(
+        "slow-start",
+        &run,
+        &["--scenario", "smoltcp-fresh", "--link", "delay 14500us rate 10mbit limit 1000", "--pictures", "none"],
+    );
+    let lab = dir.path().join("rate.toml");
+    let t = annotate_json(
+        &run.join("slow-start-smoltcp-fresh.pcapng"),
+        &dir.path().join("b.pcapng"),
+        &["--emit-lab", lab.to_str().unwrap()],
+    );
+    let text = std::fs::read_to_string(&lab).unwrap();
+    assert!(text.contains("rate = \"10000kbit\""), "{text}");
+    let rtt = t["scenarios"][0]["metrics"]["rtt_ms"].as_f64().unwrap();
+    // 29 ms, plus the SYN's and SYN/ACK's serialization at 10 Mbit/s (52 bytes: 41.6 µs each).
+    assert!((29.0..29.1).contains(&rtt), "{rtt}");
+}
+
+/// Without a connection whose handshake was captured there is nothing to replay: exit 2.
+#[test]
+fn emit_lab_needs_a_handshake() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("udp.pcap");
+    let mut udp = Vec::new();
+    etherparse::PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64).udp(1, 2).write(&mut udp, b"x").unwrap();
+    write_pcap(&input, 101, &[], &[(Duration::from_secs(1_700_000_000), udp)], false);
+    let o = wirelab().arg("annotate").arg(&input).arg("--emit-lab").arg(dir.path().join("x.toml")).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no connection with a whole handshake"));
+}

@@ -7,6 +7,7 @@ use super::Failure;
 use crate::script::InputError;
 use crate::timeline::from_capture::annotate_file::{self, Annotated};
 use crate::timeline::from_capture::connections::ConnectionTimeline;
+use crate::timeline::from_capture::emit_lab;
 use crate::timeline::{table, LabTimeline, Scenario};
 
 pub const ANNOTATE_HELP: &str = "\
@@ -26,6 +27,7 @@ Examples:
   wirelab annotate trace.pcap                         # writes trace-annotated.pcapng
   wirelab annotate trace.pcapng -o /tmp/a.pcapng --keys $SSLKEYLOGFILE
   wirelab annotate trace.pcap --json > timeline.json
+  wirelab annotate trace.pcap --emit-lab replay.toml && wirelab run replay.toml
 
 Exit status: 0 annotated; 2 the input cannot be read as pcap/pcapng (the message says where);
 1 the output could not be written.";
@@ -43,6 +45,10 @@ pub struct AnnotateArgs {
     /// Print the timeline as wirelab's JSON (schema 1) instead of a table.
     #[arg(long)]
     json: bool,
+    /// Write a lab file that replays the first complete connection's path: its RTT, its
+    /// losses as scripted drops, its bottleneck rate (run it with `wirelab run FILE`).
+    #[arg(long, value_name = "FILE")]
+    emit_lab: Option<PathBuf>,
 }
 
 pub fn run(args: AnnotateArgs) -> Result<i32, Failure> {
@@ -67,6 +73,18 @@ pub fn run(args: AnnotateArgs) -> Result<i32, Failure> {
         Err(e) => return Err(Failure::Run(anyhow::anyhow!("annotate {e}"))),
     };
     let timeline = timeline(&args.input, &out, &annotated);
+    if let Some(lab) = &args.emit_lab {
+        let Some(c) = annotated.connections.iter().find(|c| c.rtt_ms.is_some()) else {
+            let shown = args.input.display();
+            return Err(InputError::new(format!(
+                "annotate {shown} --emit-lab: no connection with a whole handshake to replay"
+            ))
+            .into());
+        };
+        let source = args.input.file_name().map_or(String::new(), |f| f.to_string_lossy().into_owned());
+        crate::cli::output::write_atomic(lab, emit_lab::lab_file(c, &source).as_bytes()).map_err(Failure::Run)?;
+        eprintln!("wrote {} (connection {}: replay it with wirelab run {})", lab.display(), c.number, lab.display());
+    }
     if args.json {
         print!("{}", timeline.to_json());
     } else {

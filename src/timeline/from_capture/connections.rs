@@ -23,6 +23,7 @@ use hickory_proto::rr::RData;
 use super::{connection, phase, Mark, Seg};
 use crate::packet::{PacketSummary, TcpFlags, Transport};
 use crate::timeline::Phase;
+use crate::wire::tcp::{seq_after, seq_before};
 
 /// Payload bytes kept per connection for following its TLS records.
 pub const DATA_PER_CONNECTION: usize = 256 * 1024;
@@ -41,6 +42,42 @@ pub struct ConnectionTimeline {
     pub frames: u64,
     /// Payload bytes on the wire from the client and from the server (retransmissions included).
     pub bytes: [u64; 2],
+    /// The path as this connection shows it: losses, packet spacing.
+    pub path: PathSeen,
+}
+
+/// What a connection's packets show of its path, for a lab that replays it (`--emit-lab`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PathSeen {
+    /// Data segments (RFC 9293: payload, no SYN, FIN or RST) that never reached the capture
+    /// point, as the lab's scripted drops count them: (from the client, 1-based index among
+    /// that side's data segments, the ones lost included). Found from holes in the sequence
+    /// numbers, so only losses before the capture point show.
+    pub lost_data: Vec<(bool, u32)>,
+    /// Data segments sent again: at the sender's side, the only sign of a loss after it.
+    pub retransmitted: [u32; 2],
+    /// The largest payload each side sent.
+    pub mss: [usize; 2],
+    /// The time between full-size server segments arriving back to back (µs, the 10th
+    /// percentile: a bottleneck spaces every pair at least that far) and their size on the
+    /// wire; `None` when back-to-back segments arrived together (no bottleneck shows).
+    pub spacing: Option<(u64, usize)>,
+    /// The length of the first plain HTTP/1 response's header, where the capture holds it.
+    pub http_header: Option<usize>,
+}
+
+/// Gaps kept per connection for the spacing median.
+const MAX_GAPS: usize = 10_000;
+
+/// One direction's data, as the capture point saw it.
+#[derive(Clone, Copy, Default)]
+struct DataSide {
+    /// The sequence number after the highest data byte seen.
+    next: Option<u32>,
+    /// Data segments sent, the lost ones included.
+    count: u32,
+    /// When the last full-size one was seen, µs.
+    last_full: Option<u64>,
 }
 
 /// A DNS lookup seen in the capture.
@@ -73,6 +110,11 @@ struct Conn {
     segs: Vec<Kept>,
     data: Vec<u8>,
     bytes: [u64; 2],
+    sides: [DataSide; 2],
+    path: PathSeen,
+    /// Gaps between full-size server segments (µs), and their size on the wire.
+    gaps: Vec<u64>,
+    full_size: usize,
 }
 
 /// Which connection each TCP segment belongs to: by its addresses and ports, the newest
@@ -108,6 +150,54 @@ impl ConnectionTable {
     }
 }
 
+impl Conn {
+    /// A data segment (the kind scripted drops call `data`) seen at `at` µs.
+    fn data_segment(&mut self, from_client: bool, seq: u32, len: usize, wire_len: usize, at: u64) {
+        let d = usize::from(!from_client);
+        let mss = self.path.mss[d].max(len);
+        self.path.mss[d] = mss;
+        let side = &mut self.sides[d];
+        let end = seq.wrapping_add(len as u32);
+        match side.next {
+            Some(next) if seq_after(seq, next) => {
+                // A hole: whole segments of the largest size seen went missing before it.
+                let lost = (seq.wrapping_sub(next) as usize).div_ceil(mss) as u32;
+                for i in 1..=lost {
+                    self.path.lost_data.push((from_client, side.count + i));
+                }
+                side.count += lost;
+                side.last_full = None;
+            }
+            Some(next) if seq_before(seq, next) => self.path.retransmitted[d] += 1,
+            _ => {}
+        }
+        side.count += 1;
+        if side.next.is_none_or(|n| seq_after(end, n)) {
+            side.next = Some(end);
+        }
+        if !from_client && len == mss {
+            if let Some(prev) = side.last_full.filter(|_| self.gaps.len() < MAX_GAPS) {
+                self.gaps.push(at.saturating_sub(prev));
+                self.full_size = wire_len;
+            }
+            side.last_full = Some(at);
+        }
+    }
+
+    /// The 10th percentile of the back-to-back spacing of full-size server segments within a
+    /// flight (closer than a quarter of the round trip); `None` if it is 0.
+    fn spacing(&self, rtt_ms: Option<f64>) -> Option<(u64, usize)> {
+        let size = self.full_size;
+        let flight = (rtt_ms? * 250.0) as u64;
+        let mut within: Vec<u64> = self.gaps.iter().copied().filter(|&g| g < flight).collect();
+        if within.len() < 8 || size == 0 {
+            return None;
+        }
+        within.sort_unstable();
+        Some((within[(within.len() - 1) / 10], size)).filter(|(gap, _)| *gap > 0)
+    }
+}
+
 /// Reads frames one at a time and gives every connection's timeline at the end.
 #[derive(Default)]
 pub struct Connections {
@@ -138,6 +228,10 @@ impl Connections {
                         segs: Vec::new(),
                         data: Vec::new(),
                         bytes: [0; 2],
+                        sides: [DataSide::default(); 2],
+                        path: PathSeen::default(),
+                        gaps: Vec::new(),
+                        full_size: 0,
                     });
                 }
                 let Some(conn) = self.conns.get_mut(c) else { return };
@@ -148,6 +242,9 @@ impl Connections {
                 let start = conn.data.len();
                 conn.data.extend_from_slice(kept);
                 conn.bytes[usize::from(!from_client)] += payload_len as u64;
+                if payload_len > 0 && !flags.syn && !flags.fin && !flags.rst {
+                    conn.data_segment(from_client, seq, payload_len, s.total_len, mark.at);
+                }
                 let data = (start, conn.data.len());
                 conn.segs.push(Kept { mark, from_client, seq, ack, flags, len: payload_len, data });
             }
@@ -224,6 +321,14 @@ impl Connections {
                 phases,
                 frames: conn.segs.len() as u64,
                 bytes: conn.bytes,
+                path: PathSeen {
+                    spacing: conn.spacing(rtt_ms),
+                    http_header: segs.iter().find(|s| !s.from_client && !s.data.is_empty()).and_then(|s| {
+                        let head = s.data.strip_prefix(b"HTTP/1.")?;
+                        head.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 7 + 4)
+                    }),
+                    ..conn.path.clone()
+                },
             });
         }
         out

@@ -20,6 +20,7 @@ use hickory_proto::op::Message;
 
 pub mod annotate_file;
 pub mod connections;
+pub mod emit_lab;
 
 use super::Phase;
 use crate::capture::{Capture, Frame};
