@@ -94,7 +94,7 @@ fn http2_and_quic_are_decrypted_and_dissected_from_the_capture_alone() {
     for name in ["one-loss-h2", "one-loss-h3", "one-loss-h1"] {
         let out = run(name, 100);
         let file = dir.path().join(format!("{name}.pcapng"));
-        std::fs::write(&file, &out.pcapng).unwrap();
+        std::fs::write(&file, out.pcapng()).unwrap();
         match name {
             "one-loss-h2" => {
                 // The capture has a real hole where the lost segment would have been, so

@@ -62,7 +62,7 @@ fn tcp_keepalive_bytes_match_the_probes_in_the_capture() {
     let Some(tshark) = common::tshark() else { return };
     let dir = tempfile::TempDir::new().unwrap();
     let file = dir.path().join("ka.pcapng");
-    std::fs::write(&file, &out.pcapng).unwrap();
+    std::fs::write(&file, out.pcapng()).unwrap();
     let fields = ["-T", "fields", "-e", "ip.len"];
     let ka = common::tshark_lines(
         &tshark,
@@ -88,7 +88,7 @@ fn app_ping_keeps_connections_open_past_the_idle_timeout() {
     let Some(tshark) = common::tshark() else { return };
     let dir = tempfile::TempDir::new().unwrap();
     let file = dir.path().join("ping.pcapng");
-    std::fs::write(&file, &out.pcapng).unwrap();
+    std::fs::write(&file, out.pcapng()).unwrap();
     let pings = common::tshark_lines(&tshark, &file, &["-Y", "websocket.opcode == 9"]);
     assert_eq!(pings.len() as f64, metric(&out, "pings"), "decrypted WebSocket pings in the capture");
 }
@@ -102,7 +102,7 @@ fn stale_reuse_resets_and_retries() {
     let Some(tshark) = common::tshark() else { return };
     let dir = tempfile::TempDir::new().unwrap();
     let file = dir.path().join("stale.pcapng");
-    std::fs::write(&file, &out.pcapng).unwrap();
+    std::fs::write(&file, out.pcapng()).unwrap();
     let resets = common::tshark_lines(&tshark, &file, &["-Y", "tcp.flags.reset == 1 && ip.src == 10.0.0.2"]);
     assert_eq!(resets.len() as f64, retried, "one reset from the server per retried request");
     let fins = common::tshark_lines(&tshark, &file, &["-Y", "tcp.flags.fin == 1 && ip.src == 10.0.0.2"]);

@@ -20,11 +20,19 @@ use crate::sim::time::Instant;
 /// that captures are byte-identical for a seed.
 pub const DEFAULT_EPOCH_UNIX_MICROS: u64 = 1_767_225_600_000_000;
 
+/// Bytes per arena chunk: packets are appended to the last chunk and a new one is started when
+/// a packet does not fit, so recording never moves what was recorded before (a growing `Vec`
+/// would copy the whole capture at each doubling).
+const CHUNK: usize = 1 << 20;
+
 /// Where one packet lives in the arena, and what is known about it.
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     at: u64,
-    data_end: usize,
+    /// Its bytes: `chunks[chunk][start..end]`.
+    chunk: u32,
+    start: u32,
+    end: u32,
     /// The packet's length on the wire (more than what is kept when a snap length cuts it).
     orig_len: u32,
     /// Index into [`Capture::labels`].
@@ -60,7 +68,7 @@ pub struct Capture {
     interface: String,
     names: Vec<(Ipv4Addr, String)>,
     entries: Vec<Entry>,
-    data: Vec<u8>,
+    chunks: Vec<Vec<u8>>,
     /// Distinct labels, in the order first used.
     labels: Vec<String>,
     /// Notes by frame number, in the order added.
@@ -111,6 +119,13 @@ impl Frame<'_> {
     /// captures) a description of the packet: `label[, label notes]: [before: ]what[ after]`.
     pub fn comment(&self) -> String {
         let mut c = String::with_capacity(self.label.len() + 48);
+        self.comment_into(&mut c);
+        c
+    }
+
+    /// [`Frame::comment`], appended to `c`.
+    pub fn comment_into(&self, c: &mut String) {
+        let start = c.len();
         c.push_str(self.label);
         for n in self.notes {
             if let Note::Label(t) = n {
@@ -119,14 +134,14 @@ impl Frame<'_> {
         }
         for n in self.notes {
             if let Note::Before(t) = n {
-                if !c.is_empty() {
+                if c.len() > start {
                     c.push_str(": ");
                 }
                 c.push_str(t);
             }
         }
         if self.describe {
-            if !c.is_empty() {
+            if c.len() > start {
                 c.push_str(": ");
             }
             c.push_str(&self.what());
@@ -136,7 +151,6 @@ impl Frame<'_> {
                 c.push_str(t);
             }
         }
-        c
     }
 }
 
@@ -175,10 +189,20 @@ impl Capture {
         );
         let label = self.intern(label);
         let kept = if self.snaplen == 0 { bytes.len() } else { bytes.len().min(self.snaplen) };
-        self.data.extend_from_slice(&bytes[..kept]);
+        let stored = &bytes[..kept];
+        let room = self.chunks.last().map_or(0, |c| c.capacity() - c.len());
+        if self.chunks.is_empty() || room < stored.len() {
+            self.chunks.push(Vec::with_capacity(CHUNK.max(stored.len())));
+        }
+        let chunk = self.chunks.len() - 1;
+        let data = &mut self.chunks[chunk];
+        let start = data.len();
+        data.extend_from_slice(stored);
         self.entries.push(Entry {
             at: at.micros(),
-            data_end: self.data.len(),
+            chunk: chunk as u32,
+            start: start as u32,
+            end: data.len() as u32,
             orig_len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
             label,
             phase: phase.and_then(|p| u32::try_from(p).ok()).unwrap_or(NO_PHASE),
@@ -295,12 +319,11 @@ impl Capture {
     /// The recorded packets in order.
     pub fn packets(&self) -> impl ExactSizeIterator<Item = Frame<'_>> + '_ {
         self.entries.iter().enumerate().map(move |(i, e)| {
-            let data_start = i.checked_sub(1).map_or(0, |p| self.entries[p].data_end);
             let number = i as u64 + 1;
             Frame {
                 number,
                 at: Instant::from_micros(e.at),
-                bytes: &self.data[data_start..e.data_end],
+                bytes: &self.chunks[e.chunk as usize][e.start as usize..e.end as usize],
                 label: &self.labels[e.label as usize],
                 phase: (e.phase != NO_PHASE).then_some(e.phase as usize),
                 lost: e.lost,
@@ -316,17 +339,37 @@ impl Capture {
     /// names, then, if `key_log` is non-empty, a Decryption Secrets Block before the first packet,
     /// then one EPB per packet with its comment. Timestamps are `epoch_unix_micros + at`.
     pub fn to_pcapng(&self, key_log: Option<&str>, epoch_unix_micros: u64) -> Vec<u8> {
-        let estimate = 256 + self.data.len() + 112 * self.entries.len();
-        let mut out = Vec::with_capacity(estimate + key_log.map_or(0, |k| k.len() + 32));
-        pcapng::write_header(&mut out, &self.interface, &self.names);
+        let mut out = Vec::new();
+        self.write_pcapng(&mut out, key_log, epoch_unix_micros).expect("writing to a Vec does not fail");
+        out
+    }
+
+    /// [`Capture::to_pcapng`], written to `out` as it is rendered: a block of about 64 KiB at a
+    /// time, one comment buffer for every frame, so writing a capture holds no second copy of it.
+    pub fn write_pcapng(
+        &self,
+        out: &mut impl std::io::Write,
+        key_log: Option<&str>,
+        epoch_unix_micros: u64,
+    ) -> std::io::Result<()> {
+        const FLUSH_AT: usize = 64 * 1024;
+        let mut buf = Vec::with_capacity(FLUSH_AT + 70_000);
+        pcapng::write_header(&mut buf, &self.interface, &self.names);
         if let Some(keys) = key_log.filter(|k| !k.is_empty()) {
-            pcapng::write_dsb(&mut out, pcapng::SECRETS_TYPE_TLS, keys.as_bytes());
+            pcapng::write_dsb(&mut buf, pcapng::SECRETS_TYPE_TLS, keys.as_bytes());
         }
+        let mut comment = String::with_capacity(256);
         for f in self.packets() {
             let ts = epoch_unix_micros.saturating_add(f.at.micros());
-            pcapng::write_epb(&mut out, ts, f.bytes, f.orig_len, &f.comment());
+            comment.clear();
+            f.comment_into(&mut comment);
+            pcapng::write_epb(&mut buf, ts, f.bytes, f.orig_len, &comment);
+            if buf.len() >= FLUSH_AT {
+                out.write_all(&buf)?;
+                buf.clear();
+            }
         }
-        out
+        out.write_all(&buf)
     }
 }
 

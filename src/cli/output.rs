@@ -82,10 +82,10 @@ pub fn write_all(
         let name = &o.timeline.name;
         let base = format!("{lab}-{name}");
         let mut files = vec![format!("{base}.pcapng")];
-        write_atomic(&dir.join(&files[0]), &o.pcapng)?;
-        for (host, pcapng) in &o.other_captures {
+        write_capture(&dir.join(&files[0]), &o.capture, &o.key_log)?;
+        for (host, capture) in &o.other_captures {
             files.push(format!("{base}@{host}.pcapng"));
-            write_atomic(&dir.join(format!("{base}@{host}.pcapng")), pcapng)?;
+            write_capture(&dir.join(format!("{base}@{host}.pcapng")), capture, &o.key_log)?;
         }
         if !o.key_log.is_empty() {
             files.push(format!("{base}.keys"));
@@ -178,6 +178,21 @@ pub fn lab_plots(t: &LabTimeline) -> Vec<crate::picture::report::LabPlot> {
         });
     }
     plots
+}
+
+/// Writes `capture` to `path` as pcapng (key log embedded) as it renders, through a temporary
+/// file renamed into place, as [`write_atomic`] does.
+pub fn write_capture(path: &Path, capture: &crate::capture::Capture, key_log: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let tmp = path.with_extension("tmp");
+    let file = std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, file);
+    capture
+        .write_pcapng(&mut w, Some(key_log), crate::capture::DEFAULT_EPOCH_UNIX_MICROS)
+        .and_then(|()| w.flush())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    drop(w);
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
 }
 
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {

@@ -127,15 +127,17 @@ impl Stream {
     /// Moves bytes between the socket, TLS and the application buffers.
     pub fn pump(&mut self, sockets: &mut SocketSet<'static>) {
         let socket = sockets.get_mut::<tcp::Socket>(self.handle);
-        let mut buf = [0u8; 16 * 1024];
+        // Straight from the socket's ring buffer (no bounce buffer to zero on every call).
+        let into = if self.tls.is_some() { &mut self.tls_in } else { &mut self.inbox };
         while socket.can_recv() {
-            match socket.recv_slice(&mut buf) {
+            let taken = socket.recv(|data| {
+                into.extend_from_slice(data);
+                (data.len(), data.len())
+            });
+            match taken {
                 Ok(0) | Err(_) => break,
-                Ok(n) if self.tls.is_some() => self.tls_in.extend_from_slice(&buf[..n]),
-                Ok(n) => {
-                    self.inbox.extend_from_slice(&buf[..n]);
-                    self.received += n as u64;
-                }
+                Ok(n) if self.tls.is_none() => self.received += n as u64,
+                Ok(_) => {}
             }
         }
         if self.tls.is_some() {

@@ -14,7 +14,7 @@ pub mod theory;
 use std::collections::BTreeMap;
 
 use crate::backend::virtual_clock::{self, Application, Stall};
-use crate::capture::{Note, DEFAULT_EPOCH_UNIX_MICROS};
+use crate::capture::{Capture, Note, DEFAULT_EPOCH_UNIX_MICROS};
 use crate::host::Host;
 use crate::link::LinkConfig;
 use crate::packet::{self, Transport};
@@ -33,10 +33,11 @@ use servers::{DnsServers, HttpServer, QuicService};
 /// What one scenario produced.
 pub struct ScenarioOutput {
     pub timeline: timeline::Scenario,
-    /// The capture at the scenario's client.
-    pub pcapng: Vec<u8>,
-    /// Captures at the other vantage points asked for (`--tap`): (host name, pcapng).
-    pub other_captures: Vec<(String, Vec<u8>)>,
+    /// The capture at the scenario's client, written out with [`ScenarioOutput::pcapng`] or
+    /// [`Capture::write_pcapng`] (a sweep writes none, and so renders none).
+    pub capture: Capture,
+    /// Captures at the other vantage points asked for (`--tap`): (host name, capture).
+    pub other_captures: Vec<(String, Capture)>,
     pub key_log: String,
     /// The scenario's ladder diagram, when the plan asked for pictures.
     pub ladder: Option<crate::picture::ladder::Ladder>,
@@ -48,6 +49,13 @@ pub struct ScenarioOutput {
     pub streams: Option<crate::picture::plots::streams::Streams>,
     /// A pool's connections and handshakes over time, when the plan asked for pictures.
     pub connections: Option<crate::picture::plots::connections::Connections>,
+}
+
+impl ScenarioOutput {
+    /// The client's capture as a pcapng file, the key log embedded.
+    pub fn pcapng(&self) -> Vec<u8> {
+        self.capture.to_pcapng(Some(&self.key_log), DEFAULT_EPOCH_UNIX_MICROS)
+    }
 }
 
 /// The server's DNS name for TLS: the first name in [dns] that points at it, else its host name.
@@ -273,12 +281,6 @@ pub fn run_scenario_on(
     if let Some(page) = &lab.client.page {
         comment_holes(page, plan, &mut net, &lab.http);
     }
-    let pcapng = net.tap.capture.to_pcapng(Some(&key_log), DEFAULT_EPOCH_UNIX_MICROS);
-    let other_captures = net
-        .other_taps
-        .iter()
-        .map(|t| (plan.hosts[t.host].name.clone(), t.capture.to_pcapng(Some(&key_log), DEFAULT_EPOCH_UNIX_MICROS)))
-        .collect();
     let rtt_ms = plan.rtt().as_secs_f64() * 1000.0;
     let t0 = lab.client.t0.unwrap_or(Instant::ZERO);
     let rel = |t: Instant| timeline::ms(t.micros().saturating_sub(t0.micros()));
@@ -406,7 +408,13 @@ pub fn run_scenario_on(
     let end = lab.client.end.or_else(|| net.tap.capture.packets().last().map(|f| f.at)).unwrap_or(t0);
     let connections =
         lab.client.pool.as_ref().filter(|_| plan.pictures).map(|p| pictures::connections(plan, &net, p, t0, end));
-    Ok(ScenarioOutput { timeline: scenario, pcapng, other_captures, key_log, ladder, time_seq, streams, connections })
+    let other_captures = net
+        .other_taps
+        .iter_mut()
+        .map(|t| (plan.hosts[t.host].name.clone(), std::mem::take(&mut t.capture)))
+        .collect();
+    let capture = std::mem::take(&mut net.tap.capture);
+    Ok(ScenarioOutput { timeline: scenario, capture, other_captures, key_log, ladder, time_seq, streams, connections })
 }
 
 /// Evaluates one check on a finished scenario: against its number, or against the figure its

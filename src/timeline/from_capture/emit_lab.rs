@@ -52,7 +52,7 @@ pub fn lab_file(c: &ConnectionTimeline, source: &str) -> String {
     let _ = writeln!(out, "rtt = \"{}us\"", (rtt_ms * 1000.0).round().max(2.0) as u64);
     // The body: what the server sent, less a plain response's header where the capture shows it.
     let body = c.bytes[1].saturating_sub(c.path.http_header.unwrap_or(0) as u64);
-    let _ = writeln!(out, "response_size = \"{}B\"", body.clamp(1, 256 << 20));
+    let _ = writeln!(out, "response_size = \"{}B\"", body.clamp(1, crate::proto::http1::MAX_BODY));
     let _ = writeln!(out, "cc = \"smoltcp\"             # smoltcp's Reno: it answers losses (\"iw\" would not)");
     let _ = writeln!(out, "mss = {mss}");
     let _ = writeln!(out, "time_limit = \"600s\"");
