@@ -309,3 +309,34 @@ fn emit_lab_needs_a_handshake() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no connection with a whole handshake"));
 }
+
+/// The segments of a connection's first response are named by slow-start round, and the
+/// rounds are those the lab measured: 10, 20, 40 and 68 segments at IW10 (one-loss: smoltcp's
+/// Reno, 21 rounds).
+#[test]
+fn slow_start_rounds_are_named_as_the_lab_counts_them() {
+    let Some(tshark) = tshark() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let t: Value = serde_json::from_slice(&std::fs::read(format!("{REFERENCE}/slow-start.json")).unwrap()).unwrap();
+    for scenario in ["iw10-fresh", "one-loss"] {
+        let out = dir.path().join(format!("{scenario}.pcapng"));
+        annotate_json(Path::new(&format!("{REFERENCE}/slow-start-{scenario}.pcapng")), &out, &[]);
+        let mut counts: Vec<u64> = Vec::new();
+        for c in comments(&tshark, &out) {
+            if let Some(n) = c.split(", slow start round ").nth(1).and_then(|r| r.split(')').next()) {
+                let n: usize = n.parse().unwrap();
+                if counts.len() < n {
+                    counts.resize(n, 0);
+                }
+                counts[n - 1] += 1;
+            }
+        }
+        let want: Vec<u64> = common::scenario(&t, scenario)["rounds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["segments"].as_u64().unwrap())
+            .collect();
+        assert_eq!(counts, want, "{scenario}");
+    }
+}

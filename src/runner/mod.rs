@@ -408,11 +408,8 @@ pub fn run_scenario_on(
     let end = lab.client.end.or_else(|| net.tap.capture.packets().last().map(|f| f.at)).unwrap_or(t0);
     let connections =
         lab.client.pool.as_ref().filter(|_| plan.pictures).map(|p| pictures::connections(plan, &net, p, t0, end));
-    let other_captures = net
-        .other_taps
-        .iter_mut()
-        .map(|t| (plan.hosts[t.host].name.clone(), std::mem::take(&mut t.capture)))
-        .collect();
+    let other_captures =
+        net.other_taps.iter_mut().map(|t| (plan.hosts[t.host].name.clone(), std::mem::take(&mut t.capture))).collect();
     let capture = std::mem::take(&mut net.tap.capture);
     Ok(ScenarioOutput { timeline: scenario, capture, other_captures, key_log, ladder, time_seq, streams, connections })
 }

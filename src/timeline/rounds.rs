@@ -51,8 +51,8 @@ pub fn measure(
     let gap = rtt.as_micros() as u64 / 2;
     let mut rounds: Vec<Round> = Vec::new();
     let mut round_start = 0u64;
-    let mut highest: Option<u32> = None;
-    let mut base_seq: Option<u32> = None;
+    // Sequence numbers relative to the first data segment, so wrap-around is harmless.
+    let mut space: Option<SeqSpace> = None;
     for f in capture.packets() {
         let at = f.at.micros();
         if at < from.micros() || at > to.micros() {
@@ -63,14 +63,9 @@ pub fn measure(
         if s.src != server || s.dst != client || payload_len == 0 || f.lost {
             continue;
         }
-        // Sequence numbers relative to the first data segment, so wrap-around is harmless.
-        let base = *base_seq.get_or_insert(seq);
-        let start = seq.wrapping_sub(base);
-        let end = start.wrapping_add(payload_len as u32);
-        // A retransmission carries bytes below the highest already received (RFC 793's
-        // "old" data), as Wireshark's tcp.analysis.retransmission marks it.
-        let retransmitted = highest.is_some_and(|h| start < h);
-        highest = Some(highest.map_or(end, |h| h.max(end)));
+        // A retransmission carries bytes below the highest already received, by the one rule
+        // the timeline's count and the time-sequence graph use too (`SeqSpace::segment`).
+        let (_, _, retransmitted) = space.get_or_insert_with(|| SeqSpace::from(seq)).segment(seq, payload_len);
         if rounds.is_empty() || at > round_start + gap {
             round_start = at;
             let n = rounds.len() as u32 + 1;

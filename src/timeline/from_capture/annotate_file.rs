@@ -106,7 +106,7 @@ pub fn annotate(input: &Path, output: &Path, keys: Option<&str>) -> Result<Annot
             (_, Some(p)) => {
                 frame += 1;
                 let comment = match links.parse(p.interface, p.data) {
-                    Ok(s) => commenter.comment(frame, &s, p.data),
+                    Ok(s) => commenter.comment(frame, micros(p.timestamp), &s, p.data),
                     Err(e) => {
                         not_ip += 1;
                         e.to_string()
@@ -297,6 +297,8 @@ struct Commenter<'a> {
     timelines: &'a [ConnectionTimeline],
     /// The query and answer frames of each DNS lookup put before a connection: that connection.
     dns_frames: HashMap<u64, usize>,
+    /// Per connection, the slow-start round its first response is in: (round, when it began, µs).
+    rounds: HashMap<usize, (u32, u64)>,
 }
 
 impl<'a> Commenter<'a> {
@@ -309,16 +311,18 @@ impl<'a> Commenter<'a> {
                 dns.flat_map(move |p| [p.first_frame, p.last_frame].into_iter().flatten().map(move |f| (f, i)))
             })
             .collect();
-        Commenter { table: ConnectionTable::default(), annotator: Annotator::default(), timelines, dns_frames }
+        let (table, annotator, rounds) = (ConnectionTable::default(), Annotator::default(), HashMap::new());
+        Commenter { table, annotator, timelines, dns_frames, rounds }
     }
 
     /// `conn 2 (TLS 1.3 handshake): 517 bytes: TLS ClientHello`, with the TCP event first where
     /// there is one and notes after.
-    fn comment(&mut self, frame: u64, s: &PacketSummary, bytes: &[u8]) -> String {
+    fn comment(&mut self, frame: u64, at: u64, s: &PacketSummary, bytes: &[u8]) -> String {
         let event = self.annotator.observe_packet(s, bytes);
         let hole = self.annotator.last_hole();
         let mut c = String::with_capacity(96);
-        let conn = self.table.classify(s).or_else(|| Some((*self.dns_frames.get(&frame)?, true)));
+        let classified = self.table.classify(s);
+        let conn = classified.or_else(|| Some((*self.dns_frames.get(&frame)?, true)));
         let conn = conn.and_then(|(i, _)| self.timelines.get(i));
         if let Some(t) = conn {
             let _ = write!(c, "conn {}", t.number);
@@ -329,7 +333,13 @@ impl<'a> Commenter<'a> {
                 .rev()
                 .find(|p| p.first_frame.is_some_and(|a| a <= frame) && p.last_frame.is_some_and(|b| frame <= b));
             if let Some(p) = phase {
-                let _ = write!(c, " ({})", p.label);
+                let _ = write!(c, " ({}", p.label);
+                if let (Some((i, false)), "http_response") = (classified, p.id.as_str()) {
+                    if let Some(round) = self.round(i, t, at, s) {
+                        let _ = write!(c, ", slow start round {round}");
+                    }
+                }
+                c.push(')');
             }
             c.push_str(": ");
         } else if matches!(s.transport, Transport::Tcp { .. }) {
@@ -356,5 +366,20 @@ impl<'a> Commenter<'a> {
             }
         }
         c
+    }
+
+    /// The slow-start round of a server data segment of connection `i`'s first response, as
+    /// the labs count them (`timeline::rounds`): a segment more than half a round trip after
+    /// the first of the current round begins the next.
+    fn round(&mut self, i: usize, t: &ConnectionTimeline, at: u64, s: &PacketSummary) -> Option<u32> {
+        if s.payload_len() == 0 {
+            return None;
+        }
+        let half = (t.rtt_ms? * 500.0) as u64;
+        let entry = self.rounds.entry(i).or_insert((0, 0));
+        if entry.0 == 0 || at > entry.1 + half {
+            *entry = (entry.0 + 1, at);
+        }
+        Some(entry.0)
     }
 }
