@@ -38,9 +38,9 @@ use wirelab::host::{Host, QueueDevice, DEFAULT_MTU};
 use wirelab::link::LinkConfig;
 use wirelab::proto::cwnd::{Congestion, TcpConfig};
 use wirelab::proto::stream::{tcp_socket, Stream};
+use wirelab::rng;
 use wirelab::sim::network::Network;
-use wirelab::sim::rng;
-use wirelab::sim::time::Instant;
+use wirelab::time::Instant;
 
 /// Bytes the server sends to the client.
 const TRANSFER: usize = 20 * 1024 * 1024;

@@ -3,7 +3,9 @@
 //! The crate is layered the way a network stack is, bottom up:
 //!
 //! - [`units`]: parsing of durations, percentages, rates and sizes as users type them.
-//! - [`sim`]: virtual time, seeded randomness, and the network of hosts and links (sans-IO).
+//! - [`time`]: virtual time (the core never reads a clock).
+//! - [`rng`]: seeded randomness, one stream per consumer.
+//! - [`sim`]: the network of hosts and links (sans-IO).
 //! - [`link`]: one direction of an emulated path: delay, jitter, loss, rate, queue, MTU.
 //! - [`wire`]: formats read from bytes: link layers, IPv4/IPv6 and their transport headers (the one
 //!   packet parser), TLS records (decrypted with a key log), QUIC headers.
@@ -28,9 +30,11 @@ pub mod link;
 pub mod packet;
 pub mod picture;
 pub mod proto;
+pub mod rng;
 pub mod runner;
 pub mod script;
 pub mod sim;
+pub mod time;
 pub mod timeline;
 pub mod units;
 pub mod wire;

@@ -287,7 +287,7 @@ impl Progress {
     }
 
     /// Called by the driver with the run's time and a status line.
-    pub fn tick(&mut self, now: crate::sim::time::Instant, status: &str) {
+    pub fn tick(&mut self, now: crate::time::Instant, status: &str) {
         if !self.terminal || self.started.elapsed() < std::time::Duration::from_secs(1) {
             return;
         }

@@ -24,10 +24,10 @@ use crate::proto::http1::{self, ResponseReader};
 use crate::proto::stream::{tcp_socket, Stream};
 use crate::proto::tls::LabTls;
 use crate::proto::ws::{WsEndpoint, WsEvent};
+use crate::rng;
 use crate::script::steps::BurstSpec;
 use crate::sim::network::Network;
-use crate::sim::rng;
-use crate::sim::time::Instant;
+use crate::time::Instant;
 
 /// How often a request may be retried before it counts as failed.
 const MAX_ATTEMPTS: u32 = 3;

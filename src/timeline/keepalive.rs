@@ -11,7 +11,7 @@ use std::net::Ipv4Addr;
 use crate::capture::Capture;
 use crate::packet::{self, Transport};
 use crate::runner::pool::IdleSpan;
-use crate::sim::time::Instant;
+use crate::time::Instant;
 use crate::wire::tcp::seq_after;
 
 /// Keepalive bytes and packets, and the idle connection-time they were spread over.
