@@ -9,6 +9,7 @@ pub mod from_capture;
 pub mod hol;
 pub mod keepalive;
 pub mod rounds;
+pub mod sweeps;
 pub mod table;
 pub mod theory;
 
@@ -142,10 +143,10 @@ pub struct LabTimeline {
     pub scenarios: Vec<Scenario>,
     /// The lab's `[size_sweep]`, when it has one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub size_sweep: Vec<crate::runner::size_sweep::SizeRow>,
+    pub size_sweep: Vec<sweeps::SizeRow>,
     /// The lab's `[loss_table]`, when it has one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub loss_table: Vec<crate::runner::loss_table::LossRow>,
+    pub loss_table: Vec<sweeps::LossRow>,
     /// The teaching text's figures for the settings that ran, beside the measurements.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub theory: Vec<theory::TheoryRow>,
