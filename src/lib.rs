@@ -5,6 +5,7 @@
 //! - [`units`]: parsing of durations, percentages, rates and sizes as users type them.
 //! - [`time`]: virtual time (the core never reads a clock).
 //! - [`rng`]: seeded randomness, one stream per consumer.
+//! - [`metrics`]: the names of the metrics wirelab measures (what checks may name).
 //! - [`sim`]: the network of hosts and links (sans-IO).
 //! - [`link`]: one direction of an emulated path: delay, jitter, loss, rate, queue, MTU.
 //! - [`wire`]: formats read from bytes: link layers, IPv4/IPv6 and their transport headers (the one
@@ -27,6 +28,7 @@ pub mod capture;
 pub mod cli;
 pub mod host;
 pub mod link;
+pub mod metrics;
 pub mod packet;
 pub mod picture;
 pub mod proto;

@@ -197,42 +197,6 @@ impl LabTimeline {
     }
 }
 
-/// Every metric a scenario's `metrics` may hold (what `[[expect]]` checks and `sweep --metric`
-/// may name). A scenario holds those its steps produce.
-pub const METRICS: &[&str] = &[
-    "closed_by_server",
-    "connections_opened",
-    "dns_cached",
-    "dropped",
-    "exit_code",
-    "frames",
-    "handshake_ms_total",
-    "handshakes",
-    "keepalive_bytes",
-    "keepalive_bytes_per_conn_per_30s",
-    "keepalive_mb_per_s_at_1m_conns",
-    "keepalive_packets",
-    "latency_p50_ms",
-    "latency_p99_ms",
-    "max_stall_ms",
-    "page_load_ms",
-    "ping_frame_bytes",
-    "pings",
-    "requests",
-    "requests_failed",
-    "requests_retried",
-    "response_bytes",
-    "retransmissions",
-    "round1_bytes",
-    "round1_segments",
-    "rounds",
-    "streams_stalled",
-    "tls_resumed",
-    "total_ms",
-    "total_rtts",
-    "zero_rtt_accepted",
-];
-
 /// Rounds to the microsecond, so JSON shows clean milliseconds.
 pub fn ms(micros: u64) -> f64 {
     micros as f64 / 1000.0
