@@ -40,9 +40,9 @@ use wirelab::host::{Host, QueueDevice, DEFAULT_MTU};
 use wirelab::link::LinkConfig;
 use wirelab::proto::cwnd::{Congestion, TcpConfig};
 use wirelab::proto::stream::{tcp_socket, Stream};
+use wirelab::rng;
 use wirelab::sim::network::Network;
-use wirelab::sim::rng;
-use wirelab::sim::time::Instant;
+use wirelab::time::Instant;
 
 /// Renders the capture as `wirelab run` does; returns the file's length.
 fn write_capture(capture: &wirelab::capture::Capture) -> usize {

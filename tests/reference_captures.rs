@@ -43,8 +43,8 @@ fn every_measured_metric_is_a_known_metric() {
         for s in t["scenarios"].as_array().unwrap() {
             for name in s["metrics"].as_object().unwrap().keys() {
                 assert!(
-                    wirelab::timeline::METRICS.contains(&name.as_str()),
-                    "{lab}/{}: metric `{name}` missing from METRICS",
+                    wirelab::metrics::NAMES.contains(&name.as_str()),
+                    "{lab}/{}: metric `{name}` missing from wirelab::metrics::NAMES",
                     s["name"]
                 );
             }

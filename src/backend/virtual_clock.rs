@@ -1,7 +1,7 @@
 //! The virtual-time driver: run until done, jumping from one event to the next.
 
 use crate::sim::network::Network;
-use crate::sim::time::Instant;
+use crate::time::Instant;
 
 /// What drives the hosts: protocol servers, the scripted client.
 pub trait Application {

@@ -14,7 +14,7 @@ pub mod tls_names;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use crate::sim::time::Instant;
+use crate::time::Instant;
 
 /// 2026-01-01T00:00:00Z in µs since the Unix epoch: virtual time zero in every capture, fixed so
 /// that captures are byte-identical for a seed.

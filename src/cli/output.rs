@@ -210,7 +210,7 @@ pub fn theory_rows(lab: &Lab, plans: &[ScenarioPlan], t: &LabTimeline) -> Vec<Th
         .filter_map(|th| {
             let s = t.scenarios.iter().find(|s| s.name == th.scenario)?;
             let plan = plans.iter().find(|p| p.name == th.scenario)?;
-            let measured = Operand::parse(&th.measure, "theory").ok()?.measure(s);
+            let measured = crate::runner::checks::measure(&Operand::parse(&th.measure, "theory").ok()?, s);
             let (theory, source) = crate::runner::theory::figure(th.model.as_deref(), th.expected, plan);
             let unit = unit_of(&th.measure);
             let text = th.text.clone().filter(|_| theory.is_none_or(|v| (v - th.expected).abs() > 1e-9));
@@ -302,7 +302,7 @@ impl Progress {
     }
 
     /// Called by the driver with the run's time and a status line.
-    pub fn tick(&mut self, now: crate::sim::time::Instant, status: &str) {
+    pub fn tick(&mut self, now: crate::time::Instant, status: &str) {
         if !self.terminal || self.started.elapsed() < std::time::Duration::from_secs(1) {
             return;
         }

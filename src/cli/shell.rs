@@ -19,11 +19,11 @@ use crate::link::{netem, LinkConfig};
 use crate::proto::cwnd::TcpConfig;
 use crate::proto::dns::{Answer, DnsServer, Role};
 use crate::proto::tls::{LabTls, TlsClock};
+use crate::rng;
 use crate::runner::servers::HttpServer;
 use crate::script::InputError;
 use crate::sim::network::Network;
-use crate::sim::rng;
-use crate::sim::time::Instant;
+use crate::time::Instant;
 
 use super::Failure;
 

@@ -251,11 +251,11 @@ pub fn run(args: SweepArgs) -> Result<i32, Failure> {
     }
     lab.check_scenarios(&args.scenarios)?;
     let metric = args.metric.strip_prefix("metrics.").unwrap_or(&args.metric);
-    if !crate::timeline::METRICS.contains(&metric) {
+    if !crate::metrics::NAMES.contains(&metric) {
         return Err(InputError::new(format!(
             "--metric {}: not a metric wirelab measures (metrics: {})",
             args.metric,
-            crate::timeline::METRICS.join(", ")
+            crate::metrics::NAMES.join(", ")
         ))
         .into());
     }

@@ -7,8 +7,8 @@ use std::net::Ipv4Addr;
 use smoltcp::iface::{Config, Interface, PollIngressSingleResult, PollResult, SocketSet};
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
 
-use crate::sim::rng;
-use crate::sim::time::Instant;
+use crate::rng;
+use crate::time::Instant;
 pub use device::QueueDevice;
 
 /// The MTU of every host interface, as on an Ethernet-attached Linux host.

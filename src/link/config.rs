@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::{LossModel, PacketKind};
-use crate::sim::time::Instant;
+use crate::time::Instant;
 
 /// The impairments of one direction of a path. See the [module docs](self) for the model.
 #[derive(Clone, Debug, PartialEq)]

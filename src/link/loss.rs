@@ -101,7 +101,7 @@ pub(crate) fn unit(rng: &mut ChaCha8Rng) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::rng::stream;
+    use crate::rng::stream;
 
     #[test]
     fn gemodel_defaults_follow_netem() {

@@ -56,7 +56,7 @@ use std::time::Duration;
 
 use rand_chacha::ChaCha8Rng;
 
-use crate::sim::time::Instant;
+use crate::time::Instant;
 pub use config::{DropReason, DropRule, LinkConfig, LinkStats, SendOutcome};
 pub use kind::PacketKind;
 pub use loss::LossModel;

@@ -6,7 +6,7 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::ops::Bound::{Excluded, Unbounded};
 
-use crate::sim::time::Instant;
+use crate::time::Instant;
 
 /// Serialization at a fixed rate, with a drop-tail limit on packets waiting to start.
 ///

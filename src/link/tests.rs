@@ -1,7 +1,7 @@
 //! Behaviour of [`Link`]: timing, queueing, loss, scripted drops, reordering, duplication.
 
 use super::*;
-use crate::sim::rng::stream;
+use crate::rng::stream;
 
 const MS: u64 = 1000;
 

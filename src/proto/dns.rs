@@ -20,7 +20,7 @@ use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::udp;
 use smoltcp::wire::{IpAddress, IpEndpoint};
 
-use crate::sim::time::Instant;
+use crate::time::Instant;
 
 /// The DNS port.
 pub const PORT: u16 = 53;

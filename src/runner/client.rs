@@ -15,7 +15,7 @@ use crate::proto::tls::LabTls;
 use crate::script::plan::ScenarioPlan;
 use crate::script::steps::Step;
 use crate::sim::network::Network;
-use crate::sim::time::Instant;
+use crate::time::Instant;
 
 /// A phase as it was measured, in absolute virtual time.
 #[derive(Clone, Debug)]

@@ -5,7 +5,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use crate::backend::realtime::netns::Job;
-use crate::sim::time::Instant;
+use crate::time::Instant;
 
 /// How often a running command is checked for its exit.
 const CHECK_EVERY: Duration = Duration::from_millis(1);

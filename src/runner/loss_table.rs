@@ -4,38 +4,11 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use serde::{Deserialize, Serialize};
-
 use super::run_scenario;
 use crate::script::plan::{self, Overrides};
 use crate::script::{InputError, Lab};
 use crate::timeline::percentile;
-
-/// One (loss rate, scenario) cell of the table. Statistics are over the runs that finished;
-/// `None` (JSON `null`) when none did.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct LossRow {
-    pub loss: String,
-    pub scenario: String,
-    /// Runs in the cell (one per seed).
-    pub runs: usize,
-    /// Runs that did not finish (time limit, error): they contribute no value.
-    pub failed: usize,
-    pub page_load_p50_ms: Option<f64>,
-    pub page_load_p95_ms: Option<f64>,
-    pub page_load_p99_ms: Option<f64>,
-    /// Mean over finished runs of the longest stall of any object.
-    pub max_stall_mean_ms: Option<f64>,
-    /// Mean over finished runs of how many objects stalled at all.
-    pub streams_stalled_mean: Option<f64>,
-}
-
-impl LossRow {
-    /// Every run of the cell finished, so its figures speak for the whole cell.
-    pub fn complete(&self) -> bool {
-        self.failed == 0 && self.runs > 0
-    }
-}
+use crate::timeline::sweeps::LossRow;
 
 /// What one run gives the table: page load, longest stall, objects stalled (ms, ms, count).
 type Figures = (f64, f64, f64);

@@ -1,6 +1,7 @@
 //! The runner: builds a scenario's network, drives it on the virtual clock, and collects
 //! the timeline, the capture and the TLS key log.
 
+pub mod checks;
 pub mod client;
 pub mod exec;
 pub mod loss_table;
@@ -20,13 +21,12 @@ use crate::link::LinkConfig;
 use crate::packet::{self, Transport};
 use crate::proto::dns::{Answer, DnsServer, Role as DnsRole, StubResolver};
 use crate::proto::tls::{LabTls, TlsClock};
-use crate::script::expect::Operand;
+use crate::rng;
 use crate::script::plan::{Role, ScenarioPlan};
 use crate::script::steps::{Protocol, Step};
 use crate::sim::network::Network;
-use crate::sim::rng;
-use crate::sim::time::Instant;
-use crate::timeline::{self, Expectation, Phase};
+use crate::time::Instant;
+use crate::timeline::{self, Phase};
 use client::Client;
 use servers::{DnsServers, HttpServer, QuicService};
 
@@ -131,32 +131,6 @@ impl Clock {
             Clock::Realtime => "realtime",
         }
     }
-}
-
-/// How far an RTT count may be from the expected one for `==` to hold on the wall clock: the
-/// relay wakes a fraction of a millisecond late, and crypto and the scheduler take real time.
-/// 5% of an RTT, or 3 ms, whichever is more.
-pub fn realtime_rtt_tolerance(rtt_ms: f64) -> f64 {
-    if rtt_ms > 0.0 {
-        (3.0 / rtt_ms).max(0.05)
-    } else {
-        0.05
-    }
-}
-
-/// How far an exchange of one round trip may stray from the path's RTT, in RTTs, for the path
-/// that ran: the tables' rounding (0.005), plus twice the jitter (each direction may add up
-/// to +-jitter), plus the serialization of a full packet each way when a rate is set. RTT
-/// checks (`== 1`) hold within it, so a check under jitter follows the jitter.
-pub fn path_rtt_tolerance(plan: &ScenarioPlan) -> f64 {
-    let rtt = plan.rtt().as_secs_f64();
-    if rtt <= 0.0 {
-        return 0.005;
-    }
-    let (up, down) = (plan.link(plan.client, plan.server), plan.link(plan.server, plan.client));
-    let jitter = (up.jitter + down.jitter).as_secs_f64();
-    let serialization = |c: &LinkConfig| c.rate_bps.map_or(0.0, |bps| 1500.0 * 8.0 / bps as f64);
-    0.005 + (jitter + serialization(up) + serialization(down)) / rtt
 }
 
 /// [`run_scenario`], reporting progress (virtual time, status) now and then.
@@ -399,7 +373,7 @@ pub fn run_scenario_on(
         error,
         warnings: net.unmatched_drops(),
     };
-    scenario.expectations = plan.checks.iter().map(|c| expectation(c, &scenario, plan, clock, rtt_ms)).collect();
+    scenario.expectations = plan.checks.iter().map(|c| checks::evaluate(c, &scenario, plan, clock, rtt_ms)).collect();
     let ladder = plan.pictures.then(|| pictures::ladder(plan, &net, &scenario.phases, t0, rtt_ms));
     let time_seq =
         (plan.pictures && !scenario.rounds.is_empty()).then(|| pictures::time_sequence(plan, &net, t0)).flatten();
@@ -412,64 +386,6 @@ pub fn run_scenario_on(
         net.other_taps.iter_mut().map(|t| (plan.hosts[t.host].name.clone(), std::mem::take(&mut t.capture))).collect();
     let capture = std::mem::take(&mut net.tap.capture);
     Ok(ScenarioOutput { timeline: scenario, capture, other_captures, key_log, ladder, time_seq, streams, connections })
-}
-
-/// Evaluates one check on a finished scenario: against its number, or against the figure its
-/// model gives for the settings that ran; skipped, saying why, where the settings are outside
-/// those it holds for.
-fn expectation(
-    c: &crate::script::expect::Check,
-    scenario: &timeline::Scenario,
-    plan: &ScenarioPlan,
-    clock: Clock,
-    rtt_ms: f64,
-) -> Expectation {
-    use crate::script::expect::Condition;
-    let measured = c.operand.measure(scenario);
-    let counts_rtts = match &c.operand {
-        Operand::Phase { field, .. } => field == "rtts",
-        Operand::Metric(name) => name.ends_with("rtts"),
-    };
-    let tolerance = match (clock, counts_rtts) {
-        (Clock::Realtime, true) => realtime_rtt_tolerance(rtt_ms).max(path_rtt_tolerance(plan)),
-        (Clock::Virtual, true) => path_rtt_tolerance(plan),
-        _ => 0.005,
-    };
-    let (value, theory) = match &c.model {
-        Some(m) => {
-            let (v, how) = theory::figure(Some(m), 0.0, plan);
-            (v, Some(format!("{m}: {how}")))
-        }
-        None => (Some(c.value), None),
-    };
-    let check = match (&c.model, value) {
-        (Some(_), Some(v)) => c.text.replace("theory", &format!("{}", (v * 1000.0).round() / 1000.0)),
-        _ => c.text.clone(),
-    };
-    let random_loss = plan.links.iter().any(|(l, _)| !matches!(l.loss, crate::link::LossModel::None));
-    let jitter = plan.links.iter().any(|(l, _)| !l.jitter.is_zero());
-    let unmet = c.holds_when.iter().find_map(|cond| match cond {
-        Condition::Lossless if random_loss => {
-            Some("holds only on paths without random loss, and this run had random loss".to_string())
-        }
-        Condition::CleanPath if random_loss || jitter => Some(
-            "holds only on paths without random loss or jitter (round trips all alike), and this run had them"
-                .to_string(),
-        ),
-        Condition::Decided { text, holds: false } => Some(format!("holds only when {text}")),
-        _ => None,
-    });
-    let skipped = match value {
-        None => Some(format!("the model does not apply to these settings ({})", theory.clone().unwrap_or_default())),
-        Some(_) => unmet,
-    };
-    let ok = skipped.is_none()
-        && value.is_some_and(|v| {
-            measured.is_some_and(|m| crate::script::expect::Check { value: v, ..c.clone() }.holds_within(m, tolerance))
-        });
-    // Said where it is more than the tables' rounding: a path with jitter, a rate, real time.
-    let tolerance = (tolerance > 0.005 + 1e-9).then_some((tolerance * 1000.0).round() / 1000.0);
-    Expectation { check, ok, measured, tolerance, theory, skipped }
 }
 
 /// This machine's default congestion control (what a kernel client's programs use).

@@ -24,7 +24,7 @@ use crate::proto::stream::{tcp_socket, Stream};
 use crate::proto::tls::{LabTls, TlsVersion};
 use crate::script::steps::{PageSpec, Protocol};
 use crate::sim::network::Network;
-use crate::sim::time::Instant;
+use crate::time::Instant;
 use crate::timeline::hol::StreamReassembly;
 
 /// The UDP port the lab's HTTP/3 server listens on.
@@ -207,7 +207,7 @@ impl Page {
                     let client_addr = net.hosts[self.host].addr;
                     let local = SocketAddr::from((client_addr, local_port));
                     let server = SocketAddr::from((self.addr, QUIC_PORT));
-                    let seed = crate::sim::rng::derive(self.seed, "quic:client");
+                    let seed = crate::rng::derive(self.seed, "quic:client");
                     let client = QuicClient::new(quic_tls, seed, self.spec.quic_initial_window, local, server, now)?;
                     let udp = udp_socket(&mut net.hosts[self.host].sockets, local_port);
                     self.quic = Some(QuicPage {

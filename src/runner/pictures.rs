@@ -14,7 +14,7 @@ use crate::runner::servers::HttpServer;
 use crate::script::plan::ScenarioPlan;
 use crate::script::steps::{Protocol, Step};
 use crate::sim::network::Network;
-use crate::sim::time::Instant;
+use crate::time::Instant;
 use crate::timeline::rounds::SeqSpace;
 use crate::timeline::{self, Phase};
 

@@ -24,10 +24,11 @@ use crate::proto::http1::{self, ResponseReader};
 use crate::proto::stream::{tcp_socket, Stream};
 use crate::proto::tls::LabTls;
 use crate::proto::ws::{WsEndpoint, WsEvent};
+use crate::rng;
 use crate::script::steps::BurstSpec;
 use crate::sim::network::Network;
-use crate::sim::rng;
-use crate::sim::time::Instant;
+use crate::time::Instant;
+use crate::timeline::keepalive::IdleSpan;
 
 /// How often a request may be retried before it counts as failed.
 const MAX_ATTEMPTS: u32 = 3;
@@ -59,14 +60,6 @@ struct PoolConn {
     last_activity: Instant,
     /// A binary message (a response) arrived over the WebSocket.
     ws_response: bool,
-}
-
-/// A time span during which a pooled connection sat idle.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IdleSpan {
-    pub port: u16,
-    pub from: Instant,
-    pub to: Option<Instant>,
 }
 
 /// What the pool saw.

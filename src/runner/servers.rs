@@ -17,7 +17,7 @@ use crate::proto::stream::{tcp_socket, Stream};
 use crate::proto::tls::LabTls;
 use crate::proto::ws::{WsEndpoint, WsEvent};
 use crate::sim::network::Network;
-use crate::sim::time::Instant;
+use crate::time::Instant;
 use std::time::Duration;
 
 /// Plain HTTP.

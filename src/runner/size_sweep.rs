@@ -6,25 +6,11 @@
 //! round trip than the size before it, the row is marked: that is where the initial window ran
 //! out.
 
-use serde::{Deserialize, Serialize};
-
 use super::run_scenario;
 use crate::script::plan::{self, Overrides};
 use crate::script::{InputError, Lab};
+use crate::timeline::sweeps::SizeRow;
 use crate::timeline::{self, Scenario};
-
-/// One size of the sweep.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct SizeRow {
-    pub size: String,
-    pub bytes: u64,
-    pub fresh_rtts: Option<f64>,
-    pub fresh_rounds: Option<f64>,
-    pub warm_rtts: Option<f64>,
-    pub warm_rounds: Option<f64>,
-    /// The fresh connection needed more round trips than for the previous size.
-    pub one_more_rtt: bool,
-}
 
 /// Request sent until the last response byte, in RTTs.
 fn request_to_last_byte(s: &Scenario, rtt_ms: f64) -> Option<f64> {

@@ -1,4 +1,5 @@
-//! Expectations: checks such as `tls_handshake.rtts == 1`, evaluated on a scenario's timeline.
+//! Expectations: checks such as `tls_handshake.rtts == 1`, parsed and validated when a lab is
+//! loaded. The runner evaluates them on a scenario's timeline (`runner::checks`).
 //!
 //! Grammar: `<phase>.<field> <op> <number>` or `metrics.<name> <op> <number>`, where field is
 //! `rtts`, `ms`, `start_ms`, `end_ms` or `frames`, and op is one of `==`, `!=`, `<`, `<=`, `>`,
@@ -107,16 +108,16 @@ const OPS: [(&str, Op); 6] =
 impl Operand {
     /// Fails unless the operand can be measured: a phase that one of the scenario's steps
     /// produces (`phase_ids`, plus `slow_start_round_N` where the lab measures `rounds`), or a
-    /// metric wirelab computes ([`crate::timeline::METRICS`]).
+    /// metric wirelab computes ([`crate::metrics::NAMES`]).
     pub fn check_exists(&self, phase_ids: &[&str], rounds: bool, field: &str) -> Result<(), InputError> {
         match self {
             Operand::Metric(name) => {
-                if crate::timeline::METRICS.contains(&name.as_str()) {
+                if crate::metrics::NAMES.contains(&name.as_str()) {
                     return Ok(());
                 }
                 Err(InputError::new(format!(
                     "{field}: `metrics.{name}` is not a metric wirelab measures (metrics: {})",
-                    crate::timeline::METRICS.join(", ")
+                    crate::metrics::NAMES.join(", ")
                 )))
             }
             Operand::Phase { id, .. } => {
@@ -142,26 +143,6 @@ impl Operand {
         }
     }
 
-    /// Reads the value from a scenario's timeline (`None` when the phase or metric is absent).
-    pub fn measure(&self, s: &crate::timeline::Scenario) -> Option<f64> {
-        match self {
-            Operand::Metric(name) => s.metrics.get(name).copied(),
-            Operand::Phase { id, field } => {
-                let p = s.phase(id)?;
-                match field.as_str() {
-                    "rtts" => p.rtts,
-                    "ms" => p.duration_ms(),
-                    "start_ms" => Some(p.start_ms),
-                    "end_ms" => p.end_ms,
-                    "frames" => Some(p.frames() as f64),
-                    _ => None,
-                }
-            }
-        }
-    }
-}
-
-impl Operand {
     /// Parses `<phase>.<field>` or `metrics.<name>`.
     pub fn parse(text: &str, at: &str) -> Result<Operand, InputError> {
         Check::parse(&format!("{text} == 0"), at).map(|c| c.operand)

@@ -17,7 +17,7 @@ use crate::capture::{Capture, Note};
 use crate::host::Host;
 use crate::link::{DropReason, DropRule, Link, LinkConfig};
 use crate::packet::{self, PacketSummary, Transport};
-use crate::sim::time::Instant;
+use crate::time::Instant;
 
 /// A packet in flight between two hosts (indices into [`Network::hosts`]).
 #[derive(Clone, Debug)]

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::capture::Capture;
 use crate::packet::{self, Transport};
-use crate::sim::time::Instant;
+use crate::time::Instant;
 
 /// When a byte range `[start, end)` of a stream arrived, and when it could be delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

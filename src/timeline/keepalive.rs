@@ -10,9 +10,16 @@ use std::net::Ipv4Addr;
 
 use crate::capture::Capture;
 use crate::packet::{self, Transport};
-use crate::runner::pool::IdleSpan;
-use crate::sim::time::Instant;
+use crate::time::Instant;
 use crate::wire::tcp::seq_after;
+
+/// A time span during which a pooled connection sat idle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdleSpan {
+    pub port: u16,
+    pub from: Instant,
+    pub to: Option<Instant>,
+}
 
 /// Keepalive bytes and packets, and the idle connection-time they were spread over.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

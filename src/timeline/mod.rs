@@ -9,6 +9,7 @@ pub mod from_capture;
 pub mod hol;
 pub mod keepalive;
 pub mod rounds;
+pub mod sweeps;
 pub mod table;
 pub mod theory;
 
@@ -142,10 +143,10 @@ pub struct LabTimeline {
     pub scenarios: Vec<Scenario>,
     /// The lab's `[size_sweep]`, when it has one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub size_sweep: Vec<crate::runner::size_sweep::SizeRow>,
+    pub size_sweep: Vec<sweeps::SizeRow>,
     /// The lab's `[loss_table]`, when it has one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub loss_table: Vec<crate::runner::loss_table::LossRow>,
+    pub loss_table: Vec<sweeps::LossRow>,
     /// The teaching text's figures for the settings that ran, beside the measurements.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub theory: Vec<theory::TheoryRow>,
@@ -195,42 +196,6 @@ impl LabTimeline {
         Some(format!("lab {} failed: {}", self.lab, parts.join("; ")))
     }
 }
-
-/// Every metric a scenario's `metrics` may hold (what `[[expect]]` checks and `sweep --metric`
-/// may name). A scenario holds those its steps produce.
-pub const METRICS: &[&str] = &[
-    "closed_by_server",
-    "connections_opened",
-    "dns_cached",
-    "dropped",
-    "exit_code",
-    "frames",
-    "handshake_ms_total",
-    "handshakes",
-    "keepalive_bytes",
-    "keepalive_bytes_per_conn_per_30s",
-    "keepalive_mb_per_s_at_1m_conns",
-    "keepalive_packets",
-    "latency_p50_ms",
-    "latency_p99_ms",
-    "max_stall_ms",
-    "page_load_ms",
-    "ping_frame_bytes",
-    "pings",
-    "requests",
-    "requests_failed",
-    "requests_retried",
-    "response_bytes",
-    "retransmissions",
-    "round1_bytes",
-    "round1_segments",
-    "rounds",
-    "streams_stalled",
-    "tls_resumed",
-    "total_ms",
-    "total_rtts",
-    "zero_rtt_accepted",
-];
 
 /// Rounds to the microsecond, so JSON shows clean milliseconds.
 pub fn ms(micros: u64) -> f64 {

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::capture::Capture;
 use crate::packet::{self, Transport};
-use crate::sim::time::Instant;
+use crate::time::Instant;
 
 /// One measured round.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

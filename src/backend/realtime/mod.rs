@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use super::virtual_clock::{settle, Application, Progress};
 use crate::sim::network::Network;
-use crate::sim::time::Instant;
+use crate::time::Instant;
 
 /// Set by SIGINT or SIGTERM: the run ends and cleans up.
 static STOP: AtomicBool = AtomicBool::new(false);

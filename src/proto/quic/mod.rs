@@ -43,7 +43,7 @@
 //! # Determinism
 //! Same seeds, same calls, same datagrams at the same virtual times → byte-identical
 //! datagrams. Every random input of quinn-proto 0.11 is replaced by a seeded one
-//! ([`crate::sim::rng::stream`] with labels `quic.<role>.*`):
+//! ([`crate::rng::stream`] with labels `quic.<role>.*`):
 //! - `EndpointConfig::rng_seed` (the endpoint RNG; it seeds every connection's RNG, which
 //!   draws packet-number skips, key-update phases, spin-bit choice and transport-parameter
 //!   GREASE);
@@ -59,7 +59,7 @@
 //! quinn-proto takes `std::time::Instant`; each endpoint maps virtual time to a base
 //! `std::time::Instant` taken once at construction plus the virtual offset. The base is an
 //! opaque anchor: only differences from it reach the protocol. Timers are rounded **up**
-//! to whole microseconds ([`crate::sim::time::ceil_micros`]) so that handling a timeout at
+//! to whole microseconds ([`crate::time::ceil_micros`]) so that handling a timeout at
 //! the returned instant always fires it.
 //!
 //! # Wireshark
@@ -93,8 +93,8 @@ use rustls::crypto::tls13::{Hkdf, OkmBlock};
 use rustls::{CipherSuite, SupportedCipherSuite, Tls13CipherSuite};
 
 use crate::proto::tls::{LabTls, TlsClock, TlsVersion};
-use crate::sim::rng::stream;
-use crate::sim::time::Instant;
+use crate::rng::stream;
+use crate::time::Instant;
 
 /// UDP payload of a full-size QUIC packet: 1500-byte IPv4 packet - 20 (IP) - 8 (UDP).
 pub const UDP_PAYLOAD_SIZE: u16 = 1472;

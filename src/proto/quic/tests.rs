@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::h3;
 use super::*;
 use crate::proto::tls::{LabTls, TlsClock};
-use crate::sim::time::Instant;
+use crate::time::Instant;
 
 const ONE_WAY: Duration = Duration::from_millis(25);
 const IW: u64 = 14_600;

@@ -36,7 +36,7 @@ impl LabIdentity {
     /// fixed validity 1970-01-01 .. 2100-01-01, a 16-byte serial from the same stream, no
     /// CA bit. Ed25519 signatures are deterministic, so the bytes are too.
     pub fn new(seed: u64, server_name: &str) -> anyhow::Result<Self> {
-        let mut rng = crate::sim::rng::stream(seed, IDENTITY_STREAM_LABEL);
+        let mut rng = crate::rng::stream(seed, IDENTITY_STREAM_LABEL);
         let mut key_seed = [0u8; 32];
         rng.fill_bytes(&mut key_seed);
         let mut serial = [0u8; 16];

@@ -27,7 +27,7 @@ use rustls::ffdhe_groups::FfdheGroup;
 use rustls::{Error, NamedGroup, PeerMisbehaved};
 use x25519_dalek::{PublicKey, StaticSecret};
 
-/// Label of the random stream (see [`crate::sim::rng::stream`]) behind the provider.
+/// Label of the random stream (see [`crate::rng::stream`]) behind the provider.
 pub const RANDOM_STREAM_LABEL: &str = "tls.random";
 
 /// One seeded random stream, shared by the provider's `secure_random` and its X25519
@@ -124,7 +124,7 @@ impl ActiveKeyExchange for ActiveX25519 {
 /// Call it once per scenario run (that is what [`super::LabTls::new`] does), not per
 /// connection.
 pub fn lab_provider(seed: u64) -> CryptoProvider {
-    let rng: SharedRng = Arc::new(Mutex::new(crate::sim::rng::stream(seed, RANDOM_STREAM_LABEL)));
+    let rng: SharedRng = Arc::new(Mutex::new(crate::rng::stream(seed, RANDOM_STREAM_LABEL)));
     let secure_random: &'static SeededRandom = Box::leak(Box::new(SeededRandom(rng.clone())));
     let x25519: &'static SeededX25519 = Box::leak(Box::new(SeededX25519(rng)));
     CryptoProvider { kx_groups: vec![x25519], secure_random, ..rustls::crypto::ring::default_provider() }

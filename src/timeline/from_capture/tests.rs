@@ -1,7 +1,7 @@
 //! Tests of phases read off captures.
 
 use super::*;
-use crate::sim::time::Instant;
+use crate::time::Instant;
 use etherparse::PacketBuilder;
 
 use crate::packet::testing::CLIENT;
