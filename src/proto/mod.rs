@@ -4,6 +4,7 @@ pub mod cwnd;
 pub mod dns;
 pub mod h2;
 pub mod http1;
+pub mod http_client;
 pub mod quic;
 pub mod stream;
 pub mod tls;

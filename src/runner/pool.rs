@@ -12,18 +12,12 @@
 //! keepalive that also counts as activity for the server's idle timeout.
 
 use std::collections::VecDeque;
-use std::net::Ipv4Addr;
-use std::time::Duration;
-
-use rustls::ClientConnection;
-use smoltcp::socket::tcp::{self, State};
-use smoltcp::wire::IpAddress;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::proto::cwnd::TcpConfig;
-use crate::proto::http1::{self, ResponseReader};
-use crate::proto::stream::{tcp_socket, Stream};
+use crate::proto::http1;
+use crate::proto::http_client::{take_port, ConnEvent, HttpConn, TlsSetup};
 use crate::proto::tls::LabTls;
-use crate::proto::ws::{WsEndpoint, WsEvent};
 use crate::rng;
 use crate::script::steps::BurstSpec;
 use crate::sim::network::Network;
@@ -39,27 +33,21 @@ struct Request {
     attempt: u32,
 }
 
+/// What a pooled connection is doing.
 enum ConnState {
-    Connecting,
-    Handshaking,
+    /// TCP, then TLS, handshake in progress.
+    Opening,
     /// WebSocket opening handshake in progress.
     Upgrading,
     Idle,
-    Busy(Request, ResponseReader),
+    Busy(Request),
     Closing,
     Dead,
 }
 
 struct PoolConn {
-    stream: Stream,
-    port: u16,
-    opened: Instant,
+    conn: HttpConn,
     state: ConnState,
-    ws: Option<WsEndpoint>,
-    /// Last request, response or ping: the start of the current silence.
-    last_activity: Instant,
-    /// A binary message (a response) arrived over the WebSocket.
-    ws_response: bool,
 }
 
 /// What the pool saw.
@@ -124,8 +112,10 @@ impl Pool {
 
     pub fn next_timer(&self) -> Option<Instant> {
         let burst = (self.bursts_sent < self.bursts).then_some(self.next_burst);
+        // Only WebSocket connections ping.
         let ping = self.spec.ping.and_then(|every| {
-            self.conns.iter().filter(|c| matches!(c.state, ConnState::Idle)).map(|c| c.last_activity + every).min()
+            let idle = self.conns.iter().filter(|c| matches!(c.state, ConnState::Idle) && c.conn.is_ws());
+            idle.map(|c| c.conn.last_activity() + every).min()
         });
         [burst, ping].into_iter().flatten().min()
     }
@@ -137,8 +127,7 @@ impl Pool {
 
     /// Bytes of WebSocket Ping and Pong frames sent and received by the client, all connections.
     pub fn ping_frame_bytes(&self) -> u64 {
-        self.stats.ping_frame_bytes
-            + self.conns.iter().filter_map(|c| c.ws.as_ref()).map(|w| w.control_bytes()).sum::<u64>()
+        self.stats.ping_frame_bytes + self.conns.iter().map(|c| c.conn.ws_control_bytes()).sum::<u64>()
     }
 
     /// Closes every idle span still open (at the end of the run).
@@ -168,74 +157,45 @@ impl Pool {
         }
         let sockets = &mut net.hosts[self.host].sockets;
         for c in &mut self.conns {
-            c.stream.pump(sockets);
-            if let Some(ws) = &mut c.ws {
-                ws.receive(&std::mem::take(&mut c.stream.inbox));
-                for event in ws.poll_events() {
-                    c.ws_response |= matches!(event, WsEvent::Binary(_));
-                }
-                let out = ws.take_output();
-                if !out.is_empty() {
-                    c.stream.write(&out);
-                    c.stream.pump(sockets);
-                }
-            }
-            let state = sockets.get::<tcp::Socket>(c.stream.handle).state();
-            let broken = c.stream.error.is_some();
-            let next = match std::mem::replace(&mut c.state, ConnState::Dead) {
-                ConnState::Connecting if state == State::Established => match self.spec.tls {
-                    Some(v) => {
-                        let conn = ClientConnection::new(tls.client(v), tls.server_name())
-                            .map_err(|e| format!("TLS client setup failed: {e}"))?;
-                        c.stream.tls = Some(conn.into());
-                        c.stream.pump(sockets);
-                        ConnState::Handshaking
-                    }
-                    None => {
-                        self.stats.handshake_us_total += (now - c.opened).as_micros() as u64;
-                        self.idle.push(IdleSpan { port: c.port, from: now, to: None });
-                        ConnState::Idle
+            let conn = &mut c.conn;
+            conn.pump(sockets);
+            conn.poll_ws(now, sockets);
+            c.state = match std::mem::replace(&mut c.state, ConnState::Dead) {
+                ConnState::Opening => match conn.advance(now, sockets)? {
+                    None | Some(ConnEvent::Connected) => ConnState::Opening,
+                    Some(ConnEvent::Failed(_)) => ConnState::Dead,
+                    Some(ConnEvent::Ready) => {
+                        self.stats.handshake_us_total += (now - conn.opened()).as_micros() as u64;
+                        if self.spec.tls.is_some() {
+                            self.stats.handshakes += 1;
+                            self.stats.handshakes_at.push(now);
+                        }
+                        if self.spec.tls.is_some() && self.spec.ping.is_some() {
+                            let rng = rng::stream(self.seed, &format!("ws:{}", conn.port()));
+                            conn.upgrade_ws(&self.spec.to, "/ws", rng, sockets);
+                            ConnState::Upgrading
+                        } else {
+                            self.idle.push(IdleSpan { port: conn.port(), from: now, to: None });
+                            ConnState::Idle
+                        }
                     }
                 },
-                ConnState::Connecting if matches!(state, State::SynSent | State::SynReceived) => ConnState::Connecting,
-                ConnState::Connecting => ConnState::Dead,
-                ConnState::Handshaking if broken || state != State::Established => ConnState::Dead,
-                ConnState::Handshaking if c.stream.handshaking() => ConnState::Handshaking,
-                ConnState::Handshaking => {
-                    self.stats.handshakes += 1;
-                    self.stats.handshakes_at.push(now);
-                    self.stats.handshake_us_total += (now - c.opened).as_micros() as u64;
-                    if self.spec.ping.is_some() {
-                        let label = format!("ws:{}", c.port);
-                        let mut ws = WsEndpoint::client(&self.spec.to, "/ws", rng::stream(self.seed, &label));
-                        c.stream.write(&ws.take_output());
-                        c.stream.pump(sockets);
-                        c.ws = Some(ws);
-                        ConnState::Upgrading
-                    } else {
-                        self.idle.push(IdleSpan { port: c.port, from: now, to: None });
-                        c.last_activity = now;
-                        ConnState::Idle
-                    }
-                }
-                ConnState::Upgrading if broken || state != State::Established => ConnState::Dead,
-                ConnState::Upgrading if c.ws.as_ref().is_some_and(|w| w.is_open()) => {
-                    self.idle.push(IdleSpan { port: c.port, from: now, to: None });
-                    c.last_activity = now;
+                ConnState::Upgrading if conn.peer_closed(sockets) => ConnState::Dead,
+                ConnState::Upgrading if conn.ws_open() => {
+                    self.idle.push(IdleSpan { port: conn.port(), from: now, to: None });
                     ConnState::Idle
                 }
                 ConnState::Upgrading => ConnState::Upgrading,
-                ConnState::Busy(req, mut reader) => {
-                    let data = std::mem::take(&mut c.stream.inbox);
-                    let bad = c.ws.is_none() && reader.feed(&data).is_err();
-                    let done = if c.ws.is_some() { std::mem::take(&mut c.ws_response) } else { reader.done() };
+                ConnState::Busy(req) => {
+                    let read = if conn.is_ws() { None } else { conn.read_response(now) };
+                    let bad = read.is_some_and(|r| r.error.is_some());
+                    let done = if conn.is_ws() { conn.take_ws_response(now) } else { conn.response_done() };
                     if done {
-                        c.last_activity = now;
+                        conn.take_response();
                         self.stats.latencies_us.push((now - req.issued).as_micros() as u64);
-                        self.idle.push(IdleSpan { port: c.port, from: now, to: None });
+                        self.idle.push(IdleSpan { port: conn.port(), from: now, to: None });
                         ConnState::Idle
-                    } else if bad || broken || !matches!(state, State::Established | State::FinWait1 | State::FinWait2)
-                    {
+                    } else if bad || conn.peer_closed(sockets) {
                         // Reset or closed under the request: retry it on another connection.
                         if req.attempt < MAX_ATTEMPTS {
                             self.stats.retried += 1;
@@ -243,106 +203,68 @@ impl Pool {
                         } else {
                             self.stats.failed += 1;
                         }
-                        close(&mut c.stream, sockets);
+                        conn.close(sockets);
                         ConnState::Closing
                     } else {
-                        ConnState::Busy(req, reader)
+                        ConnState::Busy(req)
                     }
                 }
-                ConnState::Idle if state != State::Established || broken => {
+                ConnState::Idle if conn.peer_closed(sockets) => {
                     // The server closed it while it sat in the pool: drop it.
                     self.stats.closed_by_server += 1;
-                    Self::end_idle(&mut self.idle, c.port, now);
-                    close(&mut c.stream, sockets);
+                    Self::end_idle(&mut self.idle, conn.port(), now);
+                    conn.close(sockets);
                     ConnState::Closing
                 }
                 ConnState::Idle => {
-                    if let (Some(every), Some(ws)) = (self.spec.ping, &mut c.ws) {
-                        if now >= c.last_activity + every {
-                            ws.send_ping(b"keepalive");
-                            c.stream.write(&ws.take_output());
-                            c.stream.pump(sockets);
-                            c.last_activity = now;
+                    if let Some(every) = self.spec.ping.filter(|_| conn.is_ws()) {
+                        if now >= conn.last_activity() + every {
+                            conn.ws_ping(b"keepalive", now, sockets);
                             self.stats.pings += 1;
                         }
                     }
                     ConnState::Idle
                 }
                 // Kept through TIME-WAIT so the final ACK goes out; removed once closed.
-                ConnState::Closing if state == State::Closed => ConnState::Dead,
+                ConnState::Closing if conn.tcp_state(sockets) == smoltcp::socket::tcp::State::Closed => ConnState::Dead,
                 ConnState::Closing => ConnState::Closing,
                 ConnState::Dead => ConnState::Dead,
             };
-            c.state = next;
         }
         // Hand queued requests to idle connections; open connections for the rest.
         while let Some(&req) = self.queue.front() {
-            let idle = self.conns.iter_mut().find(|c| matches!(c.state, ConnState::Idle));
-            match idle {
-                Some(c) => {
-                    match &mut c.ws {
-                        Some(ws) => {
-                            ws.send_text(&format!("GET /bytes/{}", self.spec.size));
-                            c.stream.write(&ws.take_output());
-                        }
-                        None => c.stream.write(&http1::request(&self.spec.to, self.spec.size)),
-                    }
-                    c.last_activity = now;
-                    c.stream.pump(sockets);
-                    Self::end_idle(&mut self.idle, c.port, now);
-                    c.state = ConnState::Busy(req, ResponseReader::default());
-                    self.queue.pop_front();
-                }
-                None => break,
+            let Some(c) = self.conns.iter_mut().find(|c| matches!(c.state, ConnState::Idle)) else { break };
+            if c.conn.is_ws() {
+                c.conn.ws_send_text(&format!("GET /bytes/{}", self.spec.size), now);
+            } else {
+                c.conn.send_request(&http1::request(&self.spec.to, self.spec.size), 0, now);
             }
+            c.conn.pump(sockets);
+            Self::end_idle(&mut self.idle, c.conn.port(), now);
+            c.state = ConnState::Busy(req);
+            self.queue.pop_front();
         }
-        let opening =
-            self.conns.iter().filter(|c| matches!(c.state, ConnState::Connecting | ConnState::Handshaking)).count();
+        let opening = self.conns.iter().filter(|c| matches!(c.state, ConnState::Opening)).count();
         let live = self.conns.iter().filter(|c| !matches!(c.state, ConnState::Closing | ConnState::Dead)).count();
         let wanted = self.queue.len().saturating_sub(opening).min((self.spec.pool as usize).saturating_sub(live));
         for _ in 0..wanted {
-            let host = &mut net.hosts[self.host];
-            let mut socket = tcp_socket(&self.tcp);
-            socket.set_keep_alive(self.spec.keepalive.map(to_smoltcp));
-            let port = *next_port;
-            *next_port = next_port.checked_add(1).unwrap_or(49152);
-            socket
-                .connect(host.iface.context(), (IpAddress::Ipv4(self.addr), self.spec.port), port)
-                .map_err(|e| format!("connect failed: {e}"))?;
-            let handle = host.sockets.add(socket);
+            let to = SocketAddrV4::new(self.addr, self.spec.port);
+            let port = take_port(next_port);
+            let conn = HttpConn::connect(&mut net.hosts[self.host], &self.tcp, to, port, self.spec.keepalive, now)?;
+            let conn = conn.with_tls(self.spec.tls.map(|v| TlsSetup::new(tls, v)));
             self.stats.connections_opened += 1;
-            self.conns.push(PoolConn {
-                stream: Stream::new(handle, &self.tcp),
-                port,
-                opened: now,
-                state: ConnState::Connecting,
-                ws: None,
-                last_activity: now,
-                ws_response: false,
-            });
+            self.conns.push(PoolConn { conn, state: ConnState::Opening });
         }
         let sockets = &mut net.hosts[self.host].sockets;
         let stats = &mut self.stats;
         self.conns.retain(|c| {
             let dead = matches!(c.state, ConnState::Dead);
             if dead {
-                sockets.remove(c.stream.handle);
-                stats.ping_frame_bytes += c.ws.as_ref().map_or(0, |w| w.control_bytes());
+                c.conn.remove(sockets);
+                stats.ping_frame_bytes += c.conn.ws_control_bytes();
             }
             !dead
         });
         Ok(())
     }
-}
-
-fn close(stream: &mut Stream, sockets: &mut smoltcp::iface::SocketSet<'static>) {
-    if let Some(t) = &mut stream.tls {
-        t.send_close_notify();
-    }
-    stream.pump(sockets);
-    sockets.get_mut::<tcp::Socket>(stream.handle).close();
-}
-
-fn to_smoltcp(d: Duration) -> smoltcp::time::Duration {
-    smoltcp::time::Duration::from_micros(d.as_micros().min(u128::from(u64::MAX)) as u64)
 }
