@@ -11,16 +11,17 @@
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 
-use rustls::ClientConnection;
+use std::net::SocketAddrV4;
+
 use smoltcp::iface::{SocketHandle, SocketSet};
-use smoltcp::socket::{tcp, udp};
+use smoltcp::socket::udp;
 use smoltcp::wire::{IpAddress, IpEndpoint};
 
 use crate::proto::cwnd::TcpConfig;
-use crate::proto::h2::{H2Client, H2Event};
-use crate::proto::http1::{self, ResponseReader};
+use crate::proto::h2::H2Event;
+use crate::proto::http1;
+use crate::proto::http_client::{take_port, ConnEvent, HttpConn, Lifecycle, TlsSetup};
 use crate::proto::quic::{QuicClient, QuicEvent};
-use crate::proto::stream::{tcp_socket, Stream};
 use crate::proto::tls::{LabTls, TlsVersion};
 use crate::script::steps::{PageSpec, Protocol};
 use crate::sim::network::Network;
@@ -40,21 +41,6 @@ pub struct Object {
     pub port: Option<u16>,
     /// The HTTP/2 or QUIC stream that carried it.
     pub stream: Option<u64>,
-}
-
-enum ConnState {
-    Connecting,
-    Handshaking,
-    Ready,
-}
-
-struct PageConn {
-    stream: Stream,
-    port: u16,
-    state: ConnState,
-    h2: Option<H2Client>,
-    /// HTTP/1.1: the object being fetched.
-    current: Option<(usize, ResponseReader)>,
 }
 
 struct QuicPage {
@@ -109,7 +95,8 @@ pub struct Page {
     started: bool,
     pub objects: Vec<Object>,
     next_object: usize,
-    conns: Vec<PageConn>,
+    /// The TCP connections (HTTP/1.1: a request's tag is its object).
+    conns: Vec<HttpConn>,
     quic: Option<QuicPage>,
     /// HTTP/2 or QUIC stream id → object.
     by_stream: HashMap<u64, usize>,
@@ -163,22 +150,12 @@ impl Page {
         self.quic.as_ref()?.datagram_of.get(&(stream, offset)).copied()
     }
 
-    fn open_tcp(&mut self, net: &mut Network, next_port: &mut u16) -> Result<(), String> {
-        let host = &mut net.hosts[self.host];
-        let mut socket = tcp_socket(&self.tcp);
-        let port = *next_port;
-        *next_port = next_port.checked_add(1).unwrap_or(49152);
-        socket
-            .connect(host.iface.context(), (IpAddress::Ipv4(self.addr), self.spec.port), port)
-            .map_err(|e| format!("connect failed: {e}"))?;
-        let handle = host.sockets.add(socket);
-        self.conns.push(PageConn {
-            stream: Stream::new(handle, &self.tcp),
-            port,
-            state: ConnState::Connecting,
-            h2: None,
-            current: None,
-        });
+    /// Opens a TCP connection that starts TLS 1.3 with ALPN for the page's protocol.
+    fn open_tcp(&mut self, now: Instant, net: &mut Network, tls: &LabTls, next_port: &mut u16) -> Result<(), String> {
+        let alpn: &[u8] = if self.spec.protocol == Protocol::H2 { b"h2" } else { b"http/1.1" };
+        let to = SocketAddrV4::new(self.addr, self.spec.port);
+        let conn = HttpConn::connect(&mut net.hosts[self.host], &self.tcp, to, take_port(next_port), None, now)?;
+        self.conns.push(conn.with_tls(Some(TlsSetup::new(tls, TlsVersion::Tls13).with_alpn(alpn))));
         Ok(())
     }
 
@@ -196,14 +173,13 @@ impl Page {
             match self.spec.protocol {
                 Protocol::H1 => {
                     for _ in 0..self.spec.connections.min(self.spec.objects) {
-                        self.open_tcp(net, next_port)?;
+                        self.open_tcp(now, net, tls, next_port)?;
                     }
                 }
-                Protocol::H2 => self.open_tcp(net, next_port)?,
+                Protocol::H2 => self.open_tcp(now, net, tls, next_port)?,
                 Protocol::H3 => {
                     let quic_tls = quic_tls.ok_or("HTTP/3 needs the lab's QUIC TLS setup")?;
-                    let local_port = *next_port;
-                    *next_port = next_port.checked_add(1).unwrap_or(49152);
+                    let local_port = take_port(next_port);
                     let client_addr = net.hosts[self.host].addr;
                     let local = SocketAddr::from((client_addr, local_port));
                     let server = SocketAddr::from((self.addr, QUIC_PORT));
@@ -221,57 +197,40 @@ impl Page {
                 }
             }
         }
-        self.poll_tcp(now, net, tls)?;
+        self.poll_tcp(now, net)?;
         self.poll_quic(now, net)
     }
 
-    fn poll_tcp(&mut self, now: Instant, net: &mut Network, tls: &LabTls) -> Result<(), String> {
+    fn poll_tcp(&mut self, now: Instant, net: &mut Network) -> Result<(), String> {
         let sockets = &mut net.hosts[self.host].sockets;
-        for i in 0..self.conns.len() {
-            let c = &mut self.conns[i];
-            c.stream.pump(sockets);
-            if let Some(e) = c.stream.error.take() {
+        for c in &mut self.conns {
+            c.pump(sockets);
+            if let Some(e) = c.take_error() {
                 return Err(e);
             }
-            let state = sockets.get::<tcp::Socket>(c.stream.handle).state();
-            match c.state {
-                ConnState::Connecting if state == tcp::State::Established => {
-                    let alpn = match self.spec.protocol {
-                        Protocol::H2 => b"h2".to_vec(),
-                        _ => b"http/1.1".to_vec(),
-                    };
-                    let conn =
-                        ClientConnection::new_with_alpn(tls.client(TlsVersion::Tls13), tls.server_name(), vec![alpn])
-                            .map_err(|e| format!("TLS client setup failed: {e}"))?;
-                    c.stream.tls = Some(conn.into());
-                    c.stream.pump(sockets);
-                    c.state = ConnState::Handshaking;
+            match c.advance(now, sockets)? {
+                Some(ConnEvent::Failed(_)) if c.connected_at().is_none() => return Err("connection refused".into()),
+                Some(ConnEvent::Failed(state)) => {
+                    return Err(format!("the connection closed during the TLS handshake (TCP {state})"));
                 }
-                ConnState::Connecting if state == tcp::State::Closed => return Err("connection refused".into()),
-                ConnState::Handshaking if !c.stream.handshaking() => {
-                    c.state = ConnState::Ready;
-                    if self.spec.protocol == Protocol::H2 {
-                        let mut h2 = H2Client::new();
-                        for k in 0..self.objects.len() {
-                            let path = format!("/bytes/{}?object={k}", self.spec.size);
-                            let id = h2.get(&self.spec.to, &path)?;
-                            self.by_stream.insert(u64::from(id), k);
-                            self.objects[k].requested = Some(now);
-                            self.objects[k].port = Some(c.port);
-                            self.objects[k].stream = Some(u64::from(id));
-                        }
-                        c.stream.write(&h2.take_output());
-                        c.h2 = Some(h2);
+                Some(ConnEvent::Ready) if self.spec.protocol == Protocol::H2 => {
+                    // Every object at once, a stream each (RFC 9113 §5).
+                    let paths: Vec<String> =
+                        (0..self.objects.len()).map(|k| format!("/bytes/{}?object={k}", self.spec.size)).collect();
+                    for (k, id) in c.start_h2(&self.spec.to, &paths)?.into_iter().enumerate() {
+                        self.by_stream.insert(u64::from(id), k);
+                        self.objects[k].requested = Some(now);
+                        self.objects[k].port = Some(c.port());
+                        self.objects[k].stream = Some(u64::from(id));
                     }
                 }
                 _ => {}
             }
-            if !matches!(c.state, ConnState::Ready) {
+            if c.lifecycle() != Lifecycle::Open {
                 continue;
             }
-            if let Some(h2) = &mut c.h2 {
-                h2.receive(&std::mem::take(&mut c.stream.inbox));
-                for event in h2.poll_events() {
+            if c.is_h2() {
+                for event in c.poll_h2() {
                     match event {
                         H2Event::Data { stream, len } => {
                             if let Some(&k) = self.by_stream.get(&u64::from(stream)) {
@@ -287,31 +246,26 @@ impl Page {
                         _ => {}
                     }
                 }
-                let out = h2.take_output();
-                if !out.is_empty() {
-                    c.stream.write(&out);
-                }
             } else {
-                // HTTP/1.1: one object at a time on this connection.
-                if let Some((k, reader)) = &mut c.current {
-                    let data = std::mem::take(&mut c.stream.inbox);
-                    reader.feed(&data)?;
-                    if reader.done() {
-                        self.objects[*k].bytes = reader.body_received;
-                        self.objects[*k].completed = Some(now);
-                        c.current = None;
+                // HTTP/1.1: one object at a time on this connection (RFC 9112 §9.3).
+                if let Some(read) = c.read_response(now) {
+                    if let Some(e) = read.error {
+                        return Err(e);
+                    }
+                    if let Some(r) = read.done.then(|| c.take_response()).flatten() {
+                        self.objects[r.tag as usize].bytes = r.body;
+                        self.objects[r.tag as usize].completed = Some(now);
                     }
                 }
-                if c.current.is_none() && self.next_object < self.objects.len() {
+                if !c.in_flight() && self.next_object < self.objects.len() {
                     let k = self.next_object;
                     self.next_object += 1;
-                    c.stream.write(&http1::object_request(&self.spec.to, self.spec.size, k as u64));
+                    c.send_request(&http1::object_request(&self.spec.to, self.spec.size, k as u64), k as u64, now);
                     self.objects[k].requested = Some(now);
-                    self.objects[k].port = Some(c.port);
-                    c.current = Some((k, ResponseReader::default()));
+                    self.objects[k].port = Some(c.port());
                 }
             }
-            c.stream.pump(sockets);
+            c.pump(sockets);
         }
         Ok(())
     }
