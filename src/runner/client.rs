@@ -1,16 +1,13 @@
 //! The scripted client: runs a scenario's steps in order and measures each phase.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
-use rustls::ClientConnection;
-use smoltcp::socket::tcp::{self, State};
-use smoltcp::wire::IpAddress;
+use smoltcp::socket::tcp::State;
 
 use crate::proto::dns::{Lookup, StubResolver};
-use crate::proto::http1::{self, ResponseReader};
-use crate::proto::stream::{tcp_socket, Stream};
+use crate::proto::http1;
+use crate::proto::http_client::{take_port, ConnEvent, HttpConn, TlsSetup};
 use crate::proto::tls::LabTls;
 use crate::script::plan::ScenarioPlan;
 use crate::script::steps::Step;
@@ -26,22 +23,6 @@ pub struct PhaseRecord {
     pub end: Option<Instant>,
 }
 
-/// The client's connection and what it has seen.
-struct Conn {
-    stream: Stream,
-    /// The client's port: the connection's packets take the phase bound to it.
-    port: u16,
-    host: String,
-    request_sent: Option<Instant>,
-    first_byte: Option<Instant>,
-    response: Option<ResponseReader>,
-    /// The request went out as 0-RTT early data.
-    early: bool,
-    /// Timeline phases of the request in flight: `http_request`, then `http_response`.
-    request_phase: Option<usize>,
-    response_phase: Option<usize>,
-}
-
 pub struct Client {
     host: usize,
     steps: Vec<(Step, bool)>,
@@ -50,7 +31,13 @@ pub struct Client {
     /// The timeline phase the current step measures.
     step_phase: Option<usize>,
     stub: Option<StubResolver>,
-    conn: Option<Conn>,
+    /// The connection of the `connect` step (its packets take the phase bound to its port).
+    conn: Option<HttpConn>,
+    /// The host name the connection was made to (the requests' `Host`).
+    conn_host: String,
+    /// Timeline phases of the request in flight: `http_request`, then `http_response`.
+    request_phase: Option<usize>,
+    response_phase: Option<usize>,
     resolved: BTreeMap<String, Ipv4Addr>,
     next_port: u16,
     idle_until: Option<Instant>,
@@ -82,6 +69,9 @@ impl Client {
             step_phase: None,
             stub,
             conn: None,
+            conn_host: String::new(),
+            request_phase: None,
+            response_phase: None,
             resolved: BTreeMap::new(),
             next_port: first_port,
             idle_until: None,
@@ -174,33 +164,25 @@ impl Client {
     /// Moves bytes on the connection and notes when the response starts and ends.
     fn pump(&mut self, now: Instant, net: &mut Network) {
         let Some(conn) = &mut self.conn else { return };
-        conn.stream.pump(&mut net.hosts[self.host].sockets);
-        if let Some(e) = conn.stream.error.take() {
+        conn.pump(&mut net.hosts[self.host].sockets);
+        if let Some(e) = conn.take_error() {
             self.error = Some(e);
             return;
         }
-        if conn.request_sent.is_none() || conn.stream.inbox.is_empty() {
-            return;
-        }
-        let first = conn.first_byte.is_none();
-        conn.first_byte.get_or_insert(now);
-        let data = std::mem::take(&mut conn.stream.inbox);
-        if let Some(Err(e)) = conn.response.as_mut().map(|r| r.feed(&data)) {
+        let Some(read) = conn.read_response(now) else { return };
+        if let Some(e) = read.error {
             self.error = Some(e);
         }
-        if first {
-            let request_phase = conn.request_phase.take();
-            let port = conn.port;
+        if read.first_byte {
+            let request_phase = self.request_phase.take();
+            let port = conn.port();
             self.close_phase(request_phase, now);
             // The server's data that came before the client read it is the response's, not the
             // request's. (A NewSessionTicket among it is TLS's own: naming the records when the
             // capture ends moves it back, see `Capture::name_tls`.)
             let early = net.take_peer_data(port);
-            let response_phase = self.open_phase(now, net, "http_response", "HTTP response");
+            self.response_phase = self.open_phase(now, net, "http_response", "HTTP response");
             net.relabel_to_current(&early);
-            if let Some(conn) = &mut self.conn {
-                conn.response_phase = response_phase;
-            }
         }
     }
 
@@ -221,7 +203,7 @@ impl Client {
         };
         let on_the_connection = matches!(id, "tls_handshake" | "http_request" | "http_response" | "idle" | "close");
         if let (Some(c), true) = (&self.conn, on_the_connection) {
-            net.bind(c.port);
+            net.bind(c.port());
         }
         index
     }
@@ -241,7 +223,7 @@ impl Client {
         if !self.started {
             self.started = true;
             let early_request =
-                matches!(step, Step::Request { .. }) && self.conn.as_ref().is_some_and(|c| c.request_sent.is_some());
+                matches!(step, Step::Request { .. }) && self.conn.as_ref().is_some_and(HttpConn::in_flight);
             self.step_phase =
                 if early_request { None } else { self.open_phase(now, net, step.phase_id(), &step.describe()) };
             self.start(&step, warm, now, net, plan, tls)?;
@@ -288,69 +270,42 @@ impl Client {
             }
             Step::Connect { to, port } => {
                 let addr = self.address_of(to, plan)?;
-                let mut socket = tcp_socket(&plan.tcp);
-                let local = self.next_port;
-                self.next_port = self.next_port.checked_add(1).unwrap_or(49152);
-                socket
-                    .connect(host.iface.context(), (IpAddress::Ipv4(addr), *port), local)
-                    .map_err(|e| format!("connect failed: {e}"))?;
-                let handle = host.sockets.add(socket);
-                if let Some(old) = self.conn.take() {
-                    host.sockets.remove(old.stream.handle);
+                let local = take_port(&mut self.next_port);
+                let conn = HttpConn::connect(host, &plan.tcp, SocketAddrV4::new(addr, *port), local, None, now)?;
+                if let Some(old) = self.conn.replace(conn) {
+                    old.remove(&mut host.sockets);
                 }
-                let stream = Stream::new(handle, &plan.tcp);
-                self.conn = Some(Conn {
-                    stream,
-                    port: local,
-                    host: to.clone(),
-                    request_sent: None,
-                    first_byte: None,
-                    response: None,
-                    early: false,
-                    request_phase: None,
-                    response_phase: None,
-                });
+                self.conn_host = to.clone();
+                self.request_phase = None;
+                self.response_phase = None;
                 net.bind(local);
             }
             Step::Tls { version, early_data } => {
                 let conn = self.conn.as_mut().ok_or("no open connection (add a connect step first)")?;
-                let name = tls.server_name();
-                let mut client = ClientConnection::new(tls.client(*version), name)
-                    .map_err(|e| format!("TLS client setup failed: {e}"))?;
-                if *early_data {
-                    let size = match self.steps.get(self.current + 1) {
-                        Some((Step::Request { size }, _)) => *size,
-                        _ => return Err("a tls step with early_data must be followed by a request step".into()),
-                    };
-                    if let Some(mut early) = client.early_data() {
-                        early
-                            .write_all(&http1::request(&conn.host, size))
-                            .map_err(|e| format!("0-RTT write failed: {e}"))?;
-                        conn.request_sent = Some(now);
-                        conn.response = Some(ResponseReader::default());
-                        conn.early = true;
-                        if !warm {
-                            let label = format!("{} (as 0-RTT early data)", Step::Request { size }.describe());
-                            self.phases.push(PhaseRecord { id: "http_request", label, start: now, end: None });
-                            conn.request_phase = Some(self.phases.len() - 1);
-                        }
-                    }
+                // 0-RTT (RFC 8446 §2.3): the next step's request goes with the ClientHello.
+                let early = match (early_data, self.steps.get(self.current + 1)) {
+                    (false, _) => None,
+                    (true, Some((Step::Request { size }, _))) => Some((*size, http1::request(&self.conn_host, *size))),
+                    (true, _) => return Err("a tls step with early_data must be followed by a request step".into()),
+                };
+                let setup = TlsSetup::new(tls, *version);
+                let sent = conn.start_tls(setup, early.as_ref().map(|(_, request)| (&request[..], 0)), now)?;
+                if let (true, false, Some((size, _))) = (sent, warm, early) {
+                    let label = format!("{} (as 0-RTT early data)", Step::Request { size }.describe());
+                    self.phases.push(PhaseRecord { id: "http_request", label, start: now, end: None });
+                    self.request_phase = Some(self.phases.len() - 1);
                 }
-                conn.stream.tls = Some(client.into());
             }
             Step::Request { size } => {
                 let conn = self.conn.as_mut().ok_or("no open connection (add a connect step first)")?;
-                let early_rejected = conn.early
-                    && matches!(&conn.stream.tls, Some(rustls::Connection::Client(c)) if !c.is_early_data_accepted());
-                if conn.request_sent.is_none() || early_rejected {
-                    conn.stream.write(&http1::request(&conn.host, *size));
-                    conn.request_sent = Some(now);
-                    conn.first_byte = None;
-                    conn.response = Some(ResponseReader::default());
-                    conn.request_phase = self.step_phase;
+                // Early data the server rejected is sent again after the handshake (RFC 8446 §4.2.10).
+                let early = conn.early_data_accepted();
+                if !conn.in_flight() || early == Some(false) {
+                    conn.send_request(&http1::request(&self.conn_host, *size), 0, now);
+                    self.request_phase = self.step_phase;
                 }
-                if conn.early {
-                    self.metrics.insert("zero_rtt_accepted".into(), if early_rejected { 0.0 } else { 1.0 });
+                if let Some(accepted) = early {
+                    self.metrics.insert("zero_rtt_accepted".into(), f64::from(u8::from(accepted)));
                 }
             }
             Step::Idle { duration } => self.idle_until = Some(now + *duration),
@@ -368,11 +323,7 @@ impl Client {
             }
             Step::Close => {
                 let conn = self.conn.as_mut().ok_or("no open connection to close")?;
-                if let Some(t) = &mut conn.stream.tls {
-                    t.send_close_notify();
-                }
-                conn.stream.pump(&mut host.sockets);
-                host.sockets.get_mut::<tcp::Socket>(conn.stream.handle).close();
+                conn.close(&mut host.sockets);
             }
         }
         Ok(())
@@ -396,35 +347,38 @@ impl Client {
                 }
             }
             Step::Connect { .. } => {
-                let conn = self.conn.as_ref().ok_or("connection vanished")?;
-                match host.sockets.get::<tcp::Socket>(conn.stream.handle).state() {
-                    State::Established => true,
-                    State::Closed => return Err("connection refused (RST)".into()),
-                    _ => false,
+                let conn = self.conn.as_mut().ok_or("connection vanished")?;
+                match conn.advance(now, &mut host.sockets)? {
+                    Some(ConnEvent::Failed(State::Closed)) => return Err("connection refused (RST)".into()),
+                    Some(ConnEvent::Failed(s)) => {
+                        return Err(format!("the connection closed in its handshake (TCP {s})"))
+                    }
+                    event => event == Some(ConnEvent::Ready),
                 }
             }
             Step::Tls { .. } => {
-                let conn = self.conn.as_ref().ok_or("connection vanished")?;
-                let done = !conn.stream.handshaking();
-                if done {
-                    if let Some(rustls::Connection::Client(c)) = &conn.stream.tls {
-                        let resumed = c.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
-                        self.metrics.insert("tls_resumed".into(), f64::from(u8::from(resumed)));
+                let conn = self.conn.as_mut().ok_or("connection vanished")?;
+                match conn.advance(now, &mut host.sockets)? {
+                    Some(ConnEvent::Failed(s)) => {
+                        return Err(format!("the connection closed during the TLS handshake (TCP {s})"));
                     }
+                    Some(ConnEvent::Ready) => {
+                        if let Some(resumed) = conn.tls_resumed() {
+                            self.metrics.insert("tls_resumed".into(), f64::from(u8::from(resumed)));
+                        }
+                        true
+                    }
+                    _ => false,
                 }
-                done
             }
             Step::Request { .. } => {
                 let conn = self.conn.as_mut().ok_or("connection vanished")?;
-                let state = host.sockets.get::<tcp::Socket>(conn.stream.handle).state();
-                let done = conn.response.as_ref().is_some_and(|r| r.done());
+                let state = conn.tcp_state(&host.sockets);
+                let done = conn.response_done();
                 if done {
-                    let body = conn.response.take().map_or(0, |r| r.body_received);
+                    let body = conn.take_response().map_or(0, |r| r.body);
                     *self.metrics.entry("response_bytes".into()).or_default() += body as f64;
-                    conn.request_sent = None;
-                    conn.first_byte = None;
-                    conn.early = false;
-                    let response_phase = conn.response_phase.take();
+                    let response_phase = self.response_phase.take();
                     self.close_phase(response_phase, now);
                 } else if matches!(state, State::Closed | State::TimeWait | State::CloseWait) {
                     return Err(format!("the server closed the connection before the response ended (TCP {state})"));
@@ -470,10 +424,7 @@ impl Client {
             }
             Step::Close => {
                 let conn = self.conn.as_ref().ok_or("connection vanished")?;
-                let done = matches!(
-                    host.sockets.get::<tcp::Socket>(conn.stream.handle).state(),
-                    State::Closed | State::TimeWait
-                );
+                let done = matches!(conn.tcp_state(&host.sockets), State::Closed | State::TimeWait);
                 if done {
                     // The socket stays in the set through TIME-WAIT, so the last ACK still goes out.
                     self.conn = None;
