@@ -1,4 +1,8 @@
 //! Protocol drivers: each pumps a real protocol crate over smoltcp sockets.
+//!
+//! [`http_client::HttpConn`] puts them together for a client: one TCP connection with
+//! optional TLS, carrying HTTP/1.1, HTTP/2 or a WebSocket. Every client program of the lab
+//! holds its connections as `HttpConn`s.
 
 pub mod cwnd;
 pub mod dns;

@@ -102,7 +102,8 @@ pub struct Response {
     pub tag: u64,
     pub sent: Instant,
     pub first_byte: Option<Instant>,
-    pub last_byte: Instant,
+    /// When the response ended (`None` when it was taken before it ended).
+    pub last_byte: Option<Instant>,
     pub body: u64,
 }
 
@@ -377,17 +378,12 @@ impl HttpConn {
         self.exchange.as_ref().is_some_and(|e| e.reader.done())
     }
 
-    /// Takes the request in flight and what came of it (call once it is done): the
+    /// Takes the request in flight and what came of it (once it is done, normally): the
     /// connection is free for the next request.
     pub fn take_response(&mut self) -> Option<Response> {
         let e = self.exchange.take()?;
-        Some(Response {
-            tag: e.tag,
-            sent: e.sent,
-            first_byte: e.first_byte,
-            last_byte: self.last_response.unwrap_or(e.sent),
-            body: e.reader.body_received,
-        })
+        let last_byte = if e.reader.done() { self.last_response } else { None };
+        Some(Response { tag: e.tag, sent: e.sent, first_byte: e.first_byte, last_byte, body: e.reader.body_received })
     }
 
     /// Closes the connection: TLS close_notify (RFC 8446 §6.1) if TLS is on, then our FIN.
