@@ -151,12 +151,19 @@ pub fn split(frame: &[u8], mut out: impl FnMut(Vec<u8>)) {
 }
 
 /// Whether TCP packet `b` continues `a` so that both fit one GSO frame: `a` carries
-/// `gso_size` bytes of data (more than none: a bare ACK is never joined), same addresses,
+/// `gso_size` bytes of data (more than none: a bare ACK is never joined), `b` at most that
+/// many (a longer one would be cut at `gso_size` when the frame is segmented, as Linux's GRO
+/// never joins a segment longer than the first: `tcp_gro_receive`), same addresses,
 /// ports, IP header, ACK, window and options, `b`'s data right after `a`'s, no SYN, FIN,
 /// RST or URG, and `a` without PSH.
 fn continues(a: &[u8], b: &[u8], gso_size: usize) -> bool {
     let (Some((ia, ta)), Some((ib, tb))) = (tcp_headers(a), tcp_headers(b)) else { return false };
-    if gso_size == 0 || ia != ib || ta != tb || a.len() - ia - ta != gso_size || b.len() - ib - tb == 0 {
+    if gso_size == 0
+        || ia != ib
+        || ta != tb
+        || a.len() - ia - ta != gso_size
+        || !(1..=gso_size).contains(&(b.len() - ib - tb))
+    {
         return false;
     }
     let same = |r: std::ops::Range<usize>| a[r.clone()] == b[r];

@@ -116,6 +116,24 @@ fn what_cannot_be_joined_goes_one_packet_per_frame() {
     }
 }
 
+/// Found by the `offload_segmenter` fuzz target: a segment longer than the one before it was
+/// joined to it, and the frame, cut at the first one's size, became more segments than were
+/// delivered, on other boundaries.
+#[test]
+fn a_longer_segment_is_not_joined_to_a_shorter_one() {
+    let a = tcp(100, 0x10, &[1; 500]);
+    let longer = tcp(600, 0x10, &[2; 900]);
+    let shorter = tcp(600, 0x10, &[2; 300]);
+    let mut frames = Vec::new();
+    coalesce(&[a.clone(), longer.clone()], |f| frames.push(f.to_vec()));
+    assert_eq!(frames.len(), 2, "two frames");
+    let again: Vec<Vec<u8>> = frames.iter().flat_map(|f| split_all(f)).collect();
+    assert_eq!(again, [a.clone(), longer]);
+    frames.clear();
+    coalesce(&[a, shorter], |f| frames.push(f.to_vec()));
+    assert_eq!(frames.len(), 1, "a shorter last segment still joins");
+}
+
 #[test]
 fn no_frame_makes_it_panic() {
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
