@@ -17,10 +17,15 @@
 //! - [`runner`]: executes a lab's scenarios step by step.
 //! - [`backend`]: drivers that move time (the virtual clock).
 //! - [`cli`]: the `wirelab` command line.
+//!
+//! `fuzz_targets` (hidden) holds the bodies of the fuzz targets in `fuzz/`, replayed over their
+//! corpora by `cargo test`.
 
 pub mod backend;
 pub mod capture;
 pub mod cli;
+#[doc(hidden)]
+pub mod fuzz_targets;
 pub mod host;
 pub mod link;
 pub mod packet;
