@@ -139,8 +139,8 @@ pub fn lab_toml(data: &[u8]) {
 /// Each frame splits into packets of at least an IPv4 header; a TCPv4 GSO frame into segments
 /// of at most `gso_size` payload bytes whose payloads re-join to the frame's payload, with
 /// sequence numbers advancing by the bytes before them and valid IPv4 and TCP checksums.
-/// Coalescing all the packets and splitting the frames again gives the same packets' payloads
-/// and sequence numbers, in order.
+/// Coalescing all the packets and splitting the frames again gives the same packets' payloads,
+/// sequence numbers and IPv4 header fields (but length, ID and checksum), in order.
 pub fn offload_segmenter(data: &[u8]) {
     let mut packets: Vec<Vec<u8>> = Vec::new();
     for frame in length_prefixed(data) {
@@ -161,6 +161,8 @@ pub fn offload_segmenter(data: &[u8]) {
         let Some(sa) = packet::summarize(a) else { continue };
         let sb = packet::summarize(b).expect("a well-formed packet stays well formed");
         assert_eq!(sa.payload(a), sb.payload(b), "payload changed by coalesce and split");
+        // IPv4 header fields other than the length, ID and checksum are kept.
+        assert_eq!((&a[..2], &a[6..10], &a[12..20]), (&b[..2], &b[6..10], &b[12..20]), "IPv4 header changed");
         if let (Transport::Tcp { seq: x, .. }, Transport::Tcp { seq: y, .. }) = (sa.transport, sb.transport) {
             assert_eq!(x, y, "sequence number changed by coalesce and split");
         }
