@@ -25,11 +25,15 @@
 //! - [`runner`]: executes a lab's scenarios step by step, measures them and evaluates their checks.
 //! - [`cli`]: the `wirelab` command line.
 //!
-//! The first five are leaves: they import nothing from the crate.
+//! The first five are leaves: they import nothing from the crate. `fuzz_targets` (hidden) holds
+//! the bodies of the fuzz targets in `fuzz/`, replayed over their corpora by `cargo test`; it
+//! sits on top, beside `cli`.
 
 pub mod backend;
 pub mod capture;
 pub mod cli;
+#[doc(hidden)]
+pub mod fuzz_targets;
 pub mod host;
 pub mod link;
 pub mod metrics;

@@ -38,8 +38,8 @@ const LAYERS: &[&[&str]] = &[
     &["backend"],
     // Runs a lab: builds the network, drives it, measures, evaluates the checks.
     &["runner"],
-    // The command line.
-    &["cli"],
+    // The command line, and the fuzz targets' bodies (both drive whole runs).
+    &["cli", "fuzz_targets"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

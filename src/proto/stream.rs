@@ -49,6 +49,9 @@ pub struct Stream {
     pub received: u64,
     /// Set when a protocol error ended the stream.
     pub error: Option<String>,
+    /// rustls reported an error (and queued its fatal alert): it is not fed again, even after
+    /// the application has taken [`Stream::error`] (a bad record would make it send another).
+    tls_failed: bool,
 }
 
 impl Stream {
@@ -65,6 +68,7 @@ impl Stream {
             inbox: Vec::new(),
             received: 0,
             error: None,
+            tls_failed: false,
         }
     }
 
@@ -148,6 +152,13 @@ impl Stream {
 
     fn pump_tls(&mut self) {
         let Some(tls) = &mut self.tls else { return };
+        if self.tls_failed {
+            // A dead connection: what arrives now is never read, but the alert rustls
+            // queued still goes out.
+            self.tls_in.clear();
+            self.drain_tls();
+            return;
+        }
         let mut input = &self.tls_in[..];
         while !input.is_empty() && self.error.is_none() {
             match tls.read_tls(&mut input) {
@@ -157,6 +168,7 @@ impl Stream {
             }
             if let Err(e) = tls.process_new_packets() {
                 self.error = Some(format!("TLS error: {e}"));
+                self.tls_failed = true;
             }
             self.received += drain_plaintext(tls, &mut self.inbox);
         }
@@ -202,4 +214,32 @@ fn drain_plaintext(tls: &mut rustls::Connection, inbox: &mut Vec<u8>) -> u64 {
         }
     }
     (inbox.len() - before) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::tls::{LabTls, TlsClock, TlsVersion};
+
+    /// Seen while reading a `network` fuzz target crash: the client took the stream's error and
+    /// pumped again, feeding rustls after its fatal alert (a debug assertion in rustls; in
+    /// release, a second alert).
+    #[test]
+    fn rustls_is_not_fed_after_an_error() {
+        let config = crate::proto::cwnd::TcpConfig::default();
+        let mut sockets = SocketSet::new(Vec::new());
+        let handle = sockets.add(tcp_socket(&config));
+        let lab = LabTls::new(1, "www.example.lab", TlsClock::at_unix_micros(0)).unwrap();
+        let client = rustls::ClientConnection::new(lab.client(TlsVersion::Tls13), lab.server_name()).unwrap();
+        let mut stream = Stream::new(handle, &config);
+        stream.tls = Some(client.into());
+        let garbage = [22, 3, 3, 0, 5, 0xff, 0xff, 0xff, 0xff, 0xff];
+        stream.tls_in.extend_from_slice(&garbage);
+        stream.pump(&mut sockets);
+        assert!(stream.error.take().is_some_and(|e| e.contains("TLS error")));
+        stream.tls_in.extend_from_slice(&[0xee; 10]);
+        stream.pump(&mut sockets);
+        assert_eq!(stream.error, None, "no second error");
+        assert!(stream.tls_in.is_empty());
+    }
 }

@@ -149,6 +149,28 @@ pub fn run_scenario_on(
     clock: Clock,
     progress: virtual_clock::Progress<'_>,
 ) -> anyhow::Result<ScenarioOutput> {
+    run_scenario_inner(plan, seed, clock, progress, None)
+}
+
+/// [`run_scenario`] on the virtual clock with packets changed in flight by `mutator` (the
+/// whole-network fuzz target: the hosts, the protocol drivers and every analysis must survive
+/// whatever it does).
+#[doc(hidden)]
+pub fn run_scenario_mutated(
+    plan: &ScenarioPlan,
+    seed: u64,
+    mutator: crate::sim::network::Mutator,
+) -> anyhow::Result<ScenarioOutput> {
+    run_scenario_inner(plan, seed, Clock::Virtual, &mut |_, _| {}, Some(mutator))
+}
+
+fn run_scenario_inner(
+    plan: &ScenarioPlan,
+    seed: u64,
+    clock: Clock,
+    progress: virtual_clock::Progress<'_>,
+    mutator: Option<crate::sim::network::Mutator>,
+) -> anyhow::Result<ScenarioOutput> {
     if clock == Clock::Virtual && !plan.kernel.is_empty() {
         anyhow::bail!("scenario `{}` has kernel hosts: it runs only with --backend realtime", plan.name);
     }
@@ -168,6 +190,7 @@ pub fn run_scenario_on(
         net.add_tap(host);
     }
     net.describe_records = plan.pictures;
+    net.mutator = mutator;
 
     let tls_clock = TlsClock::at_unix_micros(DEFAULT_EPOCH_UNIX_MICROS);
     let tls = LabTls::new(seed, &server_name(plan), tls_clock.clone())?.with_server_alpn(&[b"h2", b"http/1.1"]);

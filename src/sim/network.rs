@@ -29,6 +29,11 @@ pub struct Packet {
     pub seq: u64,
 }
 
+/// Changes packets in flight, just before the link hands them to their receiver: a hook for
+/// the whole-network fuzz target (`wirelab::fuzz_targets::network`), which corrupts bytes of
+/// chosen packets. Unset in every real run (one `Option` check per delivered packet).
+pub type Mutator = Box<dyn FnMut(&mut Packet) + Send>;
+
 /// What happened to one packet, as data.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PacketRecord {
@@ -132,6 +137,8 @@ pub struct Network {
     rx_seqs: Vec<VecDeque<u64>>,
     /// Describe packets the vantage capture does not hold ([`PacketRecord::what`]).
     pub describe_records: bool,
+    /// Changes packets as they are delivered (fuzzing only; see [`Mutator`]).
+    pub mutator: Option<Mutator>,
 }
 
 impl Network {
@@ -167,6 +174,7 @@ impl Network {
             records: Vec::new(),
             rx_seqs: vec![VecDeque::new(); n],
             describe_records: false,
+            mutator: None,
         };
         net.tap.capture = net.new_capture(vantage);
         net
@@ -317,7 +325,10 @@ impl Network {
         let mut delivered = 0;
         for i in 0..self.links.len() {
             let Some(link) = self.links[i].as_mut() else { continue };
-            while let Some(packet) = link.pop_due(now) {
+            while let Some(mut packet) = link.pop_due(now) {
+                if let Some(mutate) = self.mutator.as_mut() {
+                    mutate(&mut packet);
+                }
                 if let Some(r) = self.records.get_mut(packet.seq as usize) {
                     r.arrived.get_or_insert(now);
                 }

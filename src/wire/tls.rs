@@ -113,7 +113,7 @@ pub struct TrafficKey {
 }
 
 impl TrafficKey {
-    fn new(suite: Suite, secret: &[u8]) -> Option<TrafficKey> {
+    pub(crate) fn new(suite: Suite, secret: &[u8]) -> Option<TrafficKey> {
         let key = expand_label(suite.hkdf, secret, "key", suite.aead.key_len())?;
         let iv = expand_label(suite.hkdf, secret, "iv", 12)?;
         let key = aead::LessSafeKey::new(aead::UnboundKey::new(suite.aead, &key).ok()?);
@@ -121,7 +121,9 @@ impl TrafficKey {
     }
 
     /// Opens one protected record (`header` and `body` as on the wire): its real content type
-    /// and plaintext content (RFC 8446 §5.2, §5.3).
+    /// and plaintext content (RFC 8446 §5.2, §5.3); `None` only when it does not authenticate.
+    /// A plaintext of nothing but padding has no content type (a peer must reject it, §5.4):
+    /// it opens as type 0, so that it still takes its sequence number.
     fn open(&self, header: &[u8], body: &[u8]) -> Option<(u8, Vec<u8>)> {
         let mut nonce = self.iv;
         for (n, s) in nonce[4..].iter_mut().zip(self.seq.to_be_bytes()) {
@@ -130,9 +132,28 @@ impl TrafficKey {
         let mut buf = body.to_vec();
         let aad = aead::Aad::from(header);
         let plain = self.key.open_in_place(aead::Nonce::assume_unique_for_key(nonce), aad, &mut buf).ok()?;
-        let end = plain.iter().rposition(|&b| b != 0)?;
+        let Some(end) = plain.iter().rposition(|&b| b != 0) else { return Some((0, Vec::new())) };
         let content_type = plain[end];
         Some((content_type, plain[..end].to_vec()))
+    }
+
+    /// Protects `plain` of `content_type` as the record with sequence number `seq` (the inverse
+    /// of `open`): the whole record, header included. For the fuzz targets and tests, which
+    /// need records that open.
+    pub(crate) fn seal(&self, seq: u64, content_type: u8, plain: &[u8]) -> Option<Vec<u8>> {
+        let mut nonce = self.iv;
+        for (n, s) in nonce[4..].iter_mut().zip(seq.to_be_bytes()) {
+            *n ^= s;
+        }
+        let mut body = plain.to_vec();
+        body.push(content_type);
+        let len = u16::try_from(body.len() + self.key.algorithm().tag_len()).ok()?;
+        let mut record = vec![23, 3, 3];
+        record.extend_from_slice(&len.to_be_bytes());
+        let aad = aead::Aad::from(&record[..5]);
+        self.key.seal_in_place_append_tag(aead::Nonce::assume_unique_for_key(nonce), aad, &mut body).ok()?;
+        record.extend_from_slice(&body);
+        Some(record)
     }
 }
 
@@ -369,6 +390,21 @@ mod tests {
         assert_eq!(r.read(&[22, 3, 3, 0, 6, 11, 0, 0, 5, 1, 2]).names, ["Certificate"]);
         // The last 3 bytes of the Certificate, then a ServerHelloDone.
         assert_eq!(r.read(&[22, 3, 3, 0, 7, 3, 4, 5, 14, 0, 0, 0]).names, ["ServerHelloDone"]);
+    }
+
+    /// Found by the `tls_records` fuzz target: a record that authenticated but held only
+    /// padding did not take its sequence number, so no later record under that key opened.
+    #[test]
+    fn a_record_of_only_padding_still_takes_its_sequence_number() {
+        let suite = Suite::from_code(0x1301).unwrap();
+        let secret = [7u8; 32];
+        let sealer = TrafficKey::new(suite, &secret).unwrap();
+        let reader_key = TrafficKey::new(suite, &secret).unwrap();
+        let mut r = RecordReader::new(Protection::Tls13(vec![reader_key]));
+        let padding = sealer.seal(0, 0, &[]).unwrap();
+        assert_eq!(r.read(&padding).names, ["Application Data"]);
+        let finished = sealer.seal(1, 22, &[20, 0, 0, 1, 9]).unwrap();
+        assert_eq!(r.read(&finished).names, ["Finished"]);
     }
 
     #[test]

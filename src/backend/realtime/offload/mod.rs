@@ -85,9 +85,10 @@ fn fix_tcp_checksum(packet: &mut [u8], ihl: usize) {
     packet[ihl + 16..ihl + 18].copy_from_slice(&c.to_be_bytes());
 }
 
-/// The IPv4 and TCP header lengths of a TCP packet, if it is one and they fit.
+/// The IPv4 and TCP header lengths of a TCP packet, if it is one, is not a fragment (a
+/// fragment after the first holds no TCP header, whatever its bytes look like), and they fit.
 fn tcp_headers(p: &[u8]) -> Option<(usize, usize)> {
-    if p.len() < 20 || p[0] >> 4 != 4 || p[9] != 6 {
+    if p.len() < 20 || p[0] >> 4 != 4 || p[9] != 6 || u16_at(p, 6) & 0x3fff != 0 {
         return None;
     }
     let ihl = usize::from(p[0] & 0x0f) * 4;
@@ -151,12 +152,20 @@ pub fn split(frame: &[u8], mut out: impl FnMut(Vec<u8>)) {
 }
 
 /// Whether TCP packet `b` continues `a` so that both fit one GSO frame: `a` carries
-/// `gso_size` bytes of data (more than none: a bare ACK is never joined), same addresses,
-/// ports, IP header, ACK, window and options, `b`'s data right after `a`'s, no SYN, FIN,
-/// RST or URG, and `a` without PSH.
+/// `gso_size` bytes of data (more than none: a bare ACK is never joined), `b` at most that
+/// many (a longer one would be cut at `gso_size` when the frame is segmented, as Linux's GRO
+/// never joins a segment longer than the first: `tcp_gro_receive`), neither a fragment, same
+/// addresses, TOS, DF, TTL, IP options, ports, ACK, window and TCP options (the segments of
+/// a frame all get the first one's headers), `b`'s data right after `a`'s, no SYN, FIN, RST
+/// or URG, and `a` without PSH.
 fn continues(a: &[u8], b: &[u8], gso_size: usize) -> bool {
     let (Some((ia, ta)), Some((ib, tb))) = (tcp_headers(a), tcp_headers(b)) else { return false };
-    if gso_size == 0 || ia != ib || ta != tb || a.len() - ia - ta != gso_size || b.len() - ib - tb == 0 {
+    if gso_size == 0
+        || ia != ib
+        || ta != tb
+        || a.len() - ia - ta != gso_size
+        || !(1..=gso_size).contains(&(b.len() - ib - tb))
+    {
         return false;
     }
     let same = |r: std::ops::Range<usize>| a[r.clone()] == b[r];
@@ -164,6 +173,8 @@ fn continues(a: &[u8], b: &[u8], gso_size: usize) -> bool {
     let fb = b[ib + 13];
     let plain = |f: u8| f & (TCP_SYN | TCP_FIN | TCP_RST | TCP_URG) == 0;
     same(12..20)
+        && same(1..2)
+        && same(6..9)
         && same(20..ia)
         && same(ia..ia + 4)
         && same(ia + 8..ia + 12)

@@ -116,6 +116,44 @@ fn what_cannot_be_joined_goes_one_packet_per_frame() {
     }
 }
 
+/// Found by the `offload_segmenter` fuzz target: a segment longer than the one before it was
+/// joined to it, and the frame, cut at the first one's size, became more segments than were
+/// delivered, on other boundaries.
+#[test]
+fn a_longer_segment_is_not_joined_to_a_shorter_one() {
+    let a = tcp(100, 0x10, &[1; 500]);
+    let longer = tcp(600, 0x10, &[2; 900]);
+    let shorter = tcp(600, 0x10, &[2; 300]);
+    let mut frames = Vec::new();
+    coalesce(&[a.clone(), longer.clone()], |f| frames.push(f.to_vec()));
+    assert_eq!(frames.len(), 2, "two frames");
+    let again: Vec<Vec<u8>> = frames.iter().flat_map(|f| split_all(f)).collect();
+    assert_eq!(again, [a.clone(), longer]);
+    frames.clear();
+    coalesce(&[a, shorter], |f| frames.push(f.to_vec()));
+    assert_eq!(frames.len(), 1, "a shorter last segment still joins");
+}
+
+/// Found by the `offload_segmenter` fuzz target: a fragment whose bytes looked like the next
+/// segment was joined, and came out of the frame as a segment with the first one's headers.
+/// Headers that differ (TTL, TOS) would likewise have been lost.
+#[test]
+fn fragments_and_other_ip_headers_are_not_joined() {
+    let a = tcp(100, 0x10, &[1; 500]);
+    let mut fragment = tcp(600, 0x10, &[2; 500]);
+    fragment[6] |= 0x20; // more fragments
+    let mut other_ttl = tcp(600, 0x10, &[2; 500]);
+    other_ttl[8] = 63;
+    let mut other_tos = tcp(600, 0x10, &[2; 500]);
+    other_tos[1] = 0x10;
+    for b in [fragment, other_ttl, other_tos] {
+        let mut frames = Vec::new();
+        coalesce(&[a.clone(), b.clone()], |f| frames.push(f.to_vec()));
+        assert_eq!(frames.len(), 2, "not joined");
+        assert_eq!(&frames[1][VNET_HDR_LEN..], &b[..]);
+    }
+}
+
 #[test]
 fn no_frame_makes_it_panic() {
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
