@@ -73,4 +73,6 @@ replay_tests!(
     quic_header,
     ipv4_packet,
     network,
+    wire_frame,
+    capture_file,
 );
