@@ -204,7 +204,19 @@ fn describe_dns(payload: &[u8]) -> Option<String> {
         let _ = write!(s, " {} {}", q.query_type(), name.trim_end_matches('.'));
     }
     if msg.message_type() == MessageType::Response {
-        let answers: Vec<String> = msg.answers().iter().map(|r| r.data().to_string()).collect();
+        // hickory's Display of some record data (a malformed SVCB, CAA, ...) returns an error,
+        // which `to_string` would turn into a panic: such a record is named by its type.
+        let answers: Vec<String> = msg
+            .answers()
+            .iter()
+            .map(|r| {
+                let mut text = String::new();
+                match write!(text, "{}", r.data()) {
+                    Ok(()) => text,
+                    Err(_) => format!("({} record)", r.record_type()),
+                }
+            })
+            .collect();
         if let Some(first) = msg.answers().first() {
             let _ = write!(s, " -> {} (TTL {})", answers.join(", "), first.ttl());
         } else {

@@ -205,13 +205,20 @@ pub struct Connections {
     conns: Vec<Conn>,
     lookups: Vec<Lookup>,
     t0: Option<u64>,
+    /// The latest frame time so far, µs.
+    last_at: u64,
 }
 
 impl Connections {
     /// Takes frame `number` (1-based), captured at `at` µs, parsed as `s` from `bytes`.
     pub fn feed(&mut self, number: u64, at: u64, s: &PacketSummary, bytes: &[u8]) {
-        let t0 = *self.t0.get_or_insert(at);
-        let mark = Mark { frame: number, at: at.max(t0) };
+        // Capture order is the order of events: a frame stamped earlier than the one before it
+        // (a clock step, interfaces merged) is taken at that frame's time, so no phase ends
+        // before it began.
+        let at = at.max(self.last_at);
+        self.last_at = at;
+        self.t0.get_or_insert(at);
+        let mark = Mark { frame: number, at };
         match s.transport {
             Transport::Udp { src_port, dst_port, .. } if src_port == 53 || dst_port == 53 => {
                 self.dns(mark, s, src_port, dst_port, s.payload(bytes));
