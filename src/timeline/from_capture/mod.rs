@@ -23,7 +23,7 @@ pub mod connections;
 pub mod emit_lab;
 
 use super::Phase;
-use crate::capture::{Capture, Frame};
+use crate::capture::Capture;
 use crate::packet::{summarize, TcpFlags, Transport};
 use crate::wire::http;
 use crate::wire::tcp::{seq_before, Ranges, StreamOffsets};
@@ -81,14 +81,17 @@ pub fn phases(capture: &Capture, client: Ipv4Addr, rtt_ms: f64) -> Vec<Phase> {
     let mut conn: Option<(u16, IpAddr, u16)> = None;
     let mut segs: Vec<Seg<'_>> = Vec::new();
     for frame in capture.packets() {
-        let Some(p) = parse(&frame) else { continue };
+        // The one packet parser also reads a frame cut short by a snap length: its headers,
+        // and the payload bytes that were kept (lengths stay those on the wire).
+        let Some(p) = summarize(frame.bytes) else { continue };
+        let data = p.payload(frame.bytes);
         let sent = p.src == client;
         if !sent && (p.dst != client || frame.lost) {
             continue;
         }
         let mark = Mark { frame: frame.number, at: frame.at.micros() };
-        match p.l4 {
-            L4::Udp { src_port, dst_port, data } => {
+        match p.transport {
+            Transport::Udp { src_port, dst_port, .. } => {
                 if sent && dst_port == 53 && dns.is_none() {
                     dns = Some((mark, src_port, query_name(data)));
                 } else if !sent
@@ -99,7 +102,7 @@ pub fn phases(capture: &Capture, client: Ipv4Addr, rtt_ms: f64) -> Vec<Phase> {
                     dns_reply = Some(mark);
                 }
             }
-            L4::Tcp { src_port, dst_port, seq, ack, flags, len, data } => {
+            Transport::Tcp { src_port, dst_port, seq, ack, flags, payload_len: len, .. } => {
                 let (here, there) = if sent { (src_port, (p.dst, dst_port)) } else { (dst_port, (p.src, src_port)) };
                 let ours = match conn {
                     None => {
@@ -115,6 +118,7 @@ pub fn phases(capture: &Capture, client: Ipv4Addr, rtt_ms: f64) -> Vec<Phase> {
                     segs.push(Seg { mark, from_client: sent, seq, ack, flags, len, data, fresh: false });
                 }
             }
+            Transport::Icmp { .. } | Transport::Other { .. } => {}
         }
     }
     if let (Some((query, _, name)), Some(reply)) = (dns, dns_reply) {
@@ -145,46 +149,6 @@ fn phase(id: &str, label: String, start: Mark, end: Mark, t0: u64, rtt_ms: f64) 
         first_frame: Some(start.frame),
         last_frame: Some(end.frame),
     }
-}
-
-/// What a packet carries, as far as the timeline cares.
-struct Packet<'a> {
-    src: IpAddr,
-    dst: IpAddr,
-    l4: L4<'a>,
-}
-
-enum L4<'a> {
-    /// `len` is the payload's length on the wire; `data` what the capture kept of it.
-    Tcp {
-        src_port: u16,
-        dst_port: u16,
-        seq: u32,
-        ack: u32,
-        flags: TcpFlags,
-        len: usize,
-        data: &'a [u8],
-    },
-    Udp {
-        src_port: u16,
-        dst_port: u16,
-        data: &'a [u8],
-    },
-}
-
-/// Parses a frame with the one packet parser, which also reads a frame cut short by a snap
-/// length: its headers, and the payload bytes that were kept (`len` stays the length on the wire).
-fn parse<'a>(frame: &Frame<'a>) -> Option<Packet<'a>> {
-    let s = summarize(frame.bytes)?;
-    let data = s.payload(frame.bytes);
-    let l4 = match s.transport {
-        Transport::Tcp { src_port, dst_port, seq, ack, flags, payload_len, .. } => {
-            L4::Tcp { src_port, dst_port, seq, ack, flags, len: payload_len, data }
-        }
-        Transport::Udp { src_port, dst_port, .. } => L4::Udp { src_port, dst_port, data },
-        Transport::Icmp { .. } | Transport::Other { .. } => return None,
-    };
-    Some(Packet { src: s.src, dst: s.dst, l4 })
 }
 
 /// The name a DNS query asks about (RFC 1035 §4.1.2), without the final dot; "" if unreadable.

@@ -132,17 +132,7 @@ fn whole_ipv4(frame: &[u8], bytes: &[u8]) -> Option<Summary> {
     }
     let (transport, payload) = if body.ip_number == etherparse::IpNumber::TCP {
         let t = TcpSlice::from_slice(body.payload).ok()?;
-        let flags = TcpFlags { syn: t.syn(), ack: t.ack(), fin: t.fin(), rst: t.rst(), psh: t.psh() };
-        let tcp = Transport::Tcp {
-            src_port: t.source_port(),
-            dst_port: t.destination_port(),
-            seq: t.sequence_number(),
-            ack: t.acknowledgment_number(),
-            flags,
-            window: t.window_size(),
-            payload_len: t.payload().len(),
-        };
-        (tcp, t.payload())
+        (tcp_of(&t, t.payload().len()), t.payload())
     } else if body.ip_number == etherparse::IpNumber::UDP {
         let u = etherparse::UdpSlice::from_slice(body.payload).ok()?;
         let udp = Transport::Udp {
@@ -203,17 +193,7 @@ fn summarize_sliced(frame: &[u8], p: &LaxSlicedPacket<'_>) -> Result<Summary, No
     let transport_of = |header_len: usize| wire_payload.saturating_sub(header_len);
     let (transport, payload_offset, payload_kept) = match (&p.transport, payload.fragmented) {
         (Some(TransportSlice::Tcp(t)), false) => {
-            let flags = TcpFlags { syn: t.syn(), ack: t.ack(), fin: t.fin(), rst: t.rst(), psh: t.psh() };
-            let tcp = Transport::Tcp {
-                src_port: t.source_port(),
-                dst_port: t.destination_port(),
-                seq: t.sequence_number(),
-                ack: t.acknowledgment_number(),
-                flags,
-                window: t.window_size(),
-                payload_len: transport_of(t.header_len()),
-            };
-            (tcp, offset_in(frame, t.payload()), t.payload().len())
+            (tcp_of(t, transport_of(t.header_len())), offset_in(frame, t.payload()), t.payload().len())
         }
         (Some(TransportSlice::Udp(u)), false) => {
             let udp = Transport::Udp {
@@ -234,6 +214,19 @@ fn summarize_sliced(frame: &[u8], p: &LaxSlicedPacket<'_>) -> Result<Summary, No
         _ => (Transport::Other { protocol: payload.ip_number.0 }, ip_payload_offset, payload.payload.len()),
     };
     Ok(Summary { src, dst, total_len, transport, payload_offset, payload_kept })
+}
+
+/// A TCP header's fields, the payload `payload_len` bytes long on the wire.
+fn tcp_of(t: &TcpSlice<'_>, payload_len: usize) -> Transport {
+    Transport::Tcp {
+        src_port: t.source_port(),
+        dst_port: t.destination_port(),
+        seq: t.sequence_number(),
+        ack: t.acknowledgment_number(),
+        flags: TcpFlags { syn: t.syn(), ack: t.ack(), fin: t.fin(), rst: t.rst(), psh: t.psh() },
+        window: t.window_size(),
+        payload_len,
+    }
 }
 
 /// Where `part` (a sub-slice of `frame`) starts in `frame`.
