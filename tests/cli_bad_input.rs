@@ -275,6 +275,22 @@ fn lab_file_bad_host_address() {
     bad_lab("addr = \"10.0.0.54\"", "addr = \"10.0.0.256\"", &["addr", "10.0.0.256", "IPv4"]);
 }
 
+/// A pool's bursts to port 80 would speak TLS (their default) to a plain HTTP server, and
+/// plain HTTP to port 443: both are refused at load, as `tls` and `request` steps are.
+#[test]
+fn bursts_whose_port_and_tls_disagree() {
+    let keepalive = include_str!("../labs/keepalive.toml");
+    let from = "port = 443, tls = \"1.3\"";
+    assert!(keepalive.contains(from), "labs/keepalive.toml no longer has {from}; update the test");
+    for (to, needles) in [
+        ("port = 80", &["bursts", "port 80 serves plain HTTP", "tls = \"none\""][..]),
+        ("port = 80, tls = \"1.2\"", &["bursts", "port 80"][..]),
+        ("port = 443, tls = \"none\"", &["bursts", "port 443 serves HTTPS"][..]),
+    ] {
+        bad_lab_bytes(keepalive.replacen(from, to, 1).as_bytes(), needles);
+    }
+}
+
 #[test]
 fn lab_file_bad_expect_check() {
     bad_lab(

@@ -663,6 +663,20 @@ fn check_sequence<'a>(steps: impl Iterator<Item = &'a Step>, at: &str) -> Result
                 }
                 Some(_) => {}
             },
+            // The pool's connections follow the same rule: HTTPS on 443, plain HTTP on 80.
+            Step::Bursts(b) => match (b.port, b.tls) {
+                (80, Some(_)) => {
+                    return Err(InputError::new(format!(
+                        "{here}: port 80 serves plain HTTP, and bursts use TLS unless they say otherwise: add tls = \"none\" (or use port 443)"
+                    )))
+                }
+                (443, None) => {
+                    return Err(InputError::new(format!(
+                        "{here}: port 443 serves HTTPS: tls = \"1.3\" or \"1.2\" (or use port 80 for plain HTTP)"
+                    )))
+                }
+                _ => {}
+            },
             _ => {}
         }
     }

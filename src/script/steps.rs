@@ -125,7 +125,11 @@ pub const KINDS: [(&str, &[Field]); 9] = [
         &[
             Field::new("to", Kind::Text, "host or DNS name of the server"),
             PORT_FIELD,
-            Field::new("tls", Kind::Choice(BURST_TLS), "TLS version, or none for plain HTTP (default 1.3)"),
+            Field::new(
+                "tls",
+                Kind::Choice(BURST_TLS),
+                "TLS version, or none for plain HTTP (default 1.3; port 80 needs none)",
+            ),
             Field::new("requests", Kind::Int(REQUESTS), "requests per burst, sent at once"),
             Field::new("size", Kind::Size(params::BODY), "response body of each request"),
             Field::new("every", Kind::Duration(params::BURST_EVERY), "time between bursts"),
