@@ -344,3 +344,31 @@ fn slow_start_rounds_are_named_as_the_lab_counts_them() {
         assert_eq!(counts, want, "{scenario}");
     }
 }
+
+/// A lost SYN is sent again after the retransmission timeout (1 s): the handshake phase holds
+/// that second, but the round trip is measured from the SYN that got through (29 ms, not 1029).
+#[test]
+fn a_lost_syn_does_not_count_in_the_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let lab = include_str!("../labs/slow-start.toml").replacen(
+        "steps = [\n  { step = \"connect\", to = \"server\", port = 80 },",
+        "drop = [{ from = \"client\", to = \"server\", packet = \"syn\", nth = 1 }]\nsteps = [\n  { step = \"connect\", to = \"server\", port = 80 },",
+        1,
+    );
+    let file = dir.path().join("lab.toml");
+    std::fs::write(&file, lab).unwrap();
+    let o = wirelab()
+        .arg("run")
+        .arg(&file)
+        .args(["--scenario", "iw10-fresh", "--rtt", "29ms", "--pictures", "none", "--out"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", String::from_utf8_lossy(&o.stderr));
+    let t = annotate_json(&run.join("slow-start-iw10-fresh.pcapng"), &dir.path().join("a.pcapng"), &[]);
+    let conn = &t["scenarios"][0];
+    assert_eq!(conn["metrics"]["rtt_ms"].as_f64(), Some(29.0));
+    let handshake = phase_times(conn).into_iter().find(|p| p.0 == "tcp_handshake").unwrap();
+    assert_eq!(handshake.2 - handshake.1, 1029.0, "the phase holds the retransmission timeout");
+}

@@ -20,7 +20,7 @@ and on the handshake's last packet the round-trip time the handshake shows. Time
 interfaces and existing comments are kept. Frames that are not IP are kept and say what they are.
 
 It then prints each connection's timeline in ms and in RTTs, the RTT estimated from its own
-handshake (SYN to the client's ACK of the SYN/ACK: one round trip at any point on the path).
+handshake (the last SYN to the client's ACK of the SYN/ACK: one round trip at any point on the path).
 
 Examples:
   sudo tcpdump -i any -w trace.pcap 'port 443'     # then, in another shell: curl https://...

@@ -361,7 +361,7 @@ impl<'a> Commenter<'a> {
             let handshake = t.phases.iter().find(|p| p.id == "tcp_handshake");
             if let (Some(h), Some(rtt)) = (handshake, t.rtt_ms) {
                 if h.last_frame == Some(frame) {
-                    let _ = write!(c, " [handshake complete: RTT {rtt:.3} ms from the SYN to this ACK]");
+                    let _ = write!(c, " [handshake complete: RTT {rtt:.3} ms from the last SYN to this ACK]");
                 }
             }
         }

@@ -4,8 +4,8 @@
 //! A connection starts at a SYN; its client is the host that sent it. Each connection's phases
 //! are those [`super::phases`] finds for a lab's client (TCP handshake, TLS handshake, request,
 //! response), measured at whatever vantage point the capture was taken. Its round-trip time is
-//! estimated from the handshake as Wireshark's `tcp.analysis.initial_rtt` is: from the SYN to
-//! the client's ACK of the SYN/ACK. At any point on the path those two packets are one round
+//! estimated from the handshake as Wireshark's `tcp.analysis.initial_rtt` is: from the SYN (the
+//! last, where a lost one was sent again) to the client's ACK of the SYN/ACK. At any point on the path those two packets are one round
 //! trip apart, so the estimate holds at the client, the server or in between. A DNS lookup is
 //! put before the first connection to an address its answer gave.
 //!
@@ -35,7 +35,8 @@ pub struct ConnectionTimeline {
     pub number: usize,
     pub client: SocketAddr,
     pub server: SocketAddr,
-    /// From the SYN to the client's ACK of the SYN/ACK; `None` if the handshake was not seen.
+    /// From the last SYN before the SYN/ACK to the client's ACK of it; `None` if the handshake
+    /// was not seen.
     pub rtt_ms: Option<f64>,
     /// The phases, ms since the capture's first frame, `rtts` against `rtt_ms`.
     pub phases: Vec<Phase>,
@@ -198,6 +199,16 @@ impl Conn {
     }
 }
 
+/// The round trip the handshake shows: from the last SYN the client sent before the SYN/ACK
+/// (a lost SYN's resend restarts it: the first SYN would add the retransmission timeout) to
+/// the client's ACK that ends the `tcp_handshake` phase.
+fn handshake_rtt(segs: &[Seg<'_>], phases: &[Phase], t0: u64) -> Option<f64> {
+    let end = phases.iter().find(|p| p.id == "tcp_handshake")?.end_ms?;
+    let syn_ack = segs.iter().position(|s| !s.from_client && s.flags.syn && s.flags.ack)?;
+    let syn = segs[..syn_ack].iter().rev().find(|s| s.from_client && s.flags.syn && !s.flags.ack)?;
+    Some(end - crate::timeline::ms(syn.mark.at.saturating_sub(t0)))
+}
+
 /// Reads frames one at a time and gives every connection's timeline at the end.
 #[derive(Default)]
 pub struct Connections {
@@ -309,7 +320,7 @@ impl Connections {
             debug_assert!(segs.first().is_none_or(|s| s.seq == conn.isn));
             let mut phases = Vec::new();
             connection(&mut segs, conn.server.ip(), conn.server.port(), t0, f64::NAN, &mut phases);
-            let rtt_ms = phases.iter().find(|p| p.id == "tcp_handshake").and_then(Phase::duration_ms);
+            let rtt_ms = handshake_rtt(&segs, &phases, t0);
             if let Some((query, answer)) = self.lookup_before(conn, segs.first().map(|s| s.mark)) {
                 let label = format!("DNS lookup of {}", query.1);
                 phases.insert(0, phase("dns", label, query.0, answer, t0, f64::NAN));
