@@ -43,6 +43,7 @@ pub mod proto;
 pub mod rng;
 pub mod runner;
 pub mod script;
+pub mod service;
 pub mod sim;
 pub mod time;
 pub mod timeline;

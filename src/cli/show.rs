@@ -52,10 +52,12 @@ pub fn describe(lab: &Lab, text: &str, arg: &str) -> String {
         .hosts
         .iter()
         .map(|h| {
-            if h.name == h.role {
-                format!("{} {}", h.name, h.addr)
+            let role = h.role.as_deref().unwrap_or("host");
+            let copies = h.replicas.map(|n| format!(" x{n}")).unwrap_or_default();
+            if h.name == role {
+                format!("{} {}{copies}", h.name, h.addr)
             } else {
-                format!("{} {} ({})", h.name, h.addr, h.role)
+                format!("{} {}{copies} ({role})", h.name, h.addr)
             }
         })
         .collect();

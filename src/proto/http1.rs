@@ -8,7 +8,8 @@ pub fn request(host: &str, size: u64) -> Vec<u8> {
     get(host, &format!("/bytes/{size}"))
 }
 
-fn get(host: &str, path: &str) -> Vec<u8> {
+/// The request line and headers for `GET {path}`.
+pub fn get(host: &str, path: &str) -> Vec<u8> {
     format!(
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: wirelab/{}\r\nAccept: */*\r\n\r\n",
         env!("CARGO_PKG_VERSION")
@@ -69,6 +70,21 @@ pub fn object_request(host: &str, size: u64, object: u64) -> Vec<u8> {
 pub fn response_head(len: u64) -> Vec<u8> {
     format!(
         "HTTP/1.1 200 OK\r\nServer: wirelab\r\nContent-Type: application/octet-stream\r\nContent-Length: {len}\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// The response head for status `status` (200, 503, 504: RFC 9110 §15) and a body of `len` bytes.
+pub fn response_head_status(status: u16, len: u64) -> Vec<u8> {
+    let reason = match status {
+        200 => "OK",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Status",
+    };
+    format!(
+        "HTTP/1.1 {status} {reason}\r\nServer: wirelab\r\nContent-Type: application/octet-stream\r\nContent-Length: {len}\r\n\r\n"
     )
     .into_bytes()
 }

@@ -46,6 +46,10 @@ pub struct Client {
     /// The page of a `page` step (kept after it ends, for its per-object results).
     pub page: Option<super::page::Page>,
     page_timer: Option<Instant>,
+    /// The requests of a `workload` step (kept after it ends, for their records).
+    pub workload: Option<crate::service::workload::Workload>,
+    /// Every service's pools are warm: a workload may start.
+    pub services_warm: bool,
     seed: u64,
     /// The scenario's time 0: when its first (non-warm-up) step started.
     pub t0: Option<Instant>,
@@ -78,6 +82,8 @@ impl Client {
             pool: None,
             page: None,
             page_timer: None,
+            workload: None,
+            services_warm: true,
             seed,
             t0: None,
             phases: Vec::new(),
@@ -113,7 +119,8 @@ impl Client {
         let pool = self.pool.as_ref().filter(|p| !p.finished()).and_then(|p| p.next_timer());
         let page = self.page_timer;
         let exec = self.exec.as_ref().map(|e| e.next_check);
-        [self.idle_until, dns, pool, page, exec].into_iter().flatten().min()
+        let workload = self.workload.as_ref().filter(|w| !w.finished()).and_then(|w| w.next_timer());
+        [self.idle_until, dns, pool, page, exec, workload].into_iter().flatten().min()
     }
 
     /// Runs the script as far as it can go at `now`.
@@ -140,6 +147,21 @@ impl Client {
             {
                 if let Err(e) = pool.poll(now, net, tls, &mut self.next_port) {
                     self.error = Some(e);
+                }
+            }
+            if let Some((Step::Workload(spec), _)) = self.steps.get(self.current) {
+                let label = Step::Workload(spec.clone()).describe();
+                if let Some(w) = self.workload.as_mut() {
+                    // The phase, and the scenario's time 0, start with the first request,
+                    // once every pool on the way is warm.
+                    if w.started().is_none() && w.warmed() && self.services_warm {
+                        w.start(now);
+                        self.step_phase = self.open_phase(now, net, "workload", &label);
+                    }
+                    let result = self.workload.as_mut().map(|w| w.poll(now, net));
+                    if let Some(Err(e)) = result {
+                        self.error = Some(e);
+                    }
                 }
             }
             if self.finished() {
@@ -222,8 +244,9 @@ impl Client {
         };
         if !self.started {
             self.started = true;
-            let early_request =
-                matches!(step, Step::Request { .. }) && self.conn.as_ref().is_some_and(HttpConn::in_flight);
+            // A workload's phase opens with its first request (see `poll`).
+            let early_request = matches!(step, Step::Workload(_))
+                || matches!(step, Step::Request { .. }) && self.conn.as_ref().is_some_and(HttpConn::in_flight);
             self.step_phase =
                 if early_request { None } else { self.open_phase(now, net, step.phase_id(), &step.describe()) };
             self.start(&step, warm, now, net, plan, tls)?;
@@ -325,6 +348,22 @@ impl Client {
                 let conn = self.conn.as_mut().ok_or("no open connection to close")?;
                 conn.close(&mut host.sockets);
             }
+            Step::Workload(spec) => {
+                use crate::service::{workload, Replica};
+                let to = plan
+                    .hosts
+                    .iter()
+                    .position(|h| h.name == spec.to || h.group == spec.to)
+                    .ok_or_else(|| format!("no host `{}`", spec.to))?;
+                let to = Replica {
+                    host: to,
+                    addr: SocketAddrV4::new(plan.hosts[to].addr, spec.port),
+                    name: plan.hosts[to].name.clone(),
+                };
+                let w = workload::WorkloadSpec { to, requests: spec.requests, arrival: spec.arrival, pool: spec.pool };
+                let rng = crate::rng::stream(self.seed, "workload");
+                self.workload = Some(workload::Workload::new(self.host, w, plan.tcp, rng));
+            }
         }
         Ok(())
     }
@@ -415,6 +454,7 @@ impl Client {
                     }
                 }
             }
+            Step::Workload(_) => self.workload.as_ref().is_none_or(|w| w.finished()),
             Step::Idle { .. } => {
                 let done = self.idle_until.is_some_and(|t| now >= t);
                 if done {

@@ -72,8 +72,9 @@ struct Lab<'p> {
     /// TLS for QUIC (ALPN h3) and the HTTP/3 server, when the scenario fetches over HTTP/3.
     quic_tls: Option<LabTls>,
     quic: Option<QuicService>,
-    http: HttpServer,
+    http: Option<HttpServer>,
     dns: DnsServers,
+    services: crate::service::Services,
     client: Client,
 }
 
@@ -81,9 +82,13 @@ impl Application for Lab<'_> {
     fn poll(&mut self, now: Instant, net: &mut Network) {
         self.tls.clock().set_unix_micros(DEFAULT_EPOCH_UNIX_MICROS + now.micros());
         self.dns.poll(now, net);
-        if let Err(e) = self.http.poll(now, net, &self.tls) {
+        if let Some(Err(e)) = self.http.as_mut().map(|h| h.poll(now, net, &self.tls)) {
             self.client.error.get_or_insert(e);
         }
+        if let Err(e) = self.services.poll(now, net) {
+            self.client.error.get_or_insert(e);
+        }
+        self.client.services_warm = self.services.warmed();
         if let Some(Err(e)) = self.quic.as_mut().map(|q| q.poll(now, net)) {
             self.client.error.get_or_insert(e);
         }
@@ -92,7 +97,8 @@ impl Application for Lab<'_> {
 
     fn next_timer(&self, now: Instant) -> Option<Instant> {
         let quic = self.quic.as_ref().and_then(|q| q.next_timer());
-        [self.client.next_timer(), self.http.next_timer(), quic].into_iter().flatten().filter(|&t| t > now).min()
+        let http = self.http.as_ref().and_then(HttpServer::next_timer);
+        [self.client.next_timer(), http, quic, self.services.next_timer()].into_iter().flatten().filter(|&t| t > now).min()
     }
 
     fn finished(&self) -> bool {
@@ -203,7 +209,15 @@ fn run_scenario_inner(
         Some(_) => Some(LabTls::new(rng::derive(seed, "quic"), &server_name(plan), tls_clock)?.with_alpn(&[b"h3"])),
         None => None,
     };
-    let http = HttpServer::new(&mut net, plan.server, plan.tcp, plan.server_idle_timeout);
+    let http = (plan.hosts[plan.server].role == Role::Server)
+        .then(|| HttpServer::new(&mut net, plan.server, plan.tcp, plan.server_idle_timeout));
+    let mut services = crate::service::Services::default();
+    for (h, host) in plan.hosts.iter().enumerate() {
+        for spec in &host.services {
+            let rng = rng::stream(seed, &format!("service:{}:{}", host.name, spec.port));
+            services.list.push(crate::service::HttpService::new(&mut net, h, spec, plan.tcp, rng));
+        }
+    }
     let mut dns = DnsServers(Vec::new());
     let mut stub = None;
     if let Some(d) = &plan.dns {
@@ -236,7 +250,7 @@ fn run_scenario_inner(
         ),
         _ => None,
     };
-    let mut lab = Lab { plan, tls, quic_tls, quic, http, dns, client };
+    let mut lab = Lab { plan, tls, quic_tls, quic, http, dns, services, client };
 
     let limit = Instant::ZERO + plan.time_limit;
     let outcome = match clock {
@@ -275,8 +289,8 @@ fn run_scenario_inner(
     }
     net.finish_captures(&key_log);
     let rounds = slow_start_rounds(plan, &lab.client.phases, &mut net);
-    if let Some(page) = &lab.client.page {
-        comment_holes(page, plan, &mut net, &lab.http);
+    if let (Some(page), Some(http)) = (&lab.client.page, &lab.http) {
+        comment_holes(page, plan, &mut net, http);
     }
     let rtt_ms = plan.rtt().as_secs_f64() * 1000.0;
     let t0 = lab.client.t0.unwrap_or(Instant::ZERO);
@@ -358,9 +372,15 @@ fn run_scenario_inner(
     if let Some(pool) = &lab.client.pool {
         pool_metrics(pool, plan, &net, &mut metrics);
     }
-    let streams = match &lab.client.page {
-        Some(page) => page_streams(page, plan, &net, &lab.http, t0),
-        None => Vec::new(),
+    if let Some(w) = &lab.client.workload {
+        let gateway = lab.services.list.iter().find_map(|s| s.gateway()).map(|g| &g.log);
+        let param = |k: &str| plan.params.get(k).and_then(|v| crate::units::parse_duration(v).ok());
+        let t = timeline::tail::Thresholds { service_p99: param("service_p99"), slow_time: param("slow_time") };
+        metrics.extend(timeline::tail::measure(&w.records, gateway, t));
+    }
+    let streams = match (&lab.client.page, &lab.http) {
+        (Some(page), Some(http)) => page_streams(page, plan, &net, http, t0),
+        _ => Vec::new(),
     };
     if !streams.is_empty() {
         let stalled = streams.iter().filter(|s| s.stall_ms > 0.0).count();
@@ -401,7 +421,7 @@ fn run_scenario_inner(
     let time_seq =
         (plan.pictures && !scenario.rounds.is_empty()).then(|| pictures::time_sequence(plan, &net, t0)).flatten();
     let streams =
-        lab.client.page.as_ref().filter(|_| plan.pictures).map(|p| pictures::streams(p, plan, &net, &lab.http, t0));
+        lab.client.page.as_ref().zip(lab.http.as_ref()).filter(|_| plan.pictures).map(|(p, http)| pictures::streams(p, plan, &net, http, t0));
     let end = lab.client.end.or_else(|| net.tap.capture.packets().last().map(|f| f.at)).unwrap_or(t0);
     let connections =
         lab.client.pool.as_ref().filter(|_| plan.pictures).map(|p| pictures::connections(plan, &net, p, t0, end));

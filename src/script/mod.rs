@@ -9,6 +9,7 @@ pub mod fields;
 pub mod params;
 pub mod plan;
 pub mod raw;
+pub mod services;
 pub mod steps;
 
 use std::fmt;
@@ -19,11 +20,15 @@ use plan::{HostPlan, ROLES};
 use raw::RawLab;
 
 /// Labs built into the binary: (name, TOML text).
+/// The most replicas one `[[host]]` may have.
+pub const MAX_REPLICAS: u32 = 1000;
+
 pub const BUILTIN: &[(&str, &str)] = &[
     ("handshake", include_str!("../../labs/handshake.toml")),
     ("slow-start", include_str!("../../labs/slow-start.toml")),
     ("keepalive", include_str!("../../labs/keepalive.toml")),
     ("hol", include_str!("../../labs/hol.toml")),
+    ("tail-latency", include_str!("../../labs/tail-latency.toml")),
 ];
 
 /// A mistake in what the user gave us (exit status 2). The message names the field, the
@@ -190,7 +195,8 @@ impl Lab {
         Ok(())
     }
 
-    /// The hosts, checked: names unique, addresses valid and distinct, roles known.
+    /// The hosts, checked: names unique, addresses valid and distinct, roles known; replicas
+    /// expanded. Their services are read per scenario, by [`plan::plan`].
     pub fn hosts(&self) -> Result<Vec<HostPlan>, InputError> {
         let mut hosts: Vec<HostPlan> = Vec::new();
         for (i, h) in self.raw.hosts.iter().enumerate() {
@@ -207,17 +213,48 @@ impl Lab {
                     "{at}.addr: {addr} is {why} (allowed: a unicast IPv4 address, e.g. 10.0.0.1)"
                 )));
             }
-            let role = ROLES.iter().find(|(n, _)| *n == h.role).map(|(_, r)| *r).ok_or_else(|| {
+            let role_name = h.role.as_deref().unwrap_or("host");
+            let role = ROLES.iter().find(|(n, _)| *n == role_name).map(|(_, r)| *r).ok_or_else(|| {
                 let names: Vec<&str> = ROLES.iter().map(|(n, _)| *n).collect();
-                InputError::new(format!("{at}.role: unknown role `{}` (allowed: {})", h.role, names.join(", ")))
+                InputError::new(format!("{at}.role: unknown role `{role_name}` (allowed: {})", names.join(", ")))
             })?;
-            if let Some(other) = hosts.iter().find(|o| o.name == h.name || o.addr == addr) {
-                return Err(InputError::new(format!("{at}: name or address clashes with host `{}`", other.name)));
+            let replicas = h.replicas.unwrap_or(1);
+            if !(1..=MAX_REPLICAS).contains(&replicas) {
+                return Err(InputError::new(format!(
+                    "{at}.replicas: {replicas} (allowed: a whole number from 1 to {MAX_REPLICAS})"
+                )));
             }
-            if role != plan::Role::Resolver && role != plan::Role::Authority && hosts.iter().any(|o| o.role == role) {
-                return Err(InputError::new(format!("{at}.role: only one host may be the {}", h.role)));
+            if h.replicas.is_some() && !matches!(role, plan::Role::Host) {
+                return Err(InputError::new(format!(
+                    "{at}.replicas: only hosts with role = \"host\" (services) have replicas; this one is the {role_name}"
+                )));
             }
-            hosts.push(HostPlan { name: h.name.clone(), addr, role });
+            if matches!(role, plan::Role::Client | plan::Role::Resolver | plan::Role::Authority) && !h.services.is_empty() {
+                return Err(InputError::new(format!(
+                    "{at}.service: the {role_name} runs no services (give services to a host with role = \"host\")"
+                )));
+            }
+            if role != plan::Role::Resolver
+                && role != plan::Role::Authority
+                && role != plan::Role::Host
+                && hosts.iter().any(|o| o.role == role)
+            {
+                return Err(InputError::new(format!("{at}.role: only one host may be the {role_name}")));
+            }
+            for r in 0..replicas {
+                let name = if h.replicas.is_some() { format!("{}-{}", h.name, r + 1) } else { h.name.clone() };
+                let addr = u32::from(addr).checked_add(r).map(Ipv4Addr::from).filter(|a| not_a_host_address(*a).is_none());
+                let Some(addr) = addr else {
+                    return Err(InputError::new(format!(
+                        "{at}.replicas: {replicas} replicas from {} run past the usable addresses",
+                        h.addr
+                    )));
+                };
+                if let Some(other) = hosts.iter().find(|o| o.name == name || o.addr == addr) {
+                    return Err(InputError::new(format!("{at}: name or address clashes with host `{}`", other.name)));
+                }
+                hosts.push(HostPlan { name, addr, role, group: h.name.clone(), raw: i, services: Vec::new() });
+            }
         }
         if hosts.is_empty() {
             return Err(InputError::new("[[host]]: the lab has no hosts"));

@@ -52,16 +52,29 @@ pub enum Role {
     Resolver,
     /// The authoritative DNS server for the lab's names.
     Authority,
+    /// Runs the services it lists (`[[host.service]]`), and nothing else.
+    Host,
 }
 
-pub const ROLES: [(&str, Role); 4] =
-    [("client", Role::Client), ("server", Role::Server), ("resolver", Role::Resolver), ("authority", Role::Authority)];
+pub const ROLES: [(&str, Role); 5] = [
+    ("client", Role::Client),
+    ("server", Role::Server),
+    ("resolver", Role::Resolver),
+    ("authority", Role::Authority),
+    ("host", Role::Host),
+];
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct HostPlan {
     pub name: String,
     pub addr: Ipv4Addr,
     pub role: Role,
+    /// The `[[host]]` name it came from: the replicas of one host share it.
+    pub group: String,
+    /// Index of its `[[host]]` in the lab file.
+    pub raw: usize,
+    /// What it serves, resolved for the scenario.
+    pub services: Vec<crate::service::ServiceSpec>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -256,12 +269,22 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         params.values.insert("rtt".into(), Scalar::Str(crate::units::format_duration(rtt)));
     }
 
-    let hosts = lab.hosts()?;
+    let mut hosts = lab.hosts()?;
+    super::services::resolve(&raw.hosts, &mut hosts, &params)?;
     let find = |role: Role| hosts.iter().position(|h| h.role == role);
     let client =
         find(Role::Client).ok_or_else(|| InputError::new("[[host]]: the lab needs one host with role = \"client\""))?;
-    let server =
-        find(Role::Server).ok_or_else(|| InputError::new("[[host]]: the lab needs one host with role = \"server\""))?;
+    // The client's peer: the server, else the first host serving what the client calls.
+    let workload_to = sc.steps.iter().chain(&sc.warmup).find_map(|t| match t.get("step") {
+        Some(toml::Value::String(k)) if k == "workload" => t.get("to").and_then(|v| v.as_str()).map(str::to_string),
+        _ => None,
+    });
+    let served = workload_to
+        .and_then(|to| hosts.iter().position(|h| (h.name == to || h.group == to) && !h.services.is_empty()))
+        .or_else(|| hosts.iter().position(|h| !h.services.is_empty()));
+    let server = find(Role::Server).or(served).ok_or_else(|| {
+        InputError::new("[[host]]: the lab needs one host with role = \"server\", or a host with a [[host.service]]")
+    })?;
     let host_index = |name: &str, field: &str| {
         hosts.iter().position(|h| h.name == name).ok_or_else(|| {
             let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
@@ -617,6 +640,15 @@ fn check_step(step: &Step, hosts: &[HostPlan], dns: Option<&DnsPlan>, at: &str) 
             if !hosts.iter().any(|h| h.role == Role::Resolver) || !hosts.iter().any(|h| h.role == Role::Authority) {
                 return Err(InputError::new(format!(
                     "{at}: a `dns` step needs hosts with role \"resolver\" and \"authority\""
+                )));
+            }
+        }
+        Step::Workload(w) => {
+            let serves = hosts.iter().any(|h| (h.name == w.to || h.group == w.to) && h.services.iter().any(|s| s.port == w.port));
+            if !serves {
+                return Err(InputError::new(format!(
+                    "{at}: `workload` to `{}` port {}, where no host serves (give it a [[host.service]] with port = {})",
+                    w.to, w.port, w.port
                 )));
             }
         }

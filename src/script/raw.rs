@@ -126,7 +126,16 @@ impl RawLink {
 pub struct RawHost {
     pub name: String,
     pub addr: String,
-    pub role: String,
+    /// `client`, `server`, `resolver`, `authority`, or `host` (the default): a host that runs
+    /// only the services it lists.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// Copies of the host, named `name-1`, `name-2`, ... at consecutive addresses from `addr`
+    /// (replicas of a service; an upstream naming `name` means all of them).
+    pub replicas: Option<u32>,
+    /// `[[host.service]]`: what the host serves.
+    #[serde(default, rename = "service")]
+    pub services: Vec<toml::Table>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

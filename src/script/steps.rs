@@ -31,6 +31,19 @@ pub enum Step {
     Page(PageSpec),
     /// Run a real command (`sh -c`) in a kernel client's namespace until it exits (real time).
     Exec { command: String },
+    /// Many requests to a service, in an open or a closed loop (the tail-latency lab).
+    Workload(WorkloadStep),
+}
+
+/// `{ step = "workload", to = "gateway", requests = 10000, rate = 100 }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkloadStep {
+    pub to: String,
+    pub port: u16,
+    pub requests: u64,
+    pub arrival: crate::service::workload::Arrival,
+    /// Warm connections to the service.
+    pub pool: u32,
 }
 
 /// Which HTTP a page is fetched with.
@@ -100,6 +113,12 @@ pub const QUIC_INITIAL_WINDOW: SizeRange = SizeRange::new(quic::MIN_WINDOW, quic
 pub const REQUESTS: IntRange = IntRange::new(1, 1000);
 /// `bursts`: connections in the pool.
 pub const POOL: IntRange = IntRange::new(1, 1000);
+/// `workload`: requests sent.
+pub const WORKLOAD_REQUESTS: IntRange = IntRange::new(1, 10_000_000);
+/// `workload`: an open loop's requests per second.
+pub const WORKLOAD_RATE: IntRange = IntRange::new(1, 1_000_000);
+/// `workload`: a closed loop's requests in flight.
+pub const WORKLOAD_CONCURRENCY: IntRange = IntRange::new(1, 10_000);
 pub const TLS_VERSIONS: &[&str] = &["1.2", "1.3"];
 pub const BURST_TLS: &[&str] = &["1.2", "1.3", "none"];
 pub const PROTOCOLS: &[&str] = &["h1", "h2", "h3"];
@@ -107,7 +126,7 @@ pub const PROTOCOLS: &[&str] = &["h1", "h2", "h3"];
 const PORT_FIELD: Field = Field::new("port", Kind::Int(PORT), "TCP port (default 443)");
 
 /// Step kinds and the keys each one takes.
-pub const KINDS: [(&str, &[Field]); 9] = [
+pub const KINDS: [(&str, &[Field]); 10] = [
     ("dns", &[Field::new("name", Kind::Text, "DNS name to look up")]),
     ("connect", &[Field::new("to", Kind::Text, "host or DNS name to connect to"), PORT_FIELD]),
     (
@@ -164,6 +183,21 @@ pub const KINDS: [(&str, &[Field]); 9] = [
         ],
     ),
     ("exec", &[Field::new("command", Kind::Text, "shell command run in the kernel client's namespace")]),
+    (
+        "workload",
+        &[
+            Field::new("to", Kind::Text, "the host whose service the requests go to"),
+            Field::new("port", Kind::Int(PORT), "the service's port (default 80)"),
+            Field::new("requests", Kind::Int(WORKLOAD_REQUESTS), "requests to send"),
+            Field::new("rate", Kind::Int(WORKLOAD_RATE), "open loop: requests per second, Poisson arrivals"),
+            Field::new(
+                "concurrency",
+                Kind::Int(WORKLOAD_CONCURRENCY),
+                "closed loop: requests in flight at all times (instead of rate)",
+            ),
+            Field::new("pool", Kind::Int(POOL), "warm connections to the service (default 8)"),
+        ],
+    ),
 ];
 
 impl Step {
@@ -202,6 +236,7 @@ impl Step {
             Step::Bursts(_) => "bursts",
             Step::Page(_) => "page_load",
             Step::Exec { .. } => "exec",
+            Step::Workload(_) => "workload",
         }
     }
 
@@ -217,6 +252,7 @@ impl Step {
             Step::Bursts(_) => "bursts",
             Step::Page(_) => "page",
             Step::Exec { .. } => "exec",
+            Step::Workload(_) => "workload",
         }
     }
 
@@ -233,6 +269,20 @@ impl Step {
             Step::Idle { duration } => format!("idle for {duration:?}"),
             Step::Close => "connection close".to_string(),
             Step::Exec { command } => format!("run `{command}`"),
+            Step::Workload(w) => format!(
+                "{} requests to {}:{}, {}",
+                w.requests,
+                w.to,
+                w.port,
+                match w.arrival {
+                    crate::service::workload::Arrival::Open { per_second } => {
+                        format!("open loop, Poisson arrivals at {per_second}/s")
+                    }
+                    crate::service::workload::Arrival::Closed { concurrency } => {
+                        format!("closed loop, {concurrency} in flight")
+                    }
+                }
+            ),
             Step::Page(p) => format!(
                 "{} objects of {} over {}{}",
                 p.objects,
@@ -355,6 +405,27 @@ impl Step {
                     pool: get("pool")?.map(|v| v.int(POOL)).transpose()?.unwrap_or(u64::from(requests)) as u32,
                     keepalive: positive(get("keepalive")?)?,
                     ping: positive(get("ping")?)?,
+                })
+            }
+            "workload" => {
+                use crate::service::workload::Arrival;
+                let rate = get("rate")?.map(|v| v.int(WORKLOAD_RATE)).transpose()?;
+                let concurrency = get("concurrency")?.map(|v| v.int(WORKLOAD_CONCURRENCY)).transpose()?;
+                let arrival = match (rate, concurrency) {
+                    (Some(r), None) => Arrival::Open { per_second: r as f64 },
+                    (None, Some(c)) => Arrival::Closed { concurrency: c as u32 },
+                    _ => {
+                        return Err(InputError::new(format!(
+                            "{at}: a `workload` step needs `rate` (open loop) or `concurrency` (closed loop), one of them"
+                        )))
+                    }
+                };
+                Step::Workload(WorkloadStep {
+                    to: required("to")?.string()?,
+                    port: get("port")?.map(|v| v.int(PORT)).transpose()?.unwrap_or(80) as u16,
+                    requests: required("requests")?.int(WORKLOAD_REQUESTS)?,
+                    arrival,
+                    pool: get("pool")?.map(|v| v.int(POOL)).transpose()?.unwrap_or(8) as u32,
                 })
             }
             _ => Step::Close,

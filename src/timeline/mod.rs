@@ -10,6 +10,7 @@ pub mod hol;
 pub mod keepalive;
 pub mod rounds;
 pub mod sweeps;
+pub mod tail;
 pub mod table;
 pub mod theory;
 

@@ -105,6 +105,8 @@ pub struct Response {
     /// When the response ended (`None` when it was taken before it ended).
     pub last_byte: Option<Instant>,
     pub body: u64,
+    /// The status code, once the head arrived (RFC 9110 §15).
+    pub status: Option<u16>,
 }
 
 /// What one [`HttpConn::read_response`] saw.
@@ -383,7 +385,14 @@ impl HttpConn {
     pub fn take_response(&mut self) -> Option<Response> {
         let e = self.exchange.take()?;
         let last_byte = if e.reader.done() { self.last_response } else { None };
-        Some(Response { tag: e.tag, sent: e.sent, first_byte: e.first_byte, last_byte, body: e.reader.body_received })
+        Some(Response {
+            tag: e.tag,
+            sent: e.sent,
+            first_byte: e.first_byte,
+            last_byte,
+            body: e.reader.body_received,
+            status: e.reader.status,
+        })
     }
 
     /// Closes the connection: TLS close_notify (RFC 8446 §6.1) if TLS is on, then our FIN.
@@ -394,6 +403,19 @@ impl HttpConn {
         }
         self.stream.pump(sockets);
         sockets.get_mut::<tcp::Socket>(self.stream.handle).close();
+    }
+
+    /// Abandons the connection with a reset (RFC 9293 §3.10.7.2, ABORT): how an HTTP/1.1
+    /// client withdraws a request in flight. The RST goes at the host's next poll; keep the
+    /// socket until [`gone`](Self::gone).
+    pub fn abort(&mut self, sockets: &mut SocketSet<'static>) {
+        sockets.get_mut::<tcp::Socket>(self.stream.handle).abort();
+    }
+
+    /// Closed, and nothing left to send (an abort's RST has gone): the socket can be removed.
+    pub fn gone(&self, sockets: &SocketSet<'static>) -> bool {
+        let socket = sockets.get::<tcp::Socket>(self.stream.handle);
+        socket.state() == State::Closed && socket.remote_endpoint().is_none()
     }
 
     /// Removes the socket from the host (after it closed, or to abandon it).

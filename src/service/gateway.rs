@@ -1,0 +1,428 @@
+//! A gateway: for each request it serves, calls its upstream replicas as its call policy says.
+//!
+//! - **sequential**: `calls` calls, one after the other; the answer follows the last.
+//! - **parallel**: all calls at once; the answer follows the first `wait_for` (all by
+//!   default), and the others are cancelled.
+//! - **hedged**: sequential, but a call not answered after the hedge delay (a fixed time, or
+//!   the observed percentile of recent calls) is sent again to another replica; the first
+//!   answer wins and the other copy is cancelled (Dean & Barroso, "The Tail at Scale", 2013).
+//! - a **per-try timeout** cancels a try and retries on another replica, while the retry
+//!   budget allows; a **deadline** covers the whole request, every try included, and answers
+//!   504 when it passes (gRPC's deadline semantics).
+//! - **retries are budgeted** as Finagle's `RetryBudget` does: each call deposits `ratio` of
+//!   a token, each retry takes one, and a reserve of [`RETRY_RESERVE`] lets the first ones
+//!   through; without tokens a timed-out call fails.
+//!
+//! Calls go round-robin over the replicas; a hedge or retry goes to the next replica.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rand_chacha::ChaCha8Rng;
+
+use super::upstream::{CallEvent, Upstream};
+use super::{GatewayLog, GatewayRequest, GatewaySpec, HedgeAfter, Policy};
+use crate::proto::cwnd::TcpConfig;
+use crate::sim::network::Network;
+use crate::time::Instant;
+
+/// Tokens in the retry budget before any call has deposited.
+pub const RETRY_RESERVE: f64 = 10.0;
+/// Recent call latencies kept to estimate a hedge percentile.
+const HEDGE_WINDOW: usize = 1000;
+/// Calls observed before hedging by percentile starts.
+const HEDGE_MIN_SAMPLES: usize = 100;
+
+struct Try {
+    upstream: usize,
+    tag: u64,
+    timeout: Option<Instant>,
+    open: bool,
+}
+
+#[derive(Default)]
+struct Call {
+    started: Option<Instant>,
+    tries: Vec<Try>,
+    /// Answered (Some(true)), failed (Some(false)).
+    result: Option<bool>,
+    hedge_at: Option<Instant>,
+}
+
+struct Plan {
+    req: Option<u64>,
+    started: Instant,
+    deadline: Option<Instant>,
+    calls: Vec<Call>,
+    ok: u32,
+    max_call_us: u64,
+}
+
+/// A gateway's upstreams, its requests in progress and what it recorded.
+pub struct Gateway {
+    spec: GatewaySpec,
+    upstreams: Vec<Upstream>,
+    next_port: u16,
+    round_robin: usize,
+    plans: BTreeMap<u64, Plan>,
+    answers: HashMap<u64, (u16, u64)>,
+    /// Try tag → (connection, call).
+    tags: HashMap<u64, (u64, usize)>,
+    next_tag: u64,
+    recent: Vec<u64>,
+    recent_next: usize,
+    since_estimate: usize,
+    hedge_delay: Option<std::time::Duration>,
+    budget: f64,
+    events: Vec<CallEvent>,
+    /// Tries of withdrawn requests, cancelled at the next poll.
+    pending_cancels: Vec<(usize, u64)>,
+    /// A try was queued since the upstreams were last polled.
+    sent: bool,
+    pub log: GatewayLog,
+}
+
+impl Gateway {
+    pub fn new(_net: &mut Network, host: usize, spec: &GatewaySpec, tcp: TcpConfig, rng: ChaCha8Rng) -> Gateway {
+        use rand_core::RngCore;
+        let mut rng = rng;
+        let upstreams = spec
+            .replicas
+            .iter()
+            .map(|r| Upstream::new(host, r.addr, &r.name, tcp, None, spec.pool))
+            .collect::<Vec<_>>();
+        let hedge_delay = match spec.policy {
+            Policy::Hedged { after: HedgeAfter::Delay(d) } => Some(d),
+            _ => None,
+        };
+        Gateway {
+            spec: spec.clone(),
+            upstreams,
+            next_port: 49152 + (rng.next_u32() % 8192) as u16,
+            round_robin: 0,
+            plans: BTreeMap::new(),
+            answers: HashMap::new(),
+            tags: HashMap::new(),
+            next_tag: 0,
+            recent: Vec::new(),
+            recent_next: 0,
+            since_estimate: 0,
+            hedge_delay,
+            budget: RETRY_RESERVE,
+            events: Vec::new(),
+            pending_cancels: Vec::new(),
+            sent: false,
+            log: GatewayLog::default(),
+        }
+    }
+
+    pub fn warmed(&self) -> bool {
+        self.upstreams.iter().all(Upstream::warmed)
+    }
+
+    /// Connections opened to the upstreams, and the handshake time they cost.
+    pub fn connections(&self) -> (u64, u64) {
+        (self.upstreams.iter().map(|u| u.opened).sum(), self.upstreams.iter().map(|u| u.handshake_us).sum())
+    }
+
+    pub fn next_timer(&self) -> Option<Instant> {
+        self.plans
+            .values()
+            .flat_map(|p| {
+                let calls = p.calls.iter().filter(|c| c.result.is_none());
+                let tries = calls.clone().flat_map(|c| c.tries.iter().filter(|t| t.open).filter_map(|t| t.timeout));
+                p.deadline.into_iter().chain(calls.filter_map(|c| c.hedge_at)).chain(tries)
+            })
+            .min()
+    }
+
+    /// Starts the calls for request `conn` (path `/r/<id>` names the client's request).
+    pub fn start(&mut self, conn: u64, path: &str, now: Instant, net: &mut Network) -> Result<(), String> {
+        let req = path.strip_prefix("/r/").and_then(|id| id.parse().ok());
+        let calls = (0..self.spec.calls).map(|_| Call::default()).collect();
+        let deadline = self.spec.deadline.map(|d| now + d);
+        self.plans.insert(conn, Plan { req, started: now, deadline, calls, ok: 0, max_call_us: 0 });
+        let first: Vec<usize> = match self.spec.policy {
+            Policy::Parallel { .. } => (0..self.spec.calls as usize).collect(),
+            _ => vec![0],
+        };
+        for k in first {
+            self.start_call(conn, k, now, net);
+        }
+        self.finish_if_done(conn, now, net);
+        Ok(())
+    }
+
+    /// The caller withdrew request `conn`: its calls are cancelled.
+    pub fn withdraw(&mut self, conn: u64) {
+        if let Some(plan) = self.plans.remove(&conn) {
+            for t in plan.calls.iter().flat_map(|c| &c.tries).filter(|t| t.open) {
+                self.tags.remove(&t.tag);
+                // The connections are reset at the next poll, which has the network.
+                self.pending_cancels.push((t.upstream, t.tag));
+            }
+        }
+    }
+
+    /// The answer for request `conn`, once its calls are done: (status, body length).
+    pub fn take_answer(&mut self, conn: u64) -> Option<(u16, u64)> {
+        self.answers.remove(&conn)
+    }
+
+    fn start_call(&mut self, conn: u64, k: usize, now: Instant, net: &mut Network) {
+        let upstream = self.round_robin % self.upstreams.len();
+        self.round_robin += 1;
+        self.budget = (self.budget + self.spec.retry_ratio).min(RETRY_RESERVE + 1000.0);
+        self.log.calls += 1;
+        let hedge_at = self.hedge_delay.filter(|_| matches!(self.spec.policy, Policy::Hedged { .. })).map(|d| now + d);
+        if let Some(call) = self.plans.get_mut(&conn).and_then(|p| p.calls.get_mut(k)) {
+            call.started = Some(now);
+            call.hedge_at = hedge_at;
+        }
+        self.send_try(conn, k, upstream, now, net);
+    }
+
+    fn send_try(&mut self, conn: u64, k: usize, upstream: usize, now: Instant, _net: &mut Network) {
+        let tag = self.next_tag;
+        self.next_tag += 1;
+        let Some(plan) = self.plans.get_mut(&conn) else { return };
+        let attempt = plan.calls[k].tries.len();
+        let req = plan.req.map_or_else(|| format!("c{conn}"), |r| r.to_string());
+        let timeout = self.spec.per_try_timeout.map(|d| now + d);
+        plan.calls[k].tries.push(Try { upstream, tag, timeout, open: true });
+        self.tags.insert(tag, (conn, k));
+        self.upstreams[upstream].send(tag, format!("/c/{req}/{k}/{attempt}"));
+        self.log.tries += 1;
+        self.sent = true;
+    }
+
+    /// Cancels try `tag` of call `k` of request `conn`.
+    fn cancel_try(&mut self, conn: u64, k: usize, tag: u64, net: &mut Network) {
+        let Some(t) = self.plans.get_mut(&conn).and_then(|p| p.calls[k].tries.iter_mut().find(|t| t.tag == tag)) else {
+            return;
+        };
+        if t.open {
+            t.open = false;
+            self.upstreams[t.upstream].cancel(tag, net);
+            self.tags.remove(&tag);
+            self.log.cancelled += 1;
+        }
+    }
+
+    /// Cancels every open try of call `k`.
+    fn cancel_call(&mut self, conn: u64, k: usize, net: &mut Network) {
+        let tags: Vec<u64> = self
+            .plans
+            .get(&conn)
+            .map(|p| p.calls[k].tries.iter().filter(|t| t.open).map(|t| t.tag).collect())
+            .unwrap_or_default();
+        for tag in tags {
+            self.cancel_try(conn, k, tag, net);
+        }
+    }
+
+    /// Moves the upstream connections along and the requests with them: answers, hedges,
+    /// per-try timeouts, retries, deadlines.
+    pub fn poll(&mut self, now: Instant, net: &mut Network) -> Result<(), String> {
+        for (upstream, tag) in std::mem::take(&mut self.pending_cancels) {
+            self.upstreams[upstream].cancel(tag, net);
+            self.log.cancelled += 1;
+        }
+        // Answers start new calls and tries; each goes out through the upstream's next poll,
+        // in this instant, until nothing moves.
+        for _ in 0..64 {
+            let mut events = std::mem::take(&mut self.events);
+            for u in &mut self.upstreams {
+                u.poll(now, net, &mut self.next_port, &mut events)?;
+            }
+            self.sent = false;
+            for event in events.drain(..) {
+                let tag = event.tag();
+                let Some((conn, k)) = self.tags.remove(&tag) else { continue };
+                let tries = self.plans.get_mut(&conn).map(|p| &mut p.calls[k].tries);
+                if let Some(t) = tries.and_then(|ts| ts.iter_mut().find(|t| t.tag == tag)) {
+                    t.open = false;
+                }
+                match event {
+                    CallEvent::Done { status: 200, at, .. } => self.call_answered(conn, k, at, net),
+                    _ => self.try_failed(conn, k, now, net),
+                }
+            }
+            self.events = events;
+            self.run_timers(now, net);
+            if !self.sent {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn call_answered(&mut self, conn: u64, k: usize, at: Instant, net: &mut Network) {
+        let Some(plan) = self.plans.get_mut(&conn) else { return };
+        let call = &mut plan.calls[k];
+        if call.result.is_some() {
+            return;
+        }
+        call.result = Some(true);
+        let us = (at - call.started.unwrap_or(at)).as_micros() as u64;
+        plan.ok += 1;
+        plan.max_call_us = plan.max_call_us.max(us);
+        self.log.call_us.push(us);
+        self.observe(us);
+        // A hedge's loser.
+        self.cancel_call(conn, k, net);
+        self.advance(conn, k, at, net);
+    }
+
+    /// A try failed (an error status, or its connection broke): retry, or fail the call.
+    fn try_failed(&mut self, conn: u64, k: usize, now: Instant, net: &mut Network) {
+        let Some(plan) = self.plans.get(&conn) else { return };
+        let call = &plan.calls[k];
+        if call.result.is_some() || call.tries.iter().any(|t| t.open) {
+            return;
+        }
+        if !self.retry(conn, k, now, net) {
+            self.fail_call(conn, k, now, net);
+        }
+    }
+
+    /// Retries call `k` on the next replica, if the retry limit and the budget allow.
+    fn retry(&mut self, conn: u64, k: usize, now: Instant, net: &mut Network) -> bool {
+        let Some(plan) = self.plans.get(&conn) else { return false };
+        let tries = &plan.calls[k].tries;
+        let retries_so_far = tries.len().saturating_sub(1) as u32;
+        if retries_so_far >= self.spec.retries || self.budget < 1.0 {
+            if retries_so_far < self.spec.retries {
+                self.log.retries_refused += 1;
+            }
+            return false;
+        }
+        if plan.deadline.is_some_and(|d| now >= d) {
+            return false;
+        }
+        let next = (tries.last().map_or(0, |t| t.upstream) + 1) % self.upstreams.len();
+        self.budget -= 1.0;
+        self.log.retries += 1;
+        self.send_try(conn, k, next, now, net);
+        true
+    }
+
+    fn fail_call(&mut self, conn: u64, k: usize, now: Instant, net: &mut Network) {
+        if let Some(plan) = self.plans.get_mut(&conn) {
+            plan.calls[k].result = Some(false);
+        }
+        self.log.failed_calls += 1;
+        self.advance(conn, k, now, net);
+    }
+
+    /// After call `k` ended: start the next one (sequential, hedged), or finish.
+    fn advance(&mut self, conn: u64, k: usize, now: Instant, net: &mut Network) {
+        let sequential = !matches!(self.spec.policy, Policy::Parallel { .. });
+        let next = self.plans.get(&conn).and_then(|p| {
+            let ok = p.calls[k].result == Some(true);
+            (sequential && ok && k + 1 < p.calls.len()).then_some(k + 1)
+        });
+        match next {
+            Some(n) => self.start_call(conn, n, now, net),
+            None => self.finish_if_done(conn, now, net),
+        }
+    }
+
+    /// Answers request `conn` once its policy is satisfied (or cannot be any more).
+    fn finish_if_done(&mut self, conn: u64, now: Instant, net: &mut Network) {
+        let Some(plan) = self.plans.get(&conn) else { return };
+        let n = plan.calls.len() as u32;
+        let failed = plan.calls.iter().filter(|c| c.result == Some(false)).count() as u32;
+        let status = match self.spec.policy {
+            Policy::Parallel { wait_for } => {
+                let want = wait_for.unwrap_or(n).min(n);
+                if plan.ok >= want {
+                    Some(200)
+                } else if n - failed < want {
+                    Some(502)
+                } else {
+                    None
+                }
+            }
+            _ if failed > 0 => Some(502),
+            _ if plan.ok == n => Some(200),
+            _ => None,
+        };
+        if let Some(status) = status {
+            self.finish(conn, status, now, net);
+        }
+    }
+
+    fn finish(&mut self, conn: u64, status: u16, now: Instant, net: &mut Network) {
+        let Some(calls) = self.plans.get(&conn).map(|p| p.calls.len()) else { return };
+        for k in 0..calls {
+            self.cancel_call(conn, k, net);
+        }
+        let Some(plan) = self.plans.remove(&conn) else { return };
+        self.log.requests.push(GatewayRequest {
+            req: plan.req,
+            status,
+            started: plan.started,
+            finished: now,
+            max_call_us: plan.max_call_us,
+            calls_ok: plan.ok,
+        });
+        let len = if status == 200 { self.spec.response } else { 0 };
+        self.answers.insert(conn, (status, len));
+    }
+
+    /// Deadlines, per-try timeouts and hedges that are due.
+    fn run_timers(&mut self, now: Instant, net: &mut Network) {
+        let due: Vec<u64> = self.plans.iter().filter(|(_, p)| p.deadline.is_some_and(|d| d <= now)).map(|(&c, _)| c).collect();
+        for conn in due {
+            self.log.deadline_exceeded += 1;
+            self.finish(conn, 504, now, net);
+        }
+        let mut timeouts = Vec::new();
+        let mut hedges = Vec::new();
+        for (&conn, p) in &self.plans {
+            for (k, c) in p.calls.iter().enumerate().filter(|(_, c)| c.result.is_none() && c.started.is_some()) {
+                for t in c.tries.iter().filter(|t| t.open && t.timeout.is_some_and(|d| d <= now)) {
+                    timeouts.push((conn, k, t.tag));
+                }
+                if c.hedge_at.is_some_and(|h| h <= now) {
+                    hedges.push((conn, k));
+                }
+            }
+        }
+        for (conn, k, tag) in timeouts {
+            self.log.timeouts += 1;
+            self.cancel_try(conn, k, tag, net);
+            self.try_failed(conn, k, now, net);
+        }
+        for (conn, k) in hedges {
+            let Some(call) = self.plans.get_mut(&conn).map(|p| &mut p.calls[k]) else { continue };
+            call.hedge_at = None;
+            if call.result.is_some() || call.tries.len() > 1 {
+                continue;
+            }
+            let next = (call.tries.last().map_or(0, |t| t.upstream) + 1) % self.upstreams.len();
+            self.log.hedges += 1;
+            self.send_try(conn, k, next, now, net);
+        }
+    }
+
+    /// Keeps the recent call latencies and, for a percentile hedge, re-estimates the delay.
+    fn observe(&mut self, us: u64) {
+        let Policy::Hedged { after: HedgeAfter::Percentile(p) } = self.spec.policy else { return };
+        if self.recent.len() < HEDGE_WINDOW {
+            self.recent.push(us);
+        } else {
+            self.recent[self.recent_next] = us;
+            self.recent_next = (self.recent_next + 1) % HEDGE_WINDOW;
+        }
+        self.since_estimate += 1;
+        if self.recent.len() >= HEDGE_MIN_SAMPLES && (self.hedge_delay.is_none() || self.since_estimate >= 64) {
+            self.since_estimate = 0;
+            let mut sorted = self.recent.clone();
+            sorted.sort_unstable();
+            let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+            let v = sorted[rank.clamp(1, sorted.len()) - 1];
+            self.hedge_delay = Some(std::time::Duration::from_micros(v));
+        }
+    }
+}

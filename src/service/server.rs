@@ -1,0 +1,243 @@
+//! An HTTP/1.1 service on one host and port, answering through its [`Handler`].
+//!
+//! Requests are admitted up to the service's concurrency limit and wait in a FIFO queue
+//! beyond it, so load (and the extra load of hedges and retries) shows up as queueing in the
+//! tail. A `service` handler holds each request for a service time drawn from its
+//! distribution; a `gateway` handler makes its upstream calls (see [`super::gateway`]) and
+//! answers when its call policy says so; `bytes` answers `GET /bytes/N` at once. A request
+//! whose connection is reset before it is answered (a caller cancelling it) is dropped,
+//! queued or not, and frees its place.
+
+use std::collections::VecDeque;
+
+use rand_chacha::ChaCha8Rng;
+use smoltcp::iface::SocketHandle;
+use smoltcp::socket::tcp::{self, State};
+
+use super::gateway::Gateway;
+use super::{Handler, ServiceLog, ServiceSpec};
+use crate::dist::ServiceTime;
+use crate::proto::cwnd::TcpConfig;
+use crate::proto::http1;
+use crate::proto::stream::{tcp_socket, Stream};
+use crate::sim::network::Network;
+use crate::time::Instant;
+
+/// What the service is doing with a connection's request.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Job {
+    /// Waiting for a place under the concurrency limit, since `arrived`.
+    Queued { arrived: Instant },
+    /// Being served until `until`.
+    Serving { arrived: Instant, until: Instant },
+    /// The gateway's calls for it are running.
+    Calling { arrived: Instant },
+}
+
+struct Conn {
+    id: u64,
+    stream: Stream,
+    job: Option<Job>,
+    /// The request's path, for the gateway.
+    path: String,
+    closing: bool,
+}
+
+/// What a handler needs at run time.
+enum Runtime {
+    Bytes,
+    Service { time: ServiceTime, response: u64, rng: ChaCha8Rng },
+    Gateway(Box<Gateway>),
+}
+
+/// One HTTP service: a listener, its connections and its handler.
+pub struct HttpService {
+    pub host: usize,
+    port: u16,
+    tcp: TcpConfig,
+    listener: SocketHandle,
+    conns: Vec<Conn>,
+    next_conn: u64,
+    runtime: Runtime,
+    concurrency: Option<u32>,
+    /// Requests being served or calling (under the limit).
+    active: u32,
+    queue: VecDeque<u64>,
+    pub log: ServiceLog,
+}
+
+impl HttpService {
+    pub fn new(net: &mut Network, host: usize, spec: &ServiceSpec, tcp: TcpConfig, rng: ChaCha8Rng) -> Self {
+        let mut socket = tcp_socket(&tcp);
+        // A fresh socket in a set we own: listening cannot fail.
+        let _ = socket.listen(spec.port);
+        let listener = net.hosts[host].sockets.add(socket);
+        let runtime = match &spec.handler {
+            Handler::Bytes => Runtime::Bytes,
+            Handler::Service { time, response } => Runtime::Service { time: time.clone(), response: *response, rng },
+            Handler::Gateway(g) => Runtime::Gateway(Box::new(Gateway::new(net, host, g, tcp, rng))),
+        };
+        HttpService {
+            host,
+            port: spec.port,
+            tcp,
+            listener,
+            conns: Vec::new(),
+            next_conn: 0,
+            runtime,
+            concurrency: spec.concurrency,
+            active: 0,
+            queue: VecDeque::new(),
+            log: ServiceLog::default(),
+        }
+    }
+
+    /// The gateway's record of its calls, for a gateway service.
+    pub fn gateway(&self) -> Option<&Gateway> {
+        match &self.runtime {
+            Runtime::Gateway(g) => Some(g),
+            _ => None,
+        }
+    }
+
+    /// Its upstream pools are warm (always, for other handlers).
+    pub fn warmed(&self) -> bool {
+        self.gateway().is_none_or(Gateway::warmed)
+    }
+
+    pub fn next_timer(&self) -> Option<Instant> {
+        let serving = self.conns.iter().filter_map(|c| match c.job {
+            Some(Job::Serving { until, .. }) => Some(until),
+            _ => None,
+        });
+        let gateway = self.gateway().and_then(Gateway::next_timer);
+        serving.chain(gateway).min()
+    }
+
+    /// Accepts connections, reads requests, serves what is due, answers what is done.
+    pub fn poll(&mut self, now: Instant, net: &mut Network) -> Result<(), String> {
+        self.accept(net);
+        let sockets = &mut net.hosts[self.host].sockets;
+        let mut arrived = Vec::new();
+        for c in &mut self.conns {
+            c.stream.pump(sockets);
+            let state = sockets.get::<tcp::Socket>(c.stream.handle).state();
+            if c.job.is_some() && !matches!(state, State::Established) {
+                // Reset or closed by the caller before the answer: the request is withdrawn.
+                if matches!(c.job, Some(Job::Calling { .. } | Job::Serving { .. })) {
+                    self.active = self.active.saturating_sub(1);
+                }
+                if let (Runtime::Gateway(g), Some(Job::Calling { .. })) = (&mut self.runtime, c.job) {
+                    g.withdraw(c.id);
+                }
+                self.queue.retain(|&id| id != c.id);
+                c.job = None;
+                self.log.cancelled += 1;
+            }
+            if c.job.is_none() && !c.closing {
+                if let Some(req) =
+                    http1::parse_request(&c.stream.inbox).map_err(|e| format!("service got a bad HTTP request: {e}"))?
+                {
+                    c.stream.inbox.drain(..req.head_len);
+                    c.path = req.path;
+                    c.job = Some(Job::Queued { arrived: now });
+                    self.log.requests += 1;
+                    arrived.push(c.id);
+                }
+            }
+        }
+        self.queue.extend(arrived);
+        self.admit(now, net)?;
+        if let Runtime::Gateway(g) = &mut self.runtime {
+            g.poll(now, net)?;
+        }
+        self.answer(now, net);
+        self.reap(now, net);
+        Ok(())
+    }
+
+    fn accept(&mut self, net: &mut Network) {
+        let sockets = &mut net.hosts[self.host].sockets;
+        if sockets.get::<tcp::Socket>(self.listener).state() == State::Listen {
+            return;
+        }
+        // The listener took a SYN: it becomes the connection; listen again on a new socket.
+        let stream = Stream::new(self.listener, &self.tcp);
+        self.conns.push(Conn { id: self.next_conn, stream, job: None, path: String::new(), closing: false });
+        self.next_conn += 1;
+        let mut socket = tcp_socket(&self.tcp);
+        let _ = socket.listen(self.port);
+        self.listener = sockets.add(socket);
+    }
+
+    /// Starts queued requests while the concurrency limit allows (FIFO).
+    fn admit(&mut self, now: Instant, net: &mut Network) -> Result<(), String> {
+        while self.concurrency.is_none_or(|limit| self.active < limit) {
+            let Some(id) = self.queue.pop_front() else { break };
+            let Some(c) = self.conns.iter_mut().find(|c| c.id == id) else { continue };
+            let Some(Job::Queued { arrived }) = c.job else { continue };
+            self.log.queue_wait_us.push((now - arrived).as_micros() as u64);
+            c.job = Some(match &mut self.runtime {
+                Runtime::Bytes => Job::Serving { arrived, until: now },
+                Runtime::Service { time, rng, .. } => Job::Serving { arrived, until: now + time.sample(rng) },
+                Runtime::Gateway(g) => {
+                    g.start(c.id, &c.path, now, net)?;
+                    Job::Calling { arrived }
+                }
+            });
+            self.active += 1;
+        }
+        Ok(())
+    }
+
+    /// Writes the responses that are due.
+    fn answer(&mut self, now: Instant, net: &mut Network) {
+        let sockets = &mut net.hosts[self.host].sockets;
+        for c in &mut self.conns {
+            let (status, len) = match (&mut self.runtime, c.job) {
+                (Runtime::Bytes, Some(Job::Serving { until, .. })) if until <= now => {
+                    (200, http1::requested_size(&c.path))
+                }
+                (Runtime::Service { response, .. }, Some(Job::Serving { until, .. })) if until <= now => {
+                    (200, *response)
+                }
+                (Runtime::Gateway(g), Some(Job::Calling { .. })) => match g.take_answer(c.id) {
+                    Some(answer) => answer,
+                    None => continue,
+                },
+                _ => continue,
+            };
+            let arrived = match c.job {
+                Some(Job::Serving { arrived, .. } | Job::Calling { arrived } | Job::Queued { arrived }) => arrived,
+                None => now,
+            };
+            c.stream.write(&http1::response_head_status(status, len));
+            c.stream.write(&http1::body(len));
+            c.stream.pump(sockets);
+            c.job = None;
+            self.active = self.active.saturating_sub(1);
+            self.log.answered += 1;
+            self.log.service_us.push((now - arrived).as_micros() as u64);
+        }
+    }
+
+    /// Closes what the caller closed; removes closed connections.
+    fn reap(&mut self, _now: Instant, net: &mut Network) {
+        let sockets = &mut net.hosts[self.host].sockets;
+        for c in &mut self.conns {
+            let state = sockets.get::<tcp::Socket>(c.stream.handle).state();
+            if !c.closing && state == State::CloseWait && c.stream.unsent() == 0 {
+                sockets.get_mut::<tcp::Socket>(c.stream.handle).close();
+                c.closing = true;
+            }
+        }
+        self.conns.retain(|c| {
+            let socket = sockets.get::<tcp::Socket>(c.stream.handle);
+            let done = socket.state() == State::Closed && socket.remote_endpoint().is_none();
+            if done {
+                sockets.remove(c.stream.handle);
+            }
+            !done
+        });
+    }
+}
