@@ -9,6 +9,8 @@
 //! - [`metrics`]: the names of the metrics wirelab measures (what checks may name).
 //! - [`wire`]: formats read from bytes: link layers, IPv4/IPv6 and their transport headers (the one
 //!   packet parser), TLS records (decrypted with a key log), QUIC headers.
+//! - [`dist`]: seeded service-time distributions (fixed, uniform, exponential, lognormal, Pareto,
+//!   bimodal), given by name and percentiles in a lab file.
 //! - [`link`]: one direction of an emulated path: delay, jitter, loss, rate, queue, MTU.
 //! - [`packet`]: classifying and describing packets for comments, diagrams and scripted drops.
 //! - [`capture`]: the pcapng writer (one vantage point per file).
@@ -25,13 +27,15 @@
 //! - [`runner`]: executes a lab's scenarios step by step, measures them and evaluates their checks.
 //! - [`cli`]: the `wirelab` command line.
 //!
-//! The first five are leaves: they import nothing from the crate. `fuzz_targets` (hidden) holds
+//! The first five are leaves: they import nothing from the crate (`dist` uses only `units` and
+//! `rng`). `fuzz_targets` (hidden) holds
 //! the bodies of the fuzz targets in `fuzz/`, replayed over their corpora by `cargo test`; it
 //! sits on top, beside `cli`.
 
 pub mod backend;
 pub mod capture;
 pub mod cli;
+pub mod dist;
 #[doc(hidden)]
 pub mod fuzz_targets;
 pub mod host;

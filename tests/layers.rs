@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     // Leaves: they import nothing from the crate.
     &["units", "time", "rng", "metrics", "wire"],
+    // Seeded service-time distributions (they parse durations with units, and test with rng).
+    &["dist"],
     // One direction of an emulated path.
     &["link"],
     // Packets classified for comments, diagrams and scripted drops.
