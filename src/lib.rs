@@ -14,7 +14,8 @@
 //! - [`capture`]: the pcapng writer (one vantage point per file).
 //! - [`host`]: smoltcp hosts with queue-backed devices.
 //! - [`proto`]: drivers that pump real protocol crates (rustls, hickory-proto, httparse) over sockets.
-//! - [`sim`]: the network of hosts and links, and its record of every packet (sans-IO).
+//! - [`sim`]: the network of hosts and links, its record of every packet, and the applications on
+//!   the hosts with what one instant does to them (sans-IO; every backend shares it).
 //! - [`script`]: lab files (TOML): parameters, links, scenarios, steps, and checks (parsed and
 //!   validated here, evaluated by the runner).
 //! - [`timeline`]: phases and measurements of a run, or read off any capture (`wirelab annotate`),

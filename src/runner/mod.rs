@@ -14,7 +14,7 @@ pub mod theory;
 
 use std::collections::BTreeMap;
 
-use crate::backend::virtual_clock::{self, Application, Stall};
+use crate::backend::virtual_clock::{self, Stall};
 use crate::capture::{Capture, Note, DEFAULT_EPOCH_UNIX_MICROS};
 use crate::host::Host;
 use crate::link::LinkConfig;
@@ -24,6 +24,7 @@ use crate::proto::tls::{LabTls, TlsClock};
 use crate::rng;
 use crate::script::plan::{Role, ScenarioPlan};
 use crate::script::steps::{Protocol, Step};
+use crate::sim::app::Application;
 use crate::sim::network::Network;
 use crate::time::Instant;
 use crate::timeline::{self, Phase};
