@@ -23,7 +23,8 @@
 //! - [`picture`]: the ladder diagram of each scenario and the HTML report, rendered from the
 //!   run's packet records and timeline.
 //! - [`backend`]: drivers that move time (the virtual clock, or the wall clock).
-//! - [`runner`]: executes a lab's scenarios step by step, measures them and evaluates their checks.
+//! - [`runner`]: runs a scenario: builds its world, drives it on a backend, analyses the run and
+//!   evaluates its checks.
 //! - [`cli`]: the `wirelab` command line.
 //!
 //! The first five are leaves: they import nothing from the crate. `fuzz_targets` (hidden) holds
