@@ -28,7 +28,7 @@ const LAYERS: &[&[&str]] = &[
     &["host"],
     // Protocol drivers.
     &["proto"],
-    // The network of hosts and links.
+    // The network of hosts and links, and the applications on the hosts (`settle`).
     &["sim"],
     // Lab files and plans.
     &["script"],
