@@ -34,13 +34,14 @@ use std::time::{Duration, Instant as WallInstant};
 use smoltcp::iface::{Config, Interface, PollIngressSingleResult, PollResult, SocketSet};
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
 
-use wirelab::backend::virtual_clock::{run, Application};
+use wirelab::backend::virtual_clock::run;
 use wirelab::capture::DEFAULT_EPOCH_UNIX_MICROS;
 use wirelab::host::{Host, QueueDevice, DEFAULT_MTU};
 use wirelab::link::LinkConfig;
 use wirelab::proto::cwnd::{Congestion, TcpConfig};
 use wirelab::proto::stream::{tcp_socket, Stream};
 use wirelab::rng;
+use wirelab::sim::app::Application;
 use wirelab::sim::network::Network;
 use wirelab::time::Instant;
 

@@ -9,12 +9,15 @@
 //! - [`metrics`]: the names of the metrics wirelab measures (what checks may name).
 //! - [`wire`]: formats read from bytes: link layers, IPv4/IPv6 and their transport headers (the one
 //!   packet parser), TLS records (decrypted with a key log), QUIC headers.
+//! - [`dist`]: seeded service-time distributions (fixed, uniform, exponential, lognormal, Pareto,
+//!   bimodal), given by name and percentiles in a lab file.
 //! - [`link`]: one direction of an emulated path: delay, jitter, loss, rate, queue, MTU.
 //! - [`packet`]: classifying and describing packets for comments, diagrams and scripted drops.
 //! - [`capture`]: the pcapng writer (one vantage point per file).
 //! - [`host`]: smoltcp hosts with queue-backed devices.
 //! - [`proto`]: drivers that pump real protocol crates (rustls, hickory-proto, httparse) over sockets.
-//! - [`sim`]: the network of hosts and links, and its record of every packet (sans-IO).
+//! - [`sim`]: the network of hosts and links, its record of every packet, and the applications on
+//!   the hosts with what one instant does to them (sans-IO; every backend shares it).
 //! - [`script`]: lab files (TOML): parameters, links, scenarios, steps, and checks (parsed and
 //!   validated here, evaluated by the runner).
 //! - [`timeline`]: phases and measurements of a run, or read off any capture (`wirelab annotate`),
@@ -22,16 +25,19 @@
 //! - [`picture`]: the ladder diagram of each scenario and the HTML report, rendered from the
 //!   run's packet records and timeline.
 //! - [`backend`]: drivers that move time (the virtual clock, or the wall clock).
-//! - [`runner`]: executes a lab's scenarios step by step, measures them and evaluates their checks.
+//! - [`runner`]: runs a scenario: builds its world, drives it on a backend, analyses the run and
+//!   evaluates its checks.
 //! - [`cli`]: the `wirelab` command line.
 //!
-//! The first five are leaves: they import nothing from the crate. `fuzz_targets` (hidden) holds
+//! The first five are leaves: they import nothing from the crate (`dist` uses only `units` and
+//! `rng`). `fuzz_targets` (hidden) holds
 //! the bodies of the fuzz targets in `fuzz/`, replayed over their corpora by `cargo test`; it
 //! sits on top, beside `cli`.
 
 pub mod backend;
 pub mod capture;
 pub mod cli;
+pub mod dist;
 #[doc(hidden)]
 pub mod fuzz_targets;
 pub mod host;

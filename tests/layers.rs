@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     // Leaves: they import nothing from the crate.
     &["units", "time", "rng", "metrics", "wire"],
+    // Seeded service-time distributions (they parse durations with units, and test with rng).
+    &["dist"],
     // One direction of an emulated path.
     &["link"],
     // Packets classified for comments, diagrams and scripted drops.
@@ -26,8 +28,10 @@ const LAYERS: &[&[&str]] = &[
     &["host"],
     // Protocol drivers.
     &["proto"],
-    // The network of hosts and links.
+    // The network of hosts and links, and the applications on the hosts (`settle`).
     &["sim"],
+    // What hosts serve (HTTP services, gateways) and the programs that call them (workloads).
+    &["service"],
     // Lab files and plans.
     &["script"],
     // Analyses: phases and measurements, from a run or from any capture.

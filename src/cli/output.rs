@@ -210,7 +210,7 @@ pub fn theory_rows(lab: &Lab, plans: &[ScenarioPlan], t: &LabTimeline) -> Vec<Th
         .filter_map(|th| {
             let s = t.scenarios.iter().find(|s| s.name == th.scenario)?;
             let plan = plans.iter().find(|p| p.name == th.scenario)?;
-            let measured = crate::runner::checks::measure(&Operand::parse(&th.measure, "theory").ok()?, s);
+            let measured = crate::runner::evaluate::measure(&Operand::parse(&th.measure, "theory").ok()?, s);
             let (theory, source) = crate::runner::theory::figure(th.model.as_deref(), th.expected, plan);
             let unit = unit_of(&th.measure);
             let text = th.text.clone().filter(|_| theory.is_none_or(|v| (v - th.expected).abs() > 1e-9));

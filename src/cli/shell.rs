@@ -12,7 +12,6 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use crate::backend::realtime::{self, netns};
-use crate::backend::virtual_clock::Application;
 use crate::capture::DEFAULT_EPOCH_UNIX_MICROS;
 use crate::host::{Host, DEFAULT_MTU};
 use crate::link::{netem, LinkConfig};
@@ -22,6 +21,7 @@ use crate::proto::tls::{LabTls, TlsClock};
 use crate::rng;
 use crate::runner::servers::HttpServer;
 use crate::script::InputError;
+use crate::sim::app::Application;
 use crate::sim::network::Network;
 use crate::time::Instant;
 

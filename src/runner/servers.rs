@@ -1,5 +1,7 @@
-//! The lab's servers: HTTP/1.1 and HTTPS on the server host, DNS on the resolver and the
-//! authority. They answer whatever arrives; only the client follows a script.
+//! The lab's servers: HTTP/1.1 and HTTPS on the server host, HTTP/3 over QUIC beside them, DNS
+//! on the resolver and the authority. They answer whatever arrives; only the client follows a
+//! script. Each has the same two entry points, `poll` and `next_timer`, so the world
+//! (`runner::build`) holds them as a list of parts.
 
 use rustls::ServerConnection;
 use smoltcp::iface::{SocketHandle, SocketSet};
@@ -19,6 +21,51 @@ use crate::proto::ws::{WsEndpoint, WsEvent};
 use crate::sim::network::Network;
 use crate::time::Instant;
 use std::time::Duration;
+
+/// A server on one of the world's hosts: it answers whatever arrives. The world
+/// (`runner::build`) holds its servers as a list of these, polled in order before the client.
+pub trait Server {
+    /// The host it runs on.
+    fn host(&self) -> usize;
+    /// Serves what arrived by `now`, TLS over TCP from `tls`; an error ends the scenario (the
+    /// client reports it).
+    fn poll(&mut self, now: Instant, net: &mut Network, tls: &LabTls) -> Result<(), String>;
+    /// Its own next deadline (an idle timeout, a QUIC timer).
+    fn next_timer(&self) -> Option<Instant>;
+    /// Which object or HTTP/2 stream each TCP byte range it wrote carried, with the client's
+    /// port of its connection (nothing, for a server that tags none).
+    fn tagged_ranges(&self) -> Vec<(u16, TaggedRange)> {
+        Vec::new()
+    }
+    /// Its connections to the hosts it calls are open (a workload waits for every pool to be
+    /// warm before its first request).
+    fn warmed(&self) -> bool {
+        true
+    }
+    /// What it recorded as a gateway, if it is one.
+    fn gateway(&self) -> Option<&crate::service::GatewayLog> {
+        None
+    }
+}
+
+/// An HTTP service ([`crate::service`]): `bytes`, `service` or `gateway` on any host.
+impl Server for crate::service::HttpService {
+    fn host(&self) -> usize {
+        self.host
+    }
+    fn poll(&mut self, now: Instant, net: &mut Network, _tls: &LabTls) -> Result<(), String> {
+        crate::service::HttpService::poll(self, now, net)
+    }
+    fn next_timer(&self) -> Option<Instant> {
+        crate::service::HttpService::next_timer(self)
+    }
+    fn warmed(&self) -> bool {
+        crate::service::HttpService::warmed(self)
+    }
+    fn gateway(&self) -> Option<&crate::service::GatewayLog> {
+        crate::service::HttpService::gateway(self).map(|g| &g.log)
+    }
+}
 
 /// Plain HTTP.
 pub const HTTP_PORT: u16 = 80;
@@ -175,6 +222,21 @@ impl HttpServer {
     }
 }
 
+impl Server for HttpServer {
+    fn host(&self) -> usize {
+        self.host
+    }
+    fn poll(&mut self, now: Instant, net: &mut Network, tls: &LabTls) -> Result<(), String> {
+        HttpServer::poll(self, now, net, tls)
+    }
+    fn next_timer(&self) -> Option<Instant> {
+        HttpServer::next_timer(self)
+    }
+    fn tagged_ranges(&self) -> Vec<(u16, TaggedRange)> {
+        HttpServer::tagged_ranges(self)
+    }
+}
+
 /// Whether the request waiting in `inbox` asks for a WebSocket (`GET /ws`, RFC 6455 §4.1).
 fn upgrade_requested(inbox: &[u8]) -> bool {
     matches!(http1::parse_request(inbox), Ok(Some(r)) if r.path == "/ws")
@@ -237,14 +299,31 @@ fn serve_h2(h2: &mut H2Server, stream: &mut Stream) -> Result<(), String> {
     Ok(())
 }
 
-/// The DNS servers of the lab, each on its host.
-pub struct DnsServers(pub Vec<(usize, DnsServer)>);
+/// A DNS server (a resolver or an authority) on its host.
+pub struct DnsService {
+    host: usize,
+    server: DnsServer,
+}
 
-impl DnsServers {
-    pub fn poll(&mut self, now: Instant, net: &mut Network) {
-        for (host, server) in &mut self.0 {
-            server.poll(now, &mut net.hosts[*host].sockets);
-        }
+impl DnsService {
+    pub fn new(host: usize, server: DnsServer) -> Self {
+        DnsService { host, server }
+    }
+}
+
+impl Server for DnsService {
+    fn host(&self) -> usize {
+        self.host
+    }
+    /// Answers the queries that arrived.
+    fn poll(&mut self, now: Instant, net: &mut Network, _tls: &LabTls) -> Result<(), String> {
+        self.server.poll(now, &mut net.hosts[self.host].sockets);
+        Ok(())
+    }
+    /// None: it only answers what arrives (a resolver forwards a miss once; the client's stub
+    /// resolver is the one that retries).
+    fn next_timer(&self) -> Option<Instant> {
+        None
     }
 }
 
@@ -304,5 +383,18 @@ impl QuicService {
         }
         self.timer = self.server.poll_timeout();
         Ok(())
+    }
+}
+
+impl Server for QuicService {
+    fn host(&self) -> usize {
+        self.host
+    }
+    /// (QUIC's TLS is its own, given when it was made.)
+    fn poll(&mut self, now: Instant, net: &mut Network, _tls: &LabTls) -> Result<(), String> {
+        QuicService::poll(self, now, net)
+    }
+    fn next_timer(&self) -> Option<Instant> {
+        QuicService::next_timer(self)
     }
 }

@@ -1,5 +1,5 @@
 //! Expectations: checks such as `tls_handshake.rtts == 1`, parsed and validated when a lab is
-//! loaded. The runner evaluates them on a scenario's timeline (`runner::checks`).
+//! loaded. The runner evaluates them on a scenario's timeline (`runner::evaluate`).
 //!
 //! Grammar: `<phase>.<field> <op> <number>` or `metrics.<name> <op> <number>`, where field is
 //! `rtts`, `ms`, `start_ms`, `end_ms` or `frames`, and op is one of `==`, `!=`, `<`, `<=`, `>`,

@@ -9,7 +9,7 @@ use crate::dist::ServiceTime;
 use crate::host::Host;
 use crate::link::LinkConfig;
 use crate::proto::cwnd::TcpConfig;
-use crate::backend::virtual_clock::Application;
+use crate::sim::app::Application;
 
 struct World {
     services: Services,

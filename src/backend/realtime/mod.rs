@@ -2,7 +2,7 @@
 //! external ones (the Linux kernel in a network namespace, each reached through a TUN device).
 //!
 //! Each turn reads whatever the kernels sent from the TUN devices, lets the core do everything due at
-//! the current time (links, in-process hosts, servers; [`super::virtual_clock::settle`]),
+//! the current time (links, in-process hosts, servers; [`crate::sim::app::settle`]),
 //! writes what the links delivered to each kernel back to its TUN, and then waits until the next
 //! event: `poll(2)` on the TUN for the coarse part, then a short spin, so that delays land
 //! within a fraction of a millisecond. The core itself still never reads a clock: this driver
@@ -19,7 +19,8 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::virtual_clock::{settle, Application, Progress};
+use super::virtual_clock::Progress;
+use crate::sim::app::{next_wakeup, settle, Application};
 use crate::sim::network::Network;
 use crate::time::Instant;
 
@@ -125,7 +126,7 @@ pub fn run(
             last_progress = now;
             progress(now, &status(net, app));
         }
-        let next = crate::backend::virtual_clock::next_wakeup(net, app, now);
+        let next = next_wakeup(net, app, now);
         match next {
             Some(t) => wait(&mut fds, t.saturating_since(now_virtual()).min(MAX_WAIT), SPIN),
             None => wait(&mut fds, MAX_WAIT, Duration::ZERO),

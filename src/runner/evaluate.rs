@@ -1,4 +1,4 @@
-//! Evaluating a scenario's `[[expect]]` checks on its measured timeline.
+//! Evaluate: a scenario's `[[expect]]` checks, on its measured timeline.
 //!
 //! `script::expect` parses a check and, when the lab is loaded, makes sure it names a phase or
 //! metric that can be measured. Here, after the run, each check is read off the timeline and
@@ -12,6 +12,12 @@ use crate::link::{LinkConfig, LossModel};
 use crate::script::expect::{Check, Condition, Operand};
 use crate::script::plan::ScenarioPlan;
 use crate::timeline::{self, Expectation};
+
+/// Every check of `plan`, evaluated on `scenario` as it ran on `clock`, in the plan's order.
+pub fn expectations(plan: &ScenarioPlan, scenario: &timeline::Scenario, clock: Clock) -> Vec<Expectation> {
+    let rtt_ms = plan.rtt().as_secs_f64() * 1000.0;
+    plan.checks.iter().map(|c| evaluate(c, scenario, plan, clock, rtt_ms)).collect()
+}
 
 /// Reads a check's operand from a scenario's timeline (`None` when the phase or metric is
 /// absent).

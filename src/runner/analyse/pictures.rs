@@ -1,22 +1,40 @@
-//! The data a scenario's pictures are drawn from, gathered from the network's packet records,
-//! the client's capture and the measured phases.
+//! Pictures: the data a scenario's ladder and plots are drawn from, gathered from the network's
+//! packet records, the client's capture and the measured phases (drawing them is `picture`'s).
 
 use std::collections::BTreeMap;
 
+use super::{Analyser, Run};
 use crate::packet::{self, Plain, Transport};
 use crate::picture::ladder::{Bracket, Kind, Ladder, Packet};
 use crate::picture::plot::TimeSeq;
 use crate::picture::plots::connections::Connections;
 use crate::picture::plots::streams::{ObjectDeliveries, Stall, Streams};
+use crate::proto::stream::TaggedRange;
 use crate::runner::page::Page;
 use crate::runner::pool::Pool;
-use crate::runner::servers::HttpServer;
 use crate::script::plan::ScenarioPlan;
 use crate::script::steps::{Protocol, Step};
 use crate::sim::network::Network;
 use crate::time::Instant;
 use crate::timeline::rounds::SeqSpace;
 use crate::timeline::{self, Phase};
+
+/// The ladder of every scenario that asks for pictures; the time-sequence graph of its response
+/// when it has slow-start rounds; a page's deliveries per object; a pool's connections. It runs
+/// last: the ladder shows every phase the others measured.
+pub struct Pictures;
+
+impl Analyser for Pictures {
+    fn analyse(&self, run: &mut Run<'_>, scenario: &mut timeline::Scenario) {
+        let (plan, net, t0) = (run.plan, &run.net, run.t0);
+        let ladder = ladder(plan, net, &scenario.phases, t0, run.rtt_ms);
+        let time_seq = if scenario.rounds.is_empty() { None } else { time_sequence(plan, net, t0) };
+        let streams = run.client.page.as_ref().map(|p| streams(p, plan, net, &run.tagged_ranges(), t0));
+        let end = run.client.end.or_else(|| net.tap.capture.packets().last().map(|f| f.at)).unwrap_or(t0);
+        let connections = run.client.pool.as_ref().map(|p| connections(plan, net, p, t0, end));
+        run.pictures = super::Drawn { ladder: Some(ladder), time_seq, streams, connections };
+    }
+}
 
 /// The ladder of one finished scenario: every packet the network carried, on one lane per
 /// host that sent or received one (the client first), with the measured phases beside the
@@ -85,7 +103,7 @@ pub fn ladder(plan: &ScenarioPlan, net: &Network, phases: &[Phase], t0: Instant,
         title: format!("{} · {}: {}", plan.lab, plan.name, plan.title),
         subtitle: format!(
             "path {} · RTT {rtt_ms} ms · frame numbers (#) are those of {capture}",
-            super::netem_words(plan.link(plan.client, plan.server))
+            crate::runner::netem_words(plan.link(plan.client, plan.server))
         ),
         rtt_ms: (rtt_ms > 0.0).then_some(rtt_ms),
         lanes,
@@ -151,10 +169,9 @@ pub fn time_sequence(plan: &ScenarioPlan, net: &Network, t0: Instant) -> Option<
 /// received them). A stall is the set of an object's waiting bytes released by one fill: it
 /// lasts from the first of them arriving to the fill, so an object's longest stall is its
 /// `stall_ms`.
-pub fn streams(page: &Page, plan: &ScenarioPlan, net: &Network, http: &HttpServer, t0: Instant) -> Streams {
+pub fn streams(page: &Page, plan: &ScenarioPlan, net: &Network, ranges: &[(u16, TaggedRange)], t0: Instant) -> Streams {
     let (server, client) = (plan.hosts[plan.server].addr, plan.hosts[plan.client].addr);
     let tcp = timeline::hol::tcp_deliveries(&net.tap.capture, client, server);
-    let ranges = http.tagged_ranges();
     let rel = |t: Instant| timeline::ms(t.micros()) - timeline::ms(t0.micros());
     let objects = page
         .objects

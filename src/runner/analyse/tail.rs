@@ -1,0 +1,19 @@
+//! Workloads (the tail-latency lab): every request's latency at the client, and what the
+//! gateway recorded of its calls (`timeline::tail`).
+
+use super::{Analyser, Run};
+use crate::timeline;
+
+/// The metrics of a `workload` step.
+pub struct WorkloadMetrics;
+
+impl Analyser for WorkloadMetrics {
+    fn analyse(&self, run: &mut Run<'_>, scenario: &mut timeline::Scenario) {
+        let Some(w) = &run.client.workload else { return };
+        let gateway = run.servers.iter().find_map(|s| s.gateway());
+        // The thresholds the lab's figures are about, where it names them.
+        let param = |k: &str| run.plan.params.get(k).and_then(|v| crate::units::parse_duration(v).ok());
+        let t = timeline::tail::Thresholds { service_p99: param("service_p99"), slow_time: param("slow_time") };
+        scenario.metrics.extend(timeline::tail::measure(&w.records, gateway, t));
+    }
+}

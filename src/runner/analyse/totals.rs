@@ -1,0 +1,23 @@
+//! The figures every scenario has: how long the script took, and how many packets the capture
+//! holds and the links dropped.
+
+use super::{Analyser, Run};
+use crate::timeline;
+
+/// `total_ms` and `total_rtts` (when the script ran to its end), `frames` and `dropped`.
+pub struct Totals;
+
+impl Analyser for Totals {
+    fn analyse(&self, run: &mut Run<'_>, scenario: &mut timeline::Scenario) {
+        let metrics = &mut scenario.metrics;
+        if let Some(end) = run.client.end {
+            let total = run.rel(end);
+            metrics.insert("total_ms".into(), total);
+            if let Some(r) = timeline::rtts(total, run.rtt_ms) {
+                metrics.insert("total_rtts".into(), r);
+            }
+        }
+        metrics.insert("frames".into(), run.capture().frames() as f64);
+        metrics.insert("dropped".into(), run.net.dropped() as f64);
+    }
+}

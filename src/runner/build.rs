@@ -1,0 +1,190 @@
+//! Build: from a scenario's plan and a seed, the world it runs in.
+//!
+//! The world is the network (hosts, one link per direction of each pair, taps) and what runs
+//! on its hosts, composed as one [`Application`]: the TLS worlds, a list of servers, and the
+//! scripted client. Nothing here runs anything or reads a clock; [`super::drive`] moves time.
+//!
+//! The servers are entries of a list (each a [`Server`]: `poll` and `next_timer`), polled in
+//! list order before the client: a new kind of server (an HTTP service on any host, a gateway)
+//! is a new entry, not a new branch of the runner.
+
+use crate::backend::realtime::netns;
+use crate::capture::DEFAULT_EPOCH_UNIX_MICROS;
+use crate::host::Host;
+use crate::proto::dns::{Answer, DnsServer, Role as DnsRole, StubResolver};
+use crate::proto::tls::{LabTls, TlsClock};
+use crate::rng;
+use crate::script::plan::{Role, ScenarioPlan};
+use crate::script::steps::{Protocol, Step};
+use crate::sim::app::Application;
+use crate::sim::network::{Mutator, Network};
+use crate::time::Instant;
+
+use super::client::Client;
+use super::servers::{DnsService, HttpServer, QuicService, Server};
+
+/// Everything that runs on the hosts, as the one [`Application`] the backends drive.
+pub struct Programs<'p> {
+    pub plan: &'p ScenarioPlan,
+    /// TLS over TCP, for the HTTPS server and the client (one world: its key log has both ends).
+    pub tls: LabTls,
+    /// TLS for QUIC (ALPN h3) and the HTTP/3 server, when the scenario fetches over HTTP/3.
+    pub quic_tls: Option<LabTls>,
+    /// Polled in this order, before the client.
+    pub servers: Vec<Box<dyn Server>>,
+    pub client: Client,
+}
+
+impl Application for Programs<'_> {
+    fn poll(&mut self, now: Instant, net: &mut Network) {
+        self.tls.clock().set_unix_micros(DEFAULT_EPOCH_UNIX_MICROS + now.micros());
+        for server in &mut self.servers {
+            if let Err(e) = server.poll(now, net, &self.tls) {
+                self.client.error.get_or_insert(e);
+            }
+        }
+        self.client.services_warm = self.servers.iter().all(|s| s.warmed());
+        self.client.poll(now, net, self.plan, &self.tls, self.quic_tls.as_ref());
+    }
+
+    fn next_timer(&self, now: Instant) -> Option<Instant> {
+        let servers = self.servers.iter().filter_map(|s| s.next_timer());
+        self.client.next_timer().into_iter().chain(servers).filter(|&t| t > now).min()
+    }
+
+    fn finished(&self) -> bool {
+        self.client.finished()
+    }
+
+    fn status(&self) -> String {
+        match &self.client.pool {
+            Some(p) => {
+                let (burst, of) = p.burst();
+                format!("{}: burst {burst} of {of}, {} connections opened", self.plan.name, p.stats.connections_opened)
+            }
+            None => self.plan.name.clone(),
+        }
+    }
+}
+
+/// A scenario's world, ready to run from time zero.
+pub struct World<'p> {
+    pub plan: &'p ScenarioPlan,
+    pub net: Network,
+    pub programs: Programs<'p>,
+    /// QUIC's initial window in bytes, when a page step fetches over HTTP/3.
+    pub quic_window: Option<u64>,
+}
+
+impl<'p> World<'p> {
+    /// Builds the world of `plan` with `seed` (every random choice in it derives from the seed,
+    /// by name). `mutator` changes packets in flight (the whole-network fuzz target).
+    ///
+    /// The order things are made in is part of the result: sockets are added to their hosts'
+    /// sets in this order, and smoltcp sends from them in that order.
+    pub fn build(plan: &'p ScenarioPlan, seed: u64, mutator: Option<Mutator>) -> anyhow::Result<Self> {
+        let mut net = network(plan, seed);
+        net.mutator = mutator;
+        let tls_clock = TlsClock::at_unix_micros(DEFAULT_EPOCH_UNIX_MICROS);
+        let tls = LabTls::new(seed, &server_name(plan), tls_clock.clone())?.with_server_alpn(&[b"h2", b"http/1.1"]);
+        // HTTP/3 gets its own TLS world (ALPN h3) and a QUIC server on UDP 443.
+        let quic_window = plan.warmup.iter().chain(&plan.steps).find_map(|s| match s {
+            Step::Page(p) if p.protocol == Protocol::H3 => Some(p.quic_initial_window),
+            _ => None,
+        });
+        let quic_tls = match quic_window {
+            Some(_) => Some(LabTls::new(rng::derive(seed, "quic"), &server_name(plan), tls_clock)?.with_alpn(&[b"h3"])),
+            None => None,
+        };
+        // Today's server role: HTTP and HTTPS with /bytes/N, HTTP/2 and WebSockets.
+        let http = (plan.hosts[plan.server].role == Role::Server)
+            .then(|| HttpServer::new(&mut net, plan.server, plan.tcp, plan.server_idle_timeout));
+        let (dns, stub) = dns(plan, seed, &mut net);
+        let client = client(plan, seed, stub, &mut net);
+        let quic = match (&quic_tls, quic_window) {
+            (Some(t), Some(w)) => Some(
+                QuicService::new(&mut net, plan.server, t, rng::derive(seed, "quic:server"), w, Instant::ZERO)
+                    .map_err(|e| anyhow::anyhow!(e))?,
+            ),
+            _ => None,
+        };
+        let mut servers = dns;
+        if let Some(http) = http {
+            servers.push(Box::new(http));
+        }
+        // Every host's own services ([[host.service]]), in host order.
+        for (h, host) in plan.hosts.iter().enumerate() {
+            for spec in &host.services {
+                let rng = rng::stream(seed, &format!("service:{}:{}", host.name, spec.port));
+                servers.push(Box::new(crate::service::HttpService::new(&mut net, h, spec, plan.tcp, rng)));
+            }
+        }
+        if let Some(quic) = quic {
+            servers.push(Box::new(quic));
+        }
+        let programs = Programs { plan, tls, quic_tls, servers, client };
+        Ok(World { plan, net, programs, quic_window })
+    }
+}
+
+/// The hosts (smoltcp stacks, seeded), a link for each direction of each pair as the plan
+/// sets it, and the taps (the client's, and those `--tap` asked for).
+fn network(plan: &ScenarioPlan, seed: u64) -> Network {
+    let hosts: Vec<Host> =
+        plan.hosts.iter().map(|h| Host::new(&h.name, h.addr, plan.tcp.mtu(), seed, Instant::ZERO)).collect();
+    let n = hosts.len();
+    let mut net = Network::new(
+        hosts,
+        |from, to| {
+            let (config, rules) = plan.links[from * n + to].clone();
+            let label = format!("link:{}->{}", plan.hosts[from].name, plan.hosts[to].name);
+            (config, rules, rng::stream(seed, &label))
+        },
+        plan.client,
+    );
+    for &host in &plan.taps {
+        net.add_tap(host);
+    }
+    net.describe_records = plan.pictures;
+    net
+}
+
+/// The server's DNS name for TLS: the first name in [dns] that points at it, else its host name.
+fn server_name(plan: &ScenarioPlan) -> String {
+    plan.dns
+        .as_ref()
+        .and_then(|d| d.names.iter().find(|(_, &h)| h == plan.server).map(|(n, _)| n.clone()))
+        .unwrap_or_else(|| plan.hosts[plan.server].name.clone())
+}
+
+/// The resolver and the authority of the plan's [dns], and the client's stub resolver pointed
+/// at the resolver (none of them when the lab has no DNS).
+fn dns(plan: &ScenarioPlan, seed: u64, net: &mut Network) -> (Vec<Box<dyn Server>>, Option<StubResolver>) {
+    let Some(d) = &plan.dns else { return (Vec::new(), None) };
+    let ttl = d.ttl;
+    let zone = d.names.iter().map(|(name, &h)| (name.clone(), Answer { addr: plan.hosts[h].addr, ttl })).collect();
+    let resolver = plan.hosts.iter().position(|h| h.role == Role::Resolver);
+    let authority = plan.hosts.iter().position(|h| h.role == Role::Authority);
+    let (Some(r), Some(a)) = (resolver, authority) else { return (Vec::new(), None) };
+    let upstream = plan.hosts[a].addr;
+    let rrng = rng::stream(seed, "dns:resolver");
+    let resolver = DnsServer::new(&mut net.hosts[r].sockets, DnsRole::Resolver { upstream }, rrng);
+    let arng = rng::stream(seed, "dns:authority");
+    let authority = DnsServer::new(&mut net.hosts[a].sockets, DnsRole::Authority { zone }, arng);
+    let srng = rng::stream(seed, "dns:stub");
+    let stub = StubResolver::new(&mut net.hosts[plan.client].sockets, plan.hosts[r].addr, srng);
+    (vec![Box::new(DnsService::new(r, resolver)), Box::new(DnsService::new(a, authority))], Some(stub))
+}
+
+/// The scripted client. A kernel client (real time) runs its `exec` steps in its namespace,
+/// and its packets are the kernel's: the client's tap names their protocol events from the
+/// packets themselves.
+fn client(plan: &ScenarioPlan, seed: u64, stub: Option<StubResolver>, net: &mut Network) -> Client {
+    let first_port = 49152 + (rng::derive(seed, "client:ports") % 8192) as u16;
+    let mut client = Client::new(plan, stub, first_port, seed);
+    if plan.kernel.contains(&plan.client) {
+        client.exec_ns = Some(netns::name(&plan.client.to_string()));
+        net.tap.annotator = Some(Default::default());
+    }
+    client
+}
