@@ -134,7 +134,7 @@ impl HttpService {
                 c.job = None;
                 self.log.cancelled += 1;
             }
-            if c.job.is_none() && !c.closing {
+            if c.job.is_none() && !c.closing && !c.stream.inbox.is_empty() {
                 if let Some(req) =
                     http1::parse_request(&c.stream.inbox).map_err(|e| format!("service got a bad HTTP request: {e}"))?
                 {
