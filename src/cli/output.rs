@@ -240,6 +240,10 @@ fn unit_of(measure: &str) -> &'static str {
         "bytes"
     } else if measure.contains("segments") {
         "segments"
+    } else if measure.contains("frac_") || measure.ends_with("extra_load") {
+        "fraction"
+    } else if measure.contains("percentile") {
+        "percentile"
     } else {
         "ratio"
     }
@@ -254,7 +258,9 @@ pub fn theory_table(t: &LabTimeline) -> String {
     let _ = writeln!(out, "Theory for these settings vs measured (1 RTT = {} ms)", t.rtt_ms);
     let _ = writeln!(out, "   {:<66} {:>9} {:>9}", "claim", "theory", "measured");
     for r in &t.theory {
-        let num = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.2}", v));
+        // Fractions to four places: 0.961 and 0.959 are different answers.
+        let places = if r.unit == "fraction" { 4 } else { 2 };
+        let num = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.places$}"));
         let _ = writeln!(
             out,
             "   {:<66} {:>9} {:>9}   ({}, {})",

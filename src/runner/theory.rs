@@ -105,10 +105,92 @@ pub fn figure(model: Option<&str>, expected: f64, plan: &ScenarioPlan) -> (Optio
                 _ => None,
             })
             .ok_or_else(|| "the scenario has no bursts step".to_string()),
+        "all_calls_under_p99" | "chain_percentile" | "fanout_slow" | "hedge_load" => {
+            tail(model.unwrap_or_default(), plan)
+        }
         _ => Ok((expected, "the teaching text".to_string())),
     };
     match result {
         Ok((v, how)) => (Some(v), how),
         Err(why) => (None, why),
+    }
+}
+
+/// The tail-latency lab's models, from the gateway's calls, the backends' service time and the
+/// path between them, as they ran.
+fn tail(model: &str, plan: &ScenarioPlan) -> Result<(f64, String), String> {
+    use crate::service::{Handler, HedgeAfter, Policy};
+    use crate::timeline::tail::theory::{self, Hedge};
+    let (g, spec) = plan
+        .hosts
+        .iter()
+        .enumerate()
+        .find_map(|(h, host)| {
+            host.services.iter().find_map(|s| match &s.handler {
+                Handler::Gateway(g) => Some((h, g)),
+                _ => None,
+            })
+        })
+        .ok_or("the scenario has no gateway")?;
+    let replica = spec.replicas.first().ok_or("the gateway has no upstream")?;
+    let dist = plan.hosts[replica.host]
+        .services
+        .iter()
+        .find_map(|s| match &s.handler {
+            Handler::Service { time, .. } if s.port == replica.addr.port() => Some(time),
+            _ => None,
+        })
+        .ok_or("the gateway's upstream has no `service` handler with a service time")?;
+    let rtt = plan.link(g, replica.host).delay + plan.link(replica.host, g).delay;
+    let hedge = match spec.policy {
+        Policy::Hedged { after: HedgeAfter::Delay(d) } => Hedge::Delay(d),
+        Policy::Hedged { after: HedgeAfter::Percentile(p) } => Hedge::Quantile(p / 100.0),
+        _ => Hedge::None,
+    };
+    let param = |k: &str| -> Result<std::time::Duration, String> {
+        plan.params
+            .get(k)
+            .and_then(|v| crate::units::parse_duration(v).ok())
+            .ok_or_else(|| format!("the lab has no duration parameter `{k}`"))
+    };
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    let hedged = match hedge {
+        Hedge::None => String::new(),
+        Hedge::Delay(d) => format!(", each hedged after {} ms", ms(d)),
+        Hedge::Quantile(q) => format!(", each hedged after the p{}", q * 100.0),
+    };
+    let n = spec.calls;
+    match model {
+        "all_calls_under_p99" => {
+            let p99 = param("service_p99")?;
+            let one = theory::call_under(dist, p99, rtt, hedge);
+            Ok((
+                theory::all_calls_under(dist, p99, rtt, n, hedge),
+                format!(
+                    "P(call under {} ms)^{n} = {one:.4}^{n}{hedged}: its service time under {} ms less the {} ms round trip",
+                    ms(p99),
+                    ms(p99),
+                    ms(rtt)
+                ),
+            ))
+        }
+        "chain_percentile" if matches!(hedge, Hedge::None) => Ok((
+            theory::chain_p99_as_single_percentile(n),
+            format!("the slowest of {n} calls at its p99: F(x)^{n} = 0.99, F(x) = 0.99^(1/{n})"),
+        )),
+        "chain_percentile" => Err("hedging changes the single call's distribution: no closed form here".into()),
+        "fanout_slow" => {
+            let slow = param("slow_time")?;
+            Ok((theory::some_call_slow(dist, slow, rtt, n), format!("1 - P(call under {} ms)^{n}", ms(slow))))
+        }
+        _ => Ok((
+            theory::hedge_load(dist, rtt, hedge),
+            match hedge {
+                Hedge::Quantile(q) => {
+                    format!("the {:.0}% of calls slower than their p{}", (1.0 - q) * 100.0, q * 100.0)
+                }
+                _ => "the share of calls unanswered at the hedge delay".to_string(),
+            },
+        )),
     }
 }

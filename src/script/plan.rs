@@ -644,7 +644,9 @@ fn check_step(step: &Step, hosts: &[HostPlan], dns: Option<&DnsPlan>, at: &str) 
             }
         }
         Step::Workload(w) => {
-            let serves = hosts.iter().any(|h| (h.name == w.to || h.group == w.to) && h.services.iter().any(|s| s.port == w.port));
+            let serves = hosts
+                .iter()
+                .any(|h| (h.name == w.to || h.group == w.to) && h.services.iter().any(|s| s.port == w.port));
             if !serves {
                 return Err(InputError::new(format!(
                     "{at}: `workload` to `{}` port {}, where no host serves (give it a [[host.service]] with port = {})",

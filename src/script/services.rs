@@ -52,15 +52,38 @@ pub const FIELDS: [(Field, Option<&str>); 15] = [
     (Field::new("upstream_port", Kind::Int(PORT), "the upstream's port (default 80)"), Some("gateway")),
     (Field::new("calls", Kind::Int(CALLS), "calls per request (default 1)"), Some("gateway")),
     (Field::new("policy", Kind::Choice(POLICIES), "how the calls are made (default sequential)"), Some("gateway")),
-    (Field::new("wait_for", Kind::Int(CALLS), "parallel: answer after this many calls (default all)"), Some("gateway")),
     (
-        Field::new("hedge_after", Kind::Text, "hedged: a percentile of recent calls (\"p95\") or a delay (\"10ms\")"),
+        Field::new(
+            "wait_for",
+            Kind::Int(CALLS),
+            "parallel: answer after this many calls (default all; other policies ignore it)",
+        ),
         Some("gateway"),
     ),
-    (Field::new("pool", Kind::Int(POOL), "warm connections per replica (0: fresh per call; default 4)"), Some("gateway")),
-    (Field::new("per_try_timeout", Kind::Duration(params::SPAN), "cancel and retry a try after this (0: never)"), Some("gateway")),
-    (Field::new("deadline", Kind::Duration(params::SPAN), "answer 504 after this, every try included (0: none)"), Some("gateway")),
-    (Field::new("retries", Kind::Int(RETRIES), "retries per call, within the retry budget (default 0)"), Some("gateway")),
+    (
+        Field::new(
+            "hedge_after",
+            Kind::Text,
+            "hedged: a percentile of recent calls (\"p95\") or a delay (\"10ms\"; other policies ignore it)",
+        ),
+        Some("gateway"),
+    ),
+    (
+        Field::new("pool", Kind::Int(POOL), "warm connections per replica (0: fresh per call; default 4)"),
+        Some("gateway"),
+    ),
+    (
+        Field::new("per_try_timeout", Kind::Duration(params::SPAN), "cancel and retry a try after this (0: never)"),
+        Some("gateway"),
+    ),
+    (
+        Field::new("deadline", Kind::Duration(params::SPAN), "answer 504 after this, every try included (0: none)"),
+        Some("gateway"),
+    ),
+    (
+        Field::new("retries", Kind::Int(RETRIES), "retries per call, within the retry budget (default 0)"),
+        Some("gateway"),
+    ),
 ];
 
 /// The retry budget's deposit per call (Finagle's default `percentCanRetry`, 20%).
@@ -156,8 +179,9 @@ fn gateway(
     hosts: &[HostPlan],
     response: u64,
 ) -> Result<GatewaySpec, InputError> {
-    let upstream =
-        get("upstream")?.ok_or_else(|| InputError::new(format!("{at}: a `gateway` handler needs `upstream`")))?.string()?;
+    let upstream = get("upstream")?
+        .ok_or_else(|| InputError::new(format!("{at}: a `gateway` handler needs `upstream`")))?
+        .string()?;
     let port = int("upstream_port", PORT, 80)? as u16;
     let replicas: Vec<Replica> = hosts
         .iter()
@@ -170,9 +194,13 @@ fn gateway(
         return Err(InputError::new(format!("{at}.upstream: no host `{upstream}` (hosts: {})", names.join(", "))));
     }
     let calls = int("calls", CALLS, 1)? as u32;
+    // `wait_for` and `hedge_after` are checked whatever the policy (a lab may set all three
+    // from parameters), and used by the policy they belong to.
+    let wait_for = get("wait_for")?.map(|v| v.int(CALLS)).transpose()?.map(|k| k as u32);
+    let hedge_text = get("hedge_after")?.map(|v| v.string()).transpose()?.unwrap_or_else(|| "p95".into());
+    let after = hedge_after(&hedge_text, &format!("{at}.hedge_after"))?;
     let policy = match get("policy")?.map(|v| v.choice(POLICIES)).transpose()?.as_deref() {
         Some("parallel") => {
-            let wait_for = get("wait_for")?.map(|v| v.int(CALLS)).transpose()?.map(|k| k as u32);
             if let Some(k) = wait_for.filter(|&k| k > calls) {
                 return Err(InputError::new(format!(
                     "{at}.wait_for: {k}, more than the {calls} calls (allowed: 1 to calls)"
@@ -186,17 +214,10 @@ fn gateway(
                     "{at}.policy: hedged needs at least two replicas of `{upstream}` (give it replicas = 2 or more)"
                 )));
             }
-            let text = get("hedge_after")?.map(|v| v.string()).transpose()?.unwrap_or_else(|| "p95".into());
-            Policy::Hedged { after: hedge_after(&text, &format!("{at}.hedge_after"))? }
+            Policy::Hedged { after }
         }
         _ => Policy::Sequential,
     };
-    if !matches!(policy, Policy::Parallel { .. }) && get("wait_for")?.is_some() {
-        return Err(InputError::new(format!("{at}.wait_for: only a parallel policy waits for some of its calls")));
-    }
-    if !matches!(policy, Policy::Hedged { .. }) && get("hedge_after")?.is_some() {
-        return Err(InputError::new(format!("{at}.hedge_after: only a hedged policy hedges")));
-    }
     Ok(GatewaySpec {
         replicas,
         calls,
@@ -225,6 +246,8 @@ pub fn hedge_after(text: &str, at: &str) -> Result<HedgeAfter, InputError> {
         .filter(|d| *d <= Duration::from_secs(3600))
         .map(HedgeAfter::Delay)
         .ok_or_else(|| {
-            InputError::new(format!("{at}: \"{text}\" (allowed: a percentile such as p95, or a duration from 0ms to 1h)"))
+            InputError::new(format!(
+                "{at}: \"{text}\" (allowed: a percentile such as p95, or a duration from 0ms to 1h)"
+            ))
         })
 }

@@ -416,8 +416,8 @@ impl Step {
                     (None, Some(c)) => Arrival::Closed { concurrency: c as u32 },
                     _ => {
                         return Err(InputError::new(format!(
-                            "{at}: a `workload` step needs `rate` (open loop) or `concurrency` (closed loop), one of them"
-                        )))
+                        "{at}: a `workload` step needs `rate` (open loop) or `concurrency` (closed loop), one of them"
+                    )))
                     }
                 };
                 Step::Workload(WorkloadStep {

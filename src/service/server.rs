@@ -46,7 +46,7 @@ struct Conn {
 /// What a handler needs at run time.
 enum Runtime {
     Bytes,
-    Service { time: ServiceTime, response: u64, rng: ChaCha8Rng },
+    Service { time: ServiceTime, response: u64 },
     Gateway(Box<Gateway>),
 }
 
@@ -63,6 +63,8 @@ pub struct HttpService {
     /// Requests being served or calling (under the limit).
     active: u32,
     queue: VecDeque<u64>,
+    /// Draws the service times.
+    rng: ChaCha8Rng,
     pub log: ServiceLog,
 }
 
@@ -74,8 +76,8 @@ impl HttpService {
         let listener = net.hosts[host].sockets.add(socket);
         let runtime = match &spec.handler {
             Handler::Bytes => Runtime::Bytes,
-            Handler::Service { time, response } => Runtime::Service { time: time.clone(), response: *response, rng },
-            Handler::Gateway(g) => Runtime::Gateway(Box::new(Gateway::new(net, host, g, tcp, rng))),
+            Handler::Service { time, response } => Runtime::Service { time: time.clone(), response: *response },
+            Handler::Gateway(g) => Runtime::Gateway(Box::new(Gateway::new(net, host, g, tcp, rng.clone()))),
         };
         HttpService {
             host,
@@ -88,6 +90,7 @@ impl HttpService {
             concurrency: spec.concurrency,
             active: 0,
             queue: VecDeque::new(),
+            rng,
             log: ServiceLog::default(),
         }
     }
@@ -179,7 +182,7 @@ impl HttpService {
             self.log.queue_wait_us.push((now - arrived).as_micros() as u64);
             c.job = Some(match &mut self.runtime {
                 Runtime::Bytes => Job::Serving { arrived, until: now },
-                Runtime::Service { time, rng, .. } => Job::Serving { arrived, until: now + time.sample(rng) },
+                Runtime::Service { time, .. } => Job::Serving { arrived, until: now + time.sample(&mut self.rng) },
                 Runtime::Gateway(g) => {
                     g.start(c.id, &c.path, now, net)?;
                     Job::Calling { arrived }

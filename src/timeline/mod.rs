@@ -10,8 +10,8 @@ pub mod hol;
 pub mod keepalive;
 pub mod rounds;
 pub mod sweeps;
-pub mod tail;
 pub mod table;
+pub mod tail;
 pub mod theory;
 
 use std::collections::BTreeMap;

@@ -44,6 +44,7 @@ pub fn scenario(s: &Scenario) -> String {
         out.push_str(&rounds(&s.rounds));
     }
     out.push_str(&pool_metrics(s));
+    out.push_str(&workload(s));
     if !s.streams.is_empty() {
         let _ = writeln!(
             out,
@@ -162,5 +163,63 @@ fn pool_metrics(s: &Scenario) -> String {
             _ => String::new(),
         }
     );
+    out
+}
+
+/// A workload's requests at the client and its gateway's calls (the tail-latency lab).
+fn workload(s: &Scenario) -> String {
+    let m = |k: &str| s.metrics.get(k).copied();
+    let (Some(requests), Some(failed), None) = (m("requests"), m("failed_requests"), m("connections_opened")) else {
+        return String::new();
+    };
+    let mut out = String::new();
+    let ms = |k: &str| m(k).map_or("-".to_string(), |v| format!("{v:.3}"));
+    let _ = writeln!(
+        out,
+        "   {:>8} {:>7} {:>10} {:>10} {:>10} {:>10} {:>10}   (ms at the client, nearest rank over the {} that succeeded)",
+        "requests",
+        "failed",
+        "p50",
+        "p90",
+        "p99",
+        "p99.9",
+        "max",
+        requests - failed
+    );
+    let _ = writeln!(
+        out,
+        "   {requests:>8} {failed:>7} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        ms("latency_p50_ms"),
+        ms("latency_p90_ms"),
+        ms("latency_p99_ms"),
+        ms("latency_p999_ms"),
+        ms("latency_max_ms")
+    );
+    if let Some(calls) = m("calls") {
+        let mut parts = vec![format!("gateway: {calls} calls")];
+        if let Some(f) = m("frac_all_calls_under_p99") {
+            parts.push(format!("every call under the service p99 in {:.2}% of requests", f * 100.0));
+        }
+        if let Some(p) = m("single_percentile_of_chain_p99") {
+            parts.push(format!("the slowest call of the chain's p99 request is a single call's p{p:.2}"));
+        }
+        if let Some(f) = m("frac_slow_requests").filter(|&f| f > 0.0) {
+            parts.push(format!("{:.1}% of requests slow", f * 100.0));
+        }
+        let extra = m("extra_load").unwrap_or(0.0);
+        if extra > 0.0 {
+            parts.push(format!(
+                "extra load {:.1}% ({} hedges, {} retries; {} tries cancelled)",
+                extra * 100.0,
+                m("hedges").unwrap_or(0.0),
+                m("retries").unwrap_or(0.0),
+                m("cancelled_tries").unwrap_or(0.0)
+            ));
+        }
+        if let Some(d) = m("deadline_exceeded").filter(|&d| d > 0.0) {
+            parts.push(format!("{d} past the deadline"));
+        }
+        let _ = writeln!(out, "   {}", parts.join("; "));
+    }
     out
 }

@@ -79,3 +79,103 @@ pub fn measure(records: &[RequestRecord], gateway: Option<&GatewayLog>, t: Thres
 fn ms(us: u64) -> f64 {
     us as f64 / 1000.0
 }
+
+/// The figures the tail-latency lab sets beside its measurements, from the distribution that
+/// ran. A call on a warm connection costs one round trip `rtt` on top of its service time.
+pub mod theory {
+    use std::time::Duration;
+
+    use crate::dist::ServiceTime;
+
+    /// When a hedged call sends its second copy.
+    #[derive(Clone, Copy, Debug)]
+    pub enum Hedge {
+        None,
+        /// After a fixed delay.
+        Delay(Duration),
+        /// After the p-th percentile (0–1) of the calls' latency.
+        Quantile(f64),
+    }
+
+    fn secs(d: Duration) -> f64 {
+        d.as_secs_f64()
+    }
+
+    fn cdf_at(dist: &ServiceTime, seconds: f64) -> f64 {
+        if seconds <= 0.0 {
+            0.0
+        } else {
+            dist.cdf(Duration::from_secs_f64(seconds))
+        }
+    }
+
+    /// The hedge delay, as a latency at the caller.
+    fn hedge_delay(dist: &ServiceTime, rtt: Duration, hedge: Hedge) -> Option<f64> {
+        match hedge {
+            Hedge::None => None,
+            Hedge::Delay(d) => Some(secs(d)),
+            Hedge::Quantile(q) => Some(secs(dist.quantile(q)) + secs(rtt)),
+        }
+    }
+
+    /// P(one call's latency at the caller is under `threshold`): its service time under
+    /// `threshold - rtt`; hedged, either copy in time (the second starts `delay` later).
+    pub fn call_under(dist: &ServiceTime, threshold: Duration, rtt: Duration, hedge: Hedge) -> f64 {
+        let x = secs(threshold) - secs(rtt);
+        let first = cdf_at(dist, x);
+        match hedge_delay(dist, rtt, hedge) {
+            None => first,
+            Some(d) => 1.0 - (1.0 - first) * (1.0 - cdf_at(dist, x - d)),
+        }
+    }
+
+    /// P(every one of `calls` independent calls is under `threshold`): 0.99^4 = 0.961 when
+    /// the threshold is the p99 and the round trip is negligible.
+    pub fn all_calls_under(dist: &ServiceTime, threshold: Duration, rtt: Duration, calls: u32, hedge: Hedge) -> f64 {
+        call_under(dist, threshold, rtt, hedge).powi(calls as i32)
+    }
+
+    /// The percentile of a single call at which the slowest of `calls` sits at its own p99:
+    /// F(x)^calls = 0.99, so F(x) = 0.99^(1/calls) (p99.75 for four calls).
+    pub fn chain_p99_as_single_percentile(calls: u32) -> f64 {
+        100.0 * 0.99f64.powf(1.0 / f64::from(calls.max(1)))
+    }
+
+    /// P(a request is slow): some one of its `calls` takes `slow` or more (Dean & Barroso:
+    /// 1 - 0.99^100 = 63% of requests, when 1% of calls hit a hiccup).
+    pub fn some_call_slow(dist: &ServiceTime, slow: Duration, rtt: Duration, calls: u32) -> f64 {
+        // Strictly under `slow` is fast: a hiccup of exactly `slow` counts as slow.
+        1.0 - cdf_at(dist, secs(slow) - secs(rtt) - 1e-9).powi(calls as i32)
+    }
+
+    /// Extra copies sent per call by hedging: the share of calls still unanswered at the hedge
+    /// delay (about 5% for a hedge at the p95).
+    pub fn hedge_load(dist: &ServiceTime, rtt: Duration, hedge: Hedge) -> f64 {
+        match hedge {
+            Hedge::None => 0.0,
+            Hedge::Quantile(q) => 1.0 - q,
+            Hedge::Delay(d) => 1.0 - cdf_at(dist, secs(d) - secs(rtt)),
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn the_texts_figures() {
+            let d = ServiceTime::parse("lognormal p50=10ms p99=50ms").unwrap();
+            let p99 = Duration::from_millis(50);
+            let all = all_calls_under(&d, p99, Duration::ZERO, 4, Hedge::None);
+            assert!((all - 0.99f64.powi(4)).abs() < 1e-9, "{all}");
+            assert!((chain_p99_as_single_percentile(4) - 99.749).abs() < 0.001);
+            // Both copies at once: p -> p^2.
+            let both = 1.0 - call_under(&d, p99, Duration::ZERO, Hedge::Delay(Duration::ZERO));
+            assert!((both - 0.0001).abs() < 1e-9, "{both}");
+            let b = ServiceTime::parse("bimodal p=1% slow=1s fast=(lognormal p50=10ms p99=50ms)").unwrap();
+            let slow = some_call_slow(&b, Duration::from_secs(1), Duration::ZERO, 100);
+            assert!((slow - 0.634).abs() < 0.001, "{slow}");
+            assert!((hedge_load(&d, Duration::ZERO, Hedge::Quantile(0.95)) - 0.05).abs() < 1e-12);
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The tail-latency lab, away from its defaults: each figure against the theory computed from
+//! the settings that ran, within a stated statistical tolerance.
+//!
+//! A fraction measured over n requests has a binomial standard error sqrt(q (1 - q) / n); the
+//! tests accept 4 standard errors (a false alarm about once in 16,000 runs, and the seeds are
+//! fixed, so a run that passes keeps passing).
+
+mod common;
+
+use wirelab::runner::{run_scenario, theory, ScenarioOutput};
+use wirelab::script::plan::{plan, Overrides, ScenarioPlan};
+use wirelab::script::Lab;
+
+fn planned(name: &str, set: &[(&str, &str)]) -> ScenarioPlan {
+    let lab = Lab::load("tail-latency").unwrap();
+    let i = lab.scenario_names().iter().position(|n| *n == name).unwrap();
+    let overrides =
+        Overrides { set: set.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), ..Default::default() };
+    plan(&lab, i, &overrides).unwrap()
+}
+
+fn run(name: &str, set: &[(&str, &str)], seed: u64) -> (ScenarioPlan, ScenarioOutput) {
+    let p = planned(name, set);
+    let out = run_scenario(&p, seed).unwrap();
+    assert!(out.timeline.error.is_none(), "{name}: {:?}", out.timeline.error);
+    (p, out)
+}
+
+fn metric(out: &ScenarioOutput, key: &str) -> f64 {
+    *out.timeline.metrics.get(key).unwrap_or_else(|| panic!("no metric {key}: {:?}", out.timeline.metrics))
+}
+
+fn theory_of(model: &str, p: &ScenarioPlan) -> f64 {
+    let (v, how) = theory::figure(Some(model), 0.0, p);
+    v.unwrap_or_else(|| panic!("model {model}: {how}"))
+}
+
+/// `measured` is within 4 binomial standard errors of `q` over `n` trials.
+fn within_4_se(what: &str, measured: f64, q: f64, n: f64) {
+    let se = (q * (1.0 - q) / n).sqrt();
+    assert!((measured - q).abs() <= 4.0 * se, "{what}: measured {measured:.4}, theory {q:.4}, 4 SE = {:.4}", 4.0 * se);
+}
+
+#[test]
+fn a_chain_of_three_meets_the_p99_as_often_as_the_theory_says() {
+    // Three calls, a wider distribution (p50 20 ms, p99 80 ms) and a 2 ms hop.
+    let set =
+        [("calls", "3"), ("service_p50", "20ms"), ("service_p99", "80ms"), ("hop_rtt", "2ms"), ("requests", "3000")];
+    let (p, out) = run("sequential", &set, 7);
+    let n = metric(&out, "requests");
+    assert_eq!(n, 3000.0);
+    assert_eq!(metric(&out, "failed_requests"), 0.0);
+    assert_eq!(metric(&out, "calls"), 9000.0, "3 calls per request");
+    let q = theory_of("all_calls_under_p99", &p);
+    // The 2 ms round trip is part of each call: 0.99^3 = 0.970 for service times alone.
+    assert!(q < 0.99f64.powi(3) && q > 0.95, "theory {q}");
+    within_4_se("all 3 calls under p99", metric(&out, "frac_all_calls_under_p99"), q, n);
+    // The chain's p99 as a single-call percentile: 100 x 0.99^(1/3) = 99.666. Its error: the
+    // chain's p99 is known to sqrt(0.99 x 0.01 / n) in probability, which maps to a third of
+    // that (times 0.99^(-2/3)) in the single call's.
+    let single = metric(&out, "single_percentile_of_chain_p99");
+    let expected = theory_of("chain_percentile", &p);
+    let tolerance = 100.0 * 4.0 * (0.99 * 0.01 / n).sqrt() / 3.0 * 0.99f64.powf(-2.0 / 3.0);
+    assert!((single - expected).abs() <= tolerance, "percentile {single} vs {expected} ± {tolerance}");
+    // Three calls of at least 2 ms round trip each, plus the client's: no request under 8 ms.
+    assert!(metric(&out, "latency_p50_ms") > 8.0 + 3.0 * 15.0, "p50 {}", metric(&out, "latency_p50_ms"));
+}
+
+#[test]
+fn parallel_pareto_calls_take_the_max_not_the_sum() {
+    let set = [
+        ("calls", "5"),
+        ("service_dist", "pareto"),
+        ("service_p50", "4ms"),
+        ("service_p99", "29ms"),
+        ("hop_rtt", "0.4ms"),
+        ("requests", "2000"),
+    ];
+    let (p, par) = run("parallel", &set, 3);
+    let (_, seq) = run("sequential", &set, 3);
+    within_4_se(
+        "all 5 under p99",
+        metric(&par, "frac_all_calls_under_p99"),
+        theory_of("all_calls_under_p99", &p),
+        2000.0,
+    );
+    // Sum of five against the max of five: the sequential median is several times larger.
+    let (ps, ss) = (metric(&par, "latency_p50_ms"), metric(&seq, "latency_p50_ms"));
+    assert!(ss > 3.0 * ps, "sequential p50 {ss} ms vs parallel {ps} ms");
+    assert!(metric(&seq, "latency_p99_ms") > metric(&par, "latency_p99_ms"));
+}
+
+#[test]
+fn hedging_both_copies_at_once_squares_the_slow_share() {
+    let set = [("hedge_after", "0ms"), ("calls", "2"), ("service_p99", "40ms"), ("requests", "2000")];
+    let (p, out) = run("hedged", &set, 5);
+    // Every call sends its second copy at once: one extra try per call, and every loser cancelled.
+    assert_eq!(metric(&out, "extra_load"), 1.0);
+    assert_eq!(metric(&out, "hedges"), 4000.0);
+    assert_eq!(metric(&out, "cancelled_tries"), 4000.0, "each call's slower copy is cancelled");
+    let q = theory_of("all_calls_under_p99", &p);
+    assert!(q > 0.999, "p -> p^2: {q}");
+    within_4_se("both calls under p99, hedged", metric(&out, "frac_all_calls_under_p99"), q, 2000.0);
+}
+
+#[test]
+fn hedging_after_the_p90_costs_about_a_tenth_more_calls() {
+    let set = [("hedge_after", "p90"), ("requests", "1500")];
+    let (p, out) = run("hedged", &set, 11);
+    let calls = metric(&out, "calls");
+    // The first 100 calls are observed before hedging starts.
+    within_4_se("extra load", metric(&out, "extra_load"), theory_of("hedge_load", &p), calls);
+}
+
+#[test]
+fn a_fan_out_is_slow_when_any_leaf_is() {
+    let set = [("fanout", "20"), ("slow_fraction", "5%"), ("slow_time", "300ms"), ("requests", "500")];
+    let (p, out) = run("fanout", &set, 2);
+    let q = theory_of("fanout_slow", &p);
+    assert!((q - (1.0 - 0.95f64.powi(20))).abs() < 0.002, "1 - 0.95^20 = 0.642: {q}");
+    within_4_se("slow requests", metric(&out, "frac_slow_requests"), q, 500.0);
+    // A slow request waits for its slow leaf: at least 300 ms, plus the round trips.
+    assert!(metric(&out, "latency_p90_ms") >= 300.0);
+}
+
+#[test]
+fn no_request_waits_past_its_deadline() {
+    let set = [("deadline", "60ms"), ("per_try_timeout", "25ms"), ("retries", "1"), ("requests", "1500")];
+    let (_, out) = run("deadline", &set, 4);
+    let max = metric(&out, "latency_max_ms");
+    // The deadline runs at the gateway, from the request's arrival there. On top come the
+    // client's own leg (a 0.5 ms round trip) and, for a request that found every pooled
+    // connection busy, one more round trip to open a connection.
+    assert!(max <= 60.0 + 2.0 * 0.5 + 0.01, "slowest answer {max} ms");
+    assert!(metric(&out, "deadline_exceeded") > 0.0, "four 10 ms-median calls miss 60 ms now and then");
+    assert!(metric(&out, "failed_requests") >= metric(&out, "deadline_exceeded"));
+    assert!(metric(&out, "retries") > 0.0 && metric(&out, "timeouts") >= metric(&out, "retries"));
+}
+
+#[test]
+fn same_seed_same_bytes() {
+    let set = [("requests", "300")];
+    let (_, a) = run("hedged", &set, 9);
+    let (_, b) = run("hedged", &set, 9);
+    let (_, c) = run("hedged", &set, 10);
+    assert_eq!(a.pcapng(), b.pcapng());
+    assert_eq!(a.timeline.metrics, b.timeline.metrics);
+    assert_ne!(a.timeline.metrics, c.timeline.metrics, "another seed, other service times");
+}
+
+#[test]
+fn bad_service_settings_are_refused_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    for (set, says) in [
+        ("hedge_after=p101", "hedge_after"),
+        ("service_dist=gamma", "unknown distribution"),
+        ("service_p99=5ms", "p99"),
+        ("calls=0", "calls"),
+        ("policy=random", "policy"),
+    ] {
+        let out = common::wirelab()
+            // One small scenario: a value wrongly accepted costs a second, not minutes.
+            .args(["run", "tail-latency", "--scenario", "hedged", "--set", "requests=10", "--set", set, "--out"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "--set {set}: {stderr}");
+        assert!(stderr.contains(says), "--set {set}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    }
+}
