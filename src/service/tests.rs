@@ -38,6 +38,20 @@ fn addr(i: u8) -> Ipv4Addr {
 
 /// Client 0, gateway 1, `replicas` backends; every path `rtt`.
 fn world(replicas: usize, policy: Policy, calls: u32, time: &str, requests: u64, seed: u64) -> (Network, World) {
+    world_with(replicas, policy, calls, time, requests, seed, Arrival::Open { per_second: 50.0 }, None)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn world_with(
+    replicas: usize,
+    policy: Policy,
+    calls: u32,
+    time: &str,
+    requests: u64,
+    seed: u64,
+    arrival: Arrival,
+    concurrency: Option<u32>,
+) -> (Network, World) {
     let n = 2 + replicas;
     let tcp = TcpConfig::default();
     let hosts = (0..n).map(|i| Host::new(&format!("h{i}"), addr(i as u8), tcp.mtu(), seed, Instant::ZERO)).collect();
@@ -56,11 +70,8 @@ fn world(replicas: usize, policy: Policy, calls: u32, time: &str, requests: u64,
     let time = ServiceTime::parse(time).unwrap();
     let mut services = Services::default();
     for r in &replicas {
-        let spec = ServiceSpec {
-            port: 80,
-            handler: Handler::Service { time: time.clone(), response: 100 },
-            concurrency: None,
-        };
+        let spec =
+            ServiceSpec { port: 80, handler: Handler::Service { time: time.clone(), response: 100 }, concurrency };
         services.list.push(HttpService::new(
             &mut net,
             r.host,
@@ -83,7 +94,7 @@ fn world(replicas: usize, policy: Policy, calls: u32, time: &str, requests: u64,
     let spec = ServiceSpec { port: 80, handler: Handler::Gateway(gateway), concurrency: None };
     services.list.push(HttpService::new(&mut net, 1, &spec, tcp, crate::rng::stream(seed, "gw")));
     let to = Replica { host: 1, addr: SocketAddrV4::new(addr(1), 80), name: "gateway".into() };
-    let spec = WorkloadSpec { to, requests, arrival: Arrival::Open { per_second: 50.0 }, pool: 4 };
+    let spec = WorkloadSpec { to, requests, arrival, pool: 4 };
     let workload = Workload::new(0, spec, tcp, crate::rng::stream(seed, "workload"));
     (net, World { services, workload })
 }
@@ -143,4 +154,40 @@ fn hedges_after_a_delay_and_cancel_the_loser() {
     let mean = g.log.call_us.iter().sum::<u64>() as f64 / g.log.call_us.len() as f64 / 1000.0;
     assert!((7.8..9.3).contains(&mean), "mean call {mean} ms");
     assert!(w.workload.records.iter().all(|r| r.ok()));
+}
+
+#[test]
+fn a_concurrency_limit_queues_requests_in_order() {
+    // One replica serving one request at a time, 10 ms each; a closed loop keeps 3 in flight:
+    // each request waits for the two ahead of it, so it takes 3 x 10 ms (plus round trips).
+    let closed = Arrival::Closed { concurrency: 3 };
+    let (mut net, mut w) = world_with(1, Policy::Sequential, 1, "fixed 10ms", 30, 1, closed, Some(1));
+    run(&mut net, &mut w);
+    let lat: Vec<f64> = w.workload.records.iter().map(|r| r.latency_us().unwrap() as f64 / 1000.0).collect();
+    assert!(w.workload.records.iter().all(|r| r.ok()));
+    // The steady state: every request after the first few waits for two others.
+    for ms in &lat[5..] {
+        assert!((30.0..32.0).contains(ms), "latency {ms} ms, all: {lat:?}");
+    }
+    let backend = &w.services.list[0].log;
+    assert_eq!(backend.answered, 30);
+    assert!(
+        backend.queue_wait_us.iter().skip(5).all(|&us| (19_000..21_000).contains(&us)),
+        "{:?}",
+        backend.queue_wait_us
+    );
+}
+
+#[test]
+fn parallel_can_answer_after_the_first_k() {
+    // Four calls, uniform 5..45 ms; the answer after the first 2: the 2nd smallest of 4.
+    let policy = Policy::Parallel { wait_for: Some(2) };
+    let (mut net, mut w) = world(2, policy, 4, "uniform 5ms 45ms", 200, 2);
+    run(&mut net, &mut w);
+    let g = w.services.list.last().unwrap().gateway().unwrap();
+    assert_eq!(g.log.calls, 800);
+    assert_eq!(g.log.cancelled, 400, "the two slower calls of each request are cancelled");
+    // E[2nd of 4 uniform on (5, 45)] = 5 + 40 x 2/5 = 21 ms.
+    let mean = w.workload.records.iter().map(|r| r.latency_us().unwrap() as f64).sum::<f64>() / 200.0 / 1000.0;
+    assert!((20.0..24.0).contains(&mean), "mean {mean} ms");
 }
