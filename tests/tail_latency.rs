@@ -170,3 +170,28 @@ fn bad_service_settings_are_refused_naming_the_field() {
         assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
     }
 }
+
+#[test]
+fn the_latency_plot_draws_what_the_json_says() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let args = ["--scenario", "single", "--scenario", "sequential", "--set", "requests=300"];
+    common::run_lab("tail-latency", a.path(), &args);
+    common::run_lab("tail-latency", b.path(), &args);
+    let svg = std::fs::read_to_string(a.path().join("tail-latency-latency-cdf.svg")).unwrap();
+    assert_eq!(svg.as_bytes(), std::fs::read(b.path().join("tail-latency-latency-cdf.svg")).unwrap(), "same seed, same picture");
+    let json = common::lab_timeline(a.path(), "tail-latency");
+    for s in json["scenarios"].as_array().unwrap() {
+        let name = s["name"].as_str().unwrap();
+        let cdf = s["latency_cdf"].as_array().unwrap();
+        assert_eq!(cdf.len(), 103, "1..99, 99.5, 99.9, 99.99, 100");
+        for pct in [50.0, 90.0, 99.0] {
+            let ms = cdf.iter().find(|p| p["percentile"].as_f64() == Some(pct)).unwrap()["ms"].as_f64().unwrap();
+            let mark = format!(r#"data-series="{name}" data-pct="{pct}" data-ms="{ms:.3}""#);
+            assert!(svg.contains(&mark), "no point {mark} in the plot");
+        }
+        let p50 = s["metrics"]["latency_p50_ms"].as_f64().unwrap();
+        assert!(cdf.iter().any(|p| p["percentile"].as_f64() == Some(50.0) && p["ms"].as_f64() == Some(p50)));
+    }
+    let html = std::fs::read_to_string(a.path().join("tail-latency.html")).unwrap();
+    assert!(html.contains("Latency by percentile"), "the report shows the plot");
+}

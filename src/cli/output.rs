@@ -143,7 +143,7 @@ pub fn write_all(
 
 /// The plot files of a run in one line: how many of each kind, and one name of each.
 pub fn plot_summary(files: &[String]) -> String {
-    let kinds = ["time-sequence", "rounds", "streams", "connections", "loss-table"];
+    let kinds = ["time-sequence", "rounds", "streams", "connections", "loss-table", "latency-cdf"];
     let mut parts = Vec::new();
     for kind in kinds {
         let of: Vec<&String> = files.iter().filter(|f| f.ends_with(&format!("-{kind}.svg"))).collect();
@@ -177,7 +177,41 @@ pub fn lab_plots(t: &LabTimeline) -> Vec<crate::picture::report::LabPlot> {
             linked: false,
         });
     }
+    if let Some(c) = latency_cdf(t) {
+        plots.push(crate::picture::report::LabPlot {
+            file: format!("{}-latency-cdf.svg", t.lab),
+            heading: "Latency by percentile, per scenario".to_string(),
+            about: "Each line is one scenario's request latency at the client, read at every percentile (nearest rank over the requests that succeeded). The x axis gives each nine the same width (50%, 90%, 99%, 99.9%, 99.99%), so the tail, where the scenarios differ, is not squeezed into the right edge. Under the legend: the lab's theory beside what was measured.".to_string(),
+            svg: crate::picture::plots::cdf::render(&c),
+            linked: false,
+        });
+    }
     plots
+}
+
+/// The latency distributions of the scenarios that ran a workload, with the theory rows.
+fn latency_cdf(t: &LabTimeline) -> Option<crate::picture::plots::cdf::Cdf> {
+    use crate::picture::plots::cdf::{Cdf, Series};
+    let series: Vec<Series> = t
+        .scenarios
+        .iter()
+        .filter(|s| !s.latency_cdf.is_empty())
+        .map(|s| {
+            let m = |k: &str| s.metrics.get(k).copied().unwrap_or(0.0) as u64;
+            let failed = m("failed_requests");
+            Series { name: s.name.clone(), ok: m("requests") - failed, failed, points: s.latency_cdf.clone() }
+        })
+        .collect();
+    if series.is_empty() {
+        return None;
+    }
+    let num = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+    let notes = t
+        .theory
+        .iter()
+        .flat_map(|r| [r.claim.clone(), format!("· theory {}, measured {}", num(r.theory), num(r.measured))])
+        .collect();
+    Some(Cdf { title: format!("{}: latency distribution", t.lab), series, notes })
 }
 
 /// Writes `capture` to `path` as pcapng (key log embedded) as it renders, through a temporary

@@ -103,6 +103,10 @@ pub struct Scenario {
     /// Per object of a page (the head-of-line lab): completion and stall.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub streams: Vec<StreamStat>,
+    /// A workload's latency at the client, percentile by percentile (nearest rank over the
+    /// requests that succeeded): 1 to 99 in steps of 1, then 99.5, 99.9, 99.99 and 100.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub latency_cdf: Vec<tail::CdfPoint>,
     /// What the lab says about this scenario (why it behaves as it does).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub note: String,

@@ -11,6 +11,28 @@ use std::time::Duration;
 use crate::service::workload::RequestRecord;
 use crate::service::GatewayLog;
 
+/// One point of a latency distribution.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CdfPoint {
+    pub percentile: f64,
+    pub ms: f64,
+}
+
+/// The percentiles a latency distribution is kept at.
+pub fn cdf_percentiles() -> Vec<f64> {
+    (1..=99).map(f64::from).chain([99.5, 99.9, 99.99, 100.0]).collect()
+}
+
+/// The latency of the requests that succeeded, at [`cdf_percentiles`] (nearest rank).
+pub fn latency_cdf(records: &[RequestRecord]) -> Vec<CdfPoint> {
+    let mut ok: Vec<f64> = records.iter().filter(|r| r.ok()).filter_map(|r| r.latency_us()).map(ms).collect();
+    ok.sort_by(f64::total_cmp);
+    cdf_percentiles()
+        .into_iter()
+        .filter_map(|p| super::percentile(&ok, p).map(|ms| CdfPoint { percentile: p, ms }))
+        .collect()
+}
+
 /// What the figures are measured against: the lab's `service_p99` and `slow_time`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Thresholds {

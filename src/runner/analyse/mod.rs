@@ -169,6 +169,7 @@ pub fn analyse(run: &mut Run<'_>) -> timeline::Scenario {
         metrics: Default::default(),
         rounds: Vec::new(),
         streams: Vec::new(),
+        latency_cdf: Vec::new(),
         note: plan.note.clone(),
         expectations: Vec::new(),
         error: run.error.clone(),
