@@ -644,12 +644,30 @@ fn check_step(step: &Step, hosts: &[HostPlan], dns: Option<&DnsPlan>, at: &str) 
             }
         }
         Step::Workload(w) => {
-            let serves = hosts.iter().any(|h| (h.name == w.to || h.group == w.to) && h.services.iter().any(|s| s.port == w.port));
-            if !serves {
+            let service = hosts
+                .iter()
+                .filter(|h| h.name == w.to || h.group == w.to)
+                .find_map(|h| h.services.iter().find(|s| s.port == w.port));
+            let Some(service) = service else {
                 return Err(InputError::new(format!(
                     "{at}: `workload` to `{}` port {}, where no host serves (give it a [[host.service]] with port = {})",
                     w.to, w.port, w.port
                 )));
+            };
+            match (service.tls, w.tls) {
+                (true, None) => {
+                    return Err(InputError::new(format!(
+                        "{at}.tls: none, but `{}` serves HTTPS on port {} (allowed here: 1.2, 1.3)",
+                        w.to, w.port
+                    )))
+                }
+                (false, Some(_)) => {
+                    return Err(InputError::new(format!(
+                        "{at}.tls: `{}` serves plain HTTP on port {} (allowed here: none)",
+                        w.to, w.port
+                    )))
+                }
+                _ => {}
             }
         }
         Step::Connect { to, .. } => {

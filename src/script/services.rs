@@ -11,6 +11,11 @@
 //! policy = "hedged"            # sequential | parallel | hedged
 //! hedge_after = "p95"          # a percentile of recent calls, or a duration
 //! ```
+//!
+//! A service on port 443 (or with `tls = true`) serves HTTPS with its host's own certificate;
+//! a gateway calls HTTPS upstreams with `upstream_tls` (default: TLS 1.3 on `upstream_port`
+//! 443). `upstream = ["replica-db", "primary-db"]` names several upstreams, called in turn
+//! (call k goes to the k-th, modulo their number; `calls` defaults to how many are named).
 
 use std::net::SocketAddrV4;
 use std::time::Duration;
@@ -22,10 +27,15 @@ use super::raw::Scalar;
 use super::steps::PORT;
 use super::InputError;
 use crate::dist::ServiceTime;
+use crate::proto::tls::TlsVersion;
 use crate::service::{GatewaySpec, Handler, HedgeAfter, Policy, Replica, ServiceSpec};
 
 pub const HANDLERS: &[&str] = &["bytes", "service", "gateway"];
 pub const POLICIES: &[&str] = &["sequential", "parallel", "hedged"];
+/// `upstream_tls`: a TLS version, or plain HTTP.
+pub const UPSTREAM_TLS: &[&str] = &["1.2", "1.3", "none"];
+/// The port HTTPS is on by default (a service there serves TLS unless `tls = false`).
+pub const HTTPS_PORT: u16 = 443;
 /// Calls a gateway makes per request.
 pub const CALLS: IntRange = IntRange::new(1, 10_000);
 /// Requests a service serves at once (0: no limit).
@@ -36,8 +46,9 @@ pub const POOL: IntRange = IntRange::new(0, 1000);
 pub const RETRIES: IntRange = IntRange::new(0, 10);
 
 /// The keys of `[[host.service]]`, and which handler each belongs to (`None`: all).
-pub const FIELDS: [(Field, Option<&str>); 15] = [
+pub const FIELDS: [(Field, Option<&str>); 17] = [
     (Field::new("port", Kind::Int(PORT), "TCP port it listens on (default 80)"), None),
+    (Field::new("tls", Kind::Bool, "serve HTTPS, TLS 1.2 and 1.3 (default: on port 443 only)"), None),
     (Field::new("handler", Kind::Choice(HANDLERS), "what it does with a request"), None),
     (
         Field::new("concurrency", Kind::Int(CONCURRENCY), "requests served at once, the rest queue FIFO (0: no limit)"),
@@ -48,19 +59,45 @@ pub const FIELDS: [(Field, Option<&str>); 15] = [
         Some("service"),
     ),
     (Field::new("response", Kind::Size(params::BODY), "body bytes of each answer (default 1000)"), None),
-    (Field::new("upstream", Kind::Text, "the host it calls (all replicas of it)"), Some("gateway")),
+    (
+        Field::new("upstream", Kind::Text, "the host it calls (all replicas of it), or a list of hosts called in turn"),
+        Some("gateway"),
+    ),
     (Field::new("upstream_port", Kind::Int(PORT), "the upstream's port (default 80)"), Some("gateway")),
-    (Field::new("calls", Kind::Int(CALLS), "calls per request (default 1)"), Some("gateway")),
+    (
+        Field::new(
+            "upstream_tls",
+            Kind::Choice(UPSTREAM_TLS),
+            "TLS to the upstream: 1.2, 1.3 or none (default: 1.3 on upstream_port 443, else none)",
+        ),
+        Some("gateway"),
+    ),
+    (
+        Field::new("calls", Kind::Int(CALLS), "calls per request (default 1, or one per upstream named)"),
+        Some("gateway"),
+    ),
     (Field::new("policy", Kind::Choice(POLICIES), "how the calls are made (default sequential)"), Some("gateway")),
     (Field::new("wait_for", Kind::Int(CALLS), "parallel: answer after this many calls (default all)"), Some("gateway")),
     (
         Field::new("hedge_after", Kind::Text, "hedged: a percentile of recent calls (\"p95\") or a delay (\"10ms\")"),
         Some("gateway"),
     ),
-    (Field::new("pool", Kind::Int(POOL), "warm connections per replica (0: fresh per call; default 4)"), Some("gateway")),
-    (Field::new("per_try_timeout", Kind::Duration(params::SPAN), "cancel and retry a try after this (0: never)"), Some("gateway")),
-    (Field::new("deadline", Kind::Duration(params::SPAN), "answer 504 after this, every try included (0: none)"), Some("gateway")),
-    (Field::new("retries", Kind::Int(RETRIES), "retries per call, within the retry budget (default 0)"), Some("gateway")),
+    (
+        Field::new("pool", Kind::Int(POOL), "warm connections per replica (0: fresh per call; default 4)"),
+        Some("gateway"),
+    ),
+    (
+        Field::new("per_try_timeout", Kind::Duration(params::SPAN), "cancel and retry a try after this (0: never)"),
+        Some("gateway"),
+    ),
+    (
+        Field::new("deadline", Kind::Duration(params::SPAN), "answer 504 after this, every try included (0: none)"),
+        Some("gateway"),
+    ),
+    (
+        Field::new("retries", Kind::Int(RETRIES), "retries per call, within the retry budget (default 0)"),
+        Some("gateway"),
+    ),
 ];
 
 /// The retry budget's deposit per call (Finagle's default `percentCanRetry`, 20%).
@@ -86,6 +123,44 @@ pub fn resolve(raw: &[super::raw::RawHost], hosts: &mut [HostPlan], params: &Par
         }
         for host in hosts.iter_mut().filter(|p| p.raw == i) {
             host.services = specs.clone();
+        }
+    }
+    for (i, h) in raw.iter().enumerate() {
+        let Some(plan) = hosts.iter().find(|p| p.raw == i) else { continue };
+        for (j, spec) in plan.services.iter().enumerate() {
+            if let Handler::Gateway(g) = &spec.handler {
+                check_upstreams(g, hosts, &format!("[[host]] {} ({}).service[{}]", i + 1, h.name, j + 1))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every upstream of gateway `g` serves on its upstream port, with TLS where `g` calls with
+/// TLS and without where it does not.
+fn check_upstreams(g: &GatewaySpec, hosts: &[HostPlan], at: &str) -> Result<(), InputError> {
+    for r in &g.replicas {
+        let port = r.addr.port();
+        let Some(s) = hosts.get(r.host).and_then(|h| h.services.iter().find(|s| s.port == port)) else {
+            return Err(InputError::new(format!(
+                "{at}.upstream_port: `{}` serves nothing on port {port} (give it a [[host.service]] with port = {port})",
+                r.name
+            )));
+        };
+        match (s.tls, g.tls) {
+            (true, None) => {
+                return Err(InputError::new(format!(
+                    "{at}.upstream_tls: none, but `{}` serves HTTPS on port {port} (allowed here: 1.2, 1.3)",
+                    r.name
+                )))
+            }
+            (false, Some(_)) => {
+                return Err(InputError::new(format!(
+                    "{at}.upstream_tls: `{}` serves plain HTTP on port {port} (allowed here: none; or give its service tls = true)",
+                    r.name
+                )))
+            }
+            _ => {}
         }
     }
     Ok(())
@@ -128,6 +203,7 @@ fn service(table: &toml::Table, at: &str, hosts: &[HostPlan], params: &Params) -
         Ok(get(key)?.map(|v| v.duration_in(params::SPAN)).transpose()?.filter(|d| !d.is_zero()))
     };
     let port = int("port", PORT, 80)? as u16;
+    let tls = get("tls")?.map(|v| v.bool()).transpose()?.unwrap_or(port == HTTPS_PORT);
     let handler_name = get("handler")?.map(|v| v.choice(HANDLERS)).transpose()?.unwrap_or_default();
     let concurrency = Some(int("concurrency", CONCURRENCY, 0)? as u32).filter(|&c| c > 0);
     let response = get("response")?.map(|v| v.size_in(params::BODY)).transpose()?.unwrap_or(1000);
@@ -139,37 +215,74 @@ fn service(table: &toml::Table, at: &str, hosts: &[HostPlan], params: &Params) -
             let time = ServiceTime::parse(&text).map_err(|e| InputError::new(format!("{at}.time: \"{text}\": {e}")))?;
             Handler::Service { time, response }
         }
-        _ => Handler::Gateway(gateway(at, &get, &int, &span, hosts, response)?),
+        _ => Handler::Gateway(gateway(at, table, params, &get, &int, &span, hosts, response)?),
     };
-    Ok(ServiceSpec { port, handler, concurrency })
+    Ok(ServiceSpec { port, handler, concurrency, tls })
 }
 
 type Get<'a> = dyn Fn(&str) -> Result<Option<Value>, InputError> + 'a;
 type Int<'a> = dyn Fn(&str, IntRange, u64) -> Result<u64, InputError> + 'a;
 type Span<'a> = dyn Fn(&str) -> Result<Option<Duration>, InputError> + 'a;
 
+/// The hosts `upstream` names: one (a string), or several in turn (a list of strings), each
+/// possibly `${param}`.
+fn upstream_names(table: &toml::Table, params: &Params, at: &str) -> Result<Vec<String>, InputError> {
+    let field = format!("{at}.upstream");
+    let one = |v: &toml::Value| -> Result<String, InputError> {
+        match v {
+            toml::Value::String(s) => params.resolve(&field, &Scalar::Str(s.clone()))?.string(),
+            other => Err(InputError::new(format!("{field}: `{other}` is not a host name"))),
+        }
+    };
+    let names = match table.get("upstream") {
+        None => return Err(InputError::new(format!("{at}: a `gateway` handler needs `upstream`"))),
+        Some(toml::Value::Array(list)) => list.iter().map(one).collect::<Result<Vec<_>, _>>()?,
+        Some(v) => vec![one(v)?],
+    };
+    if names.is_empty() || names.len() > CALLS.max as usize {
+        return Err(InputError::new(format!("{field}: a list of {} hosts (allowed: 1 to {})", names.len(), CALLS.max)));
+    }
+    Ok(names)
+}
+
+#[allow(clippy::too_many_arguments)]
 fn gateway(
     at: &str,
+    table: &toml::Table,
+    params: &Params,
     get: &Get<'_>,
     int: &Int<'_>,
     span: &Span<'_>,
     hosts: &[HostPlan],
     response: u64,
 ) -> Result<GatewaySpec, InputError> {
-    let upstream =
-        get("upstream")?.ok_or_else(|| InputError::new(format!("{at}: a `gateway` handler needs `upstream`")))?.string()?;
+    let names = upstream_names(table, params, at)?;
     let port = int("upstream_port", PORT, 80)? as u16;
-    let replicas: Vec<Replica> = hosts
-        .iter()
-        .enumerate()
-        .filter(|(_, h)| h.group == upstream || h.name == upstream)
-        .map(|(i, h)| Replica { host: i, addr: SocketAddrV4::new(h.addr, port), name: h.name.clone() })
-        .collect();
-    if replicas.is_empty() {
-        let names: Vec<&str> = hosts.iter().map(|h| h.group.as_str()).collect();
-        return Err(InputError::new(format!("{at}.upstream: no host `{upstream}` (hosts: {})", names.join(", "))));
+    let mut replicas: Vec<Replica> = Vec::new();
+    let mut groups = Vec::new();
+    for upstream in &names {
+        let start = replicas.len();
+        replicas.extend(
+            hosts
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| h.group == *upstream || h.name == *upstream)
+                .map(|(i, h)| Replica { host: i, addr: SocketAddrV4::new(h.addr, port), name: h.name.clone() }),
+        );
+        if replicas.len() == start {
+            let names: Vec<&str> = hosts.iter().map(|h| h.group.as_str()).collect();
+            return Err(InputError::new(format!("{at}.upstream: no host `{upstream}` (hosts: {})", names.join(", "))));
+        }
+        groups.push(start..replicas.len());
     }
-    let calls = int("calls", CALLS, 1)? as u32;
+    let upstream = names.join(", ");
+    let tls = match get("upstream_tls")?.map(|v| v.choice(UPSTREAM_TLS)).transpose()?.as_deref() {
+        Some("1.2") => Some(TlsVersion::Tls12),
+        Some("1.3") => Some(TlsVersion::Tls13),
+        Some(_) => None,
+        None => (port == HTTPS_PORT).then_some(TlsVersion::Tls13),
+    };
+    let calls = int("calls", CALLS, names.len() as u64)? as u32;
     let policy = match get("policy")?.map(|v| v.choice(POLICIES)).transpose()?.as_deref() {
         Some("parallel") => {
             let wait_for = get("wait_for")?.map(|v| v.int(CALLS)).transpose()?.map(|k| k as u32);
@@ -181,7 +294,7 @@ fn gateway(
             Policy::Parallel { wait_for }
         }
         Some("hedged") => {
-            if replicas.len() < 2 {
+            if groups.iter().any(|g| g.len() < 2) {
                 return Err(InputError::new(format!(
                     "{at}.policy: hedged needs at least two replicas of `{upstream}` (give it replicas = 2 or more)"
                 )));
@@ -199,9 +312,11 @@ fn gateway(
     }
     Ok(GatewaySpec {
         replicas,
+        groups: if names.len() > 1 { groups } else { Vec::new() },
         calls,
         policy,
         pool: int("pool", POOL, 4)? as u32,
+        tls,
         per_try_timeout: span("per_try_timeout")?,
         deadline: span("deadline")?,
         retries: int("retries", RETRIES, 0)? as u32,
@@ -225,6 +340,8 @@ pub fn hedge_after(text: &str, at: &str) -> Result<HedgeAfter, InputError> {
         .filter(|d| *d <= Duration::from_secs(3600))
         .map(HedgeAfter::Delay)
         .ok_or_else(|| {
-            InputError::new(format!("{at}: \"{text}\" (allowed: a percentile such as p95, or a duration from 0ms to 1h)"))
+            InputError::new(format!(
+                "{at}: \"{text}\" (allowed: a percentile such as p95, or a duration from 0ms to 1h)"
+            ))
         })
 }

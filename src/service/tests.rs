@@ -55,26 +55,35 @@ fn world(replicas: usize, policy: Policy, calls: u32, time: &str, requests: u64,
         .collect();
     let time = ServiceTime::parse(time).unwrap();
     let mut services = Services::default();
+    let tls = tls::ServiceTls::default();
     for r in &replicas {
-        let spec = ServiceSpec { port: 80, handler: Handler::Service { time: time.clone(), response: 100 }, concurrency: None };
-        services.list.push(HttpService::new(&mut net, r.host, &spec, tcp, crate::rng::stream(seed, &format!("svc {}", r.host))));
+        let spec = ServiceSpec {
+            port: 80,
+            handler: Handler::Service { time: time.clone(), response: 100 },
+            concurrency: None,
+            tls: false,
+        };
+        let rng = crate::rng::stream(seed, &format!("svc {}", r.host));
+        services.list.push(HttpService::new(&mut net, r.host, &spec, tcp, &tls, rng).unwrap());
     }
     let gateway = GatewaySpec {
         replicas,
+        groups: Vec::new(),
         calls,
         policy,
         pool: 4,
+        tls: None,
         per_try_timeout: None,
         deadline: None,
         retries: 0,
         retry_ratio: 0.2,
         response: 200,
     };
-    let spec = ServiceSpec { port: 80, handler: Handler::Gateway(gateway), concurrency: None };
-    services.list.push(HttpService::new(&mut net, 1, &spec, tcp, crate::rng::stream(seed, "gw")));
+    let spec = ServiceSpec { port: 80, handler: Handler::Gateway(gateway), concurrency: None, tls: false };
+    services.list.push(HttpService::new(&mut net, 1, &spec, tcp, &tls, crate::rng::stream(seed, "gw")).unwrap());
     let to = Replica { host: 1, addr: SocketAddrV4::new(addr(1), 80), name: "gateway".into() };
     let spec = WorkloadSpec { to, requests, arrival: Arrival::Open { per_second: 50.0 }, pool: 4 };
-    let workload = Workload::new(0, spec, tcp, crate::rng::stream(seed, "workload"));
+    let workload = Workload::new(0, spec, tcp, None, crate::rng::stream(seed, "workload"));
     (net, World { services, workload })
 }
 
@@ -123,7 +132,8 @@ fn parallel_calls_take_the_max() {
 
 #[test]
 fn hedges_after_a_delay_and_cancel_the_loser() {
-    let (mut net, mut w) = world(2, Policy::Hedged { after: HedgeAfter::Delay(Duration::ZERO) }, 1, "uniform 5ms 15ms", 200, 3);
+    let (mut net, mut w) =
+        world(2, Policy::Hedged { after: HedgeAfter::Delay(Duration::ZERO) }, 1, "uniform 5ms 15ms", 200, 3);
     run(&mut net, &mut w);
     let g = w.services.list.last().unwrap().gateway().unwrap();
     assert_eq!(g.log.hedges, 200, "every call hedged at once");

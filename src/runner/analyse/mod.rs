@@ -90,7 +90,7 @@ pub struct Run<'p> {
     pub t0: Instant,
     /// The client–server path's round trip, in ms.
     pub rtt_ms: f64,
-    /// The TLS key log of both TLS worlds (TCP, then QUIC).
+    /// The TLS key log of every TLS world (TCP, then QUIC, then the services' own).
     pub key_log: String,
     /// QUIC's initial window, when a page fetched over HTTP/3.
     pub quic_window: Option<u64>,
@@ -121,6 +121,7 @@ impl<'p> Run<'p> {
         if let Some(q) = &programs.quic_tls {
             key_log.push_str(&q.key_log());
         }
+        key_log.push_str(&programs.service_tls.key_log());
         net.finish_captures(&key_log);
         let t0 = programs.client.t0.unwrap_or(Instant::ZERO);
         let rtt_ms = plan.rtt().as_secs_f64() * 1000.0;
