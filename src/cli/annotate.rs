@@ -159,6 +159,7 @@ fn scenario(c: &ConnectionTimeline, capture: &str) -> Scenario {
         metrics,
         rounds: Vec::new(),
         streams: Vec::new(),
+        hops: Vec::new(),
         note: String::new(),
         expectations: Vec::new(),
         error: None,

@@ -29,6 +29,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("keepalive", include_str!("../../labs/keepalive.toml")),
     ("hol", include_str!("../../labs/hol.toml")),
     ("tail-latency", include_str!("../../labs/tail-latency.toml")),
+    ("latency-budget", include_str!("../../labs/latency-budget.toml")),
 ];
 
 /// A mistake in what the user gave us (exit status 2). The message names the field, the
@@ -180,7 +181,17 @@ impl Lab {
                 )));
             }
             expect::Operand::parse(&t.measure, &format!("[[theory]] {}.measure", i + 1))?;
-            const MODELS: [&str; 6] = ["fixed", "rtts_in_ms", "slow_start", "fresh", "fresh_cold_dns", "iw_bytes"];
+            const MODELS: [&str; 9] = [
+                "fixed",
+                "rtts_in_ms",
+                "slow_start",
+                "fresh",
+                "fresh_cold_dns",
+                "iw_bytes",
+                "budget_rtts",
+                "budget_hop_share",
+                "fresh_over_pooled",
+            ];
             if let Some(m) = t.model.as_deref().filter(|m| !MODELS.contains(m)) {
                 return Err(InputError::new(format!(
                     "[[theory]] {}.model: unknown model `{m}` (allowed: {})",
@@ -229,7 +240,9 @@ impl Lab {
                     "{at}.replicas: only hosts with role = \"host\" (services) have replicas; this one is the {role_name}"
                 )));
             }
-            if matches!(role, plan::Role::Client | plan::Role::Resolver | plan::Role::Authority) && !h.services.is_empty() {
+            if matches!(role, plan::Role::Client | plan::Role::Resolver | plan::Role::Authority)
+                && !h.services.is_empty()
+            {
                 return Err(InputError::new(format!(
                     "{at}.service: the {role_name} runs no services (give services to a host with role = \"host\")"
                 )));
@@ -243,7 +256,8 @@ impl Lab {
             }
             for r in 0..replicas {
                 let name = if h.replicas.is_some() { format!("{}-{}", h.name, r + 1) } else { h.name.clone() };
-                let addr = u32::from(addr).checked_add(r).map(Ipv4Addr::from).filter(|a| not_a_host_address(*a).is_none());
+                let addr =
+                    u32::from(addr).checked_add(r).map(Ipv4Addr::from).filter(|a| not_a_host_address(*a).is_none());
                 let Some(addr) = addr else {
                     return Err(InputError::new(format!(
                         "{at}.replicas: {replicas} replicas from {} run past the usable addresses",

@@ -4,7 +4,8 @@
 //! provider (`rng::derive(seed, "tls:<host>")`), so a capture is the same bytes for the same
 //! seed. A caller of that host (a gateway's upstream pool, a workload) takes its client
 //! config from the same world ([`ServiceTls::client`]): it trusts exactly that certificate,
-//! and its session cache lets a later connection resume. Both ends log their secrets to the
+//! and has a session cache of its own, so its later connections may resume the sessions it
+//! set up (RFC 8446 §2.2), never those of another caller. Both ends log their secrets to the
 //! world's key log, and [`ServiceTls::key_log`] gathers every world's, so the scenario's
 //! capture decrypts every TLS leg.
 //!
@@ -51,9 +52,10 @@ impl ServiceTls {
     }
 
     /// How a caller starts TLS `version` to `host` (its name, trusting its certificate), if
-    /// `host` serves TLS.
+    /// `host` serves TLS: each call gives a new session cache, shared by the clones of what
+    /// it returns (one caller's connections).
     pub fn client(&self, host: usize, version: TlsVersion) -> Option<TlsSetup> {
-        self.world(host).map(|w| TlsSetup::new(w, version))
+        self.world(host).map(|w| TlsSetup::with_own_sessions(w, version))
     }
 
     /// Every world's key log, in host order (SSLKEYLOGFILE format).

@@ -5,13 +5,14 @@
 //! configured RTT. `rtts` divides a phase's duration by the path RTT. The JSON layout is
 //! schema 1 of design.md §3; fields beyond it are additions, never changes.
 
+pub mod budget;
 pub mod from_capture;
 pub mod hol;
 pub mod keepalive;
 pub mod rounds;
 pub mod sweeps;
-pub mod tail;
 pub mod table;
+pub mod tail;
 pub mod theory;
 
 use std::collections::BTreeMap;
@@ -103,6 +104,10 @@ pub struct Scenario {
     /// Per object of a page (the head-of-line lab): completion and stall.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub streams: Vec<StreamStat>,
+    /// Per hop of a request's path, its time and share of the latency budget (the
+    /// latency-budget lab).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hops: Vec<budget::Hop>,
     /// What the lab says about this scenario (why it behaves as it does).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub note: String,

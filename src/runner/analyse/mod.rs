@@ -11,6 +11,7 @@
 //! capture) are `timeline`'s, which never runs anything; an analyser connects one of them to
 //! what this run recorded.
 
+mod budget;
 mod hol;
 mod keepalive;
 mod kernel;
@@ -70,6 +71,10 @@ pub fn analysers(plan: &ScenarioPlan) -> Vec<Box<dyn Analyser>> {
         list.push(Box::new(tail::WorkloadMetrics));
     }
     list.push(Box::new(totals::Totals));
+    // A workload measured against a latency budget: its hops (after the totals: see there).
+    if plan.steps.iter().any(|s| matches!(s, Step::Workload(w) if w.budget.is_some())) {
+        list.push(Box::new(budget::LatencyBudget));
+    }
     if plan.pictures {
         list.push(Box::new(pictures::Pictures));
     }
@@ -170,6 +175,7 @@ pub fn analyse(run: &mut Run<'_>) -> timeline::Scenario {
         metrics: Default::default(),
         rounds: Vec::new(),
         streams: Vec::new(),
+        hops: Vec::new(),
         note: plan.note.clone(),
         expectations: Vec::new(),
         error: run.error.clone(),
