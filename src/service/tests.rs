@@ -143,3 +143,55 @@ fn hedges_after_a_delay_and_cancel_the_loser() {
     assert!((7.8..9.3).contains(&mean), "mean call {mean} ms");
     assert!(w.workload.records.iter().all(|r| r.ok()));
 }
+
+#[test]
+fn request_ids_name_the_client_request_and_the_call() {
+    assert_eq!(RequestId::parse("/r/12"), Some(RequestId { req: 12, call: None }));
+    assert_eq!(RequestId::parse("/c/12/3/1"), Some(RequestId { req: 12, call: Some((3, 1)) }));
+    for bad in ["/", "/r/", "/r/x", "/c/1/2", "/c/1/2/3/4", "/c/c7/0/0", "/bytes/10", ""] {
+        assert_eq!(RequestId::parse(bad), None, "{bad:?}");
+    }
+}
+
+/// One HTTPS service at `rtt`, called by a workload over TLS 1.3 on a fresh connection per
+/// request: each request pays TCP, TLS and itself, 3 RTTs (RFC 8446 §2), and the service
+/// records each one.
+#[test]
+fn a_fresh_tls_connection_per_request_costs_three_round_trips() {
+    let (seed, tcp, rtt) = (5, TcpConfig::default(), Duration::from_millis(40));
+    let hosts = (0..2).map(|i| Host::new(&format!("h{i}"), addr(i), tcp.mtu(), seed, Instant::ZERO)).collect();
+    let mut net = Network::new(
+        hosts,
+        |f, t| {
+            let config = LinkConfig { delay: rtt / 2, ..Default::default() };
+            (config, Vec::new(), crate::rng::stream(seed, &format!("link {f} {t}")))
+        },
+        0,
+    );
+    let clock = crate::proto::tls::TlsClock::at_unix_micros(0);
+    let tls = tls::ServiceTls::new(seed, [(1, "h1")], &clock).unwrap();
+    let spec = ServiceSpec {
+        port: 443,
+        handler: Handler::Service { time: ServiceTime::parse("fixed 0ms").unwrap(), response: 1000 },
+        concurrency: None,
+        tls: true,
+    };
+    let mut services = Services::default();
+    services.list.push(HttpService::new(&mut net, 1, &spec, tcp, &tls, crate::rng::stream(seed, "svc")).unwrap());
+    let to = Replica { host: 1, addr: SocketAddrV4::new(addr(1), 443), name: "h1".into() };
+    let spec = WorkloadSpec { to, requests: 3, arrival: Arrival::Closed { concurrency: 1 }, pool: 0 };
+    let setup = tls.client(1, crate::proto::tls::TlsVersion::Tls13);
+    assert!(setup.is_some() && tls.client(0, crate::proto::tls::TlsVersion::Tls13).is_none());
+    let workload = Workload::new(0, spec, tcp, setup, crate::rng::stream(seed, "workload"));
+    let mut w = World { services, workload };
+    run(&mut net, &mut w);
+    for r in &w.workload.records {
+        assert_eq!(r.latency_us(), Some(120_000), "{r:?}");
+        let conn = r.conn.unwrap();
+        assert_eq!(conn.waited_us(r.due), 80_000, "TCP 1 RTT + TLS 1.3 1 RTT");
+    }
+    let log = &w.services.list[0].log;
+    assert_eq!(log.served.len(), 3);
+    assert!(log.served.iter().enumerate().all(|(i, s)| s.id == Some(RequestId { req: i as u64, call: None })));
+    assert!(tls.key_log().lines().count() >= 3 * 5, "every connection's secrets are logged");
+}
