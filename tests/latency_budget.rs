@@ -170,6 +170,18 @@ fn tls12_costs_a_round_trip_more_and_resumes_after_the_first() {
 }
 
 #[test]
+fn without_tls_a_fresh_connection_costs_tcp_and_the_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = run(dir.path(), &["tls=none", "edge_rtt=11ms", "origin_rtt=123ms", "db_rtt=0.7ms"]);
+    for (name, want) in expected(11.0, 123.0, 0.7, 0.0) {
+        let got = metric(scenario(&t, name), "total_ms");
+        assert!(got >= want - 1e-9 && got <= want + TOLERANCE_MS, "{name}: {got} ms, formula {want} ms");
+    }
+    check_hops(&t, &paths(11.0, 123.0, 0.7), 0.0, 200.0);
+    assert_eq!(metric(scenario(&t, "edge-cold"), "fresh_over_pooled"), 2.0);
+}
+
+#[test]
 fn captures_decrypt_every_tls_leg_without_errors() {
     let Some(tshark) = tshark() else { return };
     let dir = tempfile::tempdir().unwrap();
@@ -224,7 +236,6 @@ fn bad_fields_are_refused_naming_them() {
     refused(&["latency-budget", "--set", "budget=0ms"], "budget");
     refused(&["latency-budget", "--set", "origin_pool=-1"], "origin_pool");
     refused(&["latency-budget", "--set", "tls=1.1"], "tls");
-    refused(&["latency-budget", "--set", "tls=none"], "upstream_tls: none");
     refused(&["latency-budget", "--set", "db_rtt=0"], "db_rtt");
     let text =
         String::from_utf8(wirelab().args(["show", "latency-budget", "--toml"]).output().unwrap().stdout).unwrap();
@@ -235,8 +246,18 @@ fn bad_fields_are_refused_naming_them() {
         std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
         path.to_str().unwrap().to_string()
     };
-    // The edge calls the origin's HTTPS port in plain HTTP; then its HTTP port, where nothing is.
-    refused(&[&variant("a.toml", "upstream_tls = \"${tls}\"", "upstream_tls = \"none\"")], "upstream_tls");
+    // The edge calls the origin's HTTPS port in plain HTTP, or in TLS 1.2 where the origin
+    // speaks 1.3 only; then its HTTP port, where nothing is.
+    refused(&[&variant("a.toml", "upstream_tls = \"${tls}\"", "upstream_tls = \"none\"")], "upstream_tls: none");
+    refused(&[&variant("a2.toml", "upstream_tls = \"${tls}\"", "upstream_tls = \"1.2\"")], "upstream_tls: 1.2");
+    refused(
+        &[&variant(
+            "a3.toml",
+            "to = \"origin\", port = 443, tls = \"${tls}\"",
+            "to = \"origin\", port = 443, tls = \"1.2\"",
+        )],
+        ".tls: 1.2",
+    );
     refused(&[&variant("b.toml", "upstream_port = 443", "upstream_port = 80")], "upstream_port");
     refused(
         &[&variant("c.toml", "upstream = [\"replica-db\", \"origin-db\"]", "upstream = [\"replica-db\", 7]")],

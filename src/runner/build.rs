@@ -107,7 +107,7 @@ impl<'p> World<'p> {
         let http = (plan.hosts[plan.server].role == Role::Server)
             .then(|| HttpServer::new(&mut net, plan.server, plan.tcp, plan.server_idle_timeout));
         let (dns, stub) = dns(plan, seed, &mut net);
-        let tls_hosts = plan.hosts.iter().enumerate().filter(|(_, h)| h.services.iter().any(|s| s.tls));
+        let tls_hosts = plan.hosts.iter().enumerate().filter(|(_, h)| h.services.iter().any(|s| s.tls.is_some()));
         let service_tls = Arc::new(ServiceTls::new(seed, tls_hosts.map(|(i, h)| (i, h.name.as_str())), &tls_clock)?);
         let mut client = client(plan, seed, stub, &mut net);
         client.service_tls = service_tls.clone();

@@ -654,20 +654,16 @@ fn check_step(step: &Step, hosts: &[HostPlan], dns: Option<&DnsPlan>, at: &str) 
                     w.to, w.port, w.port
                 )));
             };
-            match (service.tls, w.tls) {
-                (true, None) => {
-                    return Err(InputError::new(format!(
-                        "{at}.tls: none, but `{}` serves HTTPS on port {} (allowed here: 1.2, 1.3)",
-                        w.to, w.port
-                    )))
-                }
-                (false, Some(_)) => {
-                    return Err(InputError::new(format!(
-                        "{at}.tls: `{}` serves plain HTTP on port {} (allowed here: none)",
-                        w.to, w.port
-                    )))
-                }
-                _ => {}
+            if service.tls != w.tls {
+                use super::services::{served, tls_name};
+                return Err(InputError::new(format!(
+                    "{at}.tls: {}, but `{}` serves {} on port {} (allowed here: {})",
+                    tls_name(w.tls),
+                    w.to,
+                    served(service.tls),
+                    w.port,
+                    tls_name(service.tls)
+                )));
             }
         }
         Step::Connect { to, .. } => {

@@ -12,8 +12,9 @@
 //! hedge_after = "p95"          # a percentile of recent calls, or a duration
 //! ```
 //!
-//! A service on port 443 (or with `tls = true`) serves HTTPS with its host's own certificate;
-//! a gateway calls HTTPS upstreams with `upstream_tls` (default: TLS 1.3 on `upstream_port`
+//! A service with `tls = "1.3"` (or "1.2"; "1.3" by default on port 443) serves HTTPS in that
+//! version, with its host's own certificate; a gateway calls HTTPS upstreams with
+//! `upstream_tls`, the same version (default: TLS 1.3 on `upstream_port`
 //! 443). `upstream = ["replica-db", "primary-db"]` names several upstreams, called in turn
 //! (call k goes to the k-th, modulo their number; `calls` defaults to how many are named).
 
@@ -32,9 +33,9 @@ use crate::service::{GatewaySpec, Handler, HedgeAfter, Policy, Replica, ServiceS
 
 pub const HANDLERS: &[&str] = &["bytes", "service", "gateway"];
 pub const POLICIES: &[&str] = &["sequential", "parallel", "hedged"];
-/// `upstream_tls`: a TLS version, or plain HTTP.
-pub const UPSTREAM_TLS: &[&str] = &["1.2", "1.3", "none"];
-/// The port HTTPS is on by default (a service there serves TLS unless `tls = false`).
+/// `tls` and `upstream_tls`: a TLS version, or plain HTTP.
+pub const TLS_CHOICES: &[&str] = &["1.2", "1.3", "none"];
+/// The port HTTPS is on by default (a service there serves TLS 1.3 unless `tls` says otherwise).
 pub const HTTPS_PORT: u16 = 443;
 /// Calls a gateway makes per request.
 pub const CALLS: IntRange = IntRange::new(1, 10_000);
@@ -48,7 +49,14 @@ pub const RETRIES: IntRange = IntRange::new(0, 10);
 /// The keys of `[[host.service]]`, and which handler each belongs to (`None`: all).
 pub const FIELDS: [(Field, Option<&str>); 17] = [
     (Field::new("port", Kind::Int(PORT), "TCP port it listens on (default 80)"), None),
-    (Field::new("tls", Kind::Bool, "serve HTTPS, TLS 1.2 and 1.3 (default: on port 443 only)"), None),
+    (
+        Field::new(
+            "tls",
+            Kind::Choice(TLS_CHOICES),
+            "serve HTTPS in TLS 1.2 or 1.3, or none (default: 1.3 on port 443)",
+        ),
+        None,
+    ),
     (Field::new("handler", Kind::Choice(HANDLERS), "what it does with a request"), None),
     (
         Field::new("concurrency", Kind::Int(CONCURRENCY), "requests served at once, the rest queue FIFO (0: no limit)"),
@@ -67,7 +75,7 @@ pub const FIELDS: [(Field, Option<&str>); 17] = [
     (
         Field::new(
             "upstream_tls",
-            Kind::Choice(UPSTREAM_TLS),
+            Kind::Choice(TLS_CHOICES),
             "TLS to the upstream: 1.2, 1.3 or none (default: 1.3 on upstream_port 443, else none)",
         ),
         Some("gateway"),
@@ -136,6 +144,34 @@ pub fn resolve(raw: &[super::raw::RawHost], hosts: &mut [HostPlan], params: &Par
     Ok(())
 }
 
+/// A TLS setting as the lab file writes it.
+pub fn tls_name(v: Option<TlsVersion>) -> &'static str {
+    match v {
+        Some(TlsVersion::Tls12) => "1.2",
+        Some(TlsVersion::Tls13) => "1.3",
+        None => "none",
+    }
+}
+
+/// What a service with TLS setting `v` serves, in words.
+pub fn served(v: Option<TlsVersion>) -> &'static str {
+    match v {
+        Some(TlsVersion::Tls12) => "HTTPS in TLS 1.2 only",
+        Some(TlsVersion::Tls13) => "HTTPS in TLS 1.3 only",
+        None => "plain HTTP",
+    }
+}
+
+/// `tls` / `upstream_tls`: a version, or none.
+fn tls_choice(v: Option<Value>, default: Option<TlsVersion>) -> Result<Option<TlsVersion>, InputError> {
+    Ok(match v.map(|v| v.choice(TLS_CHOICES)).transpose()?.as_deref() {
+        Some("1.2") => Some(TlsVersion::Tls12),
+        Some("1.3") => Some(TlsVersion::Tls13),
+        Some(_) => None,
+        None => default,
+    })
+}
+
 /// Every upstream of gateway `g` serves on its upstream port, with TLS where `g` calls with
 /// TLS and without where it does not.
 fn check_upstreams(g: &GatewaySpec, hosts: &[HostPlan], at: &str) -> Result<(), InputError> {
@@ -147,20 +183,14 @@ fn check_upstreams(g: &GatewaySpec, hosts: &[HostPlan], at: &str) -> Result<(), 
                 r.name
             )));
         };
-        match (s.tls, g.tls) {
-            (true, None) => {
-                return Err(InputError::new(format!(
-                    "{at}.upstream_tls: none, but `{}` serves HTTPS on port {port} (allowed here: 1.2, 1.3)",
-                    r.name
-                )))
-            }
-            (false, Some(_)) => {
-                return Err(InputError::new(format!(
-                    "{at}.upstream_tls: `{}` serves plain HTTP on port {port} (allowed here: none; or give its service tls = true)",
-                    r.name
-                )))
-            }
-            _ => {}
+        if s.tls != g.tls {
+            return Err(InputError::new(format!(
+                "{at}.upstream_tls: {}, but `{}` serves {} on port {port} (allowed here: {})",
+                tls_name(g.tls),
+                r.name,
+                served(s.tls),
+                tls_name(s.tls)
+            )));
         }
     }
     Ok(())
@@ -203,7 +233,7 @@ fn service(table: &toml::Table, at: &str, hosts: &[HostPlan], params: &Params) -
         Ok(get(key)?.map(|v| v.duration_in(params::SPAN)).transpose()?.filter(|d| !d.is_zero()))
     };
     let port = int("port", PORT, 80)? as u16;
-    let tls = get("tls")?.map(|v| v.bool()).transpose()?.unwrap_or(port == HTTPS_PORT);
+    let tls = tls_choice(get("tls")?, (port == HTTPS_PORT).then_some(TlsVersion::Tls13))?;
     let handler_name = get("handler")?.map(|v| v.choice(HANDLERS)).transpose()?.unwrap_or_default();
     let concurrency = Some(int("concurrency", CONCURRENCY, 0)? as u32).filter(|&c| c > 0);
     let response = get("response")?.map(|v| v.size_in(params::BODY)).transpose()?.unwrap_or(1000);
@@ -276,12 +306,7 @@ fn gateway(
         groups.push(start..replicas.len());
     }
     let upstream = names.join(", ");
-    let tls = match get("upstream_tls")?.map(|v| v.choice(UPSTREAM_TLS)).transpose()?.as_deref() {
-        Some("1.2") => Some(TlsVersion::Tls12),
-        Some("1.3") => Some(TlsVersion::Tls13),
-        Some(_) => None,
-        None => (port == HTTPS_PORT).then_some(TlsVersion::Tls13),
-    };
+    let tls = tls_choice(get("upstream_tls")?, (port == HTTPS_PORT).then_some(TlsVersion::Tls13))?;
     let calls = int("calls", CALLS, names.len() as u64)? as u32;
     let policy = match get("policy")?.map(|v| v.choice(POLICIES)).transpose()?.as_deref() {
         Some("parallel") => {

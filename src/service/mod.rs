@@ -45,8 +45,9 @@ pub struct ServiceSpec {
     pub handler: Handler,
     /// Requests served at once; more wait in a FIFO queue. `None`: no limit.
     pub concurrency: Option<u32>,
-    /// Serves HTTPS: TLS 1.2 and 1.3 (RFC 8446) with the host's own lab certificate.
-    pub tls: bool,
+    /// Serves HTTPS with this TLS version only (RFC 8446 for 1.3, RFC 5246 for 1.2), with the
+    /// host's own lab certificate; `None`: plain HTTP.
+    pub tls: Option<TlsVersion>,
 }
 
 /// What a service does with a request.

@@ -93,10 +93,10 @@ impl HttpService {
         rng: ChaCha8Rng,
     ) -> Result<Self, String> {
         let server_tls = match spec.tls {
-            true => {
-                Some(tls.server(host).ok_or_else(|| format!("no TLS world for the service on port {}", spec.port))?)
+            Some(v) => {
+                Some(tls.server(host, v).ok_or_else(|| format!("no TLS world for the service on port {}", spec.port))?)
             }
-            false => None,
+            None => None,
         };
         let runtime = match &spec.handler {
             Handler::Bytes => Runtime::Bytes,

@@ -61,7 +61,7 @@ fn world(replicas: usize, policy: Policy, calls: u32, time: &str, requests: u64,
             port: 80,
             handler: Handler::Service { time: time.clone(), response: 100 },
             concurrency: None,
-            tls: false,
+            tls: None,
         };
         let rng = crate::rng::stream(seed, &format!("svc {}", r.host));
         services.list.push(HttpService::new(&mut net, r.host, &spec, tcp, &tls, rng).unwrap());
@@ -79,7 +79,7 @@ fn world(replicas: usize, policy: Policy, calls: u32, time: &str, requests: u64,
         retry_ratio: 0.2,
         response: 200,
     };
-    let spec = ServiceSpec { port: 80, handler: Handler::Gateway(gateway), concurrency: None, tls: false };
+    let spec = ServiceSpec { port: 80, handler: Handler::Gateway(gateway), concurrency: None, tls: None };
     services.list.push(HttpService::new(&mut net, 1, &spec, tcp, &tls, crate::rng::stream(seed, "gw")).unwrap());
     let to = Replica { host: 1, addr: SocketAddrV4::new(addr(1), 80), name: "gateway".into() };
     let spec = WorkloadSpec { to, requests, arrival: Arrival::Open { per_second: 50.0 }, pool: 4 };
@@ -174,7 +174,7 @@ fn a_fresh_tls_connection_per_request_costs_three_round_trips() {
         port: 443,
         handler: Handler::Service { time: ServiceTime::parse("fixed 0ms").unwrap(), response: 1000 },
         concurrency: None,
-        tls: true,
+        tls: Some(crate::proto::tls::TlsVersion::Tls13),
     };
     let mut services = Services::default();
     services.list.push(HttpService::new(&mut net, 1, &spec, tcp, &tls, crate::rng::stream(seed, "svc")).unwrap());

@@ -21,10 +21,12 @@ use rustls::ServerConfig;
 use crate::proto::http_client::TlsSetup;
 use crate::proto::tls::{LabTls, TlsClock, TlsVersion};
 
-/// The TLS worlds of a scenario's HTTPS services, by host.
+/// The TLS worlds of a scenario's HTTPS services, by host, and each world's server configs
+/// for TLS 1.2 only and TLS 1.3 only (a service speaks the one version it is set to).
 #[derive(Debug, Default)]
 pub struct ServiceTls {
     worlds: Vec<(usize, LabTls)>,
+    servers: Vec<(usize, TlsVersion, Arc<ServerConfig>)>,
 }
 
 impl ServiceTls {
@@ -34,21 +36,25 @@ impl ServiceTls {
         hosts: impl IntoIterator<Item = (usize, &'a str)>,
         clock: &TlsClock,
     ) -> anyhow::Result<ServiceTls> {
-        let mut worlds = Vec::new();
+        let (mut worlds, mut servers) = (Vec::new(), Vec::new());
         for (host, name) in hosts {
             let seed = crate::rng::derive(seed, &format!("tls:{name}"));
-            worlds.push((host, LabTls::new(seed, name, clock.clone())?));
+            let world = LabTls::new(seed, name, clock.clone())?;
+            for version in [TlsVersion::Tls12, TlsVersion::Tls13] {
+                servers.push((host, version, world.server_only(version)?));
+            }
+            worlds.push((host, world));
         }
-        Ok(ServiceTls { worlds })
+        Ok(ServiceTls { worlds, servers })
     }
 
     fn world(&self, host: usize) -> Option<&LabTls> {
         self.worlds.iter().find(|(h, _)| *h == host).map(|(_, w)| w)
     }
 
-    /// The server config of `host`, if it serves TLS.
-    pub fn server(&self, host: usize) -> Option<Arc<ServerConfig>> {
-        self.world(host).map(LabTls::server)
+    /// The server config of `host` for TLS `version`, if the host serves TLS.
+    pub fn server(&self, host: usize, version: TlsVersion) -> Option<Arc<ServerConfig>> {
+        self.servers.iter().find(|(h, v, _)| *h == host && *v == version).map(|(_, _, c)| c.clone())
     }
 
     /// How a caller starts TLS `version` to `host` (its name, trusting its certificate), if
