@@ -176,7 +176,9 @@ pub fn hops(s: &Scenario) -> String {
     let mut out = String::new();
     let m = |k: &str| s.metrics.get(k).copied();
     let Some(budget) = m("budget_ms") else { return out };
-    let budget_words = crate::units::format_duration(std::time::Duration::from_secs_f64(budget.max(0.0) / 1000.0));
+    // (From a JSON file `wirelab report` read, the budget may be any number.)
+    let budget_words = std::time::Duration::try_from_secs_f64(budget / 1000.0)
+        .map_or_else(|_| format!("{budget} ms"), crate::units::format_duration);
     let width = s.hops.iter().map(|h| h.from.len() + h.to.len() + 4).max().unwrap_or(0).max(22);
     let _ = writeln!(
         out,
