@@ -178,7 +178,11 @@ fn the_latency_plot_draws_what_the_json_says() {
     common::run_lab("tail-latency", a.path(), &args);
     common::run_lab("tail-latency", b.path(), &args);
     let svg = std::fs::read_to_string(a.path().join("tail-latency-latency-cdf.svg")).unwrap();
-    assert_eq!(svg.as_bytes(), std::fs::read(b.path().join("tail-latency-latency-cdf.svg")).unwrap(), "same seed, same picture");
+    assert_eq!(
+        svg.as_bytes(),
+        std::fs::read(b.path().join("tail-latency-latency-cdf.svg")).unwrap(),
+        "same seed, same picture"
+    );
     let json = common::lab_timeline(a.path(), "tail-latency");
     for s in json["scenarios"].as_array().unwrap() {
         let name = s["name"].as_str().unwrap();

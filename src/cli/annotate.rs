@@ -160,6 +160,7 @@ fn scenario(c: &ConnectionTimeline, capture: &str) -> Scenario {
         rounds: Vec::new(),
         streams: Vec::new(),
         latency_cdf: Vec::new(),
+        hops: Vec::new(),
         note: String::new(),
         expectations: Vec::new(),
         error: None,

@@ -16,9 +16,11 @@ use crate::proto::tls::{LabTls, TlsClock};
 use crate::rng;
 use crate::script::plan::{Role, ScenarioPlan};
 use crate::script::steps::{Protocol, Step};
+use crate::service::tls::ServiceTls;
 use crate::sim::app::Application;
 use crate::sim::network::{Mutator, Network};
 use crate::time::Instant;
+use std::sync::Arc;
 
 use super::client::Client;
 use super::servers::{DnsService, HttpServer, QuicService, Server};
@@ -30,6 +32,9 @@ pub struct Programs<'p> {
     pub tls: LabTls,
     /// TLS for QUIC (ALPN h3) and the HTTP/3 server, when the scenario fetches over HTTP/3.
     pub quic_tls: Option<LabTls>,
+    /// TLS for the hosts' own HTTPS services (`[[host.service]]`), one world per host: the
+    /// services, the gateways calling them and the client's workload take theirs from it.
+    pub service_tls: Arc<ServiceTls>,
     /// Polled in this order, before the client.
     pub servers: Vec<Box<dyn Server>>,
     pub client: Client,
@@ -93,14 +98,19 @@ impl<'p> World<'p> {
             _ => None,
         });
         let quic_tls = match quic_window {
-            Some(_) => Some(LabTls::new(rng::derive(seed, "quic"), &server_name(plan), tls_clock)?.with_alpn(&[b"h3"])),
+            Some(_) => {
+                Some(LabTls::new(rng::derive(seed, "quic"), &server_name(plan), tls_clock.clone())?.with_alpn(&[b"h3"]))
+            }
             None => None,
         };
         // Today's server role: HTTP and HTTPS with /bytes/N, HTTP/2 and WebSockets.
         let http = (plan.hosts[plan.server].role == Role::Server)
             .then(|| HttpServer::new(&mut net, plan.server, plan.tcp, plan.server_idle_timeout));
         let (dns, stub) = dns(plan, seed, &mut net);
-        let client = client(plan, seed, stub, &mut net);
+        let tls_hosts = plan.hosts.iter().enumerate().filter(|(_, h)| h.services.iter().any(|s| s.tls.is_some()));
+        let service_tls = Arc::new(ServiceTls::new(seed, tls_hosts.map(|(i, h)| (i, h.name.as_str())), &tls_clock)?);
+        let mut client = client(plan, seed, stub, &mut net);
+        client.service_tls = service_tls.clone();
         let quic = match (&quic_tls, quic_window) {
             (Some(t), Some(w)) => Some(
                 QuicService::new(&mut net, plan.server, t, rng::derive(seed, "quic:server"), w, Instant::ZERO)
@@ -116,13 +126,15 @@ impl<'p> World<'p> {
         for (h, host) in plan.hosts.iter().enumerate() {
             for spec in &host.services {
                 let rng = rng::stream(seed, &format!("service:{}:{}", host.name, spec.port));
-                servers.push(Box::new(crate::service::HttpService::new(&mut net, h, spec, plan.tcp, rng)));
+                let service = crate::service::HttpService::new(&mut net, h, spec, plan.tcp, &service_tls, rng)
+                    .map_err(|e| anyhow::anyhow!("{} port {}: {e}", host.name, spec.port))?;
+                servers.push(Box::new(service));
             }
         }
         if let Some(quic) = quic {
             servers.push(Box::new(quic));
         }
-        let programs = Programs { plan, tls, quic_tls, servers, client };
+        let programs = Programs { plan, tls, quic_tls, service_tls, servers, client };
         Ok(World { plan, net, programs, quic_window })
     }
 }

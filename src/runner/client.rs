@@ -50,6 +50,8 @@ pub struct Client {
     pub workload: Option<crate::service::workload::Workload>,
     /// Every service's pools are warm: a workload may start.
     pub services_warm: bool,
+    /// The TLS worlds of the hosts' HTTPS services (a workload over TLS takes its setup here).
+    pub service_tls: std::sync::Arc<crate::service::tls::ServiceTls>,
     seed: u64,
     /// The scenario's time 0: when its first (non-warm-up) step started.
     pub t0: Option<Instant>,
@@ -84,6 +86,7 @@ impl Client {
             page_timer: None,
             workload: None,
             services_warm: true,
+            service_tls: Default::default(),
             seed,
             t0: None,
             phases: Vec::new(),
@@ -360,9 +363,17 @@ impl Client {
                     addr: SocketAddrV4::new(plan.hosts[to].addr, spec.port),
                     name: plan.hosts[to].name.clone(),
                 };
+                let tls = match spec.tls {
+                    Some(v) => Some(
+                        self.service_tls
+                            .client(to.host, v)
+                            .ok_or_else(|| format!("`{}` serves no TLS on port {}", to.name, spec.port))?,
+                    ),
+                    None => None,
+                };
                 let w = workload::WorkloadSpec { to, requests: spec.requests, arrival: spec.arrival, pool: spec.pool };
                 let rng = crate::rng::stream(self.seed, "workload");
-                self.workload = Some(workload::Workload::new(self.host, w, plan.tcp, rng));
+                self.workload = Some(workload::Workload::new(self.host, w, plan.tcp, tls, rng));
             }
         }
         Ok(())

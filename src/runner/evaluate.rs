@@ -58,6 +58,12 @@ pub fn evaluate(
         (Clock::Virtual, true) => path_rtt_tolerance(plan),
         _ => 0.005,
     };
+    // A request's time along its chain: virtual time rounds each one-way trip up to the
+    // microsecond, so the measurement may be that much over the model's figure.
+    let tolerance = match c.model.as_deref() {
+        Some("budget_rtts") => theory::budget_tolerance_ms(plan).unwrap_or(tolerance),
+        _ => tolerance,
+    };
     let (value, theory) = match &c.model {
         Some(m) => {
             let (v, how) = theory::figure(Some(m), 0.0, plan);

@@ -10,7 +10,8 @@
 //!
 //! The client's programs (`client`, `page`, `pool`, `exec`) and the servers (`servers`) are the
 //! parts the world is built from; `size_sweep` and `loss_table` run a lab many times;
-//! `theory` holds the models checks and tables compare with.
+//! `theory` holds the models checks and tables compare with (`rtt_model`: a request's round
+//! trips along its call chain).
 
 pub mod analyse;
 pub mod build;
@@ -21,6 +22,7 @@ pub mod exec;
 pub mod loss_table;
 pub mod page;
 pub mod pool;
+pub mod rtt_model;
 pub mod servers;
 pub mod size_sweep;
 pub mod theory;

@@ -46,6 +46,10 @@ pub trait Server {
     fn gateway(&self) -> Option<&crate::service::GatewayLog> {
         None
     }
+    /// The HTTP service it is, if it is one (for what it recorded of each request).
+    fn service(&self) -> Option<&crate::service::HttpService> {
+        None
+    }
 }
 
 /// An HTTP service ([`crate::service`]): `bytes`, `service` or `gateway` on any host.
@@ -64,6 +68,9 @@ impl Server for crate::service::HttpService {
     }
     fn gateway(&self) -> Option<&crate::service::GatewayLog> {
         crate::service::HttpService::gateway(self).map(|g| &g.log)
+    }
+    fn service(&self) -> Option<&crate::service::HttpService> {
+        Some(self)
     }
 }
 

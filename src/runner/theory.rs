@@ -108,6 +108,31 @@ pub fn figure(model: Option<&str>, expected: f64, plan: &ScenarioPlan) -> (Optio
         "all_calls_under_p99" | "chain_percentile" | "fanout_slow" | "hedge_load" => {
             tail(model.unwrap_or_default(), plan)
         }
+        "budget_rtts" => super::rtt_model::chain(plan).map(|c| (round3(c.total_ms), c.words())),
+        "budget_hop_share" => super::rtt_model::chain(plan).and_then(|c| {
+            let budget = c.budget_ms.filter(|b| *b > 0.0).ok_or("the workload step names no budget")?;
+            let h = c.largest().ok_or("the chain has no hop")?;
+            Ok((
+                (h.ms() / budget * 1e6).round() / 1e6,
+                format!("{} -> {}: {} RTT x {} ms of a {budget} ms budget", h.from, h.to, h.rtts, h.rtt_ms),
+            ))
+        }),
+        "fresh_over_pooled" => super::rtt_model::chain(plan).and_then(|c| {
+            let h = c
+                .hops
+                .iter()
+                .filter(|h| h.handshake_rtts > 0.0)
+                .max_by(|a, b| a.ms().total_cmp(&b.ms()))
+                .ok_or("no hop opens a fresh connection")?;
+            let pooled = h.rtts - h.handshake_rtts;
+            Ok((
+                h.rtts / pooled,
+                format!(
+                    "{} -> {}: {} RTT fresh (handshakes {}) over {pooled} RTT on a warm connection",
+                    h.from, h.to, h.rtts, h.handshake_rtts
+                ),
+            ))
+        }),
         _ => Ok((expected, "the teaching text".to_string())),
     };
     match result {
@@ -193,4 +218,14 @@ fn tail(model: &str, plan: &ScenarioPlan) -> Result<(f64, String), String> {
             },
         )),
     }
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+/// How far a request's measured time may stray from the `budget_rtts` model's figure, in ms
+/// (see [`super::rtt_model::Chain::tolerance_ms`]); `None` without a workload chain.
+pub fn budget_tolerance_ms(plan: &ScenarioPlan) -> Option<f64> {
+    super::rtt_model::chain(plan).ok().map(|c| c.tolerance_ms())
 }

@@ -49,7 +49,8 @@ pub enum Condition {
 }
 
 /// Models a check can compare with (`check = "... == theory"`, `model = "..."`).
-pub const CHECK_MODELS: [&str; 4] = ["slow_start_flights", "iw_segments", "iw10_flights", "bursts_x_requests"];
+pub const CHECK_MODELS: [&str; 6] =
+    ["slow_start_flights", "iw_segments", "iw10_flights", "bursts_x_requests", "budget_rtts", "budget_hop_share"];
 
 impl Condition {
     /// Parses conditions joined by ` and `, each `lossless`, `clean_path` or `<a> <op> <b>`

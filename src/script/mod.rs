@@ -29,6 +29,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("keepalive", include_str!("../../labs/keepalive.toml")),
     ("hol", include_str!("../../labs/hol.toml")),
     ("tail-latency", include_str!("../../labs/tail-latency.toml")),
+    ("latency-budget", include_str!("../../labs/latency-budget.toml")),
 ];
 
 /// A mistake in what the user gave us (exit status 2). The message names the field, the
@@ -180,7 +181,7 @@ impl Lab {
                 )));
             }
             expect::Operand::parse(&t.measure, &format!("[[theory]] {}.measure", i + 1))?;
-            const MODELS: [&str; 10] = [
+            const MODELS: [&str; 13] = [
                 "fixed",
                 "rtts_in_ms",
                 "slow_start",
@@ -191,6 +192,9 @@ impl Lab {
                 "chain_percentile",
                 "fanout_slow",
                 "hedge_load",
+                "budget_rtts",
+                "budget_hop_share",
+                "fresh_over_pooled",
             ];
             if let Some(m) = t.model.as_deref().filter(|m| !MODELS.contains(m)) {
                 return Err(InputError::new(format!(

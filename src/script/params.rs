@@ -310,6 +310,16 @@ fn uses(lab: &Lab) -> Vec<(String, Use)> {
             }
         }
     }
+    for h in &raw.hosts {
+        for table in &h.services {
+            for (key, value) in table {
+                if let Some(s) = value.as_str() {
+                    let field = super::services::FIELDS.iter().find(|(f, _)| f.key == key).map(|(f, _)| f);
+                    add(&Scalar::Str(s.to_string()), format!("[[host]] {}: service.{key}", h.name), field);
+                }
+            }
+        }
+    }
     if let Some(ttl) = raw.dns.as_ref().and_then(|d| d.ttl.as_ref()) {
         add(ttl, "[dns].ttl".to_string(), Some(&plan::DNS_TTL));
     }

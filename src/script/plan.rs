@@ -644,13 +644,25 @@ fn check_step(step: &Step, hosts: &[HostPlan], dns: Option<&DnsPlan>, at: &str) 
             }
         }
         Step::Workload(w) => {
-            let serves = hosts
+            let service = hosts
                 .iter()
-                .any(|h| (h.name == w.to || h.group == w.to) && h.services.iter().any(|s| s.port == w.port));
-            if !serves {
+                .filter(|h| h.name == w.to || h.group == w.to)
+                .find_map(|h| h.services.iter().find(|s| s.port == w.port));
+            let Some(service) = service else {
                 return Err(InputError::new(format!(
                     "{at}: `workload` to `{}` port {}, where no host serves (give it a [[host.service]] with port = {})",
                     w.to, w.port, w.port
+                )));
+            };
+            if service.tls != w.tls {
+                use super::services::{served, tls_name};
+                return Err(InputError::new(format!(
+                    "{at}.tls: {}, but `{}` serves {} on port {} (allowed here: {})",
+                    tls_name(w.tls),
+                    w.to,
+                    served(service.tls),
+                    w.port,
+                    tls_name(service.tls)
                 )));
             }
         }

@@ -75,7 +75,9 @@ pub struct RawTheory {
     /// is), `rtts_in_ms` (`expected` RTTs of the scenario's path, in ms), `slow_start` (RTTs
     /// from first to last response byte with IW x MSS doubling), `fresh` (TCP + TLS + request +
     /// slow start, in RTTs), `fresh_cold_dns` (the same plus the cold lookup), `iw_bytes` (the
-    /// first flight, IW x MSS).
+    /// first flight, IW x MSS), `budget_rtts` (a workload's request: each hop's round trips x
+    /// its path's RTT, in ms), `budget_hop_share` (its largest hop over the budget),
+    /// `fresh_over_pooled` (its largest fresh hop's round trips over a warm connection's).
     #[serde(default)]
     pub model: Option<String>,
     /// The text's own worked example, quoted where the settings give another figure.

@@ -11,6 +11,12 @@
 //! policy = "hedged"            # sequential | parallel | hedged
 //! hedge_after = "p95"          # a percentile of recent calls, or a duration
 //! ```
+//!
+//! A service with `tls = "1.3"` (or "1.2"; "1.3" by default on port 443) serves HTTPS in that
+//! version, with its host's own certificate; a gateway calls HTTPS upstreams with
+//! `upstream_tls`, the same version (default: TLS 1.3 on `upstream_port`
+//! 443). `upstream = ["replica-db", "primary-db"]` names several upstreams, called in turn
+//! (call k goes to the k-th, modulo their number; `calls` defaults to how many are named).
 
 use std::net::SocketAddrV4;
 use std::time::Duration;
@@ -22,10 +28,15 @@ use super::raw::Scalar;
 use super::steps::PORT;
 use super::InputError;
 use crate::dist::ServiceTime;
+use crate::proto::tls::TlsVersion;
 use crate::service::{GatewaySpec, Handler, HedgeAfter, Policy, Replica, ServiceSpec};
 
 pub const HANDLERS: &[&str] = &["bytes", "service", "gateway"];
 pub const POLICIES: &[&str] = &["sequential", "parallel", "hedged"];
+/// `tls` and `upstream_tls`: a TLS version, or plain HTTP.
+pub const TLS_CHOICES: &[&str] = &["1.2", "1.3", "none"];
+/// The port HTTPS is on by default (a service there serves TLS 1.3 unless `tls` says otherwise).
+pub const HTTPS_PORT: u16 = 443;
 /// Calls a gateway makes per request.
 pub const CALLS: IntRange = IntRange::new(1, 10_000);
 /// Requests a service serves at once (0: no limit).
@@ -36,8 +47,16 @@ pub const POOL: IntRange = IntRange::new(0, 1000);
 pub const RETRIES: IntRange = IntRange::new(0, 10);
 
 /// The keys of `[[host.service]]`, and which handler each belongs to (`None`: all).
-pub const FIELDS: [(Field, Option<&str>); 15] = [
+pub const FIELDS: [(Field, Option<&str>); 17] = [
     (Field::new("port", Kind::Int(PORT), "TCP port it listens on (default 80)"), None),
+    (
+        Field::new(
+            "tls",
+            Kind::Choice(TLS_CHOICES),
+            "serve HTTPS in TLS 1.2 or 1.3, or none (default: 1.3 on port 443)",
+        ),
+        None,
+    ),
     (Field::new("handler", Kind::Choice(HANDLERS), "what it does with a request"), None),
     (
         Field::new("concurrency", Kind::Int(CONCURRENCY), "requests served at once, the rest queue FIFO (0: no limit)"),
@@ -48,9 +67,23 @@ pub const FIELDS: [(Field, Option<&str>); 15] = [
         Some("service"),
     ),
     (Field::new("response", Kind::Size(params::BODY), "body bytes of each answer (default 1000)"), None),
-    (Field::new("upstream", Kind::Text, "the host it calls (all replicas of it)"), Some("gateway")),
+    (
+        Field::new("upstream", Kind::Text, "the host it calls (all replicas of it), or a list of hosts called in turn"),
+        Some("gateway"),
+    ),
     (Field::new("upstream_port", Kind::Int(PORT), "the upstream's port (default 80)"), Some("gateway")),
-    (Field::new("calls", Kind::Int(CALLS), "calls per request (default 1)"), Some("gateway")),
+    (
+        Field::new(
+            "upstream_tls",
+            Kind::Choice(TLS_CHOICES),
+            "TLS to the upstream: 1.2, 1.3 or none (default: 1.3 on upstream_port 443, else none)",
+        ),
+        Some("gateway"),
+    ),
+    (
+        Field::new("calls", Kind::Int(CALLS), "calls per request (default 1, or one per upstream named)"),
+        Some("gateway"),
+    ),
     (Field::new("policy", Kind::Choice(POLICIES), "how the calls are made (default sequential)"), Some("gateway")),
     (
         Field::new(
@@ -111,6 +144,66 @@ pub fn resolve(raw: &[super::raw::RawHost], hosts: &mut [HostPlan], params: &Par
             host.services = specs.clone();
         }
     }
+    for (i, h) in raw.iter().enumerate() {
+        let Some(plan) = hosts.iter().find(|p| p.raw == i) else { continue };
+        for (j, spec) in plan.services.iter().enumerate() {
+            if let Handler::Gateway(g) = &spec.handler {
+                check_upstreams(g, hosts, &format!("[[host]] {} ({}).service[{}]", i + 1, h.name, j + 1))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A TLS setting as the lab file writes it.
+pub fn tls_name(v: Option<TlsVersion>) -> &'static str {
+    match v {
+        Some(TlsVersion::Tls12) => "1.2",
+        Some(TlsVersion::Tls13) => "1.3",
+        None => "none",
+    }
+}
+
+/// What a service with TLS setting `v` serves, in words.
+pub fn served(v: Option<TlsVersion>) -> &'static str {
+    match v {
+        Some(TlsVersion::Tls12) => "HTTPS in TLS 1.2 only",
+        Some(TlsVersion::Tls13) => "HTTPS in TLS 1.3 only",
+        None => "plain HTTP",
+    }
+}
+
+/// `tls` / `upstream_tls`: a version, or none.
+fn tls_choice(v: Option<Value>, default: Option<TlsVersion>) -> Result<Option<TlsVersion>, InputError> {
+    Ok(match v.map(|v| v.choice(TLS_CHOICES)).transpose()?.as_deref() {
+        Some("1.2") => Some(TlsVersion::Tls12),
+        Some("1.3") => Some(TlsVersion::Tls13),
+        Some(_) => None,
+        None => default,
+    })
+}
+
+/// Every upstream of gateway `g` serves on its upstream port, with TLS where `g` calls with
+/// TLS and without where it does not.
+fn check_upstreams(g: &GatewaySpec, hosts: &[HostPlan], at: &str) -> Result<(), InputError> {
+    for r in &g.replicas {
+        let port = r.addr.port();
+        let Some(s) = hosts.get(r.host).and_then(|h| h.services.iter().find(|s| s.port == port)) else {
+            return Err(InputError::new(format!(
+                "{at}.upstream_port: `{}` serves nothing on port {port} (give it a [[host.service]] with port = {port})",
+                r.name
+            )));
+        };
+        if s.tls != g.tls {
+            return Err(InputError::new(format!(
+                "{at}.upstream_tls: {}, but `{}` serves {} on port {port} (allowed here: {})",
+                tls_name(g.tls),
+                r.name,
+                served(s.tls),
+                tls_name(s.tls)
+            )));
+        }
+    }
     Ok(())
 }
 
@@ -151,6 +244,7 @@ fn service(table: &toml::Table, at: &str, hosts: &[HostPlan], params: &Params) -
         Ok(get(key)?.map(|v| v.duration_in(params::SPAN)).transpose()?.filter(|d| !d.is_zero()))
     };
     let port = int("port", PORT, 80)? as u16;
+    let tls = tls_choice(get("tls")?, (port == HTTPS_PORT).then_some(TlsVersion::Tls13))?;
     let handler_name = get("handler")?.map(|v| v.choice(HANDLERS)).transpose()?.unwrap_or_default();
     let concurrency = Some(int("concurrency", CONCURRENCY, 0)? as u32).filter(|&c| c > 0);
     let response = get("response")?.map(|v| v.size_in(params::BODY)).transpose()?.unwrap_or(1000);
@@ -162,38 +256,69 @@ fn service(table: &toml::Table, at: &str, hosts: &[HostPlan], params: &Params) -
             let time = ServiceTime::parse(&text).map_err(|e| InputError::new(format!("{at}.time: \"{text}\": {e}")))?;
             Handler::Service { time, response }
         }
-        _ => Handler::Gateway(gateway(at, &get, &int, &span, hosts, response)?),
+        _ => Handler::Gateway(gateway(at, table, params, &get, &int, &span, hosts, response)?),
     };
-    Ok(ServiceSpec { port, handler, concurrency })
+    Ok(ServiceSpec { port, handler, concurrency, tls })
 }
 
 type Get<'a> = dyn Fn(&str) -> Result<Option<Value>, InputError> + 'a;
 type Int<'a> = dyn Fn(&str, IntRange, u64) -> Result<u64, InputError> + 'a;
 type Span<'a> = dyn Fn(&str) -> Result<Option<Duration>, InputError> + 'a;
 
+/// The hosts `upstream` names: one (a string), or several in turn (a list of strings), each
+/// possibly `${param}`.
+fn upstream_names(table: &toml::Table, params: &Params, at: &str) -> Result<Vec<String>, InputError> {
+    let field = format!("{at}.upstream");
+    let one = |v: &toml::Value| -> Result<String, InputError> {
+        match v {
+            toml::Value::String(s) => params.resolve(&field, &Scalar::Str(s.clone()))?.string(),
+            other => Err(InputError::new(format!("{field}: `{other}` is not a host name"))),
+        }
+    };
+    let names = match table.get("upstream") {
+        None => return Err(InputError::new(format!("{at}: a `gateway` handler needs `upstream`"))),
+        Some(toml::Value::Array(list)) => list.iter().map(one).collect::<Result<Vec<_>, _>>()?,
+        Some(v) => vec![one(v)?],
+    };
+    if names.is_empty() || names.len() > CALLS.max as usize {
+        return Err(InputError::new(format!("{field}: a list of {} hosts (allowed: 1 to {})", names.len(), CALLS.max)));
+    }
+    Ok(names)
+}
+
+#[allow(clippy::too_many_arguments)]
 fn gateway(
     at: &str,
+    table: &toml::Table,
+    params: &Params,
     get: &Get<'_>,
     int: &Int<'_>,
     span: &Span<'_>,
     hosts: &[HostPlan],
     response: u64,
 ) -> Result<GatewaySpec, InputError> {
-    let upstream = get("upstream")?
-        .ok_or_else(|| InputError::new(format!("{at}: a `gateway` handler needs `upstream`")))?
-        .string()?;
+    let names = upstream_names(table, params, at)?;
     let port = int("upstream_port", PORT, 80)? as u16;
-    let replicas: Vec<Replica> = hosts
-        .iter()
-        .enumerate()
-        .filter(|(_, h)| h.group == upstream || h.name == upstream)
-        .map(|(i, h)| Replica { host: i, addr: SocketAddrV4::new(h.addr, port), name: h.name.clone() })
-        .collect();
-    if replicas.is_empty() {
-        let names: Vec<&str> = hosts.iter().map(|h| h.group.as_str()).collect();
-        return Err(InputError::new(format!("{at}.upstream: no host `{upstream}` (hosts: {})", names.join(", "))));
+    let mut replicas: Vec<Replica> = Vec::new();
+    let mut groups = Vec::new();
+    for upstream in &names {
+        let start = replicas.len();
+        replicas.extend(
+            hosts
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| h.group == *upstream || h.name == *upstream)
+                .map(|(i, h)| Replica { host: i, addr: SocketAddrV4::new(h.addr, port), name: h.name.clone() }),
+        );
+        if replicas.len() == start {
+            let names: Vec<&str> = hosts.iter().map(|h| h.group.as_str()).collect();
+            return Err(InputError::new(format!("{at}.upstream: no host `{upstream}` (hosts: {})", names.join(", "))));
+        }
+        groups.push(start..replicas.len());
     }
-    let calls = int("calls", CALLS, 1)? as u32;
+    let upstream = names.join(", ");
+    let tls = tls_choice(get("upstream_tls")?, (port == HTTPS_PORT).then_some(TlsVersion::Tls13))?;
+    let calls = int("calls", CALLS, names.len() as u64)? as u32;
     // `wait_for` and `hedge_after` are checked whatever the policy (a lab may set all three
     // from parameters), and used by the policy they belong to.
     let wait_for = get("wait_for")?.map(|v| v.int(CALLS)).transpose()?.map(|k| k as u32);
@@ -209,7 +334,7 @@ fn gateway(
             Policy::Parallel { wait_for }
         }
         Some("hedged") => {
-            if replicas.len() < 2 {
+            if groups.iter().any(|g| g.len() < 2) {
                 return Err(InputError::new(format!(
                     "{at}.policy: hedged needs at least two replicas of `{upstream}` (give it replicas = 2 or more)"
                 )));
@@ -220,9 +345,11 @@ fn gateway(
     };
     Ok(GatewaySpec {
         replicas,
+        groups: if names.len() > 1 { groups } else { Vec::new() },
         calls,
         policy,
         pool: int("pool", POOL, 4)? as u32,
+        tls,
         per_try_timeout: span("per_try_timeout")?,
         deadline: span("deadline")?,
         retries: int("retries", RETRIES, 0)? as u32,

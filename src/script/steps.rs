@@ -42,8 +42,13 @@ pub struct WorkloadStep {
     pub port: u16,
     pub requests: u64,
     pub arrival: crate::service::workload::Arrival,
-    /// Warm connections to the service.
+    /// Warm connections to the service (0: a fresh connection per request).
     pub pool: u32,
+    /// TLS version, or `None` for plain HTTP (default: TLS 1.3 on port 443).
+    pub tls: Option<TlsVersion>,
+    /// The latency budget each request is measured against: the run then reports each hop's
+    /// share of it (the latency-budget lab).
+    pub budget: Option<Duration>,
 }
 
 /// Which HTTP a page is fetched with.
@@ -119,6 +124,11 @@ pub const WORKLOAD_REQUESTS: IntRange = IntRange::new(1, 10_000_000);
 pub const WORKLOAD_RATE: IntRange = IntRange::new(1, 1_000_000);
 /// `workload`: a closed loop's requests in flight.
 pub const WORKLOAD_CONCURRENCY: IntRange = IntRange::new(1, 10_000);
+/// `workload`: warm connections (0: a fresh one per request).
+pub const WORKLOAD_POOL: IntRange = IntRange::new(0, 1000);
+/// `workload`: a latency budget.
+pub const BUDGET: params::DurationRange =
+    params::DurationRange::new(Duration::from_micros(1), Duration::from_secs(3600));
 pub const TLS_VERSIONS: &[&str] = &["1.2", "1.3"];
 pub const BURST_TLS: &[&str] = &["1.2", "1.3", "none"];
 pub const PROTOCOLS: &[&str] = &["h1", "h2", "h3"];
@@ -195,7 +205,13 @@ pub const KINDS: [(&str, &[Field]); 10] = [
                 Kind::Int(WORKLOAD_CONCURRENCY),
                 "closed loop: requests in flight at all times (instead of rate)",
             ),
-            Field::new("pool", Kind::Int(POOL), "warm connections to the service (default 8)"),
+            Field::new(
+                "pool",
+                Kind::Int(WORKLOAD_POOL),
+                "warm connections to the service (0: fresh per request; default 8)",
+            ),
+            Field::new("tls", Kind::Choice(BURST_TLS), "1.2, 1.3 or none (default: 1.3 on port 443, else none)"),
+            Field::new("budget", Kind::Duration(BUDGET), "latency budget: report each hop's share of it"),
         ],
     ),
 ];
@@ -270,10 +286,13 @@ impl Step {
             Step::Close => "connection close".to_string(),
             Step::Exec { command } => format!("run `{command}`"),
             Step::Workload(w) => format!(
-                "{} requests to {}:{}, {}",
+                "{} request{} to {}:{}{}{}, {}",
                 w.requests,
+                if w.requests == 1 { "" } else { "s" },
                 w.to,
                 w.port,
+                w.tls.map_or(String::new(), |v| format!(" over {}", version_name(v))),
+                if w.pool == 0 { ", a fresh connection each" } else { "" },
                 match w.arrival {
                     crate::service::workload::Arrival::Open { per_second } => {
                         format!("open loop, Poisson arrivals at {per_second}/s")
@@ -420,12 +439,20 @@ impl Step {
                     )))
                     }
                 };
+                let port = get("port")?.map(|v| v.int(PORT)).transpose()?.unwrap_or(80) as u16;
                 Step::Workload(WorkloadStep {
                     to: required("to")?.string()?,
-                    port: get("port")?.map(|v| v.int(PORT)).transpose()?.unwrap_or(80) as u16,
+                    port,
                     requests: required("requests")?.int(WORKLOAD_REQUESTS)?,
                     arrival,
-                    pool: get("pool")?.map(|v| v.int(POOL)).transpose()?.unwrap_or(8) as u32,
+                    pool: get("pool")?.map(|v| v.int(WORKLOAD_POOL)).transpose()?.unwrap_or(8) as u32,
+                    tls: match get("tls")?.map(|v| v.choice(BURST_TLS)).transpose()?.as_deref() {
+                        Some("1.2") => Some(TlsVersion::Tls12),
+                        Some("1.3") => Some(TlsVersion::Tls13),
+                        Some(_) => None,
+                        None => (port == 443).then_some(TlsVersion::Tls13),
+                    },
+                    budget: get("budget")?.map(|v| v.duration_in(BUDGET)).transpose()?,
                 })
             }
             _ => Step::Close,

@@ -13,14 +13,19 @@
 //!   a token, each retry takes one, and a reserve of [`RETRY_RESERVE`] lets the first ones
 //!   through; without tokens a timed-out call fails.
 //!
-//! Calls go round-robin over the replicas; a hedge or retry goes to the next replica.
+//! Calls go round-robin over the replicas of their upstream (a gateway that names several
+//! upstreams sends call `k` to the `k`-th of them, modulo their number); a hedge or retry goes
+//! to the next replica of the same upstream. With `tls`, every upstream connection runs TLS
+//! ([`super::tls::ServiceTls`]).
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 
 use rand_chacha::ChaCha8Rng;
 
-use super::upstream::{CallEvent, Upstream};
-use super::{GatewayLog, GatewayRequest, GatewaySpec, HedgeAfter, Policy};
+use super::tls::ServiceTls;
+use super::upstream::{CallEvent, ConnTimes, Upstream};
+use super::{CallRecord, GatewayLog, GatewayRequest, GatewaySpec, HedgeAfter, Policy, RequestId};
 use crate::proto::cwnd::TcpConfig;
 use crate::sim::network::Network;
 use crate::time::Instant;
@@ -35,6 +40,7 @@ const HEDGE_MIN_SAMPLES: usize = 100;
 struct Try {
     upstream: usize,
     tag: u64,
+    sent: Instant,
     timeout: Option<Instant>,
     open: bool,
 }
@@ -61,8 +67,10 @@ struct Plan {
 pub struct Gateway {
     spec: GatewaySpec,
     upstreams: Vec<Upstream>,
+    /// The replicas (indices of `upstreams`) of each upstream named, and the next of each.
+    groups: Vec<Range<usize>>,
+    round_robin: Vec<usize>,
     next_port: u16,
-    round_robin: usize,
     plans: BTreeMap<u64, Plan>,
     answers: HashMap<u64, (u16, u64)>,
     /// Try tag → (connection, call).
@@ -82,23 +90,41 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub fn new(_net: &mut Network, host: usize, spec: &GatewaySpec, tcp: TcpConfig, rng: ChaCha8Rng) -> Gateway {
+    /// The gateway on `host`; its TLS client setups (when `spec.tls` asks) come from `tls`.
+    pub fn new(
+        host: usize,
+        spec: &GatewaySpec,
+        tcp: TcpConfig,
+        tls: &ServiceTls,
+        rng: ChaCha8Rng,
+    ) -> Result<Gateway, String> {
         use rand_core::RngCore;
         let mut rng = rng;
-        let upstreams = spec
-            .replicas
-            .iter()
-            .map(|r| Upstream::new(host, r.addr, &r.name, tcp, None, spec.pool))
-            .collect::<Vec<_>>();
+        let mut upstreams = Vec::new();
+        for r in &spec.replicas {
+            let setup = match spec.tls {
+                Some(v) => Some(
+                    tls.client(r.host, v).ok_or_else(|| format!("{} serves no TLS for the gateway to call", r.name))?,
+                ),
+                None => None,
+            };
+            upstreams.push(Upstream::new(host, r.addr, &r.name, tcp, setup, spec.pool));
+        }
+        let groups: Vec<Range<usize>> =
+            spec.call_groups().into_iter().filter(|g| !g.is_empty() && g.end <= upstreams.len()).collect();
+        if groups.is_empty() {
+            return Err("a gateway needs at least one upstream replica".into());
+        }
         let hedge_delay = match spec.policy {
             Policy::Hedged { after: HedgeAfter::Delay(d) } => Some(d),
             _ => None,
         };
-        Gateway {
+        Ok(Gateway {
             spec: spec.clone(),
             upstreams,
+            round_robin: vec![0; groups.len()],
+            groups,
             next_port: 49152 + (rng.next_u32() % 8192) as u16,
-            round_robin: 0,
             plans: BTreeMap::new(),
             answers: HashMap::new(),
             tags: HashMap::new(),
@@ -112,6 +138,19 @@ impl Gateway {
             pending_cancels: Vec::new(),
             sent: false,
             log: GatewayLog::default(),
+        })
+    }
+
+    /// What it was asked to do.
+    pub fn spec(&self) -> &GatewaySpec {
+        &self.spec
+    }
+
+    /// The replica after `upstream` in its group: where a hedge or a retry goes.
+    fn next_replica(&self, upstream: usize) -> usize {
+        match self.groups.iter().find(|g| g.contains(&upstream)) {
+            Some(g) => g.start + (upstream - g.start + 1) % g.len(),
+            None => upstream,
         }
     }
 
@@ -137,7 +176,7 @@ impl Gateway {
 
     /// Starts the calls for request `conn` (path `/r/<id>` names the client's request).
     pub fn start(&mut self, conn: u64, path: &str, now: Instant, net: &mut Network) -> Result<(), String> {
-        let req = path.strip_prefix("/r/").and_then(|id| id.parse().ok());
+        let req = RequestId::parse(path).map(|id| id.req);
         let calls = (0..self.spec.calls).map(|_| Call::default()).collect();
         let deadline = self.spec.deadline.map(|d| now + d);
         self.plans.insert(conn, Plan { req, started: now, deadline, calls, ok: 0, max_call_us: 0 });
@@ -169,8 +208,10 @@ impl Gateway {
     }
 
     fn start_call(&mut self, conn: u64, k: usize, now: Instant, net: &mut Network) {
-        let upstream = self.round_robin % self.upstreams.len();
-        self.round_robin += 1;
+        let g = k % self.groups.len();
+        let group = &self.groups[g];
+        let upstream = group.start + self.round_robin[g] % group.len();
+        self.round_robin[g] += 1;
         self.budget = (self.budget + self.spec.retry_ratio).min(RETRY_RESERVE + 1000.0);
         self.log.calls += 1;
         let hedge_at = self.hedge_delay.filter(|_| matches!(self.spec.policy, Policy::Hedged { .. })).map(|d| now + d);
@@ -188,7 +229,7 @@ impl Gateway {
         let attempt = plan.calls[k].tries.len();
         let req = plan.req.map_or_else(|| format!("c{conn}"), |r| r.to_string());
         let timeout = self.spec.per_try_timeout.map(|d| now + d);
-        plan.calls[k].tries.push(Try { upstream, tag, timeout, open: true });
+        plan.calls[k].tries.push(Try { upstream, tag, sent: now, timeout, open: true });
         self.tags.insert(tag, (conn, k));
         self.upstreams[upstream].send(tag, format!("/c/{req}/{k}/{attempt}"));
         self.log.tries += 1;
@@ -243,7 +284,9 @@ impl Gateway {
                     t.open = false;
                 }
                 match event {
-                    CallEvent::Done { status: 200, at, .. } => self.call_answered(conn, k, at, net),
+                    CallEvent::Done { status: 200, at, conn: times, .. } => {
+                        self.call_answered(conn, k, (tag, times), at, net)
+                    }
                     _ => self.try_failed(conn, k, now, net),
                 }
             }
@@ -256,7 +299,9 @@ impl Gateway {
         Ok(())
     }
 
-    fn call_answered(&mut self, conn: u64, k: usize, at: Instant, net: &mut Network) {
+    /// Call `k` of request `conn` was answered at `at` by try `tag`, over a connection set up
+    /// as `times` says.
+    fn call_answered(&mut self, conn: u64, k: usize, (tag, times): (u64, ConnTimes), at: Instant, net: &mut Network) {
         let Some(plan) = self.plans.get_mut(&conn) else { return };
         let call = &mut plan.calls[k];
         if call.result.is_some() {
@@ -264,6 +309,17 @@ impl Gateway {
         }
         call.result = Some(true);
         let us = (at - call.started.unwrap_or(at)).as_micros() as u64;
+        if let Some((attempt, t)) = call.tries.iter().enumerate().find(|(_, t)| t.tag == tag) {
+            self.log.call_log.push(CallRecord {
+                req: plan.req,
+                call: k as u32,
+                attempt: attempt as u32,
+                replica: t.upstream,
+                sent: t.sent,
+                done: at,
+                conn: times,
+            });
+        }
         plan.ok += 1;
         plan.max_call_us = plan.max_call_us.max(us);
         self.log.call_us.push(us);
@@ -299,7 +355,7 @@ impl Gateway {
         if plan.deadline.is_some_and(|d| now >= d) {
             return false;
         }
-        let next = (tries.last().map_or(0, |t| t.upstream) + 1) % self.upstreams.len();
+        let next = self.next_replica(tries.last().map_or(0, |t| t.upstream));
         self.budget -= 1.0;
         self.log.retries += 1;
         self.send_try(conn, k, next, now, net);
@@ -401,7 +457,8 @@ impl Gateway {
             if call.result.is_some() || call.tries.len() > 1 {
                 continue;
             }
-            let next = (call.tries.last().map_or(0, |t| t.upstream) + 1) % self.upstreams.len();
+            let last = call.tries.last().map_or(0, |t| t.upstream);
+            let next = self.next_replica(last);
             self.log.hedges += 1;
             self.send_try(conn, k, next, now, net);
         }

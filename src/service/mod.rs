@@ -1,7 +1,8 @@
 //! Services: what hosts serve, and the programs that call them.
 //!
 //! A host is an address, the services it runs and, optionally, a client program. A service
-//! is HTTP/1.1 on a port with a handler ([`Handler`]): `bytes` (today's `GET /bytes/N`),
+//! is HTTP/1.1 on a port, plain or over TLS ([`tls::ServiceTls`]), with a handler
+//! ([`Handler`]): `bytes` (today's `GET /bytes/N`),
 //! `service` (answers after a service time drawn from a distribution, [`crate::dist`]) or
 //! `gateway` (calls upstream replicas with a call policy, then answers). A client program
 //! ([`workload::Workload`]) sends a number of requests, in an open or closed loop, and
@@ -14,16 +15,20 @@
 
 pub mod gateway;
 pub mod server;
+pub mod tls;
 pub mod upstream;
 pub mod workload;
 
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::ops::Range;
 use std::time::Duration;
 
 use crate::dist::ServiceTime;
+use crate::proto::tls::TlsVersion;
 use crate::sim::network::Network;
 use crate::time::Instant;
 pub use server::HttpService;
+pub use upstream::ConnTimes;
 
 /// A host an upstream call can go to, and the name requests give it.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,6 +45,9 @@ pub struct ServiceSpec {
     pub handler: Handler,
     /// Requests served at once; more wait in a FIFO queue. `None`: no limit.
     pub concurrency: Option<u32>,
+    /// Serves HTTPS with this TLS version only (RFC 8446 for 1.3, RFC 5246 for 1.2), with the
+    /// host's own lab certificate; `None`: plain HTTP.
+    pub tls: Option<TlsVersion>,
 }
 
 /// What a service does with a request.
@@ -57,11 +65,17 @@ pub enum Handler {
 #[derive(Clone, Debug, PartialEq)]
 pub struct GatewaySpec {
     pub replicas: Vec<Replica>,
+    /// The replicas of each upstream the gateway names, in the order it names them: call `k`
+    /// of a request goes to group `k mod groups`, round-robin within it, and a hedge or retry
+    /// goes to the next replica of the same group. Empty: one group of every replica.
+    pub groups: Vec<Range<usize>>,
     /// Calls per request.
     pub calls: u32,
     pub policy: Policy,
     /// Warm connections per replica (0: a fresh connection per call).
     pub pool: u32,
+    /// TLS to the upstreams (`None`: plain HTTP).
+    pub tls: Option<TlsVersion>,
     pub per_try_timeout: Option<Duration>,
     /// The whole request's deadline, every try included.
     pub deadline: Option<Duration>,
@@ -95,6 +109,71 @@ pub enum HedgeAfter {
     Percentile(f64),
 }
 
+impl GatewaySpec {
+    /// The groups of replicas calls go to (see [`GatewaySpec::groups`]), never empty when
+    /// there are replicas.
+    pub fn call_groups(&self) -> Vec<Range<usize>> {
+        if self.groups.is_empty() {
+            std::iter::once(0..self.replicas.len()).collect()
+        } else {
+            self.groups.clone()
+        }
+    }
+}
+
+/// Which request of a workload a request path belongs to: `/r/N` is the client's request N;
+/// `/c/N/k/a` is try `a` of call `k` a gateway made while serving it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RequestId {
+    pub req: u64,
+    /// (call, try), for a gateway's call.
+    pub call: Option<(u32, u32)>,
+}
+
+impl RequestId {
+    /// Reads `/r/N` or `/c/N/k/a`; `None` for any other path.
+    pub fn parse(path: &str) -> Option<RequestId> {
+        if let Some(n) = path.strip_prefix("/r/") {
+            return Some(RequestId { req: n.parse().ok()?, call: None });
+        }
+        let mut parts = path.strip_prefix("/c/")?.split('/');
+        let req = parts.next()?.parse().ok()?;
+        let k = parts.next()?.parse().ok()?;
+        let a = parts.next()?.parse().ok()?;
+        parts.next().is_none().then_some(RequestId { req, call: Some((k, a)) })
+    }
+}
+
+/// One request a service answered, as it saw it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Served {
+    /// The caller's address.
+    pub from: Ipv4Addr,
+    /// The request, when its path names one ([`RequestId`]).
+    pub id: Option<RequestId>,
+    /// When the request had arrived whole.
+    pub arrived: Instant,
+    /// When the answer was written.
+    pub answered: Instant,
+}
+
+/// One call a gateway made that was answered, as the gateway saw it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CallRecord {
+    /// The client's request it was made for, when the gateway's request named one.
+    pub req: Option<u64>,
+    /// The call's number within the request, and the try that answered.
+    pub call: u32,
+    pub attempt: u32,
+    /// Which of [`GatewaySpec::replicas`] answered.
+    pub replica: usize,
+    /// When that try was queued, and when its answer had arrived whole.
+    pub sent: Instant,
+    pub done: Instant,
+    /// The connection that carried it.
+    pub conn: ConnTimes,
+}
+
 /// What a service saw.
 #[derive(Clone, Debug, Default)]
 pub struct ServiceLog {
@@ -106,6 +185,8 @@ pub struct ServiceLog {
     pub queue_wait_us: Vec<u64>,
     /// Per answered request: arrival to answer (queue included), µs.
     pub service_us: Vec<u64>,
+    /// Per answered request: who asked, and when it arrived and was answered.
+    pub served: Vec<Served>,
 }
 
 /// One request a gateway answered.
@@ -127,6 +208,8 @@ pub struct GatewayLog {
     pub requests: Vec<GatewayRequest>,
     /// Every answered call's latency at the gateway, first try sent to answer (µs).
     pub call_us: Vec<u64>,
+    /// Every answered call: the try that answered it, and its connection.
+    pub call_log: Vec<CallRecord>,
     pub calls: u64,
     pub tries: u64,
     pub hedges: u64,

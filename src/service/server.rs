@@ -7,15 +7,26 @@
 //! answers when its call policy says so; `bytes` answers `GET /bytes/N` at once. A request
 //! whose connection is reset before it is answered (a caller cancelling it) is dropped,
 //! queued or not, and frees its place.
+//!
+//! A service with `tls` speaks HTTPS: each accepted connection runs a rustls
+//! `ServerConnection` from the host's own TLS world (as the runner's HTTPS server does), and
+//! a request is read once the handshake has delivered it (RFC 8446 §2: with TLS 1.3 it comes
+//! with the client's Finished, one round trip after the ClientHello). A connection whose TLS
+//! fails is reset. Closing sends close_notify before the FIN (RFC 8446 §6.1).
 
 use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use rand_chacha::ChaCha8Rng;
+use rustls::{ServerConfig, ServerConnection};
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp::{self, State};
+use smoltcp::wire::IpAddress;
 
 use super::gateway::Gateway;
-use super::{Handler, ServiceLog, ServiceSpec};
+use super::tls::ServiceTls;
+use super::{Handler, RequestId, Served, ServiceLog, ServiceSpec};
 use crate::dist::ServiceTime;
 use crate::proto::cwnd::TcpConfig;
 use crate::proto::http1;
@@ -36,6 +47,8 @@ enum Job {
 
 struct Conn {
     id: u64,
+    /// The caller's address.
+    peer: Ipv4Addr,
     stream: Stream,
     job: Option<Job>,
     /// The request's path, for the gateway.
@@ -46,7 +59,7 @@ struct Conn {
 /// What a handler needs at run time.
 enum Runtime {
     Bytes,
-    Service { time: ServiceTime, response: u64 },
+    Service { time: ServiceTime, response: u64, rng: Box<ChaCha8Rng> },
     Gateway(Box<Gateway>),
 }
 
@@ -54,6 +67,8 @@ enum Runtime {
 pub struct HttpService {
     pub host: usize,
     port: u16,
+    /// The TLS server config, for an HTTPS service.
+    tls: Option<Arc<ServerConfig>>,
     tcp: TcpConfig,
     listener: SocketHandle,
     conns: Vec<Conn>,
@@ -63,25 +78,41 @@ pub struct HttpService {
     /// Requests being served or calling (under the limit).
     active: u32,
     queue: VecDeque<u64>,
-    /// Draws the service times.
-    rng: ChaCha8Rng,
     pub log: ServiceLog,
 }
 
 impl HttpService {
-    pub fn new(net: &mut Network, host: usize, spec: &ServiceSpec, tcp: TcpConfig, rng: ChaCha8Rng) -> Self {
+    /// The service `spec` on `host`; an HTTPS service's certificate (and a gateway's TLS to
+    /// its upstreams) come from `tls`.
+    pub fn new(
+        net: &mut Network,
+        host: usize,
+        spec: &ServiceSpec,
+        tcp: TcpConfig,
+        tls: &ServiceTls,
+        rng: ChaCha8Rng,
+    ) -> Result<Self, String> {
+        let server_tls = match spec.tls {
+            Some(v) => {
+                Some(tls.server(host, v).ok_or_else(|| format!("no TLS world for the service on port {}", spec.port))?)
+            }
+            None => None,
+        };
+        let runtime = match &spec.handler {
+            Handler::Bytes => Runtime::Bytes,
+            Handler::Service { time, response } => {
+                Runtime::Service { time: time.clone(), response: *response, rng: Box::new(rng) }
+            }
+            Handler::Gateway(g) => Runtime::Gateway(Box::new(Gateway::new(host, g, tcp, tls, rng)?)),
+        };
         let mut socket = tcp_socket(&tcp);
         // A fresh socket in a set we own: listening cannot fail.
         let _ = socket.listen(spec.port);
         let listener = net.hosts[host].sockets.add(socket);
-        let runtime = match &spec.handler {
-            Handler::Bytes => Runtime::Bytes,
-            Handler::Service { time, response } => Runtime::Service { time: time.clone(), response: *response },
-            Handler::Gateway(g) => Runtime::Gateway(Box::new(Gateway::new(net, host, g, tcp, rng.clone()))),
-        };
-        HttpService {
+        Ok(HttpService {
             host,
             port: spec.port,
+            tls: server_tls,
             tcp,
             listener,
             conns: Vec::new(),
@@ -90,9 +121,18 @@ impl HttpService {
             concurrency: spec.concurrency,
             active: 0,
             queue: VecDeque::new(),
-            rng,
             log: ServiceLog::default(),
-        }
+        })
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Whether it speaks HTTPS.
+    pub fn serves_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// The gateway's record of its calls, for a gateway service.
@@ -119,11 +159,16 @@ impl HttpService {
 
     /// Accepts connections, reads requests, serves what is due, answers what is done.
     pub fn poll(&mut self, now: Instant, net: &mut Network) -> Result<(), String> {
-        self.accept(net);
+        self.accept(net)?;
         let sockets = &mut net.hosts[self.host].sockets;
         let mut arrived = Vec::new();
         for c in &mut self.conns {
             c.stream.pump(sockets);
+            if c.stream.error.take().is_some() {
+                // TLS failed (a bad record, a handshake the lab's certificate cannot
+                // satisfy): the connection is reset, and its request withdrawn below.
+                sockets.get_mut::<tcp::Socket>(c.stream.handle).abort();
+            }
             let state = sockets.get::<tcp::Socket>(c.stream.handle).state();
             if c.job.is_some() && !matches!(state, State::Established) {
                 // Reset or closed by the caller before the answer: the request is withdrawn.
@@ -159,18 +204,28 @@ impl HttpService {
         Ok(())
     }
 
-    fn accept(&mut self, net: &mut Network) {
+    fn accept(&mut self, net: &mut Network) -> Result<(), String> {
         let sockets = &mut net.hosts[self.host].sockets;
-        if sockets.get::<tcp::Socket>(self.listener).state() == State::Listen {
-            return;
+        let socket = sockets.get::<tcp::Socket>(self.listener);
+        if socket.state() == State::Listen {
+            return Ok(());
         }
+        let peer = socket.remote_endpoint().map_or(Ipv4Addr::UNSPECIFIED, |e| {
+            let IpAddress::Ipv4(a) = e.addr;
+            a
+        });
         // The listener took a SYN: it becomes the connection; listen again on a new socket.
-        let stream = Stream::new(self.listener, &self.tcp);
-        self.conns.push(Conn { id: self.next_conn, stream, job: None, path: String::new(), closing: false });
+        let mut stream = Stream::new(self.listener, &self.tcp);
+        if let Some(config) = &self.tls {
+            let conn = ServerConnection::new(config.clone()).map_err(|e| format!("TLS server setup failed: {e}"))?;
+            stream.tls = Some(conn.into());
+        }
+        self.conns.push(Conn { id: self.next_conn, peer, stream, job: None, path: String::new(), closing: false });
         self.next_conn += 1;
         let mut socket = tcp_socket(&self.tcp);
         let _ = socket.listen(self.port);
         self.listener = sockets.add(socket);
+        Ok(())
     }
 
     /// Starts queued requests while the concurrency limit allows (FIFO).
@@ -182,7 +237,7 @@ impl HttpService {
             self.log.queue_wait_us.push((now - arrived).as_micros() as u64);
             c.job = Some(match &mut self.runtime {
                 Runtime::Bytes => Job::Serving { arrived, until: now },
-                Runtime::Service { time, .. } => Job::Serving { arrived, until: now + time.sample(&mut self.rng) },
+                Runtime::Service { time, rng, .. } => Job::Serving { arrived, until: now + time.sample(rng.as_mut()) },
                 Runtime::Gateway(g) => {
                     g.start(c.id, &c.path, now, net)?;
                     Job::Calling { arrived }
@@ -221,6 +276,8 @@ impl HttpService {
             self.active = self.active.saturating_sub(1);
             self.log.answered += 1;
             self.log.service_us.push((now - arrived).as_micros() as u64);
+            let id = RequestId::parse(&c.path);
+            self.log.served.push(Served { from: c.peer, id, arrived, answered: now });
         }
     }
 
@@ -230,6 +287,10 @@ impl HttpService {
         for c in &mut self.conns {
             let state = sockets.get::<tcp::Socket>(c.stream.handle).state();
             if !c.closing && state == State::CloseWait && c.stream.unsent() == 0 {
+                if let Some(tls) = &mut c.stream.tls {
+                    tls.send_close_notify();
+                }
+                c.stream.pump(sockets);
                 sockets.get_mut::<tcp::Socket>(c.stream.handle).close();
                 c.closing = true;
             }

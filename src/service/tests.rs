@@ -41,6 +41,7 @@ fn world(replicas: usize, policy: Policy, calls: u32, time: &str, requests: u64,
     world_with(replicas, policy, calls, time, requests, seed, Arrival::Open { per_second: 50.0 }, None)
 }
 
+/// [`world`] with the workload's arrivals and the backends' concurrency limit.
 #[allow(clippy::too_many_arguments)]
 fn world_with(
     replicas: usize,
@@ -69,33 +70,35 @@ fn world_with(
         .collect();
     let time = ServiceTime::parse(time).unwrap();
     let mut services = Services::default();
+    let tls = tls::ServiceTls::default();
     for r in &replicas {
-        let spec =
-            ServiceSpec { port: 80, handler: Handler::Service { time: time.clone(), response: 100 }, concurrency };
-        services.list.push(HttpService::new(
-            &mut net,
-            r.host,
-            &spec,
-            tcp,
-            crate::rng::stream(seed, &format!("svc {}", r.host)),
-        ));
+        let spec = ServiceSpec {
+            port: 80,
+            handler: Handler::Service { time: time.clone(), response: 100 },
+            concurrency,
+            tls: None,
+        };
+        let rng = crate::rng::stream(seed, &format!("svc {}", r.host));
+        services.list.push(HttpService::new(&mut net, r.host, &spec, tcp, &tls, rng).unwrap());
     }
     let gateway = GatewaySpec {
         replicas,
+        groups: Vec::new(),
         calls,
         policy,
         pool: 4,
+        tls: None,
         per_try_timeout: None,
         deadline: None,
         retries: 0,
         retry_ratio: 0.2,
         response: 200,
     };
-    let spec = ServiceSpec { port: 80, handler: Handler::Gateway(gateway), concurrency: None };
-    services.list.push(HttpService::new(&mut net, 1, &spec, tcp, crate::rng::stream(seed, "gw")));
+    let spec = ServiceSpec { port: 80, handler: Handler::Gateway(gateway), concurrency: None, tls: None };
+    services.list.push(HttpService::new(&mut net, 1, &spec, tcp, &tls, crate::rng::stream(seed, "gw")).unwrap());
     let to = Replica { host: 1, addr: SocketAddrV4::new(addr(1), 80), name: "gateway".into() };
     let spec = WorkloadSpec { to, requests, arrival, pool: 4 };
-    let workload = Workload::new(0, spec, tcp, crate::rng::stream(seed, "workload"));
+    let workload = Workload::new(0, spec, tcp, None, crate::rng::stream(seed, "workload"));
     (net, World { services, workload })
 }
 
@@ -157,6 +160,58 @@ fn hedges_after_a_delay_and_cancel_the_loser() {
 }
 
 #[test]
+fn request_ids_name_the_client_request_and_the_call() {
+    assert_eq!(RequestId::parse("/r/12"), Some(RequestId { req: 12, call: None }));
+    assert_eq!(RequestId::parse("/c/12/3/1"), Some(RequestId { req: 12, call: Some((3, 1)) }));
+    for bad in ["/", "/r/", "/r/x", "/c/1/2", "/c/1/2/3/4", "/c/c7/0/0", "/bytes/10", ""] {
+        assert_eq!(RequestId::parse(bad), None, "{bad:?}");
+    }
+}
+
+/// One HTTPS service at `rtt`, called by a workload over TLS 1.3 on a fresh connection per
+/// request: each request pays TCP, TLS and itself, 3 RTTs (RFC 8446 §2), and the service
+/// records each one.
+#[test]
+fn a_fresh_tls_connection_per_request_costs_three_round_trips() {
+    let (seed, tcp, rtt) = (5, TcpConfig::default(), Duration::from_millis(40));
+    let hosts = (0..2).map(|i| Host::new(&format!("h{i}"), addr(i), tcp.mtu(), seed, Instant::ZERO)).collect();
+    let mut net = Network::new(
+        hosts,
+        |f, t| {
+            let config = LinkConfig { delay: rtt / 2, ..Default::default() };
+            (config, Vec::new(), crate::rng::stream(seed, &format!("link {f} {t}")))
+        },
+        0,
+    );
+    let clock = crate::proto::tls::TlsClock::at_unix_micros(0);
+    let tls = tls::ServiceTls::new(seed, [(1, "h1")], &clock).unwrap();
+    let spec = ServiceSpec {
+        port: 443,
+        handler: Handler::Service { time: ServiceTime::parse("fixed 0ms").unwrap(), response: 1000 },
+        concurrency: None,
+        tls: Some(crate::proto::tls::TlsVersion::Tls13),
+    };
+    let mut services = Services::default();
+    services.list.push(HttpService::new(&mut net, 1, &spec, tcp, &tls, crate::rng::stream(seed, "svc")).unwrap());
+    let to = Replica { host: 1, addr: SocketAddrV4::new(addr(1), 443), name: "h1".into() };
+    let spec = WorkloadSpec { to, requests: 3, arrival: Arrival::Closed { concurrency: 1 }, pool: 0 };
+    let setup = tls.client(1, crate::proto::tls::TlsVersion::Tls13);
+    assert!(setup.is_some() && tls.client(0, crate::proto::tls::TlsVersion::Tls13).is_none());
+    let workload = Workload::new(0, spec, tcp, setup, crate::rng::stream(seed, "workload"));
+    let mut w = World { services, workload };
+    run(&mut net, &mut w);
+    for r in &w.workload.records {
+        assert_eq!(r.latency_us(), Some(120_000), "{r:?}");
+        let conn = r.conn.unwrap();
+        assert_eq!(conn.waited_us(r.due), 80_000, "TCP 1 RTT + TLS 1.3 1 RTT");
+    }
+    let log = &w.services.list[0].log;
+    assert_eq!(log.served.len(), 3);
+    assert!(log.served.iter().enumerate().all(|(i, s)| s.id == Some(RequestId { req: i as u64, call: None })));
+    assert!(tls.key_log().lines().count() >= 3 * 5, "every connection's secrets are logged");
+}
+
+#[test]
 fn a_concurrency_limit_queues_requests_in_order() {
     // One replica serving one request at a time, 10 ms each; a closed loop keeps 3 in flight:
     // each request waits for the two ahead of it, so it takes 3 x 10 ms (plus round trips).
@@ -171,11 +226,8 @@ fn a_concurrency_limit_queues_requests_in_order() {
     }
     let backend = &w.services.list[0].log;
     assert_eq!(backend.answered, 30);
-    assert!(
-        backend.queue_wait_us.iter().skip(5).all(|&us| (19_000..21_000).contains(&us)),
-        "{:?}",
-        backend.queue_wait_us
-    );
+    let waits = &backend.queue_wait_us;
+    assert!(waits.iter().skip(5).all(|&us| (19_000..21_000).contains(&us)), "{waits:?}");
 }
 
 #[test]

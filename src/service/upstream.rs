@@ -23,11 +23,33 @@ use crate::time::Instant;
 /// The most connections one pool opens: a bound on a runaway open loop.
 pub const MAX_CONNECTIONS: usize = 4096;
 
+/// When a connection was set up, as its caller saw it: the SYN queued, the TCP handshake done
+/// (SYN-ACK received: 1 RTT, RFC 9293 §3.5), ready for requests (TLS done, or at once
+/// without TLS).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnTimes {
+    pub opened: Instant,
+    pub connected: Option<Instant>,
+    pub ready: Option<Instant>,
+}
+
+impl ConnTimes {
+    fn of(conn: &HttpConn) -> ConnTimes {
+        ConnTimes { opened: conn.opened(), connected: conn.connected_at(), ready: conn.ready_at() }
+    }
+
+    /// The part of the setup a call queued at `sent` waited for, in µs: none for a
+    /// connection that was ready before it (a warm one), all of it for one opened for it.
+    pub fn waited_us(&self, sent: Instant) -> u64 {
+        self.ready.map_or(0, |r| r.saturating_since(self.opened.max(sent)).as_micros() as u64)
+    }
+}
+
 /// What became of a call.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CallEvent {
-    /// The response arrived in full.
-    Done { tag: u64, status: u16, at: Instant },
+    /// The response arrived in full, on a connection set up as `conn` says.
+    Done { tag: u64, status: u16, at: Instant, conn: ConnTimes },
     /// The connection failed or was closed under the call.
     Failed { tag: u64, at: Instant, why: String },
 }
@@ -147,7 +169,7 @@ impl Upstream {
                     let read = conn.read_response(now);
                     if conn.response_done() {
                         let status = conn.take_response().and_then(|r| r.status).unwrap_or(0);
-                        events.push(CallEvent::Done { tag, status, at: now });
+                        events.push(CallEvent::Done { tag, status, at: now, conn: ConnTimes::of(conn) });
                         if fresh {
                             conn.close(sockets);
                             State::Closing

@@ -4,14 +4,16 @@
 //! do, and each is timed from when it was due, not from when a connection was free: a closed
 //! loop (a fixed number in flight) sends less when the service is slow and so hides the very
 //! tail it should measure (coordinated omission, Gil Tene). Each request is `GET /r/N` over a
-//! warm pool; its latency, status and times are kept as a [`RequestRecord`].
+//! warm pool (or, with a pool of 0, a fresh connection each, TLS too when asked for); its
+//! latency, status, times and connection are kept as a [`RequestRecord`].
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
 
-use super::upstream::{CallEvent, Upstream};
+use super::upstream::{CallEvent, ConnTimes, Upstream};
 use super::Replica;
 use crate::proto::cwnd::TcpConfig;
+use crate::proto::http_client::TlsSetup;
 use crate::sim::network::Network;
 use crate::time::Instant;
 
@@ -29,7 +31,7 @@ pub struct WorkloadSpec {
     pub to: Replica,
     pub requests: u64,
     pub arrival: Arrival,
-    /// Warm connections to the service.
+    /// Warm connections to the service (0: a fresh connection per request, closed after).
     pub pool: u32,
 }
 
@@ -41,6 +43,8 @@ pub struct RequestRecord {
     pub done: Option<Instant>,
     /// 0: the connection failed under it.
     pub status: u16,
+    /// The connection that carried the answer.
+    pub conn: Option<ConnTimes>,
 }
 
 impl RequestRecord {
@@ -66,8 +70,15 @@ pub struct Workload {
 }
 
 impl Workload {
-    pub fn new(host: usize, spec: WorkloadSpec, tcp: TcpConfig, mut rng: ChaCha8Rng) -> Workload {
-        let upstream = Upstream::new(host, spec.to.addr, &spec.to.name, tcp, None, spec.pool);
+    /// The program on `host`, over TLS when `tls` says how.
+    pub fn new(
+        host: usize,
+        spec: WorkloadSpec,
+        tcp: TcpConfig,
+        tls: Option<TlsSetup>,
+        mut rng: ChaCha8Rng,
+    ) -> Workload {
+        let upstream = Upstream::new(host, spec.to.addr, &spec.to.name, tcp, tls, spec.pool);
         let next_port = 49152 + (rng.next_u32() % 8192) as u16;
         Workload {
             spec,
@@ -80,6 +91,11 @@ impl Workload {
             events: Vec::new(),
             records: Vec::new(),
         }
+    }
+
+    /// What it was asked to do.
+    pub fn spec(&self) -> &WorkloadSpec {
+        &self.spec
     }
 
     /// The client's pool is open.
@@ -122,9 +138,10 @@ impl Workload {
             for e in events.drain(..) {
                 let Some(r) = self.records.get_mut(e.tag() as usize) else { continue };
                 match e {
-                    CallEvent::Done { status, at, .. } => {
+                    CallEvent::Done { status, at, conn, .. } => {
                         r.done = Some(at);
                         r.status = status;
+                        r.conn = Some(conn);
                     }
                     CallEvent::Failed { at, .. } => {
                         r.done = Some(at);
@@ -154,7 +171,7 @@ impl Workload {
                 _ => break,
             };
             let id = self.records.len() as u64;
-            self.records.push(RequestRecord { due, done: None, status: 0 });
+            self.records.push(RequestRecord { due, done: None, status: 0, conn: None });
             self.upstream.send(id, format!("/r/{id}"));
             self.in_flight += 1;
             sent = true;

@@ -5,6 +5,7 @@
 //! configured RTT. `rtts` divides a phase's duration by the path RTT. The JSON layout is
 //! schema 1 of design.md §3; fields beyond it are additions, never changes.
 
+pub mod budget;
 pub mod from_capture;
 pub mod hol;
 pub mod keepalive;
@@ -107,6 +108,10 @@ pub struct Scenario {
     /// requests that succeeded): 1 to 99 in steps of 1, then 99.5, 99.9, 99.99 and 100.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub latency_cdf: Vec<tail::CdfPoint>,
+    /// Per hop of a request's path, its time and share of the latency budget (the
+    /// latency-budget lab).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hops: Vec<budget::Hop>,
     /// What the lab says about this scenario (why it behaves as it does).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub note: String,

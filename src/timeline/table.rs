@@ -45,6 +45,9 @@ pub fn scenario(s: &Scenario) -> String {
     }
     out.push_str(&pool_metrics(s));
     out.push_str(&workload(s));
+    if !s.hops.is_empty() {
+        out.push_str(&hops(s));
+    }
     if !s.streams.is_empty() {
         let _ = writeln!(
             out,
@@ -71,8 +74,10 @@ pub fn scenario(s: &Scenario) -> String {
     }
     for e in &s.expectations {
         let measured = e.measured.map_or("no value".to_string(), |m| format!("measured {m:.3}"));
-        let within =
-            e.tolerance.map_or(String::new(), |t| format!(", within ±{t} RTT for this path's jitter, rate or clock"));
+        let within = e.tolerance.map_or(String::new(), |t| match e.check.contains("rtts") {
+            true => format!(", within ±{t} RTT for this path's jitter, rate or clock"),
+            false => format!(", within ±{t} ms: virtual time rounds each one-way trip up to the µs"),
+        });
         let verdict = match (e.ok, &e.skipped) {
             (_, Some(_)) => "skip",
             (true, None) => " ok ",
@@ -220,6 +225,80 @@ fn workload(s: &Scenario) -> String {
             parts.push(format!("{d} past the deadline"));
         }
         let _ = writeln!(out, "   {}", parts.join("; "));
+    }
+    out
+}
+
+/// A request's hops: each one's time and share of the latency budget, whether the request
+/// stayed within it, and which hop took most.
+pub fn hops(s: &Scenario) -> String {
+    let mut out = String::new();
+    let m = |k: &str| s.metrics.get(k).copied();
+    let Some(budget) = m("budget_ms") else { return out };
+    // (From a JSON file `wirelab report` read, the budget may be any number.)
+    let budget_words = std::time::Duration::try_from_secs_f64(budget / 1000.0)
+        .map_or_else(|_| format!("{budget} ms"), crate::units::format_duration);
+    let width = s.hops.iter().map(|h| h.from.len() + h.to.len() + 4).max().unwrap_or(0).max(22);
+    let _ = writeln!(
+        out,
+        "   {:<width$} {:>9} {:>9} {:>6} {:>9}  {:<10} handshake RTTs",
+        "hop",
+        "RTT ms",
+        "took ms",
+        "RTTs",
+        format!("of {budget_words}"),
+        "connection",
+    );
+    for h in &s.hops {
+        let rtts = if h.rtt_ms > 0.0 { format!("{:.2}", h.ms / h.rtt_ms) } else { "-".to_string() };
+        let _ = writeln!(
+            out,
+            "   {:<width$} {:>9.3} {:>9.3} {:>6} {:>8.1}%  {:<10} {}",
+            format!("{} -> {}", h.from, h.to),
+            h.rtt_ms,
+            h.ms,
+            rtts,
+            h.share_of_budget * 100.0,
+            h.connection,
+            h.handshake_rtts.map_or("-".to_string(), |r| format!("{r:.2}"))
+        );
+    }
+    if let Some(v) = m("services_ms").filter(|v| v.abs() >= 0.0005) {
+        let _ = writeln!(
+            out,
+            "   {:<width$} {:>9} {:>9.3} {:>6} {:>8.1}%",
+            "in the services",
+            "",
+            v,
+            "",
+            v / budget * 100.0
+        );
+    }
+    if let Some(total) = m("total_ms") {
+        let verdict = if total <= budget {
+            format!("within the {budget_words} budget, {:.3} ms to spare", budget - total)
+        } else {
+            format!("OVER the {budget_words} budget by {:.3} ms", total - budget)
+        };
+        let _ = writeln!(
+            out,
+            "   {:<width$} {:>9} {:>9.3} {:>6} {:>8.1}%  {verdict}",
+            "request",
+            "",
+            total,
+            "",
+            total / budget * 100.0
+        );
+    }
+    if let Some(h) = s.hops.iter().max_by(|a, b| a.ms.total_cmp(&b.ms)) {
+        let _ = writeln!(
+            out,
+            "   most: {} -> {}, {:.3} ms, {:.1}% of the budget on its own",
+            h.from,
+            h.to,
+            h.ms,
+            h.share_of_budget * 100.0
+        );
     }
     out
 }

@@ -77,12 +77,23 @@ impl TlsSetup {
         TlsSetup { config: tls.client(version), name: tls.server_name(), alpn: None }
     }
 
+    /// The lab's client config for `version`, with a session cache of its own: a caller that
+    /// must not resume sessions another caller of the same server set up (another host).
+    pub fn with_own_sessions(tls: &LabTls, version: TlsVersion) -> Self {
+        let mut config = (*tls.client(version)).clone();
+        config.resumption = rustls::client::Resumption::in_memory_sessions(OWN_SESSIONS);
+        TlsSetup { config: Arc::new(config), name: tls.server_name(), alpn: None }
+    }
+
     /// Offers only `protocol` in ALPN (RFC 7301), e.g. `h2` for HTTP/2 (RFC 9113 §3.2).
     pub fn with_alpn(mut self, protocol: &[u8]) -> Self {
         self.alpn = Some(protocol.to_vec());
         self
     }
 }
+
+/// Sessions the cache of [`TlsSetup::with_own_sessions`] holds.
+const OWN_SESSIONS: usize = 256;
 
 /// An HTTP/1.1 request in flight and its response as it arrives.
 #[derive(Debug)]

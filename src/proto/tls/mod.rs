@@ -130,7 +130,8 @@ impl LabTls {
         let client = |version| build_client(&provider, &clock, &identity, &key_log, version, &alpn).map(Arc::new);
         let client12 = client(TlsVersion::Tls12)?;
         let client13 = client(TlsVersion::Tls13)?;
-        let server = Arc::new(build_server(&provider, &clock, &identity, &key_log, &alpn)?);
+        let both = [&rustls::version::TLS13, &rustls::version::TLS12];
+        let server = Arc::new(build_server(&provider, &clock, &identity, &key_log, &alpn, &both)?);
         Ok(Self { provider, identity, key_log, clock, server_name, client12, client13, server })
     }
 
@@ -171,6 +172,14 @@ impl LabTls {
     /// log on.
     pub fn server(&self) -> Arc<ServerConfig> {
         self.server.clone()
+    }
+
+    /// A server config like [`server`](Self::server) that speaks `version` only (a TLS 1.3-only
+    /// server, or one that stops at TLS 1.2), with a session cache of its own.
+    pub fn server_only(&self, version: TlsVersion) -> anyhow::Result<Arc<ServerConfig>> {
+        let alpn = self.server.alpn_protocols.clone();
+        let versions = [version.rustls()];
+        build_server(&self.provider, &self.clock, &self.identity, &self.key_log, &alpn, &versions).map(Arc::new)
     }
 
     /// Everything logged so far in SSLKEYLOGFILE format (one `'\n'`-terminated line per
@@ -228,9 +237,10 @@ fn build_server(
     identity: &LabIdentity,
     key_log: &Arc<KeyLogCollector>,
     alpn: &[Vec<u8>],
+    versions: &[&'static SupportedProtocolVersion],
 ) -> anyhow::Result<ServerConfig> {
     let mut config = ServerConfig::builder_with_details(provider.clone(), Arc::new(clock.clone()))
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .with_protocol_versions(versions)
         .context("server protocol versions")?
         .with_no_client_auth()
         .with_single_cert(vec![identity.cert.clone()], identity.private_key())

@@ -11,6 +11,7 @@
 //! capture) are `timeline`'s, which never runs anything; an analyser connects one of them to
 //! what this run recorded.
 
+mod budget;
 mod hol;
 mod keepalive;
 mod kernel;
@@ -70,6 +71,10 @@ pub fn analysers(plan: &ScenarioPlan) -> Vec<Box<dyn Analyser>> {
         list.push(Box::new(tail::WorkloadMetrics));
     }
     list.push(Box::new(totals::Totals));
+    // A workload measured against a latency budget: its hops (after the totals: see there).
+    if plan.steps.iter().any(|s| matches!(s, Step::Workload(w) if w.budget.is_some())) {
+        list.push(Box::new(budget::LatencyBudget));
+    }
     if plan.pictures {
         list.push(Box::new(pictures::Pictures));
     }
@@ -90,7 +95,7 @@ pub struct Run<'p> {
     pub t0: Instant,
     /// The client–server path's round trip, in ms.
     pub rtt_ms: f64,
-    /// The TLS key log of both TLS worlds (TCP, then QUIC).
+    /// The TLS key log of every TLS world (TCP, then QUIC, then the services' own).
     pub key_log: String,
     /// QUIC's initial window, when a page fetched over HTTP/3.
     pub quic_window: Option<u64>,
@@ -121,6 +126,7 @@ impl<'p> Run<'p> {
         if let Some(q) = &programs.quic_tls {
             key_log.push_str(&q.key_log());
         }
+        key_log.push_str(&programs.service_tls.key_log());
         net.finish_captures(&key_log);
         let t0 = programs.client.t0.unwrap_or(Instant::ZERO);
         let rtt_ms = plan.rtt().as_secs_f64() * 1000.0;
@@ -170,6 +176,7 @@ pub fn analyse(run: &mut Run<'_>) -> timeline::Scenario {
         rounds: Vec::new(),
         streams: Vec::new(),
         latency_cdf: Vec::new(),
+        hops: Vec::new(),
         note: plan.note.clone(),
         expectations: Vec::new(),
         error: run.error.clone(),
