@@ -153,7 +153,7 @@ fn bad_service_settings_are_refused_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();
     for (set, says) in [
         ("hedge_after=p101", "hedge_after"),
-        ("service_dist=gamma", "unknown distribution"),
+        ("service_dist=gamma", "service_dist"),
         ("service_p99=5ms", "p99"),
         ("calls=0", "calls"),
         ("policy=random", "policy"),

@@ -146,17 +146,16 @@ pub fn figure(model: Option<&str>, expected: f64, plan: &ScenarioPlan) -> (Optio
 fn tail(model: &str, plan: &ScenarioPlan) -> Result<(f64, String), String> {
     use crate::service::{Handler, HedgeAfter, Policy};
     use crate::timeline::tail::theory::{self, Hedge};
-    let (g, spec) = plan
-        .hosts
+    // The gateway the client calls.
+    let g = plan.server;
+    let spec = plan.hosts[g]
+        .services
         .iter()
-        .enumerate()
-        .find_map(|(h, host)| {
-            host.services.iter().find_map(|s| match &s.handler {
-                Handler::Gateway(g) => Some((h, g)),
-                _ => None,
-            })
+        .find_map(|s| match &s.handler {
+            Handler::Gateway(g) => Some(g),
+            _ => None,
         })
-        .ok_or("the scenario has no gateway")?;
+        .ok_or("the client does not call a gateway")?;
     let replica = spec.replicas.first().ok_or("the gateway has no upstream")?;
     let dist = plan.hosts[replica.host]
         .services

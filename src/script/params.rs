@@ -130,6 +130,10 @@ pub enum Kind {
     Choice(&'static [&'static str]),
     /// A string, or text that `${name}` is put into.
     Text,
+    /// A service-time distribution (`crate::dist`), e.g. `lognormal p50=10ms p99=50ms`.
+    Distribution,
+    /// When a hedged call sends its copy: a percentile of recent calls (`p95`) or a delay.
+    HedgeAfter,
 }
 
 impl Kind {
@@ -144,6 +148,8 @@ impl Kind {
             Kind::Bool => "true or false".to_string(),
             Kind::Choice(names) => choices(names),
             Kind::Text => "text".to_string(),
+            Kind::Distribution => "a distribution, e.g. lognormal p50=10ms p99=50ms".to_string(),
+            Kind::HedgeAfter => "a percentile p50 to p99.99, or a delay to 1h".to_string(),
         }
     }
 }

@@ -32,6 +32,8 @@ use crate::proto::tls::TlsVersion;
 use crate::service::{GatewaySpec, Handler, HedgeAfter, Policy, Replica, ServiceSpec};
 
 pub const HANDLERS: &[&str] = &["bytes", "service", "gateway"];
+/// Shapes a service time can be given in by its p50 and p99 (`dist`, `p50`, `p99`).
+pub const DISTS: &[&str] = &["lognormal", "pareto"];
 pub const POLICIES: &[&str] = &["sequential", "parallel", "hedged"];
 /// `tls` and `upstream_tls`: a TLS version, or plain HTTP.
 pub const TLS_CHOICES: &[&str] = &["1.2", "1.3", "none"];
@@ -47,7 +49,7 @@ pub const POOL: IntRange = IntRange::new(0, 1000);
 pub const RETRIES: IntRange = IntRange::new(0, 10);
 
 /// The keys of `[[host.service]]`, and which handler each belongs to (`None`: all).
-pub const FIELDS: [(Field, Option<&str>); 17] = [
+pub const FIELDS: [(Field, Option<&str>); 22] = [
     (Field::new("port", Kind::Int(PORT), "TCP port it listens on (default 80)"), None),
     (
         Field::new(
@@ -63,9 +65,24 @@ pub const FIELDS: [(Field, Option<&str>); 17] = [
         None,
     ),
     (
-        Field::new("time", Kind::Text, "service time, e.g. \"lognormal p50=10ms p99=50ms\" (see `wirelab help dist`)"),
+        Field::new(
+            "time",
+            Kind::Distribution,
+            "service time, e.g. \"lognormal p50=10ms p99=50ms\" (or dist, p50, p99)",
+        ),
         Some("service"),
     ),
+    (
+        Field::new("dist", Kind::Choice(DISTS), "service time's shape, given by its p50 and p99 (instead of time)"),
+        Some("service"),
+    ),
+    (Field::new("p50", Kind::Duration(params::SPAN), "service time's median (with dist)"), Some("service")),
+    (Field::new("p99", Kind::Duration(params::SPAN), "service time's 99th percentile (with dist)"), Some("service")),
+    (
+        Field::new("slow_fraction", Kind::Percent, "with dist: the share of requests that hit a hiccup (0%: none)"),
+        Some("service"),
+    ),
+    (Field::new("slow_time", Kind::Duration(params::SPAN), "with dist: how long a hiccup takes"), Some("service")),
     (Field::new("response", Kind::Size(params::BODY), "body bytes of each answer (default 1000)"), None),
     (
         Field::new("upstream", Kind::Text, "the host it calls (all replicas of it), or a list of hosts called in turn"),
@@ -96,7 +113,7 @@ pub const FIELDS: [(Field, Option<&str>); 17] = [
     (
         Field::new(
             "hedge_after",
-            Kind::Text,
+            Kind::HedgeAfter,
             "hedged: a percentile of recent calls (\"p95\") or a delay (\"10ms\"; other policies ignore it)",
         ),
         Some("gateway"),
@@ -250,12 +267,7 @@ fn service(table: &toml::Table, at: &str, hosts: &[HostPlan], params: &Params) -
     let response = get("response")?.map(|v| v.size_in(params::BODY)).transpose()?.unwrap_or(1000);
     let handler = match handler_name.as_str() {
         "bytes" => Handler::Bytes,
-        "service" => {
-            let v = get("time")?.ok_or_else(|| InputError::new(format!("{at}: a `service` handler needs `time`")))?;
-            let text = v.string()?;
-            let time = ServiceTime::parse(&text).map_err(|e| InputError::new(format!("{at}.time: \"{text}\": {e}")))?;
-            Handler::Service { time, response }
-        }
+        "service" => Handler::Service { time: service_time(at, &get)?, response },
         _ => Handler::Gateway(gateway(at, table, params, &get, &int, &span, hosts, response)?),
     };
     Ok(ServiceSpec { port, handler, concurrency, tls })
@@ -377,4 +389,37 @@ pub fn hedge_after(text: &str, at: &str) -> Result<HedgeAfter, InputError> {
                 "{at}: \"{text}\" (allowed: a percentile such as p95, or a duration from 0ms to 1h)"
             ))
         })
+}
+
+/// A service's time: `time` as text, or `dist` with `p50` and `p99` (and, optionally, a share
+/// `slow_fraction` of hiccups lasting `slow_time`: the bimodal of Dean & Barroso's fan-out).
+fn service_time(at: &str, get: &Get<'_>) -> Result<ServiceTime, InputError> {
+    let parse = |text: &str, key: &str| {
+        ServiceTime::parse(text).map_err(|e| InputError::new(format!("{at}.{key}: \"{text}\": {e}")))
+    };
+    let shaped = ["dist", "p50", "p99", "slow_fraction", "slow_time"];
+    if let Some(v) = get("time")? {
+        if let Some(k) = shaped.iter().find(|k| matches!(get(k), Ok(Some(_)))) {
+            return Err(InputError::new(format!("{at}.{k}: give `time` or `dist` with `p50` and `p99`, not both")));
+        }
+        return parse(&v.string()?, "time");
+    }
+    let need = |key: &str| {
+        get(key)?.ok_or_else(|| {
+            InputError::new(format!(
+                "{at}: a `service` handler needs `time`, or `dist` with `p50` and `p99` (missing `{key}`)"
+            ))
+        })
+    };
+    let dist = need("dist")?.choice(DISTS)?;
+    let ms = |d: Duration| format!("{}us", d.as_micros());
+    let p50 = need("p50")?.duration_in(params::SPAN)?;
+    let p99 = need("p99")?.duration_in(params::SPAN)?;
+    let base = parse(&format!("{dist} p50={} p99={}", ms(p50), ms(p99)), "p99")?;
+    let slow = get("slow_fraction")?.map(|v| v.percent()).transpose()?.unwrap_or(0.0);
+    if slow <= 0.0 {
+        return Ok(base);
+    }
+    let slow_time = need("slow_time")?.duration_in(params::SPAN)?;
+    Ok(ServiceTime::Bimodal { p_slow: slow, slow: Box::new(ServiceTime::Fixed(slow_time)), fast: Box::new(base) })
 }

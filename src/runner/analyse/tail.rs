@@ -10,7 +10,8 @@ pub struct WorkloadMetrics;
 impl Analyser for WorkloadMetrics {
     fn analyse(&self, run: &mut Run<'_>, scenario: &mut timeline::Scenario) {
         let Some(w) = &run.client.workload else { return };
-        let gateway = run.servers.iter().find_map(|s| s.gateway());
+        // The gateway the client calls (other gateways of the lab may sit idle).
+        let gateway = run.servers.iter().filter(|s| s.host() == run.plan.server).find_map(|s| s.gateway());
         // The thresholds the lab's figures are about, where it names them.
         let param = |k: &str| run.plan.params.get(k).and_then(|v| crate::units::parse_duration(v).ok());
         let t = timeline::tail::Thresholds { service_p99: param("service_p99"), slow_time: param("slow_time") };
