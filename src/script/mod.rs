@@ -229,7 +229,9 @@ impl Lab {
                     "{at}.replicas: only hosts with role = \"host\" (services) have replicas; this one is the {role_name}"
                 )));
             }
-            if matches!(role, plan::Role::Client | plan::Role::Resolver | plan::Role::Authority) && !h.services.is_empty() {
+            if matches!(role, plan::Role::Client | plan::Role::Resolver | plan::Role::Authority)
+                && !h.services.is_empty()
+            {
                 return Err(InputError::new(format!(
                     "{at}.service: the {role_name} runs no services (give services to a host with role = \"host\")"
                 )));
@@ -243,7 +245,8 @@ impl Lab {
             }
             for r in 0..replicas {
                 let name = if h.replicas.is_some() { format!("{}-{}", h.name, r + 1) } else { h.name.clone() };
-                let addr = u32::from(addr).checked_add(r).map(Ipv4Addr::from).filter(|a| not_a_host_address(*a).is_none());
+                let addr =
+                    u32::from(addr).checked_add(r).map(Ipv4Addr::from).filter(|a| not_a_host_address(*a).is_none());
                 let Some(addr) = addr else {
                     return Err(InputError::new(format!(
                         "{at}.replicas: {replicas} replicas from {} run past the usable addresses",

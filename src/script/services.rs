@@ -57,10 +57,22 @@ pub const FIELDS: [(Field, Option<&str>); 15] = [
         Field::new("hedge_after", Kind::Text, "hedged: a percentile of recent calls (\"p95\") or a delay (\"10ms\")"),
         Some("gateway"),
     ),
-    (Field::new("pool", Kind::Int(POOL), "warm connections per replica (0: fresh per call; default 4)"), Some("gateway")),
-    (Field::new("per_try_timeout", Kind::Duration(params::SPAN), "cancel and retry a try after this (0: never)"), Some("gateway")),
-    (Field::new("deadline", Kind::Duration(params::SPAN), "answer 504 after this, every try included (0: none)"), Some("gateway")),
-    (Field::new("retries", Kind::Int(RETRIES), "retries per call, within the retry budget (default 0)"), Some("gateway")),
+    (
+        Field::new("pool", Kind::Int(POOL), "warm connections per replica (0: fresh per call; default 4)"),
+        Some("gateway"),
+    ),
+    (
+        Field::new("per_try_timeout", Kind::Duration(params::SPAN), "cancel and retry a try after this (0: never)"),
+        Some("gateway"),
+    ),
+    (
+        Field::new("deadline", Kind::Duration(params::SPAN), "answer 504 after this, every try included (0: none)"),
+        Some("gateway"),
+    ),
+    (
+        Field::new("retries", Kind::Int(RETRIES), "retries per call, within the retry budget (default 0)"),
+        Some("gateway"),
+    ),
 ];
 
 /// The retry budget's deposit per call (Finagle's default `percentCanRetry`, 20%).
@@ -156,8 +168,9 @@ fn gateway(
     hosts: &[HostPlan],
     response: u64,
 ) -> Result<GatewaySpec, InputError> {
-    let upstream =
-        get("upstream")?.ok_or_else(|| InputError::new(format!("{at}: a `gateway` handler needs `upstream`")))?.string()?;
+    let upstream = get("upstream")?
+        .ok_or_else(|| InputError::new(format!("{at}: a `gateway` handler needs `upstream`")))?
+        .string()?;
     let port = int("upstream_port", PORT, 80)? as u16;
     let replicas: Vec<Replica> = hosts
         .iter()
@@ -225,6 +238,8 @@ pub fn hedge_after(text: &str, at: &str) -> Result<HedgeAfter, InputError> {
         .filter(|d| *d <= Duration::from_secs(3600))
         .map(HedgeAfter::Delay)
         .ok_or_else(|| {
-            InputError::new(format!("{at}: \"{text}\" (allowed: a percentile such as p95, or a duration from 0ms to 1h)"))
+            InputError::new(format!(
+                "{at}: \"{text}\" (allowed: a percentile such as p95, or a duration from 0ms to 1h)"
+            ))
         })
 }

@@ -372,7 +372,8 @@ impl Gateway {
 
     /// Deadlines, per-try timeouts and hedges that are due.
     fn run_timers(&mut self, now: Instant, net: &mut Network) {
-        let due: Vec<u64> = self.plans.iter().filter(|(_, p)| p.deadline.is_some_and(|d| d <= now)).map(|(&c, _)| c).collect();
+        let due: Vec<u64> =
+            self.plans.iter().filter(|(_, p)| p.deadline.is_some_and(|d| d <= now)).map(|(&c, _)| c).collect();
         for conn in due {
             self.log.deadline_exceeded += 1;
             self.finish(conn, 504, now, net);

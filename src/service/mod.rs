@@ -78,9 +78,13 @@ pub struct GatewaySpec {
 pub enum Policy {
     Sequential,
     /// All at once; answer after `wait_for` of them (all when `None`).
-    Parallel { wait_for: Option<u32> },
+    Parallel {
+        wait_for: Option<u32>,
+    },
     /// Sequential, each call hedged to another replica after `after`.
-    Hedged { after: HedgeAfter },
+    Hedged {
+        after: HedgeAfter,
+    },
 }
 
 /// When a hedge goes.

@@ -46,7 +46,7 @@ struct Conn {
 /// What a handler needs at run time.
 enum Runtime {
     Bytes,
-    Service { time: ServiceTime, response: u64, rng: ChaCha8Rng },
+    Service { time: ServiceTime, response: u64, rng: Box<ChaCha8Rng> },
     Gateway(Box<Gateway>),
 }
 
@@ -74,7 +74,7 @@ impl HttpService {
         let listener = net.hosts[host].sockets.add(socket);
         let runtime = match &spec.handler {
             Handler::Bytes => Runtime::Bytes,
-            Handler::Service { time, response } => Runtime::Service { time: time.clone(), response: *response, rng },
+            Handler::Service { time, response } => Runtime::Service { time: time.clone(), response: *response, rng: Box::new(rng) },
             Handler::Gateway(g) => Runtime::Gateway(Box::new(Gateway::new(net, host, g, tcp, rng))),
         };
         HttpService {
@@ -179,7 +179,7 @@ impl HttpService {
             self.log.queue_wait_us.push((now - arrived).as_micros() as u64);
             c.job = Some(match &mut self.runtime {
                 Runtime::Bytes => Job::Serving { arrived, until: now },
-                Runtime::Service { time, rng, .. } => Job::Serving { arrived, until: now + time.sample(rng) },
+                Runtime::Service { time, rng, .. } => Job::Serving { arrived, until: now + time.sample(&mut **rng) },
                 Runtime::Gateway(g) => {
                     g.start(c.id, &c.path, now, net)?;
                     Job::Calling { arrived }

@@ -56,8 +56,18 @@ fn world(replicas: usize, policy: Policy, calls: u32, time: &str, requests: u64,
     let time = ServiceTime::parse(time).unwrap();
     let mut services = Services::default();
     for r in &replicas {
-        let spec = ServiceSpec { port: 80, handler: Handler::Service { time: time.clone(), response: 100 }, concurrency: None };
-        services.list.push(HttpService::new(&mut net, r.host, &spec, tcp, crate::rng::stream(seed, &format!("svc {}", r.host))));
+        let spec = ServiceSpec {
+            port: 80,
+            handler: Handler::Service { time: time.clone(), response: 100 },
+            concurrency: None,
+        };
+        services.list.push(HttpService::new(
+            &mut net,
+            r.host,
+            &spec,
+            tcp,
+            crate::rng::stream(seed, &format!("svc {}", r.host)),
+        ));
     }
     let gateway = GatewaySpec {
         replicas,
@@ -123,7 +133,8 @@ fn parallel_calls_take_the_max() {
 
 #[test]
 fn hedges_after_a_delay_and_cancel_the_loser() {
-    let (mut net, mut w) = world(2, Policy::Hedged { after: HedgeAfter::Delay(Duration::ZERO) }, 1, "uniform 5ms 15ms", 200, 3);
+    let (mut net, mut w) =
+        world(2, Policy::Hedged { after: HedgeAfter::Delay(Duration::ZERO) }, 1, "uniform 5ms 15ms", 200, 3);
     run(&mut net, &mut w);
     let g = w.services.list.last().unwrap().gateway().unwrap();
     assert_eq!(g.log.hedges, 200, "every call hedged at once");
