@@ -13,7 +13,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
-use crate::capture::{Capture, Note};
+use crate::capture::{Capture, Keep, Note};
 use crate::host::Host;
 use crate::link::{DropReason, DropRule, Link, LinkConfig};
 use crate::packet::{self, PacketSummary, Transport};
@@ -48,9 +48,10 @@ pub struct PacketRecord {
     pub lost: Option<DropReason>,
     /// The timeline phase current at the scenario's client when it was sent.
     pub phase: Option<usize>,
-    /// Its frame number in the vantage (client) capture, where the client sent or received it.
+    /// Its frame number in the vantage (client) capture, where the client sent or received it
+    /// and the capture kept it.
     pub frame: Option<u64>,
-    /// What it is, for a packet the vantage capture does not hold, when
+    /// What it is, for a packet the vantage capture does not hold (or did not keep), when
     /// [`Network::describe_records`] is on (pictures draw every host's packets).
     pub described: Option<Described>,
 }
@@ -99,13 +100,23 @@ impl Tap {
     }
 
     /// Notes the packets lost on their way here that no later frame took up, and names the
-    /// TLS records from the streams, decrypted with `key_log`.
+    /// TLS records from the streams, decrypted with `key_log`. (A cut capture ends before
+    /// those losses: its last frame says where it was cut instead.)
     fn finish(&mut self, key_log: &str) {
         self.capture.name_tls(key_log);
         let last = self.capture.frames();
-        for (due, note) in std::mem::take(&mut self.lost) {
+        let lost = std::mem::take(&mut self.lost);
+        if self.capture.is_cut() {
+            return;
+        }
+        for (due, note) in lost {
             self.capture.add_note(last, Note::After(format!(" [then, at {due}, {note}]")));
         }
+    }
+
+    /// `frame` (as [`Tap::record`] numbered it) is in the capture.
+    fn kept(&self, frame: u64) -> bool {
+        frame <= self.capture.frames()
     }
 }
 
@@ -139,6 +150,8 @@ pub struct Network {
     pub describe_records: bool,
     /// Changes packets as they are delivered (fuzzing only; see [`Mutator`]).
     pub mutator: Option<Mutator>,
+    /// What every tap's capture keeps (`--capture`).
+    keep: Keep,
 }
 
 impl Network {
@@ -175,6 +188,7 @@ impl Network {
             rx_seqs: vec![VecDeque::new(); n],
             describe_records: false,
             mutator: None,
+            keep: Keep::All,
         };
         net.tap.capture = net.new_capture(vantage);
         net
@@ -182,7 +196,16 @@ impl Network {
 
     fn new_capture(&self, host: usize) -> Capture {
         let names = self.hosts.iter().map(|h| (h.addr, h.name.clone())).collect();
-        Capture::new(&self.hosts[host].name, names).describing()
+        Capture::new(&self.hosts[host].name, names).describing().keeping(self.keep)
+    }
+
+    /// Every tap, those added later too, keeps only what `keep` allows. Call it before the
+    /// run records anything.
+    pub fn keep_captures(&mut self, keep: Keep) {
+        self.keep = keep;
+        for t in std::iter::once(&mut self.tap).chain(&mut self.other_taps) {
+            t.capture = std::mem::take(&mut t.capture).keeping(keep);
+        }
     }
 
     /// Also captures at `host` (another vantage point; its own file).
@@ -281,11 +304,14 @@ impl Network {
             let Some(link) = self.links[host * n + to].as_mut() else { continue };
             let seq = self.records.len() as u64;
             let at_vantage = host == self.tap.host || to == self.tap.host;
-            // What the vantage capture will not hold: another host's packet to someone else.
-            // (One to the vantage host that is lost is described below.)
+            // The vantage capture's frame, if it keeps it.
+            let frame = sent_frame.filter(|&f| host == self.tap.host && self.tap.kept(f));
+            // What the vantage capture will not hold: another host's packet to someone else, or
+            // one past what it keeps. (One to the vantage host that is lost is described below;
+            // one it receives, when it reads it.)
+            let unkept = if host == self.tap.host { frame.is_none() } else { !at_vantage };
             let described =
-                summary.as_ref().filter(|_| self.describe_records && !at_vantage).map(|s| Described::of(s, &bytes));
-            let frame = if host == self.tap.host { sent_frame } else { None };
+                summary.as_ref().filter(|_| self.describe_records && unkept).map(|s| Described::of(s, &bytes));
             self.records.push(PacketRecord {
                 from: host,
                 to,
@@ -304,7 +330,7 @@ impl Network {
                         t.capture.mark_last_lost(&reason.to_string());
                     }
                 }
-                if let Some(t) = self.tap_of(to) {
+                if let Some(t) = self.tap_of(to).filter(|t| t.capture.keeps_next()) {
                     // Noted on the first frame at or after the time it would have arrived.
                     let due = now + delay;
                     let note = lost_note(summary.as_ref(), &packet.bytes, &reason, now);
@@ -350,8 +376,12 @@ impl Network {
             if let Some(bytes) = self.hosts[host].device.rx.pop_front() {
                 let summary = packet::summarize(&bytes);
                 let frame = self.record_at(host, now, &bytes, summary.as_ref());
+                let kept = frame.filter(|&f| self.tap.kept(f));
                 if let (true, Some(r)) = (host == self.tap.host, seq.and_then(|s| self.records.get_mut(s as usize))) {
-                    r.frame = frame;
+                    r.frame = kept;
+                    if kept.is_none() && self.describe_records && r.described.is_none() {
+                        r.described = summary.as_ref().map(|s| Described::of(s, &bytes));
+                    }
                 }
                 self.hosts[host].device.rx.push_front(bytes);
             }

@@ -10,8 +10,8 @@ pub mod hol;
 pub mod keepalive;
 pub mod rounds;
 pub mod sweeps;
-pub mod tail;
 pub mod table;
+pub mod tail;
 pub mod theory;
 
 use std::collections::BTreeMap;
@@ -90,7 +90,9 @@ pub struct Scenario {
     /// the scenario's own over the lab's).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub params: Vec<String>,
-    pub capture: String,
+    /// The client's capture file; absent when none was written (`--capture none`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture: Option<String>,
     /// Which congestion control the TCP senders ran.
     pub congestion: String,
     /// The client–server path, in netem's words.
