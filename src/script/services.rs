@@ -54,7 +54,11 @@ pub const FIELDS: [(Field, Option<&str>); 15] = [
     (Field::new("policy", Kind::Choice(POLICIES), "how the calls are made (default sequential)"), Some("gateway")),
     (Field::new("wait_for", Kind::Int(CALLS), "parallel: answer after this many calls (default all)"), Some("gateway")),
     (
-        Field::new("hedge_after", Kind::Text, "hedged: a percentile of recent calls (\"p95\") or a delay (\"10ms\")"),
+        Field::new(
+            "hedge_after",
+            Kind::Text,
+            "hedged: a percentile of recent calls (\"p95\") or a delay (\"10ms\"); other policies ignore it",
+        ),
         Some("gateway"),
     ),
     (
@@ -207,8 +211,11 @@ fn gateway(
     if !matches!(policy, Policy::Parallel { .. }) && get("wait_for")?.is_some() {
         return Err(InputError::new(format!("{at}.wait_for: only a parallel policy waits for some of its calls")));
     }
-    if !matches!(policy, Policy::Hedged { .. }) && get("hedge_after")?.is_some() {
-        return Err(InputError::new(format!("{at}.hedge_after: only a hedged policy hedges")));
+    // `hedge_after` is read by a hedged policy only; others take it and ignore it, so that one
+    // gateway in a lab file can serve scenarios with different policies (tail-latency's
+    // `policy = "${policy}"`, `hedge_after = "${hedge_after}"`). A bad value is still refused.
+    if let (false, Some(v)) = (matches!(policy, Policy::Hedged { .. }), get("hedge_after")?) {
+        hedge_after(&v.string()?, &format!("{at}.hedge_after"))?;
     }
     Ok(GatewaySpec {
         replicas,
