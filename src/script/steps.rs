@@ -414,9 +414,11 @@ impl Step {
                 let arrival = match (rate, concurrency) {
                     (Some(r), None) => Arrival::Open { per_second: r as f64 },
                     (None, Some(c)) => Arrival::Closed { concurrency: c as u32 },
-                    _ => return Err(InputError::new(format!(
+                    _ => {
+                        return Err(InputError::new(format!(
                         "{at}: a `workload` step needs `rate` (open loop) or `concurrency` (closed loop), one of them"
-                    ))),
+                    )))
+                    }
                 };
                 Step::Workload(WorkloadStep {
                     to: required("to")?.string()?,

@@ -10,9 +10,10 @@
 //! sent that was lost stays in its capture, marked lost after leaving.
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
+use super::tap::{lost_note, Explanations};
+pub use super::tap::{Expect, Tap};
 use crate::capture::{Capture, Keep, Note};
 use crate::host::Host;
 use crate::link::{DropReason, DropRule, Link, LinkConfig};
@@ -69,57 +70,6 @@ impl Described {
     }
 }
 
-/// One vantage point: what its host sent and received.
-pub struct Tap {
-    pub host: usize,
-    pub capture: Capture,
-    /// Names protocol events in comments, where no script labels phases (real time).
-    pub annotator: Option<crate::capture::annotate::Annotator>,
-    /// Packets lost on their way to this host, by when they would have arrived: noted on the
-    /// first frame the host records at or after that time.
-    lost: VecDeque<(Instant, String)>,
-}
-
-impl Tap {
-    fn new(host: usize, capture: Capture) -> Tap {
-        Tap { host, capture, annotator: None, lost: VecDeque::new() }
-    }
-
-    fn record(&mut self, at: Instant, bytes: &[u8], label: &str, phase: Option<usize>) -> u64 {
-        let event = match &mut self.annotator {
-            Some(a) => packet::summarize(bytes).and_then(|s| a.observe_packet(&s, bytes).map(str::to_string)),
-            None => None,
-        };
-        let frame = self.capture.record_in(at, bytes, event.as_deref().unwrap_or(label), phase);
-        while self.lost.front().is_some_and(|(due, _)| *due <= at) {
-            if let Some((_, note)) = self.lost.pop_front() {
-                self.capture.add_note(frame, Note::Before(note));
-            }
-        }
-        frame
-    }
-
-    /// Notes the packets lost on their way here that no later frame took up, and names the
-    /// TLS records from the streams, decrypted with `key_log`. (A cut capture ends before
-    /// those losses: its last frame says where it was cut instead.)
-    fn finish(&mut self, key_log: &str) {
-        self.capture.name_tls(key_log);
-        let last = self.capture.frames();
-        let lost = std::mem::take(&mut self.lost);
-        if self.capture.is_cut() {
-            return;
-        }
-        for (due, note) in lost {
-            self.capture.add_note(last, Note::After(format!(" [then, at {due}, {note}]")));
-        }
-    }
-
-    /// `frame` (as [`Tap::record`] numbered it) is in the capture.
-    fn kept(&self, frame: u64) -> bool {
-        frame <= self.capture.frames()
-    }
-}
-
 /// Hosts, links, packet records and taps.
 pub struct Network {
     pub hosts: Vec<Host>,
@@ -152,6 +102,9 @@ pub struct Network {
     pub mutator: Option<Mutator>,
     /// What every tap's capture keeps (`--capture`).
     keep: Keep,
+    /// Who opened each TCP connection (for taps away from the client), and why programs send
+    /// what they send ([`Network::explain_next`]).
+    explanations: Explanations,
 }
 
 impl Network {
@@ -189,6 +142,7 @@ impl Network {
             describe_records: false,
             mutator: None,
             keep: Keep::All,
+            explanations: Explanations::default(),
         };
         net.tap.capture = net.new_capture(vantage);
         net
@@ -213,6 +167,32 @@ impl Network {
         if host != self.tap.host && !self.other_taps.iter().any(|t| t.host == host) && host < self.hosts.len() {
             let capture = self.new_capture(host);
             self.other_taps.push(Tap::new(host, capture));
+            self.explanations.on = true;
+        }
+    }
+
+    /// A tap at `host`, or at the host with address `peer`, will record what `host` sends next.
+    pub fn records_between(&self, host: usize, peer: Ipv4Addr) -> bool {
+        let peer = self.by_addr.get(&peer).copied();
+        std::iter::once(&self.tap)
+            .chain(&self.other_taps)
+            .any(|t| (t.host == host || Some(t.host) == peer) && t.capture.keeps_next())
+    }
+
+    /// Says why `host` sends its next `what` (data, or a reset) from its TCP port `port` to
+    /// `remote`: `why()` goes into that packet's comment at the taps of both ends, and is
+    /// called only when one of them will record it.
+    pub fn explain_next(
+        &mut self,
+        host: usize,
+        port: u16,
+        remote: SocketAddrV4,
+        what: Expect,
+        why: impl FnOnce() -> String,
+    ) {
+        if self.records_between(host, *remote.ip()) {
+            let from = SocketAddrV4::new(self.hosts[host].addr, port);
+            self.explanations.expect(from, remote, what, why());
         }
     }
 
@@ -233,10 +213,17 @@ impl Network {
         }
         let client = self.hosts[self.tap.host].addr;
         let port = summary.and_then(|s| client_port(s, client));
-        let (phase, label) = match port.and_then(|p| self.bound.get(&p)) {
+        let (phase, mut label) = match port.and_then(|p| self.bound.get(&p)) {
             Some((phase, label)) => (*phase, label.as_str()),
             None => (self.phase, self.label.as_str()),
         };
+        // Away from the client, a frame is labelled with its connection (and the client's
+        // phase only where the client is one end).
+        let away;
+        if host != self.tap.host {
+            away = self.explanations.away_label(summary, client, label, &self.hosts);
+            label = &away;
+        }
         let tap =
             if self.tap.host == host { &mut self.tap } else { self.other_taps.iter_mut().find(|t| t.host == host)? };
         let frame = tap.record(now, bytes, label, phase);
@@ -299,7 +286,19 @@ impl Network {
                 continue;
             };
             let kind = summary.as_ref().map_or(crate::link::PacketKind::Other, |s| s.kind());
+            if let (true, Some(s)) = (self.explanations.on, &summary) {
+                self.explanations.observe(s);
+            }
             let sent_frame = self.record_at(host, now, &bytes, summary.as_ref());
+            if let Some(why) = summary.as_ref().and_then(|s| self.explanations.take(s)) {
+                if let (Some(f), Some(t)) = (sent_frame, self.tap_of(host)) {
+                    t.capture.add_note(f, Note::After(format!(" [{why}]")));
+                }
+                if self.tap_of(to).is_some() {
+                    // Its record's index, below.
+                    self.explanations.in_flight.insert(self.records.len() as u64, why);
+                }
+            }
             let len = bytes.len();
             let Some(link) = self.links[host * n + to].as_mut() else { continue };
             let seq = self.records.len() as u64;
@@ -337,6 +336,7 @@ impl Network {
                     let i = t.lost.partition_point(|(d, _)| *d <= due);
                     t.lost.insert(i, (due, note));
                 }
+                self.explanations.in_flight.remove(&seq);
                 let r = &mut self.records[seq as usize];
                 if self.describe_records && host != self.tap.host && r.described.is_none() {
                     r.described = summary.as_ref().map(|s| Described::of(s, &packet.bytes));
@@ -376,6 +376,14 @@ impl Network {
             if let Some(bytes) = self.hosts[host].device.rx.pop_front() {
                 let summary = packet::summarize(&bytes);
                 let frame = self.record_at(host, now, &bytes, summary.as_ref());
+                let why = (!self.explanations.in_flight.is_empty())
+                    .then(|| seq.and_then(|s| self.explanations.in_flight.remove(&s)))
+                    .flatten();
+                if let (Some(why), Some(f)) = (why, frame) {
+                    if let Some(t) = self.tap_of(host) {
+                        t.capture.add_note(f, Note::After(format!(" [{why}]")));
+                    }
+                }
                 let kept = frame.filter(|&f| self.tap.kept(f));
                 if let (true, Some(r)) = (host == self.tap.host, seq.and_then(|s| self.records.get_mut(s as usize))) {
                     r.frame = kept;
@@ -391,10 +399,21 @@ impl Network {
 
     /// Ends the captures: lost packets no later frame took up are noted on the last frame, and
     /// TLS records are named from the streams (decrypted with `key_log`, the run's secrets).
+    /// Then the other taps' frames of the client's packets take the phase the client's
+    /// capture ended up giving them (a response's first data is the response's, though the
+    /// server sent it while the client was still in its request phase).
     pub fn finish_captures(&mut self, key_log: &str) {
         self.tap.finish(key_log);
         for t in &mut self.other_taps {
             t.finish(key_log);
+        }
+        if self.other_taps.is_empty() {
+            return;
+        }
+        let client = self.hosts[self.tap.host].addr;
+        let labels = super::tap::labels_by_packet(&self.tap.capture);
+        for t in &mut self.other_taps {
+            self.explanations.relabel_as_client(&mut t.capture, &labels, client, &self.hosts);
         }
     }
 
@@ -457,39 +476,4 @@ fn client_port(s: &PacketSummary, client: Ipv4Addr) -> Option<u16> {
         }
         _ => None,
     }
-}
-
-/// What a tap says about a packet lost on its way to it: which packet (flow, sequence range,
-/// size, content) and which rule dropped it.
-fn lost_note(summary: Option<&PacketSummary>, bytes: &[u8], reason: &DropReason, sent: Instant) -> String {
-    let mut note = String::from("LOST on the way here (never received): ");
-    match summary {
-        Some(s) => {
-            let _ = match &s.transport {
-                Transport::Tcp { src_port, dst_port, seq, payload_len, .. } => {
-                    let _ = write!(note, "TCP {}:{src_port} > {}:{dst_port} ", s.src, s.dst);
-                    if *payload_len > 0 {
-                        let end = seq.wrapping_add(*payload_len as u32);
-                        write!(note, "seq {seq}..{end} (absolute), ")
-                    } else {
-                        Ok(())
-                    }
-                }
-                Transport::Udp { src_port, dst_port, .. } => {
-                    write!(note, "UDP {}:{src_port} > {}:{dst_port} ", s.src, s.dst)
-                }
-                Transport::Icmp { v6, icmp_type, .. } => {
-                    let family = if *v6 { "ICMPv6" } else { "ICMP" };
-                    write!(note, "{family} type {icmp_type} {} > {} ", s.src, s.dst)
-                }
-                Transport::Other { protocol } => write!(note, "IP protocol {protocol} {} > {} ", s.src, s.dst),
-            };
-            let _ = write!(note, "{}", s.describe(bytes));
-        }
-        None => {
-            let _ = write!(note, "{} bytes", bytes.len());
-        }
-    }
-    let _ = write!(note, ", sent at {sent}, dropped by {reason}");
-    note
 }
