@@ -215,7 +215,7 @@ impl HttpService {
             };
             let remote = net.hosts[self.host].sockets.get::<tcp::Socket>(c.stream.handle).remote_endpoint();
             if let Some(smoltcp::wire::IpEndpoint { addr: smoltcp::wire::IpAddress::Ipv4(ip), port }) = remote {
-                if net.records_between(self.host, ip) {
+                if net.captured_between(self.host, ip) {
                     let ms = (now - arrived).as_secs_f64() * 1e3;
                     let why = format!("answers GET {} after {ms:.1} ms at {}", c.path, net.hosts[self.host].name);
                     net.explain_next(self.host, self.port, SocketAddrV4::new(ip, port), Expect::Data, || why);

@@ -102,7 +102,7 @@ impl Upstream {
     /// Queues `GET path` under `tag`; it goes on the next free connection. `what` the call is
     /// goes into the request's comment in the captures (asked for only if a tap records it).
     pub fn send(&mut self, tag: u64, path: String, net: &Network, what: impl FnOnce() -> String) {
-        let what = net.records_between(self.caller, *self.to.ip()).then(what);
+        let what = net.captured_between(self.caller, *self.to.ip()).then(what);
         self.queue.push_back((tag, path, what));
     }
 

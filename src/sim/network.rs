@@ -26,7 +26,8 @@ pub struct Packet {
     pub bytes: Vec<u8>,
     pub from: usize,
     pub to: usize,
-    /// The order packets were sent in, network-wide: the index of its [`PacketRecord`].
+    /// The order packets were sent in, network-wide: the index of its [`PacketRecord`], where
+    /// records are kept.
     pub seq: u64,
 }
 
@@ -92,11 +93,17 @@ pub struct Network {
     peer_data_since_bind: HashMap<u16, Vec<u64>>,
     /// Packets addressed to no host of the lab (counted, never delivered anywhere).
     pub unroutable: u64,
+    /// Packets sent so far, network-wide (the next packet's [`Packet::seq`]).
+    sent: u64,
+    /// A record of every packet, by [`Packet::seq`], when `describe_records` is on.
     records: Vec<PacketRecord>,
     /// Per host, the record index of each packet waiting in its receive queue (in step with
     /// the device's queue), so the frame a tap records on ingress is tied to its record.
     rx_seqs: Vec<VecDeque<u64>>,
-    /// Describe packets the vantage capture does not hold ([`PacketRecord::what`]).
+    /// Keep a [`PacketRecord`] of every packet, and describe those the vantage capture does
+    /// not hold ([`PacketRecord::described`]): what the pictures are drawn from. Set it before
+    /// anything is sent. Off, no per-packet state outlives the packet (a long run's memory
+    /// stays flat, with `--capture none`).
     pub describe_records: bool,
     /// Changes packets as they are delivered (fuzzing only; see [`Mutator`]).
     pub mutator: Option<Mutator>,
@@ -137,6 +144,7 @@ impl Network {
             bound: HashMap::new(),
             peer_data_since_bind: HashMap::new(),
             unroutable: 0,
+            sent: 0,
             records: Vec::new(),
             rx_seqs: vec![VecDeque::new(); n],
             describe_records: false,
@@ -172,7 +180,7 @@ impl Network {
     }
 
     /// A tap at `host`, or at the host with address `peer`, will record what `host` sends next.
-    pub fn records_between(&self, host: usize, peer: Ipv4Addr) -> bool {
+    pub fn captured_between(&self, host: usize, peer: Ipv4Addr) -> bool {
         let peer = self.by_addr.get(&peer).copied();
         std::iter::once(&self.tap)
             .chain(&self.other_taps)
@@ -190,7 +198,7 @@ impl Network {
         what: Expect,
         why: impl FnOnce() -> String,
     ) {
-        if self.records_between(host, *remote.ip()) {
+        if self.captured_between(host, *remote.ip()) {
             let from = SocketAddrV4::new(self.hosts[host].addr, port);
             self.explanations.expect(from, remote, what, why());
         }
@@ -267,7 +275,8 @@ impl Network {
         self.links.get(from * self.hosts.len() + to)?.as_ref()
     }
 
-    /// Every packet sent so far, in send order.
+    /// Every packet sent so far, in send order, when [`Network::describe_records`] is on
+    /// (empty otherwise).
     pub fn records(&self) -> &[PacketRecord] {
         &self.records
     }
@@ -296,12 +305,13 @@ impl Network {
                 }
                 if self.tap_of(to).is_some() {
                     // Its record's index, below.
-                    self.explanations.in_flight.insert(self.records.len() as u64, why);
+                    self.explanations.in_flight.insert(self.sent, why);
                 }
             }
             let len = bytes.len();
             let Some(link) = self.links[host * n + to].as_mut() else { continue };
-            let seq = self.records.len() as u64;
+            let seq = self.sent;
+            self.sent += 1;
             let at_vantage = host == self.tap.host || to == self.tap.host;
             // The vantage capture's frame, if it keeps it.
             let frame = sent_frame.filter(|&f| host == self.tap.host && self.tap.kept(f));
@@ -311,17 +321,19 @@ impl Network {
             let unkept = if host == self.tap.host { frame.is_none() } else { !at_vantage };
             let described =
                 summary.as_ref().filter(|_| self.describe_records && unkept).map(|s| Described::of(s, &bytes));
-            self.records.push(PacketRecord {
-                from: host,
-                to,
-                len,
-                sent: now,
-                arrived: None,
-                lost: None,
-                phase: self.phase,
-                frame,
-                described,
-            });
+            if self.describe_records {
+                self.records.push(PacketRecord {
+                    from: host,
+                    to,
+                    len,
+                    sent: now,
+                    arrived: None,
+                    lost: None,
+                    phase: self.phase,
+                    frame,
+                    described,
+                });
+            }
             if let Err((reason, packet)) = link.send_or_return(now, kind, len, Packet { bytes, from: host, to, seq }) {
                 let delay = link.config().delay;
                 if sent_frame.is_some() {
@@ -337,11 +349,12 @@ impl Network {
                     t.lost.insert(i, (due, note));
                 }
                 self.explanations.in_flight.remove(&seq);
-                let r = &mut self.records[seq as usize];
-                if self.describe_records && host != self.tap.host && r.described.is_none() {
-                    r.described = summary.as_ref().map(|s| Described::of(s, &packet.bytes));
+                if let Some(r) = self.records.get_mut(seq as usize) {
+                    if host != self.tap.host && r.described.is_none() {
+                        r.described = summary.as_ref().map(|s| Described::of(s, &packet.bytes));
+                    }
+                    r.lost = Some(reason);
                 }
-                r.lost = Some(reason);
             }
         }
     }
