@@ -8,13 +8,16 @@
 //! or randomness.
 
 pub mod annotate;
+pub mod keep;
 pub mod pcapng;
 pub mod tls_names;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 
 use crate::time::Instant;
+
+pub use keep::Keep;
 
 /// 2026-01-01T00:00:00Z in µs since the Unix epoch: virtual time zero in every capture, fixed so
 /// that captures are byte-identical for a seed.
@@ -71,6 +74,8 @@ pub struct Capture {
     chunks: Vec<Vec<u8>>,
     /// Distinct labels, in the order first used.
     labels: Vec<String>,
+    /// Each label's index in `labels`.
+    label_index: HashMap<String, u32>,
     /// Notes by frame number, in the order added.
     notes: BTreeMap<u64, Vec<Note>>,
     /// Bytes kept of each packet (0: all), like tcpdump's `-s`.
@@ -79,6 +84,13 @@ pub struct Capture {
     describe: bool,
     /// TLS records named from the whole stream, decrypted ([`Capture::name_tls`]), by frame.
     tls: BTreeMap<u64, tls_names::TlsNames>,
+    /// The most frames kept (`None`: all); see [`Keep`].
+    limit: Option<u64>,
+    /// Frames recorded, kept or not: the number of the last frame of a full capture.
+    recorded: u64,
+    /// The first and last frame of each timeline phase among the frames not kept (index =
+    /// phase), so phases name the same frames whatever the capture keeps.
+    beyond: Vec<Option<(u64, u64)>>,
 }
 
 /// One recorded packet, borrowed from a [`Capture`].
@@ -174,19 +186,63 @@ impl Capture {
         self
     }
 
+    /// Keeps only the frames `keep` allows (before anything is recorded).
+    pub fn keeping(mut self, keep: Keep) -> Self {
+        self.limit = keep.limit();
+        self
+    }
+
+    /// What this capture keeps.
+    pub fn keep(&self) -> Keep {
+        match self.limit {
+            None => Keep::All,
+            Some(0) => Keep::None,
+            Some(n) => Keep::First(n),
+        }
+    }
+
+    /// The next frame recorded will be kept.
+    pub fn keeps_next(&self) -> bool {
+        self.limit.is_none_or(|n| (self.entries.len() as u64) < n)
+    }
+
+    /// Frames were recorded and not kept: the capture ends before the run did.
+    pub fn is_cut(&self) -> bool {
+        self.recorded > self.frames()
+    }
+
+    /// Frames recorded, kept or not (what [`Capture::frames`] would be with every frame kept).
+    pub fn recorded(&self) -> u64 {
+        self.recorded
+    }
+
     /// Records one packet (raw IPv4 bytes) at virtual time `at` under `label`; returns its
     /// 1-based frame number as Wireshark numbers it. Calls must come in non-decreasing time order.
     pub fn record(&mut self, at: Instant, bytes: &[u8], label: &str) -> u64 {
         self.record_in(at, bytes, label, None)
     }
 
-    /// [`Capture::record`], the packet belonging to timeline phase `phase`.
+    /// [`Capture::record`], the packet belonging to timeline phase `phase`. Past the capture's
+    /// limit ([`Capture::keeping`]) the frame is only counted: its number is returned, and it
+    /// counts towards its phase's frames, but nothing of it is stored.
     pub fn record_in(&mut self, at: Instant, bytes: &[u8], label: &str, phase: Option<usize>) -> u64 {
         debug_assert!(
             self.entries.last().is_none_or(|e| e.at <= at.micros()),
             "capture {}: packet at {at} recorded after a later one",
             self.interface
         );
+        if !self.keeps_next() {
+            self.recorded += 1;
+            let frame = self.recorded;
+            if let Some(p) = phase {
+                if self.beyond.len() <= p {
+                    self.beyond.resize(p + 1, None);
+                }
+                let slot = &mut self.beyond[p];
+                *slot = Some(slot.map_or((frame, frame), |(first, _)| (first, frame)));
+            }
+            return frame;
+        }
         let label = self.intern(label);
         let kept = if self.snaplen == 0 { bytes.len() } else { bytes.len().min(self.snaplen) };
         let stored = &bytes[..kept];
@@ -208,11 +264,13 @@ impl Capture {
             phase: phase.and_then(|p| u32::try_from(p).ok()).unwrap_or(NO_PHASE),
             lost: false,
         });
-        self.entries.len() as u64
+        self.recorded = self.entries.len() as u64;
+        self.recorded
     }
 
     /// Moves frame `frame` (1-based) to another label and phase: a packet found to belong to a
-    /// phase that began when it was read (the first byte of a response).
+    /// phase that began when it was read (the first byte of a response). A frame not kept
+    /// stays where it was recorded (scenarios that move frames keep them all).
     pub fn relabel(&mut self, frame: u64, label: &str, phase: Option<usize>) {
         let label = self.intern(label);
         if let Some(e) = frame.checked_sub(1).and_then(|i| self.entries.get_mut(i as usize)) {
@@ -222,7 +280,7 @@ impl Capture {
     }
 
     /// The first and last frame of each timeline phase (index = phase), from the frames'
-    /// phases; `None` for a phase with no frame.
+    /// phases, those not kept included; `None` for a phase with no frame.
     pub fn phase_frames(&self) -> Vec<Option<(u64, u64)>> {
         let mut out: Vec<Option<(u64, u64)>> = Vec::new();
         for (i, e) in self.entries.iter().enumerate() {
@@ -236,6 +294,15 @@ impl Capture {
             let slot = &mut out[p];
             *slot = Some(slot.map_or((frame, frame), |(first, _)| (first, frame)));
         }
+        // Frames not kept come after every kept one.
+        if out.len() < self.beyond.len() {
+            out.resize(self.beyond.len(), None);
+        }
+        for (slot, beyond) in out.iter_mut().zip(&self.beyond) {
+            if let Some((first, last)) = *beyond {
+                *slot = Some(slot.map_or((first, last), |(f, _)| (f, last)));
+            }
+        }
         out
     }
 
@@ -247,14 +314,15 @@ impl Capture {
                 return last.label;
             }
         }
-        // A connection's packets interleave with another's: its label is near the end too.
-        match self.labels.iter().rposition(|l| l == label) {
-            Some(i) => i as u32,
-            None => {
-                self.labels.push(label.to_string());
-                (self.labels.len() - 1) as u32
-            }
+        // A connection's packets interleave with another's, and other vantage points label
+        // frames by connection: one lookup.
+        if let Some(&i) = self.label_index.get(label) {
+            return i;
         }
+        let i = self.labels.len() as u32;
+        self.labels.push(label.to_string());
+        self.label_index.insert(label.to_string(), i);
+        i
     }
 
     /// Names the TLS records of every TCP connection from their streams, decrypted with
@@ -280,8 +348,12 @@ impl Capture {
         self.entries.get(usize::try_from(frame.checked_sub(1)?).ok()?)
     }
 
-    /// Marks the last packet recorded as sent and then lost on the link, because of `rule`.
+    /// Marks the last packet recorded as sent and then lost on the link, because of `rule`
+    /// (nothing, if that packet was not kept).
     pub fn mark_last_lost(&mut self, rule: &str) {
+        if self.is_cut() {
+            return;
+        }
         if let Some(e) = self.entries.last_mut() {
             e.lost = true;
             let frame = self.entries.len() as u64;
@@ -301,7 +373,8 @@ impl Capture {
         self.entries.last().map(|e| Instant::from_micros(e.at))
     }
 
-    /// How many packets have been recorded (the number of the last frame).
+    /// How many packets the capture holds (the number of its last frame); see
+    /// [`Capture::recorded`] for how many were recorded.
     pub fn frames(&self) -> u64 {
         self.entries.len() as u64
     }
@@ -354,7 +427,8 @@ impl Capture {
     ) -> std::io::Result<()> {
         const FLUSH_AT: usize = 64 * 1024;
         let mut buf = Vec::with_capacity(FLUSH_AT + 70_000);
-        pcapng::write_header(&mut buf, &self.interface, &self.names);
+        let cut = self.cut_note();
+        pcapng::write_header(&mut buf, &self.interface, &self.names, cut.as_deref());
         if let Some(keys) = key_log.filter(|k| !k.is_empty()) {
             pcapng::write_dsb(&mut buf, pcapng::SECRETS_TYPE_TLS, keys.as_bytes());
         }
@@ -363,6 +437,11 @@ impl Capture {
             let ts = epoch_unix_micros.saturating_add(f.at.micros());
             comment.clear();
             f.comment_into(&mut comment);
+            if let (Some(note), true) = (&cut, f.number == self.frames()) {
+                comment.push_str(" [");
+                comment.push_str(note);
+                comment.push(']');
+            }
             pcapng::write_epb(&mut buf, ts, f.bytes, f.orig_len, &comment);
             if buf.len() >= FLUSH_AT {
                 out.write_all(&buf)?;
@@ -370,6 +449,20 @@ impl Capture {
             }
         }
         out.write_all(&buf)
+    }
+
+    /// Where a cut capture ends, and what the whole run had: the section's comment and the
+    /// end of its last frame's. `None` when every frame recorded is in the capture.
+    pub fn cut_note(&self) -> Option<String> {
+        self.is_cut().then(|| {
+            format!(
+                "capture cut after {} frames (--capture {}): {} had {} frames in the whole run",
+                self.frames(),
+                self.keep(),
+                self.interface,
+                self.recorded
+            )
+        })
     }
 }
 

@@ -1,7 +1,8 @@
 //! The pcapng blocks wirelab writes, per draft-ietf-opsawg-pcapng ("PCAP Now Generic"):
 //!
 //! - §4.1 Section Header Block, little-endian, version 1.0, section length -1, option
-//!   `shb_userappl` = "wirelab" (written with pcap-file);
+//!   `shb_userappl` = "wirelab", and an `opt_comment` when `--capture first:N` cut the capture
+//!   (written with pcap-file);
 //! - §4.2 Interface Description Block: LINKTYPE_RAW (101), snaplen 65535, `if_name` and
 //!   `if_description` = the vantage point's host name, `if_tsresol` = 6 (µs) (pcap-file);
 //! - §4.5 Name Resolution Block: one `nrb_record_ipv4` per host (pcap-file);
@@ -20,6 +21,7 @@ use pcap_file::pcapng::blocks::interface_description::{
     InterfaceDescriptionBlock, InterfaceDescriptionOption, InterfaceTsResolution,
 };
 use pcap_file::pcapng::blocks::name_resolution::{Ipv4Record, NameResolutionBlock, Record};
+use pcap_file::pcapng::blocks::opt_common::CommonOption;
 use pcap_file::pcapng::blocks::section_header::{SectionHeaderBlock, SectionHeaderOption};
 use pcap_file::pcapng::PcapNgWriter;
 use pcap_file::{DataLink, Endianness};
@@ -56,14 +58,19 @@ fn put_padded(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&[0; 3][..pad(bytes.len())]);
 }
 
-/// Writes the SHB, the IDB and (if there are names) the NRB with pcap-file.
-pub fn write_header(out: &mut Vec<u8>, interface: &str, names: &[(std::net::Ipv4Addr, String)]) {
+/// Writes the SHB (with `comment` as its `opt_comment`, if any), the IDB and (if there are
+/// names) the NRB with pcap-file.
+pub fn write_header(out: &mut Vec<u8>, interface: &str, names: &[(std::net::Ipv4Addr, String)], comment: Option<&str>) {
+    let mut options = vec![SectionHeaderOption::UserApplication(Cow::Borrowed("wirelab"))];
+    if let Some(c) = comment {
+        options.push(SectionHeaderOption::Common(CommonOption::Comment(Cow::Borrowed(option_value(c)))));
+    }
     let section = SectionHeaderBlock {
         endianness: Endianness::Little,
         major_version: 1,
         minor_version: 0,
         section_length: -1,
-        options: vec![SectionHeaderOption::UserApplication(Cow::Borrowed("wirelab"))],
+        options,
     };
     // Writing to a Vec cannot fail on I/O; the blocks below pass pcap-file's validation for
     // any input (the linktype fits in 16 bits, names are non-empty and NUL-free).

@@ -228,3 +228,49 @@ fn out_of_order_records_are_caught_in_debug_builds() {
     cap.record(Instant::from_micros(10), &[0x45], "");
     cap.record(Instant::from_micros(9), &[0x45], "");
 }
+
+/// `first:N` keeps N frames and counts the rest: numbers, phases' frames and the cut note are
+/// those of the whole capture; a lost mark or a note on a frame not kept changes nothing.
+#[test]
+fn a_limit_keeps_the_first_frames_and_counts_the_rest() {
+    let packets = [
+        tcp(CLIENT, SERVER, true, None, 100),
+        tcp(SERVER, CLIENT, true, Some(101), 500),
+        tcp(CLIENT, SERVER, false, Some(501), 101),
+        dns_query(),
+        dns_query(),
+    ];
+    let record = |keep: Keep| {
+        let mut cap = Capture::new("client", vec![]).keeping(keep);
+        for (i, bytes) in packets.iter().enumerate() {
+            let phase = if i < 3 { 0 } else { 1 };
+            assert_eq!(cap.record_in(Instant::from_micros(i as u64), bytes, "p", Some(phase)), i as u64 + 1);
+            cap.mark_last_lost("rule");
+            cap.add_note(i as u64 + 1, Note::After(" [n]".into()));
+        }
+        cap
+    };
+    let all = record(Keep::All);
+    for keep in [Keep::First(2), Keep::None, Keep::First(5), Keep::First(9)] {
+        let cap = record(keep);
+        let kept = keep.limit().unwrap().min(5);
+        assert_eq!((cap.frames(), cap.recorded(), cap.is_cut()), (kept, 5, kept < 5), "{keep}");
+        assert_eq!(cap.phase_frames(), all.phase_frames(), "{keep}: phases name the same frames");
+        assert_eq!(cap.phase_frames(), vec![Some((1, 3)), Some((4, 5))]);
+        let file = cap.to_pcapng(None, 0);
+        let epbs: Vec<_> = blocks(&file).into_iter().filter(|b| matches!(b, Block::EnhancedPacket(_))).collect();
+        assert_eq!(epbs.len() as u64, kept);
+        let note = "capture cut after 2 frames (--capture first:2): client had 5 frames in the whole run";
+        assert_eq!(cap.cut_note().is_some(), kept < 5);
+        if keep == Keep::First(2) {
+            assert_eq!(cap.cut_note().as_deref(), Some(note));
+        }
+        if keep == Keep::First(2) {
+            let last = cap.packets().last().unwrap();
+            assert!(last.lost && last.comment().ends_with(" [n]"), "{}", last.comment());
+            assert!(file.windows(note.len()).filter(|w| *w == note.as_bytes()).count() == 2, "SHB and last frame");
+        }
+    }
+    assert_eq!(Keep::First(5).limit(), Some(5));
+    assert_eq!(record(Keep::First(5)).to_pcapng(None, 0), all.to_pcapng(None, 0));
+}

@@ -152,7 +152,7 @@ fn scenario(c: &ConnectionTimeline, capture: &str) -> Scenario {
         name: format!("conn-{}", c.number),
         title: format!("{} -> {}", c.client, c.server),
         params: Vec::new(),
-        capture: capture.to_string(),
+        capture: Some(capture.to_string()),
         congestion: "as captured".into(),
         link: rtt,
         phases: c.phases.clone(),

@@ -16,6 +16,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::backend::realtime;
+use crate::capture::Keep;
 use crate::runner::Clock;
 use crate::script::plan::{self, Overrides, ScenarioPlan};
 use crate::script::{InputError, Lab, BUILTIN};
@@ -79,7 +80,8 @@ Examples:
 
 Output (in --out, default captures/):
   <lab>.json                 the timeline of every scenario
-  <lab>-<scenario>.pcapng    the capture at the client, every packet commented
+  <lab>-<scenario>.pcapng    the capture at the client, every packet commented (--capture
+                             first:N keeps its first N frames, none writes no capture)
   <lab>-<scenario>.keys      the TLS key log (also embedded in the pcapng)
   <lab>-<scenario>@<host>.pcapng   with --tap: the capture at that host
   <lab>-<scenario>.svg       the ladder: one lane per host, every packet to scale in time
@@ -126,7 +128,7 @@ struct TapArgs {
 impl PathArgs {
     /// The run's overrides with these and `set`.
     pub fn overrides(&self, set: Vec<(String, String)>) -> Overrides {
-        Overrides { set, rtt: self.rtt, loss: self.loss, link: self.link.clone(), taps: Vec::new(), pictures: false }
+        Overrides { set, rtt: self.rtt, loss: self.loss, link: self.link.clone(), ..Default::default() }
     }
 }
 
@@ -163,6 +165,13 @@ struct RunArgs {
     /// (diagrams inlined); `none` neither.
     #[arg(long, value_enum, default_value_t = Pictures::All)]
     pictures: Pictures,
+    /// What each capture keeps: `all` every frame; `first:N` the first N frames of each vantage
+    /// point (the file says where it was cut and how many frames the run had); `none` no
+    /// capture file at all. The metrics are the same whatever it keeps. Labs whose results are
+    /// read off the client's capture (slow-start rounds, head-of-line waits, keepalive bytes, a
+    /// kernel client's phases: handshake, slow-start, hol, keepalive) refuse anything but `all`.
+    #[arg(long, value_name = "none|first:N|all", default_value = "all", value_parser = parse_capture)]
+    capture: Keep,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -207,6 +216,10 @@ fn parse_loss(s: &str) -> Result<f64, String> {
 
 fn parse_link(s: &str) -> Result<String, String> {
     crate::link::netem::parse(s).map(|_| s.to_string()).map_err(|e| e.message)
+}
+
+fn parse_capture(s: &str) -> Result<Keep, String> {
+    Keep::parse(s)
 }
 
 fn parse_set(s: &str) -> Result<(String, String), String> {
@@ -297,6 +310,7 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
     let mut overrides = args.path.overrides(args.set.clone());
     overrides.taps = args.tap.taps.clone();
     overrides.pictures = args.pictures != Pictures::None;
+    overrides.capture = args.capture;
     // Resolve every scenario before running any, so bad input fails before anything is written.
     let mut plans = Vec::new();
     let mut skipped = Vec::new();
@@ -325,6 +339,13 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
                 }
                 skipped.push(format!("{name} (its {} is the Linux kernel: --backend realtime)", kernel_hosts(&p)));
                 continue;
+            }
+            if let Some(why) = (!args.capture.is_all()).then(|| crate::runner::analyse::reads_capture(&p)).flatten() {
+                return Err(InputError::new(format!(
+                    "--capture {}: lab {}, scenario {name}: {why}, so only --capture all is allowed",
+                    args.capture, lab.raw.name
+                ))
+                .into());
             }
             plans.push(p);
         }
@@ -395,7 +416,17 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
             );
         }
         let keys = if outputs.iter().any(|o| !o.key_log.is_empty()) { ", TLS key logs" } else { "" };
-        println!("Captures{keys} and {}.json are in {}/", lab.raw.name, args.out.display());
+        match args.capture {
+            Keep::None if keys.is_empty() => {
+                println!("{}.json is in {}/ (no captures: --capture none)", lab.raw.name, args.out.display())
+            }
+            Keep::None => println!(
+                "{}.json and the TLS key logs are in {}/ (no captures: --capture none)",
+                lab.raw.name,
+                args.out.display()
+            ),
+            _ => println!("Captures{keys} and {}.json are in {}/", lab.raw.name, args.out.display()),
+        }
         if !plots.is_empty() {
             println!("Plots (SVG) in {}/: {}", args.out.display(), output::plot_summary(&plots));
         }

@@ -81,9 +81,13 @@ pub fn write_all(
     for (o, streams) in outputs.iter().zip(&streams) {
         let name = &o.timeline.name;
         let base = format!("{lab}-{name}");
-        let mut files = vec![format!("{base}.pcapng")];
-        write_capture(&dir.join(&files[0]), &o.capture, &o.key_log)?;
-        for (host, capture) in &o.other_captures {
+        let mut files = Vec::new();
+        // `--capture none`: no capture file (the captures recorded nothing).
+        if o.capture.keep() != crate::capture::Keep::None {
+            files.push(format!("{base}.pcapng"));
+            write_capture(&dir.join(&files[0]), &o.capture, &o.key_log)?;
+        }
+        for (host, capture) in o.other_captures.iter().filter(|(_, c)| c.keep() != crate::capture::Keep::None) {
             files.push(format!("{base}@{host}.pcapng"));
             write_capture(&dir.join(format!("{base}@{host}.pcapng")), capture, &o.key_log)?;
         }

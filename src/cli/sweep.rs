@@ -49,7 +49,10 @@ Output (in --out): <lab>-sweep.jsonl, one JSON object per run
 (<lab>-sweep.shard-I-of-N.jsonl with --shard), and a summary table on
 stdout: per scenario and per value of each varied key, the runs that gave
 a value (n), the runs that did not finish (failed: they give no value),
-and the nearest-rank p50/p95/p99 of --metric. A sweep writes no captures.
+and the nearest-rank p50/p95/p99 of --metric. A sweep writes no captures
+(so it has no --capture): where a scenario's results do not depend on its
+capture (see run --help, --capture), its runs record none (--capture none),
+which changes no metric and saves the memory and time of recording.
 
 Pictures (--pictures svg, the default): <lab>-sweep-<key>.svg per varied
 key (<lab>-sweep.shard-I-of-N-<key>.svg with --shard), the summary's
@@ -305,10 +308,14 @@ pub fn run(args: SweepArgs) -> Result<i32, Failure> {
             grid.combo(c).iter().zip(&grid.keys).map(|(&v, (k, values))| (k.clone(), values[v].clone())).collect();
         let overrides = args.path.overrides(set.clone());
         for &s in &chosen {
-            let p = plan::plan(&lab, s, &overrides).map_err(|e| {
+            let mut p = plan::plan(&lab, s, &overrides).map_err(|e| {
                 let shown: Vec<String> = set.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 InputError::new(format!("--set {}: {}", shown.join(" --set "), e.within(&lab.origin)))
             })?;
+            // The sweep drops the captures: record none where no analysis reads them.
+            if crate::runner::analyse::reads_capture(&p).is_none() {
+                p.capture = crate::capture::Keep::None;
+            }
             plans.push(p);
         }
         combo_params.push(set);

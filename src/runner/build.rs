@@ -154,6 +154,7 @@ fn network(plan: &ScenarioPlan, seed: u64) -> Network {
         },
         plan.client,
     );
+    net.keep_captures(plan.capture);
     for &host in &plan.taps {
         net.add_tap(host);
     }

@@ -99,6 +99,8 @@ pub struct Overrides {
     pub taps: Vec<String>,
     /// `--pictures` other than `none`: gather what the pictures are drawn from.
     pub pictures: bool,
+    /// `--capture`: what each vantage point's capture keeps.
+    pub capture: crate::capture::Keep,
 }
 
 /// Everything needed to run one scenario.
@@ -138,6 +140,9 @@ pub struct ScenarioPlan {
     pub taps: Vec<usize>,
     /// Gather what the pictures need (`--pictures`): the runner then describes every packet.
     pub pictures: bool,
+    /// What each vantage point's capture keeps (`--capture`); the runner refuses a limit for
+    /// scenarios whose analysis reads the capture (`runner::analyse::reads_capture`).
+    pub capture: crate::capture::Keep,
 }
 
 impl ScenarioPlan {
@@ -545,6 +550,7 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         kernel_cc,
         taps,
         pictures: overrides.pictures,
+        capture: overrides.capture,
     })
 }
 

@@ -43,6 +43,50 @@ struct Try {
     sent: Instant,
     timeout: Option<Instant>,
     open: bool,
+    kind: TryKind,
+}
+
+/// Why a try was sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TryKind {
+    First,
+    Hedge,
+    Retry,
+}
+
+/// Why a try is cancelled (its connection reset), for the captures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cancel {
+    /// Another try of the same call answered first: a hedge race's loser.
+    Lost,
+    /// Its per-try timeout passed.
+    Timeout,
+    /// The request was answered (or failed) without it: a deadline, a parallel call's others.
+    Finished(u16),
+}
+
+/// What a try is, in words, numbered as its path `/c/<request>/<call>/<try>` is (from 0):
+/// `request 5, call 1 (of 4), try 1 (a hedge)`. (`req`: the client's request id, else the
+/// gateway's connection `conn`.)
+fn try_name(calls: u32, req: Option<u64>, conn: u64, k: usize, attempt: usize, kind: TryKind) -> String {
+    let req = req.map_or_else(|| format!("on connection {conn}"), |r| r.to_string());
+    let mut name = format!("request {req}, call {k} (of {calls})");
+    match kind {
+        TryKind::First => {}
+        TryKind::Hedge => name.push_str(&format!(", try {attempt} (a hedge)")),
+        TryKind::Retry => name.push_str(&format!(", try {attempt} (a retry)")),
+    }
+    name
+}
+
+impl Cancel {
+    fn why(self) -> String {
+        match self {
+            Cancel::Lost => "another try of this call answered first (the race's loser is cancelled)".into(),
+            Cancel::Timeout => "its per-try timeout passed".into(),
+            Cancel::Finished(status) => format!("the request was answered {status} without it"),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -82,8 +126,8 @@ pub struct Gateway {
     hedge_delay: Option<std::time::Duration>,
     budget: f64,
     events: Vec<CallEvent>,
-    /// Tries of withdrawn requests, cancelled at the next poll.
-    pending_cancels: Vec<(usize, u64)>,
+    /// Tries of withdrawn requests, cancelled at the next poll (with what the try was).
+    pending_cancels: Vec<(usize, u64, String)>,
     /// A try was queued since the upstreams were last polled.
     sent: bool,
     pub log: GatewayLog,
@@ -194,10 +238,13 @@ impl Gateway {
     /// The caller withdrew request `conn`: its calls are cancelled.
     pub fn withdraw(&mut self, conn: u64) {
         if let Some(plan) = self.plans.remove(&conn) {
-            for t in plan.calls.iter().flat_map(|c| &c.tries).filter(|t| t.open) {
-                self.tags.remove(&t.tag);
-                // The connections are reset at the next poll, which has the network.
-                self.pending_cancels.push((t.upstream, t.tag));
+            for (k, call) in plan.calls.iter().enumerate() {
+                for (i, t) in call.tries.iter().enumerate().filter(|(_, t)| t.open) {
+                    self.tags.remove(&t.tag);
+                    // The connections are reset at the next poll, which has the network.
+                    let name = try_name(self.spec.calls, plan.req, conn, k, i, t.kind);
+                    self.pending_cancels.push((t.upstream, t.tag, name));
+                }
             }
         }
     }
@@ -219,53 +266,60 @@ impl Gateway {
             call.started = Some(now);
             call.hedge_at = hedge_at;
         }
-        self.send_try(conn, k, upstream, now, net);
+        self.send_try(conn, k, upstream, TryKind::First, now, net);
     }
 
-    fn send_try(&mut self, conn: u64, k: usize, upstream: usize, now: Instant, _net: &mut Network) {
+    fn send_try(&mut self, conn: u64, k: usize, upstream: usize, kind: TryKind, now: Instant, net: &mut Network) {
         let tag = self.next_tag;
         self.next_tag += 1;
         let Some(plan) = self.plans.get_mut(&conn) else { return };
         let attempt = plan.calls[k].tries.len();
+        let req_id = plan.req;
         let req = plan.req.map_or_else(|| format!("c{conn}"), |r| r.to_string());
         let timeout = self.spec.per_try_timeout.map(|d| now + d);
-        plan.calls[k].tries.push(Try { upstream, tag, sent: now, timeout, open: true });
+        plan.calls[k].tries.push(Try { upstream, tag, sent: now, timeout, open: true, kind });
         self.tags.insert(tag, (conn, k));
-        self.upstreams[upstream].send(tag, format!("/c/{req}/{k}/{attempt}"));
+        let calls = self.spec.calls;
+        let name = move || try_name(calls, req_id, conn, k, attempt, kind);
+        self.upstreams[upstream].send(tag, format!("/c/{req}/{k}/{attempt}"), net, name);
         self.log.tries += 1;
         self.sent = true;
     }
 
-    /// Cancels try `tag` of call `k` of request `conn`.
-    fn cancel_try(&mut self, conn: u64, k: usize, tag: u64, net: &mut Network) {
-        let Some(t) = self.plans.get_mut(&conn).and_then(|p| p.calls[k].tries.iter_mut().find(|t| t.tag == tag)) else {
-            return;
-        };
+    /// Cancels try `tag` of call `k` of request `conn`, `why` it is.
+    fn cancel_try(&mut self, conn: u64, k: usize, tag: u64, why: Cancel, net: &mut Network) {
+        let calls = self.spec.calls;
+        let Some(plan) = self.plans.get_mut(&conn) else { return };
+        let req = plan.req;
+        let Some((i, t)) = plan.calls[k].tries.iter_mut().enumerate().find(|(_, t)| t.tag == tag) else { return };
         if t.open {
             t.open = false;
-            self.upstreams[t.upstream].cancel(tag, net);
+            let (kind, upstream) = (t.kind, t.upstream);
+            let name = move || format!("reset: cancels {}: {}", try_name(calls, req, conn, k, i, kind), why.why());
+            self.upstreams[upstream].cancel(tag, net, name);
             self.tags.remove(&tag);
             self.log.cancelled += 1;
         }
     }
 
-    /// Cancels every open try of call `k`.
-    fn cancel_call(&mut self, conn: u64, k: usize, net: &mut Network) {
+    /// Cancels every open try of call `k`, `why` it is.
+    fn cancel_call(&mut self, conn: u64, k: usize, why: Cancel, net: &mut Network) {
         let tags: Vec<u64> = self
             .plans
             .get(&conn)
             .map(|p| p.calls[k].tries.iter().filter(|t| t.open).map(|t| t.tag).collect())
             .unwrap_or_default();
         for tag in tags {
-            self.cancel_try(conn, k, tag, net);
+            self.cancel_try(conn, k, tag, why, net);
         }
     }
 
     /// Moves the upstream connections along and the requests with them: answers, hedges,
     /// per-try timeouts, retries, deadlines.
     pub fn poll(&mut self, now: Instant, net: &mut Network) -> Result<(), String> {
-        for (upstream, tag) in std::mem::take(&mut self.pending_cancels) {
-            self.upstreams[upstream].cancel(tag, net);
+        for (upstream, tag, name) in std::mem::take(&mut self.pending_cancels) {
+            self.upstreams[upstream]
+                .cancel(tag, net, || format!("reset: cancels {name}: the caller withdrew the request"));
             self.log.cancelled += 1;
         }
         // Answers start new calls and tries; each goes out through the upstream's next poll,
@@ -325,7 +379,7 @@ impl Gateway {
         self.log.call_us.push(us);
         self.observe(us);
         // A hedge's loser.
-        self.cancel_call(conn, k, net);
+        self.cancel_call(conn, k, Cancel::Lost, net);
         self.advance(conn, k, at, net);
     }
 
@@ -358,7 +412,7 @@ impl Gateway {
         let next = self.next_replica(tries.last().map_or(0, |t| t.upstream));
         self.budget -= 1.0;
         self.log.retries += 1;
-        self.send_try(conn, k, next, now, net);
+        self.send_try(conn, k, next, TryKind::Retry, now, net);
         true
     }
 
@@ -411,7 +465,7 @@ impl Gateway {
     fn finish(&mut self, conn: u64, status: u16, now: Instant, net: &mut Network) {
         let Some(calls) = self.plans.get(&conn).map(|p| p.calls.len()) else { return };
         for k in 0..calls {
-            self.cancel_call(conn, k, net);
+            self.cancel_call(conn, k, Cancel::Finished(status), net);
         }
         let Some(plan) = self.plans.remove(&conn) else { return };
         self.log.requests.push(GatewayRequest {
@@ -448,7 +502,7 @@ impl Gateway {
         }
         for (conn, k, tag) in timeouts {
             self.log.timeouts += 1;
-            self.cancel_try(conn, k, tag, net);
+            self.cancel_try(conn, k, tag, Cancel::Timeout, net);
             self.try_failed(conn, k, now, net);
         }
         for (conn, k) in hedges {
@@ -460,7 +514,7 @@ impl Gateway {
             let last = call.tries.last().map_or(0, |t| t.upstream);
             let next = self.next_replica(last);
             self.log.hedges += 1;
-            self.send_try(conn, k, next, now, net);
+            self.send_try(conn, k, next, TryKind::Hedge, now, net);
         }
     }
 

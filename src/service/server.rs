@@ -16,6 +16,7 @@
 
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
+use std::net::SocketAddrV4;
 use std::sync::Arc;
 
 use rand_chacha::ChaCha8Rng;
@@ -31,7 +32,7 @@ use crate::dist::ServiceTime;
 use crate::proto::cwnd::TcpConfig;
 use crate::proto::http1;
 use crate::proto::stream::{tcp_socket, Stream};
-use crate::sim::network::Network;
+use crate::sim::network::{Expect, Network};
 use crate::time::Instant;
 
 /// What the service is doing with a connection's request.
@@ -248,9 +249,8 @@ impl HttpService {
         Ok(())
     }
 
-    /// Writes the responses that are due.
+    /// Writes the responses that are due (saying, in the captures, which request each answers).
     fn answer(&mut self, now: Instant, net: &mut Network) {
-        let sockets = &mut net.hosts[self.host].sockets;
         for c in &mut self.conns {
             let (status, len) = match (&mut self.runtime, c.job) {
                 (Runtime::Bytes, Some(Job::Serving { until, .. })) if until <= now => {
@@ -269,6 +269,15 @@ impl HttpService {
                 Some(Job::Serving { arrived, .. } | Job::Calling { arrived } | Job::Queued { arrived }) => arrived,
                 None => now,
             };
+            let remote = net.hosts[self.host].sockets.get::<tcp::Socket>(c.stream.handle).remote_endpoint();
+            if let Some(smoltcp::wire::IpEndpoint { addr: smoltcp::wire::IpAddress::Ipv4(ip), port }) = remote {
+                if net.captured_between(self.host, ip) {
+                    let ms = (now - arrived).as_secs_f64() * 1e3;
+                    let why = format!("answers GET {} after {ms:.1} ms at {}", c.path, net.hosts[self.host].name);
+                    net.explain_next(self.host, self.port, SocketAddrV4::new(ip, port), Expect::Data, || why);
+                }
+            }
+            let sockets = &mut net.hosts[self.host].sockets;
             c.stream.write(&http1::response_head_status(status, len));
             c.stream.write(&http1::body(len));
             c.stream.pump(sockets);

@@ -17,7 +17,7 @@ use std::net::SocketAddrV4;
 use crate::proto::cwnd::TcpConfig;
 use crate::proto::http1;
 use crate::proto::http_client::{take_port, ConnEvent, HttpConn, TlsSetup};
-use crate::sim::network::Network;
+use crate::sim::network::{Expect, Network};
 use crate::time::Instant;
 
 /// The most connections one pool opens: a bound on a runaway open loop.
@@ -84,7 +84,8 @@ pub struct Upstream {
     tls: Option<TlsSetup>,
     warm: u32,
     conns: Vec<Conn>,
-    queue: VecDeque<(u64, String)>,
+    /// Calls waiting for a connection: tag, path, and what the call is (for the captures).
+    queue: VecDeque<(u64, String, Option<String>)>,
     /// Connections opened, handshakes included.
     pub opened: u64,
     /// Microseconds from SYN to ready, summed over the connections opened.
@@ -120,21 +121,21 @@ impl Upstream {
         self.conns.iter().filter(|c| matches!(c.state, State::Idle)).count() >= self.warm as usize
     }
 
-    /// Queues `GET path` under `tag`; it goes on the next free connection.
-    pub fn send(&mut self, tag: u64, path: String) {
-        self.queue.push_back((tag, path));
+    /// Queues `GET path` under `tag`; it goes on the next free connection. `what` the call is
+    /// goes into the request's comment in the captures (asked for only if a tap records it).
+    pub fn send(&mut self, tag: u64, path: String, net: &Network, what: impl FnOnce() -> String) {
+        let what = net.captured_between(self.caller, *self.to.ip()).then(what);
+        self.queue.push_back((tag, path, what));
     }
 
-    /// Withdraws call `tag`: dropped from the queue, or its connection reset.
-    pub fn cancel(&mut self, tag: u64, net: &mut Network) {
-        self.queue.retain(|(t, _)| *t != tag);
-        let sockets = &mut net.hosts[self.caller].sockets;
-        for c in &mut self.conns {
-            if matches!(c.state, State::Busy(t) if t == tag) {
-                c.conn.abort(sockets);
-                c.state = State::Closing;
-            }
-        }
+    /// Withdraws call `tag`: dropped from the queue, or its connection reset (`why` goes into
+    /// the reset's comment in the captures).
+    pub fn cancel(&mut self, tag: u64, net: &mut Network, why: impl FnOnce() -> String) {
+        self.queue.retain(|(t, _, _)| *t != tag);
+        let Some(c) = self.conns.iter_mut().find(|c| matches!(c.state, State::Busy(t) if t == tag)) else { return };
+        net.explain_next(self.caller, c.conn.port(), self.to, Expect::Reset, why);
+        c.conn.abort(&mut net.hosts[self.caller].sockets);
+        c.state = State::Closing;
     }
 
     /// Calls in flight or queued.
@@ -200,9 +201,12 @@ impl Upstream {
         }
         while !self.queue.is_empty() {
             let Some(c) = self.conns.iter_mut().find(|c| matches!(c.state, State::Idle)) else { break };
-            let Some((tag, path)) = self.queue.pop_front() else { break };
+            let Some((tag, path, what)) = self.queue.pop_front() else { break };
+            if let Some(what) = what {
+                net.explain_next(self.caller, c.conn.port(), self.to, Expect::Data, || what);
+            }
             c.conn.send_request(&http1::get(&self.host_name, &path), tag, now);
-            c.conn.pump(sockets);
+            c.conn.pump(&mut net.hosts[self.caller].sockets);
             c.state = State::Busy(tag);
         }
         let opening = self.conns.iter().filter(|c| matches!(c.state, State::Opening)).count();

@@ -131,7 +131,7 @@ impl Workload {
     /// Sends what is due, reads what arrived.
     pub fn poll(&mut self, now: Instant, net: &mut Network) -> Result<(), String> {
         for _ in 0..64 {
-            let sent = self.send_due(now);
+            let sent = self.send_due(now, net);
             let mut events = std::mem::take(&mut self.events);
             self.upstream.poll(now, net, &mut self.next_port, &mut events)?;
             let quiet = events.is_empty();
@@ -159,7 +159,7 @@ impl Workload {
     }
 
     /// Queues the requests that are due; true if any.
-    fn send_due(&mut self, now: Instant) -> bool {
+    fn send_due(&mut self, now: Instant, net: &Network) -> bool {
         if self.started.is_none() {
             return false;
         }
@@ -172,7 +172,8 @@ impl Workload {
             };
             let id = self.records.len() as u64;
             self.records.push(RequestRecord { due, done: None, status: 0, conn: None });
-            self.upstream.send(id, format!("/r/{id}"));
+            let n = self.spec.requests;
+            self.upstream.send(id, format!("/r/{id}"), net, || format!("request {id} (of {n})"));
             self.in_flight += 1;
             sent = true;
             if let Arrival::Open { per_second } = self.spec.arrival {

@@ -5,3 +5,4 @@
 
 pub mod app;
 pub mod network;
+pub mod tap;

@@ -10,10 +10,11 @@
 //! sent that was lost stays in its capture, marked lost after leaving.
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
-use crate::capture::{Capture, Note};
+use super::tap::{lost_note, Explanations};
+pub use super::tap::{Expect, Tap};
+use crate::capture::{Capture, Keep, Note};
 use crate::host::Host;
 use crate::link::{DropReason, DropRule, Link, LinkConfig};
 use crate::packet::{self, PacketSummary, Transport};
@@ -25,7 +26,8 @@ pub struct Packet {
     pub bytes: Vec<u8>,
     pub from: usize,
     pub to: usize,
-    /// The order packets were sent in, network-wide: the index of its [`PacketRecord`].
+    /// The order packets were sent in, network-wide: the index of its [`PacketRecord`], where
+    /// records are kept.
     pub seq: u64,
 }
 
@@ -48,9 +50,10 @@ pub struct PacketRecord {
     pub lost: Option<DropReason>,
     /// The timeline phase current at the scenario's client when it was sent.
     pub phase: Option<usize>,
-    /// Its frame number in the vantage (client) capture, where the client sent or received it.
+    /// Its frame number in the vantage (client) capture, where the client sent or received it
+    /// and the capture kept it.
     pub frame: Option<u64>,
-    /// What it is, for a packet the vantage capture does not hold, when
+    /// What it is, for a packet the vantage capture does not hold (or did not keep), when
     /// [`Network::describe_records`] is on (pictures draw every host's packets).
     pub described: Option<Described>,
 }
@@ -65,47 +68,6 @@ pub struct Described {
 impl Described {
     fn of(s: &PacketSummary, bytes: &[u8]) -> Described {
         Described { what: s.describe(bytes), short: s.short(bytes, None) }
-    }
-}
-
-/// One vantage point: what its host sent and received.
-pub struct Tap {
-    pub host: usize,
-    pub capture: Capture,
-    /// Names protocol events in comments, where no script labels phases (real time).
-    pub annotator: Option<crate::capture::annotate::Annotator>,
-    /// Packets lost on their way to this host, by when they would have arrived: noted on the
-    /// first frame the host records at or after that time.
-    lost: VecDeque<(Instant, String)>,
-}
-
-impl Tap {
-    fn new(host: usize, capture: Capture) -> Tap {
-        Tap { host, capture, annotator: None, lost: VecDeque::new() }
-    }
-
-    fn record(&mut self, at: Instant, bytes: &[u8], label: &str, phase: Option<usize>) -> u64 {
-        let event = match &mut self.annotator {
-            Some(a) => packet::summarize(bytes).and_then(|s| a.observe_packet(&s, bytes).map(str::to_string)),
-            None => None,
-        };
-        let frame = self.capture.record_in(at, bytes, event.as_deref().unwrap_or(label), phase);
-        while self.lost.front().is_some_and(|(due, _)| *due <= at) {
-            if let Some((_, note)) = self.lost.pop_front() {
-                self.capture.add_note(frame, Note::Before(note));
-            }
-        }
-        frame
-    }
-
-    /// Notes the packets lost on their way here that no later frame took up, and names the
-    /// TLS records from the streams, decrypted with `key_log`.
-    fn finish(&mut self, key_log: &str) {
-        self.capture.name_tls(key_log);
-        let last = self.capture.frames();
-        for (due, note) in std::mem::take(&mut self.lost) {
-            self.capture.add_note(last, Note::After(format!(" [then, at {due}, {note}]")));
-        }
     }
 }
 
@@ -131,14 +93,25 @@ pub struct Network {
     peer_data_since_bind: HashMap<u16, Vec<u64>>,
     /// Packets addressed to no host of the lab (counted, never delivered anywhere).
     pub unroutable: u64,
+    /// Packets sent so far, network-wide (the next packet's [`Packet::seq`]).
+    sent: u64,
+    /// A record of every packet, by [`Packet::seq`], when `describe_records` is on.
     records: Vec<PacketRecord>,
     /// Per host, the record index of each packet waiting in its receive queue (in step with
     /// the device's queue), so the frame a tap records on ingress is tied to its record.
     rx_seqs: Vec<VecDeque<u64>>,
-    /// Describe packets the vantage capture does not hold ([`PacketRecord::what`]).
+    /// Keep a [`PacketRecord`] of every packet, and describe those the vantage capture does
+    /// not hold ([`PacketRecord::described`]): what the pictures are drawn from. Set it before
+    /// anything is sent. Off, no per-packet state outlives the packet (a long run's memory
+    /// stays flat, with `--capture none`).
     pub describe_records: bool,
     /// Changes packets as they are delivered (fuzzing only; see [`Mutator`]).
     pub mutator: Option<Mutator>,
+    /// What every tap's capture keeps (`--capture`).
+    keep: Keep,
+    /// Who opened each TCP connection (for taps away from the client), and why programs send
+    /// what they send ([`Network::explain_next`]).
+    explanations: Explanations,
 }
 
 impl Network {
@@ -171,10 +144,13 @@ impl Network {
             bound: HashMap::new(),
             peer_data_since_bind: HashMap::new(),
             unroutable: 0,
+            sent: 0,
             records: Vec::new(),
             rx_seqs: vec![VecDeque::new(); n],
             describe_records: false,
             mutator: None,
+            keep: Keep::All,
+            explanations: Explanations::default(),
         };
         net.tap.capture = net.new_capture(vantage);
         net
@@ -182,7 +158,16 @@ impl Network {
 
     fn new_capture(&self, host: usize) -> Capture {
         let names = self.hosts.iter().map(|h| (h.addr, h.name.clone())).collect();
-        Capture::new(&self.hosts[host].name, names).describing()
+        Capture::new(&self.hosts[host].name, names).describing().keeping(self.keep)
+    }
+
+    /// Every tap, those added later too, keeps only what `keep` allows. Call it before the
+    /// run records anything.
+    pub fn keep_captures(&mut self, keep: Keep) {
+        self.keep = keep;
+        for t in std::iter::once(&mut self.tap).chain(&mut self.other_taps) {
+            t.capture = std::mem::take(&mut t.capture).keeping(keep);
+        }
     }
 
     /// Also captures at `host` (another vantage point; its own file).
@@ -190,6 +175,32 @@ impl Network {
         if host != self.tap.host && !self.other_taps.iter().any(|t| t.host == host) && host < self.hosts.len() {
             let capture = self.new_capture(host);
             self.other_taps.push(Tap::new(host, capture));
+            self.explanations.on = true;
+        }
+    }
+
+    /// A tap at `host`, or at the host with address `peer`, will record what `host` sends next.
+    pub fn captured_between(&self, host: usize, peer: Ipv4Addr) -> bool {
+        let peer = self.by_addr.get(&peer).copied();
+        std::iter::once(&self.tap)
+            .chain(&self.other_taps)
+            .any(|t| (t.host == host || Some(t.host) == peer) && t.capture.keeps_next())
+    }
+
+    /// Says why `host` sends its next `what` (data, or a reset) from its TCP port `port` to
+    /// `remote`: `why()` goes into that packet's comment at the taps of both ends, and is
+    /// called only when one of them will record it.
+    pub fn explain_next(
+        &mut self,
+        host: usize,
+        port: u16,
+        remote: SocketAddrV4,
+        what: Expect,
+        why: impl FnOnce() -> String,
+    ) {
+        if self.captured_between(host, *remote.ip()) {
+            let from = SocketAddrV4::new(self.hosts[host].addr, port);
+            self.explanations.expect(from, remote, what, why());
         }
     }
 
@@ -210,10 +221,17 @@ impl Network {
         }
         let client = self.hosts[self.tap.host].addr;
         let port = summary.and_then(|s| client_port(s, client));
-        let (phase, label) = match port.and_then(|p| self.bound.get(&p)) {
+        let (phase, mut label) = match port.and_then(|p| self.bound.get(&p)) {
             Some((phase, label)) => (*phase, label.as_str()),
             None => (self.phase, self.label.as_str()),
         };
+        // Away from the client, a frame is labelled with its connection (and the client's
+        // phase only where the client is one end).
+        let away;
+        if host != self.tap.host {
+            away = self.explanations.away_label(summary, client, label, &self.hosts);
+            label = &away;
+        }
         let tap =
             if self.tap.host == host { &mut self.tap } else { self.other_taps.iter_mut().find(|t| t.host == host)? };
         let frame = tap.record(now, bytes, label, phase);
@@ -257,7 +275,8 @@ impl Network {
         self.links.get(from * self.hosts.len() + to)?.as_ref()
     }
 
-    /// Every packet sent so far, in send order.
+    /// Every packet sent so far, in send order, when [`Network::describe_records`] is on
+    /// (empty otherwise).
     pub fn records(&self) -> &[PacketRecord] {
         &self.records
     }
@@ -276,27 +295,45 @@ impl Network {
                 continue;
             };
             let kind = summary.as_ref().map_or(crate::link::PacketKind::Other, |s| s.kind());
+            if let (true, Some(s)) = (self.explanations.on, &summary) {
+                self.explanations.observe(s);
+            }
             let sent_frame = self.record_at(host, now, &bytes, summary.as_ref());
+            if let Some(why) = summary.as_ref().and_then(|s| self.explanations.take(s)) {
+                if let (Some(f), Some(t)) = (sent_frame, self.tap_of(host)) {
+                    t.capture.add_note(f, Note::After(format!(" [{why}]")));
+                }
+                if self.tap_of(to).is_some() {
+                    // Its record's index, below.
+                    self.explanations.in_flight.insert(self.sent, why);
+                }
+            }
             let len = bytes.len();
             let Some(link) = self.links[host * n + to].as_mut() else { continue };
-            let seq = self.records.len() as u64;
+            let seq = self.sent;
+            self.sent += 1;
             let at_vantage = host == self.tap.host || to == self.tap.host;
-            // What the vantage capture will not hold: another host's packet to someone else.
-            // (One to the vantage host that is lost is described below.)
+            // The vantage capture's frame, if it keeps it.
+            let frame = sent_frame.filter(|&f| host == self.tap.host && self.tap.kept(f));
+            // What the vantage capture will not hold: another host's packet to someone else, or
+            // one past what it keeps. (One to the vantage host that is lost is described below;
+            // one it receives, when it reads it.)
+            let unkept = if host == self.tap.host { frame.is_none() } else { !at_vantage };
             let described =
-                summary.as_ref().filter(|_| self.describe_records && !at_vantage).map(|s| Described::of(s, &bytes));
-            let frame = if host == self.tap.host { sent_frame } else { None };
-            self.records.push(PacketRecord {
-                from: host,
-                to,
-                len,
-                sent: now,
-                arrived: None,
-                lost: None,
-                phase: self.phase,
-                frame,
-                described,
-            });
+                summary.as_ref().filter(|_| self.describe_records && unkept).map(|s| Described::of(s, &bytes));
+            if self.describe_records {
+                self.records.push(PacketRecord {
+                    from: host,
+                    to,
+                    len,
+                    sent: now,
+                    arrived: None,
+                    lost: None,
+                    phase: self.phase,
+                    frame,
+                    described,
+                });
+            }
             if let Err((reason, packet)) = link.send_or_return(now, kind, len, Packet { bytes, from: host, to, seq }) {
                 let delay = link.config().delay;
                 if sent_frame.is_some() {
@@ -304,18 +341,20 @@ impl Network {
                         t.capture.mark_last_lost(&reason.to_string());
                     }
                 }
-                if let Some(t) = self.tap_of(to) {
+                if let Some(t) = self.tap_of(to).filter(|t| t.capture.keeps_next()) {
                     // Noted on the first frame at or after the time it would have arrived.
                     let due = now + delay;
                     let note = lost_note(summary.as_ref(), &packet.bytes, &reason, now);
                     let i = t.lost.partition_point(|(d, _)| *d <= due);
                     t.lost.insert(i, (due, note));
                 }
-                let r = &mut self.records[seq as usize];
-                if self.describe_records && host != self.tap.host && r.described.is_none() {
-                    r.described = summary.as_ref().map(|s| Described::of(s, &packet.bytes));
+                self.explanations.in_flight.remove(&seq);
+                if let Some(r) = self.records.get_mut(seq as usize) {
+                    if host != self.tap.host && r.described.is_none() {
+                        r.described = summary.as_ref().map(|s| Described::of(s, &packet.bytes));
+                    }
+                    r.lost = Some(reason);
                 }
-                r.lost = Some(reason);
             }
         }
     }
@@ -350,8 +389,20 @@ impl Network {
             if let Some(bytes) = self.hosts[host].device.rx.pop_front() {
                 let summary = packet::summarize(&bytes);
                 let frame = self.record_at(host, now, &bytes, summary.as_ref());
+                let why = (!self.explanations.in_flight.is_empty())
+                    .then(|| seq.and_then(|s| self.explanations.in_flight.remove(&s)))
+                    .flatten();
+                if let (Some(why), Some(f)) = (why, frame) {
+                    if let Some(t) = self.tap_of(host) {
+                        t.capture.add_note(f, Note::After(format!(" [{why}]")));
+                    }
+                }
+                let kept = frame.filter(|&f| self.tap.kept(f));
                 if let (true, Some(r)) = (host == self.tap.host, seq.and_then(|s| self.records.get_mut(s as usize))) {
-                    r.frame = frame;
+                    r.frame = kept;
+                    if kept.is_none() && self.describe_records && r.described.is_none() {
+                        r.described = summary.as_ref().map(|s| Described::of(s, &bytes));
+                    }
                 }
                 self.hosts[host].device.rx.push_front(bytes);
             }
@@ -361,10 +412,21 @@ impl Network {
 
     /// Ends the captures: lost packets no later frame took up are noted on the last frame, and
     /// TLS records are named from the streams (decrypted with `key_log`, the run's secrets).
+    /// Then the other taps' frames of the client's packets take the phase the client's
+    /// capture ended up giving them (a response's first data is the response's, though the
+    /// server sent it while the client was still in its request phase).
     pub fn finish_captures(&mut self, key_log: &str) {
         self.tap.finish(key_log);
         for t in &mut self.other_taps {
             t.finish(key_log);
+        }
+        if self.other_taps.is_empty() {
+            return;
+        }
+        let client = self.hosts[self.tap.host].addr;
+        let labels = super::tap::labels_by_packet(&self.tap.capture);
+        for t in &mut self.other_taps {
+            self.explanations.relabel_as_client(&mut t.capture, &labels, client, &self.hosts);
         }
     }
 
@@ -427,39 +489,4 @@ fn client_port(s: &PacketSummary, client: Ipv4Addr) -> Option<u16> {
         }
         _ => None,
     }
-}
-
-/// What a tap says about a packet lost on its way to it: which packet (flow, sequence range,
-/// size, content) and which rule dropped it.
-fn lost_note(summary: Option<&PacketSummary>, bytes: &[u8], reason: &DropReason, sent: Instant) -> String {
-    let mut note = String::from("LOST on the way here (never received): ");
-    match summary {
-        Some(s) => {
-            let _ = match &s.transport {
-                Transport::Tcp { src_port, dst_port, seq, payload_len, .. } => {
-                    let _ = write!(note, "TCP {}:{src_port} > {}:{dst_port} ", s.src, s.dst);
-                    if *payload_len > 0 {
-                        let end = seq.wrapping_add(*payload_len as u32);
-                        write!(note, "seq {seq}..{end} (absolute), ")
-                    } else {
-                        Ok(())
-                    }
-                }
-                Transport::Udp { src_port, dst_port, .. } => {
-                    write!(note, "UDP {}:{src_port} > {}:{dst_port} ", s.src, s.dst)
-                }
-                Transport::Icmp { v6, icmp_type, .. } => {
-                    let family = if *v6 { "ICMPv6" } else { "ICMP" };
-                    write!(note, "{family} type {icmp_type} {} > {} ", s.src, s.dst)
-                }
-                Transport::Other { protocol } => write!(note, "IP protocol {protocol} {} > {} ", s.src, s.dst),
-            };
-            let _ = write!(note, "{}", s.describe(bytes));
-        }
-        None => {
-            let _ = write!(note, "{} bytes", bytes.len());
-        }
-    }
-    let _ = write!(note, ", sent at {sent}, dropped by {reason}");
-    note
 }

@@ -91,7 +91,9 @@ pub struct Scenario {
     /// the scenario's own over the lab's).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub params: Vec<String>,
-    pub capture: String,
+    /// The client's capture file; absent when none was written (`--capture none`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture: Option<String>,
     /// Which congestion control the TCP senders ran.
     pub congestion: String,
     /// The client–server path, in netem's words.

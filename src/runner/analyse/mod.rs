@@ -21,7 +21,7 @@ mod script;
 mod tail;
 mod totals;
 
-use crate::capture::Capture;
+use crate::capture::{Capture, Keep};
 use crate::picture;
 use crate::proto::stream::TaggedRange;
 use crate::script::plan::ScenarioPlan;
@@ -79,6 +79,26 @@ pub fn analysers(plan: &ScenarioPlan) -> Vec<Box<dyn Analyser>> {
         list.push(Box::new(pictures::Pictures));
     }
     list
+}
+
+/// Why `plan`'s analysis needs every frame of the client's capture, if it does: the analysers
+/// that read the packets themselves (not only their count and their phases' frames). A
+/// scenario for which this is `None` measures the same whatever `--capture` keeps.
+pub fn reads_capture(plan: &ScenarioPlan) -> Option<&'static str> {
+    let steps = || plan.warmup.iter().chain(&plan.steps);
+    if plan.kernel.contains(&plan.client) {
+        Some("its phases are read off the kernel client's capture")
+    } else if plan.steps.iter().any(|s| s.phase_ids().contains(&"http_response")) {
+        Some("its slow-start rounds and response phases are measured from the client's capture")
+    } else if steps().any(|s| matches!(s, Step::Page(_))) {
+        Some("its head-of-line waits are measured from the client's capture")
+    } else if steps().any(|s| matches!(s, Step::Bursts(_))) {
+        Some("its keepalive bytes and probes are measured from the client's capture")
+    } else if steps().any(|s| matches!(s, Step::Tls { .. } | Step::Request { .. })) {
+        Some("its TLS records and responses are named from the client's whole capture")
+    } else {
+        None
+    }
 }
 
 /// A finished run, as the analysers see it.
@@ -168,7 +188,7 @@ pub fn analyse(run: &mut Run<'_>) -> timeline::Scenario {
         name: plan.name.clone(),
         title: plan.title.clone(),
         params: plan.param_sources.clone(),
-        capture: format!("{}-{}.pcapng", plan.lab, plan.name),
+        capture: (plan.capture != Keep::None).then(|| format!("{}-{}.pcapng", plan.lab, plan.name)),
         congestion: congestion(plan, run.quic_window),
         link: super::netem_words(plan.link(plan.client, plan.server)),
         phases: Vec::new(),

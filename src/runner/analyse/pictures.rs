@@ -97,12 +97,15 @@ pub fn ladder(plan: &ScenarioPlan, net: &Network, phases: &[Phase], t0: Instant,
         .iter()
         .map(|p| Bracket { label: p.label.clone(), start_ms: p.start_ms, end_ms: p.end_ms, rtts: p.rtts })
         .collect();
-    let capture = format!("{}-{}.pcapng", plan.lab, plan.name);
+    let capture = match plan.capture {
+        crate::capture::Keep::None => "no capture (--capture none)".to_string(),
+        _ => format!("frame numbers (#) are those of {}-{}.pcapng", plan.lab, plan.name),
+    };
     Ladder {
         id: plan.name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect(),
         title: format!("{} · {}: {}", plan.lab, plan.name, plan.title),
         subtitle: format!(
-            "path {} · RTT {rtt_ms} ms · frame numbers (#) are those of {capture}",
+            "path {} · RTT {rtt_ms} ms · {capture}",
             crate::runner::netem_words(plan.link(plan.client, plan.server))
         ),
         rtt_ms: (rtt_ms > 0.0).then_some(rtt_ms),

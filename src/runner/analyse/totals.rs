@@ -1,5 +1,5 @@
-//! The figures every scenario has: how long the script took, and how many packets the capture
-//! holds and the links dropped.
+//! The figures every scenario has: how long the script took, how many packets the client
+//! sent and received (the frames of its whole capture) and the links dropped.
 
 use super::{Analyser, Run};
 use crate::timeline;
@@ -17,7 +17,8 @@ impl Analyser for Totals {
                 metrics.insert("total_rtts".into(), r);
             }
         }
-        metrics.insert("frames".into(), run.capture().frames() as f64);
+        // Every frame the client sent and received, whatever its capture keeps.
+        metrics.insert("frames".into(), run.capture().recorded() as f64);
         metrics.insert("dropped".into(), run.net.dropped() as f64);
     }
 }
