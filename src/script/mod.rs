@@ -10,6 +10,7 @@ pub mod params;
 pub mod plan;
 pub mod raw;
 pub mod services;
+mod step_checks;
 pub mod steps;
 
 use std::fmt;
