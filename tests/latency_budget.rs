@@ -269,3 +269,30 @@ fn bad_fields_are_refused_naming_them() {
     );
     refused(&[&variant("e.toml", "budget = \"${budget}\" }]", "budget = \"-3ms\" }]")], "budget");
 }
+
+/// The budget plot draws every hop of every scenario as long as the JSON says, and the budget.
+#[test]
+fn the_budget_plot_draws_what_the_json_says() {
+    let dir = tempfile::tempdir().unwrap();
+    common::run_lab("latency-budget", dir.path(), &["--set", "edge_rtt=7ms", "--set", "budget=150ms"]);
+    let svg = std::fs::read_to_string(dir.path().join("latency-budget-budget.svg")).unwrap();
+    assert!(svg.contains(r#"class="budget" data-ms="150.000""#), "the budget line");
+    assert!(!dir.path().join("latency-budget-latency-cdf.svg").exists(), "one request per scenario: no distribution");
+    let json = common::lab_timeline(dir.path(), "latency-budget");
+    let mut drawn = 0;
+    for s in json["scenarios"].as_array().unwrap() {
+        let name = s["name"].as_str().unwrap();
+        for h in s["hops"].as_array().unwrap() {
+            let mark = format!(
+                r#"data-scenario="{name}" data-from="{}" data-to="{}" data-ms="{:.3}""#,
+                h["from"].as_str().unwrap(),
+                h["to"].as_str().unwrap(),
+                h["ms"].as_f64().unwrap()
+            );
+            assert!(svg.contains(&mark), "no bar {mark}");
+            drawn += 1;
+        }
+    }
+    assert_eq!(svg.matches(r#"<rect class="hop""#).count(), drawn, "one bar per hop, no more");
+    assert!(drawn >= 10);
+}

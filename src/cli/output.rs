@@ -147,7 +147,7 @@ pub fn write_all(
 
 /// The plot files of a run in one line: how many of each kind, and one name of each.
 pub fn plot_summary(files: &[String]) -> String {
-    let kinds = ["time-sequence", "rounds", "streams", "connections", "loss-table", "latency-cdf"];
+    let kinds = ["time-sequence", "rounds", "streams", "connections", "loss-table", "latency-cdf", "budget"];
     let mut parts = Vec::new();
     for kind in kinds {
         let of: Vec<&String> = files.iter().filter(|f| f.ends_with(&format!("-{kind}.svg"))).collect();
@@ -181,6 +181,15 @@ pub fn lab_plots(t: &LabTimeline) -> Vec<crate::picture::report::LabPlot> {
             linked: false,
         });
     }
+    if let Some(b) = budget(t) {
+        plots.push(crate::picture::report::LabPlot {
+            file: format!("{}-budget.svg", t.lab),
+            heading: "Where the latency budget goes, hop by hop".to_string(),
+            about: "One bar per scenario: a segment per hop, in the order the request meets them, as long as the hop cost the request (the caller's wait minus the callee's time inside); hatched, the TCP and TLS handshakes it waited for; grey, the time inside the services. The dashed line is the budget.".to_string(),
+            svg: crate::picture::plots::budget::render(&b),
+            linked: false,
+        });
+    }
     if let Some(c) = latency_cdf(t) {
         plots.push(crate::picture::report::LabPlot {
             file: format!("{}-latency-cdf.svg", t.lab),
@@ -191,6 +200,26 @@ pub fn lab_plots(t: &LabTimeline) -> Vec<crate::picture::report::LabPlot> {
         });
     }
     plots
+}
+
+/// The hops of the scenarios that measured a latency budget.
+fn budget(t: &LabTimeline) -> Option<crate::picture::plots::budget::Budget> {
+    use crate::picture::plots::budget::{Budget, Row};
+    let with = || t.scenarios.iter().filter(|s| !s.hops.is_empty());
+    let budget_ms = with().find_map(|s| s.metrics.get("budget_ms").copied())?;
+    let rows: Vec<Row> = with()
+        .map(|s| Row {
+            scenario: s.name.clone(),
+            hops: s.hops.clone(),
+            services_ms: s.metrics.get("services_ms").copied().unwrap_or(0.0),
+            total_ms: s.metrics.get("total_ms").copied().unwrap_or(0.0),
+        })
+        .collect();
+    Some(Budget {
+        title: format!("{}: the {} ms budget, hop by hop", t.lab, crate::picture::plots::budget::short(budget_ms)),
+        budget_ms,
+        rows,
+    })
 }
 
 /// The latency distributions of the scenarios that ran a workload, with the theory rows.

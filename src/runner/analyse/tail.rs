@@ -19,6 +19,8 @@ impl Analyser for WorkloadMetrics {
         let param = |k: &str| run.plan.params.get(k).and_then(|v| crate::units::parse_duration(v).ok());
         let t = timeline::tail::Thresholds { service_p99: param("service_p99"), slow_time: param("slow_time") };
         scenario.metrics.extend(timeline::tail::measure(&w.records, gateway, t));
-        scenario.latency_cdf = timeline::tail::latency_cdf(&w.records);
+        if !budgeted {
+            scenario.latency_cdf = timeline::tail::latency_cdf(&w.records);
+        }
     }
 }
