@@ -77,12 +77,17 @@ pub fn evaluate(
     };
     let random_loss = plan.links.iter().any(|(l, _)| !matches!(l.loss, LossModel::None));
     let jitter = plan.links.iter().any(|(l, _)| !l.jitter.is_zero());
+    let rate = plan.links.iter().any(|(l, _)| l.rate_bps.is_some());
     let unmet = c.holds_when.iter().find_map(|cond| match cond {
         Condition::Lossless if random_loss => {
             Some("holds only on paths without random loss, and this run had random loss".to_string())
         }
         Condition::CleanPath if random_loss || jitter => Some(
             "holds only on paths without random loss or jitter (round trips all alike), and this run had them"
+                .to_string(),
+        ),
+        Condition::Unshaped if rate => Some(
+            "holds only on paths without a rate limit (it counts propagation, not serialization), and this run had one"
                 .to_string(),
         ),
         Condition::Decided { text, holds: false } => Some(format!("holds only when {text}")),

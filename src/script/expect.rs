@@ -44,6 +44,9 @@ pub enum Condition {
     Lossless,
     /// No random loss and no jitter on any path: round trips are all alike.
     CleanPath,
+    /// No rate limit on any path: every round trip is propagation alone, no serialization
+    /// (a model that counts round trips of propagation, to the microsecond).
+    Unshaped,
     /// A comparison of the parameters, decided when the lab was loaded: `rtt 1ms >= 15ms`.
     Decided { text: String, holds: bool },
 }
@@ -69,11 +72,12 @@ impl Condition {
         match text.trim() {
             "lossless" => return Ok(Condition::Lossless),
             "clean_path" => return Ok(Condition::CleanPath),
+            "unshaped" => return Ok(Condition::Unshaped),
             _ => {}
         }
         let bad = |why: String| {
             InputError::new(format!(
-                "{at}: cannot read holds_when `{shown}`: {why} (expected `lossless`, `clean_path` or `<duration|size> <op> <duration|size>`, op one of == != < <= > >=, joined by ` and `)"
+                "{at}: cannot read holds_when `{shown}`: {why} (expected `lossless`, `clean_path`, `unshaped` or `<duration|size> <op> <duration|size>`, op one of == != < <= > >=, joined by ` and `)"
             ))
         };
         let (pos, sym, op) = OPS
