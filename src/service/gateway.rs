@@ -32,6 +32,9 @@ use crate::time::Instant;
 
 /// Tokens in the retry budget before any call has deposited.
 pub const RETRY_RESERVE: f64 = 10.0;
+/// The most tokens the retry budget holds: a long quiet spell cannot bank retries for a later
+/// storm (Finagle lets deposits expire after 10 s instead).
+pub const RETRY_BUDGET_MAX: f64 = RETRY_RESERVE + 1000.0;
 /// Recent call latencies kept to estimate a hedge percentile.
 const HEDGE_WINDOW: usize = 1000;
 /// Calls observed before hedging by percentile starts.
@@ -259,7 +262,7 @@ impl Gateway {
         let group = &self.groups[g];
         let upstream = group.start + self.round_robin[g] % group.len();
         self.round_robin[g] += 1;
-        self.budget = (self.budget + self.spec.retry_ratio).min(RETRY_RESERVE + 1000.0);
+        self.budget = (self.budget + self.spec.retry_ratio).min(RETRY_BUDGET_MAX);
         self.log.calls += 1;
         let hedge_at = self.hedge_delay.filter(|_| matches!(self.spec.policy, Policy::Hedged { .. })).map(|d| now + d);
         if let Some(call) = self.plans.get_mut(&conn).and_then(|p| p.calls.get_mut(k)) {

@@ -51,7 +51,7 @@ pub enum CallEvent {
     /// The response arrived in full, on a connection set up as `conn` says.
     Done { tag: u64, status: u16, at: Instant, conn: ConnTimes },
     /// The connection failed or was closed under the call.
-    Failed { tag: u64, at: Instant, why: String },
+    Failed { tag: u64, at: Instant },
 }
 
 impl CallEvent {
@@ -177,12 +177,12 @@ impl Upstream {
                         } else {
                             State::Idle
                         }
-                    } else if let Some(e) = read.and_then(|r| r.error) {
-                        events.push(CallEvent::Failed { tag, at: now, why: e });
+                    } else if read.and_then(|r| r.error).is_some() {
+                        events.push(CallEvent::Failed { tag, at: now });
                         conn.abort(sockets);
                         State::Closing
                     } else if conn.peer_closed(sockets) {
-                        events.push(CallEvent::Failed { tag, at: now, why: "connection closed under the call".into() });
+                        events.push(CallEvent::Failed { tag, at: now });
                         conn.close(sockets);
                         State::Closing
                     } else {

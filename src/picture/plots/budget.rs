@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::chart::{self, look, Doc, Look, Scale, SMALL, TITLE};
+use super::chart::{self, look, Doc, Look, Scale, SMALL};
 use crate::picture::svg::{esc, ms3, px, Anchor};
 use crate::timeline::budget::Hop;
 
@@ -40,13 +40,8 @@ pub fn render(b: &Budget) -> String {
     let bottom = TOP + rows * (BAR + GAP);
     let h = (bottom + 60.0).max(TOP + 24.0 * 8.0);
     let mut d = Doc::new("plot budget", W, h, &b.title);
-    d.text("title", 8.0, 20.0, TITLE, Anchor::Start, &b.title);
-    d.text(
-        "subtitle",
-        8.0,
-        38.0,
-        SMALL,
-        Anchor::Start,
+    d.heading(
+        &b.title,
         "each hop's share of a request, measured at both ends; hatched: handshakes the request waited for",
     );
     let max = b.rows.iter().map(|r| r.total_ms).fold(b.budget_ms, f64::max);

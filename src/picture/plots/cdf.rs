@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::chart::{look, Doc, Look, Scale, SMALL, TITLE};
+use super::chart::{look, Doc, Look, Scale, SMALL};
 use crate::picture::svg::{esc, ms3, px, Anchor};
 use crate::timeline::tail::CdfPoint;
 
@@ -49,15 +49,7 @@ fn nines(p: f64) -> f64 {
 /// The SVG of `c`.
 pub fn render(c: &Cdf) -> String {
     let mut d = Doc::new("plot cdf", W, H, &c.title);
-    d.text("title", 8.0, 20.0, TITLE, Anchor::Start, &c.title);
-    d.text(
-        "subtitle",
-        8.0,
-        38.0,
-        SMALL,
-        Anchor::Start,
-        "latency at the client by percentile, nearest rank over the requests that succeeded",
-    );
+    d.heading(&c.title, "latency at the client by percentile, nearest rank over the requests that succeeded");
     let x = Scale { d0: 0.0, d1: NINES, p0: LEFT, p1: RIGHT };
     // Latency on a log scale: a 1 s hiccup and a 10 ms median on one plot, both readable.
     let all = || c.series.iter().flat_map(|s| s.points.iter().map(|p| p.ms.max(0.001)));

@@ -193,6 +193,12 @@ impl Doc {
         );
     }
 
+    /// The plot's title and, under it, what it shows (the first lines of most plots).
+    pub fn heading(&mut self, title: &str, subtitle: &str) {
+        self.text("title", 8.0, 20.0, TITLE, Anchor::Start, title);
+        self.text("subtitle", 8.0, 38.0, SMALL, Anchor::Start, subtitle);
+    }
+
     /// A legend entry at (`x`, baseline `y`): a line sample in `look` (and a marker, if any)
     /// then the label.
     pub fn legend_line(&mut self, x: f64, y: f64, look: Look, marker: Option<Marker>, label: &str) {

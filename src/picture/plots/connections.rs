@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::chart::{self, look, Doc, Scale, SMALL, TITLE};
+use super::chart::{self, look, Doc, Scale, SMALL};
 use crate::picture::svg::{ms3, px, Anchor};
 
 /// What happened to the pool's connections, from the client's capture and its handshakes.
@@ -36,8 +36,7 @@ const H: f64 = 500.0;
 /// The SVG of `c`: connections open above, handshakes so far below, on one time axis (s).
 pub fn render(c: &Connections) -> String {
     let mut d = Doc::new("plot connections", W, H, &c.title);
-    d.text("title", 8.0, 20.0, TITLE, Anchor::Start, &c.title);
-    d.text("subtitle", 8.0, 38.0, SMALL, Anchor::Start, &c.subtitle);
+    d.heading(&c.title, &c.subtitle);
     let end_s =
         c.end_ms.max(c.open.last().map_or(0.0, |o| o.0)).max(c.handshakes.last().copied().unwrap_or(0.0)) / 1000.0;
     let x = Scale { d0: 0.0, d1: chart::nice_top(end_s), p0: LEFT, p1: RIGHT };

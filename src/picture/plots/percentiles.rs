@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use super::chart::{self, look, Doc, Look, Marker, Scale, SMALL, TITLE};
+use super::chart::{self, look, Doc, Look, Marker, Scale, SMALL};
 use crate::picture::svg::{esc, ms3, px, Anchor};
 
 /// Percentiles per series and x value.
@@ -110,8 +110,7 @@ pub fn render(p: &Percentiles) -> String {
     let names = p.series.iter().map(|s| s.name.chars().count() + 32).max().unwrap_or(0);
     let w = W.max(LEGEND + longest.max(names) as f64 * crate::picture::svg::ADVANCE * SMALL + 16.0).ceil();
     let mut d = Doc::new("plot percentiles", w, H, &p.title);
-    d.text("title", 8.0, 20.0, TITLE, Anchor::Start, &p.title);
-    d.text("subtitle", 8.0, 38.0, SMALL, Anchor::Start, &p.subtitle);
+    d.heading(&p.title, &p.subtitle);
     // x: numbers where the values parse, else evenly spaced categories.
     let numeric = numeric_axis(&p.xs);
     let (x, xs, x_ticks, x_title) = match &numeric {
