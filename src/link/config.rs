@@ -102,6 +102,8 @@ pub enum DropReason {
         len: usize,
         mtu: usize,
     },
+    /// A scheduled event (a host down, a path cut); holds what happened, naming the event.
+    Event(String),
 }
 
 impl fmt::Display for DropReason {
@@ -112,6 +114,7 @@ impl fmt::Display for DropReason {
             DropReason::Scripted(label) => write!(f, "scripted drop: {label}"),
             DropReason::QueueFull => f.write_str("queue full (drop-tail)"),
             DropReason::Mtu { len, mtu } => write!(f, "larger than MTU {mtu} ({len} bytes)"),
+            DropReason::Event(what) => f.write_str(what),
         }
     }
 }

@@ -4,5 +4,6 @@
 //! the leaves [`crate::time`] and [`crate::rng`].)
 
 pub mod app;
+pub mod fault;
 pub mod network;
 pub mod tap;
