@@ -220,3 +220,96 @@ fn same_seed_same_bytes() {
     }
     assert!(fa.contains_key("dns-failover-failover.svg"));
 }
+
+/// A lab where the authority dies and the backend lives: what the resolver does when its copy
+/// has expired and the authority is silent.
+const STALE_LAB: &str = r#"
+name = "stale"
+[params]
+serve_stale = true
+[link]
+rtt = "10ms"
+[[host]]
+name = "client"
+addr = "10.0.0.1"
+role = "client"
+[[host]]
+name = "resolver"
+addr = "10.0.0.53"
+role = "resolver"
+[[host]]
+name = "authority"
+addr = "10.0.2.53"
+role = "authority"
+[[host]]
+name = "web"
+addr = "10.0.1.10"
+[[host.service]]
+handler = "bytes"
+[dns]
+names = { "www.example.lab" = "web" }
+ttl = "2s"
+serve_stale = "${serve_stale}"
+[[scenario]]
+name = "authority-down"
+steps = [{ step = "clients", to = "www.example.lab", clients = 2, interval = "1s", duration = "20s", connect_timeout = "1s" }]
+[[scenario.event]]
+at = "6s"
+host = "authority"
+state = "down"
+"#;
+
+/// RFC 8767: with serve-stale, a resolver whose copy expired while the authority is down
+/// answers from it after 1.8 s, with a TTL of 30 s, and the clients carry on; without it, their
+/// lookups go unanswered and so do their requests.
+#[test]
+fn serve_stale_keeps_clients_going_when_the_authority_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = dir.path().join("stale.toml");
+    std::fs::write(&lab, STALE_LAB).unwrap();
+    let lab = lab.to_str().unwrap();
+    let stale = dir.path().join("stale");
+    run_lab(lab, &stale, &["--pictures", "none"]);
+    let s = scenario(&lab_timeline(&stale, "stale"), "authority-down").clone();
+    assert!(metric(&s, "stale_answers") >= 1.0, "{}", s["metrics"]);
+    assert_eq!(metric(&s, "failed_requests"), 0.0);
+    // The lookups that waited for the stale answer took the client response timer, 1.8 s.
+    assert!(metric(&s, "latency_p99_all_ms") >= 1800.0, "{}", s["metrics"]);
+    let strict = dir.path().join("strict");
+    run_lab(lab, &strict, &["--pictures", "none", "--set", "serve_stale=false"]);
+    let s = scenario(&lab_timeline(&strict, "stale"), "authority-down").clone();
+    assert_eq!(metric(&s, "stale_answers"), 0.0);
+    assert!(metric(&s, "unanswered") >= 2.0 * 10.0, "{}", s["metrics"]);
+    let Some(tshark) = tshark() else { return };
+    let ttls = tshark_lines(
+        &tshark,
+        &stale.join("stale-authority-down.pcapng"),
+        &["-Y", "dns.flags.response == 1", "-T", "fields", "-e", "dns.resp.ttl"],
+    );
+    assert!(ttls.iter().any(|t| t == "30"), "no stale answer (TTL 30) reached the client: {ttls:?}");
+}
+
+/// Bad settings are refused before anything runs, naming the field and what is allowed.
+#[test]
+fn bad_settings_name_the_field() {
+    let cases = [
+        ("down=sideways", "event[1].mode", "blackhole, reject"),
+        ("fail_at=soon", "event[1].at", "not a duration"),
+        ("fail_at=300s", "would never happen", "at < 4m"),
+        ("cache=forever", "cache", "none, ttl, java, chromium, curl"),
+        ("clients=0", "clients", "from 1 to 1000"),
+        ("connect_timeout=0ms", "connect_timeout", "from 1ms to 1h"),
+        ("interval=0s", "interval", "from 1ms to 24h"),
+    ];
+    for (set, field, allowed) in cases {
+        let out = common::wirelab()
+            .args(["run", "dns-failover", "--set", set, "--out"])
+            .arg("/nonexistent")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "--set {set}: {err}");
+        assert!(err.contains(field) && err.contains(allowed), "--set {set}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "--set {set}: {err}");
+    }
+}

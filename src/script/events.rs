@@ -231,3 +231,21 @@ fn event(
     };
     Ok(EventPlan { at: when, action, label })
 }
+
+/// Refuses events that could never happen: at or after the end of the scenario's steps that
+/// have a duration of their own (`scripted`), or of its `time_limit`.
+pub fn check_times(events: &[EventPlan], scripted: Duration, time_limit: Duration, at: &str) -> Result<(), InputError> {
+    let fmt = crate::units::format_duration;
+    let (end, what) =
+        if scripted.is_zero() { (time_limit, "params.time_limit") } else { (scripted, "the scenario's steps") };
+    match events.iter().find(|e| e.at >= end) {
+        Some(e) => Err(InputError::new(format!(
+            "{at}: event `{}` at {} is not before the end of {what} ({}), so it would never happen (allowed: at < {})",
+            e.label,
+            fmt(e.at),
+            fmt(end),
+            fmt(end)
+        ))),
+        None => Ok(()),
+    }
+}

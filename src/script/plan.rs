@@ -412,6 +412,7 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         None => Duration::from_secs(120),
     };
     let scripted: Duration = warmup.iter().chain(&main).map(Step::min_duration).sum();
+    super::events::check_times(&events, scripted, time_limit, &at)?;
     if scripted > time_limit {
         return Err(InputError::new(format!(
             "{at}: its steps take at least {} (idle and bursts durations) but params.time_limit is {}; raise time_limit",

@@ -109,8 +109,8 @@ struct Query {
 }
 
 /// Recursive queries of many client programs on one host, through one UDP socket: each
-/// lookup is a query of its own (its own id), asked again after [`RETRY_AFTER`] until
-/// answered or cancelled. What a program caches is the program's business ([`super::ClientCache`]).
+/// lookup is a query of its own (its own id), asked again with the same id after
+/// [`RETRY_AFTER`] until answered or cancelled. What a program caches is the program's business ([`super::ClientCache`]).
 pub struct Lookups {
     handle: SocketHandle,
     server: Ipv4Addr,
@@ -130,14 +130,16 @@ impl Lookups {
     /// Sends a query for `name` under the caller's `token`.
     pub fn start(&mut self, now: Instant, name: &str, token: u64, sockets: &mut SocketSet<'static>) {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
-        self.send(now, Query { name, token, sent: now }, sockets);
-    }
-
-    fn send(&mut self, now: Instant, mut query: Query, sockets: &mut SocketSet<'static>) {
         let mut id = self.rng.next_u32() as u16;
         while self.pending.contains_key(&id) {
             id = id.wrapping_add(1);
         }
+        self.send(now, id, Query { name, token, sent: now }, sockets);
+    }
+
+    /// Sends (or sends again: the same id, as glibc's resolver does, so a late answer to the
+    /// first try still counts) the query `id`.
+    fn send(&mut self, now: Instant, id: u16, mut query: Query, sockets: &mut SocketSet<'static>) {
         if let Some(bytes) = encode_query(id, &query.name) {
             let to = IpEndpoint::new(IpAddress::Ipv4(self.server), PORT);
             let _ = sockets.get_mut::<udp::Socket>(self.handle).send_slice(&bytes, to);
@@ -169,7 +171,7 @@ impl Lookups {
             self.pending.iter().filter(|(_, q)| now >= q.sent + RETRY_AFTER).map(|(id, _)| *id).collect();
         for id in late {
             if let Some(q) = self.pending.remove(&id) {
-                self.send(now, q, sockets);
+                self.send(now, id, q, sockets);
             }
         }
         done
