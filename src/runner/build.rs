@@ -45,7 +45,7 @@ pub struct Programs<'p> {
 impl Application for Programs<'_> {
     fn poll(&mut self, now: Instant, net: &mut Network) {
         self.tls.clock().set_unix_micros(DEFAULT_EPOCH_UNIX_MICROS + now.micros());
-        self.schedule.apply(now, self.client.t0, net, &mut self.servers);
+        self.schedule.apply(now, self.client.t0, &self.client.step_started, net, &mut self.servers);
         for server in &mut self.servers {
             if let Err(e) = server.poll(now, net, &self.tls) {
                 self.client.error.get_or_insert(e);
@@ -54,12 +54,12 @@ impl Application for Programs<'_> {
         self.client.services_warm = self.servers.iter().all(|s| s.warmed());
         self.client.poll(now, net, self.plan, &self.tls, self.quic_tls.as_ref());
         // An event due at the instant the client set time 0 fires now, not a round later.
-        self.schedule.apply(now, self.client.t0, net, &mut self.servers);
+        self.schedule.apply(now, self.client.t0, &self.client.step_started, net, &mut self.servers);
     }
 
     fn next_timer(&self, now: Instant) -> Option<Instant> {
         let servers = self.servers.iter().filter_map(|s| s.next_timer());
-        let event = self.schedule.next_due(self.client.t0);
+        let event = self.schedule.next_due(self.client.t0, &self.client.step_started);
         self.client.next_timer().into_iter().chain(servers).chain(event).filter(|&t| t > now).min()
     }
 

@@ -57,6 +57,8 @@ pub struct Client {
     seed: u64,
     /// The scenario's time 0: when its first (non-warm-up) step started.
     pub t0: Option<Instant>,
+    /// When each step (the warm-up's, then the scenario's) started, once it has.
+    pub step_started: Vec<Option<Instant>>,
     pub phases: Vec<PhaseRecord>,
     pub metrics: BTreeMap<String, f64>,
     pub error: Option<String>,
@@ -92,6 +94,7 @@ impl Client {
             service_tls: Default::default(),
             seed,
             t0: None,
+            step_started: vec![None; plan.warmup.len() + plan.steps.len()],
             phases: Vec::new(),
             metrics: BTreeMap::new(),
             error: None,
@@ -256,6 +259,9 @@ impl Client {
         };
         if !self.started {
             self.started = true;
+            if let Some(s) = self.step_started.get_mut(self.current) {
+                s.get_or_insert(now);
+            }
             // A workload's phase opens with its first request (see `poll`).
             let early_request = matches!(step, Step::Workload(_))
                 || matches!(step, Step::Request { .. }) && self.conn.as_ref().is_some_and(HttpConn::in_flight);

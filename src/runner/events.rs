@@ -25,26 +25,53 @@ pub struct Fired {
 /// The events still to come, and those that happened.
 pub struct Schedule {
     events: Vec<EventPlan>,
-    next: usize,
+    /// Which events have happened.
+    done: Vec<bool>,
     pub fired: Vec<Fired>,
 }
 
 impl Schedule {
-    /// `events` in time order (as the plan keeps them).
     pub fn new(events: Vec<EventPlan>) -> Schedule {
-        Schedule { events, next: 0, fired: Vec::new() }
+        Schedule { done: vec![false; events.len()], events, fired: Vec::new() }
     }
 
-    /// When the next event is due, once time 0 is known.
-    pub fn next_due(&self, t0: Option<Instant>) -> Option<Instant> {
-        Some(t0? + self.events.get(self.next)?.at)
+    /// When event `e` is due: `at` after time 0, or after its step started (unknown until then).
+    fn due(e: &EventPlan, t0: Option<Instant>, step_started: &[Option<Instant>]) -> Option<Instant> {
+        let base = match e.after {
+            Some(step) => step_started.get(step).copied().flatten()?,
+            None => t0?,
+        };
+        Some(base + e.at)
     }
 
-    /// Applies every event due by `now`.
-    pub fn apply(&mut self, now: Instant, t0: Option<Instant>, net: &mut Network, servers: &mut [Box<dyn Server>]) {
-        let Some(t0) = t0 else { return };
-        while let Some(e) = self.events.get(self.next).filter(|e| t0 + e.at <= now) {
-            let at = t0 + e.at;
+    /// When the next event is due, as far as it is known.
+    pub fn next_due(&self, t0: Option<Instant>, step_started: &[Option<Instant>]) -> Option<Instant> {
+        self.events
+            .iter()
+            .zip(&self.done)
+            .filter(|(_, done)| !**done)
+            .filter_map(|(e, _)| Self::due(e, t0, step_started))
+            .min()
+    }
+
+    /// Applies every event due by `now`, in time order (ties in the order the plan lists them).
+    pub fn apply(
+        &mut self,
+        now: Instant,
+        t0: Option<Instant>,
+        step_started: &[Option<Instant>],
+        net: &mut Network,
+        servers: &mut [Box<dyn Server>],
+    ) {
+        loop {
+            let next = (0..self.events.len())
+                .filter(|&i| !self.done[i])
+                .filter_map(|i| Some((Self::due(&self.events[i], t0, step_started)?, i)))
+                .filter(|(at, _)| *at <= now)
+                .min();
+            let Some((at, i)) = next else { return };
+            self.done[i] = true;
+            let e = &self.events[i];
             match &e.action {
                 Action::HostDown { host, fault } => {
                     net.faults.set_host(*host, Some((*fault, format!("event: {}", e.label))))
@@ -67,10 +94,9 @@ impl Schedule {
                 Action::PathUp { a, b } => ("path_up", format!("{}–{}", name(a), name(b))),
                 Action::DnsRecord { name, .. } => ("dns", name.clone()),
             };
-            let since = at.saturating_since(t0);
+            let since = at.saturating_since(t0.unwrap_or(at));
             net.note_event(at, &format!("EVENT at {:.3} s: {}", since.as_secs_f64(), e.label));
             self.fired.push(Fired { at, label: e.label.clone(), kind, target });
-            self.next += 1;
         }
     }
 }

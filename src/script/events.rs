@@ -19,8 +19,9 @@
 //! ```
 //!
 //! `at` is virtual time since the scenario's time 0 (when its first step starts, after the
-//! warm-up), and may use parameters (`at = "${fail_at}"`). An optional `name` labels the
-//! event in the timeline and the captures; by default the label says what happens.
+//! warm-up), or with `after = N` since its N-th step started, and may use parameters (`at =
+//! "${fail_at}"`). An optional `name` labels the event in the timeline and the captures; by
+//! default the label says what happens.
 
 use std::time::Duration;
 
@@ -62,16 +63,24 @@ pub enum Action {
 /// One scheduled event of a scenario.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EventPlan {
-    /// Since the scenario's time 0.
+    /// Since the scenario's time 0, or since the start of step `after`.
     pub at: Duration,
+    /// The step (an index into the warm-up and the steps, in order) whose start `at` counts
+    /// from, when the event says `after = N` (the scenario's N-th step).
+    pub after: Option<usize>,
     pub action: Action,
     /// What the timeline and the captures call it.
     pub label: String,
 }
 
 /// The keys of an event table, with what they mean (for errors and `show`).
-pub const EVENT_FIELDS: [Field; 7] = [
-    Field::new("at", Kind::Duration(params::SPAN), "when, since the scenario's time 0"),
+pub const EVENT_FIELDS: [Field; 8] = [
+    Field::new("at", Kind::Duration(params::SPAN), "when, since the scenario's time 0 (or since step `after` started)"),
+    Field::new(
+        "after",
+        Kind::Int(params::IntRange::new(1, 10_000)),
+        "count `at` from the start of the scenario's N-th step",
+    ),
     Field::new("host", Kind::Text, "the host that goes down or comes up"),
     Field::new("path", Kind::Text, "the two hosts whose path is cut or restored"),
     Field::new("state", Kind::Choice(STATES), "down or up"),
@@ -88,21 +97,24 @@ pub fn resolve(
     hosts: &[HostPlan],
     dns: Option<&DnsPlan>,
     params: &Params,
+    steps: (usize, usize),
     at: &str,
 ) -> Result<Vec<EventPlan>, InputError> {
     let mut events = Vec::with_capacity(tables.len());
     for (i, table) in tables.iter().enumerate() {
-        events.push(event(table, hosts, dns, params, &format!("{at}.event[{}]", i + 1))?);
+        events.push(event(table, hosts, dns, params, steps, &format!("{at}.event[{}]", i + 1))?);
     }
-    events.sort_by_key(|e| e.at);
+    events.sort_by_key(|e| (e.after.is_some(), e.at));
     Ok(events)
 }
 
+/// One event table; `steps` is (warm-up steps, steps), for `after`.
 fn event(
     table: &toml::Table,
     hosts: &[HostPlan],
     dns: Option<&DnsPlan>,
     params: &Params,
+    steps: (usize, usize),
     at: &str,
 ) -> Result<EventPlan, InputError> {
     let allowed: Vec<&str> = EVENT_FIELDS.iter().map(|f| f.key).chain(["name"]).collect();
@@ -141,6 +153,18 @@ fn event(
             InputError::new(format!("{at}: an event needs `at` (a time since the scenario's start, e.g. \"30s\")"))
         })?
         .duration_in(params::SPAN)?;
+    let after = match value("after")?.map(|v| v.int(params::IntRange::new(1, 10_000))).transpose()? {
+        Some(n) if n as usize > steps.1 => {
+            return Err(InputError::new(format!(
+                "{at}.after: step {n}, but the scenario has {} step{} (allowed: 1 to {})",
+                steps.1,
+                if steps.1 == 1 { "" } else { "s" },
+                steps.1
+            )))
+        }
+        Some(n) => Some(steps.0 + n as usize - 1),
+        None => None,
+    };
     let state = value("state")?.map(|v| v.choice(STATES)).transpose()?;
     let mode = value("mode")?.map(|v| v.choice(MODES)).transpose()?;
     let targets = [
@@ -229,7 +253,7 @@ fn event(
         Some(v) => v.string()?,
         None => label,
     };
-    Ok(EventPlan { at: when, action, label })
+    Ok(EventPlan { at: when, after, action, label })
 }
 
 /// Refuses events that could never happen: at or after the end of the scenario's steps that
@@ -238,7 +262,9 @@ pub fn check_times(events: &[EventPlan], scripted: Duration, time_limit: Duratio
     let fmt = crate::units::format_duration;
     let (end, what) =
         if scripted.is_zero() { (time_limit, "params.time_limit") } else { (scripted, "the scenario's steps") };
-    match events.iter().find(|e| e.at >= end) {
+    // An event counted from a step is checked against the time limit only.
+    let late = |e: &&EventPlan| if e.after.is_some() { e.at >= time_limit } else { e.at >= end };
+    match events.iter().find(late) {
         Some(e) => Err(InputError::new(format!(
             "{at}: event `{}` at {} is not before the end of {what} ({}), so it would never happen (allowed: at < {})",
             e.label,

@@ -357,7 +357,8 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         super::step_checks::check_step(step, &hosts, dns.as_ref(), &at)?;
     }
     super::step_checks::check_sequence(warmup.iter().chain(&main), &at)?;
-    let events = super::events::resolve(&sc.events, &hosts, dns.as_ref(), &params, &at)?;
+    let steps_count = (warmup.len(), main.len());
+    let events = super::events::resolve(&sc.events, &hosts, dns.as_ref(), &params, steps_count, &at)?;
     let mut kernel = Vec::new();
     for name in &sc.kernel {
         let h = host_index(name, &format!("{at}.kernel"))?;

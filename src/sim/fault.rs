@@ -12,8 +12,8 @@
 //!   unreachable (RFC 792; RFC 1122 §4.1.3.1). The sender fails at once.
 //!
 //! A host that comes back **up** is reachable again and its programs go on where they were
-//! (as after a network partition, not a reboot). A **cut** path drops everything in both
-//! directions between its two hosts. Each fault carries the label of the event that caused
+//! (as after a network partition, not a reboot). A **cut** path drops everything sent in
+//! either direction between its two hosts from then on (packets already on the wire arrive). Each fault carries the label of the event that caused
 //! it, so every packet it drops or answers names that event.
 
 use std::collections::BTreeMap;
