@@ -313,3 +313,57 @@ fn bad_settings_name_the_field() {
         assert_eq!(err.trim().lines().count(), 1, "--set {set}: {err}");
     }
 }
+
+/// The failover plot is the JSON's series: each scenario's line steps through its seconds'
+/// shares of requests to the dead address, on the scale its axes declare, with the failure
+/// marked where the event says; the report shows it; its text is at least 10 px.
+#[test]
+fn the_failover_plot_is_the_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = ["fail_at=6s", "clients=4", "duration=20s", "ttl=7s"];
+    let t = run(dir.path(), "ttl-60,java-cache", &set, &["--capture", "none"]);
+    let svg = std::fs::read_to_string(dir.path().join("dns-failover-failover.svg")).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let class = |n: &roxmltree::Node, c: &str| n.attribute("class").is_some_and(|v| v.split(' ').any(|x| x == c));
+    let axes = doc.descendants().find(|n| class(n, "axes")).unwrap();
+    let scale = |k: &str| -> Vec<f64> { axes.attribute(k).unwrap().split(' ').map(|v| v.parse().unwrap()).collect() };
+    let (xs, ys) = (scale("data-x-scale"), scale("data-y-scale"));
+    let px = |s: &[f64], v: f64| s[2] + (v - s[0]) * (s[3] - s[2]) / (s[1] - s[0]);
+    for s in t["scenarios"].as_array().unwrap() {
+        let name = s["name"].as_str().unwrap();
+        let line = doc
+            .descendants()
+            .find(|n| class(n, "share-line") && n.attribute("data-series") == Some(name))
+            .unwrap_or_else(|| panic!("no line for {name}"));
+        let points: Vec<(f64, f64)> = line
+            .attribute("points")
+            .unwrap()
+            .split(' ')
+            .map(|p| {
+                let (x, y) = p.split_once(',').unwrap();
+                (x.parse().unwrap(), y.parse().unwrap())
+            })
+            .collect();
+        let seconds = s["failover_seconds"].as_array().unwrap();
+        assert_eq!(points.len(), 2 * seconds.len(), "{name}");
+        for (i, sec) in seconds.iter().enumerate() {
+            let (n, dead) = (sec["requests"].as_f64().unwrap(), sec["to_dead"].as_f64().unwrap());
+            let share = if n == 0.0 { 0.0 } else { 100.0 * dead / n };
+            let second = sec["second"].as_f64().unwrap();
+            for (j, x) in [second, second + 1.0].iter().enumerate() {
+                let (px_x, px_y) = points[2 * i + j];
+                assert!(
+                    (px_x - px(&xs, *x)).abs() < 0.01 && (px_y - px(&ys, share)).abs() < 0.01,
+                    "{name} second {second}"
+                );
+            }
+        }
+    }
+    let failure = doc.descendants().find(|n| class(n, "failure")).unwrap();
+    assert_eq!(failure.attribute("data-at-s"), Some("6"));
+    for n in doc.descendants().filter(|n| n.tag_name().name() == "text") {
+        assert!(n.attribute("font-size").unwrap().parse::<f64>().unwrap() >= 10.0);
+    }
+    let html = std::fs::read_to_string(dir.path().join("dns-failover.html")).unwrap();
+    assert!(html.contains("class=\"plot failover\""), "the report does not show the failover plot");
+}

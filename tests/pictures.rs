@@ -263,9 +263,10 @@ fn reports_render_in_a_real_browser() {
     };
     let keep = Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("pictures");
     std::fs::create_dir_all(&keep).unwrap();
-    for lab in ["handshake", "slow-start"] {
+    let small_failover = ["--set", "clients=3", "--set", "duration=40s", "--capture", "none"];
+    for (lab, extra) in [("handshake", &[][..]), ("slow-start", &[][..]), ("dns-failover", &small_failover[..])] {
         let dir = TempDir::new().unwrap();
-        common::run_lab(lab, dir.path(), &[]);
+        common::run_lab(lab, dir.path(), extra);
         // A probe that fails loudly in the console if an image did not load or a ladder has no size.
         let page = read(dir.path(), &format!("{lab}.html"));
         let probe = r#"<script>window.addEventListener('load',function(){var bad=0;for(var i of document.images){if(!i.complete||i.naturalWidth===0){bad++;}}for(var s of document.querySelectorAll('svg.ladder')){var r=s.getBoundingClientRect();if(r.width<100||r.height<100){bad++;}}console.log(bad===0?'WIRELAB-PROBE-OK':'WIRELAB-PROBE-BAD '+bad);});</script>"#;

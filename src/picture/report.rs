@@ -236,6 +236,15 @@ fn scenario(out: &mut String, s: &Scenario, x: &Extras, group: Option<&str>) {
             if p.end_ms.is_none() { " (did not end)" } else { "" }
         );
     }
+    for e in &s.events {
+        let frame = e.first_frame.map_or("none".into(), |f| format!("{f}–"));
+        let _ = writeln!(
+            out,
+            "<tr class=\"event\"><td>event</td><td class=\"num\">{:.3}</td><td></td><td></td><td></td><td>{frame}</td><td>{}</td></tr>",
+            e.at_ms,
+            esc(&e.what)
+        );
+    }
     out.push_str("</table>\n");
     if let Some(e) = &s.error {
         let _ = writeln!(out, "<p class=\"fail\">The run did not finish: {}</p>", esc(e));
