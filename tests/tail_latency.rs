@@ -199,3 +199,27 @@ fn the_latency_plot_draws_what_the_json_says() {
     let html = std::fs::read_to_string(a.path().join("tail-latency.html")).unwrap();
     assert!(html.contains("Latency by percentile"), "the report shows the plot");
 }
+
+/// Each request's latency splits along its critical path into parts that add up to it
+/// exactly (virtual microseconds), and the parts are the settings': a sequential chain of 3
+/// calls at a 1.3 ms hop spends 4 round trips (the client's and 3 calls') on the network; with
+/// a concurrency limit of 1 per backend, requests queue; the split requests are the ones at
+/// the latency percentiles.
+#[test]
+fn each_requests_time_splits_into_parts_that_add_up() {
+    let set = [("calls", "3"), ("hop_rtt", "1.3ms"), ("requests", "600"), ("rate", "150")];
+    let (_, out) = run("sequential", &set, 5);
+    let b = &out.timeline.breakdown;
+    assert_eq!(b.iter().map(|x| x.percentile).collect::<Vec<_>>(), [50.0, 90.0, 99.0, 99.9]);
+    for (x, key) in b.iter().zip(["latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_p999_ms"]) {
+        assert_eq!(x.total_ms, metric(&out, key), "p{}", x.percentile);
+        let sum = x.network_ms + x.handshake_ms + x.queue_ms + x.service_ms + x.gateway_ms;
+        assert!((sum - x.total_ms).abs() < 1e-6, "p{}: parts {sum} vs {}", x.percentile, x.total_ms);
+        assert!((x.network_ms - 4.0 * 1.3).abs() < 1e-6, "p{}: network {} ms", x.percentile, x.network_ms);
+        assert_eq!((x.handshake_ms, x.queue_ms, x.gateway_ms), (0.0, 0.0, 0.0), "warm pools, no limit");
+    }
+    // The deadline scenario's slowest requests waited out a per-try timeout at the gateway.
+    let (_, out) = run("deadline", &[("requests", "1500")], 3);
+    let p999 = out.timeline.breakdown.iter().find(|x| x.percentile == 99.9).unwrap();
+    assert!(p999.gateway_ms >= 40.0, "{p999:?}");
+}

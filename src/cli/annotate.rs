@@ -161,6 +161,7 @@ fn scenario(c: &ConnectionTimeline, capture: &str) -> Scenario {
         rounds: Vec::new(),
         streams: Vec::new(),
         latency_cdf: Vec::new(),
+        breakdown: Vec::new(),
         hops: Vec::new(),
         failover_seconds: Vec::new(),
         note: String::new(),

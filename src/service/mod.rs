@@ -154,6 +154,8 @@ pub struct Served {
     pub id: Option<RequestId>,
     /// When the request had arrived whole.
     pub arrived: Instant,
+    /// When its work began (after its wait in the queue).
+    pub started: Instant,
     /// When the answer was written.
     pub answered: Instant,
 }

@@ -40,10 +40,10 @@ use crate::time::Instant;
 enum Job {
     /// Waiting for a place under the concurrency limit, since `arrived`.
     Queued { arrived: Instant },
-    /// Being served until `until`.
-    Serving { arrived: Instant, until: Instant },
-    /// The gateway's calls for it are running.
-    Calling { arrived: Instant },
+    /// Being served, since `started`, until `until`.
+    Serving { arrived: Instant, started: Instant, until: Instant },
+    /// The gateway's calls for it are running, since `started`.
+    Calling { arrived: Instant, started: Instant },
 }
 
 struct Conn {
@@ -237,11 +237,13 @@ impl HttpService {
             let Some(Job::Queued { arrived }) = c.job else { continue };
             self.log.queue_wait_us.push((now - arrived).as_micros() as u64);
             c.job = Some(match &mut self.runtime {
-                Runtime::Bytes => Job::Serving { arrived, until: now },
-                Runtime::Service { time, rng, .. } => Job::Serving { arrived, until: now + time.sample(rng.as_mut()) },
+                Runtime::Bytes => Job::Serving { arrived, started: now, until: now },
+                Runtime::Service { time, rng, .. } => {
+                    Job::Serving { arrived, started: now, until: now + time.sample(rng.as_mut()) }
+                }
                 Runtime::Gateway(g) => {
                     g.start(c.id, &c.path, now, net)?;
-                    Job::Calling { arrived }
+                    Job::Calling { arrived, started: now }
                 }
             });
             self.active += 1;
@@ -265,9 +267,10 @@ impl HttpService {
                 },
                 _ => continue,
             };
-            let arrived = match c.job {
-                Some(Job::Serving { arrived, .. } | Job::Calling { arrived } | Job::Queued { arrived }) => arrived,
-                None => now,
+            let (arrived, started) = match c.job {
+                Some(Job::Serving { arrived, started, .. } | Job::Calling { arrived, started }) => (arrived, started),
+                Some(Job::Queued { arrived }) => (arrived, now),
+                None => (now, now),
             };
             let remote = net.hosts[self.host].sockets.get::<tcp::Socket>(c.stream.handle).remote_endpoint();
             if let Some(smoltcp::wire::IpEndpoint { addr: smoltcp::wire::IpAddress::Ipv4(ip), port }) = remote {
@@ -286,7 +289,7 @@ impl HttpService {
             self.log.answered += 1;
             self.log.service_us.push((now - arrived).as_micros() as u64);
             let id = RequestId::parse(&c.path);
-            self.log.served.push(Served { from: c.peer, id, arrived, answered: now });
+            self.log.served.push(Served { from: c.peer, id, arrived, started, answered: now });
         }
     }
 

@@ -5,6 +5,7 @@
 //! configured RTT. `rtts` divides a phase's duration by the path RTT. The JSON layout is
 //! schema 1 of design.md §3; fields beyond it are additions, never changes.
 
+pub mod breakdown;
 pub mod budget;
 pub mod failover;
 pub mod from_capture;
@@ -128,6 +129,10 @@ pub struct Scenario {
     /// requests that succeeded): 1 to 99 in steps of 1, then 99.5, 99.9, 99.99 and 100.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub latency_cdf: Vec<tail::CdfPoint>,
+    /// Where the time of the requests at the p50, p90, p99 and p99.9 went (a workload):
+    /// network legs, handshakes, queueing, service time and the gateway's own time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub breakdown: Vec<breakdown::Breakdown>,
     /// Per hop of a request's path, its time and share of the latency budget (the
     /// latency-budget lab).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

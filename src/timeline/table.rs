@@ -212,6 +212,26 @@ fn workload(s: &Scenario) -> String {
         ms("latency_p999_ms"),
         ms("latency_max_ms")
     );
+    if !s.breakdown.is_empty() {
+        let _ = writeln!(
+            out,
+            "   {:<14} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}   (ms, along each request's critical path)",
+            "where it went", "total", "network", "handshakes", "queue", "service", "gateway"
+        );
+        for b in &s.breakdown {
+            let _ = writeln!(
+                out,
+                "   {:<14} {:>10.3} {:>10.3} {:>10.3} {:>10.3} {:>10.3} {:>10.3}",
+                format!("p{} #{}", b.percentile, b.request),
+                b.total_ms,
+                b.network_ms,
+                b.handshake_ms,
+                b.queue_ms,
+                b.service_ms,
+                b.gateway_ms
+            );
+        }
+    }
     if let Some(calls) = m("calls") {
         let mut parts = vec![format!("gateway: {calls} calls")];
         if let Some(f) = m("frac_all_calls_under_p99") {

@@ -122,9 +122,8 @@ mod tests {
         assert!(svg.contains(r#"class="failure" data-at-s="1""#), "{svg}");
         // 0%, 50%, 100% on a 0..100 axis from y = 390 up to y = 60.
         let line = svg.lines().find(|l| l.contains("share-line")).unwrap();
-        for y in ["390", "225", "60"] {
-            assert!(line.contains(&format!(",{y} ")) || line.contains(&format!(",{y}\"")), "{y}: {line}");
-        }
+        let ys: Vec<&str> = line.split('"').nth(5).unwrap().split(' ').map(|p| p.split(',').nth(1).unwrap()).collect();
+        assert_eq!(ys, ["390.0", "390.0", "225.0", "225.0", "60.0", "60.0"], "{line}");
         assert!(svg.contains("ttl-5 (6 of 12 failed, failover 1.5 s)"));
     }
 }

@@ -210,6 +210,7 @@ pub fn analyse(run: &mut Run<'_>) -> timeline::Scenario {
         rounds: Vec::new(),
         streams: Vec::new(),
         latency_cdf: Vec::new(),
+        breakdown: Vec::new(),
         hops: Vec::new(),
         failover_seconds: Vec::new(),
         note: plan.note.clone(),

@@ -21,6 +21,40 @@ impl Analyser for WorkloadMetrics {
         scenario.metrics.extend(timeline::tail::measure(&w.records, gateway, t));
         if !budgeted {
             scenario.latency_cdf = timeline::tail::latency_cdf(&w.records);
+            scenario.breakdown = breakdown(run, &w.records);
         }
     }
+}
+
+/// The split of the p50, p90, p99 and p99.9 requests, from what the services recorded.
+fn breakdown(
+    run: &Run<'_>,
+    requests: &[crate::service::workload::RequestRecord],
+) -> Vec<timeline::breakdown::Breakdown> {
+    use crate::service::Served;
+    let services: Vec<_> = run.servers.iter().filter_map(|s| s.service().map(|svc| (s.host(), svc))).collect();
+    let mut r = timeline::breakdown::Records::default();
+    for (host, svc) in &services {
+        for served in &svc.log.served {
+            let Some(id) = served.id else { continue };
+            match id.call {
+                None if *host == run.plan.server => {
+                    r.front.insert(id.req, served as &Served);
+                }
+                Some((k, a)) => {
+                    r.tries.insert((*host, id.req, k, a), served);
+                }
+                None => {}
+            }
+        }
+    }
+    if let Some(g) = services.iter().filter(|(h, _)| *h == run.plan.server).find_map(|(_, s)| s.gateway()) {
+        r.replica_host = g.spec().replicas.iter().map(|rep| rep.host).collect();
+        for c in &g.log.call_log {
+            if let Some(req) = c.req {
+                r.calls.entry(req).or_default().push(c);
+            }
+        }
+    }
+    timeline::breakdown::at_percentiles(requests, &r, &[50.0, 90.0, 99.0, 99.9])
 }
