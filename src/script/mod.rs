@@ -7,6 +7,7 @@
 pub mod expect;
 pub mod fields;
 pub mod params;
+mod paths;
 pub mod plan;
 pub mod raw;
 pub mod services;
