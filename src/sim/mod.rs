@@ -4,5 +4,6 @@
 //! the leaves [`crate::time`] and [`crate::rng`].)
 
 pub mod app;
+mod impair;
 pub mod network;
 pub mod tap;
