@@ -380,6 +380,16 @@ impl Capture {
         self.add_note(frame, Note::Before(why));
     }
 
+    /// Marks frame `frame` (1-based) as sent and then lost on the way, because of `rule`
+    /// (nothing, if that frame was not kept).
+    pub fn mark_lost(&mut self, frame: u64, rule: &str) {
+        let Some(e) = usize::try_from(frame).ok().and_then(|f| self.entries.get_mut(f.checked_sub(1)?)) else {
+            return;
+        };
+        e.lost = true;
+        self.add_note(frame, Note::Before(format!("LOST on the way after leaving ({rule}), never delivered")));
+    }
+
     /// Adds a note to frame `frame` (1-based); rendered into its comment when written.
     pub fn add_note(&mut self, frame: u64, note: Note) {
         if frame >= 1 && frame <= self.frames() {

@@ -89,6 +89,9 @@ Output (in --out, default captures/):
                              slow start), streams (a page's bytes per object and its stalls),
                              connections (a pool's open connections and handshakes over time)
   <lab>-loss-table.svg       the loss table's p50/p95/p99 against the loss rate (hol)
+  <lab>-latency-cdf.svg      each workload's latency by percentile (tail-latency)
+  <lab>-budget.svg           each scenario's hops against the latency budget (latency-budget)
+  <lab>-failover.svg         requests to the dead backend, second by second (dns-failover)
   <lab>.html                 the report: tables, checks and ladders in one page (no network)
 
 Exit status:

@@ -147,7 +147,8 @@ pub fn write_all(
 
 /// The plot files of a run in one line: how many of each kind, and one name of each.
 pub fn plot_summary(files: &[String]) -> String {
-    let kinds = ["time-sequence", "rounds", "streams", "connections", "loss-table", "latency-cdf", "budget"];
+    let kinds =
+        ["time-sequence", "rounds", "streams", "connections", "loss-table", "latency-cdf", "budget", "failover"];
     let mut parts = Vec::new();
     for kind in kinds {
         let of: Vec<&String> = files.iter().filter(|f| f.ends_with(&format!("-{kind}.svg"))).collect();
@@ -190,6 +191,15 @@ pub fn lab_plots(t: &LabTimeline) -> Vec<crate::picture::report::LabPlot> {
             linked: false,
         });
     }
+    if let Some(f) = failover(t) {
+        plots.push(crate::picture::report::LabPlot {
+            file: format!("{}-failover.svg", t.lab),
+            heading: "Requests to the dead backend, second by second".to_string(),
+            about: "Each line is one scenario: the share of each second's requests whose first try went to the address of the backend that failed (the dashed line). It falls to zero when the last client has stopped using the old address: after the resolver's copy expires for clients that honour the TTL, after their own cache expires for clients that ignore it, and never, within the run, for pooled connections that are never looked up again.".to_string(),
+            svg: crate::picture::plots::failover::render(&f),
+            linked: false,
+        });
+    }
     if let Some(c) = latency_cdf(t) {
         plots.push(crate::picture::report::LabPlot {
             file: format!("{}-latency-cdf.svg", t.lab),
@@ -220,6 +230,38 @@ fn budget(t: &LabTimeline) -> Option<crate::picture::plots::budget::Budget> {
         budget_ms,
         rows,
     })
+}
+
+/// The dns-failover scenarios' requests to the dead address, second by second.
+fn failover(t: &LabTimeline) -> Option<crate::picture::plots::failover::Failover> {
+    use crate::picture::plots::failover::{Failover, Series};
+    let series: Vec<Series> = t
+        .scenarios
+        .iter()
+        .filter(|s| !s.failover_seconds.is_empty())
+        .map(|s| {
+            let m = |k: &str| s.metrics.get(k).copied();
+            Series {
+                name: s.name.clone(),
+                seconds: s.failover_seconds.clone(),
+                failed_at_s: s.events.iter().find(|e| e.kind == "host_down").map(|e| e.at_ms / 1000.0),
+                failover_s: m("failover_ms_max").map(|v| v / 1000.0),
+                failed: m("failed_requests").unwrap_or(0.0) as u64,
+                requests: m("requests").unwrap_or(0.0) as u64,
+            }
+        })
+        .collect();
+    if series.is_empty() {
+        return None;
+    }
+    let secs = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.1} s", v / 1000.0));
+    let notes = t
+        .theory
+        .iter()
+        .filter(|r| r.measure == "metrics.failover_ms_max")
+        .flat_map(|r| [r.claim.clone(), format!("· at most {}, measured {}", secs(r.theory), secs(r.measured))])
+        .collect();
+    Some(Failover { title: format!("{}: requests to the dead backend", t.lab), series, notes })
 }
 
 /// The latency distributions of the scenarios that ran a workload, with the theory rows.
@@ -299,8 +341,10 @@ pub fn theory_rows(lab: &Lab, plans: &[ScenarioPlan], t: &LabTimeline) -> Vec<Th
 fn unit_of(measure: &str) -> &'static str {
     if measure.ends_with("rtts") {
         "rtts"
-    } else if measure.ends_with("_ms") || measure.ends_with(".ms") {
+    } else if measure.ends_with("_ms") || measure.ends_with(".ms") || measure.contains("_ms_") {
         "ms"
+    } else if measure.ends_with("queries") || measure.ends_with("requests") {
+        "count"
     } else if measure.contains("mb_per_s") {
         "MB/s"
     } else if measure.contains("bytes") {

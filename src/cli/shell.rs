@@ -159,7 +159,7 @@ pub fn run(args: ShellArgs) -> Result<i32, Failure> {
     let tls = LabTls::new(seed, SERVER_NAME, TlsClock::at_unix_micros(DEFAULT_EPOCH_UNIX_MICROS))
         .map_err(Failure::Run)?
         .with_server_alpn(&[b"http/1.1"]);
-    let zone = [(SERVER_NAME.to_string(), Answer { addr: SERVER, ttl: 60 })].into_iter().collect();
+    let zone = [(SERVER_NAME.to_string(), Answer::one(SERVER, 60))].into_iter().collect();
     let dns = DnsServer::new(&mut net.hosts[2].sockets, Role::Authority { zone }, rng::stream(seed, "dns"));
     let http = HttpServer::new(&mut net, 1, TcpConfig::default(), None);
     let mut servers = Servers { http, dns, dns_host: 2, tls };

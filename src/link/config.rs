@@ -156,6 +156,8 @@ pub enum DropReason {
     /// Delivered with a flipped bit (netem `corrupt`), and dropped by the receiver on its
     /// checksum. Never returned by [`Link::send`]: the packet is delivered.
     Corrupted,
+    /// A scheduled event (a host down, a path cut); holds what happened, naming the event.
+    Event(String),
 }
 
 impl fmt::Display for DropReason {
@@ -169,6 +171,7 @@ impl fmt::Display for DropReason {
             DropReason::Corrupted => {
                 f.write_str("corrupted on the path (netem corrupt): the receiver drops it on its checksum")
             }
+            DropReason::Event(what) => f.write_str(what),
         }
     }
 }

@@ -38,11 +38,14 @@ pub struct Programs<'p> {
     /// Polled in this order, before the client.
     pub servers: Vec<Box<dyn Server>>,
     pub client: Client,
+    /// The scenario's scheduled events.
+    pub schedule: super::events::Schedule,
 }
 
 impl Application for Programs<'_> {
     fn poll(&mut self, now: Instant, net: &mut Network) {
         self.tls.clock().set_unix_micros(DEFAULT_EPOCH_UNIX_MICROS + now.micros());
+        self.schedule.apply(now, self.client.t0, net, &mut self.servers);
         for server in &mut self.servers {
             if let Err(e) = server.poll(now, net, &self.tls) {
                 self.client.error.get_or_insert(e);
@@ -50,11 +53,14 @@ impl Application for Programs<'_> {
         }
         self.client.services_warm = self.servers.iter().all(|s| s.warmed());
         self.client.poll(now, net, self.plan, &self.tls, self.quic_tls.as_ref());
+        // An event due at the instant the client set time 0 fires now, not a round later.
+        self.schedule.apply(now, self.client.t0, net, &mut self.servers);
     }
 
     fn next_timer(&self, now: Instant) -> Option<Instant> {
         let servers = self.servers.iter().filter_map(|s| s.next_timer());
-        self.client.next_timer().into_iter().chain(servers).filter(|&t| t > now).min()
+        let event = self.schedule.next_due(self.client.t0);
+        self.client.next_timer().into_iter().chain(servers).chain(event).filter(|&t| t > now).min()
     }
 
     fn finished(&self) -> bool {
@@ -134,7 +140,8 @@ impl<'p> World<'p> {
         if let Some(quic) = quic {
             servers.push(Box::new(quic));
         }
-        let programs = Programs { plan, tls, quic_tls, service_tls, servers, client };
+        let schedule = super::events::Schedule::new(plan.events.clone());
+        let programs = Programs { plan, tls, quic_tls, service_tls, servers, client, schedule };
         Ok(World { plan, net, programs, quic_window })
     }
 }
@@ -166,7 +173,7 @@ fn network(plan: &ScenarioPlan, seed: u64) -> Network {
 fn server_name(plan: &ScenarioPlan) -> String {
     plan.dns
         .as_ref()
-        .and_then(|d| d.names.iter().find(|(_, &h)| h == plan.server).map(|(n, _)| n.clone()))
+        .and_then(|d| d.names.iter().find(|(_, hosts)| hosts.contains(&plan.server)).map(|(n, _)| n.clone()))
         .unwrap_or_else(|| plan.hosts[plan.server].name.clone())
 }
 
@@ -175,13 +182,17 @@ fn server_name(plan: &ScenarioPlan) -> String {
 fn dns(plan: &ScenarioPlan, seed: u64, net: &mut Network) -> (Vec<Box<dyn Server>>, Option<StubResolver>) {
     let Some(d) = &plan.dns else { return (Vec::new(), None) };
     let ttl = d.ttl;
-    let zone = d.names.iter().map(|(name, &h)| (name.clone(), Answer { addr: plan.hosts[h].addr, ttl })).collect();
+    let zone = d
+        .names
+        .iter()
+        .map(|(name, hosts)| (name.clone(), Answer { addrs: hosts.iter().map(|&h| plan.hosts[h].addr).collect(), ttl }))
+        .collect();
     let resolver = plan.hosts.iter().position(|h| h.role == Role::Resolver);
     let authority = plan.hosts.iter().position(|h| h.role == Role::Authority);
     let (Some(r), Some(a)) = (resolver, authority) else { return (Vec::new(), None) };
     let upstream = plan.hosts[a].addr;
     let rrng = rng::stream(seed, "dns:resolver");
-    let resolver = DnsServer::new(&mut net.hosts[r].sockets, DnsRole::Resolver { upstream }, rrng);
+    let resolver = DnsServer::new(&mut net.hosts[r].sockets, DnsRole::Resolver { upstream, policy: d.resolver }, rrng);
     let arng = rng::stream(seed, "dns:authority");
     let authority = DnsServer::new(&mut net.hosts[a].sockets, DnsRole::Authority { zone }, arng);
     let srng = rng::stream(seed, "dns:stub");

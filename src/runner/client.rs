@@ -48,6 +48,8 @@ pub struct Client {
     page_timer: Option<Instant>,
     /// The requests of a `workload` step (kept after it ends, for their records).
     pub workload: Option<crate::service::workload::Workload>,
+    /// The programs of a `clients` step (kept after it ends, for their records).
+    pub fleet: Option<crate::service::fleet::Fleet>,
     /// Every service's pools are warm: a workload may start.
     pub services_warm: bool,
     /// The TLS worlds of the hosts' HTTPS services (a workload over TLS takes its setup here).
@@ -85,6 +87,7 @@ impl Client {
             page: None,
             page_timer: None,
             workload: None,
+            fleet: None,
             services_warm: true,
             service_tls: Default::default(),
             seed,
@@ -123,7 +126,8 @@ impl Client {
         let page = self.page_timer;
         let exec = self.exec.as_ref().map(|e| e.next_check);
         let workload = self.workload.as_ref().filter(|w| !w.finished()).and_then(|w| w.next_timer());
-        [self.idle_until, dns, pool, page, exec, workload].into_iter().flatten().min()
+        let fleet = self.fleet.as_ref().filter(|f| !f.finished()).and_then(|f| f.next_timer());
+        [self.idle_until, dns, pool, page, exec, workload, fleet].into_iter().flatten().min()
     }
 
     /// Runs the script as far as it can go at `now`.
@@ -165,6 +169,11 @@ impl Client {
                     if let Some(Err(e)) = result {
                         self.error = Some(e);
                     }
+                }
+            }
+            if let Some(f) = self.fleet.as_mut().filter(|f| !f.finished()) {
+                if let Err(e) = f.poll(now, net) {
+                    self.error = Some(e);
                 }
             }
             if self.finished() {
@@ -290,7 +299,7 @@ impl Client {
             Step::Dns { name } => {
                 let stub = self.stub.as_mut().ok_or("no resolver in this lab")?;
                 if let Lookup::Cached(a) = stub.start(now, name, &mut host.sockets) {
-                    self.resolved.insert(name.to_ascii_lowercase(), a.addr);
+                    self.resolved.insert(name.to_ascii_lowercase(), a.addr());
                     self.metrics.insert("dns_cached".into(), 1.0);
                 }
             }
@@ -351,6 +360,22 @@ impl Client {
                 let conn = self.conn.as_mut().ok_or("no open connection to close")?;
                 conn.close(&mut host.sockets);
             }
+            Step::Clients(spec) => {
+                use crate::script::plan::Role;
+                let resolver = plan.hosts.iter().find(|h| h.role == Role::Resolver).ok_or("no resolver in this lab")?;
+                let rng = crate::rng::stream(self.seed, "clients:dns");
+                let lookups = crate::proto::dns::Lookups::new(&mut host.sockets, 5300, resolver.addr, rng);
+                let rng = crate::rng::stream(self.seed, "clients");
+                let mut fleet = crate::service::fleet::Fleet::new(self.host, spec.clone(), plan.tcp, lookups, rng);
+                // The name's answer before any event (for caches that start part-way through
+                // their life: see `Fleet::start`).
+                let initial = plan.dns.as_ref().and_then(|d| {
+                    let hosts = d.names.get(&spec.name)?;
+                    Some((hosts.iter().map(|&h| plan.hosts[h].addr).collect(), d.resolver.clamp(d.ttl)))
+                });
+                fleet.start(now, initial);
+                self.fleet = Some(fleet);
+            }
             Step::Workload(spec) => {
                 use crate::service::{workload, Replica};
                 let to = plan
@@ -389,7 +414,7 @@ impl Client {
                 }
                 match stub.poll(now, &mut host.sockets) {
                     Lookup::Resolved(a) | Lookup::Cached(a) => {
-                        self.resolved.insert(name.to_ascii_lowercase(), a.addr);
+                        self.resolved.insert(name.to_ascii_lowercase(), a.addr());
                         true
                     }
                     Lookup::NotFound => return Err(format!("{name} does not resolve (NXDOMAIN)")),
@@ -466,6 +491,7 @@ impl Client {
                 }
             }
             Step::Workload(_) => self.workload.as_ref().is_none_or(|w| w.finished()),
+            Step::Clients(_) => self.fleet.as_ref().is_none_or(|f| f.finished()),
             Step::Idle { .. } => {
                 let done = self.idle_until.is_some_and(|t| now >= t);
                 if done {

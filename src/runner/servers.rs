@@ -50,6 +50,15 @@ pub trait Server {
     fn service(&self) -> Option<&crate::service::HttpService> {
         None
     }
+    /// An authority answers `name` with `addrs` from now on (a scheduled DNS change); false
+    /// for a server that has no such records.
+    fn set_records(&mut self, _name: &str, _addrs: &[std::net::Ipv4Addr]) -> bool {
+        false
+    }
+    /// The DNS server it is, if it is one (for its counters).
+    fn dns(&self) -> Option<&DnsServer> {
+        None
+    }
 }
 
 /// An HTTP service ([`crate::service`]): `bytes`, `service` or `gateway` on any host.
@@ -327,10 +336,17 @@ impl Server for DnsService {
         self.server.poll(now, &mut net.hosts[self.host].sockets);
         Ok(())
     }
-    /// None: it only answers what arrives (a resolver forwards a miss once; the client's stub
-    /// resolver is the one that retries).
+    /// A resolver serving stale answers (RFC 8767) answers when its timer runs out; otherwise
+    /// it only answers what arrives (it forwards a miss once; the clients are the ones that
+    /// retry).
     fn next_timer(&self) -> Option<Instant> {
-        None
+        self.server.next_timer()
+    }
+    fn set_records(&mut self, name: &str, addrs: &[std::net::Ipv4Addr]) -> bool {
+        self.server.set_records(name, addrs)
+    }
+    fn dns(&self) -> Option<&DnsServer> {
+        Some(&self.server)
     }
 }
 

@@ -133,6 +133,9 @@ pub fn figure(model: Option<&str>, expected: f64, plan: &ScenarioPlan) -> (Optio
                 ),
             ))
         }),
+        "failover_bound" | "connect_giveup" | "dns_queries" => {
+            super::failover_model::figure(model.unwrap_or_default(), plan)
+        }
         _ => Ok((expected, "the teaching text".to_string())),
     };
     match result {

@@ -52,8 +52,17 @@ pub enum Condition {
 }
 
 /// Models a check can compare with (`check = "... == theory"`, `model = "..."`).
-pub const CHECK_MODELS: [&str; 6] =
-    ["slow_start_flights", "iw_segments", "iw10_flights", "bursts_x_requests", "budget_rtts", "budget_hop_share"];
+pub const CHECK_MODELS: [&str; 9] = [
+    "slow_start_flights",
+    "iw_segments",
+    "iw10_flights",
+    "bursts_x_requests",
+    "budget_rtts",
+    "budget_hop_share",
+    "failover_bound",
+    "connect_giveup",
+    "dns_queries",
+];
 
 impl Condition {
     /// Parses conditions joined by ` and `, each `lossless`, `clean_path` or `<a> <op> <b>`

@@ -4,6 +4,9 @@
 //! `wirelab run handshake` works from any directory. Loading checks the whole file; each
 //! scenario is then resolved into a [`plan::ScenarioPlan`] with parameters substituted.
 
+pub mod clients_step;
+pub mod dns;
+pub mod events;
 pub mod expect;
 pub mod fields;
 pub mod params;
@@ -32,6 +35,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("hol", include_str!("../../labs/hol.toml")),
     ("tail-latency", include_str!("../../labs/tail-latency.toml")),
     ("latency-budget", include_str!("../../labs/latency-budget.toml")),
+    ("dns-failover", include_str!("../../labs/dns-failover.toml")),
 ];
 
 /// A mistake in what the user gave us (exit status 2). The message names the field, the
@@ -183,7 +187,7 @@ impl Lab {
                 )));
             }
             expect::Operand::parse(&t.measure, &format!("[[theory]] {}.measure", i + 1))?;
-            const MODELS: [&str; 13] = [
+            const MODELS: [&str; 16] = [
                 "fixed",
                 "rtts_in_ms",
                 "slow_start",
@@ -197,6 +201,9 @@ impl Lab {
                 "budget_rtts",
                 "budget_hop_share",
                 "fresh_over_pooled",
+                "failover_bound",
+                "connect_giveup",
+                "dns_queries",
             ];
             if let Some(m) = t.model.as_deref().filter(|m| !MODELS.contains(m)) {
                 return Err(InputError::new(format!(

@@ -357,6 +357,14 @@ fn uses(lab: &Lab) -> Vec<(String, Use)> {
         for d in &sc.drops {
             add(&d.nth, "[[scenario.drop]].nth".to_string(), Some(&plan::DROP_NTH));
         }
+        for e in &sc.events {
+            for (key, value) in e {
+                if let Some(s) = value.as_str() {
+                    let field = super::events::EVENT_FIELDS.iter().find(|f| f.key == key);
+                    add(&Scalar::Str(s.to_string()), format!("[[scenario.event]].{key}"), field);
+                }
+            }
+        }
     }
     out
 }

@@ -40,8 +40,7 @@ pub const DROP_NTH: Field = Field::new(
     Kind::Int(DROP_NTH_RANGE),
     "which packet of the kind is dropped, counted from 1 in that direction",
 );
-/// `[dns]`'s `ttl` (whole seconds, at most 2^32 - 1).
-pub const DNS_TTL: Field = Field::new("ttl", Kind::Duration(params::TTL), "TTL of the lab's DNS records");
+pub use super::dns::DNS_TTL;
 
 /// What a host does in the lab.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,12 +78,7 @@ pub struct HostPlan {
     pub services: Vec<crate::service::ServiceSpec>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct DnsPlan {
-    /// DNS name (lower case) → host index.
-    pub names: BTreeMap<String, usize>,
-    pub ttl: u32,
-}
+pub use super::dns::DnsPlan;
 
 /// Command-line overrides of a run.
 #[derive(Clone, Debug, Default)]
@@ -117,6 +111,8 @@ pub struct ScenarioPlan {
     /// Link configs and scripted drops, indexed `from * hosts + to`.
     pub links: Vec<(LinkConfig, Vec<DropRule>)>,
     pub dns: Option<DnsPlan>,
+    /// What happens at scheduled times (`[[scenario.event]]`), in time order.
+    pub events: Vec<super::events::EventPlan>,
     pub warmup: Vec<Step>,
     pub steps: Vec<Step>,
     pub tcp: TcpConfig,
@@ -327,23 +323,7 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         links[from * n + to].1.push(DropRule { kind, nth, label });
     }
 
-    let dns = match &raw.dns {
-        None => None,
-        Some(d) => {
-            let mut names = BTreeMap::new();
-            for (name, host) in &d.names {
-                names.insert(
-                    name.trim_end_matches('.').to_ascii_lowercase(),
-                    host_index(host, &format!("[dns].names.{name}"))?,
-                );
-            }
-            let ttl = match &d.ttl {
-                None => 300,
-                Some(v) => params.resolve("[dns].ttl", v)?.duration_in(params::TTL)?.as_secs() as u32,
-            };
-            Some(DnsPlan { names, ttl })
-        }
-    };
+    let dns = raw.dns.as_ref().map(|d| super::dns::resolve(d, &hosts, &params)).transpose()?;
 
     let steps = |list: &[toml::Table], what: &str| -> Result<Vec<Step>, InputError> {
         list.iter().enumerate().map(|(i, t)| Step::parse(t, &format!("{at}.{what}[{}]", i + 1), &params)).collect()
@@ -357,6 +337,7 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         super::step_checks::check_step(step, &hosts, dns.as_ref(), &at)?;
     }
     super::step_checks::check_sequence(warmup.iter().chain(&main), &at)?;
+    let events = super::events::resolve(&sc.events, &hosts, dns.as_ref(), &params, &at)?;
     let mut kernel = Vec::new();
     for name in &sc.kernel {
         let h = host_index(name, &format!("{at}.kernel"))?;
@@ -411,6 +392,7 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         None => Duration::from_secs(120),
     };
     let scripted: Duration = warmup.iter().chain(&main).map(Step::min_duration).sum();
+    super::events::check_times(&events, scripted, time_limit, &at)?;
     if scripted > time_limit {
         return Err(InputError::new(format!(
             "{at}: its steps take at least {} (idle and bursts durations) but params.time_limit is {}; raise time_limit",
@@ -516,6 +498,7 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         server,
         links,
         dns,
+        events,
         warmup,
         steps: main,
         tcp,

@@ -158,9 +158,34 @@ pub struct RawHost {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDns {
-    /// DNS name → host name.
-    pub names: BTreeMap<String, String>,
+    /// DNS name → host name, or a list of host names (several A records, in that order).
+    pub names: BTreeMap<String, RawHosts>,
     pub ttl: Option<Scalar>,
+    /// The resolver's defaults: `unbound` (the default), `bind` or `serve-stale`.
+    pub resolver: Option<Scalar>,
+    /// The resolver raises smaller TTLs to this (`cache-min-ttl`).
+    pub min_ttl: Option<Scalar>,
+    /// The resolver lowers larger TTLs to this (`cache-max-ttl`).
+    pub max_ttl: Option<Scalar>,
+    /// The resolver answers from expired records when the authority is silent (RFC 8767).
+    pub serve_stale: Option<Scalar>,
+}
+
+/// One host name, or several.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawHosts {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl RawHosts {
+    pub fn names(&self) -> Vec<&str> {
+        match self {
+            RawHosts::One(n) => vec![n.as_str()],
+            RawHosts::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -179,6 +204,9 @@ pub struct RawScenario {
     pub steps: Vec<toml::Table>,
     #[serde(default, rename = "drop")]
     pub drops: Vec<RawDrop>,
+    /// `[[scenario.event]]`: what happens at a time (a host down, a path cut, a DNS change).
+    #[serde(default, rename = "event")]
+    pub events: Vec<toml::Table>,
     /// Hosts that are the Linux kernel in a network namespace (real-time backend only).
     #[serde(default)]
     pub kernel: Vec<String>,

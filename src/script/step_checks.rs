@@ -63,6 +63,21 @@ pub(super) fn check_step(step: &Step, hosts: &[HostPlan], dns: Option<&DnsPlan>,
                 )));
             }
         }
+        Step::Clients(c) => {
+            let names = dns.map(|d| d.names.keys().map(String::as_str).collect::<Vec<_>>()).unwrap_or_default();
+            if !names.contains(&c.name.as_str()) {
+                return Err(InputError::new(format!(
+                    "{at}.to: `{}` is not a name in [dns].names (names: {}); the clients look it up",
+                    c.name,
+                    if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                )));
+            }
+            if !hosts.iter().any(|h| h.role == Role::Resolver) || !hosts.iter().any(|h| h.role == Role::Authority) {
+                return Err(InputError::new(format!(
+                    "{at}: a `clients` step needs hosts with role \"resolver\" and \"authority\""
+                )));
+            }
+        }
         Step::Workload(w) => {
             let service = hosts
                 .iter()

@@ -33,6 +33,8 @@ pub enum Step {
     Exec { command: String },
     /// Many requests to a service, in an open or a closed loop (the tail-latency lab).
     Workload(WorkloadStep),
+    /// Client programs calling a DNS name on a schedule (the dns-failover lab).
+    Clients(crate::service::fleet::FleetSpec),
 }
 
 /// `{ step = "workload", to = "gateway", requests = 10000, rate = 100 }`.
@@ -136,7 +138,7 @@ pub const PROTOCOLS: &[&str] = &["h1", "h2", "h3"];
 const PORT_FIELD: Field = Field::new("port", Kind::Int(PORT), "TCP port (default 443)");
 
 /// Step kinds and the keys each one takes.
-pub const KINDS: [(&str, &[Field]); 10] = [
+pub const KINDS: [(&str, &[Field]); 11] = [
     ("dns", &[Field::new("name", Kind::Text, "DNS name to look up")]),
     ("connect", &[Field::new("to", Kind::Text, "host or DNS name to connect to"), PORT_FIELD]),
     (
@@ -214,6 +216,7 @@ pub const KINDS: [(&str, &[Field]); 10] = [
             Field::new("budget", Kind::Duration(BUDGET), "latency budget: report each hop's share of it"),
         ],
     ),
+    ("clients", super::clients_step::FIELDS),
 ];
 
 impl Step {
@@ -222,6 +225,7 @@ impl Step {
         match self {
             Step::Idle { duration } => *duration,
             Step::Bursts(b) => b.duration,
+            Step::Clients(c) => c.duration,
             _ => Duration::ZERO,
         }
     }
@@ -253,6 +257,7 @@ impl Step {
             Step::Page(_) => "page_load",
             Step::Exec { .. } => "exec",
             Step::Workload(_) => "workload",
+            Step::Clients(_) => "clients",
         }
     }
 
@@ -269,6 +274,7 @@ impl Step {
             Step::Page(_) => "page",
             Step::Exec { .. } => "exec",
             Step::Workload(_) => "workload",
+            Step::Clients(_) => "clients",
         }
     }
 
@@ -285,6 +291,21 @@ impl Step {
             Step::Idle { duration } => format!("idle for {duration:?}"),
             Step::Close => "connection close".to_string(),
             Step::Exec { command } => format!("run `{command}`"),
+            Step::Clients(c) => format!(
+                "{} clients, each a request to {}:{} every {} for {} ({} DNS cache{}{}{})",
+                c.clients,
+                c.name,
+                c.port,
+                crate::units::format_duration(c.interval),
+                crate::units::format_duration(c.duration),
+                c.cache.name(),
+                c.connect_timeout.map_or(", no connect timeout".to_string(), |t| format!(
+                    ", connect timeout {}",
+                    crate::units::format_duration(t)
+                )),
+                if c.fallback { ", falling back to the next address" } else { "" },
+                if c.pool { ", one pooled connection each" } else { "" }
+            ),
             Step::Workload(w) => format!(
                 "{} request{} to {}:{}{}{}, {}",
                 w.requests,
@@ -455,6 +476,7 @@ impl Step {
                     budget: get("budget")?.map(|v| v.duration_in(BUDGET)).transpose()?,
                 })
             }
+            "clients" => Step::Clients(super::clients_step::parse(&get, at)?),
             _ => Step::Close,
         })
     }

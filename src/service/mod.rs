@@ -13,6 +13,7 @@
 //! ([`ServiceLog`], [`GatewayLog`], [`workload::RequestRecord`]); the analyses read those,
 //! never packet comments.
 
+pub mod fleet;
 pub mod gateway;
 pub mod server;
 pub mod tls;

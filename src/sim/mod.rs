@@ -4,6 +4,7 @@
 //! the leaves [`crate::time`] and [`crate::rng`].)
 
 pub mod app;
+pub mod fault;
 mod impair;
 pub mod network;
 pub mod tap;

@@ -12,6 +12,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
+use super::fault::{rejection, Faults, HostFault};
 use super::tap::{lost_note, Explanations};
 pub use super::tap::{Expect, Tap};
 use crate::capture::{Capture, Keep, Note};
@@ -29,6 +30,8 @@ pub struct Packet {
     /// The order packets were sent in, network-wide: the index of its [`PacketRecord`], where
     /// records are kept.
     pub seq: u64,
+    /// Its frame in the sender's capture, if the sender is tapped (to mark it lost later).
+    pub sent_frame: Option<u64>,
 }
 
 /// Changes packets in flight, just before the link hands them to their receiver: a hook for
@@ -112,6 +115,8 @@ pub struct Network {
     corrupted: HashMap<u64, &'static str>,
     /// What every tap's capture keeps (`--capture`).
     keep: Keep,
+    /// Hosts that are down and paths that are cut, by scheduled events.
+    pub faults: Faults,
     /// Who opened each TCP connection (for taps away from the client), and why programs send
     /// what they send ([`Network::explain_next`]).
     explanations: Explanations,
@@ -155,6 +160,7 @@ impl Network {
             corrupted: HashMap::new(),
             keep: Keep::All,
             explanations: Explanations::default(),
+            faults: Faults::default(),
         };
         net.tap.capture = net.new_capture(vantage);
         net
@@ -285,10 +291,21 @@ impl Network {
         &self.records
     }
 
-    /// Moves what `host` has sent into the links.
+    /// Moves what `host` has sent into the links (nothing leaves a host that is down).
     pub fn collect(&mut self, host: usize, now: Instant) {
-        let n = self.hosts.len();
         while let Some(bytes) = self.hosts[host].device.tx.pop_front() {
+            if !self.faults.is_empty() && self.faults.host(host).is_some() {
+                continue;
+            }
+            self.send(host, now, bytes, None);
+        }
+    }
+
+    /// Puts one packet `host` sent into its link (or drops it, as the link or a cut path
+    /// decides). `why`, if given, goes into its comment at the receiver's tap.
+    fn send(&mut self, host: usize, now: Instant, bytes: Vec<u8>, why: Option<String>) {
+        let n = self.hosts.len();
+        {
             let summary = packet::summarize(&bytes);
             let to = summary.as_ref().and_then(|s| match s.dst {
                 std::net::IpAddr::V4(dst) => self.by_addr.get(&dst).copied(),
@@ -296,13 +313,16 @@ impl Network {
             });
             let Some(to) = to.filter(|&t| t != host) else {
                 self.unroutable += 1;
-                continue;
+                return;
             };
             let kind = summary.as_ref().map_or(crate::link::PacketKind::Other, |s| s.kind());
             if let (true, Some(s)) = (self.explanations.on, &summary) {
                 self.explanations.observe(s);
             }
             let sent_frame = self.record_at(host, now, &bytes, summary.as_ref());
+            if let (Some(why), Some(_)) = (&why, self.tap_of(to)) {
+                self.explanations.in_flight.insert(self.sent, why.clone());
+            }
             if let Some(why) = summary.as_ref().and_then(|s| self.explanations.take(s)) {
                 if let (Some(f), Some(t)) = (sent_frame, self.tap_of(host)) {
                     t.capture.add_note(f, Note::After(format!(" [{why}]")));
@@ -313,7 +333,7 @@ impl Network {
                 }
             }
             let len = bytes.len();
-            let Some(link) = self.links[host * n + to].as_mut() else { continue };
+            let Some(link) = self.links[host * n + to].as_mut() else { return };
             let seq = self.sent;
             self.sent += 1;
             let at_vantage = host == self.tap.host || to == self.tap.host;
@@ -338,8 +358,12 @@ impl Network {
                     described,
                 });
             }
+            let packet = Packet { bytes, from: host, to, seq, sent_frame };
             let flow = if link.has_flows() { summary.as_ref().and_then(super::impair::flow_key) } else { None };
-            let sent = link.send_flow_or_return(now, kind, flow.as_ref(), len, Packet { bytes, from: host, to, seq });
+            let sent = match self.faults.path(host, to) {
+                Some(event) => Err((DropReason::Event(format!("the path is cut ({event})")), packet)),
+                None => link.send_flow_or_return(now, kind, flow.as_ref(), len, packet),
+            };
             let delay = link.config().delay;
             if let Ok(SendOutcome::Queued { corrupted: true, .. }) = sent {
                 if let (Some(f), Some(t)) = (sent_frame, self.tap_of(host)) {
@@ -348,7 +372,7 @@ impl Network {
                 if let Some(r) = self.records.get_mut(seq as usize) {
                     r.lost = Some(DropReason::Corrupted);
                 }
-                continue;
+                return;
             }
             if let Err((reason, packet)) = sent {
                 if sent_frame.is_some() {
@@ -377,14 +401,44 @@ impl Network {
     /// Hands every packet due by `now` to its destination host; returns how many.
     pub fn deliver_due(&mut self, now: Instant) -> usize {
         let mut delivered = 0;
+        let (mut refused, mut black_holed) = (Vec::new(), Vec::new());
         for i in 0..self.links.len() {
             let Some(link) = self.links[i].as_mut() else { continue };
             while let Some((mut packet, corruption)) = link.pop_due_with_fate(now) {
-                if let Some(what) = corruption.and_then(|c| super::impair::corrupt(&mut packet.bytes, c)) {
-                    self.corrupted.insert(packet.seq, what);
-                }
                 if let Some(mutate) = self.mutator.as_mut() {
                     mutate(&mut packet);
+                }
+                if let Some((fault, event)) = self.faults.host(packet.to) {
+                    // It reached a host that is down: lost there, or answered for it.
+                    match fault {
+                        HostFault::Blackhole => {
+                            let reason = DropReason::Event(format!(
+                                "{} is down, black-holed ({event})",
+                                self.hosts[packet.to].name
+                            ));
+                            if let Some(f) = packet.sent_frame {
+                                black_holed.push((packet.from, f, reason.to_string()));
+                            }
+                            if let Some(r) = self.records.get_mut(packet.seq as usize) {
+                                r.lost = Some(reason);
+                            }
+                        }
+                        HostFault::Reject => {
+                            if let Some(r) = self.records.get_mut(packet.seq as usize) {
+                                r.arrived.get_or_insert(now);
+                            }
+                            if let Some(reply) = rejection(&packet.bytes) {
+                                let what = if reply.get(9) == Some(&1) { "ICMP port unreachable" } else { "reset" };
+                                let why =
+                                    format!("{what}: {} is down and rejects ({event})", self.hosts[packet.to].name);
+                                refused.push((packet.to, reply, why));
+                            }
+                        }
+                    }
+                    continue;
+                }
+                if let Some(what) = corruption.and_then(|c| super::impair::corrupt(&mut packet.bytes, c)) {
+                    self.corrupted.insert(packet.seq, what);
                 }
                 if let Some(r) = self.records.get_mut(packet.seq as usize) {
                     r.arrived.get_or_insert(now);
@@ -394,7 +448,23 @@ impl Network {
                 delivered += 1;
             }
         }
+        for (host, frame, why) in black_holed {
+            if let Some(t) = self.tap_of(host) {
+                t.capture.mark_lost(frame, &why);
+            }
+        }
+        for (host, reply, why) in refused {
+            self.send(host, now, reply, Some(why));
+        }
         delivered
+    }
+
+    /// Notes `what` (a scheduled event) on the first frame each tap records at or after `at`.
+    pub fn note_event(&mut self, at: Instant, what: &str) {
+        for t in std::iter::once(&mut self.tap).chain(&mut self.other_taps) {
+            let i = t.lost.partition_point(|(d, _)| *d <= at);
+            t.lost.insert(i, (at, what.to_string()));
+        }
     }
 
     /// Lets `host` process one delivered packet (recorded first by the host's tap, if it has

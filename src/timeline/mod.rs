@@ -6,6 +6,7 @@
 //! schema 1 of design.md §3; fields beyond it are additions, never changes.
 
 pub mod budget;
+pub mod failover;
 pub mod from_capture;
 pub mod hol;
 pub mod keepalive;
@@ -68,6 +69,20 @@ pub struct Expectation {
     pub skipped: Option<String>,
 }
 
+/// A scheduled event (`[[scenario.event]]`) as it happened.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EventRow {
+    /// Since the scenario's time 0.
+    pub at_ms: f64,
+    /// `host_down`, `host_up`, `path_down`, `path_up` or `dns`.
+    pub kind: String,
+    /// The host that went down or came up, or the path's two hosts, or the DNS name.
+    pub target: String,
+    pub what: String,
+    /// The first frame of the client's capture at or after it (its comment names the event).
+    pub first_frame: Option<u64>,
+}
+
 /// One object fetched by a page: how long it took and how long its bytes waited behind holes.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct StreamStat {
@@ -99,6 +114,9 @@ pub struct Scenario {
     /// The client–server path, in netem's words.
     pub link: String,
     pub phases: Vec<Phase>,
+    /// The scheduled events that happened, in time order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<EventRow>,
     pub metrics: BTreeMap<String, f64>,
     /// Slow-start rounds of the first response, measured from the packets (times relative).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -114,6 +132,10 @@ pub struct Scenario {
     /// latency-budget lab).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hops: Vec<budget::Hop>,
+    /// A fleet of clients (the dns-failover lab), second by second: requests due, those sent
+    /// to the dead address, and those that failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failover_seconds: Vec<failover::Second>,
     /// What the lab says about this scenario (why it behaves as it does).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub note: String,

@@ -37,6 +37,11 @@ pub fn scenario(s: &Scenario) -> String {
             if p.end_ms.is_none() { " (did not end)" } else { "" }
         );
     }
+    for e in &s.events {
+        let frame = e.first_frame.map_or("none".to_string(), |f| format!("{f}-"));
+        let _ =
+            writeln!(out, "   {:<20} {:>9.3} {:>9} {:>9} {:>6}  {:<9} {}", "event", e.at_ms, "", "", "", frame, e.what);
+    }
     if let Some(total) = s.metrics.get("total_ms") {
         let _ = writeln!(out, "   {:<20} {:>29.3}", "total", total);
     }
@@ -45,6 +50,9 @@ pub fn scenario(s: &Scenario) -> String {
     }
     out.push_str(&pool_metrics(s));
     out.push_str(&workload(s));
+    if !s.failover_seconds.is_empty() {
+        out.push_str(&fleet(s));
+    }
     if !s.hops.is_empty() {
         out.push_str(&hops(s));
     }
@@ -177,8 +185,8 @@ fn workload(s: &Scenario) -> String {
     let (Some(requests), Some(failed), None) = (m("requests"), m("failed_requests"), m("connections_opened")) else {
         return String::new();
     };
-    // A request against a latency budget is told by its hops ([`hops`]).
-    if !s.hops.is_empty() {
+    // A request against a latency budget is told by its hops ([`hops`]); a fleet by [`fleet`].
+    if !s.hops.is_empty() || !s.failover_seconds.is_empty() {
         return String::new();
     }
     let mut out = String::new();
@@ -229,6 +237,44 @@ fn workload(s: &Scenario) -> String {
             parts.push(format!("{d} past the deadline"));
         }
         let _ = writeln!(out, "   {}", parts.join("; "));
+    }
+    out
+}
+
+/// A fleet of clients calling a name that fails over (the dns-failover lab).
+fn fleet(s: &Scenario) -> String {
+    let m = |k: &str| s.metrics.get(k).copied();
+    let n = |k: &str| m(k).map_or("-".to_string(), |v| format!("{v}"));
+    let ms = |k: &str| m(k).map_or("-".to_string(), |v| format!("{v:.3}"));
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "   {:>8} {:>7} {:>8} {:>14} {:>14} {:>12} {:>12}   (failover: from the failure to a client's last request to the dead address, over clients)",
+        "requests", "failed", "to dead", "failover max", "failover p50", "p99 window", "DNS queries"
+    );
+    let queries = format!("{} / {}", n("dns_queries"), n("resolver_queries"));
+    let _ = writeln!(
+        out,
+        "   {:>8} {:>7} {:>8} {:>14} {:>14} {:>12} {:>12}   (ms; DNS: the clients' / the resolver's to the authority)",
+        n("requests"),
+        n("failed_requests"),
+        n("requests_to_dead"),
+        ms("failover_ms_max"),
+        ms("failover_ms_p50"),
+        ms("latency_p99_ms"),
+        queries
+    );
+    let why: Vec<String> = [
+        ("connect_timeouts", "connect timeouts"),
+        ("refused", "refused"),
+        ("broken", "connections broken"),
+        ("unanswered", "unanswered when the run ended"),
+    ]
+    .iter()
+    .filter_map(|(k, words)| m(k).filter(|&v| v > 0.0).map(|v| format!("{v} {words}")))
+    .collect();
+    if !why.is_empty() {
+        let _ = writeln!(out, "   failed: {}", why.join(", "));
     }
     out
 }

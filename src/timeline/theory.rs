@@ -11,7 +11,7 @@ pub struct TheoryRow {
     /// The figure the model gives for the settings that ran; `None` where the model does not
     /// apply to them (it says why).
     pub theory: Option<f64>,
-    /// `rtts`, `ms`, `bytes`, `segments`, `ratio`, or `MB/s`.
+    /// `rtts`, `ms`, `bytes`, `segments`, `count`, `fraction`, `percentile`, `ratio`, or `MB/s`.
     pub unit: String,
     pub measured: Option<f64>,
     /// The model, or "the teaching text" for a figure that does not depend on the settings.

@@ -23,7 +23,9 @@ pub struct Look {
 }
 
 /// Series looks in order: colour and dash both change, so neighbours differ in greyscale too.
-pub const LOOKS: [Look; 7] = [
+/// (The eighth reuses the first colour with a dash of its own: Okabe–Ito's yellow is too pale
+/// for a line on white.)
+pub const LOOKS: [Look; 8] = [
     Look { colour: svg::palette::BLUE, dash: "" },
     Look { colour: svg::palette::ORANGE, dash: "7 3" },
     Look { colour: svg::palette::GREEN, dash: "2 2" },
@@ -31,6 +33,7 @@ pub const LOOKS: [Look; 7] = [
     Look { colour: svg::palette::PURPLE, dash: "4 4" },
     Look { colour: svg::palette::SKY, dash: "1 3" },
     Look { colour: svg::palette::BLACK, dash: "12 4" },
+    Look { colour: svg::palette::BLUE, dash: "10 2 2 2 2 2" },
 ];
 
 /// The look of series `i`.

@@ -6,5 +6,6 @@ pub mod budget;
 pub mod cdf;
 pub mod chart;
 pub mod connections;
+pub mod failover;
 pub mod percentiles;
 pub mod streams;

@@ -12,6 +12,8 @@
 //! what this run recorded.
 
 mod budget;
+mod events;
+mod failover;
 mod hol;
 mod keepalive;
 mod kernel;
@@ -50,6 +52,9 @@ pub trait Analyser {
 pub fn analysers(plan: &ScenarioPlan) -> Vec<Box<dyn Analyser>> {
     let steps = || plan.warmup.iter().chain(&plan.steps);
     let mut list: Vec<Box<dyn Analyser>> = vec![Box::new(script::ScriptPhases)];
+    if !plan.events.is_empty() {
+        list.push(Box::new(events::Events));
+    }
     // A real program (curl) as the client: its phases are read off the capture.
     if plan.kernel.contains(&plan.client) {
         list.push(Box::new(kernel::KernelClientPhases));
@@ -69,6 +74,10 @@ pub fn analysers(plan: &ScenarioPlan) -> Vec<Box<dyn Analyser>> {
     // Workloads (the tail-latency lab): latency percentiles, and the gateway's calls.
     if steps().any(|s| matches!(s, Step::Workload(_))) {
         list.push(Box::new(tail::WorkloadMetrics));
+    }
+    // A fleet of clients (the dns-failover lab).
+    if steps().any(|s| matches!(s, Step::Clients(_))) {
+        list.push(Box::new(failover::FleetMetrics));
     }
     list.push(Box::new(totals::Totals));
     // A workload measured against a latency budget: its hops (after the totals: see there).
@@ -123,6 +132,8 @@ pub struct Run<'p> {
     pub error: Option<String>,
     /// What the pictures analyser drew.
     pub pictures: Drawn,
+    /// The scheduled events that happened.
+    pub events: Vec<super::events::Fired>,
 }
 
 /// The pictures of a run, when the plan asked for them.
@@ -138,6 +149,7 @@ impl<'p> Run<'p> {
     /// The world after `outcome`: its captures finished with the key log.
     pub fn new(world: World<'p>, outcome: Outcome) -> Self {
         let World { plan, mut net, programs, quic_window } = world;
+        let events = programs.schedule.fired.clone();
         let error = match outcome {
             Outcome::Finished(_) => programs.client.error.clone(),
             Outcome::Stalled { why, .. } => Some(why),
@@ -161,6 +173,7 @@ impl<'p> Run<'p> {
             quic_window,
             error,
             pictures: Drawn::default(),
+            events,
         }
     }
 
@@ -192,11 +205,13 @@ pub fn analyse(run: &mut Run<'_>) -> timeline::Scenario {
         congestion: congestion(plan, run.quic_window),
         link: super::netem_words(plan.link(plan.client, plan.server)),
         phases: Vec::new(),
+        events: Vec::new(),
         metrics: Default::default(),
         rounds: Vec::new(),
         streams: Vec::new(),
         latency_cdf: Vec::new(),
         hops: Vec::new(),
+        failover_seconds: Vec::new(),
         note: plan.note.clone(),
         expectations: Vec::new(),
         error: run.error.clone(),
