@@ -42,7 +42,7 @@ struct Entry {
     label: u32,
     /// The timeline phase it belongs to ([`NO_PHASE`]: none).
     phase: u32,
-    /// The vantage host sent it and the link lost it.
+    /// The vantage host sent it and the link lost it, or it reached the vantage host corrupted.
     lost: bool,
 }
 
@@ -104,7 +104,8 @@ pub struct Frame<'a> {
     pub label: &'a str,
     /// The timeline phase it belongs to, if any.
     pub phase: Option<usize>,
-    /// The vantage host sent it and the link lost it: it never reached its receiver.
+    /// The vantage host sent it and the link lost it, or it arrived corrupted (netem
+    /// `corrupt`): either way it never reached its receiver's stack.
     pub lost: bool,
     /// The packet's length on the wire (`bytes` may be shorter: see [`Capture::with_snaplen`]).
     pub orig_len: usize,
@@ -359,6 +360,24 @@ impl Capture {
             let frame = self.entries.len() as u64;
             self.add_note(frame, Note::Before(format!("LOST on the link after leaving ({rule}), never delivered")));
         }
+    }
+
+    /// Marks frame `frame` as a packet that never reached its receiver's stack (analyses skip
+    /// it, as they skip a lost one), saying why in its comment; nothing if it was not kept.
+    /// With `keep`, only its first `keep` bytes stay in the file (its length on the wire is
+    /// still said), as a snap length would cut it.
+    pub fn mark_never_received(&mut self, frame: u64, why: String, keep: Option<usize>) {
+        let Some(e) = usize::try_from(frame.saturating_sub(1)).ok().and_then(|i| self.entries.get_mut(i)) else {
+            return;
+        };
+        if frame == 0 {
+            return;
+        }
+        e.lost = true;
+        if let Some(keep) = keep.and_then(|k| u32::try_from(k).ok()) {
+            e.end = e.end.min(e.start.saturating_add(keep));
+        }
+        self.add_note(frame, Note::Before(why));
     }
 
     /// Marks frame `frame` (1-based) as sent and then lost on the way, because of `rule`

@@ -102,8 +102,10 @@ Exit status:
   130  stopped by Ctrl-C (SIGINT); 143: by SIGTERM
 
 Link words (--link) follow tc-netem: delay TIME [JITTER [CORR%]],
-loss PCT, loss gemodel p r 1-h 1-k, duplicate PCT, reorder PCT,
-rate RATE, limit PACKETS, and wirelab's mtu BYTES.";
+distribution normal|pareto|paretonormal, loss PCT [CORR%],
+loss gemodel p r 1-h 1-k, corrupt PCT, duplicate PCT, reorder PCT,
+rate RATE, limit PACKETS, and wirelab's mtu BYTES, rate trace FILE
+(mahimahi) and delay trace FILE.";
 
 /// Overrides of the client–server path, shared by `run` and `sweep`.
 #[derive(clap::Args, Debug, Clone)]

@@ -1,4 +1,18 @@
 //! Random loss: independent (Bernoulli) or bursty (Gilbert-Elliott), as tc-netem models them.
+//!
+//! **Correlated loss**, `loss 1% 25%`, is netem's, computed as the kernel computes it
+//! (`get_crandom` in `net/sched/sch_netem.c`), in its 32-bit integer arithmetic: each packet
+//! draws `value`, and with `rho = correlation * (2^32 - 1)` the number compared with the loss
+//! threshold (`percent * (2^32 - 1)`) is
+//! `answer = (value * (2^32 - (rho + 1)) + last * (rho + 1)) >> 32`, then `last = answer`;
+//! the packet is lost when `threshold >= answer`. `last` starts as a random draw (the kernel's
+//! `init_crandom`), taken here at the first packet. This is a moving average of uniform
+//! numbers: its values bunch towards the middle, so a small loss threshold is crossed far less
+//! often than asked. Measured (tests below): `loss 10% 25%` loses about 1.7% of packets, with
+//! P(loss | previous lost) about 10%; `loss 5% 25%` about 0.2%; `loss 1% 25%` practically
+//! none (about one packet in a million). The losses cluster, but the rate collapses. netem's own documentation steers users to `loss gemodel`
+//! or `loss state` for bursts; so does wirelab. Without correlation the draw is the same as
+//! `loss 1%` always was (a 53-bit uniform compared with the probability).
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
@@ -51,24 +65,67 @@ pub(crate) enum Loss {
     Burst,
 }
 
-/// A [`LossModel`] with its state (whether Gilbert-Elliott is in the bad state).
+/// A [`LossModel`] with its state (whether Gilbert-Elliott is in the bad state, the last
+/// correlated number).
 #[derive(Clone, Debug)]
 pub(crate) struct LossState {
     model: LossModel,
     bad: bool,
+    /// netem's `rho`: the correlation scaled to `0..=u32::MAX`; 0 is none.
+    rho: u32,
+    /// netem's `last`, once drawn.
+    last: Option<u32>,
+}
+
+/// A fraction `0.0..=1.0` as netem's 32-bit scale (iproute2's `get_percent`:
+/// `rint(fraction * UINT32_MAX)`).
+fn scaled(fraction: f64) -> u32 {
+    (fraction.clamp(0.0, 1.0) * f64::from(u32::MAX)).round_ties_even() as u32
+}
+
+/// 32 random bits (the high half of one 64-bit draw).
+fn draw_u32(rng: &mut ChaCha8Rng) -> u32 {
+    (rng.next_u64() >> 32) as u32
 }
 
 impl LossState {
-    pub(crate) fn new(model: LossModel) -> Self {
-        LossState { model, bad: false }
+    pub(crate) fn new(model: LossModel, correlation: f64) -> Self {
+        LossState { model, bad: false, rho: scaled(correlation), last: None }
+    }
+
+    /// Whether this state runs `model` with `correlation` (so a reconfiguration keeps it).
+    pub(crate) fn runs(&self, model: &LossModel, correlation: f64) -> bool {
+        self.model == *model && self.rho == scaled(correlation)
+    }
+
+    /// The kernel's `get_crandom`: one draw, or two at the first packet (`last`'s start).
+    fn correlated(&mut self, rng: &mut ChaCha8Rng) -> u32 {
+        let last = match self.last {
+            Some(last) => last,
+            None => draw_u32(rng),
+        };
+        let value = u64::from(draw_u32(rng));
+        let rho = u64::from(self.rho) + 1;
+        let answer = ((value * ((1u64 << 32) - rho) + u64::from(last) * rho) >> 32) as u32;
+        self.last = Some(answer);
+        answer
     }
 
     /// Decides the fate of one packet. Like the kernel's `loss_gilb_ell`, the packet is lost
     /// or kept according to the current state, and then the chain takes one step. Draws: none
-    /// for `None`, one for Bernoulli, two for Gilbert-Elliott (loss, then transition).
+    /// for `None`, one for Bernoulli (two at the first packet with correlation), two for
+    /// Gilbert-Elliott (loss, then transition).
     pub(crate) fn next(&mut self, rng: &mut ChaCha8Rng) -> Loss {
         match self.model {
             LossModel::None => Loss::Kept,
+            LossModel::Bernoulli { p } if self.rho > 0 => {
+                let threshold = scaled(p);
+                if threshold > 0 && threshold >= self.correlated(rng) {
+                    Loss::Random
+                } else {
+                    Loss::Kept
+                }
+            }
             LossModel::Bernoulli { p } => {
                 if unit(rng) < p {
                     Loss::Random
@@ -120,9 +177,62 @@ mod tests {
         }
     }
 
+    /// Loss rate and P(lost | previous lost) of `n` packets.
+    fn loss_stats(p: f64, correlation: f64, n: u64) -> (f64, f64) {
+        let mut state = LossState::new(LossModel::Bernoulli { p }, correlation);
+        let mut rng = stream(11, "crandom");
+        let (mut lost, mut after_loss, mut lost_after_loss, mut previous) = (0u64, 0u64, 0u64, false);
+        for _ in 0..n {
+            let now = state.next(&mut rng) != Loss::Kept;
+            lost += u64::from(now);
+            if previous {
+                after_loss += 1;
+                lost_after_loss += u64::from(now);
+            }
+            previous = now;
+        }
+        (lost as f64 / n as f64, lost_after_loss as f64 / after_loss.max(1) as f64)
+    }
+
+    #[test]
+    fn get_crandom_arithmetic_is_the_kernels() {
+        let mut state = LossState::new(LossModel::Bernoulli { p: 0.5 }, 0.25);
+        assert_eq!(state.rho, 1_073_741_824);
+        state.last = Some(1 << 31);
+        // A generator whose next draw we know: answer = (v * (2^32 - rho - 1) + last * (rho + 1)) >> 32.
+        let mut rng = stream(5, "one");
+        let v = u64::from(draw_u32(&mut stream(5, "one")));
+        let expected = ((v * ((1u64 << 32) - 1_073_741_825) + (1u64 << 31) * 1_073_741_825) >> 32) as u32;
+        assert_eq!(state.correlated(&mut rng), expected);
+        assert_eq!(state.last, Some(expected));
+        // Full correlation repeats `last` forever (rho + 1 = 2^32).
+        let mut stuck = LossState::new(LossModel::Bernoulli { p: 0.5 }, 1.0);
+        stuck.last = Some(7);
+        assert_eq!((stuck.correlated(&mut rng), stuck.correlated(&mut rng)), (7, 7));
+    }
+
+    #[test]
+    fn correlated_loss_is_netems_not_bursts() {
+        // Without correlation: the asked rate, and no memory.
+        let (rate, after) = loss_stats(0.05, 0.0, 400_000);
+        assert!((rate - 0.05).abs() < 0.002, "rate {rate}");
+        assert!((after - 0.05).abs() < 0.005, "P(loss | loss) {after}");
+        // netem's correlation: the moving average rarely reaches the low threshold. At 10% and
+        // 25% the rate falls to about 1.7%, and a loss makes the next one about 6 times likelier
+        // than the rate (about 10%).
+        let (rate, after) = loss_stats(0.10, 0.25, 400_000);
+        assert!((0.014..0.021).contains(&rate), "rate {rate}");
+        assert!(after > rate * 3.0 && after < 0.15, "P(loss | loss) {after} vs rate {rate}");
+        // At 5% and 25%: about 0.2%; at 1% and 25% practically nothing.
+        let (rate, _) = loss_stats(0.05, 0.25, 400_000);
+        assert!((0.001..0.003).contains(&rate), "rate {rate}");
+        let (rate, _) = loss_stats(0.01, 0.25, 400_000);
+        assert!(rate < 0.0001, "rate {rate}");
+    }
+
     #[test]
     fn gilbert_elliott_makes_bursts_of_mean_one_over_r() {
-        let mut state = LossState::new(LossModel::gemodel(0.01, Some(0.25), None, None));
+        let mut state = LossState::new(LossModel::gemodel(0.01, Some(0.25), None, None), 0.0);
         let mut rng = stream(7, "ge");
         let (mut bursts, mut lost, mut run) = (0u64, 0u64, 0u64);
         for _ in 0..400_000 {

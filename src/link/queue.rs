@@ -6,15 +6,19 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::ops::Bound::{Excluded, Unbounded};
 
+use super::trace::TraceClock;
 use crate::time::Instant;
 
-/// Serialization at a fixed rate, with a drop-tail limit on packets waiting to start.
+/// Serialization at a fixed rate or along a rate trace, with a drop-tail limit on packets
+/// waiting to start.
 ///
-/// Only start times are kept: a packet waits while its transmission starts after `now`.
-/// Send times must not go backwards (earlier `now`s are treated as the latest one seen).
+/// Only start times are kept: a packet waits while its transmission starts after `now`. With a
+/// trace, a packet waits until it has left (its last byte's opportunity). Send times must not
+/// go backwards (earlier `now`s are treated as the latest one seen).
 #[derive(Clone, Debug)]
 pub(crate) struct Transmitter {
     rate_bps: Option<u64>,
+    trace: Option<TraceClock>,
     limit: usize,
     /// When the wire is free: the end of the last transmission.
     free_at: Instant,
@@ -24,7 +28,31 @@ pub(crate) struct Transmitter {
 
 impl Transmitter {
     pub(crate) fn new(rate_bps: Option<u64>, limit: usize) -> Self {
-        Transmitter { rate_bps, limit, free_at: Instant::ZERO, waiting: VecDeque::new() }
+        Transmitter { rate_bps, trace: None, limit, free_at: Instant::ZERO, waiting: VecDeque::new() }
+    }
+
+    /// A transmitter whose opportunities follow `trace` from `base` on.
+    pub(crate) fn with_trace(mut self, trace: Option<TraceClock>) -> Self {
+        self.trace = trace;
+        self
+    }
+
+    /// New settings from `now` on. What is queued keeps its times; later packets queue behind
+    /// it and go at the new rate (or along the new trace). A trace equal to the one running
+    /// keeps its clock; another starts at `now`.
+    pub(crate) fn reconfigure(
+        &mut self,
+        now: Instant,
+        rate_bps: Option<u64>,
+        trace: Option<&std::sync::Arc<super::RateTrace>>,
+        limit: usize,
+    ) {
+        self.rate_bps = rate_bps;
+        self.limit = limit;
+        let same = |c: &TraceClock| trace.is_some_and(|t| **t == **c.trace());
+        if !self.trace.as_ref().is_some_and(same) {
+            self.trace = trace.map(|t| TraceClock::new(t.clone(), now.micros()));
+        }
     }
 
     /// Packets whose serialization has not started by `now`.
@@ -37,13 +65,13 @@ impl Transmitter {
 
     /// Whether a packet sent at `now` finds the queue full. Always false without a rate.
     pub(crate) fn is_full(&mut self, now: Instant) -> bool {
-        self.rate_bps.is_some() && self.backlog(now) >= self.limit
+        (self.rate_bps.is_some() || self.trace.is_some()) && self.backlog(now) >= self.limit
     }
 
     /// Serialization time of `len` bytes in microseconds: `ceil(len * 8 / rate)`, 0 without a
-    /// rate.
+    /// rate and with a trace (whose opportunities space packets themselves).
     pub(crate) fn serialization(&self, len: usize) -> u64 {
-        let Some(rate) = self.rate_bps else {
+        let (Some(rate), None) = (self.rate_bps, &self.trace) else {
             return 0;
         };
         let bits = len as u128 * 8 * 1_000_000;
@@ -53,8 +81,17 @@ impl Transmitter {
     /// Queues a packet of `len` bytes and returns when its last bit leaves (`now` without a
     /// rate), [`Transmitter::serialization`] after the wire is free.
     pub(crate) fn transmit(&mut self, now: Instant, len: usize) -> Instant {
+        if let Some(trace) = &mut self.trace {
+            let end = Instant::from_micros(trace.transmit(now.micros(), self.free_at.micros(), len as u64));
+            if end > now {
+                self.waiting.push_back(end);
+            }
+            self.free_at = end;
+            return end;
+        }
         if self.rate_bps.is_none() {
-            return now;
+            // Infinitely fast, but behind what an earlier rate left queued.
+            return self.free_at.max(now);
         }
         let start = self.free_at.max(now);
         if start > now {

@@ -37,7 +37,7 @@ fn queued_at(outcome: SendOutcome) -> u64 {
 fn delay_only_delivers_exactly_after_the_delay() {
     let mut l = link(delay(50), 1);
     let out = l.send(t(1000), PacketKind::Syn, 60, 7);
-    assert_eq!(out, SendOutcome::Queued { copies: 1, deliver_at: t(51_000) });
+    assert_eq!(out, SendOutcome::Queued { copies: 1, deliver_at: t(51_000), corrupted: false });
     assert_eq!(l.in_flight(), 1);
     assert_eq!(l.next_delivery(), Some(t(51_000)));
     assert_eq!(l.pop_due(t(50_999)), None);
@@ -189,7 +189,7 @@ fn duplicate_always_delivers_twice_back_to_back() {
     let mut l = link(LinkConfig { duplicate: 1.0, ..delay(10) }, 1);
     for i in 0..100 {
         let out = l.send(t(i * MS), PacketKind::Data, 100, i);
-        assert_eq!(out, SendOutcome::Queued { copies: 2, deliver_at: t((i + 10) * MS) });
+        assert_eq!(out, SendOutcome::Queued { copies: 2, deliver_at: t((i + 10) * MS), corrupted: false });
     }
     let items: Vec<u64> = drain(&mut l).into_iter().map(|(_, item)| item).collect();
     let expected: Vec<u64> = (0..100).flat_map(|i| [i, i]).collect();
@@ -340,7 +340,7 @@ fn duplicate_with_a_rate_takes_its_own_turn_on_the_wire() {
     let config = LinkConfig { duplicate: 1.0, rate_bps: Some(8_000_000), limit: 3, ..delay(10) };
     let mut l = link(config, 1);
     let sends: Vec<SendOutcome> = (0..3).map(|i| l.send(t(0), PacketKind::Data, 1000, i)).collect();
-    let queued = |copies, ms| SendOutcome::Queued { copies, deliver_at: t(ms * MS) };
+    let queued = |copies, ms| SendOutcome::Queued { copies, deliver_at: t(ms * MS), corrupted: false };
     assert_eq!(sends, [queued(2, 11), queued(2, 13), SendOutcome::Dropped(DropReason::QueueFull)]);
     // At 1 ms two transmissions are still waiting: room for a packet, not for its copy.
     assert_eq!(l.send(t(MS), PacketKind::Data, 1000, 3), queued(1, 15));

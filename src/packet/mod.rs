@@ -52,7 +52,7 @@ impl PacketSummary {
     pub fn describe_as(&self, bytes: &[u8], what: Option<&str>) -> String {
         let payload = self.payload(bytes);
         match &self.transport {
-            Transport::Tcp { flags, .. } => {
+            Transport::Tcp { flags, payload_len, .. } => {
                 let mut names: Vec<&str> = Vec::with_capacity(4);
                 for (on, name) in [(flags.syn, "SYN"), (flags.fin, "FIN"), (flags.rst, "RST")] {
                     if on {
@@ -63,10 +63,11 @@ impl PacketSummary {
                 if flags.ack {
                     names.push("ACK");
                 }
-                if payload.is_empty() {
+                if payload.is_empty() && *payload_len == 0 {
                     return if names.is_empty() { "TCP (no flags)".into() } else { names.join("/") };
                 }
-                let mut s = format!("{} bytes", payload.len());
+                // A frame cut short (a snap length) still says its size on the wire.
+                let mut s = format!("{} bytes", payload.len().max(*payload_len));
                 let sniffed = || describe_tls(payload).or_else(|| http::start_line(payload).map(str::to_string));
                 if let Some(what) = what.map(str::to_string).or_else(sniffed) {
                     let _ = write!(s, ": {what}");

@@ -8,7 +8,7 @@
 //! the clock are the runner's, so this sits in the runner, above `script` and `timeline`.
 
 use super::{theory, Clock};
-use crate::link::{LinkConfig, LossModel};
+use crate::link::LinkConfig;
 use crate::script::expect::{Check, Condition, Operand};
 use crate::script::plan::ScenarioPlan;
 use crate::timeline::{self, Expectation};
@@ -75,9 +75,9 @@ pub fn evaluate(
         (Some(_), Some(v)) => c.text.replace("theory", &format!("{}", (v * 1000.0).round() / 1000.0)),
         _ => c.text.clone(),
     };
-    let random_loss = plan.links.iter().any(|(l, _)| !matches!(l.loss, LossModel::None));
-    let jitter = plan.links.iter().any(|(l, _)| !l.jitter.is_zero());
-    let rate = plan.links.iter().any(|(l, _)| l.rate_bps.is_some());
+    let random_loss = plan.links.iter().any(|(l, _)| l.lossy());
+    let jitter = plan.links.iter().any(|(l, _)| l.jittery());
+    let rate = plan.links.iter().any(|(l, _)| l.shaped());
     let unmet = c.holds_when.iter().find_map(|cond| match cond {
         Condition::Lossless if random_loss => {
             Some("holds only on paths without random loss, and this run had random loss".to_string())

@@ -10,6 +10,7 @@ pub mod events;
 pub mod expect;
 pub mod fields;
 pub mod params;
+mod paths;
 pub mod plan;
 pub mod raw;
 pub mod services;

@@ -308,11 +308,25 @@ fn uses(lab: &Lab) -> Vec<(String, Use)> {
             add(v, format!("[link].{key}"), link_field(key));
         }
     }
+    for (i, flow) in raw.link.flows.iter().enumerate() {
+        for (key, value) in flow.fields() {
+            if let Some(v) = value {
+                add(v, format!("[[link.flow]] {}: {key}", i + 1), link_field(key));
+            }
+        }
+    }
     for path in &raw.paths {
         let between = path.between.as_ref().map(|b| b.join("–")).unwrap_or_default();
         for (key, value) in path.fields() {
             if let Some(v) = value {
                 add(v, format!("[[path]] {between}: {key}"), link_field(key));
+            }
+        }
+        for (i, flow) in path.flows.iter().enumerate() {
+            for (key, value) in flow.fields() {
+                if let Some(v) = value {
+                    add(v, format!("[[path]] {between}: flow {}: {key}", i + 1), link_field(key));
+                }
             }
         }
     }

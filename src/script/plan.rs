@@ -7,14 +7,14 @@ use std::time::Duration;
 use super::expect::Check;
 use super::fields::Params;
 use super::params::{self, Field, IntRange, Kind};
-use super::raw::{RawLink, Scalar};
+use super::raw::Scalar;
 use super::steps::Step;
 use super::{InputError, Lab};
-use crate::link::{netem, DropRule, LinkConfig, LossModel, PacketKind};
+use crate::link::{netem, DropRule, LinkConfig, PacketKind};
 use crate::proto::cwnd::{Congestion, TcpConfig};
 
 /// `[link]` and `[[path]]` keys (see [`RawLink::fields`]), as [`link_config`] reads them.
-pub const LINK_FIELDS: [Field; 10] = [
+pub const LINK_FIELDS: [Field; 12] = [
     Field::new("rtt", Kind::Duration(params::RTT), "round-trip propagation time, half each way"),
     Field::new("delay", Kind::Duration(params::ONE_WAY), "one-way delay"),
     Field::new("jitter", Kind::Duration(params::ONE_WAY), "jitter, uniform ± around the delay"),
@@ -25,6 +25,8 @@ pub const LINK_FIELDS: [Field; 10] = [
     Field::new("limit", Kind::Int(LINK_LIMIT), "queue limit in packets (with rate)"),
     Field::new("mtu", Kind::Int(LINK_MTU), "largest packet the path carries; longer ones are dropped"),
     Field::new("netem", Kind::Text, "tc-netem words"),
+    Field::new("up", Kind::Text, "tc-netem words for one direction: first host to second ([link]: client to any)"),
+    Field::new("down", Kind::Text, "tc-netem words for the other direction"),
 ];
 /// `limit`: packets in a link's queue.
 pub const LINK_LIMIT: IntRange = IntRange::new(1, 1_000_000);
@@ -294,34 +296,12 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
     };
 
     // Links: the lab's [link], refined by [[path]]s, then the command line on client–server.
-    let base = link_config(LinkConfig::default(), &raw.link, "[link]", &params)?;
     let n = hosts.len();
-    let mut links = vec![(base.clone(), Vec::new()); n * n];
-    for (i, path) in raw.paths.iter().enumerate() {
-        let field = format!("[[path]] {}", i + 1);
-        let between = path.between.as_ref().filter(|b| b.len() == 2).ok_or_else(|| {
-            InputError::new(format!(
-                "{field}.between: expected two host names, e.g. between = [\"client\", \"server\"]"
-            ))
-        })?;
-        let a = host_index(&between[0], &format!("{field}.between"))?;
-        let b = host_index(&between[1], &format!("{field}.between"))?;
-        let config = link_config(base.clone(), path, &field, &params)?;
-        links[a * n + b].0 = config.clone();
-        links[b * n + a].0 = config;
-    }
-    for (from, to) in [(client, server), (server, client)] {
-        let cfg = &mut links[from * n + to].0;
-        if let Some(rtt) = overrides.rtt {
-            cfg.delay = rtt / 2;
-        }
-        if let Some(p) = overrides.loss {
-            cfg.loss = if p > 0.0 { LossModel::Bernoulli { p } } else { LossModel::None };
-        }
-        if let Some(words) = &overrides.link {
-            *cfg = netem::apply(cfg.clone(), words).map_err(|e| InputError::new(e.to_string()))?;
-        }
-    }
+    let mut links: Vec<(LinkConfig, Vec<DropRule>)> =
+        super::paths::links(lab, &hosts, (client, server), &params, overrides)?
+            .into_iter()
+            .map(|c| (c, Vec::new()))
+            .collect();
     for (i, d) in lab.raw.scenarios[index].drops.iter().enumerate() {
         let field = format!("{at}.drop[{i}]");
         let from = host_index(&d.from, &format!("{field}.from"))?;
@@ -536,49 +516,6 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         pictures: overrides.pictures,
         capture: overrides.capture,
     })
-}
-
-/// Builds a link config from `raw` on top of `base`.
-fn link_config(base: LinkConfig, raw: &RawLink, field: &str, params: &Params) -> Result<LinkConfig, InputError> {
-    let mut c = base;
-    let get =
-        |key: &str, v: &Option<Scalar>| v.as_ref().map(|s| params.resolve(&format!("{field}.{key}"), s)).transpose();
-    if raw.rtt.is_some() && raw.delay.is_some() {
-        return Err(InputError::new(format!("{field}: set `rtt` (round trip) or `delay` (one way), not both")));
-    }
-    if let Some(v) = get("rtt", &raw.rtt)? {
-        c.delay = v.duration_in(params::RTT)? / 2;
-    }
-    if let Some(v) = get("delay", &raw.delay)? {
-        c.delay = v.duration_in(params::ONE_WAY)?;
-    }
-    if let Some(v) = get("jitter", &raw.jitter)? {
-        c.jitter = v.duration_in(params::ONE_WAY)?;
-    }
-    if let Some(v) = get("loss", &raw.loss)? {
-        let p = v.percent()?;
-        c.loss = if p > 0.0 { LossModel::Bernoulli { p } } else { LossModel::None };
-    }
-    if let Some(v) = get("duplicate", &raw.duplicate)? {
-        c.duplicate = v.percent()?;
-    }
-    if let Some(v) = get("reorder", &raw.reorder)? {
-        c.reorder = v.percent()?;
-    }
-    if let Some(v) = get("rate", &raw.rate)? {
-        c.rate_bps = Some(v.rate()?);
-    }
-    if let Some(v) = get("limit", &raw.limit)? {
-        c.limit = v.int(LINK_LIMIT)? as usize;
-    }
-    if let Some(v) = get("mtu", &raw.mtu)? {
-        c.mtu = Some(v.int(LINK_MTU)? as usize);
-    }
-    if let Some(v) = get("netem", &raw.netem)? {
-        let words = v.string()?;
-        c = netem::apply(c, &words).map_err(|e| InputError::new(format!("{field}.netem: {e}")))?;
-    }
-    Ok(c)
 }
 
 fn ordinal(n: u64) -> String {

@@ -88,11 +88,15 @@ pub struct RawTheory {
     pub note: String,
 }
 
-/// Impairments of a path: the lab's default `[link]`, or a `[[path]]` with `between`.
+/// Impairments of a path: the lab's default `[link]`, a `[[path]]` with `between`, or a flow
+/// rule (`[[path.flow]]`, `[[link.flow]]`) with `match`. See `script::paths`.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLink {
     pub between: Option<Vec<String>>,
+    /// A flow rule's packets: `udp port 443` ([`crate::link::flow`]).
+    #[serde(rename = "match")]
+    pub matches: Option<String>,
     pub rtt: Option<Scalar>,
     pub delay: Option<Scalar>,
     pub jitter: Option<Scalar>,
@@ -103,11 +107,20 @@ pub struct RawLink {
     pub limit: Option<Scalar>,
     pub mtu: Option<Scalar>,
     pub netem: Option<Scalar>,
+    /// netem words for one direction, on top of the keys above: a `[[path]]`'s first host to
+    /// its second (`[link]`: the client to any host).
+    pub up: Option<Scalar>,
+    /// netem words for the other direction.
+    pub down: Option<Scalar>,
+    /// Flow rules: packets that match one take a link of their own.
+    #[serde(default, rename = "flow")]
+    pub flows: Vec<RawLink>,
 }
 
 impl RawLink {
-    /// The impairment keys and their values, in file-format order (not `between`).
-    pub fn fields(&self) -> [(&'static str, Option<&Scalar>); 10] {
+    /// The impairment keys and their values, in file-format order (not `between`, `match`
+    /// or the flows).
+    pub fn fields(&self) -> [(&'static str, Option<&Scalar>); 12] {
         [
             ("rtt", self.rtt.as_ref()),
             ("delay", self.delay.as_ref()),
@@ -119,6 +132,8 @@ impl RawLink {
             ("limit", self.limit.as_ref()),
             ("mtu", self.mtu.as_ref()),
             ("netem", self.netem.as_ref()),
+            ("up", self.up.as_ref()),
+            ("down", self.down.as_ref()),
         ]
     }
 }

@@ -5,5 +5,6 @@
 
 pub mod app;
 pub mod fault;
+mod impair;
 pub mod network;
 pub mod tap;

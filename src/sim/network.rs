@@ -17,7 +17,7 @@ use super::tap::{lost_note, Explanations};
 pub use super::tap::{Expect, Tap};
 use crate::capture::{Capture, Keep, Note};
 use crate::host::Host;
-use crate::link::{DropReason, DropRule, Link, LinkConfig};
+use crate::link::{DropReason, DropRule, Link, LinkConfig, SendOutcome};
 use crate::packet::{self, PacketSummary, Transport};
 use crate::time::Instant;
 
@@ -110,6 +110,9 @@ pub struct Network {
     pub describe_records: bool,
     /// Changes packets as they are delivered (fuzzing only; see [`Mutator`]).
     pub mutator: Option<Mutator>,
+    /// Packets delivered corrupted (netem `corrupt`) and not yet read by their receiver, by
+    /// [`Packet::seq`], with the checksum whose bit was flipped.
+    corrupted: HashMap<u64, &'static str>,
     /// What every tap's capture keeps (`--capture`).
     keep: Keep,
     /// Hosts that are down and paths that are cut, by scheduled events.
@@ -154,6 +157,7 @@ impl Network {
             rx_seqs: vec![VecDeque::new(); n],
             describe_records: false,
             mutator: None,
+            corrupted: HashMap::new(),
             keep: Keep::All,
             explanations: Explanations::default(),
             faults: Faults::default(),
@@ -355,12 +359,22 @@ impl Network {
                 });
             }
             let packet = Packet { bytes, from: host, to, seq, sent_frame };
+            let flow = if link.has_flows() { summary.as_ref().and_then(super::impair::flow_key) } else { None };
             let sent = match self.faults.path(host, to) {
                 Some(event) => Err((DropReason::Event(format!("the path is cut ({event})")), packet)),
-                None => link.send_or_return(now, kind, len, packet),
+                None => link.send_flow_or_return(now, kind, flow.as_ref(), len, packet),
             };
+            let delay = link.config().delay;
+            if let Ok(SendOutcome::Queued { corrupted: true, .. }) = sent {
+                if let (Some(f), Some(t)) = (sent_frame, self.tap_of(host)) {
+                    t.capture.mark_never_received(f, super::impair::sent_note(), None);
+                }
+                if let Some(r) = self.records.get_mut(seq as usize) {
+                    r.lost = Some(DropReason::Corrupted);
+                }
+                return;
+            }
             if let Err((reason, packet)) = sent {
-                let delay = link.config().delay;
                 if sent_frame.is_some() {
                     if let Some(t) = self.tap_of(host) {
                         t.capture.mark_last_lost(&reason.to_string());
@@ -390,7 +404,7 @@ impl Network {
         let (mut refused, mut black_holed) = (Vec::new(), Vec::new());
         for i in 0..self.links.len() {
             let Some(link) = self.links[i].as_mut() else { continue };
-            while let Some(mut packet) = link.pop_due(now) {
+            while let Some((mut packet, corruption)) = link.pop_due_with_fate(now) {
                 if let Some(mutate) = self.mutator.as_mut() {
                     mutate(&mut packet);
                 }
@@ -422,6 +436,9 @@ impl Network {
                         }
                     }
                     continue;
+                }
+                if let Some(what) = corruption.and_then(|c| super::impair::corrupt(&mut packet.bytes, c)) {
+                    self.corrupted.insert(packet.seq, what);
                 }
                 if let Some(r) = self.records.get_mut(packet.seq as usize) {
                     r.arrived.get_or_insert(now);
@@ -455,11 +472,19 @@ impl Network {
     pub fn ingress_one(&mut self, host: usize, now: Instant) -> bool {
         // The host reads the front packet, if any: its record leaves the queue with it.
         let seq = if self.hosts[host].device.rx.is_empty() { None } else { self.rx_seqs[host].pop_front() };
+        let corrupted = if self.corrupted.is_empty() { None } else { seq.and_then(|s| self.corrupted.remove(&s)) };
         if self.tap.host == host || self.other_taps.iter().any(|t| t.host == host) {
             // Taken out and put back, so the tap can record it without a copy.
             if let Some(bytes) = self.hosts[host].device.rx.pop_front() {
                 let summary = packet::summarize(&bytes);
                 let frame = self.record_at(host, now, &bytes, summary.as_ref());
+                if let (Some(what), Some(f), Some(t)) = (corrupted, frame, self.tap_of(host)) {
+                    t.capture.mark_never_received(
+                        f,
+                        super::impair::received_note(what),
+                        super::impair::headers_len(&bytes),
+                    );
+                }
                 let why = (!self.explanations.in_flight.is_empty())
                     .then(|| seq.and_then(|s| self.explanations.in_flight.remove(&s)))
                     .flatten();
@@ -523,8 +548,20 @@ impl Network {
             t.dropped += s.dropped;
             t.delivered += s.delivered;
             t.duplicated += s.duplicated;
+            t.corrupted += s.corrupted;
         }
         t
+    }
+
+    /// From `now` on, the link from host `from` to host `to` works with `config` (see
+    /// [`Link::reconfigure`]: what is queued or in flight keeps its times).
+    pub fn reconfigure_link(&mut self, from: usize, to: usize, now: Instant, config: LinkConfig) {
+        let n = self.hosts.len();
+        if let Some(Some(link)) =
+            (from != to && from < n && to < n).then(|| self.links.get_mut(from * n + to)).flatten()
+        {
+            link.reconfigure(now, config);
+        }
     }
 
     /// Scripted drops that matched no packet, in words: "260th data server->client: only 120
