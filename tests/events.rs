@@ -39,6 +39,21 @@ at = "1.5s"
 path = ["client", "web"]
 state = "up"
 [[scenario]]
+name = "change"
+steps = [{ step = "workload", to = "web", requests = 60, rate = 12, pool = 0 }]
+[[scenario.event]]
+at = "1s"
+path = ["client", "web"]
+netem = "delay 100ms"
+[[scenario.event]]
+at = "2.5s"
+path = ["client", "web"]
+up = "delay 30ms"
+[[scenario.event]]
+at = "4s"
+path = ["client", "web"]
+netem = ""
+[[scenario]]
 name = "restart"
 steps = [{ step = "workload", to = "web", requests = 40, rate = 20, pool = 0 }]
 [[scenario.event]]
@@ -162,4 +177,70 @@ fn a_bad_event_is_refused_naming_its_field() {
         assert_eq!(out.status.code(), Some(2), "{to}: {err}");
         assert!(err.contains("event[1]") && err.contains(expected), "{to}: {err}");
     }
+}
+
+/// A path's settings change on schedule, and back: each connection's handshake takes the
+/// round trip of the settings in force (a packet takes the delay of the moment it is sent;
+/// handshakes within 200 ms of a change may straddle it, and a packet never overtakes one sent
+/// before it, so they are left out).
+#[test]
+fn a_path_changes_and_is_restored_on_schedule() {
+    let Some(tshark) = tshark() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    run_lab(&lab(dir.path()), &out, &["--scenario", "change", "--pictures", "none"]);
+    let t = lab_timeline(&out, "cut");
+    let s = scenario(&t, "change");
+    let whats: Vec<&str> = s["events"].as_array().unwrap().iter().map(|e| e["what"].as_str().unwrap()).collect();
+    assert_eq!(
+        whats,
+        [
+            "the path client–web changes: delay 100ms",
+            "the path client–web changes: up: delay 30ms",
+            "the path client–web changes: as set"
+        ]
+    );
+    // SYN sent -> SYN/ACK received, per connection, for handshakes well inside each window
+    // (the first 200 ms after a change may straddle it).
+    let file = out.join("cut-change.pcapng");
+    let syn = tshark_lines(
+        &tshark,
+        &file,
+        &[
+            "-Y",
+            "tcp.flags.syn == 1",
+            "-T",
+            "fields",
+            "-e",
+            "frame.time_epoch",
+            "-e",
+            "tcp.stream",
+            "-e",
+            "tcp.flags.ack",
+        ],
+    );
+    let mut sent = std::collections::HashMap::new();
+    let mut checked = [0; 4];
+    for l in &syn {
+        let f: Vec<&str> = l.split('\t').collect();
+        let (time, stream, ack) = (at(f[0]), f[1].to_string(), f[2] == "True" || f[2] == "1");
+        if !ack {
+            sent.insert(stream, time);
+            continue;
+        }
+        let Some(&s0) = sent.get(&stream) else { continue };
+        let rtt = ((time - s0) * 1e6).round() / 1e3;
+        // The words apply on top of the path as the lab sets it (14.5 ms each way), not on
+        // top of the previous change: `up` alone changes only client -> web.
+        let (window, expected) = match s0 {
+            x if x < 0.8 => (0, 29.0),
+            x if (1.2..2.3).contains(&x) => (1, 200.0),
+            x if (2.7..3.8).contains(&x) => (2, 30.0 + 14.5),
+            x if x >= 4.2 => (3, 29.0),
+            _ => continue,
+        };
+        assert_eq!(rtt, expected, "SYN of stream {stream} at {s0}");
+        checked[window] += 1;
+    }
+    assert!(checked.iter().all(|&n| n >= 3), "handshakes checked per window: {checked:?}");
 }

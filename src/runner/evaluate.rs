@@ -75,9 +75,15 @@ pub fn evaluate(
         (Some(_), Some(v)) => c.text.replace("theory", &format!("{}", (v * 1000.0).round() / 1000.0)),
         _ => c.text.clone(),
     };
-    let random_loss = plan.links.iter().any(|(l, _)| l.lossy());
-    let jitter = plan.links.iter().any(|(l, _)| l.jittery());
-    let rate = plan.links.iter().any(|(l, _)| l.shaped());
+    // Every setting a path had during the run: as planned, and as scheduled events changed it.
+    let changed = plan.events.iter().flat_map(|e| match &e.action {
+        crate::script::events::Action::PathChange { forward, back, .. } => vec![&**forward, &**back],
+        _ => Vec::new(),
+    });
+    let configs: Vec<&crate::link::LinkConfig> = plan.links.iter().map(|(l, _)| l).chain(changed).collect();
+    let random_loss = configs.iter().any(|l| l.lossy());
+    let jitter = configs.iter().any(|l| l.jittery());
+    let rate = configs.iter().any(|l| l.shaped());
     let unmet = c.holds_when.iter().find_map(|cond| match cond {
         Condition::Lossless if random_loss => {
             Some("holds only on paths without random loss, and this run had random loss".to_string())

@@ -79,6 +79,10 @@ impl Schedule {
                 Action::HostUp { host } => net.faults.set_host(*host, None),
                 Action::PathDown { a, b } => net.faults.set_path(*a, *b, Some(format!("event: {}", e.label))),
                 Action::PathUp { a, b } => net.faults.set_path(*a, *b, None),
+                Action::PathChange { a, b, forward, back } => {
+                    net.reconfigure_link(*a, *b, at, (**forward).clone());
+                    net.reconfigure_link(*b, *a, at, (**back).clone());
+                }
                 Action::DnsRecord { name, hosts } => {
                     let addrs: Vec<_> = hosts.iter().map(|&h| net.hosts[h].addr).collect();
                     for s in servers.iter_mut() {
@@ -92,6 +96,7 @@ impl Schedule {
                 Action::HostUp { host } => ("host_up", name(host)),
                 Action::PathDown { a, b } => ("path_down", format!("{}–{}", name(a), name(b))),
                 Action::PathUp { a, b } => ("path_up", format!("{}–{}", name(a), name(b))),
+                Action::PathChange { a, b, .. } => ("path_change", format!("{}–{}", name(a), name(b))),
                 Action::DnsRecord { name, .. } => ("dns", name.clone()),
             };
             let since = at.saturating_since(t0.unwrap_or(at));

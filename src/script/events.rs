@@ -12,6 +12,11 @@
 //! path = ["client", "server"]
 //! state = "down"                          # or "up"
 //!
+//! [[scenario.event]]                      # a path's settings change (both directions, or
+//! at = "20s"                              # `up` / `down` for one): the words apply on top of
+//! path = ["client", "server"]             # the path as the lab file sets it, so a later
+//! netem = "delay 100ms loss 5%"           # event with `netem = ""` restores it
+//!
 //! [[scenario.event]]                      # the authority moves a name (health-checked DNS)
 //! at = "30s"
 //! dns = "api.example.lab"
@@ -30,6 +35,7 @@ use super::params::{self, Field, Kind};
 use super::plan::{DnsPlan, HostPlan};
 use super::raw::Scalar;
 use super::InputError;
+use crate::link::LinkConfig;
 use crate::sim::fault::HostFault;
 
 /// What an event does.
@@ -53,6 +59,13 @@ pub enum Action {
         a: usize,
         b: usize,
     },
+    /// The path's settings from now on: `forward` from `a` to `b`, `back` from `b` to `a`.
+    PathChange {
+        a: usize,
+        b: usize,
+        forward: Box<LinkConfig>,
+        back: Box<LinkConfig>,
+    },
     /// The authority answers `name` with these hosts' addresses from now on.
     DnsRecord {
         name: String,
@@ -74,7 +87,7 @@ pub struct EventPlan {
 }
 
 /// The keys of an event table, with what they mean (for errors and `show`).
-pub const EVENT_FIELDS: [Field; 8] = [
+pub const EVENT_FIELDS: [Field; 11] = [
     Field::new("at", Kind::Duration(params::SPAN), "when, since the scenario's time 0 (or since step `after` started)"),
     Field::new(
         "after",
@@ -85,38 +98,41 @@ pub const EVENT_FIELDS: [Field; 8] = [
     Field::new("path", Kind::Text, "the two hosts whose path is cut or restored"),
     Field::new("state", Kind::Choice(STATES), "down or up"),
     Field::new("mode", Kind::Choice(MODES), "how a down host treats packets: blackhole (silent) or reject (RST, ICMP)"),
+    Field::new("netem", Kind::Text, "a path's new settings, both ways, on top of the path as the lab sets it"),
+    Field::new("up", Kind::Text, "a path's new settings from its first host to its second"),
+    Field::new("down", Kind::Text, "a path's new settings from its second host to its first"),
     Field::new("dns", Kind::Text, "the DNS name the authority moves"),
     Field::new("to", Kind::Text, "the host (or list of hosts) the name points at from then on"),
 ];
 const STATES: &[&str] = &["down", "up"];
 const MODES: &[&str] = &["blackhole", "reject"];
 
+/// What resolving events needs from the scenario's plan.
+pub struct Context<'a> {
+    pub hosts: &'a [HostPlan],
+    pub dns: Option<&'a DnsPlan>,
+    pub params: &'a Params,
+    /// (warm-up steps, steps), for `after`.
+    pub steps: (usize, usize),
+    /// A direction's settings as the lab file sets them, `(from, to)`.
+    pub link: &'a dyn Fn(usize, usize) -> LinkConfig,
+    /// Netem words on top of a config (trace files read next to the lab), `field` for errors.
+    pub words: &'a dyn Fn(LinkConfig, &str, &str) -> Result<LinkConfig, InputError>,
+}
+
 /// Resolves the scenario's `[[scenario.event]]` tables, in time order (ties in file order).
-pub fn resolve(
-    tables: &[toml::Table],
-    hosts: &[HostPlan],
-    dns: Option<&DnsPlan>,
-    params: &Params,
-    steps: (usize, usize),
-    at: &str,
-) -> Result<Vec<EventPlan>, InputError> {
+pub fn resolve(tables: &[toml::Table], cx: &Context<'_>, at: &str) -> Result<Vec<EventPlan>, InputError> {
     let mut events = Vec::with_capacity(tables.len());
     for (i, table) in tables.iter().enumerate() {
-        events.push(event(table, hosts, dns, params, steps, &format!("{at}.event[{}]", i + 1))?);
+        events.push(event(table, cx, &format!("{at}.event[{}]", i + 1))?);
     }
     events.sort_by_key(|e| (e.after.is_some(), e.at));
     Ok(events)
 }
 
-/// One event table; `steps` is (warm-up steps, steps), for `after`.
-fn event(
-    table: &toml::Table,
-    hosts: &[HostPlan],
-    dns: Option<&DnsPlan>,
-    params: &Params,
-    steps: (usize, usize),
-    at: &str,
-) -> Result<EventPlan, InputError> {
+/// One event table.
+fn event(table: &toml::Table, cx: &Context<'_>, at: &str) -> Result<EventPlan, InputError> {
+    let (hosts, dns, params, steps) = (cx.hosts, cx.dns, cx.params, cx.steps);
     let allowed: Vec<&str> = EVENT_FIELDS.iter().map(|f| f.key).chain(["name"]).collect();
     if let Some(key) = table.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(InputError::new(format!("{at}: unknown key `{key}` (allowed: {})", allowed.join(", "))));
@@ -203,6 +219,49 @@ fn event(
                 }
                 _ => (Action::HostUp { host: h }, format!("{name} comes back up")),
             }
+        }
+        "path" if ["netem", "up", "down"].iter().any(|k| table.contains_key(*k)) => {
+            if state.is_some() {
+                return Err(InputError::new(format!(
+                    "{at}: a path event either changes the path's settings (`netem`, `up`, `down`) or sets its `state`, not both"
+                )));
+            }
+            let ends = names("path")?.unwrap_or_default();
+            let [a, b] = ends.as_slice() else {
+                return Err(InputError::new(format!(
+                    "{at}.path: expected two host names, e.g. path = [\"client\", \"server\"]"
+                )));
+            };
+            let (ha, hb) = (host(a, "path")?, host(b, "path")?);
+            // Empty words are allowed: the path as the lab file sets it.
+            let text = |key: &str| match table.get(key) {
+                Some(toml::Value::String(w)) if w.trim().is_empty() => Ok(Some(String::new())),
+                _ => value(key).and_then(|v| v.map(|v| v.string()).transpose()),
+            };
+            let (both, up, down) = (text("netem")?, text("up")?, text("down")?);
+            let apply = |from: usize, to: usize, side: &Option<String>, key: &str| {
+                let mut cfg = (cx.link)(from, to);
+                if let Some(w) = &both {
+                    cfg = (cx.words)(cfg, w, &format!("{at}.netem"))?;
+                }
+                if let Some(w) = side {
+                    cfg = (cx.words)(cfg, w, &format!("{at}.{key}"))?;
+                }
+                cfg.validate().map_err(|e| InputError::new(format!("{at}: {e}")))?;
+                Ok::<_, InputError>(cfg)
+            };
+            let forward = Box::new(apply(ha, hb, &up, "up")?);
+            let back = Box::new(apply(hb, ha, &down, "down")?);
+            let words: Vec<String> = [("", &both), ("up: ", &up), ("down: ", &down)]
+                .iter()
+                .filter_map(|(p, w)| {
+                    w.as_ref().map(|w| format!("{p}{}", if w.trim().is_empty() { "as set" } else { w }))
+                })
+                .collect();
+            (
+                Action::PathChange { a: ha, b: hb, forward, back },
+                format!("the path {a}–{b} changes: {}", words.join("; ")),
+            )
         }
         "path" => {
             let ends = names("path")?.unwrap_or_default();

@@ -137,6 +137,21 @@ fn check_shape(raw: &RawLink, field: &str, shape: Shape) -> Result<(), InputErro
     Ok(())
 }
 
+/// Netem `words` on top of `cfg`, trace files read next to the lab file (a scheduled event's
+/// change of a path); `field` names the words in errors.
+pub fn apply_words(
+    lab: &Lab,
+    hosts: &[HostPlan],
+    params: &Params,
+    cfg: LinkConfig,
+    words: &str,
+    field: &str,
+) -> Result<LinkConfig, InputError> {
+    let dir = (!lab.origin.starts_with("built-in:"))
+        .then(|| Path::new(&lab.origin).parent().map(Path::to_path_buf).unwrap_or_default());
+    Resolver { params, dir, hosts }.netem(cfg, words, field)
+}
+
 /// What resolving keys needs: the parameters, the lab's directory (for traces) and the hosts
 /// (for `host NAME` in a match).
 struct Resolver<'a> {

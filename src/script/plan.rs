@@ -337,8 +337,17 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         super::step_checks::check_step(step, &hosts, dns.as_ref(), &at)?;
     }
     super::step_checks::check_sequence(warmup.iter().chain(&main), &at)?;
-    let steps_count = (warmup.len(), main.len());
-    let events = super::events::resolve(&sc.events, &hosts, dns.as_ref(), &params, steps_count, &at)?;
+    let link = |from: usize, to: usize| links[from * n + to].0.clone();
+    let words = |cfg: LinkConfig, w: &str, field: &str| super::paths::apply_words(lab, &hosts, &params, cfg, w, field);
+    let cx = super::events::Context {
+        hosts: &hosts,
+        dns: dns.as_ref(),
+        params: &params,
+        steps: (warmup.len(), main.len()),
+        link: &link,
+        words: &words,
+    };
+    let events = super::events::resolve(&sc.events, &cx, &at)?;
     let mut kernel = Vec::new();
     for name in &sc.kernel {
         let h = host_index(name, &format!("{at}.kernel"))?;

@@ -75,7 +75,7 @@ pub struct Expectation {
 pub struct EventRow {
     /// Since the scenario's time 0.
     pub at_ms: f64,
-    /// `host_down`, `host_up`, `path_down`, `path_up` or `dns`.
+    /// `host_down`, `host_up`, `path_down`, `path_up`, `path_change` or `dns`.
     pub kind: String,
     /// The host that went down or came up, or the path's two hosts, or the DNS name.
     pub target: String,
