@@ -302,16 +302,21 @@ impl Fleet {
                     self.connect(p, r, addrs, now, net)?;
                     continue;
                 }
-                self.records[r].queried = true;
-                let program = &mut self.programs[p];
-                program.waiting.push(r);
-                if !program.lookup {
-                    program.lookup = true;
-                    self.lookups.start(now, &self.spec.name, p as u64, &mut net.hosts[self.host].sockets);
-                }
+                self.await_lookup(p, r, now, net);
             }
         }
         Ok(())
+    }
+
+    /// Request `r` waits for program `p`'s lookup, which starts now unless one is running.
+    fn await_lookup(&mut self, p: usize, r: usize, now: Instant, net: &mut Network) {
+        self.records[r].queried = true;
+        let program = &mut self.programs[p];
+        program.waiting.push(r);
+        if !program.lookup {
+            program.lookup = true;
+            self.lookups.start(now, &self.spec.name, p as u64, &mut net.hosts[self.host].sockets);
+        }
     }
 
     /// Program `p`'s query was answered (`None`: the name does not exist).
@@ -493,15 +498,7 @@ impl Fleet {
                         self.note_addr(r, a);
                     }
                 }
-                None => {
-                    self.records[r].queried = true;
-                    let program = &mut self.programs[p];
-                    program.waiting.push(r);
-                    if !program.lookup {
-                        program.lookup = true;
-                        self.lookups.start(now, &self.spec.name, p as u64, &mut net.hosts[self.host].sockets);
-                    }
-                }
+                None => self.await_lookup(p, r, now, net),
             }
         }
         Ok(())
