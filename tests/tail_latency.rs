@@ -223,3 +223,32 @@ fn each_requests_time_splits_into_parts_that_add_up() {
     let p999 = out.timeline.breakdown.iter().find(|x| x.percentile == 99.9).unwrap();
     assert!(p999.gateway_ms >= 40.0, "{p999:?}");
 }
+
+/// Tied requests at settings that are not the lab's: 2 calls, replicas serving 2 at a time,
+/// 300 requests a second, the second copy after 2 ms. Both copies of a call are either one
+/// dropped from a queue, or both run (counted): every tied copy is accounted for; the tail
+/// falls below the untied chain's at the same load, and the work done twice stays small.
+#[test]
+fn tied_calls_wait_in_the_shorter_queue() {
+    let set = [
+        ("calls", "2"),
+        ("backend_concurrency", "2"),
+        ("rate", "300"),
+        ("requests", "2500"),
+        ("tie_delay", "2ms"),
+        ("hop_rtt", "1ms"),
+    ];
+    let (_, queued) = run("queued", &set, 11);
+    let (_, tied) = run("tied", &set, 11);
+    assert_eq!(metric(&tied, "failed_requests"), 0.0);
+    let ties = metric(&tied, "ties");
+    assert!(ties > 0.98 * 5000.0 && ties <= 5000.0, "{ties} tied copies of 5,000 calls");
+    let (dropped, both) = (metric(&tied, "tie_dropped"), metric(&tied, "tie_both_ran"));
+    assert!(dropped + both <= ties && dropped + both >= 0.95 * ties, "{dropped} dropped + {both} both, of {ties}");
+    assert!(both < 0.15 * ties, "{both} of {ties} calls ran twice");
+    let (q99, t99) = (metric(&queued, "latency_p99_ms"), metric(&tied, "latency_p99_ms"));
+    assert!(t99 < 0.85 * q99, "p99 tied {t99} ms, queued {q99} ms");
+    // The queued chain's p99 request spent more time queueing than the tied one's.
+    let queue = |o: &ScenarioOutput| o.timeline.breakdown.iter().find(|b| b.percentile == 99.0).unwrap().queue_ms;
+    assert!(queue(&tied) < queue(&queued), "queue at p99: tied {}, queued {}", queue(&tied), queue(&queued));
+}

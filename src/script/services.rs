@@ -8,7 +8,7 @@
 //! handler = "gateway"          # bytes | service | gateway
 //! upstream = "backend"         # a host, or all replicas of one
 //! calls = 4
-//! policy = "hedged"            # sequential | parallel | hedged
+//! policy = "hedged"            # sequential | parallel | hedged | tied
 //! hedge_after = "p95"          # a percentile of recent calls, or a duration
 //! ```
 //!
@@ -34,7 +34,7 @@ use crate::service::{GatewaySpec, Handler, HedgeAfter, Policy, Replica, ServiceS
 pub const HANDLERS: &[&str] = &["bytes", "service", "gateway"];
 /// Shapes a service time can be given in by its p50 and p99 (`dist`, `p50`, `p99`).
 pub const DISTS: &[&str] = &["lognormal", "pareto"];
-pub const POLICIES: &[&str] = &["sequential", "parallel", "hedged"];
+pub const POLICIES: &[&str] = &["sequential", "parallel", "hedged", "tied"];
 /// `tls` and `upstream_tls`: a TLS version, or plain HTTP.
 pub const TLS_CHOICES: &[&str] = &["1.2", "1.3", "none"];
 /// The port HTTPS is on by default (a service there serves TLS 1.3 unless `tls` says otherwise).
@@ -49,7 +49,7 @@ pub const POOL: IntRange = IntRange::new(0, 1000);
 pub const RETRIES: IntRange = IntRange::new(0, 10);
 
 /// The keys of `[[host.service]]`, and which handler each belongs to (`None`: all).
-pub const FIELDS: [(Field, Option<&str>); 22] = [
+pub const FIELDS: [(Field, Option<&str>); 23] = [
     (Field::new("port", Kind::Int(PORT), "TCP port it listens on (default 80)"), None),
     (
         Field::new(
@@ -115,6 +115,14 @@ pub const FIELDS: [(Field, Option<&str>); 22] = [
             "hedge_after",
             Kind::HedgeAfter,
             "hedged: a percentile of recent calls (\"p95\") or a delay (\"10ms\"; other policies ignore it)",
+        ),
+        Some("gateway"),
+    ),
+    (
+        Field::new(
+            "tie_delay",
+            Kind::Duration(params::SPAN),
+            "tied: the second copy goes this long after the first (default 0ms; other policies ignore it)",
         ),
         Some("gateway"),
     ),
@@ -336,6 +344,7 @@ fn gateway(
     let wait_for = get("wait_for")?.map(|v| v.int(CALLS)).transpose()?.map(|k| k as u32);
     let hedge_text = get("hedge_after")?.map(|v| v.string()).transpose()?.unwrap_or_else(|| "p95".into());
     let after = hedge_after(&hedge_text, &format!("{at}.hedge_after"))?;
+    let tie_delay = get("tie_delay")?.map(|v| v.duration_in(params::SPAN)).transpose()?.unwrap_or_default();
     let policy = match get("policy")?.map(|v| v.choice(POLICIES)).transpose()?.as_deref() {
         Some("parallel") => {
             if let Some(k) = wait_for.filter(|&k| k > calls) {
@@ -345,13 +354,16 @@ fn gateway(
             }
             Policy::Parallel { wait_for }
         }
-        Some("hedged") => {
+        Some(p @ ("hedged" | "tied")) => {
             if groups.iter().any(|g| g.len() < 2) {
                 return Err(InputError::new(format!(
-                    "{at}.policy: hedged needs at least two replicas of `{upstream}` (give it replicas = 2 or more)"
+                    "{at}.policy: {p} needs at least two replicas of `{upstream}` (give it replicas = 2 or more)"
                 )));
             }
-            Policy::Hedged { after }
+            match p {
+                "tied" => Policy::Tied { delay: tie_delay },
+                _ => Policy::Hedged { after },
+            }
         }
         _ => Policy::Sequential,
     };

@@ -6,6 +6,9 @@
 //! - **hedged**: sequential, but a call not answered after the hedge delay (a fixed time, or
 //!   the observed percentile of recent calls) is sent again to another replica; the first
 //!   answer wins and the other copy is cancelled (Dean & Barroso, "The Tail at Scale", 2013).
+//! - **tied**: sequential, each call sent to two replicas (the second copy after `delay`), each
+//!   copy naming the other; the replica that starts its copy first has the other dropped from
+//!   its queue ([`super::tie`]), and the first answer wins, as with a hedge.
 //! - a **per-try timeout** cancels a try and retries on another replica, while the retry
 //!   budget allows; a **deadline** covers the whole request, every try included, and answers
 //!   504 when it passes (gRPC's deadline semantics).
@@ -55,6 +58,8 @@ enum TryKind {
     First,
     Hedge,
     Retry,
+    /// A tied call's second copy.
+    Tie,
 }
 
 /// Why a try is cancelled (its connection reset), for the captures.
@@ -78,6 +83,7 @@ fn try_name(calls: u32, req: Option<u64>, conn: u64, k: usize, attempt: usize, k
         TryKind::First => {}
         TryKind::Hedge => name.push_str(&format!(", try {attempt} (a hedge)")),
         TryKind::Retry => name.push_str(&format!(", try {attempt} (a retry)")),
+        TryKind::Tie => name.push_str(&format!(", try {attempt} (the tied copy)")),
     }
     name
 }
@@ -164,6 +170,7 @@ impl Gateway {
         }
         let hedge_delay = match spec.policy {
             Policy::Hedged { after: HedgeAfter::Delay(d) } => Some(d),
+            Policy::Tied { delay } => Some(delay),
             _ => None,
         };
         Ok(Gateway {
@@ -264,15 +271,29 @@ impl Gateway {
         self.round_robin[g] += 1;
         self.budget = (self.budget + self.spec.retry_ratio).min(RETRY_BUDGET_MAX);
         self.log.calls += 1;
-        let hedge_at = self.hedge_delay.filter(|_| matches!(self.spec.policy, Policy::Hedged { .. })).map(|d| now + d);
+        let copies = matches!(self.spec.policy, Policy::Hedged { .. } | Policy::Tied { .. });
+        let hedge_at = self.hedge_delay.filter(|_| copies).map(|d| now + d);
         if let Some(call) = self.plans.get_mut(&conn).and_then(|p| p.calls.get_mut(k)) {
             call.started = Some(now);
             call.hedge_at = hedge_at;
         }
-        self.send_try(conn, k, upstream, TryKind::First, now, net);
+        let twin = matches!(self.spec.policy, Policy::Tied { .. }).then(|| self.next_replica(upstream));
+        self.send_try(conn, k, upstream, TryKind::First, twin, now, net);
     }
 
-    fn send_try(&mut self, conn: u64, k: usize, upstream: usize, kind: TryKind, now: Instant, net: &mut Network) {
+    /// Sends try `kind` of call `k` to `upstream`; a tied copy's path names its `twin`.
+    #[allow(clippy::too_many_arguments)]
+    fn send_try(
+        &mut self,
+        conn: u64,
+        k: usize,
+        upstream: usize,
+        kind: TryKind,
+        twin: Option<usize>,
+        now: Instant,
+        net: &mut Network,
+    ) {
+        let tie = twin.map_or(String::new(), |t| super::tie::query(self.upstreams[t].addr()));
         let tag = self.next_tag;
         self.next_tag += 1;
         let Some(plan) = self.plans.get_mut(&conn) else { return };
@@ -284,7 +305,7 @@ impl Gateway {
         self.tags.insert(tag, (conn, k));
         let calls = self.spec.calls;
         let name = move || try_name(calls, req_id, conn, k, attempt, kind);
-        self.upstreams[upstream].send(tag, format!("/c/{req}/{k}/{attempt}"), net, name);
+        self.upstreams[upstream].send(tag, format!("/c/{req}/{k}/{attempt}{tie}"), net, name);
         self.log.tries += 1;
         self.sent = true;
     }
@@ -415,7 +436,7 @@ impl Gateway {
         let next = self.next_replica(tries.last().map_or(0, |t| t.upstream));
         self.budget -= 1.0;
         self.log.retries += 1;
-        self.send_try(conn, k, next, TryKind::Retry, now, net);
+        self.send_try(conn, k, next, TryKind::Retry, None, now, net);
         true
     }
 
@@ -516,8 +537,13 @@ impl Gateway {
             }
             let last = call.tries.last().map_or(0, |t| t.upstream);
             let next = self.next_replica(last);
-            self.log.hedges += 1;
-            self.send_try(conn, k, next, TryKind::Hedge, now, net);
+            if let Policy::Tied { .. } = self.spec.policy {
+                self.log.ties += 1;
+                self.send_try(conn, k, next, TryKind::Tie, Some(last), now, net);
+            } else {
+                self.log.hedges += 1;
+                self.send_try(conn, k, next, TryKind::Hedge, None, now, net);
+            }
         }
     }
 

@@ -16,6 +16,7 @@
 pub mod fleet;
 pub mod gateway;
 pub mod server;
+pub mod tie;
 pub mod tls;
 pub mod upstream;
 pub mod workload;
@@ -100,6 +101,12 @@ pub enum Policy {
     Hedged {
         after: HedgeAfter,
     },
+    /// Sequential, each call sent to two replicas, the second copy `delay` after the first,
+    /// each naming the other: the replica that starts it first cancels the other's queued
+    /// copy ([`tie`]).
+    Tied {
+        delay: Duration,
+    },
 }
 
 /// When a hedge goes.
@@ -134,6 +141,7 @@ pub struct RequestId {
 impl RequestId {
     /// Reads `/r/N` or `/c/N/k/a`; `None` for any other path.
     pub fn parse(path: &str) -> Option<RequestId> {
+        let path = path.split_once('?').map_or(path, |(p, _)| p);
         if let Some(n) = path.strip_prefix("/r/") {
             return Some(RequestId { req: n.parse().ok()?, call: None });
         }
@@ -190,6 +198,11 @@ pub struct ServiceLog {
     pub service_us: Vec<u64>,
     /// Per answered request: who asked, and when it arrived and was answered.
     pub served: Vec<Served>,
+    /// Tied copies this service dropped from its queue because the twin started first.
+    pub tie_dropped: u64,
+    /// Tied copies this service started (request, call): a call started at two services ran
+    /// twice.
+    pub tied_started: Vec<(u64, u32)>,
 }
 
 /// One request a gateway answered.
@@ -205,6 +218,15 @@ pub struct GatewayRequest {
     pub calls_ok: u32,
 }
 
+/// Calls whose tied copies both started (at two services): the work done twice.
+pub fn tied_both_ran<'a>(logs: impl Iterator<Item = &'a ServiceLog>) -> u64 {
+    let mut seen = std::collections::HashMap::new();
+    for call in logs.flat_map(|l| l.tied_started.iter()) {
+        *seen.entry(*call).or_insert(0u32) += 1;
+    }
+    seen.values().filter(|&&n| n >= 2).count() as u64
+}
+
 /// What a gateway saw.
 #[derive(Clone, Debug, Default)]
 pub struct GatewayLog {
@@ -216,6 +238,8 @@ pub struct GatewayLog {
     pub calls: u64,
     pub tries: u64,
     pub hedges: u64,
+    /// Second copies of tied calls sent.
+    pub ties: u64,
     pub retries: u64,
     /// Retries the budget refused.
     pub retries_refused: u64,

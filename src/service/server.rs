@@ -8,6 +8,11 @@
 //! whose connection is reset before it is answered (a caller cancelling it) is dropped,
 //! queued or not, and frees its place.
 //!
+//! A tied copy of a call ([`super::tie`]) names its twin: when this service starts it, it sends
+//! the twin's service a cancellation over UDP (on the same port number), and when a
+//! cancellation arrives for a copy still in its queue, it drops the copy and resets its
+//! connection (the gateway waits for the twin).
+//!
 //! A service with `tls` speaks HTTPS: each accepted connection runs a rustls
 //! `ServerConnection` from the host's own TLS world (as the runner's HTTPS server does), and
 //! a request is read once the handshake has delivered it (RFC 8446 §2: with TLS 1.3 it comes
@@ -23,7 +28,8 @@ use rand_chacha::ChaCha8Rng;
 use rustls::{ServerConfig, ServerConnection};
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp::{self, State};
-use smoltcp::wire::IpAddress;
+use smoltcp::socket::udp;
+use smoltcp::wire::{IpAddress, IpEndpoint};
 
 use super::gateway::Gateway;
 use super::tls::ServiceTls;
@@ -34,6 +40,9 @@ use crate::proto::http1;
 use crate::proto::stream::{tcp_socket, Stream};
 use crate::sim::network::{Expect, Network};
 use crate::time::Instant;
+
+/// How long a cancellation is remembered for a tied copy that has not arrived yet.
+pub const TIE_MEMORY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What the service is doing with a connection's request.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -72,6 +81,11 @@ pub struct HttpService {
     tls: Option<Arc<ServerConfig>>,
     tcp: TcpConfig,
     listener: SocketHandle,
+    /// UDP on the service's port, for tied copies' cancellations.
+    ties: SocketHandle,
+    /// Cancellations that came before their copy (request, call, when): the copy is dropped
+    /// as it arrives. Kept for [`TIE_MEMORY`].
+    early_cancels: VecDeque<(u64, u32, Instant)>,
     conns: Vec<Conn>,
     next_conn: u64,
     runtime: Runtime,
@@ -110,12 +124,19 @@ impl HttpService {
         // A fresh socket in a set we own: listening cannot fail.
         let _ = socket.listen(spec.port);
         let listener = net.hosts[host].sockets.add(socket);
+        let buffer = || udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 64], vec![0; 8 * 1024]);
+        let mut ties = udp::Socket::new(buffer(), buffer());
+        // A fresh socket set's port: binding cannot fail.
+        let _ = ties.bind(spec.port);
+        let ties = net.hosts[host].sockets.add(ties);
         Ok(HttpService {
             host,
             port: spec.port,
             tls: server_tls,
             tcp,
             listener,
+            ties,
+            early_cancels: VecDeque::new(),
             conns: Vec::new(),
             next_conn: 0,
             runtime,
@@ -196,6 +217,7 @@ impl HttpService {
             }
         }
         self.queue.extend(arrived);
+        self.drop_cancelled_ties(now, net);
         self.admit(now, net)?;
         if let Runtime::Gateway(g) = &mut self.runtime {
             g.poll(now, net)?;
@@ -236,6 +258,18 @@ impl HttpService {
             let Some(c) = self.conns.iter_mut().find(|c| c.id == id) else { continue };
             let Some(Job::Queued { arrived }) = c.job else { continue };
             self.log.queue_wait_us.push((now - arrived).as_micros() as u64);
+            if let (Some(twin), Some(id)) = (super::tie::twin(&c.path), RequestId::parse(&c.path)) {
+                // This copy starts first (as far as this service knows): the twin may drop its own.
+                if let Some((k, _)) = id.call {
+                    self.log.tied_started.push((id.req, k));
+                    let to = IpEndpoint::new(IpAddress::Ipv4(*twin.ip()), twin.port());
+                    let why =
+                        || format!("tied copy started here: cancels its twin's copy of call {k} of request {}", id.req);
+                    net.explain_next(self.host, self.port, twin, Expect::Datagram, why);
+                    let udp = net.hosts[self.host].sockets.get_mut::<udp::Socket>(self.ties);
+                    let _ = udp.send_slice(&super::tie::cancel_message(id.req, k), to);
+                }
+            }
             c.job = Some(match &mut self.runtime {
                 Runtime::Bytes => Job::Serving { arrived, started: now, until: now },
                 Runtime::Service { time, rng, .. } => {
@@ -249,6 +283,48 @@ impl HttpService {
             self.active += 1;
         }
         Ok(())
+    }
+
+    /// Reads the twins' cancellations: a copy still queued is dropped and its connection reset;
+    /// one already started runs on (the work is done twice: see [`super::tied_both_ran`]); one
+    /// not here yet is dropped when it arrives (within [`TIE_MEMORY`]).
+    fn drop_cancelled_ties(&mut self, now: Instant, net: &mut Network) {
+        let udp = net.hosts[self.host].sockets.get_mut::<udp::Socket>(self.ties);
+        while let Ok((bytes, _)) = udp.recv() {
+            if let Some((req, k)) = super::tie::parse_cancel(bytes) {
+                self.early_cancels.push_back((req, k, now));
+            }
+        }
+        while self.early_cancels.front().is_some_and(|(_, _, at)| *at + TIE_MEMORY < now) {
+            self.early_cancels.pop_front();
+        }
+        let mut i = 0;
+        while i < self.early_cancels.len() {
+            let (req, k, _) = self.early_cancels[i];
+            let same_call = |c: &Conn| {
+                RequestId::parse(&c.path).is_some_and(|id| id.req == req && id.call.is_some_and(|(kk, _)| kk == k))
+            };
+            let Some(c) = self.conns.iter_mut().find(|c| c.job.is_some() && same_call(c)) else {
+                i += 1;
+                continue;
+            };
+            self.early_cancels.remove(i);
+            if !matches!(c.job, Some(Job::Queued { .. })) {
+                // Started already: both copies run (the services' logs tell).
+                continue;
+            }
+            let id = c.id;
+            self.queue.retain(|&q| q != id);
+            c.job = None;
+            self.log.tie_dropped += 1;
+            let sockets = &mut net.hosts[self.host].sockets;
+            let remote = sockets.get::<tcp::Socket>(c.stream.handle).remote_endpoint();
+            if let Some(IpEndpoint { addr: IpAddress::Ipv4(ip), port }) = remote {
+                let why = || format!("reset: drops its queued copy of {}: the tied copy started first", c.path);
+                net.explain_next(self.host, self.port, SocketAddrV4::new(ip, port), Expect::Reset, why);
+            }
+            net.hosts[self.host].sockets.get_mut::<tcp::Socket>(c.stream.handle).abort();
+        }
     }
 
     /// Writes the responses that are due (saying, in the captures, which request each answers).

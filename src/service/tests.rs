@@ -243,3 +243,38 @@ fn parallel_can_answer_after_the_first_k() {
     let mean = w.workload.records.iter().map(|r| r.latency_us().unwrap() as f64).sum::<f64>() / 200.0 / 1000.0;
     assert!((20.0..24.0).contains(&mean), "mean {mean} ms");
 }
+
+/// Tied requests (Dean & Barroso): both copies queue at two replicas that serve one request at
+/// a time; the one that starts first has the other dropped from its queue. Under load, the tied
+/// call waits for the shorter queue: the tail falls well below the untied one at the same load,
+/// and far less work is done twice than copies were sent.
+#[test]
+fn tied_copies_cancel_each_other_and_cut_the_queueing_tail() {
+    let load = Arrival::Open { per_second: 200.0 };
+    let p99 = |w: &World| {
+        let mut lat: Vec<u64> = w.workload.records.iter().filter_map(|r| r.latency_us()).collect();
+        lat.sort_unstable();
+        lat[lat.len() * 99 / 100 - 1] as f64 / 1000.0
+    };
+    let (mut net, mut plain) = world_with(2, Policy::Sequential, 1, "exponential mean=7ms", 600, 4, load, Some(1));
+    run(&mut net, &mut plain);
+    // The second copy after one round trip (Dean & Barroso: twice the one-way delay), so a copy
+    // that starts at once has told its twin's service before the twin arrives.
+    let tied = Policy::Tied { delay: Duration::from_micros(500) };
+    let (mut net, mut w) = world_with(2, tied, 1, "exponential mean=7ms", 600, 4, load, Some(1));
+    run(&mut net, &mut w);
+    assert!(w.workload.records.iter().all(|r| r.ok()), "every tied request answered");
+    let g = w.services.list.last().unwrap().gateway().unwrap();
+    assert_eq!(g.log.ties, 600, "every call tied");
+    let backends = &w.services.list[..2];
+    let dropped: u64 = backends.iter().map(|s| s.log.tie_dropped).sum();
+    let both = tied_both_ran(backends.iter().map(|s| &s.log));
+    let served: u64 = backends.iter().map(|s| s.log.answered).sum();
+    // Each call's second copy was dropped from a queue, or both copies ran (or the gateway cut
+    // the loser off first: a few).
+    assert!(dropped + both <= 600 && dropped + both >= 570, "{dropped} dropped, {both} ran twice");
+    assert!(served >= 600 && both < 60, "served {served}, {both} calls ran twice");
+    let (plain_p99, tied_p99) = (p99(&plain), p99(&w));
+    eprintln!("p99 tied {tied_p99} ms, untied {plain_p99} ms; dropped {dropped}, both ran {both}, served {served}");
+    assert!(tied_p99 < 0.7 * plain_p99, "p99 tied {tied_p99} ms, untied {plain_p99} ms");
+}

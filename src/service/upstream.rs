@@ -116,6 +116,11 @@ impl Upstream {
         }
     }
 
+    /// The address it calls.
+    pub fn addr(&self) -> SocketAddrV4 {
+        self.to
+    }
+
     /// Every warm connection is open and idle (the pool is ready before a workload starts).
     pub fn warmed(&self) -> bool {
         self.conns.iter().filter(|c| matches!(c.state, State::Idle)).count() >= self.warm as usize

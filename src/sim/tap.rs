@@ -77,6 +77,8 @@ pub enum Expect {
     Data,
     /// The next reset (an aborted connection).
     Reset,
+    /// The next UDP datagram between the two endpoints.
+    Datagram,
 }
 
 /// The TCP endpoints of a packet, (source, destination), when it is TCP over IPv4.
@@ -132,12 +134,18 @@ impl Explanations {
         if self.pending.is_empty() {
             return None;
         }
-        let (src, dst) = tcp_endpoints(s)?;
-        let Transport::Tcp { flags, payload_len, .. } = &s.transport else { return None };
+        let (src, dst) = match (s.src, s.dst, &s.transport) {
+            (IpAddr::V4(src), IpAddr::V4(dst), Transport::Udp { src_port, dst_port, .. }) => {
+                (SocketAddrV4::new(src, *src_port), SocketAddrV4::new(dst, *dst_port))
+            }
+            _ => tcp_endpoints(s)?,
+        };
         let (what, _) = self.pending.get(&(src, dst))?;
-        let due = match what {
-            Expect::Data => *payload_len > 0,
-            Expect::Reset => flags.rst,
+        let due = match (what, &s.transport) {
+            (Expect::Data, Transport::Tcp { payload_len, .. }) => *payload_len > 0,
+            (Expect::Reset, Transport::Tcp { flags, .. }) => flags.rst,
+            (Expect::Datagram, Transport::Udp { .. }) => true,
+            _ => false,
         };
         due.then(|| self.pending.remove(&(src, dst)).map(|(_, why)| why)).flatten()
     }

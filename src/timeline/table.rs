@@ -244,7 +244,13 @@ fn workload(s: &Scenario) -> String {
             parts.push(format!("{:.1}% of requests slow", f * 100.0));
         }
         let extra = m("extra_load").unwrap_or(0.0);
-        if extra > 0.0 {
+        if let Some(ties) = m("ties").filter(|&t| t > 0.0) {
+            parts.push(format!(
+                "{ties} tied copies: {} dropped from a queue when the twin started, {} ran twice",
+                m("tie_dropped").unwrap_or(0.0),
+                m("tie_both_ran").unwrap_or(0.0)
+            ));
+        } else if extra > 0.0 {
             parts.push(format!(
                 "extra load {:.1}% ({} hedges, {} retries; {} tries cancelled)",
                 extra * 100.0,

@@ -70,10 +70,11 @@ pub fn measure(records: &[RequestRecord], gateway: Option<&GatewayLog>, t: Thres
     let Some(g) = gateway else { return m };
     m.insert("calls".into(), g.calls as f64);
     if g.calls > 0 {
-        m.insert("extra_load".into(), (g.hedges + g.retries) as f64 / g.calls as f64);
+        m.insert("extra_load".into(), (g.hedges + g.retries + g.ties) as f64 / g.calls as f64);
     }
     for (name, n) in [
         ("hedges", g.hedges),
+        ("ties", g.ties),
         ("retries", g.retries),
         ("cancelled_tries", g.cancelled),
         ("timeouts", g.timeouts),

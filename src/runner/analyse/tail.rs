@@ -19,6 +19,12 @@ impl Analyser for WorkloadMetrics {
         let param = |k: &str| run.plan.params.get(k).and_then(|v| crate::units::parse_duration(v).ok());
         let t = timeline::tail::Thresholds { service_p99: param("service_p99"), slow_time: param("slow_time") };
         scenario.metrics.extend(timeline::tail::measure(&w.records, gateway, t));
+        // Tied calls: the copies the services dropped from their queues, and those both ran.
+        if gateway.is_some_and(|g| g.ties > 0) {
+            let logs = || run.servers.iter().filter_map(|s| s.service()).map(|s| &s.log);
+            scenario.metrics.insert("tie_dropped".into(), logs().map(|l| l.tie_dropped).sum::<u64>() as f64);
+            scenario.metrics.insert("tie_both_ran".into(), crate::service::tied_both_ran(logs()) as f64);
+        }
         if !budgeted {
             scenario.latency_cdf = timeline::tail::latency_cdf(&w.records);
             scenario.breakdown = breakdown(run, &w.records);
