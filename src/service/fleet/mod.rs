@@ -27,111 +27,22 @@ use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
+mod conn;
+mod spec;
+
+use conn::{advance, Conn, Moved};
+pub use spec::{Failure, FleetRecord, FleetSpec, DRAIN_EXTRA, KERNEL_CONNECT_TIMEOUT};
+
 use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
-use smoltcp::iface::SocketSet;
 use smoltcp::socket::tcp::State;
 
 use crate::proto::cwnd::TcpConfig;
 use crate::proto::dns::{ClientCache, Lookups};
 use crate::proto::http1;
-use crate::proto::http_client::{take_port, ConnEvent, HttpConn};
+use crate::proto::http_client::{take_port, HttpConn};
 use crate::sim::network::{Expect, Network};
 use crate::time::Instant;
-
-/// Linux's connect timeout without one set: SYN retries after 1, 2, 4, 8, 16, 32 s, then 64 s
-/// more before giving up (`tcp_syn_retries` = 6).
-pub const KERNEL_CONNECT_TIMEOUT: Duration = Duration::from_secs(127);
-/// How long after the connect timeout the last requests have to finish.
-pub const DRAIN_EXTRA: Duration = Duration::from_secs(5);
-
-/// What the fleet is asked to do.
-#[derive(Clone, Debug, PartialEq)]
-pub struct FleetSpec {
-    /// The DNS name every request goes to.
-    pub name: String,
-    pub port: u16,
-    pub clients: u32,
-    pub interval: Duration,
-    pub duration: Duration,
-    pub cache: ClientCache,
-    /// `None`: the kernel's ([`KERNEL_CONNECT_TIMEOUT`]).
-    pub connect_timeout: Option<Duration>,
-    pub fallback: bool,
-    pub pool: bool,
-}
-
-impl FleetSpec {
-    /// The connect timeout in force.
-    pub fn connect_timeout(&self) -> Duration {
-        self.connect_timeout.unwrap_or(KERNEL_CONNECT_TIMEOUT)
-    }
-}
-
-/// How a request ended, if not with a response.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Failure {
-    /// No connection within the connect timeout, at every address tried.
-    ConnectTimeout,
-    /// Refused (a reset to the SYN), at every address tried.
-    Refused,
-    /// The connection broke (a reset, or closed) before the response ended.
-    Broken,
-    /// The name did not resolve.
-    NotFound,
-    /// Still waiting when the run ended.
-    Unanswered,
-}
-
-impl Failure {
-    pub fn name(self) -> &'static str {
-        match self {
-            Failure::ConnectTimeout => "connect timeout",
-            Failure::Refused => "refused",
-            Failure::Broken => "connection broken",
-            Failure::NotFound => "name not found",
-            Failure::Unanswered => "unanswered at the end of the run",
-        }
-    }
-}
-
-/// One request as its program saw it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct FleetRecord {
-    pub client: u32,
-    pub due: Instant,
-    pub done: Option<Instant>,
-    /// The response's status (0 without one).
-    pub status: u16,
-    pub failure: Option<Failure>,
-    /// The addresses it tried to reach, in order (a pooled request: its connection's).
-    pub addrs: Vec<Ipv4Addr>,
-    /// It asked the resolver (its program's cache did not have the name).
-    pub queried: bool,
-}
-
-impl FleetRecord {
-    pub fn ok(&self) -> bool {
-        self.failure.is_none() && self.status == 200
-    }
-
-    pub fn latency_us(&self) -> Option<u64> {
-        self.done.map(|d| d.saturating_since(self.due).as_micros() as u64)
-    }
-}
-
-/// A connection and the request it carries.
-struct Conn {
-    conn: HttpConn,
-    /// The answer's addresses and which one this connection goes to.
-    addrs: Vec<Ipv4Addr>,
-    at: usize,
-    /// When the current attempt started (for the connect timeout).
-    since: Instant,
-    up: bool,
-    /// The request on it (a fresh connection always has one; a pooled one when busy).
-    request: Option<usize>,
-}
 
 /// One client program.
 struct Program {
@@ -568,45 +479,4 @@ impl Fleet {
             p.waiting.clear();
         }
     }
-}
-
-/// What [`advance`] did to a connection.
-enum Moved {
-    Going,
-    /// The connection just came up.
-    Up,
-    /// The connection attempt failed: refused, or timed out.
-    AttemptFailed(Failure),
-    /// Its request ended: the status, or why not (a pooled connection with no request that
-    /// broke ends as [`Failure::Broken`]).
-    Ended(Result<u16, Failure>),
-}
-
-/// Moves one connection along at `now`.
-fn advance(c: &mut Conn, now: Instant, sockets: &mut SocketSet<'static>, timeout: Duration) -> Result<Moved, String> {
-    c.conn.pump(sockets);
-    if !c.up {
-        return Ok(match c.conn.advance(now, sockets)? {
-            Some(ConnEvent::Ready) => {
-                c.up = true;
-                Moved::Up
-            }
-            Some(ConnEvent::Failed(_)) => Moved::AttemptFailed(Failure::Refused),
-            _ if now >= c.since + timeout => Moved::AttemptFailed(Failure::ConnectTimeout),
-            _ => Moved::Going,
-        });
-    }
-    if c.request.is_none() {
-        let broken = c.conn.peer_closed(sockets) || c.conn.broken();
-        return Ok(if broken { Moved::Ended(Err(Failure::Broken)) } else { Moved::Going });
-    }
-    let read = c.conn.read_response(now);
-    if c.conn.response_done() {
-        let status = c.conn.take_response().and_then(|r| r.status).unwrap_or(0);
-        return Ok(Moved::Ended(Ok(status)));
-    }
-    if read.and_then(|r| r.error).is_some() || c.conn.peer_closed(sockets) || c.conn.broken() {
-        return Ok(Moved::Ended(Err(Failure::Broken)));
-    }
-    Ok(Moved::Going)
 }
