@@ -441,3 +441,20 @@ fn derived_timing_that_goes_negative_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("7s - 3 * 3s - 1.55s") && err.contains("negative"), "{err}");
 }
+
+/// A reader that goes away (`wirelab list | head -1`) is not a crash: the program stops
+/// quietly with status 141 (128 + SIGPIPE), nothing on stderr.
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0i32; 2];
+    // SAFETY: a fresh pipe; the read end is closed at once, so every write to the other fails
+    // with EPIPE (Rust ignores SIGPIPE, as the program under test does).
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    unsafe { libc::close(fds[0]) };
+    let write_end = unsafe { std::process::Stdio::from_raw_fd(fds[1]) };
+    let out = common::wirelab().arg("list").stdout(write_end).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "stderr: {err}");
+    assert!(err.is_empty(), "stderr: {err}");
+}

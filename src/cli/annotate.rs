@@ -86,9 +86,9 @@ pub fn run(args: AnnotateArgs) -> Result<i32, Failure> {
         eprintln!("wrote {} (connection {}: replay it with wirelab run {})", lab.display(), c.number, lab.display());
     }
     if args.json {
-        print!("{}", timeline.to_json());
+        out!("{}", timeline.to_json());
     } else {
-        println!(
+        outln!(
             "{}: {} frames ({} not IP), {} TCP connection(s) with their SYN; wrote {}\n",
             args.input.display(),
             annotated.frames,
@@ -97,7 +97,7 @@ pub fn run(args: AnnotateArgs) -> Result<i32, Failure> {
             out.display()
         );
         for s in &timeline.scenarios {
-            println!("{}", table::scenario(s));
+            outln!("{}", table::scenario(s));
         }
     }
     Ok(0)

@@ -3,6 +3,23 @@
 //! Exit status: 0 when every scenario ran and every expectation held; 1 when a run
 //! completed but an expectation failed or a scenario could not finish; 2 for bad input.
 
+/// `println!` to stdout, except that a reader who went away (`wirelab list | head -1`: a
+/// broken pipe) ends the program quietly with status 141 (128 + SIGPIPE, as a shell reports a
+/// program the signal stopped) instead of a panic. It is used only once a run's work is done
+/// (the namespaces of a real-time run are already gone), so nothing is left behind.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` to stdout, as [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_out(format_args!($($arg)*))
+    };
+}
+
 mod annotate;
 mod output;
 mod report;
@@ -21,6 +38,19 @@ use crate::runner::Clock;
 use crate::script::plan::{self, Overrides, ScenarioPlan};
 use crate::script::{InputError, Lab, BUILTIN};
 use crate::units;
+
+/// Writes to stdout; a broken pipe ends the program with status 141 (see [`outln!`]).
+pub(crate) fn write_out(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        eprintln!("wirelab: cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
+}
 
 const LONG_ABOUT: &str = "\
 wirelab builds emulated network paths (delay, jitter, loss, rate, MTU) between in-process TCP/IP
@@ -296,9 +326,9 @@ fn kernel_hosts(p: &ScenarioPlan) -> String {
 fn list() {
     for (name, _) in BUILTIN {
         let title = Lab::load(name).ok().and_then(|l| l.raw.title).unwrap_or_default();
-        println!("{name:<14} {title}");
+        outln!("{name:<14} {title}");
     }
-    println!("\nwirelab show <lab> describes one: its scenarios, parameters and checks.");
+    outln!("\nwirelab show <lab> describes one: its scenarios, parameters and checks.");
 }
 
 fn run(args: RunArgs) -> Result<i32, Failure> {
@@ -400,22 +430,22 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
     let plots =
         output::write_all(&args.out, &lab.raw.name, &timeline, &outputs, args.pictures).map_err(Failure::Run)?;
     if args.json {
-        print!("{}", timeline.to_json());
+        out!("{}", timeline.to_json());
     } else {
-        print!("{}", crate::timeline::table::lab(&timeline));
-        print!("{}", crate::runner::size_sweep::table(&timeline.size_sweep));
-        print!("{}", crate::runner::loss_table::table(&timeline.loss_table));
+        out!("{}", crate::timeline::table::lab(&timeline));
+        out!("{}", crate::runner::size_sweep::table(&timeline.size_sweep));
+        out!("{}", crate::runner::loss_table::table(&timeline.loss_table));
         if let Some(note) =
             lab.raw.loss_table.as_ref().map(|t| &t.note).filter(|n| !n.is_empty() && !timeline.loss_table.is_empty())
         {
-            println!("   why: {note}\n");
+            outln!("   why: {note}\n");
         }
-        print!("{}", output::theory_table(&timeline));
+        out!("{}", output::theory_table(&timeline));
         for s in &skipped {
-            println!("Skipped {s}");
+            outln!("Skipped {s}");
         }
         if clock == Clock::Realtime {
-            println!(
+            outln!(
                 "Real time: times are wall-clock, so RTT counts are within a few hundredths of whole numbers \
                  (checks allow 5% of an RTT or 3 ms); the size sweep and loss table run in virtual time only."
             );
@@ -423,20 +453,20 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
         let keys = if outputs.iter().any(|o| !o.key_log.is_empty()) { ", TLS key logs" } else { "" };
         match args.capture {
             Keep::None if keys.is_empty() => {
-                println!("{}.json is in {}/ (no captures: --capture none)", lab.raw.name, args.out.display())
+                outln!("{}.json is in {}/ (no captures: --capture none)", lab.raw.name, args.out.display())
             }
-            Keep::None => println!(
+            Keep::None => outln!(
                 "{}.json and the TLS key logs are in {}/ (no captures: --capture none)",
                 lab.raw.name,
                 args.out.display()
             ),
-            _ => println!("Captures{keys} and {}.json are in {}/", lab.raw.name, args.out.display()),
+            _ => outln!("Captures{keys} and {}.json are in {}/", lab.raw.name, args.out.display()),
         }
         if !plots.is_empty() {
-            println!("Plots (SVG) in {}/: {}", args.out.display(), output::plot_summary(&plots));
+            outln!("Plots (SVG) in {}/: {}", args.out.display(), output::plot_summary(&plots));
         }
         if args.pictures.html() {
-            println!("Report, with a ladder of every packet: {}/{}.html", args.out.display(), lab.raw.name);
+            outln!("Report, with a ladder of every packet: {}/{}.html", args.out.display(), lab.raw.name);
         }
     }
     if let Some(status) = realtime::signal_exit_status() {

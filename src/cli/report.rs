@@ -42,7 +42,7 @@ pub fn run(args: ReportArgs) -> Result<i32, Failure> {
     let extras = from_dir(dir, &t);
     let out = args.out.unwrap_or_else(|| dir.join(format!("{}.html", t.lab)));
     output::write_atomic(&out, report::render(&t, &extras).as_bytes()).map_err(Failure::Run)?;
-    println!("wrote {} ({} scenarios, {} ladders)", out.display(), t.scenarios.len(), extras.ladders.len());
+    outln!("wrote {} ({} scenarios, {} ladders)", out.display(), t.scenarios.len(), extras.ladders.len());
     Ok(0)
 }
 

@@ -453,7 +453,7 @@ pub fn run(args: SweepArgs) -> Result<i32, Failure> {
         .map_err(Failure::Run)?;
 
     let shown_names: Vec<&str> = chosen.iter().map(|&s| names[s]).collect();
-    print!("{}", summary(&grid, &args, &lab_name, &shown_names, &mine, &values, total));
+    out!("{}", summary(&grid, &args, &lab_name, &shown_names, &mine, &values, total));
     if args.pictures == SweepPictures::Svg {
         let runs = runs_of(&grid, &mine, &values);
         let mut written = Vec::new();
@@ -465,12 +465,12 @@ pub fn run(args: SweepArgs) -> Result<i32, Failure> {
             written.push(name);
         }
         if !written.is_empty() {
-            println!("Plots of {metric} against each varied key: {} in {}/", written.join(", "), out.display());
+            outln!("Plots of {metric} against each varied key: {} in {}/", written.join(", "), out.display());
         }
     }
     let shard_note =
         args.shard.map_or(String::new(), |(i, n)| format!(" (shard {i}/{n}: {} of {total} runs)", mine.len()));
-    println!(
+    outln!(
         "{} runs{shard_note}: {} succeeded, {failed} failed ({unfinished} did not finish, {} finished with an expectation that did not hold); results in {}",
         mine.len(),
         mine.len() - failed,
