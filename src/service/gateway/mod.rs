@@ -26,6 +26,11 @@ use std::ops::Range;
 
 use rand_chacha::ChaCha8Rng;
 
+mod hedge;
+mod tries;
+
+use tries::{try_name, Cancel, Try, TryKind};
+
 use super::tls::ServiceTls;
 use super::upstream::{CallEvent, ConnTimes, Upstream};
 use super::{CallRecord, GatewayLog, GatewayRequest, GatewaySpec, HedgeAfter, Policy, RequestId};
@@ -38,65 +43,6 @@ pub const RETRY_RESERVE: f64 = 10.0;
 /// The most tokens the retry budget holds: a long quiet spell cannot bank retries for a later
 /// storm (Finagle lets deposits expire after 10 s instead).
 pub const RETRY_BUDGET_MAX: f64 = RETRY_RESERVE + 1000.0;
-/// Recent call latencies kept to estimate a hedge percentile.
-const HEDGE_WINDOW: usize = 1000;
-/// Calls observed before hedging by percentile starts.
-const HEDGE_MIN_SAMPLES: usize = 100;
-
-struct Try {
-    upstream: usize,
-    tag: u64,
-    sent: Instant,
-    timeout: Option<Instant>,
-    open: bool,
-    kind: TryKind,
-}
-
-/// Why a try was sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum TryKind {
-    First,
-    Hedge,
-    Retry,
-    /// A tied call's second copy.
-    Tie,
-}
-
-/// Why a try is cancelled (its connection reset), for the captures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Cancel {
-    /// Another try of the same call answered first: a hedge race's loser.
-    Lost,
-    /// Its per-try timeout passed.
-    Timeout,
-    /// The request was answered (or failed) without it: a deadline, a parallel call's others.
-    Finished(u16),
-}
-
-/// What a try is, in words, numbered as its path `/c/<request>/<call>/<try>` is (from 0):
-/// `request 5, call 1 (of 4), try 1 (a hedge)`. (`req`: the client's request id, else the
-/// gateway's connection `conn`.)
-fn try_name(calls: u32, req: Option<u64>, conn: u64, k: usize, attempt: usize, kind: TryKind) -> String {
-    let req = req.map_or_else(|| format!("on connection {conn}"), |r| r.to_string());
-    let mut name = format!("request {req}, call {k} (of {calls})");
-    match kind {
-        TryKind::First => {}
-        TryKind::Hedge => name.push_str(&format!(", try {attempt} (a hedge)")),
-        TryKind::Retry => name.push_str(&format!(", try {attempt} (a retry)")),
-        TryKind::Tie => name.push_str(&format!(", try {attempt} (the tied copy)")),
-    }
-    name
-}
-
-impl Cancel {
-    fn why(self) -> String {
-        match self {
-            Cancel::Lost => "another try of this call answered first (the race's loser is cancelled)".into(),
-            Cancel::Timeout => "its per-try timeout passed".into(),
-            Cancel::Finished(status) => format!("the request was answered {status} without it"),
-        }
-    }
-}
 
 #[derive(Default)]
 struct Call {
@@ -129,9 +75,8 @@ pub struct Gateway {
     /// Try tag → (connection, call).
     tags: HashMap<u64, (u64, usize)>,
     next_tag: u64,
-    recent: Vec<u64>,
-    recent_next: usize,
-    since_estimate: usize,
+    /// Recent call latencies, for a hedge after a percentile.
+    recent: hedge::Recent,
     hedge_delay: Option<std::time::Duration>,
     budget: f64,
     events: Vec<CallEvent>,
@@ -183,9 +128,7 @@ impl Gateway {
             answers: HashMap::new(),
             tags: HashMap::new(),
             next_tag: 0,
-            recent: Vec::new(),
-            recent_next: 0,
-            since_estimate: 0,
+            recent: hedge::Recent::default(),
             hedge_delay,
             budget: RETRY_RESERVE,
             events: Vec::new(),
@@ -401,7 +344,11 @@ impl Gateway {
         plan.ok += 1;
         plan.max_call_us = plan.max_call_us.max(us);
         self.log.call_us.push(us);
-        self.observe(us);
+        if let Policy::Hedged { after: HedgeAfter::Percentile(p) } = self.spec.policy {
+            if let Some(d) = self.recent.observe(us, p, self.hedge_delay.is_none()) {
+                self.hedge_delay = Some(d);
+            }
+        }
         // A hedge's loser.
         self.cancel_call(conn, k, Cancel::Lost, net);
         self.advance(conn, k, at, net);
@@ -544,26 +491,6 @@ impl Gateway {
                 self.log.hedges += 1;
                 self.send_try(conn, k, next, TryKind::Hedge, None, now, net);
             }
-        }
-    }
-
-    /// Keeps the recent call latencies and, for a percentile hedge, re-estimates the delay.
-    fn observe(&mut self, us: u64) {
-        let Policy::Hedged { after: HedgeAfter::Percentile(p) } = self.spec.policy else { return };
-        if self.recent.len() < HEDGE_WINDOW {
-            self.recent.push(us);
-        } else {
-            self.recent[self.recent_next] = us;
-            self.recent_next = (self.recent_next + 1) % HEDGE_WINDOW;
-        }
-        self.since_estimate += 1;
-        if self.recent.len() >= HEDGE_MIN_SAMPLES && (self.hedge_delay.is_none() || self.since_estimate >= 64) {
-            self.since_estimate = 0;
-            let mut sorted = self.recent.clone();
-            sorted.sort_unstable();
-            let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-            let v = sorted[rank.clamp(1, sorted.len()) - 1];
-            self.hedge_delay = Some(std::time::Duration::from_micros(v));
         }
     }
 }
