@@ -17,6 +17,7 @@ use crate::rng;
 use crate::script::plan::{Role, ScenarioPlan};
 use crate::script::steps::{Protocol, Step};
 use crate::service::tls::ServiceTls;
+use crate::service::DnsHandler;
 use crate::sim::app::Application;
 use crate::sim::network::{Mutator, Network};
 use crate::time::Instant;
@@ -130,7 +131,7 @@ impl<'p> World<'p> {
         }
         // Every host's own services ([[host.service]]), in host order.
         for (h, host) in plan.hosts.iter().enumerate() {
-            for spec in &host.services {
+            for spec in host.services.iter().filter(|s| s.is_http()) {
                 let rng = rng::stream(seed, &format!("service:{}:{}", host.name, spec.port));
                 let service = crate::service::HttpService::new(&mut net, h, spec, plan.tcp, &service_tls, rng)
                     .map_err(|e| anyhow::anyhow!("{} port {}: {e}", host.name, spec.port))?;
@@ -177,8 +178,9 @@ fn server_name(plan: &ScenarioPlan) -> String {
         .unwrap_or_else(|| plan.hosts[plan.server].name.clone())
 }
 
-/// The resolver and the authority of the plan's [dns], and the client's stub resolver pointed
-/// at the resolver (none of them when the lab has no DNS).
+/// The resolver and the authority of the plan's [dns] (the hosts that run those DNS services,
+/// by role or `[[host.service]]`), and the client's stub resolver pointed at the resolver (none
+/// of them when the lab has no DNS).
 fn dns(plan: &ScenarioPlan, seed: u64, net: &mut Network) -> (Vec<Box<dyn Server>>, Option<StubResolver>) {
     let Some(d) = &plan.dns else { return (Vec::new(), None) };
     let ttl = d.ttl;
@@ -187,8 +189,8 @@ fn dns(plan: &ScenarioPlan, seed: u64, net: &mut Network) -> (Vec<Box<dyn Server
         .iter()
         .map(|(name, hosts)| (name.clone(), Answer { addrs: hosts.iter().map(|&h| plan.hosts[h].addr).collect(), ttl }))
         .collect();
-    let resolver = plan.hosts.iter().position(|h| h.role == Role::Resolver);
-    let authority = plan.hosts.iter().position(|h| h.role == Role::Authority);
+    let resolver = plan.dns_host(DnsHandler::Resolver);
+    let authority = plan.dns_host(DnsHandler::Authority);
     let (Some(r), Some(a)) = (resolver, authority) else { return (Vec::new(), None) };
     let upstream = plan.hosts[a].addr;
     let rrng = rng::stream(seed, "dns:resolver");

@@ -367,8 +367,8 @@ impl Client {
                 conn.close(&mut host.sockets);
             }
             Step::Clients(spec) => {
-                use crate::script::plan::Role;
-                let resolver = plan.hosts.iter().find(|h| h.role == Role::Resolver).ok_or("no resolver in this lab")?;
+                let resolver = plan.dns_host(crate::service::DnsHandler::Resolver).ok_or("no resolver in this lab")?;
+                let resolver = &plan.hosts[resolver];
                 let rng = crate::rng::stream(self.seed, "clients:dns");
                 let lookups = crate::proto::dns::Lookups::new(&mut host.sockets, 5300, resolver.addr, rng);
                 let rng = crate::rng::stream(self.seed, "clients");

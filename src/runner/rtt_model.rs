@@ -194,6 +194,7 @@ impl Walker<'_> {
                     time.describe()
                 ))
             }
+            Handler::Dns(_) => return Err(format!("{b}'s port {port} is DNS, not HTTP")),
             Handler::Gateway(g) => {
                 let groups = g.call_groups();
                 let mut calls = Vec::new();

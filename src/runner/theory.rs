@@ -45,9 +45,8 @@ pub fn figure(model: Option<&str>, expected: f64, plan: &ScenarioPlan) -> (Optio
         Ok((f64::from(n.saturating_sub(1)), format!("{flights} for {bytes} bytes with {}", iw_words(iw))))
     };
     let dns_rtts = || {
-        let find = |r: crate::script::plan::Role| plan.hosts.iter().position(|h| h.role == r);
-        let (resolver, authority) =
-            (find(crate::script::plan::Role::Resolver)?, find(crate::script::plan::Role::Authority)?);
+        use crate::service::DnsHandler;
+        let (resolver, authority) = (plan.dns_host(DnsHandler::Resolver)?, plan.dns_host(DnsHandler::Authority)?);
         let two_way = |a: usize, b: usize| (plan.link(a, b).delay + plan.link(b, a).delay).as_secs_f64() * 1000.0;
         Some((two_way(plan.client, resolver) + two_way(resolver, authority)) / rtt)
     };

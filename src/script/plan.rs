@@ -12,6 +12,7 @@ use super::steps::Step;
 use super::{InputError, Lab};
 use crate::link::{netem, DropRule, LinkConfig, PacketKind};
 use crate::proto::cwnd::{Congestion, TcpConfig};
+use crate::service::{DnsHandler, Handler, ServiceSpec};
 
 /// `[link]` and `[[path]]` keys (see [`RawLink::fields`]), as [`link_config`] reads them.
 pub const LINK_FIELDS: [Field; 12] = [
@@ -64,6 +65,13 @@ pub const ROLES: [(&str, Role); 5] = [
     ("authority", Role::Authority),
     ("host", Role::Host),
 ];
+
+impl HostPlan {
+    /// It runs DNS server `which` (a `resolver` or `authority` service, or that role).
+    pub fn serves_dns(&self, which: DnsHandler) -> bool {
+        self.services.iter().any(|s| s.dns() == Some(which))
+    }
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct HostPlan {
@@ -148,6 +156,11 @@ impl ScenarioPlan {
     pub fn rtt(&self) -> Duration {
         let n = self.hosts.len();
         self.links[self.client * n + self.server].0.delay + self.links[self.server * n + self.client].0.delay
+    }
+
+    /// The first host that runs DNS server `which` (a resolver or the authority), if any.
+    pub fn dns_host(&self, which: DnsHandler) -> Option<usize> {
+        self.hosts.iter().position(|h| h.serves_dns(which))
     }
 
     pub fn link(&self, from: usize, to: usize) -> &LinkConfig {
@@ -274,6 +287,18 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
 
     let mut hosts = lab.hosts()?;
     super::services::resolve(&raw.hosts, &mut hosts, &params)?;
+    // The resolver and authority roles are DNS services like any other.
+    for h in &mut hosts {
+        let dns = match h.role {
+            Role::Resolver => Some(DnsHandler::Resolver),
+            Role::Authority => Some(DnsHandler::Authority),
+            _ => None,
+        };
+        if let Some(which) = dns {
+            let port = crate::proto::dns::PORT;
+            h.services.push(ServiceSpec { port, handler: Handler::Dns(which), concurrency: None, tls: None });
+        }
+    }
     let find = |role: Role| hosts.iter().position(|h| h.role == role);
     let client =
         find(Role::Client).ok_or_else(|| InputError::new("[[host]]: the lab needs one host with role = \"client\""))?;
@@ -282,9 +307,10 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         Some(toml::Value::String(k)) if k == "workload" => t.get("to").and_then(|v| v.as_str()).map(str::to_string),
         _ => None,
     });
+    let http = |h: &HostPlan| h.services.iter().any(ServiceSpec::is_http);
     let served = workload_to
-        .and_then(|to| hosts.iter().position(|h| (h.name == to || h.group == to) && !h.services.is_empty()))
-        .or_else(|| hosts.iter().position(|h| !h.services.is_empty()));
+        .and_then(|to| hosts.iter().position(|h| (h.name == to || h.group == to) && http(h)))
+        .or_else(|| hosts.iter().position(http));
     let server = find(Role::Server).or(served).ok_or_else(|| {
         InputError::new("[[host]]: the lab needs one host with role = \"server\", or a host with a [[host.service]]")
     })?;

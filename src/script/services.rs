@@ -29,9 +29,9 @@ use super::steps::PORT;
 use super::InputError;
 use crate::dist::ServiceTime;
 use crate::proto::tls::TlsVersion;
-use crate::service::{GatewaySpec, Handler, HedgeAfter, Policy, Replica, ServiceSpec};
+use crate::service::{DnsHandler, GatewaySpec, Handler, HedgeAfter, Policy, Replica, ServiceSpec};
 
-pub const HANDLERS: &[&str] = &["bytes", "service", "gateway"];
+pub const HANDLERS: &[&str] = &["bytes", "service", "gateway", "resolver", "authority"];
 /// Shapes a service time can be given in by its p50 and p99 (`dist`, `p50`, `p99`).
 pub const DISTS: &[&str] = &["lognormal", "pareto"];
 pub const POLICIES: &[&str] = &["sequential", "parallel", "hedged", "tied"];
@@ -213,7 +213,7 @@ fn tls_choice(v: Option<Value>, default: Option<TlsVersion>) -> Result<Option<Tl
 fn check_upstreams(g: &GatewaySpec, hosts: &[HostPlan], at: &str) -> Result<(), InputError> {
     for r in &g.replicas {
         let port = r.addr.port();
-        let Some(s) = hosts.get(r.host).and_then(|h| h.services.iter().find(|s| s.port == port)) else {
+        let Some(s) = hosts.get(r.host).and_then(|h| h.services.iter().find(|s| s.port == port && s.is_http())) else {
             return Err(InputError::new(format!(
                 "{at}.upstream_port: `{}` serves nothing on port {port} (give it a [[host.service]] with port = {port})",
                 r.name
@@ -268,6 +268,21 @@ fn service(table: &toml::Table, at: &str, hosts: &[HostPlan], params: &Params) -
     let span = |key: &str| -> Result<Option<Duration>, InputError> {
         Ok(get(key)?.map(|v| v.duration_in(params::SPAN)).transpose()?.filter(|d| !d.is_zero()))
     };
+    if handler_name == "resolver" || handler_name == "authority" {
+        if let Some(key) = table.keys().find(|k| !["handler", "port"].contains(&k.as_str())) {
+            return Err(InputError::new(format!(
+                "{at}.{key}: a `{handler_name}` (DNS) service takes only `port` (53); its names come from [dns]"
+            )));
+        }
+        let port = int("port", PORT, 53)? as u16;
+        if port != crate::proto::dns::PORT {
+            return Err(InputError::new(format!(
+                "{at}.port: {port}, but DNS services answer on port 53 (allowed: 53)"
+            )));
+        }
+        let which = if handler_name == "resolver" { DnsHandler::Resolver } else { DnsHandler::Authority };
+        return Ok(ServiceSpec { port, handler: Handler::Dns(which), concurrency: None, tls: None });
+    }
     let port = int("port", PORT, 80)? as u16;
     let tls = tls_choice(get("tls")?, (port == HTTPS_PORT).then_some(TlsVersion::Tls13))?;
     let handler_name = get("handler")?.map(|v| v.choice(HANDLERS)).transpose()?.unwrap_or_default();

@@ -6,6 +6,7 @@
 use super::plan::{DnsPlan, HostPlan, Role};
 use super::steps::Step;
 use super::InputError;
+use crate::service::DnsHandler;
 
 /// What a kernel host can be: the server, answering plain HTTP on port 80 (wirelab runs that
 /// server on the kernel's sockets inside the host's namespace), or the client, whose steps are
@@ -57,9 +58,11 @@ pub(super) fn check_step(step: &Step, hosts: &[HostPlan], dns: Option<&DnsPlan>,
                     names.join(", ")
                 )));
             }
-            if !hosts.iter().any(|h| h.role == Role::Resolver) || !hosts.iter().any(|h| h.role == Role::Authority) {
+            if !hosts.iter().any(|h| h.serves_dns(DnsHandler::Resolver))
+                || !hosts.iter().any(|h| h.serves_dns(DnsHandler::Authority))
+            {
                 return Err(InputError::new(format!(
-                    "{at}: a `dns` step needs hosts with role \"resolver\" and \"authority\""
+                    "{at}: a `dns` step needs a resolver and an authority (role = \"resolver\" and \"authority\", or services with handler = \"resolver\" and \"authority\")"
                 )));
             }
         }
@@ -72,9 +75,11 @@ pub(super) fn check_step(step: &Step, hosts: &[HostPlan], dns: Option<&DnsPlan>,
                     if names.is_empty() { "none".to_string() } else { names.join(", ") }
                 )));
             }
-            if !hosts.iter().any(|h| h.role == Role::Resolver) || !hosts.iter().any(|h| h.role == Role::Authority) {
+            if !hosts.iter().any(|h| h.serves_dns(DnsHandler::Resolver))
+                || !hosts.iter().any(|h| h.serves_dns(DnsHandler::Authority))
+            {
                 return Err(InputError::new(format!(
-                    "{at}: a `clients` step needs hosts with role \"resolver\" and \"authority\""
+                    "{at}: a `clients` step needs a resolver and an authority (role = \"resolver\" and \"authority\", or services with handler = \"resolver\" and \"authority\")"
                 )));
             }
         }
@@ -82,7 +87,7 @@ pub(super) fn check_step(step: &Step, hosts: &[HostPlan], dns: Option<&DnsPlan>,
             let service = hosts
                 .iter()
                 .filter(|h| h.name == w.to || h.group == w.to)
-                .find_map(|h| h.services.iter().find(|s| s.port == w.port));
+                .find_map(|h| h.services.iter().find(|s| s.port == w.port && s.is_http()));
             let Some(service) = service else {
                 return Err(InputError::new(format!(
                     "{at}: `workload` to `{}` port {}, where no host serves (give it a [[host.service]] with port = {})",

@@ -61,6 +61,31 @@ pub enum Handler {
     Service { time: ServiceTime, response: u64 },
     /// Calls upstream replicas, then answers.
     Gateway(GatewaySpec),
+    /// DNS over UDP on port 53 (not HTTP): a caching resolver that forwards to the lab's
+    /// authority, or the authority for the lab's names (`[dns]`).
+    Dns(DnsHandler),
+}
+
+/// Which DNS server a [`Handler::Dns`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DnsHandler {
+    Resolver,
+    Authority,
+}
+
+impl ServiceSpec {
+    /// An HTTP service (every handler but DNS).
+    pub fn is_http(&self) -> bool {
+        !matches!(self.handler, Handler::Dns(_))
+    }
+
+    /// The DNS server this service is, if it is one.
+    pub fn dns(&self) -> Option<DnsHandler> {
+        match self.handler {
+            Handler::Dns(d) => Some(d),
+            _ => None,
+        }
+    }
 }
 
 /// How a gateway calls its upstreams.

@@ -119,6 +119,7 @@ impl HttpService {
                 Runtime::Service { time: time.clone(), response: *response, rng: Box::new(rng) }
             }
             Handler::Gateway(g) => Runtime::Gateway(Box::new(Gateway::new(host, g, tcp, tls, rng)?)),
+            Handler::Dns(_) => return Err("a DNS service is not an HTTP service".into()),
         };
         let mut socket = tcp_socket(&tcp);
         // A fresh socket in a set we own: listening cannot fail.

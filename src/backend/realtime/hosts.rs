@@ -25,10 +25,8 @@ impl KernelHosts {
         let mut me = KernelHosts { servers: Vec::new(), hosts: Vec::new() };
         // The resolver the namespace's resolv.conf names: the lab's, else nobody (127.0.0.1).
         let resolver = plan
-            .hosts
-            .iter()
-            .find(|h| h.role == crate::script::plan::Role::Resolver)
-            .map_or(std::net::Ipv4Addr::LOCALHOST, |h| h.addr);
+            .dns_host(crate::service::DnsHandler::Resolver)
+            .map_or(std::net::Ipv4Addr::LOCALHOST, |h| plan.hosts[h].addr);
         for &h in &plan.kernel {
             let ns = Namespace::create(&h.to_string(), plan.hosts[h].addr, resolver)?;
             if let Congestion::InitialWindow { segments } = plan.tcp.congestion {
