@@ -120,19 +120,9 @@ pub fn rejection(bytes: &[u8]) -> Option<Vec<u8>> {
                 timestamp: None,
                 payload: &[],
             };
-            let out_ip = Ipv4Repr {
-                src_addr: ip_repr.dst_addr,
-                dst_addr: ip_repr.src_addr,
-                next_header: IpProtocol::Tcp,
-                payload_len: reply.buffer_len(),
-                hop_limit: 64,
-            };
-            let mut out = vec![0u8; out_ip.buffer_len() + reply.buffer_len()];
-            let mut packet = Ipv4Packet::new_unchecked(&mut out[..]);
-            out_ip.emit(&mut packet, &caps);
-            let mut tcp_out = TcpPacket::new_unchecked(packet.payload_mut());
-            reply.emit(&mut tcp_out, &dst, &src, &caps);
-            Some(out)
+            Some(answer(&ip_repr, IpProtocol::Tcp, reply.buffer_len(), |payload| {
+                reply.emit(&mut TcpPacket::new_unchecked(payload), &dst, &src, &caps)
+            }))
         }
         IpProtocol::Udp => {
             UdpPacket::new_checked(ip.payload()).ok()?;
@@ -141,22 +131,29 @@ pub fn rejection(bytes: &[u8]) -> Option<Vec<u8>> {
             let data = &ip.payload()[..8];
             let icmp =
                 Icmpv4Repr::DstUnreachable { reason: Icmpv4DstUnreachable::PortUnreachable, header: ip_repr, data };
-            let out_ip = Ipv4Repr {
-                src_addr: ip_repr.dst_addr,
-                dst_addr: ip_repr.src_addr,
-                next_header: IpProtocol::Icmp,
-                payload_len: icmp.buffer_len(),
-                hop_limit: 64,
-            };
-            let mut out = vec![0u8; out_ip.buffer_len() + icmp.buffer_len()];
-            let mut packet = Ipv4Packet::new_unchecked(&mut out[..]);
-            out_ip.emit(&mut packet, &caps);
-            let mut icmp_out = Icmpv4Packet::new_unchecked(packet.payload_mut());
-            icmp.emit(&mut icmp_out, &caps);
-            Some(out)
+            Some(answer(&ip_repr, IpProtocol::Icmp, icmp.buffer_len(), |payload| {
+                icmp.emit(&mut Icmpv4Packet::new_unchecked(payload), &caps)
+            }))
         }
         _ => None,
     }
+}
+
+/// An IPv4 packet from the destination of `to` back to its source, carrying `len` bytes of
+/// `protocol` that `emit` writes.
+fn answer(to: &Ipv4Repr, protocol: IpProtocol, len: usize, emit: impl FnOnce(&mut [u8])) -> Vec<u8> {
+    let ip = Ipv4Repr {
+        src_addr: to.dst_addr,
+        dst_addr: to.src_addr,
+        next_header: protocol,
+        payload_len: len,
+        hop_limit: 64,
+    };
+    let mut out = vec![0u8; ip.buffer_len() + len];
+    let mut packet = Ipv4Packet::new_unchecked(&mut out[..]);
+    ip.emit(&mut packet, &ChecksumCapabilities::default());
+    emit(packet.payload_mut());
+    out
 }
 
 #[cfg(test)]
