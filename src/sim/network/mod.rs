@@ -247,7 +247,8 @@ impl Network {
             }
             let packet = Packet { bytes, from: host, to, seq, sent_frame };
             let flow = if link.has_flows() { summary.as_ref().and_then(super::impair::flow_key) } else { None };
-            let sent = match self.faults.path(host, to) {
+            let cut = if self.faults.is_empty() { None } else { self.faults.path(host, to) };
+            let sent = match cut {
                 Some(event) => Err((DropReason::Event(format!("the path is cut ({event})")), packet)),
                 None => link.send_flow_or_return(now, kind, flow.as_ref(), len, packet),
             };
@@ -295,7 +296,8 @@ impl Network {
                 if let Some(mutate) = self.mutator.as_mut() {
                     mutate(&mut packet);
                 }
-                if let Some((fault, event)) = self.faults.host(packet.to) {
+                let down = if self.faults.is_empty() { None } else { self.faults.host(packet.to) };
+                if let Some((fault, event)) = down {
                     // It reached a host that is down: lost there, or answered for it.
                     match fault {
                         HostFault::Blackhole => {
