@@ -422,9 +422,16 @@ pub fn ipv4_packet(data: &[u8]) {
     let _ = capture.phase_frames();
     let _ = crate::timeline::from_capture::phases(&capture, client, 100.0);
     let end = Instant::from_micros(at);
-    let iw = Some(14_600);
-    let _ =
-        crate::timeline::rounds::measure(&capture, server, client, Instant::ZERO, end, Duration::from_millis(100), iw);
+    let window = Some(crate::timeline::theory::Window { initial_window: 14_600, max_window: 1 << 20 });
+    let _ = crate::timeline::rounds::measure(
+        &capture,
+        server,
+        client,
+        Instant::ZERO,
+        end,
+        Duration::from_millis(100),
+        window,
+    );
     let _ = crate::timeline::rounds::measure(&capture, server, client, Instant::ZERO, end, Duration::ZERO, None);
     let _ = crate::timeline::rounds::retransmitted_segments(&capture, server, client);
     let _ = crate::timeline::hol::tcp_deliveries_with_frames(&capture, client, server);

@@ -224,3 +224,25 @@ fn checks_follow_the_settings_or_say_where_they_hold() {
     assert_eq!(skipped.len(), 2, "{s}");
     assert!(skipped.iter().all(|e| e["ok"] == false && e["skipped"].as_str().unwrap().contains("random loss")));
 }
+
+/// Past the socket buffer (1 MiB, the largest window) slow start stops doubling: the checks
+/// that count its flights are skipped and say why, below it they hold, at odd RTTs.
+#[test]
+fn the_socket_buffer_ends_the_slow_start_model() {
+    // 1 MB at 29 ms: 7 doubling flights (6 carry 919,800 bytes; the 7th, 934,400, is under
+    // 1 MiB), and the warm connection sends it all in one (1 MB is under 1 MiB too).
+    for (name, rounds) in [("iw10-fresh", 7), ("iw10-warm", 1)] {
+        let s = run(name, &with(29, &[("response_size", "1MB")]));
+        assert_eq!(s.metrics["rounds"], f64::from(rounds), "{name}");
+        assert!(s.expectations.iter().all(|e| e.ok && e.skipped.is_none()), "{name}: {:?}", s.expectations);
+    }
+    // 3 MB at 530 ms: the 8th flight would be 1,868,800 bytes, more than the buffer.
+    for name in ["iw10-fresh", "iw10-warm"] {
+        let s = run(name, &with(530, &[("response_size", "3MB")]));
+        let skipped: Vec<_> = s.expectations.iter().filter(|e| e.skipped.is_some()).collect();
+        assert_eq!(skipped.len(), 1, "{name}: {:?}", s.expectations);
+        let why = skipped[0].skipped.as_deref().unwrap();
+        assert!(why.contains("1048576-byte socket buffer"), "{name}: {why}");
+        assert!(s.expectations.iter().all(|e| e.ok || e.skipped.is_some()), "{name}: {:?}", s.expectations);
+    }
+}

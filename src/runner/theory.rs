@@ -8,7 +8,7 @@ use crate::script::plan::ScenarioPlan;
 /// apply to these settings). No model: the teaching text's `expected`, whatever the settings.
 pub fn figure(model: Option<&str>, expected: f64, plan: &ScenarioPlan) -> (Option<f64>, String) {
     use crate::script::steps::Step;
-    use crate::timeline::theory::{flights, tls13_stream_bytes};
+    use crate::timeline::theory::{first_capped_flight, flights, tls13_stream_bytes};
     let rtt = plan.rtt().as_secs_f64() * 1000.0;
     let steps = || plan.steps.iter();
     let tls_rtts = steps().find_map(|s| match s {
@@ -37,10 +37,23 @@ pub fn figure(model: Option<&str>, expected: f64, plan: &ScenarioPlan) -> (Optio
             plain
         }
     });
+    // No flight is larger than the socket buffer: the receiver advertises at most its buffer
+    // and the sender keeps at most its buffer unacknowledged.
+    let max_window = plan.tcp.buffer as u64;
+    // The flights of slow start, while the window doubles; past the buffer the model stops.
+    let uncapped_flights = |bytes: u64, iw: u64| -> Result<u32, String> {
+        if let Some(k) = first_capped_flight(bytes, iw, max_window) {
+            return Err(format!(
+                "the window reaches the {max_window}-byte socket buffer at flight {k}: from there the receiver's window updates, not slow start, decide how the stream splits into round trips ({} flights if every one carried the whole buffer)",
+                flights(bytes, iw, max_window).unwrap_or(0)
+            ));
+        }
+        flights(bytes, iw, max_window).ok_or_else(|| "no initial window".to_string())
+    };
     let slow_start = || -> Result<(f64, String), String> {
         let iw = iw.ok_or("smoltcp's own Reno starts at 2 x 1024 bytes and grows about 1.5x per round, not by doubling from IW: the model does not apply")?;
         let bytes = stream_bytes.ok_or("the scenario has no request step")?;
-        let n = flights(bytes, iw).ok_or("no initial window")?;
+        let n = uncapped_flights(bytes, iw)?;
         let flights = if n == 1 { "1 flight".to_string() } else { format!("{n} flights") };
         Ok((f64::from(n.saturating_sub(1)), format!("{flights} for {bytes} bytes with {}", iw_words(iw))))
     };
@@ -83,14 +96,24 @@ pub fn figure(model: Option<&str>, expected: f64, plan: &ScenarioPlan) -> (Optio
             (None, _) => Err("smoltcp's own Reno starts at 2 x 1024 bytes, not at IW segments".to_string()),
             (_, None) => Err("the scenario has no request step".to_string()),
         },
+        // A warm connection's window has grown past the response (the warm-up sent as much),
+        // so the response leaves in one flight, unless it is more than the largest window.
+        "warm_flights" => match stream_bytes {
+            Some(bytes) if bytes <= max_window => {
+                Ok((1.0, format!("{bytes} bytes fit in one window (the warm-up grew it past them; at most the {max_window}-byte socket buffer)")))
+            }
+            Some(bytes) => Err(format!(
+                "{bytes} bytes are more than the {max_window}-byte socket buffer, the largest window: they cannot leave in one flight, and the receiver's window updates decide how many follow"
+            )),
+            None => Err("the scenario has no request step".to_string()),
+        },
         "iw10_flights" => {
             let mss = plan.tcp.mss as u64;
-            stream_bytes
-                .and_then(|bytes| {
-                    flights(bytes, 10 * mss)
-                        .map(|n| (f64::from(n), format!("{n} flights for {bytes} bytes with {}", iw_words(10 * mss))))
-                })
-                .ok_or_else(|| "the scenario has no request step".to_string())
+            match stream_bytes {
+                Some(bytes) => uncapped_flights(bytes, 10 * mss)
+                    .map(|n| (f64::from(n), format!("{n} flights for {bytes} bytes with {}", iw_words(10 * mss)))),
+                None => Err("the scenario has no request step".to_string()),
+            }
         }
         "bursts_x_requests" => steps()
             .find_map(|s| match s {

@@ -52,8 +52,9 @@ pub enum Condition {
 }
 
 /// Models a check can compare with (`check = "... == theory"`, `model = "..."`).
-pub const CHECK_MODELS: [&str; 9] = [
+pub const CHECK_MODELS: [&str; 10] = [
     "slow_start_flights",
+    "warm_flights",
     "iw_segments",
     "iw10_flights",
     "bursts_x_requests",

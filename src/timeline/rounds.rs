@@ -46,7 +46,7 @@ pub fn measure(
     from: Instant,
     to: Instant,
     rtt: Duration,
-    initial_window: Option<u64>,
+    window: Option<super::theory::Window>,
 ) -> Vec<Round> {
     let gap = rtt.as_micros() as u64 / 2;
     let mut rounds: Vec<Round> = Vec::new();
@@ -79,7 +79,7 @@ pub fn measure(
                 retransmissions: 0,
                 first_frame: f.number,
                 last_frame: f.number,
-                theory_bytes: initial_window.map(|iw| super::theory::flight_bytes(n, iw)),
+                theory_bytes: window.map(|w| w.flight_bytes(n)),
             });
         }
         let r = rounds.last_mut().expect("a round was just pushed");
@@ -123,6 +123,7 @@ pub use crate::wire::tcp::SeqSpace;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::timeline::theory::Window;
     use etherparse::PacketBuilder;
 
     fn segment(seq: u32, len: usize) -> Vec<u8> {
@@ -144,13 +145,30 @@ mod tests {
         cap.record(t(251), &segment(5380, 100), "x");
         let server = Ipv4Addr::new(10, 0, 0, 2);
         let client = Ipv4Addr::new(10, 0, 0, 1);
-        let rounds = measure(&cap, server, client, t(0), t(1000), Duration::from_millis(150), Some(14_600));
+        let rounds = measure(
+            &cap,
+            server,
+            client,
+            t(0),
+            t(1000),
+            Duration::from_millis(150),
+            Some(Window { initial_window: 14_600, max_window: 1 << 20 }),
+        );
         assert_eq!(rounds.len(), 2);
         assert_eq!((rounds[0].segments, rounds[0].bytes), (2, 2920));
         assert_eq!((rounds[1].segments, rounds[1].retransmissions, rounds[1].cumulative_bytes), (3, 1, 2920 + 3020));
         assert_eq!((rounds[1].first_frame, rounds[1].last_frame), (3, 5));
         assert_eq!(rounds[1].theory_bytes, Some(29_200));
         // Outside the window nothing counts.
-        assert!(measure(&cap, server, client, t(300), t(400), Duration::from_millis(150), Some(14_600)).is_empty());
+        assert!(measure(
+            &cap,
+            server,
+            client,
+            t(300),
+            t(400),
+            Duration::from_millis(150),
+            Some(Window { initial_window: 14_600, max_window: 1 << 20 })
+        )
+        .is_empty());
     }
 }

@@ -26,23 +26,63 @@ pub struct TheoryRow {
 }
 
 /// Slow start without loss (RFC 5681 §3.1, one window per round trip, doubling): how many
-/// flights carry `bytes` from an initial window of `initial_window` bytes.
-pub fn flights(bytes: u64, initial_window: u64) -> Option<u32> {
-    if initial_window == 0 {
+/// flights carry `bytes` from an initial window of `initial_window` bytes, when no flight can
+/// be larger than `max_window` (the receiver's advertised window or the sender's buffer,
+/// RFC 9293 §3.8.6: once the doubling reaches it, every round trip carries one such window).
+pub fn flights(bytes: u64, initial_window: u64, max_window: u64) -> Option<u32> {
+    if initial_window == 0 || max_window == 0 {
         return None;
     }
-    let (mut sent, mut window, mut n) = (0u64, initial_window, 0u32);
+    let (mut sent, mut window, mut n) = (0u64, initial_window.min(max_window), 0u32);
     while sent < bytes {
+        if window == max_window {
+            // The window no longer grows: the rest goes one full window per flight.
+            let rest = (bytes - sent).div_ceil(window);
+            return Some(n.saturating_add(u32::try_from(rest).unwrap_or(u32::MAX)));
+        }
         sent = sent.saturating_add(window);
-        window = window.saturating_mul(2);
+        window = window.saturating_mul(2).min(max_window);
         n += 1;
     }
     Some(n)
 }
 
-/// The bytes that flight `n` (1-based) of slow start carries, from `initial_window`.
-pub fn flight_bytes(n: u32, initial_window: u64) -> u64 {
-    initial_window.saturating_mul(1u64 << (n.saturating_sub(1)).min(40))
+/// The first flight of slow start that [`flights`] sends with a window of `max_window` (1-based),
+/// or `None` if `bytes` are all sent before the window reaches it.
+pub fn first_capped_flight(bytes: u64, initial_window: u64, max_window: u64) -> Option<u32> {
+    if initial_window == 0 || max_window == 0 {
+        return None;
+    }
+    let (mut sent, mut window, mut n) = (0u64, initial_window, 1u32);
+    while sent < bytes {
+        if window >= max_window {
+            return Some(n);
+        }
+        sent = sent.saturating_add(window);
+        window = window.saturating_mul(2);
+        n += 1;
+    }
+    None
+}
+
+/// Slow start's window for the rounds table: doubling from `initial_window`, at most `max_window`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub initial_window: u64,
+    pub max_window: u64,
+}
+
+impl Window {
+    /// The bytes flight `n` (1-based) carries: [`flight_bytes`].
+    pub fn flight_bytes(self, n: u32) -> u64 {
+        flight_bytes(n, self.initial_window, self.max_window)
+    }
+}
+
+/// The bytes that flight `n` (1-based) of slow start carries, from `initial_window`, at most
+/// `max_window` (see [`flights`]).
+pub fn flight_bytes(n: u32, initial_window: u64, max_window: u64) -> u64 {
+    initial_window.saturating_mul(1u64 << (n.saturating_sub(1)).min(40)).min(max_window)
 }
 
 /// Bytes on the TCP stream for a TLS stream of `plaintext` bytes: each record of up to 16 KiB
@@ -59,12 +99,23 @@ mod tests {
     #[test]
     fn flights_of_slow_start() {
         // The text: 14 KB, then 28, 56, 112: 200 KB needs 4 flights, 3 RTTs first to last byte.
-        assert_eq!(flights(200_000, 14_600), Some(4));
-        assert_eq!(flights(14_600, 14_600), Some(1));
-        assert_eq!(flights(14_601, 14_600), Some(2));
-        assert_eq!(flights(0, 14_600), Some(0));
-        assert_eq!(flights(10, 0), None);
-        assert_eq!(flight_bytes(3, 14_600), 58_400);
+        let no_cap = u64::MAX;
+        assert_eq!(flights(200_000, 14_600, no_cap), Some(4));
+        assert_eq!(flights(14_600, 14_600, no_cap), Some(1));
+        assert_eq!(flights(14_601, 14_600, no_cap), Some(2));
+        assert_eq!(flights(0, 14_600, no_cap), Some(0));
+        assert_eq!(flights(10, 0, no_cap), None);
+        // A 1 MiB window: 7 doubling flights carry 14,600 x 127 = 1,854,200 bytes; the 8th
+        // would be 1,868,800 but is capped, so the other 98,145,800 of 100 MB take 94 flights
+        // of 1,048,576 (measured on the wire: 101 rounds, slow-start at --rtt 2ms).
+        assert_eq!(flights(100_000_000, 14_600, 1 << 20), Some(101));
+        assert_eq!(first_capped_flight(100_000_000, 14_600, 1 << 20), Some(8));
+        assert_eq!(first_capped_flight(200_000, 14_600, 1 << 20), None);
+        assert_eq!(flights(200_000, 14_600, 1 << 20), Some(4));
+        // A window smaller than IW: every flight is the window.
+        assert_eq!(flights(10_000, 14_600, 4_096), Some(3));
+        assert_eq!(flight_bytes(3, 14_600, u64::MAX), 58_400);
+        assert_eq!(flight_bytes(8, 14_600, 1 << 20), 1 << 20);
         assert_eq!(tls13_stream_bytes(16_384), 16_406);
         assert_eq!(tls13_stream_bytes(16_385), 16_429);
     }

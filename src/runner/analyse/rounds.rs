@@ -9,6 +9,7 @@
 use super::{Analyser, Run};
 use crate::capture::Note;
 use crate::runner::client::PhaseRecord;
+use crate::timeline::theory::Window;
 use crate::timeline::{self, Phase};
 
 /// The rounds of the scenario's first response (not the warm-up's), their metrics, and, when
@@ -73,7 +74,8 @@ fn measure(run: &mut Run<'_>) -> Rounds {
     let (server, client) = (plan.hosts[plan.server].addr, plan.hosts[plan.client].addr);
     let iw = plan.tcp.initial_window_bytes();
     let capture = &mut run.net.tap.capture;
-    let list = timeline::rounds::measure(capture, server, client, from, to, plan.rtt(), iw);
+    let window = iw.map(|initial_window| Window { initial_window, max_window: plan.tcp.buffer as u64 });
+    let list = timeline::rounds::measure(capture, server, client, from, to, plan.rtt(), window);
     let last_frame = capture.phase_frames().get(resp).copied().flatten().map_or(0, |f| f.1);
     if plan.rounds && !list.is_empty() {
         let label = &phases[resp].label;
