@@ -393,6 +393,12 @@ impl Client {
                     host: to,
                     addr: SocketAddrV4::new(plan.hosts[to].addr, spec.port),
                     name: plan.hosts[to].name.clone(),
+                    http: plan.hosts[to]
+                        .services
+                        .iter()
+                        .find(|s| s.port == spec.port)
+                        .map(|s| s.http)
+                        .unwrap_or_default(),
                 };
                 let tls = match spec.tls {
                     Some(v) => Some(

@@ -243,6 +243,9 @@ impl Page {
                             }
                         }
                         H2Event::Error(e) => return Err(format!("HTTP/2: {e}")),
+                        H2Event::StreamError { stream, error } => {
+                            return Err(format!("HTTP/2: stream {stream}: {error}"))
+                        }
                         _ => {}
                     }
                 }

@@ -296,7 +296,13 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         };
         if let Some(which) = dns {
             let port = crate::proto::dns::PORT;
-            h.services.push(ServiceSpec { port, handler: Handler::Dns(which), concurrency: None, tls: None });
+            h.services.push(ServiceSpec {
+                port,
+                handler: Handler::Dns(which),
+                concurrency: None,
+                tls: None,
+                http: crate::service::HttpVersion::Http1,
+            });
         }
     }
     let find = |role: Role| hosts.iter().position(|h| h.role == role);

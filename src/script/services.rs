@@ -29,7 +29,7 @@ use super::steps::PORT;
 use super::InputError;
 use crate::dist::ServiceTime;
 use crate::proto::tls::TlsVersion;
-use crate::service::{DnsHandler, GatewaySpec, Handler, HedgeAfter, Policy, Replica, ServiceSpec};
+use crate::service::{DnsHandler, GatewaySpec, Handler, HedgeAfter, HttpVersion, Policy, Replica, ServiceSpec};
 
 pub const HANDLERS: &[&str] = &["bytes", "service", "gateway", "resolver", "authority"];
 /// Shapes a service time can be given in by its p50 and p99 (`dist`, `p50`, `p99`).
@@ -37,6 +37,8 @@ pub const DISTS: &[&str] = &["lognormal", "pareto"];
 pub const POLICIES: &[&str] = &["sequential", "parallel", "hedged", "tied"];
 /// `tls` and `upstream_tls`: a TLS version, or plain HTTP.
 pub const TLS_CHOICES: &[&str] = &["1.2", "1.3", "none"];
+/// `http`: the HTTP version a service speaks.
+pub const HTTP_CHOICES: &[&str] = &["1.1", "2"];
 /// The port HTTPS is on by default (a service there serves TLS 1.3 unless `tls` says otherwise).
 pub const HTTPS_PORT: u16 = 443;
 /// Calls a gateway makes per request.
@@ -49,8 +51,16 @@ pub const POOL: IntRange = IntRange::new(0, 1000);
 pub const RETRIES: IntRange = IntRange::new(0, 10);
 
 /// The keys of `[[host.service]]`, and which handler each belongs to (`None`: all).
-pub const FIELDS: [(Field, Option<&str>); 23] = [
+pub const FIELDS: [(Field, Option<&str>); 24] = [
     (Field::new("port", Kind::Int(PORT), "TCP port it listens on (default 80)"), None),
+    (
+        Field::new(
+            "http",
+            Kind::Choice(HTTP_CHOICES),
+            "HTTP version: 1.1 (one request at a time per connection, the default) or 2 (every request a stream on one connection; callers speak it too)",
+        ),
+        None,
+    ),
     (
         Field::new(
             "tls",
@@ -170,10 +180,18 @@ pub fn resolve(raw: &[super::raw::RawHost], hosts: &mut [HostPlan], params: &Par
         }
     }
     for (i, h) in raw.iter().enumerate() {
-        let Some(plan) = hosts.iter().find(|p| p.raw == i) else { continue };
-        for (j, spec) in plan.services.iter().enumerate() {
-            if let Handler::Gateway(g) = &spec.handler {
-                check_upstreams(g, hosts, &format!("[[host]] {} ({}).service[{}]", i + 1, h.name, j + 1))?;
+        let Some(plan) = hosts.iter().position(|p| p.raw == i) else { continue };
+        for j in 0..hosts[plan].services.len() {
+            let Handler::Gateway(g) = &hosts[plan].services[j].handler else { continue };
+            let at = format!("[[host]] {} ({}).service[{}]", i + 1, h.name, j + 1);
+            let versions = check_upstreams(g, hosts, &at)?;
+            // Every copy of this host (its replicas) calls the same upstreams the same way.
+            for host in hosts.iter_mut().filter(|p| p.raw == i) {
+                if let Handler::Gateway(g) = &mut host.services[j].handler {
+                    for (r, &http) in g.replicas.iter_mut().zip(&versions) {
+                        r.http = http;
+                    }
+                }
             }
         }
     }
@@ -209,8 +227,9 @@ fn tls_choice(v: Option<Value>, default: Option<TlsVersion>) -> Result<Option<Tl
 }
 
 /// Every upstream of gateway `g` serves on its upstream port, with TLS where `g` calls with
-/// TLS and without where it does not.
-fn check_upstreams(g: &GatewaySpec, hosts: &[HostPlan], at: &str) -> Result<(), InputError> {
+/// TLS and without where it does not. Returns the HTTP version each replica's service speaks.
+fn check_upstreams(g: &GatewaySpec, hosts: &[HostPlan], at: &str) -> Result<Vec<HttpVersion>, InputError> {
+    let mut versions = Vec::new();
     for r in &g.replicas {
         let port = r.addr.port();
         let Some(s) = hosts.get(r.host).and_then(|h| h.services.iter().find(|s| s.port == port && s.is_http())) else {
@@ -228,8 +247,9 @@ fn check_upstreams(g: &GatewaySpec, hosts: &[HostPlan], at: &str) -> Result<(), 
                 tls_name(s.tls)
             )));
         }
+        versions.push(s.http);
     }
-    Ok(())
+    Ok(versions)
 }
 
 fn service(table: &toml::Table, at: &str, hosts: &[HostPlan], params: &Params) -> Result<ServiceSpec, InputError> {
@@ -281,7 +301,13 @@ fn service(table: &toml::Table, at: &str, hosts: &[HostPlan], params: &Params) -
             )));
         }
         let which = if handler_name == "resolver" { DnsHandler::Resolver } else { DnsHandler::Authority };
-        return Ok(ServiceSpec { port, handler: Handler::Dns(which), concurrency: None, tls: None });
+        return Ok(ServiceSpec {
+            port,
+            handler: Handler::Dns(which),
+            concurrency: None,
+            tls: None,
+            http: HttpVersion::Http1,
+        });
     }
     let port = int("port", PORT, 80)? as u16;
     let tls = tls_choice(get("tls")?, (port == HTTPS_PORT).then_some(TlsVersion::Tls13))?;
@@ -293,7 +319,11 @@ fn service(table: &toml::Table, at: &str, hosts: &[HostPlan], params: &Params) -
         "service" => Handler::Service { time: service_time(at, &get)?, response },
         _ => Handler::Gateway(gateway(at, table, params, &get, &int, &span, hosts, response)?),
     };
-    Ok(ServiceSpec { port, handler, concurrency, tls })
+    let http = match get("http")?.map(|v| v.choice(HTTP_CHOICES)).transpose()?.as_deref() {
+        Some("2") => HttpVersion::Http2,
+        _ => HttpVersion::Http1,
+    };
+    Ok(ServiceSpec { port, handler, concurrency, tls, http })
 }
 
 type Get<'a> = dyn Fn(&str) -> Result<Option<Value>, InputError> + 'a;
@@ -338,13 +368,15 @@ fn gateway(
     let mut groups = Vec::new();
     for upstream in &names {
         let start = replicas.len();
-        replicas.extend(
-            hosts
-                .iter()
-                .enumerate()
-                .filter(|(_, h)| h.group == *upstream || h.name == *upstream)
-                .map(|(i, h)| Replica { host: i, addr: SocketAddrV4::new(h.addr, port), name: h.name.clone() }),
-        );
+        replicas.extend(hosts.iter().enumerate().filter(|(_, h)| h.group == *upstream || h.name == *upstream).map(
+            |(i, h)| Replica {
+                host: i,
+                addr: SocketAddrV4::new(h.addr, port),
+                name: h.name.clone(),
+                // Set from the replica's service once every host's services are read.
+                http: HttpVersion::Http1,
+            },
+        ));
         if replicas.len() == start {
             let names: Vec<&str> = hosts.iter().map(|h| h.group.as_str()).collect();
             return Err(InputError::new(format!("{at}.upstream: no host `{upstream}` (hosts: {})", names.join(", "))));

@@ -38,6 +38,28 @@ pub struct Replica {
     pub host: usize,
     pub addr: SocketAddrV4,
     pub name: String,
+    /// The HTTP version its service on that port speaks (callers speak the same).
+    pub http: HttpVersion,
+}
+
+/// The HTTP version a service speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HttpVersion {
+    /// HTTP/1.1 (RFC 9112): one request at a time on a connection.
+    #[default]
+    Http1,
+    /// HTTP/2 (RFC 9113): many requests at once on a connection, each a stream.
+    Http2,
+}
+
+impl HttpVersion {
+    /// As the lab file writes it: `1.1` or `2`.
+    pub fn name(self) -> &'static str {
+        match self {
+            HttpVersion::Http1 => "1.1",
+            HttpVersion::Http2 => "2",
+        }
+    }
 }
 
 /// One service on a host.
@@ -50,6 +72,8 @@ pub struct ServiceSpec {
     /// Serves HTTPS with this TLS version only (RFC 8446 for 1.3, RFC 5246 for 1.2), with the
     /// host's own lab certificate; `None`: plain HTTP.
     pub tls: Option<TlsVersion>,
+    /// HTTP/1.1 or HTTP/2 (over TLS chosen by ALPN, in plain text by prior knowledge).
+    pub http: HttpVersion,
 }
 
 /// What a service does with a request.

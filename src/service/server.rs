@@ -1,17 +1,23 @@
-//! An HTTP/1.1 service on one host and port, answering through its [`Handler`].
+//! An HTTP service on one host and port, answering through its [`Handler`].
+//!
+//! It speaks HTTP/1.1, one request at a time per connection (RFC 9112 §9.3), or HTTP/2
+//! ([`HttpVersion::Http2`]): every request a stream of its own (RFC 9113 §5), so a caller's
+//! one connection carries all its calls at once, and one answer does not wait for another.
+//! Over TLS, HTTP/2 is chosen by ALPN (`h2`, RFC 9113 §3.2); in plain text the caller starts
+//! it with prior knowledge (§3.3).
 //!
 //! Requests are admitted up to the service's concurrency limit and wait in a FIFO queue
 //! beyond it, so load (and the extra load of hedges and retries) shows up as queueing in the
 //! tail. A `service` handler holds each request for a service time drawn from its
 //! distribution; a `gateway` handler makes its upstream calls (see [`super::gateway`]) and
 //! answers when its call policy says so; `bytes` answers `GET /bytes/N` at once. A request
-//! whose connection is reset before it is answered (a caller cancelling it) is dropped,
-//! queued or not, and frees its place.
+//! whose connection is reset before it is answered, or (HTTP/2) whose stream is (RST_STREAM,
+//! RFC 9113 §8.7: the caller cancelled it), is dropped, queued or not, and frees its place.
 //!
 //! A tied copy of a call ([`super::tie`]) names its twin: when this service starts it, it sends
 //! the twin's service a cancellation over UDP (on the same port number), and when a
 //! cancellation arrives for a copy still in its queue, it drops the copy and resets its
-//! connection (the gateway waits for the twin).
+//! connection, or its stream (the gateway waits for the twin).
 //!
 //! A service with `tls` speaks HTTPS: each accepted connection runs a rustls
 //! `ServerConnection` from the host's own TLS world (as the runner's HTTPS server does), and
@@ -33,9 +39,10 @@ use smoltcp::wire::{IpAddress, IpEndpoint};
 
 use super::gateway::Gateway;
 use super::tls::ServiceTls;
-use super::{Handler, RequestId, Served, ServiceLog, ServiceSpec};
+use super::{Handler, HttpVersion, RequestId, Served, ServiceLog, ServiceSpec};
 use crate::dist::ServiceTime;
 use crate::proto::cwnd::TcpConfig;
+use crate::proto::h2::H2Server;
 use crate::proto::http1;
 use crate::proto::stream::{tcp_socket, Stream};
 use crate::sim::network::{Expect, Network};
@@ -44,7 +51,7 @@ use crate::time::Instant;
 /// How long a cancellation is remembered for a tied copy that has not arrived yet.
 pub const TIE_MEMORY: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// What the service is doing with a connection's request.
+/// What the service is doing with a request.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Job {
     /// Waiting for a place under the concurrency limit, since `arrived`.
@@ -55,15 +62,34 @@ enum Job {
     Calling { arrived: Instant, started: Instant },
 }
 
+impl Job {
+    /// Holds a place under the concurrency limit.
+    fn admitted(self) -> bool {
+        !matches!(self, Job::Queued { .. })
+    }
+}
+
 struct Conn {
     id: u64,
     /// The caller's address.
     peer: Ipv4Addr,
     stream: Stream,
-    job: Option<Job>,
-    /// The request's path, for the gateway.
-    path: String,
+    /// HTTP/2 on this connection (an HTTP/2 service's every connection).
+    h2: Option<H2Server>,
+    /// HTTP/1.1: a request is in the service (the next is read after its answer).
+    busy: bool,
     closing: bool,
+}
+
+/// One request in the service: on connection `conn`, HTTP/2 stream `stream` (0 for HTTP/1.1).
+struct Request {
+    /// Names it to the gateway: the connection's id for HTTP/1.1 (one request at a time),
+    /// a fresh id for each HTTP/2 stream.
+    key: u64,
+    conn: u64,
+    stream: u32,
+    path: String,
+    job: Job,
 }
 
 /// What a handler needs at run time.
@@ -73,10 +99,11 @@ enum Runtime {
     Gateway(Box<Gateway>),
 }
 
-/// One HTTP service: a listener, its connections and its handler.
+/// One HTTP service: a listener, its connections, their requests and its handler.
 pub struct HttpService {
     pub host: usize,
     port: u16,
+    http: HttpVersion,
     /// The TLS server config, for an HTTPS service.
     tls: Option<Arc<ServerConfig>>,
     tcp: TcpConfig,
@@ -87,11 +114,14 @@ pub struct HttpService {
     /// as it arrives. Kept for [`TIE_MEMORY`].
     early_cancels: VecDeque<(u64, u32, Instant)>,
     conns: Vec<Conn>,
-    next_conn: u64,
+    requests: Vec<Request>,
+    /// Connection ids and HTTP/2 request keys both come from here, so no two are equal.
+    next_id: u64,
     runtime: Runtime,
     concurrency: Option<u32>,
     /// Requests being served or calling (under the limit).
     active: u32,
+    /// Keys of queued requests, first come first served.
     queue: VecDeque<u64>,
     pub log: ServiceLog,
 }
@@ -109,7 +139,17 @@ impl HttpService {
     ) -> Result<Self, String> {
         let server_tls = match spec.tls {
             Some(v) => {
-                Some(tls.server(host, v).ok_or_else(|| format!("no TLS world for the service on port {}", spec.port))?)
+                let config =
+                    tls.server(host, v).ok_or_else(|| format!("no TLS world for the service on port {}", spec.port))?;
+                Some(match spec.http {
+                    HttpVersion::Http1 => config,
+                    HttpVersion::Http2 => {
+                        // Offer exactly h2 by ALPN (RFC 9113 §3.2, RFC 7301).
+                        let mut c = (*config).clone();
+                        c.alpn_protocols = vec![b"h2".to_vec()];
+                        Arc::new(c)
+                    }
+                })
             }
             None => None,
         };
@@ -133,13 +173,15 @@ impl HttpService {
         Ok(HttpService {
             host,
             port: spec.port,
+            http: spec.http,
             tls: server_tls,
             tcp,
             listener,
             ties,
             early_cancels: VecDeque::new(),
             conns: Vec::new(),
-            next_conn: 0,
+            requests: Vec::new(),
+            next_id: 0,
             runtime,
             concurrency: spec.concurrency,
             active: 0,
@@ -172,8 +214,8 @@ impl HttpService {
     }
 
     pub fn next_timer(&self) -> Option<Instant> {
-        let serving = self.conns.iter().filter_map(|c| match c.job {
-            Some(Job::Serving { until, .. }) => Some(until),
+        let serving = self.requests.iter().filter_map(|r| match r.job {
+            Job::Serving { until, .. } => Some(until),
             _ => None,
         });
         let gateway = self.gateway().and_then(Gateway::next_timer);
@@ -184,40 +226,65 @@ impl HttpService {
     pub fn poll(&mut self, now: Instant, net: &mut Network) -> Result<(), String> {
         self.accept(net)?;
         let sockets = &mut net.hosts[self.host].sockets;
-        let mut arrived = Vec::new();
+        let mut withdrawn: Vec<(u64, Option<u32>)> = Vec::new();
         for c in &mut self.conns {
             c.stream.pump(sockets);
             if c.stream.error.take().is_some() {
                 // TLS failed (a bad record, a handshake the lab's certificate cannot
-                // satisfy): the connection is reset, and its request withdrawn below.
+                // satisfy): the connection is reset, and its requests withdrawn below.
                 sockets.get_mut::<tcp::Socket>(c.stream.handle).abort();
             }
             let state = sockets.get::<tcp::Socket>(c.stream.handle).state();
-            if c.job.is_some() && !matches!(state, State::Established) {
-                // Reset or closed by the caller before the answer: the request is withdrawn.
-                if matches!(c.job, Some(Job::Calling { .. } | Job::Serving { .. })) {
-                    self.active = self.active.saturating_sub(1);
-                }
-                if let (Runtime::Gateway(g), Some(Job::Calling { .. })) = (&mut self.runtime, c.job) {
-                    g.withdraw(c.id);
-                }
-                self.queue.retain(|&id| id != c.id);
-                c.job = None;
-                self.log.cancelled += 1;
-            }
-            if c.job.is_none() && !c.closing && !c.stream.inbox.is_empty() {
-                if let Some(req) =
-                    http1::parse_request(&c.stream.inbox).map_err(|e| format!("service got a bad HTTP request: {e}"))?
-                {
-                    c.stream.inbox.drain(..req.head_len);
-                    c.path = req.path;
-                    c.job = Some(Job::Queued { arrived: now });
-                    self.log.requests += 1;
-                    arrived.push(c.id);
-                }
+            if !matches!(state, State::Established) {
+                // Reset or closed by the caller before the answer: its requests are withdrawn.
+                withdrawn.push((c.id, None));
             }
         }
-        self.queue.extend(arrived);
+        for (conn, stream) in withdrawn.drain(..) {
+            self.withdraw(conn, stream);
+        }
+        let sockets = &mut net.hosts[self.host].sockets;
+        for c in &mut self.conns {
+            if c.closing || c.stream.inbox.is_empty() {
+                continue;
+            }
+            match &mut c.h2 {
+                Some(h2) => {
+                    h2.receive(&std::mem::take(&mut c.stream.inbox));
+                    h2.poll();
+                    if let Some(e) = h2.error() {
+                        return Err(format!("service got a bad HTTP/2 connection: {e}"));
+                    }
+                    for r in h2.take_requests() {
+                        let key = self.next_id;
+                        self.next_id += 1;
+                        let job = Job::Queued { arrived: now };
+                        self.requests.push(Request { key, conn: c.id, stream: r.stream, path: r.path, job });
+                        self.queue.push_back(key);
+                        self.log.requests += 1;
+                    }
+                    withdrawn.extend(h2.take_resets().into_iter().map(|s| (c.id, Some(s))));
+                    c.stream.write(&h2.take_bytes());
+                    c.stream.pump(sockets);
+                }
+                None if !c.busy => {
+                    let parsed = http1::parse_request(&c.stream.inbox)
+                        .map_err(|e| format!("service got a bad HTTP request: {e}"))?;
+                    if let Some(req) = parsed {
+                        c.stream.inbox.drain(..req.head_len);
+                        let job = Job::Queued { arrived: now };
+                        self.requests.push(Request { key: c.id, conn: c.id, stream: 0, path: req.path, job });
+                        self.queue.push_back(c.id);
+                        self.log.requests += 1;
+                        c.busy = true;
+                    }
+                }
+                None => {}
+            }
+        }
+        for (conn, stream) in withdrawn {
+            self.withdraw(conn, stream);
+        }
         self.drop_cancelled_ties(now, net);
         self.admit(now, net)?;
         if let Runtime::Gateway(g) = &mut self.runtime {
@@ -226,6 +293,28 @@ impl HttpService {
         self.answer(now, net);
         self.reap(now, net);
         Ok(())
+    }
+
+    /// The caller withdrew the requests on connection `conn` (its stream `stream` only, if
+    /// given): each is dropped and frees its place.
+    fn withdraw(&mut self, conn: u64, stream: Option<u32>) {
+        let gone = |r: &Request| r.conn == conn && stream.is_none_or(|s| s == r.stream);
+        for r in self.requests.iter().filter(|r| gone(r)) {
+            if r.job.admitted() {
+                self.active = self.active.saturating_sub(1);
+            }
+            if let (Runtime::Gateway(g), Job::Calling { .. }) = (&mut self.runtime, r.job) {
+                g.withdraw(r.key);
+            }
+            self.queue.retain(|&k| k != r.key);
+            self.log.cancelled += 1;
+        }
+        self.requests.retain(|r| !gone(r));
+        if stream.is_none() {
+            if let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) {
+                c.busy = false;
+            }
+        }
     }
 
     fn accept(&mut self, net: &mut Network) -> Result<(), String> {
@@ -244,8 +333,9 @@ impl HttpService {
             let conn = ServerConnection::new(config.clone()).map_err(|e| format!("TLS server setup failed: {e}"))?;
             stream.tls = Some(conn.into());
         }
-        self.conns.push(Conn { id: self.next_conn, peer, stream, job: None, path: String::new(), closing: false });
-        self.next_conn += 1;
+        let h2 = (self.http == HttpVersion::Http2).then(H2Server::for_app);
+        self.conns.push(Conn { id: self.next_id, peer, stream, h2, busy: false, closing: false });
+        self.next_id += 1;
         let mut socket = tcp_socket(&self.tcp);
         let _ = socket.listen(self.port);
         self.listener = sockets.add(socket);
@@ -255,11 +345,11 @@ impl HttpService {
     /// Starts queued requests while the concurrency limit allows (FIFO).
     fn admit(&mut self, now: Instant, net: &mut Network) -> Result<(), String> {
         while self.concurrency.is_none_or(|limit| self.active < limit) {
-            let Some(id) = self.queue.pop_front() else { break };
-            let Some(c) = self.conns.iter_mut().find(|c| c.id == id) else { continue };
-            let Some(Job::Queued { arrived }) = c.job else { continue };
+            let Some(key) = self.queue.pop_front() else { break };
+            let Some(r) = self.requests.iter_mut().find(|r| r.key == key) else { continue };
+            let Job::Queued { arrived } = r.job else { continue };
             self.log.queue_wait_us.push((now - arrived).as_micros() as u64);
-            if let (Some(twin), Some(id)) = (super::tie::twin(&c.path), RequestId::parse(&c.path)) {
+            if let (Some(twin), Some(id)) = (super::tie::twin(&r.path), RequestId::parse(&r.path)) {
                 // This copy starts first (as far as this service knows): the twin may drop its own.
                 if let Some((k, _)) = id.call {
                     self.log.tied_started.push((id.req, k));
@@ -271,24 +361,25 @@ impl HttpService {
                     let _ = udp.send_slice(&super::tie::cancel_message(id.req, k), to);
                 }
             }
-            c.job = Some(match &mut self.runtime {
+            r.job = match &mut self.runtime {
                 Runtime::Bytes => Job::Serving { arrived, started: now, until: now },
                 Runtime::Service { time, rng, .. } => {
                     Job::Serving { arrived, started: now, until: now + time.sample(rng.as_mut()) }
                 }
                 Runtime::Gateway(g) => {
-                    g.start(c.id, &c.path, now, net)?;
+                    g.start(r.key, &r.path, now, net)?;
                     Job::Calling { arrived, started: now }
                 }
-            });
+            };
             self.active += 1;
         }
         Ok(())
     }
 
-    /// Reads the twins' cancellations: a copy still queued is dropped and its connection reset;
-    /// one already started runs on (the work is done twice: see [`super::tied_both_ran`]); one
-    /// not here yet is dropped when it arrives (within [`TIE_MEMORY`]).
+    /// Reads the twins' cancellations: a copy still queued is dropped and its connection (or
+    /// HTTP/2 stream) reset; one already started runs on (the work is done twice: see
+    /// [`super::tied_both_ran`]); one not here yet is dropped when it arrives (within
+    /// [`TIE_MEMORY`]).
     fn drop_cancelled_ties(&mut self, now: Instant, net: &mut Network) {
         let udp = net.hosts[self.host].sockets.get_mut::<udp::Socket>(self.ties);
         while let Ok((bytes, _)) = udp.recv() {
@@ -302,70 +393,99 @@ impl HttpService {
         let mut i = 0;
         while i < self.early_cancels.len() {
             let (req, k, _) = self.early_cancels[i];
-            let same_call = |c: &Conn| {
-                RequestId::parse(&c.path).is_some_and(|id| id.req == req && id.call.is_some_and(|(kk, _)| kk == k))
+            let same_call = |r: &Request| {
+                RequestId::parse(&r.path).is_some_and(|id| id.req == req && id.call.is_some_and(|(kk, _)| kk == k))
             };
-            let Some(c) = self.conns.iter_mut().find(|c| c.job.is_some() && same_call(c)) else {
+            let Some(at) = self.requests.iter().position(same_call) else {
                 i += 1;
                 continue;
             };
             self.early_cancels.remove(i);
-            if !matches!(c.job, Some(Job::Queued { .. })) {
+            if self.requests[at].job.admitted() {
                 // Started already: both copies run (the services' logs tell).
                 continue;
             }
-            let id = c.id;
-            self.queue.retain(|&q| q != id);
-            c.job = None;
+            let r = self.requests.remove(at);
+            self.queue.retain(|&q| q != r.key);
             self.log.tie_dropped += 1;
+            let Some(c) = self.conns.iter_mut().find(|c| c.id == r.conn) else { continue };
             let sockets = &mut net.hosts[self.host].sockets;
             let remote = sockets.get::<tcp::Socket>(c.stream.handle).remote_endpoint();
             if let Some(IpEndpoint { addr: IpAddress::Ipv4(ip), port }) = remote {
-                let why = || format!("reset: drops its queued copy of {}: the tied copy started first", c.path);
-                net.explain_next(self.host, self.port, SocketAddrV4::new(ip, port), Expect::Reset, why);
+                let (what, expect) = match c.h2 {
+                    Some(_) => ("RST_STREAM", Expect::Data),
+                    None => ("reset", Expect::Reset),
+                };
+                let why = || format!("{what}: drops its queued copy of {}: the tied copy started first", r.path);
+                net.explain_next(self.host, self.port, SocketAddrV4::new(ip, port), expect, why);
             }
-            net.hosts[self.host].sockets.get_mut::<tcp::Socket>(c.stream.handle).abort();
+            let sockets = &mut net.hosts[self.host].sockets;
+            match &mut c.h2 {
+                Some(h2) => {
+                    h2.cancel(r.stream);
+                    c.stream.write(&h2.take_bytes());
+                    c.stream.pump(sockets);
+                }
+                None => sockets.get_mut::<tcp::Socket>(c.stream.handle).abort(),
+            }
         }
     }
 
-    /// Writes the responses that are due (saying, in the captures, which request each answers).
+    /// Writes the responses that are due (saying, in the captures, which request each answers),
+    /// connection by connection in the order they were accepted.
     fn answer(&mut self, now: Instant, net: &mut Network) {
-        for c in &mut self.conns {
-            let (status, len) = match (&mut self.runtime, c.job) {
-                (Runtime::Bytes, Some(Job::Serving { until, .. })) if until <= now => {
-                    (200, http1::requested_size(&c.path))
+        let mut due: Vec<(u64, u64, u16, u64)> = Vec::new();
+        for r in &self.requests {
+            let answer = match (&mut self.runtime, r.job) {
+                (Runtime::Bytes, Job::Serving { until, .. }) if until <= now => {
+                    Some((200, http1::requested_size(&r.path)))
                 }
-                (Runtime::Service { response, .. }, Some(Job::Serving { until, .. })) if until <= now => {
-                    (200, *response)
+                (Runtime::Service { response, .. }, Job::Serving { until, .. }) if until <= now => {
+                    Some((200, *response))
                 }
-                (Runtime::Gateway(g), Some(Job::Calling { .. })) => match g.take_answer(c.id) {
-                    Some(answer) => answer,
-                    None => continue,
-                },
-                _ => continue,
+                (Runtime::Gateway(g), Job::Calling { .. }) => g.take_answer(r.key),
+                _ => None,
             };
-            let (arrived, started) = match c.job {
-                Some(Job::Serving { arrived, started, .. } | Job::Calling { arrived, started }) => (arrived, started),
-                Some(Job::Queued { arrived }) => (arrived, now),
-                None => (now, now),
+            if let Some((status, len)) = answer {
+                due.push((r.conn, r.key, status, len));
+            }
+        }
+        // Stable: a connection's requests stay in the order they arrived.
+        due.sort_by_key(|d| d.0);
+        for (conn, key, status, len) in due {
+            let Some(at) = self.requests.iter().position(|r| r.key == key) else { continue };
+            let r = self.requests.remove(at);
+            let (arrived, started) = match r.job {
+                Job::Serving { arrived, started, .. } | Job::Calling { arrived, started } => (arrived, started),
+                Job::Queued { arrived } => (arrived, now),
             };
+            self.active = self.active.saturating_sub(1);
+            let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) else { continue };
+            c.busy = false;
             let remote = net.hosts[self.host].sockets.get::<tcp::Socket>(c.stream.handle).remote_endpoint();
-            if let Some(smoltcp::wire::IpEndpoint { addr: smoltcp::wire::IpAddress::Ipv4(ip), port }) = remote {
+            if let Some(IpEndpoint { addr: IpAddress::Ipv4(ip), port }) = remote {
                 if net.captured_between(self.host, ip) {
                     let ms = (now - arrived).as_secs_f64() * 1e3;
-                    let why = format!("answers GET {} after {ms:.1} ms at {}", c.path, net.hosts[self.host].name);
+                    let on = if c.h2.is_some() { format!(" (stream {})", r.stream) } else { String::new() };
+                    let why = format!("answers GET {}{on} after {ms:.1} ms at {}", r.path, net.hosts[self.host].name);
                     net.explain_next(self.host, self.port, SocketAddrV4::new(ip, port), Expect::Data, || why);
                 }
             }
             let sockets = &mut net.hosts[self.host].sockets;
-            c.stream.write(&http1::response_head_status(status, len));
-            c.stream.write(&http1::body(len));
+            match &mut c.h2 {
+                Some(h2) => {
+                    h2.respond(r.stream, status, len);
+                    c.stream.write(&h2.take_bytes());
+                }
+                None => {
+                    c.stream.write(&http1::response_head_status(status, len));
+                    c.stream.write(&http1::body(len));
+                }
+            }
             c.stream.pump(sockets);
-            c.job = None;
-            self.active = self.active.saturating_sub(1);
             self.log.answered += 1;
             self.log.service_us.push((now - arrived).as_micros() as u64);
-            let id = RequestId::parse(&c.path);
+            let id = RequestId::parse(&r.path);
             self.log.served.push(Served { from: c.peer, id, arrived, started, answered: now });
         }
     }

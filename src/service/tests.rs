@@ -38,7 +38,17 @@ fn addr(i: u8) -> Ipv4Addr {
 
 /// Client 0, gateway 1, `replicas` backends; every path `rtt`.
 fn world(replicas: usize, policy: Policy, calls: u32, time: &str, requests: u64, seed: u64) -> (Network, World) {
-    world_with(replicas, policy, calls, time, requests, seed, Arrival::Open { per_second: 50.0 }, None)
+    world_with(
+        replicas,
+        policy,
+        calls,
+        time,
+        requests,
+        seed,
+        Arrival::Open { per_second: 50.0 },
+        None,
+        HttpVersion::Http1,
+    )
 }
 
 /// [`world`] with the workload's arrivals and the backends' concurrency limit.
@@ -52,6 +62,7 @@ fn world_with(
     seed: u64,
     arrival: Arrival,
     concurrency: Option<u32>,
+    http: HttpVersion,
 ) -> (Network, World) {
     let n = 2 + replicas;
     let tcp = TcpConfig::default();
@@ -66,7 +77,7 @@ fn world_with(
         0,
     );
     let replicas: Vec<Replica> = (2..n)
-        .map(|h| Replica { host: h, addr: SocketAddrV4::new(addr(h as u8), 80), name: format!("h{h}") })
+        .map(|h| Replica { host: h, addr: SocketAddrV4::new(addr(h as u8), 80), name: format!("h{h}"), http })
         .collect();
     let time = ServiceTime::parse(time).unwrap();
     let mut services = Services::default();
@@ -77,6 +88,7 @@ fn world_with(
             handler: Handler::Service { time: time.clone(), response: 100 },
             concurrency,
             tls: None,
+            http,
         };
         let rng = crate::rng::stream(seed, &format!("svc {}", r.host));
         services.list.push(HttpService::new(&mut net, r.host, &spec, tcp, &tls, rng).unwrap());
@@ -94,9 +106,9 @@ fn world_with(
         retry_ratio: 0.2,
         response: 200,
     };
-    let spec = ServiceSpec { port: 80, handler: Handler::Gateway(gateway), concurrency: None, tls: None };
+    let spec = ServiceSpec { port: 80, handler: Handler::Gateway(gateway), concurrency: None, tls: None, http };
     services.list.push(HttpService::new(&mut net, 1, &spec, tcp, &tls, crate::rng::stream(seed, "gw")).unwrap());
-    let to = Replica { host: 1, addr: SocketAddrV4::new(addr(1), 80), name: "gateway".into() };
+    let to = Replica { host: 1, addr: SocketAddrV4::new(addr(1), 80), name: "gateway".into(), http };
     let spec = WorkloadSpec { to, requests, arrival, pool: 4 };
     let workload = Workload::new(0, spec, tcp, None, crate::rng::stream(seed, "workload"));
     (net, World { services, workload })
@@ -190,10 +202,11 @@ fn a_fresh_tls_connection_per_request_costs_three_round_trips() {
         handler: Handler::Service { time: ServiceTime::parse("fixed 0ms").unwrap(), response: 1000 },
         concurrency: None,
         tls: Some(crate::proto::tls::TlsVersion::Tls13),
+        http: HttpVersion::Http1,
     };
     let mut services = Services::default();
     services.list.push(HttpService::new(&mut net, 1, &spec, tcp, &tls, crate::rng::stream(seed, "svc")).unwrap());
-    let to = Replica { host: 1, addr: SocketAddrV4::new(addr(1), 443), name: "h1".into() };
+    let to = Replica { host: 1, addr: SocketAddrV4::new(addr(1), 443), name: "h1".into(), http: HttpVersion::Http1 };
     let spec = WorkloadSpec { to, requests: 3, arrival: Arrival::Closed { concurrency: 1 }, pool: 0 };
     let setup = tls.client(1, crate::proto::tls::TlsVersion::Tls13);
     assert!(setup.is_some() && tls.client(0, crate::proto::tls::TlsVersion::Tls13).is_none());
@@ -216,7 +229,8 @@ fn a_concurrency_limit_queues_requests_in_order() {
     // One replica serving one request at a time, 10 ms each; a closed loop keeps 3 in flight:
     // each request waits for the two ahead of it, so it takes 3 x 10 ms (plus round trips).
     let closed = Arrival::Closed { concurrency: 3 };
-    let (mut net, mut w) = world_with(1, Policy::Sequential, 1, "fixed 10ms", 30, 1, closed, Some(1));
+    let (mut net, mut w) =
+        world_with(1, Policy::Sequential, 1, "fixed 10ms", 30, 1, closed, Some(1), HttpVersion::Http1);
     run(&mut net, &mut w);
     let lat: Vec<f64> = w.workload.records.iter().map(|r| r.latency_us().unwrap() as f64 / 1000.0).collect();
     assert!(w.workload.records.iter().all(|r| r.ok()));
@@ -256,12 +270,13 @@ fn tied_copies_cancel_each_other_and_cut_the_queueing_tail() {
         lat.sort_unstable();
         lat[lat.len() * 99 / 100 - 1] as f64 / 1000.0
     };
-    let (mut net, mut plain) = world_with(2, Policy::Sequential, 1, "exponential mean=7ms", 600, 4, load, Some(1));
+    let (mut net, mut plain) =
+        world_with(2, Policy::Sequential, 1, "exponential mean=7ms", 600, 4, load, Some(1), HttpVersion::Http1);
     run(&mut net, &mut plain);
     // The second copy after one round trip (Dean & Barroso: twice the one-way delay), so a copy
     // that starts at once has told its twin's service before the twin arrives.
     let tied = Policy::Tied { delay: Duration::from_micros(500) };
-    let (mut net, mut w) = world_with(2, tied, 1, "exponential mean=7ms", 600, 4, load, Some(1));
+    let (mut net, mut w) = world_with(2, tied, 1, "exponential mean=7ms", 600, 4, load, Some(1), HttpVersion::Http1);
     run(&mut net, &mut w);
     assert!(w.workload.records.iter().all(|r| r.ok()), "every tied request answered");
     let g = w.services.list.last().unwrap().gateway().unwrap();
@@ -277,4 +292,99 @@ fn tied_copies_cancel_each_other_and_cut_the_queueing_tail() {
     let (plain_p99, tied_p99) = (p99(&plain), p99(&w));
     eprintln!("p99 tied {tied_p99} ms, untied {plain_p99} ms; dropped {dropped}, both ran {both}, served {served}");
     assert!(tied_p99 < 0.7 * plain_p99, "p99 tied {tied_p99} ms, untied {plain_p99} ms");
+}
+
+/// Connections the gateway (the last service) opened to its upstreams, handshakes included.
+fn gateway_connections(w: &World) -> u64 {
+    w.services.list.last().unwrap().gateway().unwrap().upstreams().iter().map(|u| u.opened).sum()
+}
+
+/// HTTP/2 multiplexes: 40 calls at once per request go as streams on the gateway's 4 warm
+/// connections per replica, where HTTP/1.1 needs a connection per call in flight. The
+/// latency is the same (the calls run side by side either way: RFC 9113 §5).
+#[test]
+fn http2_calls_share_the_pools_connections() {
+    let parallel = Policy::Parallel { wait_for: None };
+    let open = Arrival::Open { per_second: 20.0 };
+    let mut latencies = Vec::new();
+    let mut opened = Vec::new();
+    for http in [HttpVersion::Http1, HttpVersion::Http2] {
+        let (mut net, mut w) = world_with(2, parallel, 40, "fixed 10ms", 30, 1, open, None, http);
+        run(&mut net, &mut w);
+        assert!(w.workload.records.iter().all(|r| r.ok()), "{http:?}: every request answered");
+        let lat: Vec<f64> = w.workload.records.iter().map(|r| r.latency_us().unwrap() as f64 / 1000.0).collect();
+        // Client leg, one call leg and 10 ms of service: 11 ms, a little more for HTTP/1.1's
+        // connections opened under the first requests.
+        assert!(lat[5..].iter().all(|ms| (11.0..12.0).contains(ms)), "{http:?}: {lat:?}");
+        latencies.push(lat);
+        opened.push(gateway_connections(&w));
+        let served: u64 = w.services.list[..2].iter().map(|s| s.log.answered).sum();
+        assert_eq!(served, 30 * 40, "{http:?}");
+    }
+    assert_eq!(opened[1], 8, "HTTP/2: the 4 warm connections per replica, no more");
+    assert!(opened[0] >= 40, "HTTP/1.1: a connection per call in flight, {} opened", opened[0]);
+}
+
+/// A hedge's loser is withdrawn with RST_STREAM on HTTP/2: the backend drops its work and
+/// the connection lives on, where HTTP/1.1 resets the connection and the pool opens another.
+#[test]
+fn http2_cancels_a_hedges_loser_with_a_stream_reset() {
+    let hedged = Policy::Hedged { after: HedgeAfter::Delay(Duration::ZERO) };
+    let open = Arrival::Open { per_second: 50.0 };
+    for http in [HttpVersion::Http1, HttpVersion::Http2] {
+        let (mut net, mut w) = world_with(2, hedged, 1, "uniform 5ms 15ms", 200, 3, open, None, http);
+        run(&mut net, &mut w);
+        assert!(w.workload.records.iter().all(|r| r.ok()), "{http:?}");
+        let g = w.services.list.last().unwrap().gateway().unwrap();
+        assert_eq!(g.log.hedges, 200, "{http:?}: every call hedged at once");
+        // Every loser is either dropped by its backend or answered before the cancel came.
+        let withdrawn: u64 = w.services.list[..2].iter().map(|s| s.log.cancelled).sum();
+        let answered: u64 = w.services.list[..2].iter().map(|s| s.log.answered).sum();
+        assert_eq!(withdrawn + (answered - 200), 200, "{http:?}: {withdrawn} dropped, {answered} answered");
+        assert!(withdrawn >= 170, "{http:?}: the backends dropped {withdrawn} losers");
+        let opened = gateway_connections(&w);
+        match http {
+            HttpVersion::Http2 => assert_eq!(opened, 8, "the streams were reset, not the connections"),
+            HttpVersion::Http1 => assert!(opened >= 190, "every loser's connection reset and replaced: {opened}"),
+        }
+    }
+}
+
+/// HTTPS with HTTP/2 chosen by ALPN: a fresh connection per request still costs TCP + TLS
+/// 1.3 + the request (3 RTTs); a warm one only the request.
+#[test]
+fn http2_over_tls_is_chosen_by_alpn() {
+    let (seed, tcp, rtt) = (5, TcpConfig::default(), Duration::from_millis(40));
+    for (pool, want_ms) in [(0, 120_000), (1, 40_000)] {
+        let hosts = (0..2).map(|i| Host::new(&format!("h{i}"), addr(i), tcp.mtu(), seed, Instant::ZERO)).collect();
+        let mut net = Network::new(
+            hosts,
+            |f, t| {
+                let config = LinkConfig { delay: rtt / 2, ..Default::default() };
+                (config, Vec::new(), crate::rng::stream(seed, &format!("link {f} {t}")))
+            },
+            0,
+        );
+        let clock = crate::proto::tls::TlsClock::at_unix_micros(0);
+        let tls = tls::ServiceTls::new(seed, [(1, "h1")], &clock).unwrap();
+        let spec = ServiceSpec {
+            port: 443,
+            handler: Handler::Service { time: ServiceTime::parse("fixed 0ms").unwrap(), response: 1000 },
+            concurrency: None,
+            tls: Some(crate::proto::tls::TlsVersion::Tls13),
+            http: HttpVersion::Http2,
+        };
+        let mut services = Services::default();
+        services.list.push(HttpService::new(&mut net, 1, &spec, tcp, &tls, crate::rng::stream(seed, "svc")).unwrap());
+        let to =
+            Replica { host: 1, addr: SocketAddrV4::new(addr(1), 443), name: "h1".into(), http: HttpVersion::Http2 };
+        let spec = WorkloadSpec { to, requests: 3, arrival: Arrival::Closed { concurrency: 1 }, pool };
+        let setup = tls.client(1, crate::proto::tls::TlsVersion::Tls13);
+        let workload = Workload::new(0, spec, tcp, setup, crate::rng::stream(seed, "workload"));
+        let mut w = World { services, workload };
+        run(&mut net, &mut w);
+        let lat: Vec<_> = w.workload.records.iter().map(|r| (r.ok(), r.latency_us())).collect();
+        assert_eq!(lat, vec![(true, Some(want_ms)); 3], "pool {pool}");
+        assert_eq!(w.services.list[0].log.served.len(), 3);
+    }
 }

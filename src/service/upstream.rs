@@ -1,4 +1,5 @@
-//! A caller's connections to one upstream address: a warm pool of HTTP/1.1 connections.
+//! A caller's connections to one upstream address: a warm pool of HTTP/1.1 or HTTP/2
+//! connections.
 //!
 //! HTTP/1.1 carries one request at a time on a connection (RFC 9112 §9.3), so a call takes an
 //! idle connection, or waits while the pool opens another. The pool opens `warm` connections
@@ -7,14 +8,22 @@
 //! than it holds. With `warm = 0` every call opens a fresh connection and closes it after
 //! the response: the cold path whose handshakes pooling saves.
 //!
-//! Cancelling a call in flight aborts its connection (a TCP reset, RFC 9293 §3.10.7.2
-//! ABORT): HTTP/1.1 has no other way to withdraw a request, and it is what HTTP/1.1 clients
-//! (Go's `net/http`, curl) do. The server sees the reset and drops the work.
+//! HTTP/2 (an upstream whose service speaks it) multiplexes: every call is a stream (RFC 9113
+//! §5) on one of the `warm` connections, the one with the fewest streams open, so the pool
+//! never grows with the load (gRPC's and Envoy's default). With `warm = 0` each call still
+//! gets a fresh connection of its own.
+//!
+//! Cancelling a call in flight aborts its HTTP/1.1 connection (a TCP reset, RFC 9293
+//! §3.10.7.2 ABORT): HTTP/1.1 has no other way to withdraw a request, and it is what HTTP/1.1
+//! clients (Go's `net/http`, curl) do. An HTTP/2 call is cancelled with RST_STREAM (RFC 9113
+//! §8.7), and the connection goes on. Either way the server sees it and drops the work.
 
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
 
+use super::{HttpVersion, Replica};
 use crate::proto::cwnd::TcpConfig;
+use crate::proto::h2::H2Event;
 use crate::proto::http1;
 use crate::proto::http_client::{take_port, ConnEvent, HttpConn, TlsSetup};
 use crate::sim::network::{Expect, Network};
@@ -64,15 +73,29 @@ impl CallEvent {
 
 enum State {
     Opening,
+    /// Open, no call on it (HTTP/1.1).
     Idle,
+    /// Carrying call `tag` (HTTP/1.1).
     Busy(u64),
+    /// Open, carrying the calls in `Conn::streams` (HTTP/2).
+    Mux,
     Closing,
     Dead,
+}
+
+/// An HTTP/2 call on a connection: its stream, its tag, and the status once the head came.
+struct StreamCall {
+    stream: u32,
+    tag: u64,
+    status: Option<u16>,
 }
 
 struct Conn {
     conn: HttpConn,
     state: State,
+    streams: Vec<StreamCall>,
+    /// HTTP/2 with `warm = 0`: it has carried its one call.
+    used: bool,
 }
 
 /// Connections from host `caller` to one upstream address.
@@ -80,6 +103,7 @@ pub struct Upstream {
     caller: usize,
     to: SocketAddrV4,
     host_name: String,
+    http: HttpVersion,
     tcp: TcpConfig,
     tls: Option<TlsSetup>,
     warm: u32,
@@ -93,19 +117,19 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// A pool from `caller` to `to` (named `host_name` in requests), keeping `warm` connections.
-    pub fn new(
-        caller: usize,
-        to: SocketAddrV4,
-        host_name: &str,
-        tcp: TcpConfig,
-        tls: Option<TlsSetup>,
-        warm: u32,
-    ) -> Upstream {
+    /// A pool from `caller` to replica `to` (named by its host name in requests, in the HTTP
+    /// version its service speaks), keeping `warm` connections.
+    pub fn new(caller: usize, to: &Replica, tcp: TcpConfig, tls: Option<TlsSetup>, warm: u32) -> Upstream {
+        let tls = match to.http {
+            // Ask for h2 by ALPN (RFC 9113 §3.2).
+            HttpVersion::Http2 => tls.map(|t| t.with_alpn(b"h2")),
+            HttpVersion::Http1 => tls,
+        };
         Upstream {
             caller,
-            to,
-            host_name: host_name.to_string(),
+            to: to.addr,
+            host_name: to.name.clone(),
+            http: to.http,
             tcp,
             tls,
             warm,
@@ -123,7 +147,8 @@ impl Upstream {
 
     /// Every warm connection is open and idle (the pool is ready before a workload starts).
     pub fn warmed(&self) -> bool {
-        self.conns.iter().filter(|c| matches!(c.state, State::Idle)).count() >= self.warm as usize
+        let ready = |c: &&Conn| matches!(c.state, State::Idle) || matches!(c.state, State::Mux) && c.streams.is_empty();
+        self.conns.iter().filter(ready).count() >= self.warm as usize
     }
 
     /// Queues `GET path` under `tag`; it goes on the next free connection. `what` the call is
@@ -137,6 +162,17 @@ impl Upstream {
     /// the reset's comment in the captures).
     pub fn cancel(&mut self, tag: u64, net: &mut Network, why: impl FnOnce() -> String) {
         self.queue.retain(|(t, _, _)| *t != tag);
+        for c in &mut self.conns {
+            if let Some(at) = c.streams.iter().position(|s| s.tag == tag) {
+                let call = c.streams.remove(at);
+                net.explain_next(self.caller, c.conn.port(), self.to, Expect::Data, || {
+                    format!("RST_STREAM on stream {}: {}", call.stream, why())
+                });
+                c.conn.h2_cancel(call.stream);
+                c.conn.pump(&mut net.hosts[self.caller].sockets);
+                return;
+            }
+        }
         let Some(c) = self.conns.iter_mut().find(|c| matches!(c.state, State::Busy(t) if t == tag)) else { return };
         net.explain_next(self.caller, c.conn.port(), self.to, Expect::Reset, why);
         c.conn.abort(&mut net.hosts[self.caller].sockets);
@@ -145,7 +181,8 @@ impl Upstream {
 
     /// Calls in flight or queued.
     pub fn outstanding(&self) -> usize {
-        self.queue.len() + self.conns.iter().filter(|c| matches!(c.state, State::Busy(_))).count()
+        let streams: usize = self.conns.iter().map(|c| c.streams.len()).sum();
+        self.queue.len() + streams + self.conns.iter().filter(|c| matches!(c.state, State::Busy(_))).count()
     }
 
     /// Moves every connection along, reports finished calls in `events`, hands queued calls to
@@ -158,6 +195,7 @@ impl Upstream {
         events: &mut Vec<CallEvent>,
     ) -> Result<(), String> {
         let fresh = self.warm == 0;
+        let h2 = self.http == HttpVersion::Http2;
         let sockets = &mut net.hosts[self.caller].sockets;
         for c in &mut self.conns {
             let conn = &mut c.conn;
@@ -166,6 +204,14 @@ impl Upstream {
                 State::Opening => match conn.advance(now, sockets)? {
                     None | Some(ConnEvent::Connected) => State::Opening,
                     Some(ConnEvent::Failed(_)) => State::Dead,
+                    Some(ConnEvent::Ready) if h2 => {
+                        self.handshake_us += (now - conn.opened()).as_micros() as u64;
+                        // The preface and SETTINGS (RFC 9113 §3.4): by ALPN over TLS, by prior
+                        // knowledge in plain text (§3.3).
+                        conn.start_h2(&self.host_name, &[])?;
+                        conn.pump(sockets);
+                        State::Mux
+                    }
                     Some(ConnEvent::Ready) => {
                         self.handshake_us += (now - conn.opened()).as_micros() as u64;
                         State::Idle
@@ -194,6 +240,7 @@ impl Upstream {
                         State::Busy(tag)
                     }
                 }
+                State::Mux => poll_streams(c, now, fresh, sockets, events),
                 State::Idle if conn.peer_closed(sockets) => {
                     conn.close(sockets);
                     State::Closing
@@ -204,19 +251,28 @@ impl Upstream {
                 State::Dead => State::Dead,
             };
         }
-        while !self.queue.is_empty() {
-            let Some(c) = self.conns.iter_mut().find(|c| matches!(c.state, State::Idle)) else { break };
-            let Some((tag, path, what)) = self.queue.pop_front() else { break };
-            if let Some(what) = what {
-                net.explain_next(self.caller, c.conn.port(), self.to, Expect::Data, || what);
+        if h2 {
+            self.dispatch_streams(net)?;
+        } else {
+            while !self.queue.is_empty() {
+                let Some(c) = self.conns.iter_mut().find(|c| matches!(c.state, State::Idle)) else { break };
+                let Some((tag, path, what)) = self.queue.pop_front() else { break };
+                if let Some(what) = what {
+                    net.explain_next(self.caller, c.conn.port(), self.to, Expect::Data, || what);
+                }
+                c.conn.send_request(&http1::get(&self.host_name, &path), tag, now);
+                c.conn.pump(&mut net.hosts[self.caller].sockets);
+                c.state = State::Busy(tag);
             }
-            c.conn.send_request(&http1::get(&self.host_name, &path), tag, now);
-            c.conn.pump(&mut net.hosts[self.caller].sockets);
-            c.state = State::Busy(tag);
         }
         let opening = self.conns.iter().filter(|c| matches!(c.state, State::Opening)).count();
         let live = self.conns.iter().filter(|c| !matches!(c.state, State::Closing | State::Dead)).count();
-        let for_queue = self.queue.len().saturating_sub(opening);
+        let for_queue = if h2 && !fresh {
+            // Streams share the connections: one is enough for any number of calls.
+            usize::from(!self.queue.is_empty() && live == 0)
+        } else {
+            self.queue.len().saturating_sub(opening)
+        };
         let for_warm = (self.warm as usize).saturating_sub(live);
         let wanted = for_queue.max(for_warm).min(MAX_CONNECTIONS.saturating_sub(live));
         for _ in 0..wanted {
@@ -224,7 +280,7 @@ impl Upstream {
             let conn = HttpConn::connect(&mut net.hosts[self.caller], &self.tcp, self.to, port, None, now)?
                 .with_tls(self.tls.clone());
             self.opened += 1;
-            self.conns.push(Conn { conn, state: State::Opening });
+            self.conns.push(Conn { conn, state: State::Opening, streams: Vec::new(), used: false });
         }
         let sockets = &mut net.hosts[self.caller].sockets;
         self.conns.retain(|c| {
@@ -236,4 +292,80 @@ impl Upstream {
         });
         Ok(())
     }
+}
+
+impl Upstream {
+    /// Hands queued calls to open HTTP/2 connections as new streams: each to the connection
+    /// with the fewest streams open (the first of those), or with `warm = 0` to a fresh
+    /// connection that has carried none.
+    fn dispatch_streams(&mut self, net: &mut Network) -> Result<(), String> {
+        let fresh = self.warm == 0;
+        while !self.queue.is_empty() {
+            let usable = |c: &Conn| matches!(c.state, State::Mux) && !(fresh && c.used);
+            let Some(c) = self.conns.iter_mut().filter(|c| usable(c)).min_by_key(|c| c.streams.len()) else { break };
+            let Some((tag, path, what)) = self.queue.pop_front() else { break };
+            if let Some(what) = what {
+                net.explain_next(self.caller, c.conn.port(), self.to, Expect::Data, || what);
+            }
+            let stream = c.conn.h2_get(&self.host_name, &path)?;
+            c.conn.pump(&mut net.hosts[self.caller].sockets);
+            c.streams.push(StreamCall { stream, tag, status: None });
+            c.used = true;
+        }
+        Ok(())
+    }
+}
+
+/// Moves an HTTP/2 connection's calls along: a stream's head gives its status, its end
+/// finishes the call (RFC 9113 §8.1); a stream error fails that call, a connection error or
+/// a close every call on it. Returns the connection's next state.
+fn poll_streams(
+    c: &mut Conn,
+    now: Instant,
+    fresh: bool,
+    sockets: &mut smoltcp::iface::SocketSet<'static>,
+    events: &mut Vec<CallEvent>,
+) -> State {
+    let conn = &mut c.conn;
+    let mut broken = false;
+    for event in conn.poll_h2() {
+        match event {
+            H2Event::Response { stream, status } => {
+                if let Some(call) = c.streams.iter_mut().find(|s| s.stream == stream) {
+                    call.status = Some(status);
+                }
+            }
+            H2Event::End { stream } => {
+                if let Some(at) = c.streams.iter().position(|s| s.stream == stream) {
+                    let call = c.streams.remove(at);
+                    let status = call.status.unwrap_or(0);
+                    events.push(CallEvent::Done { tag: call.tag, status, at: now, conn: ConnTimes::of(conn) });
+                }
+            }
+            H2Event::StreamError { stream, .. } => {
+                if let Some(at) = c.streams.iter().position(|s| s.stream == stream) {
+                    events.push(CallEvent::Failed { tag: c.streams.remove(at).tag, at: now });
+                }
+            }
+            H2Event::Error(_) => broken = true,
+            H2Event::Data { .. } | H2Event::Pong => {}
+        }
+    }
+    conn.pump(sockets);
+    if broken || conn.peer_closed(sockets) {
+        for call in c.streams.drain(..) {
+            events.push(CallEvent::Failed { tag: call.tag, at: now });
+        }
+        if broken {
+            conn.abort(sockets);
+        } else {
+            conn.close(sockets);
+        }
+        return State::Closing;
+    }
+    if fresh && c.used && c.streams.is_empty() {
+        conn.close(sockets);
+        return State::Closing;
+    }
+    State::Mux
 }

@@ -78,7 +78,7 @@ impl Workload {
         tls: Option<TlsSetup>,
         mut rng: ChaCha8Rng,
     ) -> Workload {
-        let upstream = Upstream::new(host, spec.to.addr, &spec.to.name, tcp, tls, spec.pool);
+        let upstream = Upstream::new(host, &spec.to, tcp, tls, spec.pool);
         let next_port = 49152 + (rng.next_u32() % 8192) as u16;
         Workload {
             spec,

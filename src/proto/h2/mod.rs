@@ -33,6 +33,7 @@
 //! arrives later only interleaves with the frames that are generated after it arrives.
 
 mod io;
+mod server;
 #[cfg(test)]
 mod tests;
 
@@ -43,14 +44,12 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use h2::client::{self, ResponseFuture, SendRequest};
-use h2::server::{self, Handshake};
 use h2::{Ping, PingPong, RecvStream};
-use http::{Method, Request, Response, StatusCode, Version};
+use http::{Method, Request, Version};
 
 pub use io::{split_frames, FrameHeader, FRAME_DATA, FRAME_HEADER_LEN};
 use io::{FrameScanner, PipeIo};
-
-use crate::proto::http1;
+pub use server::{H2Server, OutChunk, ServedStream};
 
 /// Initial stream and connection flow-control windows on both sides (RFC 9113 §6.9.2).
 pub const WINDOW: u32 = 16 * 1024 * 1024;
@@ -66,8 +65,11 @@ pub enum H2Event {
     End { stream: u32 },
     /// A PING was acknowledged (RFC 9113 §6.7).
     Pong,
-    /// A connection or stream error (RFC 9113 §5.4) or a local usage error.
+    /// A connection error (RFC 9113 §5.4.1) or a local usage error.
     Error(String),
+    /// A stream error (RFC 9113 §5.4.2): the stream ended without a whole response (reset by
+    /// the server, or refused).
+    StreamError { stream: u32, error: String },
 }
 
 fn noop_cx() -> Context<'static> {
@@ -91,6 +93,9 @@ pub struct H2Client {
     responses: Vec<(u32, ResponseFuture)>,
     bodies: Vec<(u32, RecvStream)>,
     events: Vec<H2Event>,
+    /// Something came in or was asked for since the last [`H2Client::pump`]: without it,
+    /// polling h2 again could not make progress (it has no timers here), so it is skipped.
+    dirty: bool,
 }
 
 impl Default for H2Client {
@@ -127,6 +132,7 @@ impl H2Client {
             responses: Vec::new(),
             bodies: Vec::new(),
             events: Vec::new(),
+            dirty: true,
         };
         c.pump();
         c
@@ -134,8 +140,12 @@ impl H2Client {
 
     /// Plaintext received from the peer.
     pub fn receive(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
         self.scanner.feed(data);
         self.io.lock().inbound.extend(data);
+        self.dirty = true;
         self.pump();
     }
 
@@ -161,14 +171,37 @@ impl H2Client {
         let id = self.next_id;
         self.next_id = id.checked_add(2).filter(|&n| n <= 0x7fff_ffff).ok_or("stream ids exhausted")?;
         self.queued.push_back((id, req));
+        self.dirty = true;
         self.pump();
         Ok(id)
+    }
+
+    /// Cancels stream `stream`: a request not sent yet is dropped; for one sent, h2 sends
+    /// RST_STREAM with CANCEL (RFC 9113 §6.4, §8.7) once every handle to it is gone, and
+    /// nothing more is reported for it.
+    pub fn cancel(&mut self, stream: u32) {
+        self.queued.retain(|(id, _)| *id != stream);
+        self.responses.retain(|(id, _)| *id != stream);
+        self.bodies.retain(|(id, _)| *id != stream);
+        self.dirty = true;
+        self.pump();
+    }
+
+    /// Streams opened (or queued) and not yet ended.
+    pub fn open_streams(&self) -> usize {
+        self.queued.len() + self.responses.len() + self.bodies.len()
+    }
+
+    /// The connection is over (closed, or failed with an [`H2Event::Error`]).
+    pub fn is_closed(&self) -> bool {
+        self.conn.is_none()
     }
 
     /// Sends a PING (RFC 9113 §6.7); an [`H2Event::Pong`] follows its acknowledgement. h2 allows
     /// one user PING in flight, so further pings are sent one after another.
     pub fn ping(&mut self) {
         self.pings_wanted += 1;
+        self.dirty = true;
         self.pump();
     }
 
@@ -182,6 +215,9 @@ impl H2Client {
     /// Polls everything until a round makes no progress. Received bytes are handed to h2 one
     /// frame per round so that events come out in wire order across streams.
     fn pump(&mut self) {
+        if !std::mem::take(&mut self.dirty) {
+            return;
+        }
         let mut cx = noop_cx();
         loop {
             let before = self.progress_marker();
@@ -211,7 +247,7 @@ impl H2Client {
                     Poll::Pending => break,
                     Poll::Ready(Err(e)) => {
                         let (id, _) = self.queued.pop_front().expect("queue not empty");
-                        self.events.push(H2Event::Error(format!("stream {id}: {e}")));
+                        self.events.push(H2Event::StreamError { stream: id, error: e.to_string() });
                     }
                     Poll::Ready(Ok(())) => {
                         let (id, req) = self.queued.pop_front().expect("queue not empty");
@@ -221,7 +257,7 @@ impl H2Client {
                                 debug_assert_eq!(actual, id, "h2 assigns client stream ids in order");
                                 self.responses.push((id, resp));
                             }
-                            Err(e) => self.events.push(H2Event::Error(format!("stream {id}: {e}"))),
+                            Err(e) => self.events.push(H2Event::StreamError { stream: id, error: e.to_string() }),
                         }
                     }
                 }
@@ -241,7 +277,7 @@ impl H2Client {
                                 self.events.push(H2Event::Response { stream: id, status: resp.status().as_u16() });
                                 self.bodies.push((id, resp.into_body()));
                             }
-                            Err(e) => self.events.push(H2Event::Error(format!("stream {id}: {e}"))),
+                            Err(e) => self.events.push(H2Event::StreamError { stream: id, error: e.to_string() }),
                         }
                     }
                 }
@@ -263,7 +299,7 @@ impl H2Client {
                     }
                     Poll::Ready(Some(Err(e))) => {
                         drop(self.bodies.remove(i));
-                        self.events.push(H2Event::Error(format!("stream {id}: {e}")));
+                        self.events.push(H2Event::StreamError { stream: id, error: e.to_string() });
                     }
                     Poll::Ready(None) => {
                         drop(self.bodies.remove(i));
@@ -307,154 +343,5 @@ impl H2Client {
     fn progress_marker(&self) -> (u64, usize, usize) {
         let p = self.io.lock();
         (p.consumed, p.outbound.len(), self.events.len())
-    }
-}
-
-/// One piece of server output: `stream` is Some(id) when the bytes are (part of) a DATA frame of
-/// that stream, None for other frames.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OutChunk {
-    pub stream: Option<u32>,
-    pub bytes: Vec<u8>,
-}
-
-enum ServerState {
-    Handshaking(Handshake<PipeIo, Bytes>),
-    Open(server::Connection<PipeIo, Bytes>),
-    Closed,
-}
-
-/// An HTTP/2 server connection answering `GET /bytes/N`.
-pub struct H2Server {
-    io: PipeIo,
-    state: ServerState,
-    error: Option<String>,
-}
-
-impl Default for H2Server {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl H2Server {
-    /// Queues the server's SETTINGS (RFC 9113 §3.4) and awaits the client preface.
-    pub fn new() -> Self {
-        let io = PipeIo::default();
-        let mut builder = server::Builder::new();
-        builder.initial_window_size(WINDOW).initial_connection_window_size(WINDOW);
-        let handshake = builder.handshake::<_, Bytes>(io.clone());
-        let mut s = H2Server { io, state: ServerState::Handshaking(handshake), error: None };
-        s.poll();
-        s
-    }
-
-    /// Plaintext received from the peer.
-    pub fn receive(&mut self, data: &[u8]) {
-        self.io.lock().inbound.extend(data);
-    }
-
-    /// The connection error, if the connection failed (RFC 9113 §5.4.1; h2 has sent GOAWAY).
-    pub fn error(&self) -> Option<&str> {
-        self.error.as_deref()
-    }
-
-    /// Accepts requests and answers each `GET /bytes/N` with status 200, content-length N and N
-    /// body bytes (anything else gets 404 without a body), sending the body in DATA frames
-    /// (RFC 9113 §6.1) as flow control (§5.2) allows. All requests that have arrived are accepted
-    /// before any is answered, so their bodies are scheduled round-robin (see module docs).
-    pub fn poll(&mut self) {
-        let mut cx = noop_cx();
-        loop {
-            let before = {
-                let p = self.io.lock();
-                (p.consumed, p.outbound.len())
-            };
-            let mut progressed = false;
-
-            if let ServerState::Handshaking(hs) = &mut self.state {
-                match Pin::new(hs).poll(&mut cx) {
-                    Poll::Pending => {}
-                    Poll::Ready(Ok(conn)) => {
-                        self.state = ServerState::Open(conn);
-                        progressed = true;
-                    }
-                    Poll::Ready(Err(e)) => {
-                        self.error = Some(format!("handshake: {e}"));
-                        self.state = ServerState::Closed;
-                    }
-                }
-            }
-
-            if let ServerState::Open(conn) = &mut self.state {
-                let mut accepted = Vec::new();
-                let mut closed = false;
-                loop {
-                    match conn.poll_accept(&mut cx) {
-                        Poll::Pending => break,
-                        Poll::Ready(Some(Ok(pair))) => accepted.push(pair),
-                        Poll::Ready(Some(Err(e))) => {
-                            // poll_accept only reports connection errors (h2 has sent GOAWAY).
-                            self.error = Some(format!("connection: {e}"));
-                            closed = true;
-                            break;
-                        }
-                        Poll::Ready(None) => {
-                            closed = true;
-                            break;
-                        }
-                    }
-                }
-                progressed |= !accepted.is_empty();
-                for (req, mut respond) in accepted {
-                    let ok = req.method() == Method::GET && req.uri().path().starts_with("/bytes/");
-                    let len = if ok { http1::requested_size(req.uri().path()) } else { 0 };
-                    drop(req); // the request has no body (END_STREAM on its HEADERS)
-                    let resp = Response::builder()
-                        .status(if ok { StatusCode::OK } else { StatusCode::NOT_FOUND })
-                        .header("server", "wirelab")
-                        .header("content-type", "application/octet-stream")
-                        .header("content-length", len)
-                        .body(())
-                        .expect("static response head");
-                    match respond.send_response(resp, len == 0) {
-                        Ok(mut body) if len > 0 => {
-                            // h2 buffers the whole body and cuts it into DATA frames of at most
-                            // SETTINGS_MAX_FRAME_SIZE as stream and connection windows allow.
-                            if let Err(e) = body.send_data(Bytes::from(http1::body(len)), true) {
-                                self.error.get_or_insert(format!("send body: {e}"));
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            self.error.get_or_insert(format!("send response: {e}"));
-                        }
-                    }
-                }
-                if closed {
-                    self.state = ServerState::Closed;
-                    progressed = true;
-                }
-            }
-
-            let after = {
-                let p = self.io.lock();
-                (p.consumed, p.outbound.len())
-            };
-            if !progressed && after == before {
-                break;
-            }
-        }
-    }
-
-    /// Output split at HTTP/2 frame boundaries (RFC 9113 §4.1), each chunk tagged with its stream
-    /// when it is a DATA frame (§6.1). An incomplete trailing frame (never produced by h2 over
-    /// the in-memory pipe, which accepts every write in full) would stay for the next call.
-    pub fn take_output(&mut self) -> Vec<OutChunk> {
-        let mut p = self.io.lock();
-        split_frames(&mut p.outbound)
-            .into_iter()
-            .map(|(h, bytes)| OutChunk { stream: (h.kind == FRAME_DATA).then_some(h.stream), bytes })
-            .collect()
     }
 }

@@ -35,6 +35,26 @@ impl HttpConn {
         events
     }
 
+    /// Opens one more stream on the connection's HTTP/2 with `GET path` (RFC 9113 §8.3.1),
+    /// queued for sending; returns its id.
+    pub fn h2_get(&mut self, authority: &str, path: &str) -> Result<u32, String> {
+        let h2 = self.h2.as_mut().ok_or("HTTP/2 was not started on this connection")?;
+        let id = h2.get(authority, path)?;
+        self.stream.write(&h2.take_output());
+        Ok(id)
+    }
+
+    /// Cancels `stream` (RST_STREAM with CANCEL, RFC 9113 §8.7), queued for sending.
+    pub fn h2_cancel(&mut self, stream: u32) {
+        if let Some(h2) = &mut self.h2 {
+            h2.cancel(stream);
+            let out = h2.take_output();
+            if !out.is_empty() {
+                self.stream.write(&out);
+            }
+        }
+    }
+
     /// Whether HTTP/2 runs on the connection.
     pub fn is_h2(&self) -> bool {
         self.h2.is_some()

@@ -59,6 +59,8 @@ struct Plan {
     deadline: Option<Instant>,
     calls: Vec<Call>,
     ok: u32,
+    /// Calls that failed (`result == Some(false)`).
+    failed: u32,
     max_call_us: u64,
 }
 
@@ -106,7 +108,7 @@ impl Gateway {
                 ),
                 None => None,
             };
-            upstreams.push(Upstream::new(host, r.addr, &r.name, tcp, setup, spec.pool));
+            upstreams.push(Upstream::new(host, r, tcp, setup, spec.pool));
         }
         let groups: Vec<Range<usize>> =
             spec.call_groups().into_iter().filter(|g| !g.is_empty() && g.end <= upstreams.len()).collect();
@@ -155,12 +157,27 @@ impl Gateway {
         self.upstreams.iter().all(Upstream::warmed)
     }
 
+    /// Whether its requests can have timers at all: deadlines, per-try timeouts, hedges or tied
+    /// copies. Without them there is nothing to scan (a fan-out of thousands of calls).
+    fn has_timers(&self) -> bool {
+        let copies = matches!(self.spec.policy, Policy::Hedged { .. } | Policy::Tied { .. });
+        copies || self.spec.deadline.is_some() || self.spec.per_try_timeout.is_some()
+    }
+
+    /// Its connection pools, one per upstream replica.
+    pub fn upstreams(&self) -> &[Upstream] {
+        &self.upstreams
+    }
+
     /// Connections opened to the upstreams, and the handshake time they cost.
     pub fn connections(&self) -> (u64, u64) {
         (self.upstreams.iter().map(|u| u.opened).sum(), self.upstreams.iter().map(|u| u.handshake_us).sum())
     }
 
     pub fn next_timer(&self) -> Option<Instant> {
+        if !self.has_timers() {
+            return None;
+        }
         self.plans
             .values()
             .flat_map(|p| {
@@ -176,7 +193,7 @@ impl Gateway {
         let req = RequestId::parse(path).map(|id| id.req);
         let calls = (0..self.spec.calls).map(|_| Call::default()).collect();
         let deadline = self.spec.deadline.map(|d| now + d);
-        self.plans.insert(conn, Plan { req, started: now, deadline, calls, ok: 0, max_call_us: 0 });
+        self.plans.insert(conn, Plan { req, started: now, deadline, calls, ok: 0, failed: 0, max_call_us: 0 });
         let first: Vec<usize> = match self.spec.policy {
             Policy::Parallel { .. } => (0..self.spec.calls as usize).collect(),
             _ => vec![0],
@@ -389,6 +406,9 @@ impl Gateway {
 
     fn fail_call(&mut self, conn: u64, k: usize, now: Instant, net: &mut Network) {
         if let Some(plan) = self.plans.get_mut(&conn) {
+            if plan.calls[k].result != Some(false) {
+                plan.failed += 1;
+            }
             plan.calls[k].result = Some(false);
         }
         self.log.failed_calls += 1;
@@ -412,7 +432,7 @@ impl Gateway {
     fn finish_if_done(&mut self, conn: u64, now: Instant, net: &mut Network) {
         let Some(plan) = self.plans.get(&conn) else { return };
         let n = plan.calls.len() as u32;
-        let failed = plan.calls.iter().filter(|c| c.result == Some(false)).count() as u32;
+        let failed = plan.failed;
         let status = match self.spec.policy {
             Policy::Parallel { wait_for } => {
                 let want = wait_for.unwrap_or(n).min(n);
@@ -453,6 +473,9 @@ impl Gateway {
 
     /// Deadlines, per-try timeouts and hedges that are due.
     fn run_timers(&mut self, now: Instant, net: &mut Network) {
+        if !self.has_timers() {
+            return;
+        }
         let due: Vec<u64> =
             self.plans.iter().filter(|(_, p)| p.deadline.is_some_and(|d| d <= now)).map(|(&c, _)| c).collect();
         for conn in due {
