@@ -343,7 +343,14 @@ fn unit_of(measure: &str) -> &'static str {
         "rtts"
     } else if measure.ends_with("_ms") || measure.ends_with(".ms") || measure.contains("_ms_") {
         "ms"
-    } else if measure.ends_with("queries") || measure.ends_with("requests") {
+    } else if measure.contains("frac_") || measure.ends_with("extra_load") {
+        // Before counts: frac_slow_requests is a share of requests, not a number of them.
+        "fraction"
+    } else if measure.ends_with("queries")
+        || measure.ends_with("requests")
+        || measure.contains("requests_")
+        || measure.contains("failed_")
+    {
         "count"
     } else if measure.contains("mb_per_s") {
         "MB/s"
@@ -351,8 +358,6 @@ fn unit_of(measure: &str) -> &'static str {
         "bytes"
     } else if measure.contains("segments") {
         "segments"
-    } else if measure.contains("frac_") || measure.ends_with("extra_load") {
-        "fraction"
     } else if measure.contains("percentile") {
         "percentile"
     } else {
@@ -445,5 +450,28 @@ impl Progress {
 impl Default for Progress {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unit_of;
+
+    #[test]
+    fn units_follow_the_measurements_name() {
+        for (measure, unit) in [
+            ("metrics.frac_slow_requests", "fraction"),
+            ("metrics.frac_all_calls_under_p99", "fraction"),
+            ("metrics.extra_load", "fraction"),
+            ("metrics.requests_to_dead", "count"),
+            ("metrics.dns_queries", "count"),
+            ("metrics.failed_after_failure", "count"),
+            ("metrics.failover_ms_max", "ms"),
+            ("tcp_handshake.rtts", "rtts"),
+            ("metrics.round1_bytes", "bytes"),
+            ("metrics.single_percentile_of_chain_p99", "percentile"),
+        ] {
+            assert_eq!(unit_of(measure), unit, "{measure}");
+        }
     }
 }
