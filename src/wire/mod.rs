@@ -1,5 +1,7 @@
 //! Wire formats read from bytes: checked views that never panic on any input.
 
+pub mod flow;
+pub mod h2;
 pub mod http;
 pub mod ip;
 pub mod link;
