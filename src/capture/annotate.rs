@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 
 use crate::packet::{PacketSummary, Transport};
 use crate::wire::flow::{Kind, SegmentInfo, Tracker};
+use crate::wire::h2::{self, Walker};
 use crate::wire::http;
 
 /// Recognises events in a stream of packets seen at one vantage point.
@@ -20,6 +21,9 @@ pub struct Annotator {
     /// Per connection and sender: it has sent a TLS ChangeCipherSpec, so its later handshake
     /// records are encrypted (RFC 5246 §7.1).
     sent_ccs: HashMap<(u64, SocketAddr), bool>,
+    /// Per connection and sender, on connections that began with the HTTP/2 client preface
+    /// (h2c with prior knowledge, RFC 9113 §3.3): the frames of its stream.
+    h2c: HashMap<(u64, SocketAddr), Walker>,
     /// What the tracker said about the last segment.
     last: Option<SegmentInfo<()>>,
 }
@@ -74,17 +78,53 @@ impl Annotator {
         };
         if matches!(info.kind, Kind::Syn | Kind::SynAck) {
             self.sent_ccs.remove(&side);
+            self.h2c.remove(&side);
         }
+        let offsets = info.offsets;
+        let info_opener = info.from_opener;
         self.last = Some(info);
         if event.is_some() || payload_len == 0 {
             return event;
         }
         let payload = s.payload(bytes);
+        if let Some(name) = offsets.and_then(|(start, _)| self.h2c_name(side, info_opener, start, payload)) {
+            return Some(name);
+        }
         let sent_ccs = self.sent_ccs.entry(side).or_default();
         let name = tls_record_name(payload, *sent_ccs).or_else(|| http_name(payload));
         // RFC 5246 §7.1: after its ChangeCipherSpec a side's handshake records are encrypted.
         *sent_ccs |= sends_ccs(payload);
         name
+    }
+}
+
+impl Annotator {
+    /// On an h2c connection, the first HTTP/2 frame whose header is in `payload` (at stream
+    /// offset `start` of `side`'s stream): the client's stream must begin with the preface
+    /// (RFC 9113 §3.4), the server's is followed once the client's did. Frames are found by
+    /// walking the headers in stream order ([`Walker`]), so a frame's header may be anywhere in
+    /// a segment; a segment that holds only payload names nothing.
+    fn h2c_name(
+        &mut self,
+        side: (u64, SocketAddr),
+        opener: Option<bool>,
+        start: u64,
+        payload: &[u8],
+    ) -> Option<&'static str> {
+        if start == 0 && !self.h2c.contains_key(&side) {
+            let conn_is_h2c = self.h2c.keys().any(|(c, _)| *c == side.0);
+            if opener == Some(true) && payload.starts_with(h2::PREFACE) {
+                self.h2c.insert(side, Walker::client());
+            } else if opener == Some(false) && conn_is_h2c && h2::starts_with_settings(payload) {
+                self.h2c.insert(side, Walker::server());
+            }
+        }
+        let walked = self.h2c.get_mut(&side)?.feed(start, payload);
+        match walked.frames.first() {
+            Some(_) if walked.preface => Some("HTTP/2 client preface"),
+            Some(f) => Some(f.event_name()),
+            None => walked.preface.then_some("HTTP/2 client preface"),
+        }
     }
 }
 
@@ -319,6 +359,47 @@ mod tests {
         assert_eq!(http_name(b"POST /x HTTP/1.1"), Some("HTTP request"));
         assert_eq!(http_name(b"HTTP/1.0 404 Not Found"), Some("HTTP response"));
         assert_eq!(http_name(b"GETX"), None);
+    }
+
+    /// An HTTP/2 frame: header and `len` payload bytes.
+    fn h2_frame(frame_type: u8, flags: u8, stream: u32, len: usize) -> Vec<u8> {
+        let mut f = (len as u32).to_be_bytes()[1..].to_vec();
+        f.extend([frame_type, flags]);
+        f.extend(stream.to_be_bytes());
+        f.resize(9 + len, 0);
+        f
+    }
+
+    #[test]
+    fn names_http2_frames_on_h2c_with_prior_knowledge() {
+        let preface = [h2::PREFACE, &h2_frame(4, 0, 0, 12)].concat();
+        let headers = h2_frame(1, 5, 1, 20);
+        let data = h2_frame(0, 1, 1, 3000);
+        let (c, s) = (101 + preface.len() as u32, 501u32);
+        let packets = [
+            seg(true, 100, "S", b""),
+            seg(false, 500, "SA", b""),
+            seg(true, 101, "PA", &preface),
+            seg(false, s, "PA", &h2_frame(4, 0, 0, 6)),
+            seg(true, c, "PA", &headers),
+            seg(false, s + 15, "PA", &data[..1400]),
+            seg(false, s + 15 + 1400, "PA", &data[1400..]),
+            seg(false, s + 15 + data.len() as u32, "PA", &h2_frame(7, 0, 0, 8)),
+        ];
+        let want = [
+            Some("TCP handshake (SYN)"),
+            Some("TCP handshake (SYN/ACK)"),
+            Some("HTTP/2 client preface"),
+            Some("HTTP/2 SETTINGS"),
+            Some("HTTP/2 HEADERS"),
+            Some("HTTP/2 DATA"),
+            None,
+            Some("HTTP/2 GOAWAY"),
+        ];
+        assert_eq!(names(&mut Annotator::default(), &packets), want);
+        // HTTP/1 on another connection is not read as HTTP/2.
+        let plain = [seg(true, 100, "S", b""), seg(true, 101, "PA", b"GET / HTTP/1.1\r\n")];
+        assert_eq!(names(&mut Annotator::default(), &plain)[1], Some("HTTP request"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::net::IpAddr;
 
 use crate::capture::Frame;
 use crate::packet::{self, Transport};
+use crate::wire::h2::{self, Walked, Walker};
 use crate::wire::tls::{self, KeyLog, Protection, RecordReader};
 
 /// The TLS content of one frame: the records that start in it, named.
@@ -24,6 +25,9 @@ pub struct TlsNames {
     pub post_handshake: bool,
     /// The frame where this direction's Finished started, if it came before.
     pub finished_frame: Option<u64>,
+    /// The HTTP/2 frames whose headers are in the decrypted application data of these
+    /// records (RFC 9113 §4.1), where the stream is HTTP/2.
+    pub h2: Walked,
 }
 
 impl TlsNames {
@@ -38,7 +42,11 @@ impl TlsNames {
         }
         let parts: Vec<String> =
             runs.iter().map(|(n, k)| if *k > 1 { format!("{n} x{k}") } else { n.to_string() }).collect();
-        format!("TLS {}", parts.join(", "))
+        let tls = format!("TLS {}", parts.join(", "));
+        match self.h2.describe() {
+            Some(h2) => format!("{tls}; {h2}"),
+            None => tls,
+        }
     }
 }
 
@@ -63,6 +71,9 @@ struct Direction {
     /// data comes before the ServerHello names the cipher suite).
     waiting: Vec<(u64, Vec<u8>)>,
     finished_frame: Option<u64>,
+    /// The HTTP/2 frames in the decrypted application data, and how much of it was read;
+    /// `None` until the first application data shows whether the stream is HTTP/2.
+    h2: Option<(Walker, u64)>,
 }
 
 #[derive(Default)]
@@ -194,11 +205,11 @@ impl Connection {
             self.server.reader = Some(RecordReader::new(Protection::for_direction(log, &random, self.suite, false)));
             self.client.reader = Some(RecordReader::new(Protection::for_direction(log, &random, self.suite, true)));
             for (frame, record) in std::mem::take(&mut self.client.waiting) {
-                read(&mut self.client, frame, &record, out);
+                read(&mut self.client, true, frame, &record, out);
             }
         }
         let dir = if from_client { &mut self.client } else { &mut self.server };
-        read(dir, frame, &record, out);
+        read(dir, from_client, frame, &record, out);
     }
 
     /// A client whose server never answered with TLS: its records are named without keys.
@@ -211,16 +222,31 @@ impl Connection {
         let dir = &mut self.client;
         dir.reader = Some(reader);
         for (frame, record) in std::mem::take(&mut dir.waiting) {
-            read(dir, frame, &record, out);
+            read(dir, true, frame, &record, out);
         }
     }
 }
 
 type Names = BTreeMap<u64, TlsNames>;
 
-fn read(dir: &mut Direction, frame: u64, record: &[u8], out: &mut Names) {
+fn read(dir: &mut Direction, from_client: bool, frame: u64, record: &[u8], out: &mut Names) {
     let Some(reader) = dir.reader.as_mut() else { return };
-    let named = reader.read(record);
+    let mut named = reader.read(record);
+    let h2 = named.application_data.take().map(|plain| {
+        // A client's HTTP/2 stream starts with the preface, a server's with SETTINGS (RFC 9113
+        // §3.4); any other application data is not followed.
+        let (walker, at) = dir.h2.get_or_insert_with(|| {
+            let walker = match from_client {
+                true if plain.starts_with(h2::PREFACE) => Walker::client(),
+                false if h2::starts_with_settings(&plain) => Walker::server(),
+                _ => Walker::stopped(),
+            };
+            (walker, 0)
+        });
+        let walked = walker.feed(*at, &plain);
+        *at += plain.len() as u64;
+        walked
+    });
     let entry = out.entry(frame).or_insert_with(|| TlsNames { post_handshake: true, ..Default::default() });
     entry.post_handshake &= named.post_handshake;
     entry.finished_frame = dir.finished_frame;
@@ -228,6 +254,10 @@ fn read(dir: &mut Direction, frame: u64, record: &[u8], out: &mut Names) {
         dir.finished_frame = Some(frame);
     }
     entry.names.extend(named.names);
+    if let Some(walked) = h2 {
+        entry.h2.preface |= walked.preface;
+        entry.h2.frames.extend(walked.frames);
+    }
 }
 
 impl Direction {
