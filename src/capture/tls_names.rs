@@ -1,17 +1,18 @@
 //! Names the TLS messages in a capture's TCP connections, by reading each direction's byte
 //! stream in sequence order (RFC 9293 §3.4: a retransmitted or overlapping byte counts once;
-//! a segment past a hole waits for it) and its TLS records with [`crate::wire::tls`], decrypted
+//! a segment past a hole waits for it; connections and stream offsets are the flow tracker's,
+//! `crate::wire::flow`) and its TLS records with [`crate::wire::tls`], decrypted
 //! with the run's key log. The names are kept per frame (the frame where a record starts) and
 //! rendered into comments; the TCP bytes are never changed.
 //!
 //! Memory stays small: each direction holds at most one incomplete record and the segments
 //! past a hole, never the whole stream.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::net::IpAddr;
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::capture::Frame;
-use crate::packet::{self, Transport};
+use crate::packet;
+use crate::wire::flow::{Kind, Tracker};
 use crate::wire::h2::{self, Walked, Walker};
 use crate::wire::tls::{self, KeyLog, Protection, RecordReader};
 
@@ -53,8 +54,6 @@ impl TlsNames {
 /// One direction of a connection.
 #[derive(Default)]
 struct Direction {
-    /// Sequence number of stream offset 0 (the SYN's plus one).
-    base: Option<u32>,
     /// Stream offset of the next byte expected.
     next: u64,
     /// Segments past a hole, by stream offset.
@@ -89,30 +88,23 @@ struct Connection {
 /// TLS 1.3 records; returns the names by frame number.
 pub fn name_records<'a>(frames: impl Iterator<Item = Frame<'a>>, key_log: &str) -> BTreeMap<u64, TlsNames> {
     let log = KeyLog::parse(key_log);
-    let mut conns: HashMap<(IpAddr, u16, IpAddr, u16), Connection> = HashMap::new();
+    // Connections and stream offsets are the one flow tracker's (`wire::flow`).
+    let mut tracker = Tracker::default();
+    let mut conns: BTreeMap<u64, Connection> = BTreeMap::new();
     let mut out = BTreeMap::new();
     for f in frames {
         let Some(s) = packet::summarize(f.bytes) else { continue };
-        let Transport::Tcp { src_port, dst_port, seq, flags, .. } = s.transport else { continue };
+        let Some(info) = tracker.push((), &s) else { continue };
         let payload = s.payload(f.bytes);
-        if flags.syn && !flags.ack {
-            let mut c = Connection::default();
-            c.client.base = Some(seq.wrapping_add(1));
-            conns.insert((s.src, src_port, s.dst, dst_port), c);
+        if info.kind == Kind::Syn {
+            conns.insert(info.conn, Connection::default());
             continue;
         }
-        let (key, from_client) = if conns.contains_key(&(s.src, src_port, s.dst, dst_port)) {
-            ((s.src, src_port, s.dst, dst_port), true)
-        } else {
-            ((s.dst, dst_port, s.src, src_port), false)
-        };
-        let Some(c) = conns.get_mut(&key) else { continue };
-        if flags.syn {
-            c.server.base = Some(seq.wrapping_add(1));
-            continue;
-        }
-        if !payload.is_empty() && payload.len() + s.payload_offset <= f.bytes.len() {
-            c.segment(from_client, seq, payload, f.number, &log, &mut out);
+        // Only connections whose SYN was seen, and sides whose ISN was.
+        let (Some(from_client), Some(c)) = (info.from_opener, conns.get_mut(&info.conn)) else { continue };
+        let (Some(_), Some((at, _))) = (info.sender_isn, info.offsets) else { continue };
+        if info.kind != Kind::SynAck && !payload.is_empty() && payload.len() + s.payload_offset <= f.bytes.len() {
+            c.segment(from_client, at, payload, f.number, &log, &mut out);
         }
     }
     for c in conns.values_mut() {
@@ -122,19 +114,11 @@ pub fn name_records<'a>(frames: impl Iterator<Item = Frame<'a>>, key_log: &str) 
 }
 
 impl Connection {
-    fn segment(&mut self, from_client: bool, seq: u32, payload: &[u8], frame: u64, log: &KeyLog, out: &mut Names) {
+    /// `payload` at stream offset `at` of one direction, in frame `frame`.
+    fn segment(&mut self, from_client: bool, at: u64, payload: &[u8], frame: u64, log: &KeyLog, out: &mut Names) {
         let dir = if from_client { &mut self.client } else { &mut self.server };
-        let Some(base) = dir.base else { return };
         if dir.not_tls {
             return;
-        }
-        // Unwrap the 32-bit sequence number to the stream offset nearest the next one.
-        let rel = u64::from(seq.wrapping_sub(base));
-        let mut at = (dir.next & !0xffff_ffff) | rel;
-        if at + (1 << 31) < dir.next {
-            at += 1 << 32;
-        } else if at > dir.next + (1 << 31) && at >= 1 << 32 {
-            at -= 1 << 32;
         }
         let end = at + payload.len() as u64;
         if end <= dir.next {

@@ -185,6 +185,9 @@ pub struct SegmentInfo<T> {
     pub number: Option<usize>,
     /// Sent by the side that sent the SYN; `None` when the SYN was not seen.
     pub from_opener: Option<bool>,
+    /// The sender's initial sequence number, when its SYN was seen (then offsets count from
+    /// the byte after it).
+    pub sender_isn: Option<u32>,
     pub kind: Kind,
     /// Sequence numbers between the highest seen from this sender and this segment's start,
     /// never seen: lost before the vantage point. Not for a SYN or an RST.
@@ -356,12 +359,14 @@ impl<T: Copy + Ord> Tracker<T> {
         if side.next.is_none_or(|n| seq_after(end, n)) {
             side.next = Some(end);
         }
+        let sender_isn = side.isn;
         conn.reset |= flags.rst;
         side.fin |= flags.fin;
         let mut info = SegmentInfo {
             conn: conn.id,
             number: conn.number,
             from_opener,
+            sender_isn,
             kind,
             hole,
             data_hole: None,
