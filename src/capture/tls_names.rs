@@ -14,6 +14,7 @@ use crate::capture::Frame;
 use crate::packet;
 use crate::wire::flow::{Kind, Tracker};
 use crate::wire::h2::{self, Walked, Walker};
+use crate::wire::reorder::Reorder;
 use crate::wire::tls::{self, KeyLog, Protection, RecordReader};
 
 /// The TLS content of one frame: the records that start in it, named.
@@ -56,8 +57,8 @@ impl TlsNames {
 struct Direction {
     /// Stream offset of the next byte expected.
     next: u64,
-    /// Segments past a hole, by stream offset.
-    ahead: BTreeMap<u64, (u64, Vec<u8>)>,
+    /// Segments past a hole, by stream offset: (frame, bytes).
+    ahead: Reorder<(u64, Vec<u8>)>,
     /// Bytes of the record being assembled and the frames they came in: (stream offset, frame).
     pending: Vec<u8>,
     pieces: VecDeque<(u64, u64)>,
@@ -125,18 +126,14 @@ impl Connection {
             return; // all of it already read
         }
         if at > dir.next {
-            dir.ahead.entry(at).or_insert_with(|| (frame, payload.to_vec()));
+            dir.ahead.hold(at, payload.len() as u64, (frame, payload.to_vec()));
             return;
         }
         let skip = (dir.next - at) as usize;
         self.take(from_client, &payload[skip..], frame, log, out);
         loop {
             let dir = if from_client { &mut self.client } else { &mut self.server };
-            let Some((&at, _)) = dir.ahead.first_key_value() else { break };
-            if at > dir.next {
-                break;
-            }
-            let Some((at, (frame, bytes))) = dir.ahead.pop_first() else { break };
+            let Some((at, _, (frame, bytes))) = dir.ahead.ready(dir.next) else { break };
             let skip = (dir.next - at).min(bytes.len() as u64) as usize;
             self.take(from_client, &bytes[skip..], frame, log, out);
         }

@@ -6,5 +6,6 @@ pub mod http;
 pub mod ip;
 pub mod link;
 pub mod quic;
+pub mod reorder;
 pub mod tcp;
 pub mod tls;

@@ -13,7 +13,6 @@
 //! packet is missing, the payload is not what the phase needs) is left out, and so is every
 //! phase after it, rather than guessed. Nothing here panics on any capture.
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use hickory_proto::op::Message;
@@ -27,6 +26,7 @@ use crate::capture::Capture;
 use crate::packet::{summarize, TcpFlags, Transport};
 use crate::wire::flow::{Segment, Tracker};
 use crate::wire::http;
+use crate::wire::reorder::Reorder;
 use crate::wire::tcp::seq_before;
 
 /// The most bytes kept of a hello's handshake record: enough for a ServerHello with a
@@ -343,7 +343,7 @@ struct Records<'a> {
     /// The stream offset of the next byte to read.
     next: u64,
     /// Segments past a hole: offset -> (captured bytes, length on the wire).
-    pending: BTreeMap<u64, (&'a [u8], usize)>,
+    pending: Reorder<(&'a [u8], usize)>,
     header: [u8; 5],
     have: usize,
     /// Body bytes of the current record not yet read.
@@ -365,19 +365,12 @@ impl<'a> Records<'a> {
             if self.pending.len() >= MAX_PENDING {
                 self.blind = true;
             } else {
-                let kept = self.pending.entry(off).or_insert((data, len));
-                if len > kept.1 {
-                    *kept = (data, len);
-                }
+                self.pending.hold(off, len as u64, (data, len));
             }
             return;
         }
         self.take(seg, off, data, len);
-        while let Some(entry) = self.pending.first_entry() {
-            if *entry.key() > self.next {
-                break;
-            }
-            let (off, (data, len)) = entry.remove_entry();
+        while let Some((off, _, (data, len))) = self.pending.ready(self.next) {
             self.take(seg, off, data, len);
         }
     }
