@@ -130,7 +130,7 @@ pub fn starts_with_settings(bytes: &[u8]) -> bool {
 /// What one piece of a stream held.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Walked {
-    /// The client preface started in it.
+    /// The client preface ended in it.
     pub preface: bool,
     /// Frames whose header completed in it, in order.
     pub frames: Vec<FrameHeader>,
@@ -229,7 +229,9 @@ impl Walker {
                     self.lost = true;
                     break;
                 }
-                out.preface |= matched == 0;
+                // Named where it completes, so a stream read in pieces names it where one
+                // read whole does.
+                out.preface |= matched + n == PREFACE.len();
                 self.preface = (matched + n < PREFACE.len()).then_some(matched + n);
                 self.advance(&mut rest, n);
             } else if self.skip > 0 {
