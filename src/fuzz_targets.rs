@@ -641,7 +641,8 @@ pub fn capture_file(data: &[u8]) {
 /// Segments with chosen sequence numbers, flags and lengths through the one TCP flow tracker
 /// ([`crate::wire::flow::Tracker`]). Input: two ISNs (4 bytes each, big-endian: near 2^32 they
 /// wrap), then 7-byte segments: a control byte (bit 0: sent by the second host; bits 1-4: SYN,
-/// ACK, FIN, RST; bit 5: on a second connection; bit 6: raw sequence number, not ISN-relative),
+/// ACK, FIN, RST; bit 5: on a second connection; bit 6: raw sequence number, not ISN-relative;
+/// bit 7: a zero window),
 /// a 24-bit sequence offset from the sender's ISN, a 12-bit length, a time step. Checked: no
 /// panic; a payload's offsets span its length; what an arrival releases lies below the
 /// delivered edge, was delivered at that instant and arrived no later; the delivered edge of
@@ -684,7 +685,8 @@ pub fn tcp_flow(data: &[u8]) {
             TcpFlags { syn: ctl & 2 != 0, ack: ctl & 4 != 0, fin: ctl & 8 != 0, rst: ctl & 0x10 != 0, psh: false };
         now += u64::from(r[6]);
         let ack = isn[usize::from(!second_host)].wrapping_add(offset / 2);
-        let g = Segment { from, to, seq, ack, flags, len };
+        let window = if ctl & 0x80 != 0 { 0 } else { 65535 };
+        let g = Segment { from, to, seq, ack, flags, window, len };
         let info = tracker.push_segment(now, &g);
         if matches!(info.kind, Kind::Syn | Kind::SynAck) {
             edges.remove(&(info.conn, from));

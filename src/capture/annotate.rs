@@ -72,6 +72,7 @@ impl Annotator {
             Kind::Syn => Some("TCP handshake (SYN)"),
             Kind::SynAck => Some("TCP handshake (SYN/ACK)"),
             Kind::KeepAliveProbe => Some("TCP keepalive probe"),
+            Kind::ZeroWindowProbe => Some("TCP zero window probe"),
             Kind::Retransmission => Some("retransmission"),
             Kind::Fin => Some("connection close (FIN)"),
             Kind::Data | Kind::Ack => None,

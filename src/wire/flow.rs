@@ -139,6 +139,9 @@ pub enum Kind {
     SynAck,
     /// SND.NXT − 1 with at most one byte (RFC 9293 §3.8.4, RFC 1122 §4.2.3.6).
     KeepAliveProbe,
+    /// One new byte at SND.NXT while the peer's last advertised window was zero (RFC 9293
+    /// §3.8.6.1), as Wireshark's `tcp.analysis.zero_window_probe`.
+    ZeroWindowProbe,
     /// Every sequence number it occupies (payload, SYN, FIN) was seen before.
     Retransmission,
     Fin,
@@ -156,17 +159,19 @@ pub struct Segment {
     pub seq: u32,
     pub ack: u32,
     pub flags: TcpFlags,
+    /// The advertised window, unscaled (only whether it is zero matters here).
+    pub window: u16,
     pub len: usize,
 }
 
 impl Segment {
     /// The TCP segment `s` is, if it is one.
     pub fn of(s: &Summary) -> Option<Segment> {
-        let Transport::Tcp { src_port, dst_port, seq, ack, flags, payload_len, .. } = s.transport else {
+        let Transport::Tcp { src_port, dst_port, seq, ack, flags, window, payload_len } = s.transport else {
             return None;
         };
         let (from, to) = (SocketAddr::new(s.src, src_port), SocketAddr::new(s.dst, dst_port));
-        Some(Segment { from, to, seq, ack, flags, len: payload_len })
+        Some(Segment { from, to, seq, ack, flags, window, len: payload_len })
     }
 
     /// Sequence numbers it occupies: payload, plus one each for SYN and FIN (RFC 9293 §3.4).
@@ -222,11 +227,21 @@ struct Side<T> {
     offsets: Option<StreamOffsets>,
     assembler: Assembler<T>,
     fin: bool,
+    /// Its last acknowledgement advertised a zero window.
+    window_zero: bool,
 }
 
 impl<T> Default for Side<T> {
     fn default() -> Self {
-        Side { isn: None, next: None, data_next: None, offsets: None, assembler: Assembler::default(), fin: false }
+        Side {
+            isn: None,
+            next: None,
+            data_next: None,
+            offsets: None,
+            assembler: Assembler::default(),
+            fin: false,
+            window_zero: false,
+        }
     }
 }
 
@@ -327,6 +342,7 @@ impl<T: Copy + Ord> Tracker<T> {
         }
         let conn = self.conns.get_mut(&k).expect("inserted above");
         let from_opener = conn.opener.map(|o| o == g.from);
+        let peer_window_zero = conn.sides[1 - d].window_zero;
         let peer = &mut conn.sides[1 - d].offsets;
         let ack_offset = if g.flags.ack { peer.as_mut().and_then(|o| o.offset(g.ack)) } else { None };
         let side = &mut conn.sides[d];
@@ -350,6 +366,7 @@ impl<T: Copy + Ord> Tracker<T> {
         } else {
             match side.next {
                 Some(next) if g.len <= 1 && g.seq.wrapping_add(1) == next && !flags.fin => Kind::KeepAliveProbe,
+                Some(next) if g.len == 1 && g.seq == next && peer_window_zero && !flags.fin => Kind::ZeroWindowProbe,
                 Some(next) if g.seq_len() > 0 && !seq_after(end, next) => Kind::Retransmission,
                 _ if flags.fin => Kind::Fin,
                 _ if g.len > 0 => Kind::Data,
@@ -362,6 +379,9 @@ impl<T: Copy + Ord> Tracker<T> {
         let sender_isn = side.isn;
         conn.reset |= flags.rst;
         side.fin |= flags.fin;
+        if flags.ack && !flags.rst {
+            side.window_zero = g.window == 0;
+        }
         let mut info = SegmentInfo {
             conn: conn.id,
             number: conn.number,

@@ -345,7 +345,9 @@ impl<'a> Commenter<'a> {
             c.push_str("TCP (its SYN was not captured): ");
         }
         // The TCP events the description does not already say.
-        if let Some(e) = event.filter(|e| matches!(*e, "retransmission" | "TCP keepalive probe" | "reset")) {
+        if let Some(e) =
+            event.filter(|e| matches!(*e, "retransmission" | "TCP keepalive probe" | "TCP zero window probe" | "reset"))
+        {
             c.push_str(e);
             c.push_str(": ");
         }

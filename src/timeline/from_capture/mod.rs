@@ -213,7 +213,7 @@ fn connection(segs: &mut [Seg<'_>], server: IpAddr, port: u16, t0: u64, rtt: f64
     let mut records = [Records::default(), Records::default()];
     for (i, s) in segs.iter_mut().enumerate() {
         let (from, to) = if s.from_client { (client_at, server_at) } else { (server_at, client_at) };
-        let g = Segment { from, to, seq: s.seq, ack: s.ack, flags: s.flags, len: s.len };
+        let g = Segment { from, to, seq: s.seq, ack: s.ack, flags: s.flags, window: u16::MAX, len: s.len };
         let info = tracker.push_segment((), &g);
         if s.len == 0 || (!s.from_client && i < syn_ack) {
             continue;

@@ -19,7 +19,7 @@ fn seg(from_a: bool, seq: u32, len: usize, flags: &str) -> Segment {
         rst: flags.contains('R'),
         psh: false,
     };
-    Segment { from, to, seq, ack: 1, flags, len }
+    Segment { from, to, seq, ack: 1, flags, window: 65535, len }
 }
 
 #[test]
@@ -128,4 +128,20 @@ fn an_assembler_delivers_out_of_order_ranges_once() {
         r.arrive(100 + 2 * i, 101 + 2 * i, 5);
     }
     assert_eq!(r.pending(), MAX_PENDING, "holes that never fill are capped");
+}
+
+#[test]
+fn a_byte_sent_into_a_zero_window_is_a_probe() {
+    let mut t = Tracker::<u64>::default();
+    t.push_segment(0, &seg(true, 0, 0, "S"));
+    t.push_segment(1, &seg(false, 500, 0, "SA"));
+    t.push_segment(2, &seg(true, 1, 1000, "A"));
+    // The receiver's buffer is full: it advertises a zero window (RFC 9293 §3.8.6.1).
+    t.push_segment(3, &Segment { window: 0, ..seg(false, 501, 0, "A") });
+    let probe = t.push_segment(200, &seg(true, 1001, 1, "A"));
+    assert_eq!((probe.kind, probe.old_data, probe.offsets), (Kind::ZeroWindowProbe, false, Some((1000, 1001))));
+    // The window opens: the same byte again is a retransmission, the next one data.
+    t.push_segment(400, &seg(false, 501, 0, "A"));
+    assert_eq!(t.push_segment(401, &seg(true, 1001, 1, "A")).kind, Kind::KeepAliveProbe, "SND.NXT − 1, one byte");
+    assert_eq!(t.push_segment(402, &seg(true, 1002, 100, "A")).kind, Kind::Data);
 }
