@@ -23,6 +23,9 @@ use crate::time::Instant;
 use crate::units;
 use crate::wire::{quic, tls};
 
+mod flow;
+pub use flow::{h2_frames, tcp_flow};
+
 /// A target's body.
 pub type Target = fn(&[u8]);
 
@@ -38,6 +41,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("network", network),
     ("wire_frame", wire_frame),
     ("capture_file", capture_file),
+    ("tcp_flow", tcp_flow),
+    ("h2_frames", h2_frames),
 ];
 
 /// Relative closeness of two floats that went through a decimal form and back.

@@ -65,6 +65,8 @@ macro_rules! replay_tests {
 }
 
 replay_tests!(
+    tcp_flow,
+    h2_frames,
     netem_words,
     durations_and_sizes,
     lab_toml,

@@ -1,33 +1,31 @@
 //! Naming protocol events from the packets themselves, for captures that no script annotates
 //! (real-time runs of real programs): TCP handshakes, retransmissions, keepalive probes,
 //! closes and resets, and, from the first bytes of a segment's payload, plaintext TLS records
-//! and HTTP/1.x start lines. It keeps a little state per TCP flow (RFC 9293 §3.3: the next
-//! sequence number each side will send; whether it has sent a TLS ChangeCipherSpec).
+//! and HTTP/1.x start lines. TCP connections are followed by the one flow tracker
+//! ([`crate::wire::flow::Tracker`]); the annotator adds per side whether it has sent a TLS
+//! ChangeCipherSpec.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::SocketAddr;
 
 use crate::packet::{PacketSummary, Transport};
+use crate::wire::flow::{Kind, SegmentInfo, Tracker};
+use crate::wire::h2::{self, Walker};
 use crate::wire::http;
-use crate::wire::tcp::seq_after;
-
-type Flow = (IpAddr, u16, IpAddr, u16);
-
-/// What one side of a flow has sent so far.
-#[derive(Clone, Copy, Debug, Default)]
-struct Side {
-    /// Sequence number after the highest byte sent (SYN and FIN count one).
-    next: Option<u32>,
-    /// This side has sent a TLS ChangeCipherSpec: its later handshake records are encrypted.
-    sent_ccs: bool,
-}
 
 /// Recognises events in a stream of packets seen at one vantage point.
 #[derive(Debug, Default)]
 pub struct Annotator {
-    flows: HashMap<Flow, Side>,
-    /// Bytes of the last segment's direction that were never seen before it, if any.
-    hole: Option<u32>,
+    /// The TCP connections, followed by the one flow tracker (`wire::flow`).
+    tracker: Tracker<()>,
+    /// Per connection and sender: it has sent a TLS ChangeCipherSpec, so its later handshake
+    /// records are encrypted (RFC 5246 §7.1).
+    sent_ccs: HashMap<(u64, SocketAddr), bool>,
+    /// Per connection and sender, on connections that began with the HTTP/2 client preface
+    /// (h2c with prior knowledge, RFC 9113 §3.3): the frames of its stream.
+    h2c: HashMap<(u64, SocketAddr), Walker>,
+    /// What the tracker said about the last segment.
+    last: Option<SegmentInfo<()>>,
 }
 
 impl Annotator {
@@ -35,7 +33,13 @@ impl Annotator {
     /// seen sending (RFC 9293 §3.4: it starts past the highest sequence number seen): bytes
     /// lost before this vantage point, or missed by the capture. `None` when it continued.
     pub fn last_hole(&self) -> Option<u32> {
-        self.hole
+        self.last.as_ref().and_then(|i| i.hole)
+    }
+
+    /// What the flow tracker said about the last packet, if it was a TCP segment: its
+    /// connection (numbered in the order of the SYNs), its sender, its kind.
+    pub fn last_segment(&self) -> Option<&SegmentInfo<()>> {
+        self.last.as_ref()
     }
 
     /// The event this packet is, if it is one worth naming, judged from its headers only
@@ -48,60 +52,80 @@ impl Annotator {
     /// The event this packet is, if it is one worth naming. `bytes` is the packet `s` was
     /// parsed from (anything else, or a packet cut short, only loses the payload names).
     ///
-    /// TCP events come first (reset, handshake, keepalive probe, retransmission, close). A
-    /// segment that is none of them is named from the start of its payload: the first TLS
-    /// record, if the payload begins with a plaintext record header (see `tls_record_name`),
-    /// or an HTTP/1.x request or status line ("HTTP request", "HTTP response").
+    /// TCP events come first (reset, handshake, keepalive probe, retransmission, close), as
+    /// the flow tracker classifies the segment ([`Kind`]). A segment that is none of them is
+    /// named from the start of its payload: the first TLS record, if the payload begins with a
+    /// plaintext record header (see `tls_record_name`), an HTTP/1.x request or status line
+    /// ("HTTP request", "HTTP response").
     pub fn observe_packet(&mut self, s: &PacketSummary, bytes: &[u8]) -> Option<&'static str> {
-        self.hole = None;
-        let Transport::Tcp { src_port, dst_port, seq, flags, payload_len, .. } = s.transport else {
+        self.last = None;
+        let Transport::Tcp { src_port, payload_len, .. } = s.transport else {
             return match s.transport {
                 Transport::Udp { src_port: 53, .. } | Transport::Udp { dst_port: 53, .. } => Some("DNS"),
                 _ => None,
             };
         };
-        let flow = (s.src, src_port, s.dst, dst_port);
-        let len = payload_len as u32 + u32::from(flags.syn) + u32::from(flags.fin);
-        let side = self.flows.entry(flow).or_default();
-        let end = seq.wrapping_add(len);
-        self.hole = match side.next {
-            Some(next) if !flags.syn && !flags.rst && seq_after(seq, next) => Some(seq.wrapping_sub(next)),
-            _ => None,
+        let info = self.tracker.push((), s)?;
+        let side = (info.conn, SocketAddr::new(s.src, src_port));
+        let event = match info.kind {
+            Kind::Reset => Some("reset"),
+            Kind::Syn => Some("TCP handshake (SYN)"),
+            Kind::SynAck => Some("TCP handshake (SYN/ACK)"),
+            Kind::KeepAliveProbe => Some("TCP keepalive probe"),
+            Kind::ZeroWindowProbe => Some("TCP zero window probe"),
+            Kind::Retransmission => Some("retransmission"),
+            Kind::Fin => Some("connection close (FIN)"),
+            Kind::Data | Kind::Ack => None,
         };
-        let event = if flags.rst {
-            Some("reset")
-        } else if flags.syn {
-            side.next = None;
-            Some(if flags.ack { "TCP handshake (SYN/ACK)" } else { "TCP handshake (SYN)" })
-        } else if let Some(next) = side.next {
-            if payload_len <= 1 && seq.wrapping_add(1) == next && !flags.fin {
-                Some("TCP keepalive probe")
-            } else if len > 0 && !seq_after(end, next) {
-                Some("retransmission")
-            } else if flags.fin {
-                Some("connection close (FIN)")
-            } else {
-                None
-            }
-        } else if flags.fin {
-            Some("connection close (FIN)")
-        } else {
-            None
-        };
-        if flags.syn {
-            side.sent_ccs = false;
+        if matches!(info.kind, Kind::Syn | Kind::SynAck) {
+            self.sent_ccs.remove(&side);
+            self.h2c.remove(&side);
         }
-        if side.next.is_none_or(|n| seq_after(end, n)) {
-            side.next = Some(end);
-        }
+        let offsets = info.offsets;
+        let info_opener = info.from_opener;
+        self.last = Some(info);
         if event.is_some() || payload_len == 0 {
             return event;
         }
         let payload = s.payload(bytes);
-        let name = tls_record_name(payload, side.sent_ccs).or_else(|| http_name(payload));
+        if let Some(name) = offsets.and_then(|(start, _)| self.h2c_name(side, info_opener, start, payload)) {
+            return Some(name);
+        }
+        let sent_ccs = self.sent_ccs.entry(side).or_default();
+        let name = tls_record_name(payload, *sent_ccs).or_else(|| http_name(payload));
         // RFC 5246 §7.1: after its ChangeCipherSpec a side's handshake records are encrypted.
-        side.sent_ccs |= sends_ccs(payload);
+        *sent_ccs |= sends_ccs(payload);
         name
+    }
+}
+
+impl Annotator {
+    /// On an h2c connection, the first HTTP/2 frame whose header is in `payload` (at stream
+    /// offset `start` of `side`'s stream): the client's stream must begin with the preface
+    /// (RFC 9113 §3.4), the server's is followed once the client's did. Frames are found by
+    /// walking the headers in stream order ([`Walker`]), so a frame's header may be anywhere in
+    /// a segment; a segment that holds only payload names nothing.
+    fn h2c_name(
+        &mut self,
+        side: (u64, SocketAddr),
+        opener: Option<bool>,
+        start: u64,
+        payload: &[u8],
+    ) -> Option<&'static str> {
+        if start == 0 && !self.h2c.contains_key(&side) {
+            let conn_is_h2c = self.h2c.keys().any(|(c, _)| *c == side.0);
+            if opener == Some(true) && payload.starts_with(h2::PREFACE) {
+                self.h2c.insert(side, Walker::client());
+            } else if opener == Some(false) && conn_is_h2c && h2::starts_with_settings(payload) {
+                self.h2c.insert(side, Walker::server());
+            }
+        }
+        let walked = self.h2c.get_mut(&side)?.feed(start, payload);
+        match walked.frames.first() {
+            Some(_) if walked.preface => Some("HTTP/2 client preface"),
+            Some(f) => Some(f.event_name()),
+            None => walked.preface.then_some("HTTP/2 client preface"),
+        }
     }
 }
 
@@ -336,6 +360,47 @@ mod tests {
         assert_eq!(http_name(b"POST /x HTTP/1.1"), Some("HTTP request"));
         assert_eq!(http_name(b"HTTP/1.0 404 Not Found"), Some("HTTP response"));
         assert_eq!(http_name(b"GETX"), None);
+    }
+
+    /// An HTTP/2 frame: header and `len` payload bytes.
+    fn h2_frame(frame_type: u8, flags: u8, stream: u32, len: usize) -> Vec<u8> {
+        let mut f = (len as u32).to_be_bytes()[1..].to_vec();
+        f.extend([frame_type, flags]);
+        f.extend(stream.to_be_bytes());
+        f.resize(9 + len, 0);
+        f
+    }
+
+    #[test]
+    fn names_http2_frames_on_h2c_with_prior_knowledge() {
+        let preface = [h2::PREFACE, &h2_frame(4, 0, 0, 12)].concat();
+        let headers = h2_frame(1, 5, 1, 20);
+        let data = h2_frame(0, 1, 1, 3000);
+        let (c, s) = (101 + preface.len() as u32, 501u32);
+        let packets = [
+            seg(true, 100, "S", b""),
+            seg(false, 500, "SA", b""),
+            seg(true, 101, "PA", &preface),
+            seg(false, s, "PA", &h2_frame(4, 0, 0, 6)),
+            seg(true, c, "PA", &headers),
+            seg(false, s + 15, "PA", &data[..1400]),
+            seg(false, s + 15 + 1400, "PA", &data[1400..]),
+            seg(false, s + 15 + data.len() as u32, "PA", &h2_frame(7, 0, 0, 8)),
+        ];
+        let want = [
+            Some("TCP handshake (SYN)"),
+            Some("TCP handshake (SYN/ACK)"),
+            Some("HTTP/2 client preface"),
+            Some("HTTP/2 SETTINGS"),
+            Some("HTTP/2 HEADERS"),
+            Some("HTTP/2 DATA"),
+            None,
+            Some("HTTP/2 GOAWAY"),
+        ];
+        assert_eq!(names(&mut Annotator::default(), &packets), want);
+        // HTTP/1 on another connection is not read as HTTP/2.
+        let plain = [seg(true, 100, "S", b""), seg(true, 101, "PA", b"GET / HTTP/1.1\r\n")];
+        assert_eq!(names(&mut Annotator::default(), &plain)[1], Some("HTTP request"));
     }
 
     #[test]

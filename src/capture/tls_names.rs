@@ -1,17 +1,20 @@
 //! Names the TLS messages in a capture's TCP connections, by reading each direction's byte
 //! stream in sequence order (RFC 9293 §3.4: a retransmitted or overlapping byte counts once;
-//! a segment past a hole waits for it) and its TLS records with [`crate::wire::tls`], decrypted
+//! a segment past a hole waits for it; connections and stream offsets are the flow tracker's,
+//! `crate::wire::flow`) and its TLS records with [`crate::wire::tls`], decrypted
 //! with the run's key log. The names are kept per frame (the frame where a record starts) and
 //! rendered into comments; the TCP bytes are never changed.
 //!
 //! Memory stays small: each direction holds at most one incomplete record and the segments
 //! past a hole, never the whole stream.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::net::IpAddr;
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::capture::Frame;
-use crate::packet::{self, Transport};
+use crate::packet;
+use crate::wire::flow::{Kind, Tracker};
+use crate::wire::h2::{self, Walked, Walker};
+use crate::wire::reorder::Reorder;
 use crate::wire::tls::{self, KeyLog, Protection, RecordReader};
 
 /// The TLS content of one frame: the records that start in it, named.
@@ -24,6 +27,9 @@ pub struct TlsNames {
     pub post_handshake: bool,
     /// The frame where this direction's Finished started, if it came before.
     pub finished_frame: Option<u64>,
+    /// The HTTP/2 frames whose headers are in the decrypted application data of these
+    /// records (RFC 9113 §4.1), where the stream is HTTP/2.
+    pub h2: Walked,
 }
 
 impl TlsNames {
@@ -38,19 +44,21 @@ impl TlsNames {
         }
         let parts: Vec<String> =
             runs.iter().map(|(n, k)| if *k > 1 { format!("{n} x{k}") } else { n.to_string() }).collect();
-        format!("TLS {}", parts.join(", "))
+        let tls = format!("TLS {}", parts.join(", "));
+        match self.h2.describe() {
+            Some(h2) => format!("{tls}; {h2}"),
+            None => tls,
+        }
     }
 }
 
 /// One direction of a connection.
 #[derive(Default)]
 struct Direction {
-    /// Sequence number of stream offset 0 (the SYN's plus one).
-    base: Option<u32>,
     /// Stream offset of the next byte expected.
     next: u64,
-    /// Segments past a hole, by stream offset.
-    ahead: BTreeMap<u64, (u64, Vec<u8>)>,
+    /// Segments past a hole, by stream offset: (frame, bytes).
+    ahead: Reorder<(u64, Vec<u8>)>,
     /// Bytes of the record being assembled and the frames they came in: (stream offset, frame).
     pending: Vec<u8>,
     pieces: VecDeque<(u64, u64)>,
@@ -63,6 +71,9 @@ struct Direction {
     /// data comes before the ServerHello names the cipher suite).
     waiting: Vec<(u64, Vec<u8>)>,
     finished_frame: Option<u64>,
+    /// The HTTP/2 frames in the decrypted application data, and how much of it was read;
+    /// `None` until the first application data shows whether the stream is HTTP/2.
+    h2: Option<(Walker, u64)>,
 }
 
 #[derive(Default)]
@@ -78,30 +89,23 @@ struct Connection {
 /// TLS 1.3 records; returns the names by frame number.
 pub fn name_records<'a>(frames: impl Iterator<Item = Frame<'a>>, key_log: &str) -> BTreeMap<u64, TlsNames> {
     let log = KeyLog::parse(key_log);
-    let mut conns: HashMap<(IpAddr, u16, IpAddr, u16), Connection> = HashMap::new();
+    // Connections and stream offsets are the one flow tracker's (`wire::flow`).
+    let mut tracker = Tracker::default();
+    let mut conns: BTreeMap<u64, Connection> = BTreeMap::new();
     let mut out = BTreeMap::new();
     for f in frames {
         let Some(s) = packet::summarize(f.bytes) else { continue };
-        let Transport::Tcp { src_port, dst_port, seq, flags, .. } = s.transport else { continue };
+        let Some(info) = tracker.push((), &s) else { continue };
         let payload = s.payload(f.bytes);
-        if flags.syn && !flags.ack {
-            let mut c = Connection::default();
-            c.client.base = Some(seq.wrapping_add(1));
-            conns.insert((s.src, src_port, s.dst, dst_port), c);
+        if info.kind == Kind::Syn {
+            conns.insert(info.conn, Connection::default());
             continue;
         }
-        let (key, from_client) = if conns.contains_key(&(s.src, src_port, s.dst, dst_port)) {
-            ((s.src, src_port, s.dst, dst_port), true)
-        } else {
-            ((s.dst, dst_port, s.src, src_port), false)
-        };
-        let Some(c) = conns.get_mut(&key) else { continue };
-        if flags.syn {
-            c.server.base = Some(seq.wrapping_add(1));
-            continue;
-        }
-        if !payload.is_empty() && payload.len() + s.payload_offset <= f.bytes.len() {
-            c.segment(from_client, seq, payload, f.number, &log, &mut out);
+        // Only connections whose SYN was seen, and sides whose ISN was.
+        let (Some(from_client), Some(c)) = (info.from_opener, conns.get_mut(&info.conn)) else { continue };
+        let (Some(_), Some((at, _))) = (info.sender_isn, info.offsets) else { continue };
+        if info.kind != Kind::SynAck && !payload.is_empty() && payload.len() + s.payload_offset <= f.bytes.len() {
+            c.segment(from_client, at, payload, f.number, &log, &mut out);
         }
     }
     for c in conns.values_mut() {
@@ -111,37 +115,25 @@ pub fn name_records<'a>(frames: impl Iterator<Item = Frame<'a>>, key_log: &str) 
 }
 
 impl Connection {
-    fn segment(&mut self, from_client: bool, seq: u32, payload: &[u8], frame: u64, log: &KeyLog, out: &mut Names) {
+    /// `payload` at stream offset `at` of one direction, in frame `frame`.
+    fn segment(&mut self, from_client: bool, at: u64, payload: &[u8], frame: u64, log: &KeyLog, out: &mut Names) {
         let dir = if from_client { &mut self.client } else { &mut self.server };
-        let Some(base) = dir.base else { return };
         if dir.not_tls {
             return;
-        }
-        // Unwrap the 32-bit sequence number to the stream offset nearest the next one.
-        let rel = u64::from(seq.wrapping_sub(base));
-        let mut at = (dir.next & !0xffff_ffff) | rel;
-        if at + (1 << 31) < dir.next {
-            at += 1 << 32;
-        } else if at > dir.next + (1 << 31) && at >= 1 << 32 {
-            at -= 1 << 32;
         }
         let end = at + payload.len() as u64;
         if end <= dir.next {
             return; // all of it already read
         }
         if at > dir.next {
-            dir.ahead.entry(at).or_insert_with(|| (frame, payload.to_vec()));
+            dir.ahead.hold(at, payload.len() as u64, (frame, payload.to_vec()));
             return;
         }
         let skip = (dir.next - at) as usize;
         self.take(from_client, &payload[skip..], frame, log, out);
         loop {
             let dir = if from_client { &mut self.client } else { &mut self.server };
-            let Some((&at, _)) = dir.ahead.first_key_value() else { break };
-            if at > dir.next {
-                break;
-            }
-            let Some((at, (frame, bytes))) = dir.ahead.pop_first() else { break };
+            let Some((at, _, (frame, bytes))) = dir.ahead.ready(dir.next) else { break };
             let skip = (dir.next - at).min(bytes.len() as u64) as usize;
             self.take(from_client, &bytes[skip..], frame, log, out);
         }
@@ -194,11 +186,11 @@ impl Connection {
             self.server.reader = Some(RecordReader::new(Protection::for_direction(log, &random, self.suite, false)));
             self.client.reader = Some(RecordReader::new(Protection::for_direction(log, &random, self.suite, true)));
             for (frame, record) in std::mem::take(&mut self.client.waiting) {
-                read(&mut self.client, frame, &record, out);
+                read(&mut self.client, true, frame, &record, out);
             }
         }
         let dir = if from_client { &mut self.client } else { &mut self.server };
-        read(dir, frame, &record, out);
+        read(dir, from_client, frame, &record, out);
     }
 
     /// A client whose server never answered with TLS: its records are named without keys.
@@ -211,16 +203,31 @@ impl Connection {
         let dir = &mut self.client;
         dir.reader = Some(reader);
         for (frame, record) in std::mem::take(&mut dir.waiting) {
-            read(dir, frame, &record, out);
+            read(dir, true, frame, &record, out);
         }
     }
 }
 
 type Names = BTreeMap<u64, TlsNames>;
 
-fn read(dir: &mut Direction, frame: u64, record: &[u8], out: &mut Names) {
+fn read(dir: &mut Direction, from_client: bool, frame: u64, record: &[u8], out: &mut Names) {
     let Some(reader) = dir.reader.as_mut() else { return };
-    let named = reader.read(record);
+    let mut named = reader.read(record);
+    let h2 = named.application_data.take().map(|plain| {
+        // A client's HTTP/2 stream starts with the preface, a server's with SETTINGS (RFC 9113
+        // §3.4); any other application data is not followed.
+        let (walker, at) = dir.h2.get_or_insert_with(|| {
+            let walker = match from_client {
+                true if plain.starts_with(h2::PREFACE) => Walker::client(),
+                false if h2::starts_with_settings(&plain) => Walker::server(),
+                _ => Walker::stopped(),
+            };
+            (walker, 0)
+        });
+        let walked = walker.feed(*at, &plain);
+        *at += plain.len() as u64;
+        walked
+    });
     let entry = out.entry(frame).or_insert_with(|| TlsNames { post_handshake: true, ..Default::default() });
     entry.post_handshake &= named.post_handshake;
     entry.finished_frame = dir.finished_frame;
@@ -228,6 +235,10 @@ fn read(dir: &mut Direction, frame: u64, record: &[u8], out: &mut Names) {
         dir.finished_frame = Some(frame);
     }
     entry.names.extend(named.names);
+    if let Some(walked) = h2 {
+        entry.h2.preface |= walked.preface;
+        entry.h2.frames.extend(walked.frames);
+    }
 }
 
 impl Direction {

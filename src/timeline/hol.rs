@@ -5,7 +5,8 @@
 //! §3.10.7.4): they are *received but undeliverable*. For every byte range of a connection this
 //! module computes, from the client's capture, when it arrived and when the in-order frontier
 //! reached it. QUIC does the same per stream (RFC 9000 §2.2), so a gap in one stream holds back
-//! only that stream; [`StreamReassembly`] measures it from the chunks the client receives.
+//! only that stream; [`StreamReassembly`] measures it from the chunks the client receives. Both
+//! run on the one assembler of `wire::flow`, TCP's through the flow tracker.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use crate::capture::Capture;
 use crate::packet::{self, Transport};
 use crate::time::Instant;
+use crate::wire::flow::{Arrival, Assembler, Kind, Tracker};
 
 /// When a byte range `[start, end)` of a stream arrived, and when it could be delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,11 +32,12 @@ impl Timing {
     }
 }
 
-/// In-order delivery of one byte stream from ranges that arrive in any order.
+/// In-order delivery of one byte stream from ranges that arrive in any order, with the
+/// arrival and delivery time of every range: the one assembler ([`Assembler`], shared with the
+/// TCP flow tracker) and what it released.
 #[derive(Clone, Debug, Default)]
 pub struct StreamReassembly {
-    frontier: u64,
-    pending: Vec<(u64, u64, Instant)>,
+    assembler: Assembler<Instant>,
     pub timings: Vec<Timing>,
     /// Ranges whose arrival filled a hole and released bytes that had been waiting: (start,
     /// end, how many earlier ranges they released, when).
@@ -42,33 +45,23 @@ pub struct StreamReassembly {
 }
 
 impl StreamReassembly {
-    /// Bytes `[start, end)` arrived at `at`.
+    /// Bytes `[start, end)` arrived at `at` (a QUIC stream's chunk).
     pub fn arrive(&mut self, start: u64, end: u64, at: Instant) {
-        if end <= self.frontier {
-            return; // a duplicate of delivered data
+        if let Some(a) = self.assembler.arrive(start, end, at) {
+            self.record(&a, at);
         }
-        let range = (start.max(self.frontier), end);
-        self.pending.push((range.0, end, at));
-        let mut released = 0;
-        loop {
-            let frontier = self.frontier;
-            let Some(i) = self.pending.iter().position(|(s, e, _)| *s <= frontier && *e > frontier) else { break };
-            self.frontier = self.pending[i].1;
-            // Everything now below the frontier is delivered at `at`.
-            let mut k = 0;
-            while k < self.pending.len() {
-                let (s, e, arrived) = self.pending[k];
-                if e <= self.frontier {
-                    released += usize::from(arrived < at);
-                    self.timings.push(Timing { start: s, end: e, arrived, delivered: at });
-                    self.pending.swap_remove(k);
-                } else {
-                    k += 1;
-                }
-            }
-        }
-        if released > 0 {
-            self.fillers.push((range.0, range.1, released, at));
+    }
+
+    /// Records what one arrival at `at` released (the flow tracker's, for a TCP stream).
+    fn record(&mut self, a: &Arrival<Instant>, at: Instant) {
+        self.timings.extend(a.released.iter().map(|d| Timing {
+            start: d.start,
+            end: d.end,
+            arrived: d.arrived,
+            delivered: d.delivered,
+        }));
+        if a.waited > 0 {
+            self.fillers.push((a.range.0, a.range.1, a.waited, at));
         }
     }
 
@@ -79,7 +72,7 @@ impl StreamReassembly {
 
     /// When the byte before `offset` was delivered, if it was.
     pub fn delivered_by(&self, offset: u64) -> Option<Instant> {
-        (self.frontier >= offset).then(|| {
+        (self.assembler.delivered_edge() >= offset).then(|| {
             self.timings.iter().filter(|t| t.start < offset).map(|t| t.delivered).max().unwrap_or(Instant::ZERO)
         })
     }
@@ -102,7 +95,7 @@ pub fn tcp_deliveries_with_frames(
     client: Ipv4Addr,
     server: Ipv4Addr,
 ) -> (HashMap<u16, StreamReassembly>, HashMap<(u16, u64), u64>) {
-    let mut isn: HashMap<u16, u32> = HashMap::new();
+    let mut tracker = Tracker::default();
     let mut streams: HashMap<u16, StreamReassembly> = HashMap::new();
     let mut frames: HashMap<(u16, u64), u64> = HashMap::new();
     for f in capture.packets() {
@@ -110,19 +103,21 @@ pub fn tcp_deliveries_with_frames(
             continue;
         }
         let Some(s) = packet::summarize(f.bytes) else { continue };
-        let Transport::Tcp { dst_port, seq, flags, payload_len, .. } = s.transport else { continue };
+        let Transport::Tcp { dst_port, .. } = s.transport else { continue };
         if s.src != server || s.dst != client {
             continue;
         }
-        if flags.syn {
-            isn.insert(dst_port, seq);
+        let Some(info) = tracker.push(f.at, &s) else { continue };
+        if matches!(info.kind, Kind::Syn | Kind::SynAck) {
             streams.insert(dst_port, StreamReassembly::default());
             continue;
         }
-        let (Some(&base), true) = (isn.get(&dst_port), payload_len > 0) else { continue };
-        let start = u64::from(seq.wrapping_sub(base).wrapping_sub(1));
+        // Only connections whose SYN/ACK was seen (they have a stream): offsets from the ISN.
+        let Some((start, _)) = info.offsets else { continue };
         if let Some(r) = streams.get_mut(&dst_port) {
-            r.arrive(start, start + payload_len as u64, f.at);
+            if let Some(a) = &info.arrival {
+                r.record(a, f.at);
+            }
             frames.insert((dst_port, start), f.number);
         }
     }

@@ -11,7 +11,7 @@ use std::net::Ipv4Addr;
 use crate::capture::Capture;
 use crate::packet::{self, Transport};
 use crate::time::Instant;
-use crate::wire::tcp::seq_after;
+use crate::wire::flow::{Kind, Tracker};
 
 /// A time span during which a pooled connection sat idle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,23 +48,24 @@ pub fn measure(capture: &Capture, client: Ipv4Addr, server: Ipv4Addr, spans: &[I
         by_port.entry(sp.port).or_default().push((sp.from, sp.to));
     }
     let mut ended: HashSet<u16> = HashSet::new();
-    // Per connection: where the server's data stood when the connection went idle, and the
-    // client's next sequence number. The client's delayed ACK of the last response arrives
-    // after the connection went idle, but it belongs to the request, not to keepalive.
-    let mut server_end: HashMap<u16, u32> = HashMap::new();
-    let mut client_end: HashMap<u16, u32> = HashMap::new();
+    // Per connection: where the server's data stood (a stream offset) while it was busy. The
+    // client's delayed ACK of the last response arrives after the connection went idle, but
+    // it belongs to the request, not to keepalive. Probes are the flow tracker's (RFC 9293
+    // §3.8.4: SND.NXT − 1 with at most one byte).
+    let mut server_end: HashMap<u16, u64> = HashMap::new();
+    let mut tracker = Tracker::default();
     for f in capture.packets() {
         let Some(s) = packet::summarize(f.bytes) else { continue };
-        let Transport::Tcp { src_port, dst_port, seq, ack, flags, payload_len, .. } = s.transport else { continue };
+        let Transport::Tcp { src_port, dst_port, flags, payload_len, .. } = s.transport else { continue };
         let (port, from_client) = match (s.src, s.dst) {
             (a, b) if a == client && b == server => (src_port, true),
             (a, b) if a == server && b == client => (dst_port, false),
             _ => continue,
         };
+        let Some(info) = tracker.push((), &s) else { continue };
         if flags.syn {
             // A new connection on a reused port.
             ended.remove(&port);
-            client_end.remove(&port);
             server_end.remove(&port);
         }
         if flags.fin || flags.rst {
@@ -79,21 +80,16 @@ pub fn measure(capture: &Capture, client: Ipv4Addr, server: Ipv4Addr, spans: &[I
             let i = v.partition_point(|(from, _)| *from < at);
             i > 0 && v[i - 1].1.is_none_or(|to| at < to)
         });
-        let end = seq.wrapping_add(payload_len as u32);
-        // The client's sequence always (to recognise probes); the server's only while busy.
-        let ends = if from_client { Some(&mut client_end) } else { (!idle).then_some(&mut server_end) };
-        if let Some(ends) = ends.filter(|_| payload_len > 1 || !from_client) {
-            let e = ends.entry(port).or_insert(end);
-            if seq_after(end, *e) {
-                *e = end;
-            }
-        }
         if !idle {
+            if let (false, Some((_, end))) = (from_client, info.offsets) {
+                let e = server_end.entry(port).or_insert(end);
+                *e = (*e).max(end);
+            }
             continue;
         }
         if from_client && payload_len == 0 {
-            let probe = client_end.get(&port).is_some_and(|&e| seq.wrapping_add(1) == e);
-            let acks_request_data = server_end.get(&port).is_some_and(|&e| !seq_after(ack, e));
+            let probe = info.kind == Kind::KeepAliveProbe;
+            let acks_request_data = server_end.get(&port).zip(info.ack_offset).is_some_and(|(&end, ack)| ack <= end);
             if !probe && acks_request_data {
                 continue;
             }

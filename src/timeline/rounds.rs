@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::capture::Capture;
 use crate::packet::{self, Transport};
 use crate::time::Instant;
+use crate::wire::flow::{Kind, Tracker};
 
 /// One measured round.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -51,21 +52,23 @@ pub fn measure(
     let gap = rtt.as_micros() as u64 / 2;
     let mut rounds: Vec<Round> = Vec::new();
     let mut round_start = 0u64;
-    // Sequence numbers relative to the first data segment, so wrap-around is harmless.
-    let mut space: Option<SeqSpace> = None;
+    // The one flow tracker follows the server's connections through the whole capture, so a
+    // segment in the window that repeats bytes sent before it counts as a retransmission too.
+    let mut tracker = Tracker::default();
     for f in capture.packets() {
         let at = f.at.micros();
-        if at < from.micros() || at > to.micros() {
+        let Some(s) = packet::summarize(f.bytes) else { continue };
+        let Transport::Tcp { payload_len, .. } = s.transport else { continue };
+        if s.src != server || s.dst != client || f.lost {
             continue;
         }
-        let Some(s) = packet::summarize(f.bytes) else { continue };
-        let Transport::Tcp { seq, payload_len, .. } = s.transport else { continue };
-        if s.src != server || s.dst != client || payload_len == 0 || f.lost {
+        let Some(info) = tracker.push((), &s) else { continue };
+        if at < from.micros() || at > to.micros() || payload_len == 0 || info.kind == Kind::Syn {
             continue;
         }
         // A retransmission carries bytes below the highest already received, by the one rule
-        // the timeline's count and the time-sequence graph use too (`SeqSpace::segment`).
-        let (_, _, retransmitted) = space.get_or_insert_with(|| SeqSpace::from(seq)).segment(seq, payload_len);
+        // the timeline's count and the time-sequence graph use too (`SegmentInfo::old_data`).
+        let retransmitted = info.old_data;
         if rounds.is_empty() || at > round_start + gap {
             round_start = at;
             let n = rounds.len() as u32 + 1;
@@ -93,32 +96,26 @@ pub fn measure(
 }
 
 /// Data segments from `server` to `client` in the capture that carry bytes below the highest
-/// already received on their connection (per client port; a new SYN starts a new sequence
+/// already received on their connection (per connection; a new SYN starts a new sequence
 /// space): retransmissions as the client saw them, over the whole capture. This is Wireshark's
 /// rule, and its count equals `tcp.analysis.retransmission || tcp.analysis.out_of_order`
 /// (one byte just below the highest is a probe, not a retransmission):
 /// Wireshark calls a resend that fills a hole within its out-of-order window "out-of-order",
 /// though the server had sent those bytes before.
 pub fn retransmitted_segments(capture: &Capture, server: Ipv4Addr, client: Ipv4Addr) -> u32 {
-    let mut flows: std::collections::HashMap<u16, SeqSpace> = std::collections::HashMap::new();
+    let mut tracker = Tracker::default();
     let mut count = 0;
     for f in capture.packets() {
         let Some(s) = packet::summarize(f.bytes) else { continue };
-        let Transport::Tcp { dst_port, seq, payload_len, flags, .. } = s.transport else { continue };
         if s.src != server || s.dst != client || f.lost {
             continue;
         }
-        if flags.syn {
-            flows.insert(dst_port, SeqSpace::after_syn(seq));
-        } else if payload_len > 0 {
-            let space = flows.entry(dst_port).or_insert_with(|| SeqSpace::from(seq));
-            count += u32::from(space.segment(seq, payload_len).2);
+        if let Some(info) = tracker.push((), &s) {
+            count += u32::from(info.old_data);
         }
     }
     count
 }
-
-pub use crate::wire::tcp::SeqSpace;
 
 #[cfg(test)]
 mod tests {

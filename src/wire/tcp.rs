@@ -1,5 +1,6 @@
 //! TCP's sequence space (RFC 9293 §3.4): the one place wirelab compares sequence numbers,
-//! turns them into stream offsets across wraparound, and records which bytes were seen.
+//! turns them into stream offsets across wraparound, and records which bytes were seen. The
+//! flow tracker (`super::flow`) is built on these.
 
 /// `a` comes after `b` in sequence space (RFC 9293 §3.4: comparison modulo 2^32).
 pub fn seq_after(a: u32, b: u32) -> bool {
@@ -9,45 +10,6 @@ pub fn seq_after(a: u32, b: u32) -> bool {
 /// `a` comes before `b` in sequence space.
 pub fn seq_before(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) < 0
-}
-
-/// One direction of a TCP connection as its receiver sees it: bytes relative to the first
-/// sequence number of the data, and the highest byte received so far.
-#[derive(Clone, Copy, Debug)]
-pub struct SeqSpace {
-    base: u32,
-    highest: u32,
-}
-
-impl SeqSpace {
-    /// The space that a SYN with sequence number `isn` opens (data starts at `isn + 1`).
-    pub fn after_syn(isn: u32) -> SeqSpace {
-        SeqSpace { base: isn.wrapping_add(1), highest: 0 }
-    }
-
-    /// A space whose data starts at `seq` (the SYN was not seen).
-    pub fn from(seq: u32) -> SeqSpace {
-        SeqSpace { base: seq, highest: 0 }
-    }
-
-    /// `n` (a sequence or acknowledgement number) relative to the start of the data; wrap-around
-    /// is harmless below 4 GiB.
-    pub fn relative(&self, n: u32) -> u32 {
-        n.wrapping_sub(self.base)
-    }
-
-    /// A data segment received: its relative start and end, and whether it is a
-    /// retransmission: it carries bytes below the highest already received, as Wireshark's
-    /// `tcp.analysis.retransmission || tcp.analysis.out_of_order` marks it; one byte just
-    /// below the highest is a keep-alive or window probe (RFC 9293 §3.8.4), not one.
-    pub fn segment(&mut self, seq: u32, len: usize) -> (u32, u32, bool) {
-        let start = self.relative(seq);
-        let end = start.wrapping_add(len as u32);
-        let probe = len <= 1 && start.wrapping_add(1) == self.highest;
-        let retransmitted = start < self.highest && !probe;
-        self.highest = self.highest.max(end);
-        (start, end, retransmitted)
-    }
 }
 
 /// One direction's byte stream as 64-bit offsets from its first byte, so a transfer past 4 GiB
@@ -97,6 +59,24 @@ impl Ranges {
     pub fn as_slice(&self) -> &[(u64, u64)] {
         &self.0
     }
+
+    /// Whether every byte of `start..end` is in the ranges (an empty range is).
+    pub fn covers(&self, start: u64, end: u64) -> bool {
+        if start >= end {
+            return true;
+        }
+        let i = self.0.partition_point(|r| r.1 <= start);
+        self.0.get(i).is_some_and(|r| r.0 <= start && end <= r.1)
+    }
+
+    /// Forgets every byte below `edge`.
+    pub fn forget_below(&mut self, edge: u64) {
+        let i = self.0.partition_point(|r| r.1 <= edge);
+        self.0.drain(..i);
+        if let Some(first) = self.0.first_mut() {
+            first.0 = first.0.max(edge);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -107,17 +87,6 @@ mod tests {
     fn comparisons_wrap() {
         assert!(seq_after(5, u32::MAX - 5) && seq_before(u32::MAX - 5, 5));
         assert!(!seq_after(7, 7) && !seq_before(7, 7));
-    }
-
-    #[test]
-    fn a_sequence_space_tells_retransmissions_from_probes_across_wraparound() {
-        let mut sp = SeqSpace::after_syn(u32::MAX - 100);
-        assert_eq!(sp.segment(u32::MAX - 99, 1460), (0, 1460, false));
-        assert_eq!(sp.segment(1360, 1460), (1460, 2920, false), "across the wrap");
-        assert_eq!(sp.segment(u32::MAX - 99, 1460), (0, 1460, true), "old bytes again");
-        assert_eq!(sp.segment(2819, 1), (2919, 2920, false), "one byte below the highest: a probe");
-        assert_eq!(sp.segment(2818, 2), (2918, 2920, true), "two bytes below: a retransmission");
-        assert_eq!(sp.relative(2820), 2920);
     }
 
     #[test]
@@ -146,6 +115,10 @@ mod tests {
         assert_eq!(r.as_slice(), &[(10, 41)]);
         assert!(r.insert(0, 50));
         assert_eq!(r.as_slice(), &[(0, 50)]);
+        assert!(r.covers(0, 50) && r.covers(7, 7) && !r.covers(40, 51));
+        assert!(r.insert(60, 70) && !r.covers(45, 65));
+        r.forget_below(65);
+        assert_eq!(r.as_slice(), &[(65, 70)]);
         let mut s = StreamOffsets::new(u32::MAX - 1);
         assert_eq!(s.offset(u32::MAX - 1), Some(0));
         assert_eq!(s.offset(3), Some(5));

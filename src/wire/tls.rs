@@ -207,6 +207,9 @@ pub struct RecordNames {
     /// Every message in it comes after the handshake (NewSessionTicket, KeyUpdate; RFC 8446
     /// §4.6): the record is TLS's own, not part of the application's exchange.
     pub post_handshake: bool,
+    /// The plaintext of a decrypted application-data record (TLS 1.3 with the keys), for
+    /// naming what the application sent in it (HTTP/2 frames: `super::h2`).
+    pub application_data: Option<Vec<u8>>,
 }
 
 /// The ClientHello's random (RFC 8446 §4.1.2), from the first record of the client's stream.
@@ -249,6 +252,7 @@ impl RecordReader {
         let outer = header.first().copied().unwrap_or(0);
         let mut names = Vec::new();
         let mut post_handshake = false;
+        let mut application_data = None;
         match outer {
             20 => {
                 self.after_ccs = true;
@@ -260,13 +264,16 @@ impl RecordReader {
             23 => match self.open(header, body) {
                 Some((22, plain)) => post_handshake = self.messages(&plain, true, &mut names),
                 Some((21, plain)) => names.push(alert_name(&plain)),
-                Some((23, _)) => names.push("Application Data"),
+                Some((23, plain)) => {
+                    names.push("Application Data");
+                    application_data = Some(plain);
+                }
                 Some(_) | None => names.push("Application Data"),
             },
             _ => names.push("Unknown record"),
         }
         let post_handshake = post_handshake && !names.is_empty();
-        RecordNames { names, post_handshake }
+        RecordNames { names, post_handshake, application_data }
     }
 
     /// Opens a TLS 1.3 record with the key in use or a later one.

@@ -95,6 +95,7 @@ use rustls::{CipherSuite, SupportedCipherSuite, Tls13CipherSuite};
 use crate::proto::tls::{LabTls, TlsClock, TlsVersion};
 use crate::rng::stream;
 use crate::time::Instant;
+use crate::wire::reorder::Reorder;
 
 /// UDP payload of a full-size QUIC packet: 1500-byte IPv4 packet - 20 (IP) - 8 (UDP).
 pub const UDP_PAYLOAD_SIZE: u16 = 1472;
@@ -507,8 +508,9 @@ impl Core {
 struct ResponseStream {
     /// Contiguous frontier: every byte below it has arrived.
     next: u64,
-    /// Arrived chunks beyond the frontier, by offset.
-    pending: BTreeMap<u64, Bytes>,
+    /// Arrived chunks beyond the frontier, by offset (the wire layer's one out-of-order
+    /// buffer).
+    pending: Reorder<Bytes>,
     parser: h3::ResponseParser,
     finished: bool,
 }
@@ -519,20 +521,11 @@ impl ResponseStream {
         let end = offset + data.len() as u64;
         if end > self.next {
             let skip = self.next.saturating_sub(offset);
-            let start = offset + skip;
-            let keep = self.pending.get(&start).map_or(0, |b| b.len());
-            if (end - start) as usize > keep {
-                self.pending.insert(start, data.slice(skip as usize..));
-            }
+            self.pending.hold(offset + skip, end - offset - skip, data.slice(skip as usize..));
         }
         let mut out = Vec::new();
-        while let Some(entry) = self.pending.first_entry() {
-            let off = *entry.key();
-            if off > self.next {
-                break;
-            }
-            let b = entry.remove();
-            let e = off + b.len() as u64;
+        while let Some((off, len, b)) = self.pending.ready(self.next) {
+            let e = off + len;
             if e > self.next {
                 out.extend_from_slice(&b[(self.next - off) as usize..]);
                 self.next = e;

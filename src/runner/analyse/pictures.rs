@@ -16,8 +16,8 @@ use crate::script::plan::ScenarioPlan;
 use crate::script::steps::{Protocol, Step};
 use crate::sim::network::Network;
 use crate::time::Instant;
-use crate::timeline::rounds::SeqSpace;
 use crate::timeline::{self, Phase};
+use crate::wire::flow::Tracker;
 
 /// The ladder of every scenario that asks for pictures; the time-sequence graph of its response
 /// when it has slow-start rounds; a page's deliveries per object; a pool's connections. It runs
@@ -135,29 +135,27 @@ pub fn time_sequence(plan: &ScenarioPlan, net: &Network, t0: Instant) -> Option<
     }
     let (&port, _) = bytes.iter().filter(|(_, &b)| b > 0).max_by_key(|(&p, &b)| (b, std::cmp::Reverse(p)))?;
     let mut ts = TimeSeq { title: String::new(), ..Default::default() };
-    let (mut space, mut scale) = (None::<SeqSpace>, 0u8);
+    // The one flow tracker: the server's bytes as stream offsets, its acknowledgements too.
+    let (mut tracker, mut scale) = (Tracker::default(), 0u8);
     for f in net.tap.capture.packets() {
         let Some(s) = packet::summarize(f.bytes) else { continue };
-        let Transport::Tcp { src_port, dst_port, seq, ack, flags, window, payload_len } = s.transport else {
+        let Transport::Tcp { src_port, dst_port, flags, window, payload_len, .. } = s.transport else {
             continue;
         };
         let t = rel(f.at);
         if s.src == client && src_port == port {
+            let Some(info) = tracker.push((), &s) else { continue };
             if flags.syn {
                 scale = packet::tcp_window_scale(f.bytes).unwrap_or(0);
-            } else if let (Some(sp), true) = (&space, flags.ack) {
-                let a = u64::from(sp.relative(ack));
+            } else if let Some(a) = info.ack_offset {
                 ts.acks.push((t, a));
                 ts.window.push((t, a + (u64::from(window) << scale)));
             }
         } else if s.src == server && dst_port == port && !f.lost {
-            if flags.syn {
-                space = Some(SeqSpace::after_syn(seq));
-            } else if payload_len > 0 {
+            let Some(info) = tracker.push((), &s) else { continue };
+            if let (false, true, Some((start, end))) = (flags.syn, payload_len > 0, info.offsets) {
                 // The same rule the timeline's retransmission count uses.
-                let sp = space.get_or_insert_with(|| SeqSpace::from(seq));
-                let (start, end, retransmitted) = sp.segment(seq, payload_len);
-                ts.segments.push((t, u64::from(start), u64::from(end), retransmitted));
+                ts.segments.push((t, start, end, info.old_data));
             }
         }
     }

@@ -32,7 +32,7 @@ use pcap_file::pcapng::blocks::Block;
 use pcap_file::pcapng::{PcapNgReader, PcapNgWriter};
 use pcap_file::Endianness;
 
-use super::connections::{ConnectionTable, ConnectionTimeline, Connections};
+use super::connections::{ConnectionTimeline, Connections};
 use crate::capture::annotate::Annotator;
 use crate::capture::pcapng::SECRETS_TYPE_TLS;
 use crate::packet::{PacketSummary, Transport};
@@ -292,7 +292,6 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 
 /// Renders each frame's comment from what the first pass measured and what the frames show.
 struct Commenter<'a> {
-    table: ConnectionTable,
     annotator: Annotator,
     timelines: &'a [ConnectionTimeline],
     /// The query and answer frames of each DNS lookup put before a connection: that connection.
@@ -311,8 +310,7 @@ impl<'a> Commenter<'a> {
                 dns.flat_map(move |p| [p.first_frame, p.last_frame].into_iter().flatten().map(move |f| (f, i)))
             })
             .collect();
-        let (table, annotator, rounds) = (ConnectionTable::default(), Annotator::default(), HashMap::new());
-        Commenter { table, annotator, timelines, dns_frames, rounds }
+        Commenter { annotator: Annotator::default(), timelines, dns_frames, rounds: HashMap::new() }
     }
 
     /// `conn 2 (TLS 1.3 handshake): 517 bytes: TLS ClientHello`, with the TCP event first where
@@ -321,7 +319,8 @@ impl<'a> Commenter<'a> {
         let event = self.annotator.observe_packet(s, bytes);
         let hole = self.annotator.last_hole();
         let mut c = String::with_capacity(96);
-        let classified = self.table.classify(s);
+        // The annotator's flow tracker numbers connections as the first pass's did.
+        let classified = self.annotator.last_segment().and_then(|i| Some((i.number?, i.from_opener?)));
         let conn = classified.or_else(|| Some((*self.dns_frames.get(&frame)?, true)));
         let conn = conn.and_then(|(i, _)| self.timelines.get(i));
         if let Some(t) = conn {
@@ -346,7 +345,9 @@ impl<'a> Commenter<'a> {
             c.push_str("TCP (its SYN was not captured): ");
         }
         // The TCP events the description does not already say.
-        if let Some(e) = event.filter(|e| matches!(*e, "retransmission" | "TCP keepalive probe" | "reset")) {
+        if let Some(e) =
+            event.filter(|e| matches!(*e, "retransmission" | "TCP keepalive probe" | "TCP zero window probe" | "reset"))
+        {
             c.push_str(e);
             c.push_str(": ");
         }

@@ -14,7 +14,6 @@
 //! past them, payload is counted but not kept, so the response's end is then found by its
 //! FIN or the next request, not by a TLS alert.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use hickory_proto::op::{Message, MessageType};
@@ -23,7 +22,7 @@ use hickory_proto::rr::RData;
 use super::{connection, phase, Mark, Seg};
 use crate::packet::{PacketSummary, TcpFlags, Transport};
 use crate::timeline::Phase;
-use crate::wire::tcp::{seq_after, seq_before};
+use crate::wire::flow::{SegmentInfo, Tracker};
 
 /// Payload bytes kept per connection for following its TLS records.
 pub const DATA_PER_CONNECTION: usize = 256 * 1024;
@@ -73,8 +72,6 @@ const MAX_GAPS: usize = 10_000;
 /// One direction's data, as the capture point saw it.
 #[derive(Clone, Copy, Default)]
 struct DataSide {
-    /// The sequence number after the highest data byte seen.
-    next: Option<u32>,
     /// Data segments sent, the lost ones included.
     count: u32,
     /// When the last full-size one was seen, µs.
@@ -118,64 +115,26 @@ struct Conn {
     full_size: usize,
 }
 
-/// Which connection each TCP segment belongs to: by its addresses and ports, the newest
-/// connection on them (a client may reuse a port after a close: a SYN with another initial
-/// sequence number starts a new connection). Shared by the timeline and the comment pass, so
-/// both number connections alike.
-#[derive(Default)]
-pub struct ConnectionTable {
-    by_key: HashMap<(SocketAddr, SocketAddr), usize>,
-    isn: Vec<u32>,
-}
-
-impl ConnectionTable {
-    /// The connection (0-based) of this segment and whether it was sent by that connection's
-    /// client; `None` for a segment of a connection whose SYN was not captured.
-    pub fn classify(&mut self, s: &PacketSummary) -> Option<(usize, bool)> {
-        let Transport::Tcp { src_port, dst_port, seq, flags, .. } = s.transport else { return None };
-        let (from, to) = (SocketAddr::new(s.src, src_port), SocketAddr::new(s.dst, dst_port));
-        if flags.syn && !flags.ack {
-            match self.by_key.get(&(from, to)) {
-                Some(&c) if self.isn[c] == seq => return Some((c, true)),
-                _ => {
-                    self.isn.push(seq);
-                    self.by_key.insert((from, to), self.isn.len() - 1);
-                    return Some((self.isn.len() - 1, true));
-                }
-            }
-        }
-        if let Some(&c) = self.by_key.get(&(from, to)) {
-            return Some((c, true));
-        }
-        self.by_key.get(&(to, from)).map(|&c| (c, false))
-    }
-}
-
 impl Conn {
-    /// A data segment (the kind scripted drops call `data`) seen at `at` µs.
-    fn data_segment(&mut self, from_client: bool, seq: u32, len: usize, wire_len: usize, at: u64) {
+    /// A data segment (the kind scripted drops call `data`) seen at `at` µs, as the flow
+    /// tracker placed it.
+    fn data_segment(&mut self, from_client: bool, info: &SegmentInfo<u64>, len: usize, wire_len: usize, at: u64) {
         let d = usize::from(!from_client);
         let mss = self.path.mss[d].max(len);
         self.path.mss[d] = mss;
         let side = &mut self.sides[d];
-        let end = seq.wrapping_add(len as u32);
-        match side.next {
-            Some(next) if seq_after(seq, next) => {
-                // A hole: whole segments of the largest size seen went missing before it.
-                let lost = (seq.wrapping_sub(next) as usize).div_ceil(mss) as u32;
-                for i in 1..=lost {
-                    self.path.lost_data.push((from_client, side.count + i));
-                }
-                side.count += lost;
-                side.last_full = None;
+        if let Some(gap) = info.data_hole {
+            // A hole: whole segments of the largest size seen went missing before it.
+            let lost = (gap as usize).div_ceil(mss) as u32;
+            for i in 1..=lost {
+                self.path.lost_data.push((from_client, side.count + i));
             }
-            Some(next) if seq_before(seq, next) => self.path.retransmitted[d] += 1,
-            _ => {}
+            side.count += lost;
+            side.last_full = None;
+        } else if info.old_data {
+            self.path.retransmitted[d] += 1;
         }
         side.count += 1;
-        if side.next.is_none_or(|n| seq_after(end, n)) {
-            side.next = Some(end);
-        }
         if !from_client && len == mss {
             if let Some(prev) = side.last_full.filter(|_| self.gaps.len() < MAX_GAPS) {
                 self.gaps.push(at.saturating_sub(prev));
@@ -212,7 +171,8 @@ fn handshake_rtt(segs: &[Seg<'_>], phases: &[Phase], t0: u64) -> Option<f64> {
 /// Reads frames one at a time and gives every connection's timeline at the end.
 #[derive(Default)]
 pub struct Connections {
-    table: ConnectionTable,
+    /// The one flow tracker (`wire::flow`): which connection a segment is, and what it is.
+    tracker: Tracker<u64>,
     conns: Vec<Conn>,
     lookups: Vec<Lookup>,
     t0: Option<u64>,
@@ -235,7 +195,9 @@ impl Connections {
                 self.dns(mark, s, src_port, dst_port, s.payload(bytes));
             }
             Transport::Tcp { src_port, dst_port, seq, ack, flags, payload_len, .. } => {
-                let Some((c, from_client)) = self.table.classify(s) else { return };
+                let Some(info) = self.tracker.push(mark.at, s) else { return };
+                // A segment of a connection whose SYN was not captured is left out.
+                let (Some(c), Some(from_client)) = (info.number, info.from_opener) else { return };
                 if c == self.conns.len() {
                     let client = SocketAddr::new(s.src, src_port);
                     let server = SocketAddr::new(s.dst, dst_port);
@@ -261,7 +223,7 @@ impl Connections {
                 conn.data.extend_from_slice(kept);
                 conn.bytes[usize::from(!from_client)] += payload_len as u64;
                 if payload_len > 0 && !flags.syn && !flags.fin && !flags.rst {
-                    conn.data_segment(from_client, seq, payload_len, s.total_len, mark.at);
+                    conn.data_segment(from_client, &info, payload_len, s.total_len, mark.at);
                 }
                 let data = (start, conn.data.len());
                 conn.segs.push(Kept { mark, from_client, seq, ack, flags, len: payload_len, data });

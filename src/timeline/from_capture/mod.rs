@@ -13,8 +13,7 @@
 //! packet is missing, the payload is not what the phase needs) is left out, and so is every
 //! phase after it, rather than guessed. Nothing here panics on any capture.
 
-use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use hickory_proto::op::Message;
 
@@ -25,8 +24,10 @@ pub mod emit_lab;
 use super::Phase;
 use crate::capture::Capture;
 use crate::packet::{summarize, TcpFlags, Transport};
+use crate::wire::flow::{Segment, Tracker};
 use crate::wire::http;
-use crate::wire::tcp::{seq_before, Ranges, StreamOffsets};
+use crate::wire::reorder::Reorder;
+use crate::wire::tcp::seq_before;
 
 /// The most bytes kept of a hello's handshake record: enough for a ServerHello with a
 /// post-quantum key share (X25519MLKEM768's is 1120 bytes) before its supported_versions.
@@ -205,19 +206,21 @@ fn connection(segs: &mut [Seg<'_>], server: IpAddr, port: u16, t0: u64, rtt: f64
     let label = format!("TCP handshake with {}", std::net::SocketAddr::new(server, port));
     out.push(phase("tcp_handshake", label, segs[0].mark, segs[established].mark, t0, rtt));
 
-    // Each direction's byte stream: which bytes are new, and the TLS records in it.
-    let mut streams =
-        [(StreamOffsets::new(client_base), Ranges::default()), (StreamOffsets::new(server_base), Ranges::default())];
+    // Each direction's byte stream, as the one flow tracker places it: which bytes are new,
+    // and the TLS records in it. The client's address is not kept here: any other will do.
+    let (server_at, client_at) = (SocketAddr::new(server, port), SocketAddr::new(server, port ^ 1));
+    let mut tracker = Tracker::default();
     let mut records = [Records::default(), Records::default()];
     for (i, s) in segs.iter_mut().enumerate() {
+        let (from, to) = if s.from_client { (client_at, server_at) } else { (server_at, client_at) };
+        let g = Segment { from, to, seq: s.seq, ack: s.ack, flags: s.flags, window: u16::MAX, len: s.len };
+        let info = tracker.push_segment((), &g);
         if s.len == 0 || (!s.from_client && i < syn_ack) {
             continue;
         }
-        let d = usize::from(!s.from_client);
-        let (offsets, seen) = &mut streams[d];
-        let Some(off) = offsets.offset(s.seq.wrapping_add(u32::from(s.flags.syn))) else { continue };
-        s.fresh = seen.insert(off, off + s.len as u64);
-        records[d].feed(i, off, s.data, s.len);
+        let Some((off, _)) = info.offsets else { continue };
+        s.fresh = info.fresh;
+        records[usize::from(!s.from_client)].feed(i, off, s.data, s.len);
     }
     let [client_records, server_records] = records.map(|r| r.out);
     let segs = &*segs;
@@ -340,7 +343,7 @@ struct Records<'a> {
     /// The stream offset of the next byte to read.
     next: u64,
     /// Segments past a hole: offset -> (captured bytes, length on the wire).
-    pending: BTreeMap<u64, (&'a [u8], usize)>,
+    pending: Reorder<(&'a [u8], usize)>,
     header: [u8; 5],
     have: usize,
     /// Body bytes of the current record not yet read.
@@ -362,19 +365,12 @@ impl<'a> Records<'a> {
             if self.pending.len() >= MAX_PENDING {
                 self.blind = true;
             } else {
-                let kept = self.pending.entry(off).or_insert((data, len));
-                if len > kept.1 {
-                    *kept = (data, len);
-                }
+                self.pending.hold(off, len as u64, (data, len));
             }
             return;
         }
         self.take(seg, off, data, len);
-        while let Some(entry) = self.pending.first_entry() {
-            if *entry.key() > self.next {
-                break;
-            }
-            let (off, (data, len)) = entry.remove_entry();
+        while let Some((off, _, (data, len))) = self.pending.ready(self.next) {
             self.take(seg, off, data, len);
         }
     }
