@@ -109,3 +109,34 @@ fn a_cancelled_hedge_is_a_commented_reset_in_the_gateways_capture() {
         "{cancels:?}"
     );
 }
+
+/// With `http = 2` a hedge's loser is withdrawn by an RST_STREAM on the pooled connection, not
+/// a TCP reset: the gateway's capture names the HTTP/2 frames of both legs (plain text, prior
+/// knowledge) and says which try each RST_STREAM cancels.
+#[test]
+fn http2_names_its_frames_and_cancels_with_rst_stream() {
+    let Some(tshark) = common::tshark() else { return };
+    let dir = TempDir::new().unwrap();
+    let args = ["--scenario", "hedged", "--tap", "gateway", "--set", "requests=40", "--set", "hedge_after=0ms"];
+    common::run_lab("tail-latency", dir.path(), &[&args[..], &["--set", "http=2", "--pictures", "none"]].concat());
+    let file = dir.path().join("tail-latency-hedged@gateway.pcapng");
+    no_errors(&tshark, &file);
+    let frames = frames(&tshark, &file);
+    assert!(frames.iter().all(|(_, _, _, c)| !c.trim().is_empty()), "every frame commented");
+    let to_backends = |(s, d, _, _): &&(String, String, String, String)| s == GATEWAY && d.starts_with(BACKENDS);
+    let resets = frames.iter().filter(to_backends).filter(|(_, _, flags, _)| flags.contains('R')).count();
+    assert_eq!(resets, 0, "HTTP/2 cancels streams, not connections");
+    let rst: Vec<_> =
+        frames.iter().filter(to_backends).filter(|(_, _, _, c)| c.contains("HTTP/2 RST_STREAM stream")).collect();
+    assert!(!rst.is_empty(), "no RST_STREAM to a backend");
+    assert!(
+        rst.iter().any(|(_, _, _, c)| c.contains("[RST_STREAM on stream") && c.contains("answered first")),
+        "no RST_STREAM says which try it cancels: {rst:?}"
+    );
+    let has = |needle: &str| frames.iter().any(|(_, _, _, c)| c.contains(needle));
+    for needle in
+        ["HTTP/2 preface, SETTINGS", "HTTP/2 HEADERS stream 1 (END_STREAM, END_HEADERS) [request 0", "DATA stream"]
+    {
+        assert!(has(needle), "no frame says {needle:?}");
+    }
+}

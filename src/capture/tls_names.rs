@@ -5,6 +5,9 @@
 //! with the run's key log. The names are kept per frame (the frame where a record starts) and
 //! rendered into comments; the TCP bytes are never changed.
 //!
+//! A stream that is not TLS but HTTP/2 in plain text (h2c with prior knowledge, RFC 9113
+//! §3.3: the client's preface, the server's SETTINGS) has its HTTP/2 frames named the same way.
+//!
 //! Memory stays small: each direction holds at most one incomplete record and the segments
 //! past a hole, never the whole stream.
 
@@ -46,6 +49,8 @@ impl TlsNames {
             runs.iter().map(|(n, k)| if *k > 1 { format!("{n} x{k}") } else { n.to_string() }).collect();
         let tls = format!("TLS {}", parts.join(", "));
         match self.h2.describe() {
+            // HTTP/2 in plain text: no TLS records, only frames.
+            Some(h2) if self.names.is_empty() => h2,
             Some(h2) => format!("{tls}; {h2}"),
             None => tls,
         }
@@ -74,6 +79,8 @@ struct Direction {
     /// The HTTP/2 frames in the decrypted application data, and how much of it was read;
     /// `None` until the first application data shows whether the stream is HTTP/2.
     h2: Option<(Walker, u64)>,
+    /// The stream is HTTP/2 in plain text: its frames, read straight off the TCP stream.
+    plain_h2: Option<Walker>,
 }
 
 #[derive(Default)]
@@ -118,6 +125,10 @@ impl Connection {
     /// `payload` at stream offset `at` of one direction, in frame `frame`.
     fn segment(&mut self, from_client: bool, at: u64, payload: &[u8], frame: u64, log: &KeyLog, out: &mut Names) {
         let dir = if from_client { &mut self.client } else { &mut self.server };
+        if let Some(walker) = &mut dir.plain_h2 {
+            name_plain_h2(walker.feed(at, payload), frame, out);
+            return;
+        }
         if dir.not_tls {
             return;
         }
@@ -152,6 +163,9 @@ impl Connection {
             }
             let Some(len) = RecordReader::record_len(&dir.pending) else {
                 dir.not_tls = true;
+                if dir.pending_at == 0 {
+                    dir.start_plain_h2(from_client, out);
+                }
                 dir.pending = Vec::new();
                 dir.pieces.clear();
                 return;
@@ -241,7 +255,37 @@ fn read(dir: &mut Direction, from_client: bool, frame: u64, record: &[u8], out: 
     }
 }
 
+/// The HTTP/2 frames a plain-text segment in `frame` held.
+fn name_plain_h2(walked: Walked, frame: u64, out: &mut Names) {
+    if walked.preface || !walked.frames.is_empty() {
+        let entry = out.entry(frame).or_default();
+        entry.h2.preface |= walked.preface;
+        entry.h2.frames.extend(walked.frames);
+    }
+}
+
 impl Direction {
+    /// A stream that is not TLS from its first byte: if it begins as HTTP/2 does (the client's
+    /// preface, the server's SETTINGS, RFC 9113 §3.4), its frames are named from here on,
+    /// starting with the bytes read so far, each piece in the frame that brought it.
+    fn start_plain_h2(&mut self, from_client: bool, out: &mut Names) {
+        let mut walker = match from_client {
+            true if self.pending.starts_with(h2::PREFACE) => Walker::client(),
+            false if h2::starts_with_settings(&self.pending) => Walker::server(),
+            _ => return,
+        };
+        let pieces: Vec<(u64, u64)> = self.pieces.iter().copied().collect();
+        for (i, &(start, frame)) in pieces.iter().enumerate() {
+            let end = pieces.get(i + 1).map_or(self.next, |p| p.0);
+            let from = usize::try_from(start.saturating_sub(self.pending_at)).unwrap_or(usize::MAX);
+            let to = usize::try_from(end.saturating_sub(self.pending_at)).unwrap_or(usize::MAX);
+            if let Some(bytes) = self.pending.get(from..to.min(self.pending.len())) {
+                name_plain_h2(walker.feed(start, bytes), frame, out);
+            }
+        }
+        self.plain_h2 = Some(walker);
+    }
+
     /// The frame that brought stream offset `at`.
     fn frame_of(&self, at: u64) -> u64 {
         self.pieces.iter().take_while(|(start, _)| *start <= at).last().map_or(0, |p| p.1)
