@@ -3,54 +3,38 @@
 //! A [`Capture`] records raw IPv4 packets (LINKTYPE_RAW) with a virtual timestamp, the label of
 //! the phase they were recorded in and what is known about them (lost after leaving, notes from
 //! analyses) into growing arenas, so recording costs no allocation per packet beyond amortised
-//! growth. [`Capture::to_pcapng`] renders the comments and writes the file in one pass (see
-//! [`pcapng`] for the block layout). Output depends only on the inputs: no wall clock, host name
+//! growth; past 32 MiB the oldest go to an unnamed temporary file ([`store`]), so memory stays
+//! flat however long the run. [`Capture::to_pcapng`] renders the comments and writes the file
+//! in one pass (see [`pcapng`] for the block layout). Output depends only on the inputs: no wall clock, host name
 //! or randomness.
 
 pub mod annotate;
 pub mod keep;
+mod notes;
 pub mod pcapng;
+pub mod store;
 pub mod tls_names;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
+use std::path::PathBuf;
 
 use crate::time::Instant;
 
 pub use keep::Keep;
+use notes::Notes;
+pub use store::SpillError;
+use store::{Entry, Store};
 
 /// 2026-01-01T00:00:00Z in µs since the Unix epoch: virtual time zero in every capture, fixed so
 /// that captures are byte-identical for a seed.
 pub const DEFAULT_EPOCH_UNIX_MICROS: u64 = 1_767_225_600_000_000;
 
-/// Bytes per arena chunk: packets are appended to the last chunk and a new one is started when
-/// a packet does not fit, so recording never moves what was recorded before (a growing `Vec`
-/// would copy the whole capture at each doubling).
-const CHUNK: usize = 1 << 20;
-
-/// Where one packet lives in the arena, and what is known about it.
-#[derive(Clone, Copy, Debug)]
-struct Entry {
-    at: u64,
-    /// Its bytes: `chunks[chunk][start..end]`.
-    chunk: u32,
-    start: u32,
-    end: u32,
-    /// The packet's length on the wire (more than what is kept when a snap length cuts it).
-    orig_len: u32,
-    /// Index into [`Capture::labels`].
-    label: u32,
-    /// The timeline phase it belongs to ([`NO_PHASE`]: none).
-    phase: u32,
-    /// The vantage host sent it and the link lost it, or it reached the vantage host corrupted.
-    lost: bool,
-}
-
 /// [`Entry::phase`] of a frame that belongs to no timeline phase.
 const NO_PHASE: u32 = u32::MAX;
 
 /// Something said about one frame, rendered into its comment when the file is written.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Note {
     /// Appended to the frame's label (`, slow start round 3`).
     Label(String),
@@ -66,18 +50,18 @@ pub enum Note {
 /// recorded in, whether the link lost it after the host sent it, and notes that analyses add.
 /// Comments are rendered from that data only when the file is written ([`Frame::comment`]), so
 /// no analysis reads comment text.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Capture {
     interface: String,
     names: Vec<(Ipv4Addr, String)>,
-    entries: Vec<Entry>,
-    chunks: Vec<Vec<u8>>,
+    /// The packets and their entries, in memory and spilled to disk.
+    entries: Store,
     /// Distinct labels, in the order first used.
     labels: Vec<String>,
     /// Each label's index in `labels`.
     label_index: HashMap<String, u32>,
     /// Notes by frame number, in the order added.
-    notes: BTreeMap<u64, Vec<Note>>,
+    notes: Notes,
     /// Bytes kept of each packet (0: all), like tcpdump's `-s`.
     snaplen: usize,
     /// Comments end with a description of the packet ([`crate::packet::Summary::describe`]).
@@ -187,6 +171,25 @@ impl Capture {
         self
     }
 
+    /// Spills packet bytes to disk once more than `bytes` are in memory (by 1 MiB chunk), and
+    /// entries `block` at a time once twice as many are in memory (by default 32 MiB and
+    /// [`store::ENTRY_BLOCK`]). What is written does not depend on it.
+    pub fn spilling_after(mut self, bytes: usize, block: usize) -> Self {
+        self.entries.spill_after(bytes, block);
+        self
+    }
+
+    /// Puts the spill file in `dir` (by default the system's temporary directory).
+    pub fn spilling_in(mut self, dir: PathBuf) -> Self {
+        self.entries.spill_in(dir);
+        self
+    }
+
+    /// Spilling to disk failed, and the capture went on in memory: why.
+    pub fn spill_warning(&self) -> Option<&SpillError> {
+        self.entries.spill_warning()
+    }
+
     /// Keeps only the frames `keep` allows (before anything is recorded).
     pub fn keeping(mut self, keep: Keep) -> Self {
         self.limit = keep.limit();
@@ -247,24 +250,19 @@ impl Capture {
         let label = self.intern(label);
         let kept = if self.snaplen == 0 { bytes.len() } else { bytes.len().min(self.snaplen) };
         let stored = &bytes[..kept];
-        let room = self.chunks.last().map_or(0, |c| c.capacity() - c.len());
-        if self.chunks.is_empty() || room < stored.len() {
-            self.chunks.push(Vec::with_capacity(CHUNK.max(stored.len())));
-        }
-        let chunk = self.chunks.len() - 1;
-        let data = &mut self.chunks[chunk];
-        let start = data.len();
-        data.extend_from_slice(stored);
-        self.entries.push(Entry {
-            at: at.micros(),
-            chunk: chunk as u32,
-            start: start as u32,
-            end: data.len() as u32,
-            orig_len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
-            label,
-            phase: phase.and_then(|p| u32::try_from(p).ok()).unwrap_or(NO_PHASE),
-            lost: false,
-        });
+        self.entries.push(
+            stored,
+            Entry {
+                at: at.micros(),
+                chunk: 0,
+                start: 0,
+                end: 0,
+                orig_len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+                label,
+                phase: phase.and_then(|p| u32::try_from(p).ok()).unwrap_or(NO_PHASE),
+                lost: false,
+            },
+        );
         self.recorded = self.entries.len() as u64;
         self.recorded
     }
@@ -274,9 +272,12 @@ impl Capture {
     /// stays where it was recorded (scenarios that move frames keep them all).
     pub fn relabel(&mut self, frame: u64, label: &str, phase: Option<usize>) {
         let label = self.intern(label);
-        if let Some(e) = frame.checked_sub(1).and_then(|i| self.entries.get_mut(i as usize)) {
-            e.label = label;
-            e.phase = phase.and_then(|p| u32::try_from(p).ok()).unwrap_or(NO_PHASE);
+        let phase = phase.and_then(|p| u32::try_from(p).ok()).unwrap_or(NO_PHASE);
+        if let Some(i) = frame.checked_sub(1).and_then(|i| usize::try_from(i).ok()) {
+            self.entries.update(i, |e| {
+                e.label = label;
+                e.phase = phase;
+            });
         }
     }
 
@@ -284,7 +285,7 @@ impl Capture {
     /// phases, those not kept included; `None` for a phase with no frame.
     pub fn phase_frames(&self) -> Vec<Option<(u64, u64)>> {
         let mut out: Vec<Option<(u64, u64)>> = Vec::new();
-        for (i, e) in self.entries.iter().enumerate() {
+        for (i, e, _) in self.entries.iter() {
             if e.phase == NO_PHASE {
                 continue;
             }
@@ -345,7 +346,7 @@ impl Capture {
         }
     }
 
-    fn entry(&self, frame: u64) -> Option<&Entry> {
+    fn entry(&self, frame: u64) -> Option<Entry> {
         self.entries.get(usize::try_from(frame.checked_sub(1)?).ok()?)
     }
 
@@ -355,8 +356,8 @@ impl Capture {
         if self.is_cut() {
             return;
         }
-        if let Some(e) = self.entries.last_mut() {
-            e.lost = true;
+        if let Some(last) = self.entries.len().checked_sub(1) {
+            self.entries.update(last, |e| e.lost = true);
             let frame = self.entries.len() as u64;
             self.add_note(frame, Note::Before(format!("LOST on the link after leaving ({rule}), never delivered")));
         }
@@ -367,33 +368,37 @@ impl Capture {
     /// With `keep`, only its first `keep` bytes stay in the file (its length on the wire is
     /// still said), as a snap length would cut it.
     pub fn mark_never_received(&mut self, frame: u64, why: String, keep: Option<usize>) {
-        let Some(e) = usize::try_from(frame.saturating_sub(1)).ok().and_then(|i| self.entries.get_mut(i)) else {
+        let Some(i) = usize::try_from(frame.saturating_sub(1)).ok().filter(|&i| i < self.entries.len()) else {
             return;
         };
         if frame == 0 {
             return;
         }
-        e.lost = true;
-        if let Some(keep) = keep.and_then(|k| u32::try_from(k).ok()) {
-            e.end = e.end.min(e.start.saturating_add(keep));
-        }
+        let keep = keep.and_then(|k| u32::try_from(k).ok());
+        self.entries.update(i, |e| {
+            e.lost = true;
+            if let Some(keep) = keep {
+                e.end = e.end.min(e.start.saturating_add(keep));
+            }
+        });
         self.add_note(frame, Note::Before(why));
     }
 
     /// Marks frame `frame` (1-based) as sent and then lost on the way, because of `rule`
     /// (nothing, if that frame was not kept).
     pub fn mark_lost(&mut self, frame: u64, rule: &str) {
-        let Some(e) = usize::try_from(frame).ok().and_then(|f| self.entries.get_mut(f.checked_sub(1)?)) else {
+        let Some(i) = usize::try_from(frame).ok().and_then(|f| f.checked_sub(1)).filter(|&i| i < self.entries.len())
+        else {
             return;
         };
-        e.lost = true;
+        self.entries.update(i, |e| e.lost = true);
         self.add_note(frame, Note::Before(format!("LOST on the way after leaving ({rule}), never delivered")));
     }
 
     /// Adds a note to frame `frame` (1-based); rendered into its comment when written.
     pub fn add_note(&mut self, frame: u64, note: Note) {
         if frame >= 1 && frame <= self.frames() {
-            self.notes.entry(frame).or_default().push(note);
+            self.notes.add(frame, note);
         }
     }
 
@@ -419,18 +424,23 @@ impl Capture {
     }
 
     /// The recorded packets in order.
+    /// The recorded packets in order. An iteration holds about one chunk of a spilled
+    /// capture in memory at a time ([`store`]).
     pub fn packets(&self) -> impl ExactSizeIterator<Item = Frame<'_>> + '_ {
-        self.entries.iter().enumerate().map(move |(i, e)| {
+        let mut run = 0;
+        self.entries.iter().map(move |(i, e, bytes)| {
             let number = i as u64 + 1;
+            let (notes, at) = self.notes.get_from(run, number);
+            run = at;
             Frame {
                 number,
                 at: Instant::from_micros(e.at),
-                bytes: &self.chunks[e.chunk as usize][e.start as usize..e.end as usize],
+                bytes,
                 label: &self.labels[e.label as usize],
                 phase: (e.phase != NO_PHASE).then_some(e.phase as usize),
                 lost: e.lost,
                 orig_len: e.orig_len as usize,
-                notes: self.notes.get(&number).map_or(&[], Vec::as_slice),
+                notes,
                 describe: self.describe,
                 tls: self.tls.get(&number),
             }
@@ -454,6 +464,9 @@ impl Capture {
         key_log: Option<&str>,
         epoch_unix_micros: u64,
     ) -> std::io::Result<()> {
+        if let Some(e) = self.entries.failure() {
+            return Err(std::io::Error::other(e.to_string()));
+        }
         const FLUSH_AT: usize = 64 * 1024;
         let mut buf = Vec::with_capacity(FLUSH_AT + 70_000);
         let cut = self.cut_note();

@@ -359,7 +359,7 @@ impl HttpService {
             }
             let sockets = &mut net.hosts[self.host].sockets;
             c.stream.write(&http1::response_head_status(status, len));
-            c.stream.write(&http1::body(len));
+            c.stream.write_body(len);
             c.stream.pump(sockets);
             c.job = None;
             self.active = self.active.saturating_sub(1);
