@@ -112,6 +112,19 @@ impl Frame<'_> {
         }
     }
 
+    /// [`Frame::what`], appended to `c` (no allocation for a frame without TLS names).
+    pub fn what_into(&self, c: &mut String) {
+        match crate::packet::summarize(self.bytes) {
+            Some(s) => {
+                let tls = self.tls.map(tls_names::TlsNames::describe);
+                s.describe_into(self.bytes, tls.as_deref(), c);
+            }
+            None => {
+                let _ = std::fmt::Write::write_fmt(c, format_args!("{} bytes", self.orig_len));
+            }
+        }
+    }
+
     /// The frame's comment, rendered from its label, its notes and (for the network's
     /// captures) a description of the packet: `label[, label notes]: [before: ]what[ after]`.
     pub fn comment(&self) -> String {
@@ -141,7 +154,7 @@ impl Frame<'_> {
             if c.len() > start {
                 c.push_str(": ");
             }
-            c.push_str(&self.what());
+            self.what_into(c);
         }
         for n in self.notes {
             if let Note::After(t) = n {
