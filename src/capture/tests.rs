@@ -345,3 +345,36 @@ fn a_capture_spilled_to_disk_writes_the_same_bytes() {
     assert_eq!(kept.entries.spilled(), (0, 0));
     assert_eq!(kept.to_pcapng(Some(KEY_LOG), DEFAULT_EPOCH_UNIX_MICROS), file);
 }
+
+/// A writer that takes at most 7 bytes a call (and says Interrupted every third call).
+struct Trickle(Vec<u8>, usize);
+
+impl std::io::Write for Trickle {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.1 += 1;
+        if self.1 % 3 == 0 {
+            return Err(std::io::ErrorKind::Interrupted.into());
+        }
+        let n = buf.len().min(7);
+        self.0.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn short_writes_give_the_same_file() {
+    let names = vec![(CLIENT.into(), "client".to_string()), (SERVER.into(), "server".to_string())];
+    let cap = busy(Capture::new("client", names).describing());
+    let whole = cap.to_pcapng(Some(KEY_LOG), DEFAULT_EPOCH_UNIX_MICROS);
+    let mut trickle = Trickle(Vec::new(), 0);
+    cap.write_pcapng(&mut trickle, Some(KEY_LOG), DEFAULT_EPOCH_UNIX_MICROS).unwrap();
+    assert!(trickle.0 == whole, "{} bytes against {}", trickle.0.len(), whole.len());
+    // And the blocks are those write_epb makes, packet bytes and all.
+    let f = cap.packets().nth(1).unwrap();
+    let mut epb = Vec::new();
+    write_epb(&mut epb, DEFAULT_EPOCH_UNIX_MICROS + f.at.micros(), f.bytes, f.orig_len, &f.comment());
+    assert!(whole.windows(epb.len()).any(|w| w == epb.as_slice()));
+}
