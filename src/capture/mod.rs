@@ -493,7 +493,9 @@ impl Capture {
             pcapng::write_dsb(&mut meta, pcapng::SECRETS_TYPE_TLS, keys.as_bytes());
         }
         // The batch: `meta[..]` with the packets borrowed from the capture spliced in, each
-        // at its offset in `meta`.
+        // at its offset in `meta`. A batch is shorter than a chunk, and an iteration keeps the
+        // chunk before the current one resident ([`store`]), so writing it faults no spilled
+        // page in again.
         let mut spliced: Vec<(usize, &[u8])> = Vec::with_capacity(BATCH_PIECES);
         let mut batch = 0;
         let mut comment = String::with_capacity(256);

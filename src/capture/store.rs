@@ -440,7 +440,7 @@ impl Store {
 
     /// Every entry in order, each with its bytes, releasing spilled pages behind.
     pub fn iter(&self) -> Entries<'_> {
-        Entries { store: self, next: 0, end: self.len(), chunk: None }
+        Entries { store: self, next: 0, end: self.len(), chunk: None, previous: None }
     }
 }
 
@@ -449,8 +449,12 @@ pub struct Entries<'a> {
     store: &'a Store,
     next: usize,
     end: usize,
-    /// The chunk of the last entry given, to release when the next one is elsewhere.
+    /// The chunk of the last entry given, and the one before: a chunk is released when the
+    /// iteration reaches the one after its successor, so bytes borrowed from it stay resident
+    /// while the next chunk is read (a writer batching a few hundred KiB of frames reads them
+    /// after the iteration moved on; a page it faulted in again would stay).
     chunk: Option<u32>,
+    previous: Option<u32>,
 }
 
 impl<'a> Iterator for Entries<'a> {
@@ -469,7 +473,10 @@ impl<'a> Iterator for Entries<'a> {
         }
         let e = s.get(i)?;
         if self.chunk.is_some_and(|c| c != e.chunk) {
-            self.release_chunk();
+            if let Some(p) = self.previous {
+                s.chunks[p as usize].release();
+            }
+            self.previous = self.chunk;
         }
         self.chunk = Some(e.chunk);
         self.next += 1;
@@ -489,7 +496,7 @@ impl<'a> Iterator for Entries<'a> {
 
 impl Entries<'_> {
     fn release_chunk(&mut self) {
-        if let Some(c) = self.chunk.take() {
+        for c in [self.chunk.take(), self.previous.take()].into_iter().flatten() {
             self.store.chunks[c as usize].release();
         }
     }

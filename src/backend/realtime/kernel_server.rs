@@ -143,9 +143,17 @@ fn serve(mut conn: TcpStream, stop: &AtomicBool) -> io::Result<()> {
         while let Some(request) = http1::parse_request(&buf).map_err(io::Error::other)? {
             buf.drain(..request.head_len);
             let size = http1::requested_size(&request.path);
-            let mut response = http1::response_head(size);
-            response.extend_from_slice(&http1::body(size));
-            write_all(&mut conn, &response, stop)?;
+            write_all(&mut conn, &http1::response_head(size), stop)?;
+            // The body a piece at a time: up to 4 GiB, never held whole.
+            let mut piece = Vec::with_capacity(crate::proto::stream::BODY_PIECE);
+            let mut sent = 0;
+            while sent < size {
+                let n = (size - sent).min(crate::proto::stream::BODY_PIECE as u64);
+                piece.clear();
+                http1::body_into(&mut piece, sent, n as usize);
+                write_all(&mut conn, &piece, stop)?;
+                sent += n;
+            }
         }
     }
     Ok(())
