@@ -198,6 +198,12 @@ impl Capture {
         self
     }
 
+    /// The recording is over: a capture that has spilled to disk (a long one) spills the rest
+    /// of its packets too, so that keeping it until its file is written costs little memory.
+    pub fn finish_recording(&mut self) {
+        self.entries.spill_rest();
+    }
+
     /// Spilling to disk failed, and the capture went on in memory: why.
     pub fn spill_warning(&self) -> Option<&SpillError> {
         self.entries.spill_warning()

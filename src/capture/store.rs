@@ -398,6 +398,32 @@ impl Store {
         self.warning.get_or_insert(why);
     }
 
+    /// Once the recording is over: if this capture spilled at all (it is a long one), spills
+    /// what is still in memory too (every chunk, and the entries a whole block at a time), so
+    /// that a finished capture kept until the run's files are written holds about one block.
+    /// A capture that never spilled stays as it is. Recording may go on after it.
+    pub fn spill_rest(&mut self) {
+        if self.spill.is_none() || self.threshold == usize::MAX {
+            return;
+        }
+        while self.spilled_chunks < self.chunks.len() {
+            let i = self.spilled_chunks;
+            let Some(spill) = &mut self.spill else { return };
+            let Chunk::Memory(data) = &self.chunks[i] else { unreachable!("chunks are spilled in order") };
+            match spill.append(data.bytes()) {
+                Ok((map, _)) => {
+                    self.chunks[i] = Chunk::Spilled(map);
+                    self.spilled_chunks += 1;
+                }
+                Err(e) => return self.stop_spilling(e),
+            }
+        }
+        while self.recent.len() >= self.block && self.threshold != usize::MAX {
+            self.spill_entries();
+        }
+        self.recent.shrink_to_fit();
+    }
+
     /// Spills the oldest chunks in memory but the last (being filled) while those in memory
     /// hold more than the threshold.
     fn spill_chunks(&mut self) {

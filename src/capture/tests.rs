@@ -378,3 +378,28 @@ fn short_writes_give_the_same_file() {
     write_epb(&mut epb, DEFAULT_EPOCH_UNIX_MICROS + f.at.micros(), f.bytes, f.orig_len, &f.comment());
     assert!(whole.windows(epb.len()).any(|w| w == epb.as_slice()));
 }
+
+#[test]
+fn a_finished_capture_that_spilled_goes_to_disk_whole() {
+    let names = || vec![(CLIENT.into(), "client".to_string()), (SERVER.into(), "server".to_string())];
+    let memory = busy(Capture::new("client", names()).describing().spilling_after(usize::MAX, 1 << 20));
+    let mut spilled = busy(Capture::new("client", names()).describing().spilling_after(2 << 20, 1000));
+    let (chunks, blocks) = spilled.entries.spilled();
+    assert!(chunks >= 1 && blocks >= 1, "spilled {chunks} chunks and {blocks} blocks");
+    spilled.finish_recording();
+    assert_eq!(spilled.entries.spilled(), (5, 4), "every chunk, and every whole block of entries");
+    let file = memory.to_pcapng(Some(KEY_LOG), DEFAULT_EPOCH_UNIX_MICROS);
+    assert_eq!(spilled.to_pcapng(Some(KEY_LOG), DEFAULT_EPOCH_UNIX_MICROS), file);
+    // Recording may go on.
+    let mut more = busy(Capture::new("client", names()).describing().spilling_after(2 << 20, 1000));
+    more.finish_recording();
+    let mut whole = busy(Capture::new("client", names()).describing());
+    for c in [&mut more, &mut whole] {
+        c.record(Instant::from_micros(1_000_000), &data(7, 100), "after");
+    }
+    assert_eq!(more.to_pcapng(None, 0), whole.to_pcapng(None, 0));
+    // One that never spilled stays in memory.
+    let mut small = busy(Capture::new("client", names()).describing());
+    small.finish_recording();
+    assert_eq!(small.entries.spilled(), (0, 0));
+}
