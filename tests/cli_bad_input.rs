@@ -370,7 +370,7 @@ fn host_addresses_that_are_not_unicast() {
 
 #[test]
 fn response_larger_than_the_server_builds() {
-    bad_run(&["--set", "response_size=100GB"], &["size", "100GB", "256MiB"]);
+    bad_run(&["--set", "response_size=100GB"], &["size", "100GB", "4GiB"]);
 }
 
 #[test]

@@ -3,54 +3,38 @@
 //! A [`Capture`] records raw IPv4 packets (LINKTYPE_RAW) with a virtual timestamp, the label of
 //! the phase they were recorded in and what is known about them (lost after leaving, notes from
 //! analyses) into growing arenas, so recording costs no allocation per packet beyond amortised
-//! growth. [`Capture::to_pcapng`] renders the comments and writes the file in one pass (see
-//! [`pcapng`] for the block layout). Output depends only on the inputs: no wall clock, host name
+//! growth; past 32 MiB the oldest go to an unnamed temporary file ([`store`]), so memory stays
+//! flat however long the run. [`Capture::to_pcapng`] renders the comments and writes the file
+//! in one pass (see [`pcapng`] for the block layout). Output depends only on the inputs: no wall clock, host name
 //! or randomness.
 
 pub mod annotate;
 pub mod keep;
+mod notes;
 pub mod pcapng;
+pub mod store;
 pub mod tls_names;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
+use std::path::PathBuf;
 
 use crate::time::Instant;
 
 pub use keep::Keep;
+use notes::Notes;
+pub use store::SpillError;
+use store::{Entry, Store};
 
 /// 2026-01-01T00:00:00Z in µs since the Unix epoch: virtual time zero in every capture, fixed so
 /// that captures are byte-identical for a seed.
 pub const DEFAULT_EPOCH_UNIX_MICROS: u64 = 1_767_225_600_000_000;
 
-/// Bytes per arena chunk: packets are appended to the last chunk and a new one is started when
-/// a packet does not fit, so recording never moves what was recorded before (a growing `Vec`
-/// would copy the whole capture at each doubling).
-const CHUNK: usize = 1 << 20;
-
-/// Where one packet lives in the arena, and what is known about it.
-#[derive(Clone, Copy, Debug)]
-struct Entry {
-    at: u64,
-    /// Its bytes: `chunks[chunk][start..end]`.
-    chunk: u32,
-    start: u32,
-    end: u32,
-    /// The packet's length on the wire (more than what is kept when a snap length cuts it).
-    orig_len: u32,
-    /// Index into [`Capture::labels`].
-    label: u32,
-    /// The timeline phase it belongs to ([`NO_PHASE`]: none).
-    phase: u32,
-    /// The vantage host sent it and the link lost it, or it reached the vantage host corrupted.
-    lost: bool,
-}
-
 /// [`Entry::phase`] of a frame that belongs to no timeline phase.
 const NO_PHASE: u32 = u32::MAX;
 
 /// Something said about one frame, rendered into its comment when the file is written.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Note {
     /// Appended to the frame's label (`, slow start round 3`).
     Label(String),
@@ -66,18 +50,18 @@ pub enum Note {
 /// recorded in, whether the link lost it after the host sent it, and notes that analyses add.
 /// Comments are rendered from that data only when the file is written ([`Frame::comment`]), so
 /// no analysis reads comment text.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Capture {
     interface: String,
     names: Vec<(Ipv4Addr, String)>,
-    entries: Vec<Entry>,
-    chunks: Vec<Vec<u8>>,
+    /// The packets and their entries, in memory and spilled to disk.
+    entries: Store,
     /// Distinct labels, in the order first used.
     labels: Vec<String>,
     /// Each label's index in `labels`.
     label_index: HashMap<String, u32>,
     /// Notes by frame number, in the order added.
-    notes: BTreeMap<u64, Vec<Note>>,
+    notes: Notes,
     /// Bytes kept of each packet (0: all), like tcpdump's `-s`.
     snaplen: usize,
     /// Comments end with a description of the packet ([`crate::packet::Summary::describe`]).
@@ -128,6 +112,19 @@ impl Frame<'_> {
         }
     }
 
+    /// [`Frame::what`], appended to `c` (no allocation for a frame without TLS names).
+    pub fn what_into(&self, c: &mut String) {
+        match crate::packet::summarize(self.bytes) {
+            Some(s) => {
+                let tls = self.tls.map(tls_names::TlsNames::describe);
+                s.describe_into(self.bytes, tls.as_deref(), c);
+            }
+            None => {
+                let _ = std::fmt::Write::write_fmt(c, format_args!("{} bytes", self.orig_len));
+            }
+        }
+    }
+
     /// The frame's comment, rendered from its label, its notes and (for the network's
     /// captures) a description of the packet: `label[, label notes]: [before: ]what[ after]`.
     pub fn comment(&self) -> String {
@@ -157,7 +154,7 @@ impl Frame<'_> {
             if c.len() > start {
                 c.push_str(": ");
             }
-            c.push_str(&self.what());
+            self.what_into(c);
         }
         for n in self.notes {
             if let Note::After(t) = n {
@@ -185,6 +182,31 @@ impl Capture {
     pub fn describing(mut self) -> Self {
         self.describe = true;
         self
+    }
+
+    /// Spills packet bytes to disk once more than `bytes` are in memory (by 1 MiB chunk), and
+    /// entries `block` at a time once twice as many are in memory (by default 32 MiB and
+    /// [`store::ENTRY_BLOCK`]). What is written does not depend on it.
+    pub fn spilling_after(mut self, bytes: usize, block: usize) -> Self {
+        self.entries.spill_after(bytes, block);
+        self
+    }
+
+    /// Puts the spill file in `dir` (by default the system's temporary directory).
+    pub fn spilling_in(mut self, dir: PathBuf) -> Self {
+        self.entries.spill_in(dir);
+        self
+    }
+
+    /// The recording is over: a capture that has spilled to disk (a long one) spills the rest
+    /// of its packets too, so that keeping it until its file is written costs little memory.
+    pub fn finish_recording(&mut self) {
+        self.entries.spill_rest();
+    }
+
+    /// Spilling to disk failed, and the capture went on in memory: why.
+    pub fn spill_warning(&self) -> Option<&SpillError> {
+        self.entries.spill_warning()
     }
 
     /// Keeps only the frames `keep` allows (before anything is recorded).
@@ -247,24 +269,19 @@ impl Capture {
         let label = self.intern(label);
         let kept = if self.snaplen == 0 { bytes.len() } else { bytes.len().min(self.snaplen) };
         let stored = &bytes[..kept];
-        let room = self.chunks.last().map_or(0, |c| c.capacity() - c.len());
-        if self.chunks.is_empty() || room < stored.len() {
-            self.chunks.push(Vec::with_capacity(CHUNK.max(stored.len())));
-        }
-        let chunk = self.chunks.len() - 1;
-        let data = &mut self.chunks[chunk];
-        let start = data.len();
-        data.extend_from_slice(stored);
-        self.entries.push(Entry {
-            at: at.micros(),
-            chunk: chunk as u32,
-            start: start as u32,
-            end: data.len() as u32,
-            orig_len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
-            label,
-            phase: phase.and_then(|p| u32::try_from(p).ok()).unwrap_or(NO_PHASE),
-            lost: false,
-        });
+        self.entries.push(
+            stored,
+            Entry {
+                at: at.micros(),
+                chunk: 0,
+                start: 0,
+                end: 0,
+                orig_len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+                label,
+                phase: phase.and_then(|p| u32::try_from(p).ok()).unwrap_or(NO_PHASE),
+                lost: false,
+            },
+        );
         self.recorded = self.entries.len() as u64;
         self.recorded
     }
@@ -274,9 +291,12 @@ impl Capture {
     /// stays where it was recorded (scenarios that move frames keep them all).
     pub fn relabel(&mut self, frame: u64, label: &str, phase: Option<usize>) {
         let label = self.intern(label);
-        if let Some(e) = frame.checked_sub(1).and_then(|i| self.entries.get_mut(i as usize)) {
-            e.label = label;
-            e.phase = phase.and_then(|p| u32::try_from(p).ok()).unwrap_or(NO_PHASE);
+        let phase = phase.and_then(|p| u32::try_from(p).ok()).unwrap_or(NO_PHASE);
+        if let Some(i) = frame.checked_sub(1).and_then(|i| usize::try_from(i).ok()) {
+            self.entries.update(i, |e| {
+                e.label = label;
+                e.phase = phase;
+            });
         }
     }
 
@@ -284,7 +304,7 @@ impl Capture {
     /// phases, those not kept included; `None` for a phase with no frame.
     pub fn phase_frames(&self) -> Vec<Option<(u64, u64)>> {
         let mut out: Vec<Option<(u64, u64)>> = Vec::new();
-        for (i, e) in self.entries.iter().enumerate() {
+        for (i, e, _) in self.entries.iter() {
             if e.phase == NO_PHASE {
                 continue;
             }
@@ -345,7 +365,7 @@ impl Capture {
         }
     }
 
-    fn entry(&self, frame: u64) -> Option<&Entry> {
+    fn entry(&self, frame: u64) -> Option<Entry> {
         self.entries.get(usize::try_from(frame.checked_sub(1)?).ok()?)
     }
 
@@ -355,8 +375,8 @@ impl Capture {
         if self.is_cut() {
             return;
         }
-        if let Some(e) = self.entries.last_mut() {
-            e.lost = true;
+        if let Some(last) = self.entries.len().checked_sub(1) {
+            self.entries.update(last, |e| e.lost = true);
             let frame = self.entries.len() as u64;
             self.add_note(frame, Note::Before(format!("LOST on the link after leaving ({rule}), never delivered")));
         }
@@ -367,33 +387,37 @@ impl Capture {
     /// With `keep`, only its first `keep` bytes stay in the file (its length on the wire is
     /// still said), as a snap length would cut it.
     pub fn mark_never_received(&mut self, frame: u64, why: String, keep: Option<usize>) {
-        let Some(e) = usize::try_from(frame.saturating_sub(1)).ok().and_then(|i| self.entries.get_mut(i)) else {
+        let Some(i) = usize::try_from(frame.saturating_sub(1)).ok().filter(|&i| i < self.entries.len()) else {
             return;
         };
         if frame == 0 {
             return;
         }
-        e.lost = true;
-        if let Some(keep) = keep.and_then(|k| u32::try_from(k).ok()) {
-            e.end = e.end.min(e.start.saturating_add(keep));
-        }
+        let keep = keep.and_then(|k| u32::try_from(k).ok());
+        self.entries.update(i, |e| {
+            e.lost = true;
+            if let Some(keep) = keep {
+                e.end = e.end.min(e.start.saturating_add(keep));
+            }
+        });
         self.add_note(frame, Note::Before(why));
     }
 
     /// Marks frame `frame` (1-based) as sent and then lost on the way, because of `rule`
     /// (nothing, if that frame was not kept).
     pub fn mark_lost(&mut self, frame: u64, rule: &str) {
-        let Some(e) = usize::try_from(frame).ok().and_then(|f| self.entries.get_mut(f.checked_sub(1)?)) else {
+        let Some(i) = usize::try_from(frame).ok().and_then(|f| f.checked_sub(1)).filter(|&i| i < self.entries.len())
+        else {
             return;
         };
-        e.lost = true;
+        self.entries.update(i, |e| e.lost = true);
         self.add_note(frame, Note::Before(format!("LOST on the way after leaving ({rule}), never delivered")));
     }
 
     /// Adds a note to frame `frame` (1-based); rendered into its comment when written.
     pub fn add_note(&mut self, frame: u64, note: Note) {
         if frame >= 1 && frame <= self.frames() {
-            self.notes.entry(frame).or_default().push(note);
+            self.notes.add(frame, note);
         }
     }
 
@@ -419,18 +443,23 @@ impl Capture {
     }
 
     /// The recorded packets in order.
+    /// The recorded packets in order. An iteration holds about one chunk of a spilled
+    /// capture in memory at a time ([`store`]).
     pub fn packets(&self) -> impl ExactSizeIterator<Item = Frame<'_>> + '_ {
-        self.entries.iter().enumerate().map(move |(i, e)| {
+        let mut run = 0;
+        self.entries.iter().map(move |(i, e, bytes)| {
             let number = i as u64 + 1;
+            let (notes, at) = self.notes.get_from(run, number);
+            run = at;
             Frame {
                 number,
                 at: Instant::from_micros(e.at),
-                bytes: &self.chunks[e.chunk as usize][e.start as usize..e.end as usize],
+                bytes,
                 label: &self.labels[e.label as usize],
                 phase: (e.phase != NO_PHASE).then_some(e.phase as usize),
                 lost: e.lost,
                 orig_len: e.orig_len as usize,
-                notes: self.notes.get(&number).map_or(&[], Vec::as_slice),
+                notes,
                 describe: self.describe,
                 tls: self.tls.get(&number),
             }
@@ -446,38 +475,62 @@ impl Capture {
         out
     }
 
-    /// [`Capture::to_pcapng`], written to `out` as it is rendered: a block of about 64 KiB at a
-    /// time, one comment buffer for every frame, so writing a capture holds no second copy of it.
+    /// [`Capture::to_pcapng`], written to `out` as it is rendered, a batch of about 256 KiB
+    /// at a time with one vectored write: the blocks' headers and comments are rendered into
+    /// one reused buffer, and a packet of [`BORROW_FROM`] bytes or more goes to `out` straight
+    /// from the capture (no copy in this process; a `BufWriter` with a smaller buffer passes
+    /// such a batch through). Writing a capture holds no second copy of it.
     pub fn write_pcapng(
         &self,
         out: &mut impl std::io::Write,
         key_log: Option<&str>,
         epoch_unix_micros: u64,
     ) -> std::io::Result<()> {
-        const FLUSH_AT: usize = 64 * 1024;
-        let mut buf = Vec::with_capacity(FLUSH_AT + 70_000);
-        let cut = self.cut_note();
-        pcapng::write_header(&mut buf, &self.interface, &self.names, cut.as_deref());
-        if let Some(keys) = key_log.filter(|k| !k.is_empty()) {
-            pcapng::write_dsb(&mut buf, pcapng::SECRETS_TYPE_TLS, keys.as_bytes());
+        if let Some(e) = self.entries.failure() {
+            return Err(std::io::Error::other(e.to_string()));
         }
+        /// A batch ends past this many bytes, or this many pieces (under IOV_MAX, 1024).
+        const BATCH_BYTES: usize = 256 * 1024;
+        const BATCH_PIECES: usize = 1000;
+        let mut meta = Vec::with_capacity(BATCH_BYTES + 70_000);
+        let cut = self.cut_note();
+        pcapng::write_header(&mut meta, &self.interface, &self.names, cut.as_deref());
+        if let Some(keys) = key_log.filter(|k| !k.is_empty()) {
+            pcapng::write_dsb(&mut meta, pcapng::SECRETS_TYPE_TLS, keys.as_bytes());
+        }
+        // The batch: `meta[..]` with the packets borrowed from the capture spliced in, each
+        // at its offset in `meta`. A batch is shorter than a chunk, and an iteration keeps the
+        // chunk before the current one resident ([`store`]), so writing it faults no spilled
+        // page in again.
+        let mut spliced: Vec<(usize, &[u8])> = Vec::with_capacity(BATCH_PIECES);
+        let mut batch = 0;
         let mut comment = String::with_capacity(256);
+        let last = self.frames();
         for f in self.packets() {
             let ts = epoch_unix_micros.saturating_add(f.at.micros());
             comment.clear();
             f.comment_into(&mut comment);
-            if let (Some(note), true) = (&cut, f.number == self.frames()) {
+            if let (Some(note), true) = (&cut, f.number == last) {
                 comment.push_str(" [");
                 comment.push_str(note);
                 comment.push(']');
             }
-            pcapng::write_epb(&mut buf, ts, f.bytes, f.orig_len, &comment);
-            if buf.len() >= FLUSH_AT {
-                out.write_all(&buf)?;
-                buf.clear();
+            let total = pcapng::write_epb_head(&mut meta, ts, f.bytes.len(), f.orig_len, &comment);
+            if f.bytes.len() >= BORROW_FROM {
+                spliced.push((meta.len(), f.bytes));
+                batch += f.bytes.len();
+            } else {
+                meta.extend_from_slice(f.bytes);
+            }
+            pcapng::write_epb_tail(&mut meta, f.bytes.len(), &comment, total);
+            if meta.len() + batch >= BATCH_BYTES || spliced.len() >= BATCH_PIECES {
+                write_spliced(out, &meta, &spliced)?;
+                meta.clear();
+                spliced.clear();
+                batch = 0;
             }
         }
-        out.write_all(&buf)
+        write_spliced(out, &meta, &spliced)
     }
 
     /// Where a cut capture ends, and what the whole run had: the section's comment and the
@@ -493,6 +546,34 @@ impl Capture {
             )
         })
     }
+}
+
+/// Packets of at least this many bytes are written from where the capture holds them; smaller
+/// ones (ACKs) are copied into the batch, cheaper than a piece of a vectored write each.
+const BORROW_FROM: usize = 512;
+
+/// Writes `meta` with each `(offset, bytes)` of `spliced` inserted at its offset (in order).
+fn write_spliced(out: &mut impl std::io::Write, meta: &[u8], spliced: &[(usize, &[u8])]) -> std::io::Result<()> {
+    use std::io::IoSlice;
+    let mut pieces = Vec::with_capacity(2 * spliced.len() + 1);
+    let mut from = 0;
+    for &(at, bytes) in spliced {
+        pieces.push(IoSlice::new(&meta[from..at]));
+        pieces.push(IoSlice::new(bytes));
+        from = at;
+    }
+    pieces.push(IoSlice::new(&meta[from..]));
+    pieces.retain(|p| !p.is_empty());
+    let mut pieces = &mut pieces[..];
+    while !pieces.is_empty() {
+        match out.write_vectored(pieces) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut pieces, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -121,19 +121,33 @@ fn option_value(s: &str) -> &str {
 /// resolution: µs since the Unix epoch), the packet's first bytes `data` of `orig_len` on the
 /// wire and, if `comment` is non-empty, an `opt_comment` followed by `opt_endofopt`.
 pub fn write_epb(out: &mut Vec<u8>, ts: u64, data: &[u8], orig_len: usize, comment: &str) {
+    let total = write_epb_head(out, ts, data.len(), orig_len, comment);
+    out.extend_from_slice(data);
+    write_epb_tail(out, data.len(), comment, total);
+}
+
+/// The part of an EPB before the packet's bytes (of `len` bytes, written by the caller, then
+/// [`write_epb_tail`]); returns the block's total length.
+pub fn write_epb_head(out: &mut Vec<u8>, ts: u64, len: usize, orig_len: usize, comment: &str) -> u32 {
     let comment = option_value(comment);
     let options = if comment.is_empty() { 0 } else { 4 + comment.len() + pad(comment.len()) + 4 };
-    let total = 32 + data.len() + pad(data.len()) + options;
+    let total = 32 + len + pad(len) + options;
     let total = u32::try_from(total).expect("packet under 4 GiB");
-    let len = u32::try_from(data.len()).expect("packet under 4 GiB");
+    let captured = u32::try_from(len).expect("packet under 4 GiB");
     put_u32(out, EPB_BLOCK_TYPE);
     put_u32(out, total);
     put_u32(out, 0); // interface id
     put_u32(out, (ts >> 32) as u32);
     put_u32(out, ts as u32);
-    put_u32(out, len); // captured length
-    put_u32(out, u32::try_from(orig_len.max(data.len())).unwrap_or(u32::MAX)); // original length
-    put_padded(out, data);
+    put_u32(out, captured); // captured length
+    put_u32(out, u32::try_from(orig_len.max(len)).unwrap_or(u32::MAX)); // original length
+    total
+}
+
+/// The part of an EPB after the packet's `len` bytes: their padding, the comment, the length.
+pub fn write_epb_tail(out: &mut Vec<u8>, len: usize, comment: &str, total: u32) {
+    let comment = option_value(comment);
+    out.extend_from_slice(&[0; 3][..pad(len)]);
     if !comment.is_empty() {
         put_u16(out, OPT_COMMENT);
         put_u16(out, comment.len() as u16);

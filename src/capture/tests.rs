@@ -274,3 +274,132 @@ fn a_limit_keeps_the_first_frames_and_counts_the_rest() {
     assert_eq!(Keep::First(5).limit(), Some(5));
     assert_eq!(record(Keep::First(5)).to_pcapng(None, 0), all.to_pcapng(None, 0));
 }
+
+/// A data segment of `len` payload bytes from the server, sequence `seq`.
+fn data(seq: u32, len: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let payload: Vec<u8> = (0..len).map(|i| (seq as usize + i) as u8).collect();
+    PacketBuilder::ipv4(SERVER, CLIENT, 64).tcp(443, 40000, seq, 64240).ack(101).write(&mut out, &payload).unwrap();
+    out
+}
+
+/// The same recording, notes and changes (several on frames long spilled) on `cap`: about
+/// 4.3 MB of packets, so 5 chunks.
+fn busy(mut cap: Capture) -> Capture {
+    let mut seq = 1000u32;
+    for i in 0..4200u64 {
+        let bytes = if i % 3 == 2 { tcp(CLIENT, SERVER, false, Some(seq), 101) } else { data(seq, 1448) };
+        seq = seq.wrapping_add(1448);
+        let label = if i < 100 { "tcp_handshake" } else { "http_response" };
+        let phase = if i % 7 == 0 { None } else { Some((i / 1000) as usize) };
+        let frame = cap.record_in(Instant::from_micros(i * 10), &bytes, label, phase);
+        if i % 500 == 0 {
+            cap.mark_last_lost("loss 1%");
+        }
+        assert_eq!(frame, i + 1);
+    }
+    for f in 1..=4200 {
+        if f % 11 != 0 {
+            cap.add_note(f, Note::Label(format!(", slow start round {}", f / 400)));
+        }
+    }
+    cap.add_note(7, Note::After(" [held behind a hole]".into()));
+    cap.relabel(5, "moved", Some(9));
+    cap.relabel(4100, "moved late", None);
+    cap.mark_lost(33, "rule");
+    cap.mark_never_received(34, "corrupted on the way".into(), Some(20));
+    cap.name_tls("");
+    cap
+}
+
+#[test]
+fn a_capture_spilled_to_disk_writes_the_same_bytes() {
+    let names = || vec![(CLIENT.into(), "client".to_string()), (SERVER.into(), "server".to_string())];
+    let memory = busy(Capture::new("client", names()).describing().spilling_after(usize::MAX, 1 << 20));
+    let spilled = busy(Capture::new("client", names()).describing().spilling_after(0, 16));
+    assert_eq!(memory.entries.spilled(), (0, 0));
+    let (chunks, blocks) = spilled.entries.spilled();
+    assert!(chunks >= 4 && blocks >= 200, "spilled {chunks} chunks and {blocks} blocks");
+    assert!(spilled.spill_warning().is_none());
+    let file = memory.to_pcapng(Some(KEY_LOG), DEFAULT_EPOCH_UNIX_MICROS);
+    assert_eq!(spilled.to_pcapng(Some(KEY_LOG), DEFAULT_EPOCH_UNIX_MICROS), file);
+    assert_eq!(memory.phase_frames(), spilled.phase_frames());
+    let frame = spilled.packets().nth(33).unwrap();
+    assert_eq!((frame.number, frame.lost, frame.bytes.len(), frame.orig_len), (34, true, 20, 1488));
+    assert!(
+        frame.comment().starts_with("tcp_handshake, slow start round 0: corrupted on the way: "),
+        "{}",
+        frame.comment()
+    );
+    // Iterating twice, and holding frames across chunks, reads the same bytes.
+    let held: Vec<Frame<'_>> = spilled.packets().step_by(97).collect();
+    for (a, b) in held.iter().zip(memory.packets().step_by(97)) {
+        assert_eq!((a.number, a.bytes, a.label, a.phase), (b.number, b.bytes, b.label, b.phase));
+    }
+    // Where no spill file can be made (a missing directory), the capture stays in memory,
+    // says why, naming the directory, and writes the same file.
+    let missing = std::env::temp_dir().join("wirelab-no-such-dir/for-the-spill");
+    let kept = busy(Capture::new("client", names()).describing().spilling_after(0, 16).spilling_in(missing));
+    let warning = kept.spill_warning().expect("a warning").to_string();
+    assert!(warning.contains("wirelab-no-such-dir"), "{warning}");
+    assert_eq!(kept.entries.spilled(), (0, 0));
+    assert_eq!(kept.to_pcapng(Some(KEY_LOG), DEFAULT_EPOCH_UNIX_MICROS), file);
+}
+
+/// A writer that takes at most 7 bytes a call (and says Interrupted every third call).
+struct Trickle(Vec<u8>, usize);
+
+impl std::io::Write for Trickle {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.1 += 1;
+        if self.1 % 3 == 0 {
+            return Err(std::io::ErrorKind::Interrupted.into());
+        }
+        let n = buf.len().min(7);
+        self.0.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn short_writes_give_the_same_file() {
+    let names = vec![(CLIENT.into(), "client".to_string()), (SERVER.into(), "server".to_string())];
+    let cap = busy(Capture::new("client", names).describing());
+    let whole = cap.to_pcapng(Some(KEY_LOG), DEFAULT_EPOCH_UNIX_MICROS);
+    let mut trickle = Trickle(Vec::new(), 0);
+    cap.write_pcapng(&mut trickle, Some(KEY_LOG), DEFAULT_EPOCH_UNIX_MICROS).unwrap();
+    assert!(trickle.0 == whole, "{} bytes against {}", trickle.0.len(), whole.len());
+    // And the blocks are those write_epb makes, packet bytes and all.
+    let f = cap.packets().nth(1).unwrap();
+    let mut epb = Vec::new();
+    write_epb(&mut epb, DEFAULT_EPOCH_UNIX_MICROS + f.at.micros(), f.bytes, f.orig_len, &f.comment());
+    assert!(whole.windows(epb.len()).any(|w| w == epb.as_slice()));
+}
+
+#[test]
+fn a_finished_capture_that_spilled_goes_to_disk_whole() {
+    let names = || vec![(CLIENT.into(), "client".to_string()), (SERVER.into(), "server".to_string())];
+    let memory = busy(Capture::new("client", names()).describing().spilling_after(usize::MAX, 1 << 20));
+    let mut spilled = busy(Capture::new("client", names()).describing().spilling_after(2 << 20, 1000));
+    let (chunks, blocks) = spilled.entries.spilled();
+    assert!(chunks >= 1 && blocks >= 1, "spilled {chunks} chunks and {blocks} blocks");
+    spilled.finish_recording();
+    assert_eq!(spilled.entries.spilled(), (5, 4), "every chunk, and every whole block of entries");
+    let file = memory.to_pcapng(Some(KEY_LOG), DEFAULT_EPOCH_UNIX_MICROS);
+    assert_eq!(spilled.to_pcapng(Some(KEY_LOG), DEFAULT_EPOCH_UNIX_MICROS), file);
+    // Recording may go on.
+    let mut more = busy(Capture::new("client", names()).describing().spilling_after(2 << 20, 1000));
+    more.finish_recording();
+    let mut whole = busy(Capture::new("client", names()).describing());
+    for c in [&mut more, &mut whole] {
+        c.record(Instant::from_micros(1_000_000), &data(7, 100), "after");
+    }
+    assert_eq!(more.to_pcapng(None, 0), whole.to_pcapng(None, 0));
+    // One that never spilled stays in memory.
+    let mut small = busy(Capture::new("client", names()).describing());
+    small.finish_recording();
+    assert_eq!(small.entries.spilled(), (0, 0));
+}

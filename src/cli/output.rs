@@ -293,6 +293,10 @@ fn latency_cdf(t: &LabTimeline) -> Option<crate::picture::plots::cdf::Cdf> {
 /// file renamed into place, as [`write_atomic`] does.
 pub fn write_capture(path: &Path, capture: &crate::capture::Capture, key_log: &str) -> anyhow::Result<()> {
     use std::io::Write as _;
+    if let Some(why) = capture.spill_warning() {
+        // The capture is complete, only not as flat in memory as it should have been.
+        eprintln!("wirelab: {}: {why}; the rest of the capture was kept in memory", path.display());
+    }
     let tmp = path.with_extension("tmp");
     let file = std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
     let mut w = std::io::BufWriter::with_capacity(1 << 16, file);

@@ -50,44 +50,70 @@ impl PacketSummary {
     /// [`PacketSummary::describe`], naming the payload `what` when the caller knows more than
     /// the segment shows (TLS records read from the whole stream, decrypted).
     pub fn describe_as(&self, bytes: &[u8], what: Option<&str>) -> String {
+        let mut s = String::new();
+        self.describe_into(bytes, what, &mut s);
+        s
+    }
+
+    /// [`PacketSummary::describe_as`], appended to `out`: no allocation for a plain segment
+    /// (what a capture's comments are rendered with, once per frame).
+    pub fn describe_into(&self, bytes: &[u8], what: Option<&str>, out: &mut String) {
         let payload = self.payload(bytes);
         match &self.transport {
             Transport::Tcp { flags, payload_len, .. } => {
-                let mut names: Vec<&str> = Vec::with_capacity(4);
-                for (on, name) in [(flags.syn, "SYN"), (flags.fin, "FIN"), (flags.rst, "RST")] {
-                    if on {
-                        names.push(name);
+                let names = [(flags.syn, "SYN"), (flags.fin, "FIN"), (flags.rst, "RST"), (flags.ack, "ACK")];
+                let put_flags = |out: &mut String| {
+                    for (i, (_, name)) in names.iter().filter(|(on, _)| *on).enumerate() {
+                        if i > 0 {
+                            out.push('/');
+                        }
+                        out.push_str(name);
                     }
-                }
-                let control = !names.is_empty();
-                if flags.ack {
-                    names.push("ACK");
-                }
+                };
+                let control = flags.syn || flags.fin || flags.rst;
                 if payload.is_empty() && *payload_len == 0 {
-                    return if names.is_empty() { "TCP (no flags)".into() } else { names.join("/") };
+                    if names.iter().any(|(on, _)| *on) {
+                        put_flags(out);
+                    } else {
+                        out.push_str("TCP (no flags)");
+                    }
+                    return;
                 }
                 // A frame cut short (a snap length) still says its size on the wire.
-                let mut s = format!("{} bytes", payload.len().max(*payload_len));
-                let sniffed = || describe_tls(payload).or_else(|| http::start_line(payload).map(str::to_string));
-                if let Some(what) = what.map(str::to_string).or_else(sniffed) {
-                    let _ = write!(s, ": {what}");
+                let _ = write!(out, "{} bytes", payload.len().max(*payload_len));
+                match what {
+                    Some(what) => {
+                        out.push_str(": ");
+                        out.push_str(what);
+                    }
+                    None => {
+                        if let Some(tls) = describe_tls(payload) {
+                            out.push_str(": ");
+                            out.push_str(&tls);
+                        } else if let Some(line) = http::start_line(payload) {
+                            out.push_str(": ");
+                            out.push_str(line);
+                        }
+                    }
                 }
                 if control {
-                    let _ = write!(s, " [{}]", names.join("/"));
+                    out.push_str(" [");
+                    put_flags(out);
+                    out.push(']');
                 }
-                s
             }
             Transport::Udp { src_port, dst_port, .. } => {
                 if *src_port == 53 || *dst_port == 53 {
                     if let Some(d) = describe_dns(payload) {
-                        return d;
+                        out.push_str(&d);
+                        return;
                     }
                 }
-                format!("UDP {} bytes", payload.len())
+                let _ = write!(out, "UDP {} bytes", payload.len());
             }
-            Transport::Icmp { v6, icmp_type, code } => icmp_name(*v6, *icmp_type, *code),
+            Transport::Icmp { v6, icmp_type, code } => out.push_str(&icmp_name(*v6, *icmp_type, *code)),
             Transport::Other { protocol } => {
-                format!("IP protocol {protocol}, {} bytes", payload.len())
+                let _ = write!(out, "IP protocol {protocol}, {} bytes", payload.len());
             }
         }
     }

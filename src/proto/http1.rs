@@ -39,7 +39,7 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request>, httparse::Error> {
 
 /// The body size a request path asks for: `/bytes/N` (a query such as `?object=3` may
 /// follow), otherwise 0.
-/// At most [`MAX_BODY`]: the server builds each body in memory.
+/// At most [`MAX_BODY`].
 pub fn requested_size(path: &str) -> u64 {
     // Digits, or a size with a unit as lab files write it (`/bytes/200KB`).
     let Some(rest) = path.strip_prefix("/bytes/") else { return 0 };
@@ -47,8 +47,11 @@ pub fn requested_size(path: &str) -> u64 {
     crate::units::parse_size(size).ok().or_else(|| path_number(path, "/bytes/")).unwrap_or(0).min(MAX_BODY)
 }
 
-/// The largest body the lab's servers send (a request for more gets this much).
-pub const MAX_BODY: u64 = 256 << 20;
+/// The largest body the lab's servers send (a request for more gets this much): 4 GiB. The
+/// HTTP/1.1 servers make a body as TCP takes it ([`crate::proto::stream::Stream::write_body`])
+/// and captures spill to disk, so memory does not bound it; HTTP/2, QUIC and WebSocket
+/// servers still build each body in memory.
+pub const MAX_BODY: u64 = 4 << 30;
 
 /// The object a request path names: `?object=K`.
 pub fn requested_object(path: &str) -> Option<u64> {
@@ -89,16 +92,27 @@ pub fn response_head_status(status: u16, len: u64) -> Vec<u8> {
     .into_bytes()
 }
 
+/// The body's repeating pattern.
+const PATTERN: &[u8] = b"wirelab response body; ";
+
 /// `len` bytes of body: a repeating, readable pattern (handy in Wireshark's byte view).
 pub fn body(len: u64) -> Vec<u8> {
-    const PATTERN: &[u8] = b"wirelab response body; ";
-    let len = len as usize;
-    let mut body = Vec::with_capacity(len);
-    while body.len() < len {
-        let n = (len - body.len()).min(PATTERN.len());
-        body.extend_from_slice(&PATTERN[..n]);
-    }
+    let mut body = Vec::with_capacity(len as usize);
+    body_into(&mut body, 0, len as usize);
     body
+}
+
+/// Appends bytes `from..from + n` of a body to `out` (what `body(from + n)[from..]` holds).
+pub fn body_into(out: &mut Vec<u8>, from: u64, n: usize) {
+    out.reserve(n);
+    let mut at = (from % PATTERN.len() as u64) as usize;
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(PATTERN.len() - at);
+        out.extend_from_slice(&PATTERN[at..at + k]);
+        left -= k;
+        at = 0;
+    }
 }
 
 /// A response being received.
@@ -147,6 +161,21 @@ impl ResponseReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_body_made_in_pieces_is_the_whole_body() {
+        let whole = body(100_000);
+        for piece in [1, 23, 1000, 65_536] {
+            let mut made = Vec::new();
+            let mut from = 0;
+            while from < whole.len() {
+                let n = piece.min(whole.len() - from);
+                body_into(&mut made, from as u64, n);
+                from += n;
+            }
+            assert_eq!(made, whole, "pieces of {piece}");
+        }
+    }
 
     #[test]
     fn request_round_trips_through_httparse() {

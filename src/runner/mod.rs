@@ -70,8 +70,14 @@ impl ScenarioOutput {
             .net
             .other_taps
             .iter_mut()
-            .map(|t| (hosts[t.host].name.clone(), std::mem::take(&mut t.capture)))
+            .map(|t| {
+                t.capture.finish_recording();
+                (hosts[t.host].name.clone(), std::mem::take(&mut t.capture))
+            })
             .collect();
+        // A lab's scenarios are all run before their files are written: a long capture goes
+        // to disk whole meanwhile.
+        run.net.tap.capture.finish_recording();
         let capture = std::mem::take(&mut run.net.tap.capture);
         let analyse::Drawn { ladder, time_seq, streams, connections } = run.pictures;
         ScenarioOutput {

@@ -287,11 +287,11 @@ fn answer(stream: &mut Stream) -> Result<(), String> {
             // An object of a page: remember which TCP bytes carry it (head-of-line lab).
             Some(object) => {
                 stream.write_tagged(&http1::response_head(size), object);
-                stream.write_tagged(&http1::body(size), object);
+                stream.write_body_tagged(size, object);
             }
             None => {
                 stream.write(&http1::response_head(size));
-                stream.write(&http1::body(size));
+                stream.write_body(size);
             }
         }
     }

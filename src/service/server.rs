@@ -479,7 +479,7 @@ impl HttpService {
                 }
                 None => {
                     c.stream.write(&http1::response_head_status(status, len));
-                    c.stream.write(&http1::body(len));
+                    c.stream.write_body(len);
                 }
             }
             c.stream.pump(sockets);

@@ -143,13 +143,28 @@ fn serve(mut conn: TcpStream, stop: &AtomicBool) -> io::Result<()> {
         while let Some(request) = http1::parse_request(&buf).map_err(io::Error::other)? {
             buf.drain(..request.head_len);
             let size = http1::requested_size(&request.path);
-            let mut response = http1::response_head(size);
-            response.extend_from_slice(&http1::body(size));
-            write_all(&mut conn, &response, stop)?;
+            // The head and the body in one stream of writes of up to 1 MiB, the head in the
+            // first (a head written alone would go out as a segment of its own): up to 4 GiB,
+            // never held whole.
+            let mut piece = http1::response_head(size);
+            let mut sent = 0;
+            loop {
+                let n = (size - sent).min(BODY_WRITE.saturating_sub(piece.len()) as u64);
+                http1::body_into(&mut piece, sent, n as usize);
+                sent += n;
+                write_all(&mut conn, &piece, stop)?;
+                piece.clear();
+                if sent == size {
+                    break;
+                }
+            }
         }
     }
     Ok(())
 }
+
+/// The most bytes of a response written at a time.
+const BODY_WRITE: usize = 1 << 20;
 
 /// `write_all` that gives up when the server stops (a peer that stopped reading would
 /// otherwise hold the thread forever).

@@ -52,7 +52,19 @@ pub fn ladder(plan: &ScenarioPlan, net: &Network, phases: &[Phase], t0: Instant,
             }
         }
     }
-    let frames: Vec<_> = net.tap.capture.packets().collect();
+    // What each frame the records name is, read once (not the frames themselves: a spilled
+    // capture's bytes stay on disk).
+    let last_frame = net.records().iter().filter_map(|r| r.frame).max().unwrap_or(0);
+    let frames: Vec<(Option<packet::Short>, String)> = net
+        .tap
+        .capture
+        .packets()
+        .take(usize::try_from(last_frame).unwrap_or(usize::MAX))
+        .map(|f| {
+            let names = f.tls.map(|t| t.names.as_slice());
+            (packet::summarize(f.bytes).map(|s| s.short(f.bytes, names)), f.what())
+        })
+        .collect();
     let rel = |t: Instant| timeline::ms(t.micros()) - timeline::ms(t0.micros());
     let packets = net
         .records()
@@ -60,11 +72,7 @@ pub fn ladder(plan: &ScenarioPlan, net: &Network, phases: &[Phase], t0: Instant,
         .map(|r| {
             let frame = r.frame.and_then(|f| frames.get(f as usize - 1));
             let (short, what) = match frame {
-                Some(f) => {
-                    let names = f.tls.map(|t| t.names.as_slice());
-                    let short = packet::summarize(f.bytes).map(|s| s.short(f.bytes, names));
-                    (short, f.what())
-                }
+                Some((short, what)) => (short.clone(), what.clone()),
                 None => match &r.described {
                     Some(d) => (Some(d.short.clone()), d.what.clone()),
                     None => (None, format!("{} bytes", r.len)),
@@ -101,11 +109,18 @@ pub fn ladder(plan: &ScenarioPlan, net: &Network, phases: &[Phase], t0: Instant,
         crate::capture::Keep::None => "no capture (--capture none)".to_string(),
         _ => format!("frame numbers (#) are those of {}-{}.pcapng", plan.lab, plan.name),
     };
+    let left_out = net.records_left_out();
+    let left_out = if left_out > 0 {
+        let drawn = net.records().len();
+        format!(" · the first {drawn} packets of {} drawn (the rest are in the capture)", drawn as u64 + left_out)
+    } else {
+        String::new()
+    };
     Ladder {
         id: plan.name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect(),
         title: format!("{} · {}: {}", plan.lab, plan.name, plan.title),
         subtitle: format!(
-            "path {} · RTT {rtt_ms} ms · {capture}",
+            "path {} · RTT {rtt_ms} ms · {capture}{left_out}",
             crate::runner::netem_words(plan.link(plan.client, plan.server))
         ),
         rtt_ms: (rtt_ms > 0.0).then_some(rtt_ms),
@@ -114,6 +129,10 @@ pub fn ladder(plan: &ScenarioPlan, net: &Network, phases: &[Phase], t0: Instant,
         brackets,
     }
 }
+
+/// The most data segments a time-sequence graph draws (a bounded picture, and flat memory for
+/// a long transfer); the title says how many there were.
+pub const MAX_SEGMENTS: usize = 20_000;
 
 /// The time-sequence graph of the TCP connection that carried the most data from the server
 /// to the client, from the client's capture: each data segment where it arrived, the client's
@@ -137,6 +156,8 @@ pub fn time_sequence(plan: &ScenarioPlan, net: &Network, t0: Instant) -> Option<
     let mut ts = TimeSeq { title: String::new(), ..Default::default() };
     // The one flow tracker: the server's bytes as stream offsets, its acknowledgements too.
     let (mut tracker, mut scale) = (Tracker::default(), 0u8);
+    // Data segments seen; those past MAX_SEGMENTS (and the ACKs after them) are not drawn.
+    let mut seen = 0u64;
     for f in net.tap.capture.packets() {
         let Some(s) = packet::summarize(f.bytes) else { continue };
         let Transport::Tcp { src_port, dst_port, flags, window, payload_len, .. } = s.transport else {
@@ -147,7 +168,7 @@ pub fn time_sequence(plan: &ScenarioPlan, net: &Network, t0: Instant) -> Option<
             let Some(info) = tracker.push((), &s) else { continue };
             if flags.syn {
                 scale = packet::tcp_window_scale(f.bytes).unwrap_or(0);
-            } else if let Some(a) = info.ack_offset {
+            } else if let (Some(a), true) = (info.ack_offset, ts.segments.len() < MAX_SEGMENTS) {
                 ts.acks.push((t, a));
                 ts.window.push((t, a + (u64::from(window) << scale)));
             }
@@ -155,12 +176,18 @@ pub fn time_sequence(plan: &ScenarioPlan, net: &Network, t0: Instant) -> Option<
             let Some(info) = tracker.push((), &s) else { continue };
             if let (false, true, Some((start, end))) = (flags.syn, payload_len > 0, info.offsets) {
                 // The same rule the timeline's retransmission count uses.
-                ts.segments.push((t, start, end, info.old_data));
+                seen += 1;
+                if ts.segments.len() < MAX_SEGMENTS {
+                    ts.segments.push((t, start, end, info.old_data));
+                }
             }
         }
     }
     let capture = format!("{}-{}.pcapng", plan.lab, plan.name);
     ts.title = format!("{} · {}: time-sequence of {server} → {client}:{port} ({capture})", plan.lab, plan.name);
+    if seen > ts.segments.len() as u64 {
+        ts.title.push_str(&format!(", the first {} of {seen} data segments", ts.segments.len()));
+    }
     Some(ts)
 }
 

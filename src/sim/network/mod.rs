@@ -76,6 +76,10 @@ impl Described {
     }
 }
 
+/// The most packets [`Network::records`] holds: what a picture can show (a ladder of more is
+/// unreadable), and what keeps a long run's memory flat with pictures on.
+pub const MAX_RECORDS: usize = 20_000;
+
 /// Hosts, links, packet records and taps.
 pub struct Network {
     pub hosts: Vec<Host>,
@@ -100,8 +104,11 @@ pub struct Network {
     pub unroutable: u64,
     /// Packets sent so far, network-wide (the next packet's [`Packet::seq`]).
     sent: u64,
-    /// A record of every packet, by [`Packet::seq`], when `describe_records` is on.
+    /// A record of every packet, by [`Packet::seq`], when `describe_records` is on: the
+    /// first [`MAX_RECORDS`] of them.
     records: Vec<PacketRecord>,
+    /// Packets sent past [`MAX_RECORDS`], not recorded.
+    records_left_out: u64,
     /// Per host, the record index of each packet waiting in its receive queue (in step with
     /// the device's queue), so the frame a tap records on ingress is tied to its record.
     rx_seqs: Vec<VecDeque<u64>>,
@@ -156,6 +163,7 @@ impl Network {
             unroutable: 0,
             sent: 0,
             records: Vec::new(),
+            records_left_out: 0,
             rx_seqs: vec![VecDeque::new(); n],
             describe_records: false,
             mutator: None,
@@ -173,9 +181,14 @@ impl Network {
     }
 
     /// Every packet sent so far, in send order, when [`Network::describe_records`] is on
-    /// (empty otherwise).
+    /// (empty otherwise), up to the first [`MAX_RECORDS`].
     pub fn records(&self) -> &[PacketRecord] {
         &self.records
+    }
+
+    /// Packets sent after the first [`MAX_RECORDS`], which have no record.
+    pub fn records_left_out(&self) -> u64 {
+        self.records_left_out
     }
 
     /// Moves what `host` has sent into the links (nothing leaves a host that is down).
@@ -230,9 +243,10 @@ impl Network {
             // one past what it keeps. (One to the vantage host that is lost is described below;
             // one it receives, when it reads it.)
             let unkept = if host == self.tap.host { frame.is_none() } else { !at_vantage };
-            let described =
-                summary.as_ref().filter(|_| self.describe_records && unkept).map(|s| Described::of(s, &bytes));
-            if self.describe_records {
+            let recording = self.describe_records && self.records.len() < MAX_RECORDS;
+            self.records_left_out += u64::from(self.describe_records && !recording);
+            let described = summary.as_ref().filter(|_| recording && unkept).map(|s| Described::of(s, &bytes));
+            if recording {
                 self.records.push(PacketRecord {
                     from: host,
                     to,

@@ -1,0 +1,542 @@
+//! Where a capture keeps its packets, so that its memory stays flat however long the run.
+//!
+//! Packet bytes go into 1 MiB chunks and each packet's [`Entry`] into a list. The recent ones
+//! stay in memory; once the chunks in memory pass a threshold ([`SPILL_AFTER`], 32 MiB), the
+//! oldest full chunk is written to an unnamed temporary file (`O_TMPFILE`, or created and
+//! unlinked at once: the kernel deletes it when the capture is dropped or the process ends,
+//! however it ends) and read back through a read-only memory map, so that a [`super::Frame`]
+//! still borrows its bytes from the capture. Entries go the same way, a block of
+//! [`ENTRY_BLOCK`] at a time (encoded as 32 bytes each), once twice that many are in memory.
+//! An iteration over the packets ([`Packets`]) releases each spilled chunk's and block's pages
+//! when it moves past them, so reading a 1 GB capture from start to end holds about one chunk.
+//!
+//! Nothing here changes what a capture holds: a capture that spilled writes the same bytes as
+//! one that did not. If the spill file cannot be created or written (a full disk), the capture
+//! keeps everything in memory from then on and says so ([`Store::spill_warning`]).
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use memmap2::{Mmap, MmapMut, MmapOptions, UncheckedAdvice};
+
+/// Bytes per arena chunk: packets are appended to the last chunk and a new one is started when
+/// a packet does not fit, so recording never moves what was recorded before (a growing `Vec`
+/// would copy the whole capture at each doubling). Also the spill file's unit: every chunk and
+/// entry block starts at a multiple of it (page-aligned, as a map's offset must be).
+pub const CHUNK: usize = 1 << 20;
+
+/// Chunks in memory past this many bytes are spilled to disk (oldest first). Above the 20 MiB
+/// transfer of the throughput benchmark, which so measures the capture path, not the disk.
+pub const SPILL_AFTER: usize = 32 << 20;
+
+/// Entries spilled at a time (one chunk's worth), once twice as many are in memory.
+pub const ENTRY_BLOCK: usize = CHUNK / ENTRY_BYTES;
+
+/// Bytes of one encoded entry.
+const ENTRY_BYTES: usize = 32;
+
+/// Where one packet lives in the arena, and what is known about it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub at: u64,
+    /// Its bytes: `chunks[chunk][start..end]` (a chunk is at most 1 MiB but for a larger
+    /// packet, so offsets fit in 32 bits; chunk numbers up to 2^31, 2 PiB).
+    pub chunk: u32,
+    pub start: u32,
+    pub end: u32,
+    /// The packet's length on the wire (more than what is kept when a snap length cuts it).
+    pub orig_len: u32,
+    /// Index into the capture's labels.
+    pub label: u32,
+    /// The timeline phase it belongs to ([`super::NO_PHASE`]: none).
+    pub phase: u32,
+    /// The vantage host sent it and the link lost it, or it reached the vantage host corrupted.
+    pub lost: bool,
+}
+
+/// The bit of the encoded chunk number that says `lost`.
+const LOST_BIT: u32 = 1 << 31;
+
+impl Entry {
+    fn encode(&self, out: &mut [u8]) {
+        let chunk = self.chunk | if self.lost { LOST_BIT } else { 0 };
+        out[0..8].copy_from_slice(&self.at.to_le_bytes());
+        for (i, v) in [chunk, self.start, self.end, self.orig_len, self.label, self.phase].into_iter().enumerate() {
+            out[8 + 4 * i..12 + 4 * i].copy_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    fn decode(b: &[u8]) -> Entry {
+        let u = |i: usize| u32::from_le_bytes([b[8 + 4 * i], b[9 + 4 * i], b[10 + 4 * i], b[11 + 4 * i]]);
+        let mut at = [0; 8];
+        at.copy_from_slice(&b[0..8]);
+        Entry {
+            at: u64::from_le_bytes(at),
+            chunk: u(0) & !LOST_BIT,
+            lost: u(0) & LOST_BIT != 0,
+            start: u(1),
+            end: u(2),
+            orig_len: u(3),
+            label: u(4),
+            phase: u(5),
+        }
+    }
+}
+
+/// Why a capture could not use its spill file. Recording goes on in memory after any of
+/// these but [`SpillError::Update`], which [`super::Capture::write_pcapng`] reports.
+#[derive(Debug, thiserror::Error)]
+pub enum SpillError {
+    #[error("could not create the capture's spill file (unnamed) in {dir}: {source}")]
+    Create { dir: PathBuf, source: io::Error },
+    #[error("could not write the capture's spill file (unnamed, in {dir}): {source}")]
+    Write { dir: PathBuf, source: io::Error },
+    #[error("could not map the capture's spill file (unnamed, in {dir}): {source}")]
+    Map { dir: PathBuf, source: io::Error },
+    #[error("could not update a frame in the capture's spill file (unnamed, in {dir}): {source}")]
+    Update { dir: PathBuf, source: io::Error },
+}
+
+/// A chunk being filled: an anonymous map of [`CHUNK`] bytes, taken from [`POOL`] when one is
+/// there. Fresh memory costs a page fault per 4 KiB page when first written (in a VM, microseconds
+/// each: recording a 20 MiB transfer into fresh chunks spent 3/4 of its time in them), so the
+/// maps of chunks that were spilled, or of captures that were dropped, are used again. A `Vec`
+/// where no map can be made, and for a packet larger than a chunk.
+#[derive(Debug)]
+enum Arena {
+    Map { map: Option<MmapMut>, len: usize },
+    Heap(Vec<u8>),
+}
+
+/// Chunks' maps no capture uses, for the next chunk: at most [`POOL_MAX`] (a spill threshold's
+/// worth), so what a dropped capture leaves here stays bounded.
+static POOL: Mutex<Vec<MmapMut>> = Mutex::new(Vec::new());
+const POOL_MAX: usize = SPILL_AFTER / CHUNK;
+
+impl Arena {
+    fn new(size: usize) -> Arena {
+        if size == CHUNK {
+            let pooled = POOL.lock().ok().and_then(|mut p| p.pop());
+            if let Ok(map) = pooled.map(Ok).unwrap_or_else(|| MmapMut::map_anon(CHUNK)) {
+                return Arena::Map { map: Some(map), len: 0 };
+            }
+        }
+        Arena::Heap(Vec::with_capacity(size))
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Arena::Map { map, len } => map.as_ref().map_or(&[], |m| &m[..*len]),
+            Arena::Heap(v) => v,
+        }
+    }
+
+    fn room(&self) -> usize {
+        match self {
+            Arena::Map { len, .. } => CHUNK - len,
+            Arena::Heap(v) => v.capacity() - v.len(),
+        }
+    }
+
+    /// Appends `bytes` (which fit: [`Arena::room`]); returns where they start.
+    fn append(&mut self, bytes: &[u8]) -> usize {
+        match self {
+            Arena::Map { map, len } => {
+                let at = *len;
+                if let Some(m) = map {
+                    m[at..at + bytes.len()].copy_from_slice(bytes);
+                }
+                *len += bytes.len();
+                at
+            }
+            Arena::Heap(v) => {
+                let at = v.len();
+                v.extend_from_slice(bytes);
+                at
+            }
+        }
+    }
+}
+
+impl Drop for Arena {
+    /// Gives the map back to [`POOL`] (what it holds is never read again: a chunk exposes only
+    /// what was appended to it since it was taken).
+    fn drop(&mut self) {
+        if let Arena::Map { map, .. } = self {
+            if let (Ok(mut pool), Some(map)) = (POOL.lock(), map.take()) {
+                if pool.len() < POOL_MAX {
+                    pool.push(map);
+                }
+            }
+        }
+    }
+}
+
+/// A run of the capture's bytes or entries.
+#[derive(Debug)]
+enum Chunk {
+    Memory(Arena),
+    /// In the spill file, mapped read-only.
+    Spilled(Mmap),
+}
+
+impl Chunk {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Chunk::Memory(a) => a.bytes(),
+            Chunk::Spilled(m) => m,
+        }
+    }
+
+    /// Drops the pages of a spilled chunk from this process's memory (they stay in the file).
+    fn release(&self) {
+        if let Chunk::Spilled(m) = self {
+            // SAFETY: `m` is a read-only, shared (MAP_SHARED) map of a regular file that this
+            // store never truncates. MADV_DONTNEED on such a map only drops the page table
+            // entries: the next access to any byte of it (a `Frame` that still borrows it
+            // included) faults the page back in from the file, with the same contents. Nothing
+            // writes through this map, so no change can be lost. (The advice is "unchecked" in
+            // memmap2 because on a private or anonymous map it would zero the pages instead.)
+            let _ = unsafe { m.unchecked_advise(UncheckedAdvice::DontNeed) };
+        }
+    }
+}
+
+/// The unnamed file spilled chunks and entry blocks are written to.
+#[derive(Debug)]
+struct SpillFile {
+    file: File,
+    /// Where it is (for error messages: it has no name).
+    dir: PathBuf,
+    /// The next free offset, a multiple of [`CHUNK`].
+    end: u64,
+}
+
+impl SpillFile {
+    fn create(dir: PathBuf) -> Result<SpillFile, SpillError> {
+        match tempfile::tempfile_in(&dir) {
+            Ok(file) => Ok(SpillFile { file, dir, end: 0 }),
+            Err(source) => Err(SpillError::Create { dir, source }),
+        }
+    }
+
+    /// Writes `bytes` at the next free offset and maps them; returns the map and the offset.
+    fn append(&mut self, bytes: &[u8]) -> Result<(Mmap, u64), SpillError> {
+        let at = self.end;
+        self.file.write_all_at(bytes, at).map_err(|source| SpillError::Write { dir: self.dir.clone(), source })?;
+        // SAFETY: the file is this store's own unnamed temporary file: nothing else can open it
+        // by name, and this store only ever appends past `end` and rewrites single entries of
+        // entry blocks in place with the same layout (`Store::update`), never truncating it, so
+        // the mapped range stays backed and the bytes a `&[u8]` into it reads are valid `u8`s.
+        let map = unsafe { MmapOptions::new().offset(at).len(bytes.len()).map(&self.file) }
+            .map_err(|source| SpillError::Map { dir: self.dir.clone(), source })?;
+        self.end = at + (bytes.len().div_ceil(CHUNK) * CHUNK).max(CHUNK) as u64;
+        Ok((map, at))
+    }
+}
+
+/// A capture's packet bytes and entries, in memory and spilled.
+#[derive(Debug)]
+pub struct Store {
+    chunks: Vec<Chunk>,
+    /// Chunks before this one are spilled.
+    spilled_chunks: usize,
+    /// Spilled entry blocks, `block` entries each, then the recent entries in memory.
+    blocks: Vec<Chunk>,
+    /// Where each spilled block starts in the spill file.
+    block_offsets: Vec<u64>,
+    recent: Vec<Entry>,
+    /// Spill chunks once those in memory hold more than this many bytes.
+    threshold: usize,
+    /// Entries per spilled block.
+    block: usize,
+    /// The directory of the spill file (`None`: the system's temporary directory).
+    dir: Option<PathBuf>,
+    spill: Option<SpillFile>,
+    /// Why spilling stopped (the capture went on in memory).
+    warning: Option<SpillError>,
+    /// A change to a spilled entry that could not be written.
+    failed: Option<SpillError>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            chunks: Vec::new(),
+            spilled_chunks: 0,
+            blocks: Vec::new(),
+            block_offsets: Vec::new(),
+            recent: Vec::new(),
+            threshold: SPILL_AFTER,
+            block: ENTRY_BLOCK,
+            dir: None,
+            spill: None,
+            warning: None,
+            failed: None,
+        }
+    }
+}
+
+impl Store {
+    /// Spills chunks past `bytes` in memory, and entries `block` at a time (at least 1).
+    pub fn spill_after(&mut self, bytes: usize, block: usize) {
+        self.threshold = bytes;
+        self.block = block.max(1);
+    }
+
+    /// Puts the spill file in `dir`.
+    pub fn spill_in(&mut self, dir: PathBuf) {
+        self.dir = Some(dir);
+    }
+
+    /// Spilling failed and the capture went on in memory: why.
+    pub fn spill_warning(&self) -> Option<&SpillError> {
+        self.warning.as_ref()
+    }
+
+    /// A change to a spilled frame was lost: the capture is wrong and must not be written.
+    pub fn failure(&self) -> Option<&SpillError> {
+        self.failed.as_ref()
+    }
+
+    /// How many chunks and entry blocks are on disk.
+    pub fn spilled(&self) -> (usize, usize) {
+        (self.spilled_chunks, self.blocks.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Packets held.
+    pub fn len(&self) -> usize {
+        self.blocks.len() * self.block + self.recent.len()
+    }
+
+    /// Entry `i`.
+    pub fn get(&self, i: usize) -> Option<Entry> {
+        let spilled = self.blocks.len() * self.block;
+        if i >= spilled {
+            return self.recent.get(i - spilled).copied();
+        }
+        let (b, k) = (i / self.block, i % self.block);
+        Some(Entry::decode(&self.blocks[b].bytes()[k * ENTRY_BYTES..(k + 1) * ENTRY_BYTES]))
+    }
+
+    pub fn last(&self) -> Option<Entry> {
+        self.len().checked_sub(1).and_then(|i| self.get(i))
+    }
+
+    /// Changes entry `i` (nothing if there is none).
+    pub fn update(&mut self, i: usize, change: impl FnOnce(&mut Entry)) {
+        let spilled = self.blocks.len() * self.block;
+        if i >= spilled {
+            if let Some(e) = self.recent.get_mut(i - spilled) {
+                change(e);
+            }
+            return;
+        }
+        let Some(mut e) = self.get(i) else { return };
+        change(&mut e);
+        let mut buf = [0; ENTRY_BYTES];
+        e.encode(&mut buf);
+        let Some(spill) = &self.spill else { return };
+        let (b, k) = (i / self.block, i % self.block);
+        // Through the file, not the map (which is read-only): the map shows the change, as
+        // both are the same page cache.
+        let offset = self.block_offsets[b] + (k * ENTRY_BYTES) as u64;
+        if let Err(source) = spill.file.write_all_at(&buf, offset) {
+            self.failed.get_or_insert(SpillError::Update { dir: spill.dir.clone(), source });
+        }
+    }
+
+    /// The bytes of a packet.
+    pub fn bytes(&self, e: &Entry) -> &[u8] {
+        &self.chunks[e.chunk as usize].bytes()[e.start as usize..e.end as usize]
+    }
+
+    /// Appends a packet's bytes and its entry (whose chunk and offsets this fills in).
+    pub fn push(&mut self, bytes: &[u8], mut entry: Entry) {
+        let room = match self.chunks.last() {
+            Some(Chunk::Memory(c)) => Some(c.room()),
+            _ => None,
+        };
+        if room.is_none_or(|room| room < bytes.len()) {
+            self.chunks.push(Chunk::Memory(Arena::new(CHUNK.max(bytes.len()))));
+            self.spill_chunks();
+        }
+        let chunk = self.chunks.len() - 1;
+        let Some(Chunk::Memory(data)) = self.chunks.last_mut() else { unreachable!("the last chunk is in memory") };
+        entry.chunk = chunk as u32;
+        entry.start = data.append(bytes) as u32;
+        entry.end = entry.start + bytes.len() as u32;
+        self.recent.push(entry);
+        if self.recent.len() >= 2 * self.block && self.threshold != usize::MAX {
+            self.spill_entries();
+        }
+    }
+
+    fn spill_file(&mut self) -> Option<&mut SpillFile> {
+        if self.spill.is_none() {
+            let dir = self.dir.clone().unwrap_or_else(std::env::temp_dir);
+            match SpillFile::create(dir) {
+                Ok(f) => self.spill = Some(f),
+                Err(e) => {
+                    self.stop_spilling(e);
+                    return None;
+                }
+            }
+        }
+        self.spill.as_mut()
+    }
+
+    fn stop_spilling(&mut self, why: SpillError) {
+        self.threshold = usize::MAX;
+        self.warning.get_or_insert(why);
+    }
+
+    /// Once the recording is over: if this capture spilled at all (it is a long one), spills
+    /// what is still in memory too (every chunk, and the entries a whole block at a time), so
+    /// that a finished capture kept until the run's files are written holds about one block.
+    /// A capture that never spilled stays as it is. Recording may go on after it.
+    pub fn spill_rest(&mut self) {
+        if self.spill.is_none() || self.threshold == usize::MAX {
+            return;
+        }
+        while self.spilled_chunks < self.chunks.len() {
+            let i = self.spilled_chunks;
+            let Some(spill) = &mut self.spill else { return };
+            let Chunk::Memory(data) = &self.chunks[i] else { unreachable!("chunks are spilled in order") };
+            match spill.append(data.bytes()) {
+                Ok((map, _)) => {
+                    self.chunks[i] = Chunk::Spilled(map);
+                    self.spilled_chunks += 1;
+                }
+                Err(e) => return self.stop_spilling(e),
+            }
+        }
+        while self.recent.len() >= self.block && self.threshold != usize::MAX {
+            self.spill_entries();
+        }
+        self.recent.shrink_to_fit();
+    }
+
+    /// Spills the oldest chunks in memory but the last (being filled) while those in memory
+    /// hold more than the threshold.
+    fn spill_chunks(&mut self) {
+        while self.threshold != usize::MAX
+            && self.chunks.len() - self.spilled_chunks > 1
+            && (self.chunks.len() - 1 - self.spilled_chunks) * CHUNK > self.threshold
+        {
+            let i = self.spilled_chunks;
+            if self.spill_file().is_none() {
+                return;
+            }
+            let Some(spill) = &mut self.spill else { return };
+            let Chunk::Memory(data) = &self.chunks[i] else { unreachable!("chunks are spilled in order") };
+            match spill.append(data.bytes()) {
+                Ok((map, _)) => {
+                    self.chunks[i] = Chunk::Spilled(map);
+                    self.spilled_chunks += 1;
+                }
+                Err(e) => return self.stop_spilling(e),
+            }
+        }
+    }
+
+    /// Spills the oldest `block` entries in memory.
+    fn spill_entries(&mut self) {
+        let mut buf = vec![0; self.block * ENTRY_BYTES];
+        for (e, out) in self.recent[..self.block].iter().zip(buf.chunks_exact_mut(ENTRY_BYTES)) {
+            e.encode(out);
+        }
+        let Some(spill) = self.spill_file() else { return };
+        match spill.append(&buf) {
+            Ok((map, offset)) => {
+                self.blocks.push(Chunk::Spilled(map));
+                self.block_offsets.push(offset);
+                self.recent.drain(..self.block);
+            }
+            Err(e) => self.stop_spilling(e),
+        }
+    }
+
+    /// Every entry in order, each with its bytes, releasing spilled pages behind.
+    pub fn iter(&self) -> Entries<'_> {
+        Entries { store: self, next: 0, end: self.len(), chunk: None, previous: None }
+    }
+}
+
+/// [`Store::iter`].
+pub struct Entries<'a> {
+    store: &'a Store,
+    next: usize,
+    end: usize,
+    /// The chunk of the last entry given, and the one before: a chunk is released when the
+    /// iteration reaches the one after its successor, so bytes borrowed from it stay resident
+    /// while the next chunk is read (a writer batching a few hundred KiB of frames reads them
+    /// after the iteration moved on; a page it faulted in again would stay).
+    chunk: Option<u32>,
+    previous: Option<u32>,
+}
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = (usize, Entry, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let s = self.store;
+        let i = self.next;
+        // Moving past the end of a spilled entry block: release it.
+        if i > 0 && i % s.block == 0 && i / s.block <= s.blocks.len() {
+            s.blocks[i / s.block - 1].release();
+        }
+        if i >= self.end {
+            self.release_chunk();
+            return None;
+        }
+        let e = s.get(i)?;
+        if self.chunk.is_some_and(|c| c != e.chunk) {
+            if let Some(p) = self.previous {
+                s.chunks[p as usize].release();
+            }
+            self.previous = self.chunk;
+        }
+        self.chunk = Some(e.chunk);
+        self.next += 1;
+        Some((i, e, s.bytes(&e)))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.end - self.next;
+        (n, Some(n))
+    }
+
+    fn nth(&mut self, n: usize) -> Option<Self::Item> {
+        self.next = self.next.saturating_add(n).min(self.end);
+        self.next()
+    }
+}
+
+impl Entries<'_> {
+    fn release_chunk(&mut self) {
+        for c in [self.chunk.take(), self.previous.take()].into_iter().flatten() {
+            self.store.chunks[c as usize].release();
+        }
+    }
+}
+
+impl ExactSizeIterator for Entries<'_> {}
+
+impl Drop for Entries<'_> {
+    /// An iteration stopped early releases what it was reading too.
+    fn drop(&mut self) {
+        self.release_chunk();
+        let s = self.store;
+        if let Some(b) = self.next.checked_sub(1).map(|i| i / s.block).filter(|&b| b < s.blocks.len()) {
+            s.blocks[b].release();
+        }
+    }
+}
