@@ -75,6 +75,7 @@ pub const NAMES: &[&str] = &[
     "total_ms",
     "total_rtts",
     "unanswered",
+    "upstream_connections",
     "within_budget",
     "zero_rtt_accepted",
 ];

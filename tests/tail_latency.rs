@@ -252,3 +252,21 @@ fn tied_calls_wait_in_the_shorter_queue() {
     let queue = |o: &ScenarioOutput| o.timeline.breakdown.iter().find(|b| b.percentile == 99.0).unwrap().queue_ms;
     assert!(queue(&tied) < queue(&queued), "queue at p99: tied {}, queued {}", queue(&tied), queue(&queued));
 }
+
+/// HTTP/2 gives the same figures with far fewer connections: the root's leaf calls share its 4
+/// warm connections per leaf (16), where HTTP/1.1 opens one per call in flight; at an odd hop
+/// RTT and fan-out, both answer every request and every leaf call.
+#[test]
+fn http2_fans_out_over_the_warm_connections_only() {
+    let set = |http| [("http", http), ("fanout", "37"), ("requests", "60"), ("hop_rtt", "2.9ms")];
+    let (_, h1) = run("fanout", &set("1.1"), 4);
+    let (_, h2) = run("fanout", &set("2"), 4);
+    for (name, out) in [("1.1", &h1), ("2", &h2)] {
+        assert_eq!(metric(out, "failed_requests"), 0.0, "HTTP/{name}");
+        assert_eq!(metric(out, "calls"), 60.0 * 37.0, "HTTP/{name}");
+    }
+    assert_eq!(metric(&h2, "upstream_connections"), 16.0, "HTTP/2: the 4 warm connections to each of 4 leaves");
+    assert!(metric(&h1, "upstream_connections") > 37.0, "HTTP/1.1: {}", metric(&h1, "upstream_connections"));
+    // The same service times were drawn: the slow share is the same.
+    assert_eq!(metric(&h1, "frac_slow_requests"), metric(&h2, "frac_slow_requests"));
+}

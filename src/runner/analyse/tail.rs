@@ -25,6 +25,17 @@ impl Analyser for WorkloadMetrics {
             scenario.metrics.insert("tie_dropped".into(), logs().map(|l| l.tie_dropped).sum::<u64>() as f64);
             scenario.metrics.insert("tie_both_ran".into(), crate::service::tied_both_ran(logs()) as f64);
         }
+        // Connections the client's gateway opened to its upstreams (HTTP/1.1 needs one per call
+        // in flight; HTTP/2 puts every call on its warm ones), handshakes included.
+        let opened = run
+            .servers
+            .iter()
+            .filter(|s| s.host() == run.plan.server && !budgeted)
+            .find_map(|s| s.service().and_then(|svc| svc.gateway()))
+            .map(|g| g.upstreams().iter().map(|u| u.opened).sum::<u64>());
+        if let Some(n) = opened {
+            scenario.metrics.insert("upstream_connections".into(), n as f64);
+        }
         if !budgeted {
             scenario.latency_cdf = timeline::tail::latency_cdf(&w.records);
             scenario.breakdown = breakdown(run, &w.records);
