@@ -135,6 +135,9 @@ fn apply_word(config: &mut LinkConfig, tokens: &mut Tokens, load: Loader) -> Res
                 let h = tokens.optional(parse_percent)?;
                 let k = tokens.optional(parse_percent)?;
                 config.loss = LossModel::gemodel(p, r, h, k);
+                // A later `loss` replaces an earlier one, its correlation (random loss's only)
+                // included.
+                config.loss_correlation = 0.0;
             }
             Some("state") => return Err("`loss state` is not supported; use `loss gemodel`".into()),
             next => {
@@ -282,6 +285,10 @@ mod tests {
         assert_eq!((c.loss.clone(), c.loss_correlation), (LossModel::Bernoulli { p: 0.1 }, 0.25));
         assert_eq!(c.corrupt, 0.005);
         assert_eq!(parse("loss 1%").unwrap().loss_correlation, 0.0);
+        // Found by the netem_words fuzz target: the gemodel keeps no random loss's correlation.
+        let c = parse("loss 2 2 loss gemodel 2% 2").unwrap();
+        assert_eq!(c.loss_correlation, 0.0);
+        assert!(c.validate().is_ok());
     }
 
     #[test]
