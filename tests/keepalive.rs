@@ -141,3 +141,23 @@ fn timings_follow_the_rtt() {
     assert!(out.timeline.expectations.iter().all(|e| e.ok), "{:?}", out.timeline.expectations);
     assert!(out.timeline.title.contains("(2450ms)"), "the title says the derived timeout: {}", out.timeline.title);
 }
+
+/// Random loss moves a connection's last request, and the server's idle timer with it, past the
+/// next burst, and the stale-reuse race takes over: the short timeout's exact counts hold only
+/// on a lossless path, and say so instead of failing.
+#[test]
+fn short_timeout_counts_are_skipped_under_random_loss() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let args = ["--scenario", "short-timeout", "--rtt", "29ms", "--loss", "1%", "--pictures", "none"];
+    let out = common::run_lab("keepalive", dir.path(), &args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("[skip] metrics.requests_retried == 0"), "{stdout}");
+    let t = common::lab_timeline(dir.path(), "keepalive");
+    let s = common::scenario(&t, "short-timeout");
+    let retried = s["metrics"]["requests_retried"].as_f64().unwrap();
+    assert!(retried > 0.0, "the race happened: {}", s["metrics"]);
+    let skipped: Vec<&serde_json::Value> =
+        s["expectations"].as_array().unwrap().iter().filter(|e| e["skipped"].is_string()).collect();
+    assert_eq!(skipped.len(), 3, "{}", s["expectations"]);
+    assert!(skipped.iter().all(|e| e["skipped"].as_str().unwrap().contains("random loss")), "{skipped:?}");
+}
