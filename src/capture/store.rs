@@ -407,15 +407,8 @@ impl Store {
             return;
         }
         while self.spilled_chunks < self.chunks.len() {
-            let i = self.spilled_chunks;
-            let Some(spill) = &mut self.spill else { return };
-            let Chunk::Memory(data) = &self.chunks[i] else { unreachable!("chunks are spilled in order") };
-            match spill.append(data.bytes()) {
-                Ok((map, _)) => {
-                    self.chunks[i] = Chunk::Spilled(map);
-                    self.spilled_chunks += 1;
-                }
-                Err(e) => return self.stop_spilling(e),
+            if !self.spill_next_chunk() {
+                return;
             }
         }
         while self.recent.len() >= self.block && self.threshold != usize::MAX {
@@ -431,18 +424,27 @@ impl Store {
             && self.chunks.len() - self.spilled_chunks > 1
             && (self.chunks.len() - 1 - self.spilled_chunks) * CHUNK > self.threshold
         {
-            let i = self.spilled_chunks;
-            if self.spill_file().is_none() {
+            if self.spill_file().is_none() || !self.spill_next_chunk() {
                 return;
             }
-            let Some(spill) = &mut self.spill else { return };
-            let Chunk::Memory(data) = &self.chunks[i] else { unreachable!("chunks are spilled in order") };
-            match spill.append(data.bytes()) {
-                Ok((map, _)) => {
-                    self.chunks[i] = Chunk::Spilled(map);
-                    self.spilled_chunks += 1;
-                }
-                Err(e) => return self.stop_spilling(e),
+        }
+    }
+
+    /// Moves the oldest chunk still in memory to the spill file (which must exist); false when
+    /// that failed and spilling stopped.
+    fn spill_next_chunk(&mut self) -> bool {
+        let i = self.spilled_chunks;
+        let Some(spill) = &mut self.spill else { return false };
+        let Chunk::Memory(data) = &self.chunks[i] else { unreachable!("chunks are spilled in order") };
+        match spill.append(data.bytes()) {
+            Ok((map, _)) => {
+                self.chunks[i] = Chunk::Spilled(map);
+                self.spilled_chunks += 1;
+                true
+            }
+            Err(e) => {
+                self.stop_spilling(e);
+                false
             }
         }
     }
