@@ -235,7 +235,8 @@ impl HttpService {
                 sockets.get_mut::<tcp::Socket>(c.stream.handle).abort();
             }
             let state = sockets.get::<tcp::Socket>(c.stream.handle).state();
-            if !matches!(state, State::Established) {
+            let has_requests = c.busy || c.h2.as_ref().is_some_and(|h2| h2.waiting() > 0);
+            if has_requests && !matches!(state, State::Established) {
                 // Reset or closed by the caller before the answer: its requests are withdrawn.
                 withdrawn.push((c.id, None));
             }

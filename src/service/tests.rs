@@ -180,11 +180,9 @@ fn request_ids_name_the_client_request_and_the_call() {
     }
 }
 
-/// One HTTPS service at `rtt`, called by a workload over TLS 1.3 on a fresh connection per
-/// request: each request pays TCP, TLS and itself, 3 RTTs (RFC 8446 §2), and the service
-/// records each one.
-#[test]
-fn a_fresh_tls_connection_per_request_costs_three_round_trips() {
+/// Client 0 and an HTTPS service (TLS 1.3) on host 1 speaking `served`, 40 ms apart; a
+/// workload that speaks `calls` sends 3 requests one at a time over a pool of `pool`.
+fn https_world(served: HttpVersion, calls: HttpVersion, pool: u32) -> (Network, World, tls::ServiceTls) {
     let (seed, tcp, rtt) = (5, TcpConfig::default(), Duration::from_millis(40));
     let hosts = (0..2).map(|i| Host::new(&format!("h{i}"), addr(i), tcp.mtu(), seed, Instant::ZERO)).collect();
     let mut net = Network::new(
@@ -202,16 +200,24 @@ fn a_fresh_tls_connection_per_request_costs_three_round_trips() {
         handler: Handler::Service { time: ServiceTime::parse("fixed 0ms").unwrap(), response: 1000 },
         concurrency: None,
         tls: Some(crate::proto::tls::TlsVersion::Tls13),
-        http: HttpVersion::Http1,
+        http: served,
     };
     let mut services = Services::default();
     services.list.push(HttpService::new(&mut net, 1, &spec, tcp, &tls, crate::rng::stream(seed, "svc")).unwrap());
-    let to = Replica { host: 1, addr: SocketAddrV4::new(addr(1), 443), name: "h1".into(), http: HttpVersion::Http1 };
-    let spec = WorkloadSpec { to, requests: 3, arrival: Arrival::Closed { concurrency: 1 }, pool: 0 };
+    let to = Replica { host: 1, addr: SocketAddrV4::new(addr(1), 443), name: "h1".into(), http: calls };
+    let spec = WorkloadSpec { to, requests: 3, arrival: Arrival::Closed { concurrency: 1 }, pool };
     let setup = tls.client(1, crate::proto::tls::TlsVersion::Tls13);
     assert!(setup.is_some() && tls.client(0, crate::proto::tls::TlsVersion::Tls13).is_none());
     let workload = Workload::new(0, spec, tcp, setup, crate::rng::stream(seed, "workload"));
-    let mut w = World { services, workload };
+    (net, World { services, workload }, tls)
+}
+
+/// One HTTPS service at 40 ms, called by a workload over TLS 1.3 on a fresh connection per
+/// request: each request pays TCP, TLS and itself, 3 RTTs (RFC 8446 §2), and the service
+/// records each one.
+#[test]
+fn a_fresh_tls_connection_per_request_costs_three_round_trips() {
+    let (mut net, mut w, tls) = https_world(HttpVersion::Http1, HttpVersion::Http1, 0);
     run(&mut net, &mut w);
     for r in &w.workload.records {
         assert_eq!(r.latency_us(), Some(120_000), "{r:?}");
@@ -350,41 +356,36 @@ fn http2_cancels_a_hedges_loser_with_a_stream_reset() {
     }
 }
 
-/// HTTPS with HTTP/2 chosen by ALPN: a fresh connection per request still costs TCP + TLS
-/// 1.3 + the request (3 RTTs); a warm one only the request.
+/// HTTPS with HTTP/2 chosen by ALPN (RFC 9113 §3.2): every ClientHello offers exactly `h2`,
+/// and a fresh connection per request still costs TCP + TLS 1.3 + the request (3 RTTs), a warm
+/// one only the request. A caller that offers only `http/1.1` is refused by the HTTP/2-only
+/// service (RFC 7301 §3.2: no_application_protocol), and its requests fail instead of being
+/// retried on new connections for ever.
 #[test]
 fn http2_over_tls_is_chosen_by_alpn() {
-    let (seed, tcp, rtt) = (5, TcpConfig::default(), Duration::from_millis(40));
-    for (pool, want_ms) in [(0, 120_000), (1, 40_000)] {
-        let hosts = (0..2).map(|i| Host::new(&format!("h{i}"), addr(i), tcp.mtu(), seed, Instant::ZERO)).collect();
-        let mut net = Network::new(
-            hosts,
-            |f, t| {
-                let config = LinkConfig { delay: rtt / 2, ..Default::default() };
-                (config, Vec::new(), crate::rng::stream(seed, &format!("link {f} {t}")))
-            },
-            0,
-        );
-        let clock = crate::proto::tls::TlsClock::at_unix_micros(0);
-        let tls = tls::ServiceTls::new(seed, [(1, "h1")], &clock).unwrap();
-        let spec = ServiceSpec {
-            port: 443,
-            handler: Handler::Service { time: ServiceTime::parse("fixed 0ms").unwrap(), response: 1000 },
-            concurrency: None,
-            tls: Some(crate::proto::tls::TlsVersion::Tls13),
-            http: HttpVersion::Http2,
-        };
-        let mut services = Services::default();
-        services.list.push(HttpService::new(&mut net, 1, &spec, tcp, &tls, crate::rng::stream(seed, "svc")).unwrap());
-        let to =
-            Replica { host: 1, addr: SocketAddrV4::new(addr(1), 443), name: "h1".into(), http: HttpVersion::Http2 };
-        let spec = WorkloadSpec { to, requests: 3, arrival: Arrival::Closed { concurrency: 1 }, pool };
-        let setup = tls.client(1, crate::proto::tls::TlsVersion::Tls13);
-        let workload = Workload::new(0, spec, tcp, setup, crate::rng::stream(seed, "workload"));
-        let mut w = World { services, workload };
+    // The ALPN extension (type 16) with a list holding only "h2".
+    const ALPN_H2: &[u8] = &[0x00, 0x10, 0x00, 0x05, 0x00, 0x03, 0x02, b'h', b'2'];
+    for (pool, want_us) in [(0, 120_000), (1, 40_000)] {
+        let (mut net, mut w, _) = https_world(HttpVersion::Http2, HttpVersion::Http2, pool);
         run(&mut net, &mut w);
         let lat: Vec<_> = w.workload.records.iter().map(|r| (r.ok(), r.latency_us())).collect();
-        assert_eq!(lat, vec![(true, Some(want_ms)); 3], "pool {pool}");
+        assert_eq!(lat, vec![(true, Some(want_us)); 3], "pool {pool}");
         assert_eq!(w.services.list[0].log.served.len(), 3);
+        let hellos: Vec<bool> = net
+            .tap
+            .capture
+            .packets()
+            .filter(|f| {
+                let payload = crate::packet::summarize(f.bytes).map_or(&[][..], |s| s.payload(f.bytes));
+                crate::wire::tls::client_hello_random(payload).is_some()
+            })
+            .map(|f| f.bytes.windows(ALPN_H2.len()).any(|w| w == ALPN_H2))
+            .collect();
+        assert_eq!(hellos, vec![true; if pool == 0 { 3 } else { 1 }], "pool {pool}: ClientHellos offering h2");
     }
+    let (mut net, mut w, _) = https_world(HttpVersion::Http2, HttpVersion::Http1, 0);
+    run(&mut net, &mut w);
+    assert!(w.workload.records.iter().all(|r| !r.ok()), "an HTTP/1.1-only caller gets no answer");
+    assert_eq!(w.workload.records.len(), 3);
+    assert!(w.services.list[0].log.served.is_empty());
 }

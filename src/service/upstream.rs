@@ -203,7 +203,15 @@ impl Upstream {
             c.state = match std::mem::replace(&mut c.state, State::Dead) {
                 State::Opening => match conn.advance(now, sockets)? {
                     None | Some(ConnEvent::Connected) => State::Opening,
-                    Some(ConnEvent::Failed(_)) => State::Dead,
+                    Some(ConnEvent::Failed(_)) => {
+                        // Refused, reset, or a TLS handshake the server would not finish: the
+                        // oldest call waiting for a connection gets the error, as a pool's
+                        // caller does, rather than a new connection for ever.
+                        if let Some((tag, _, _)) = self.queue.pop_front() {
+                            events.push(CallEvent::Failed { tag, at: now });
+                        }
+                        State::Dead
+                    }
                     Some(ConnEvent::Ready) if h2 => {
                         self.handshake_us += (now - conn.opened()).as_micros() as u64;
                         // The preface and SETTINGS (RFC 9113 §3.4): by ALPN over TLS, by prior
