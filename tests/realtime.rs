@@ -162,7 +162,8 @@ fn ctrl_c_leaves_a_readable_capture_and_no_namespace() {
         let pid = child.id();
         wait_for_namespace(&format!("wl{pid}"));
         std::thread::sleep(Duration::from_millis(500));
-        stop(&mut child, libc::SIGINT);
+        let status = stop(&mut child, libc::SIGINT);
+        assert_eq!(status.code(), Some(130), "a shell stopped by SIGINT exits as a shell reports it: 128 + 2");
         assert!(!namespaces().lines().any(|l| l.starts_with(&format!("wl{pid}"))), "namespace left after Ctrl-C");
         let file = dir.path().join("shell-1.pcapng");
         assert!(file.exists(), "no capture after Ctrl-C");
@@ -171,6 +172,27 @@ fn ctrl_c_leaves_a_readable_capture_and_no_namespace() {
             assert!(!http.is_empty(), "the capture holds the HTTP exchange before Ctrl-C");
         }
     }
+}
+
+/// `shell` exits with its command's own status, and writes the capture all the same: a script
+/// can use `wirelab shell -- CMD` as it would CMD.
+#[test]
+fn shell_passes_on_the_commands_exit_status() {
+    need_privileges!();
+    let dir = tempfile::TempDir::new().unwrap();
+    let out = common::wirelab()
+        .args(["shell", "--rtt", "10ms", "--out"])
+        .arg(dir.path())
+        .args(["--", "sh", "-c", "curl -s -o /dev/null http://server.lab/bytes/1000 && exit 3"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(!stderr.contains("exited with status"), "the status is passed on, not reported as a failure: {stderr}");
+    assert!(stderr.contains("tcp_handshake"), "the phases are read off the packets: {stderr}");
+    let Some(tshark) = common::tshark() else { return };
+    let http = common::tshark_lines(&tshark, &dir.path().join("shell-1.pcapng"), &["-Y", "http.response.code == 200"]);
+    assert_eq!(http.len(), 1, "the capture holds the exchange");
 }
 
 #[test]

@@ -1,37 +1,67 @@
 //! `wirelab shell`: a real program on the kernel's own TCP, across the emulated link.
 //!
-//! wirelab creates a network namespace whose only route is a TUN device, relays that device's
-//! packets through the same link model the virtual clock uses, and answers them with in-process
-//! servers (mahimahi-style): HTTP on port 80 and HTTPS on 443 (`GET /bytes/N` returns N bytes;
-//! the certificate is the lab's self-signed one, so use `curl -k`), and DNS for `server.lab`.
-//! The command (default: your shell) runs inside the namespace; when it exits, the capture
-//! (`shell-N.pcapng`, N the first free number, with the TLS keys of the lab's server) and a summary are written, and the
-//! namespace is deleted.
+//! The shell is a lab like any other, run by the same runner on the real-time backend: a plan
+//! ([`SHELL_LAB`]) whose client is a kernel host (a network namespace whose only route is a
+//! TUN device through the link model) and whose one step runs the user's command there, with
+//! wirelab's terminal. On the other side are the lab's in-process servers (mahimahi-style):
+//! HTTP on port 80 and HTTPS on 443 at `server.lab` (`GET /bytes/N` returns N bytes; the
+//! certificate is the lab's self-signed one, so use `curl -k`), and DNS. With `--serve`, the
+//! server is a kernel host too, running the given command. When the command exits, the
+//! capture (`shell-N.pcapng`, N the first free number, with the TLS keys of the lab's server)
+//! and the phases read off its packets are written, the namespaces are deleted, and wirelab
+//! exits with the command's status.
 
-use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use crate::backend::realtime::{self, netns};
-use crate::capture::DEFAULT_EPOCH_UNIX_MICROS;
-use crate::host::{Host, DEFAULT_MTU};
-use crate::link::{netem, LinkConfig};
-use crate::proto::cwnd::TcpConfig;
-use crate::proto::dns::{Answer, DnsServer, Role};
-use crate::proto::tls::{LabTls, TlsClock};
-use crate::rng;
-use crate::runner::servers::HttpServer;
-use crate::script::InputError;
-use crate::sim::app::Application;
-use crate::sim::network::Network;
-use crate::time::Instant;
+use crate::runner::Clock;
+use crate::script::plan::{self, ExecStdio, KernelServer, ScenarioPlan};
+use crate::script::steps::Step;
+use crate::script::{InputError, Lab};
 
 use super::Failure;
 
-const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-const DNS: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 53);
-/// The name the namespace's resolver answers for the server.
-pub const SERVER_NAME: &str = "server.lab";
+/// The shell's lab: a client (the namespace), the lab's server at `server.lab`, and DNS (a
+/// resolver the namespace's resolv.conf names, and the authority it asks, beside it). Its one
+/// scenario is a placeholder `exec` step that [`plan`] fills with the user's command; the
+/// client (and with `--serve` the server) are kernel hosts. A week is the longest a session
+/// may last (the lab's largest `time_limit`).
+const SHELL_LAB: &str = r#"
+name = "shell"
+title = "wirelab shell"
+
+[params]
+time_limit = "168h"
+
+[[host]]
+name = "client"
+addr = "10.0.0.1"
+role = "client"
+
+[[host]]
+name = "server"
+addr = "10.0.0.2"
+role = "server"
+
+[[host]]
+name = "resolver"
+addr = "10.0.0.53"
+role = "resolver"
+
+[[host]]
+name = "authority"
+addr = "10.0.0.54"
+role = "authority"
+
+[dns]
+names = { "server.lab" = "server" }
+ttl = "60s"
+
+[[scenario]]
+name = "shell"
+kernel = [KERNEL]
+steps = [{ step = "exec", command = "true" }]
+"#;
 
 pub const SHELL_HELP: &str = "\
 Runs CMD (default: $SHELL) in a fresh network namespace whose only route
@@ -42,7 +72,8 @@ crosses the emulated link to wirelab's own servers. Inside, these answer:
 Nothing else is reachable. With --serve, server.lab is instead a second
 namespace on the kernel's TCP, running the command you give. At exit: the
 capture (TLS keys embedded) and the phases of the first connection, read
-off the packets. Needs root or CAP_NET_ADMIN (sudo, or setcap
+off the packets; wirelab exits with CMD's exit status. A session lasts a
+week at most. Needs root or CAP_NET_ADMIN (sudo, or setcap
 cap_net_admin,cap_sys_admin+ep on the binary).
 
 Examples:
@@ -79,44 +110,6 @@ pub struct ShellArgs {
     command: Vec<String>,
 }
 
-/// The in-process servers.
-struct Servers {
-    http: HttpServer,
-    dns: DnsServer,
-    dns_host: usize,
-    tls: LabTls,
-}
-
-impl Application for Servers {
-    fn poll(&mut self, now: Instant, net: &mut Network) {
-        self.tls.clock().set_unix_micros(DEFAULT_EPOCH_UNIX_MICROS + now.micros());
-        self.dns.poll(now, &mut net.hosts[self.dns_host].sockets);
-        // A protocol error on one connection ends that connection, not the shell.
-        let _ = self.http.poll(now, net, &self.tls);
-    }
-    fn next_timer(&self, now: Instant) -> Option<Instant> {
-        self.http.next_timer().filter(|&t| t > now)
-    }
-    fn finished(&self) -> bool {
-        false
-    }
-}
-
-/// The path's settings: no delay or loss, then --rtt, --loss and --link's words, in that order.
-fn path_config(path: &super::PathArgs) -> Result<LinkConfig, InputError> {
-    let mut link = LinkConfig::default();
-    if let Some(rtt) = path.rtt {
-        link.delay = rtt / 2;
-    }
-    if let Some(p) = path.loss {
-        link.loss = if p > 0.0 { crate::link::LossModel::Bernoulli { p } } else { crate::link::LossModel::None };
-    }
-    if let Some(words) = &path.link {
-        link = netem::apply(link, words).map_err(|e| InputError::new(e.to_string()))?;
-    }
-    Ok(link)
-}
-
 /// `shell-N`, N the first number with no `shell-N.pcapng` in `dir`.
 fn free_name(dir: &std::path::Path) -> String {
     (1u32..)
@@ -125,137 +118,149 @@ fn free_name(dir: &std::path::Path) -> String {
         .unwrap_or_else(|| "shell".to_string())
 }
 
+/// The shell's plan: [`SHELL_LAB`] with the path flags on the client–server path (and on the
+/// client–resolver path, so that DNS crosses the same link), `command` as its one step,
+/// wirelab's terminal as the command's, the server's command and the snap length.
+fn plan(args: &ShellArgs) -> Result<ScenarioPlan, InputError> {
+    let kernel = if args.serve.is_some() { r#""client", "server""# } else { r#""client""# };
+    let lab = Lab::parse(&SHELL_LAB.replace("KERNEL", kernel), "wirelab shell")?;
+    let mut p = plan::plan(&lab, 0, &args.path.overrides(Vec::new()))?;
+    let (n, client, server) = (p.hosts.len(), p.client, p.server);
+    let resolver = p.dns_host(crate::service::DnsHandler::Resolver).unwrap_or(server);
+    p.links[client * n + resolver] = p.links[client * n + server].clone();
+    p.links[resolver * n + client] = p.links[server * n + client].clone();
+    let command = match args.command.split_first() {
+        Some((program, rest)) => std::iter::once(program).chain(rest).map(|a| quote(a)).collect::<Vec<_>>().join(" "),
+        None => quote(&std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into())),
+    };
+    // `exec`: the command replaces sh, so its exit status and signals are its own.
+    p.steps = vec![Step::Exec { command: format!("exec {command}") }];
+    p.exec_stdio = ExecStdio::Terminal;
+    p.snaplen = args.snaplen;
+    if let Some(cmd) = &args.serve {
+        p.kernel_server = KernelServer::Command(cmd.clone());
+    }
+    Ok(p)
+}
+
+/// `word` as one sh(1) word: in single quotes, each quote in it written `'\''`.
+fn quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
 pub fn run(args: ShellArgs) -> Result<i32, Failure> {
+    let plan = plan(&args)?;
     if let Some(why) = netns::missing_access("shell") {
         return Err(InputError::new(why).into());
     }
-    let link = path_config(&args.path)?;
-    let link_words = super::super::runner::netem_words(&link);
     super::output::prepare_dir(&args.out)?;
     for name in netns::remove_stale() {
         eprintln!("wirelab: removed namespace {name} left by a run that did not finish");
     }
     realtime::install_signal_handlers();
+    let out =
+        crate::runner::run_scenario_on(&plan, args.seed, Clock::Realtime, &mut |_, _| {}).map_err(Failure::Run)?;
 
-    let seed = args.seed;
-    let mut client = Host::new("client", CLIENT, DEFAULT_MTU, seed, Instant::ZERO);
-    client.external = true;
-    let hosts = vec![
-        client,
-        Host::new("server", SERVER, DEFAULT_MTU, seed, Instant::ZERO),
-        Host::new("dns", DNS, DEFAULT_MTU, seed, Instant::ZERO),
-    ];
-    let mut net = Network::new(
-        hosts,
-        |from, to| {
-            let config = if from == 0 || to == 0 { link.clone() } else { LinkConfig::default() };
-            (config, Vec::new(), rng::stream(seed, &format!("link:{from}->{to}")))
-        },
-        0,
-    );
-    net.label = "shell".into();
-    net.tap.annotator = Some(Default::default());
-    net.tap.capture = std::mem::take(&mut net.tap.capture).with_snaplen(args.snaplen);
-    let tls = LabTls::new(seed, SERVER_NAME, TlsClock::at_unix_micros(DEFAULT_EPOCH_UNIX_MICROS))
-        .map_err(Failure::Run)?
-        .with_server_alpn(&[b"http/1.1"]);
-    let zone = [(SERVER_NAME.to_string(), Answer::one(SERVER, 60))].into_iter().collect();
-    let dns = DnsServer::new(&mut net.hosts[2].sockets, Role::Authority { zone }, rng::stream(seed, "dns"));
-    let http = HttpServer::new(&mut net, 1, TcpConfig::default(), None);
-    let mut servers = Servers { http, dns, dns_host: 2, tls };
-
-    let mut ns = netns::Namespace::create("", CLIENT, DNS).map_err(|e| Failure::Run(e.into()))?;
-    let mut peer = match &args.serve {
-        Some(cmd) => {
-            net.hosts[1].external = true;
-            Some(Peer::start(cmd).map_err(|e| Failure::Run(anyhow::anyhow!("--serve {cmd}: {e}")))?)
-        }
-        None => None,
-    };
-    let (program, rest) = match args.command.split_first() {
-        Some((p, r)) => (p.clone(), r.to_vec()),
-        None => (std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into()), Vec::new()),
-    };
-    let mut child = ns.command(&program, &rest).spawn().map_err(|e| Failure::Run(anyhow::anyhow!("{program}: {e}")))?;
-    let mut exit = None;
-    let mut ports = vec![realtime::Port { host: 0, tun: &mut ns.tun }];
-    if let Some(p) = peer.as_mut() {
-        ports.push(realtime::Port { host: 1, tun: &mut p.ns.tun });
-    }
-    let outcome = realtime::run(&mut net, &mut servers, &mut ports, &mut |_, _| {}, |_| match child.try_wait() {
-        Ok(Some(status)) => {
-            exit = Some(status);
-            false
-        }
-        Ok(None) => true,
-        Err(_) => false,
-    });
-    if exit.is_none() {
-        let _ = child.kill();
-        exit = child.wait().ok();
-    }
-    drop(peer); // stops the peer's command, deletes its namespace
-    drop(ns); // deletes the namespace and its TUN device
-    let end = outcome.map_err(|e| Failure::Run(e.into()))?;
-
-    let keys = servers.tls.key_log();
-    net.finish_captures(&keys);
-    let pcap = net.tap.capture.to_pcapng(Some(&keys), DEFAULT_EPOCH_UNIX_MICROS);
     let base = free_name(&args.out);
     let capture_path = args.out.join(format!("{base}.pcapng"));
-    std::fs::write(&capture_path, &pcap).map_err(|e| Failure::Run(e.into()))?;
-    if !keys.is_empty() {
-        std::fs::write(args.out.join(format!("{base}.keys")), keys).map_err(|e| Failure::Run(e.into()))?;
+    super::output::write_capture(&capture_path, &out.capture, &out.key_log).map_err(Failure::Run)?;
+    if !out.key_log.is_empty() {
+        let keys = args.out.join(format!("{base}.keys"));
+        std::fs::write(&keys, &out.key_log)
+            .map_err(|e| Failure::Run(anyhow::anyhow!("writing {}: {e}", keys.display())))?;
     }
-    let frames = net.tap.capture.frames();
+    let t = &out.timeline;
+    let metric = |name: &str| t.metrics.get(name).copied().unwrap_or(0.0);
     eprintln!(
-        "wirelab shell: {:.1} s, {frames} packets through the link ({}), {} lost; capture in {}",
-        end.millis_f64() / 1000.0,
-        link_words,
-        net.dropped(),
+        "wirelab shell: {:.1} s, {} packets through the link ({}), {} lost; capture in {}",
+        metric("total_ms") / 1000.0,
+        metric("frames"),
+        t.link,
+        metric("dropped"),
         capture_path.display()
     );
-    let rtt_ms = link.delay.as_secs_f64() * 2000.0;
-    let phases = crate::timeline::from_capture::phases(&net.tap.capture, CLIENT, rtt_ms);
+    // A command's own exit status is its business (it is passed on below); anything else
+    // that stopped the run is said.
+    if let (Some(error), None) = (&t.error, t.metrics.get("exit_code")) {
+        eprintln!("   {error}");
+    }
+    let rtt_ms = plan.rtt().as_secs_f64() * 1000.0;
+    let phases: Vec<_> = t.phases.iter().filter(|p| p.id != "exec").collect();
     if !phases.is_empty() {
         eprintln!("   the first connection, read off the packets (1 RTT = {rtt_ms} ms):");
-        for p in &phases {
+        for p in phases {
             let rtts = p.rtts.map_or("-".to_string(), |r| format!("{r:.2}"));
             eprintln!("   {:<15} {:>9.3} ms {:>6} RTTs   {}", p.id, p.duration_ms().unwrap_or(f64::NAN), rtts, p.label);
         }
     }
-    Ok(exit.and_then(|s| s.code()).unwrap_or(1))
+    // The command's own exit status; a run stopped by a signal exits as a shell would report it.
+    let code = t.metrics.get("exit_code").map(|&c| c as i32);
+    Ok(code.or_else(realtime::signal_exit_status).unwrap_or(1))
 }
 
-/// The kernel peer of `--serve`: namespace `wl<pid>-s` at the server's address, running the
-/// user's command. Dropping it stops the command (SIGTERM, so it can finish its report, then
-/// SIGKILL after 2 s), and then deletes the namespace.
-struct Peer {
-    // Field order is drop order: the job stops before its namespace goes.
-    job: netns::Job,
-    ns: netns::Namespace,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::time::Duration;
 
-impl Peer {
-    fn start(cmd: &str) -> std::io::Result<Peer> {
-        let ns = netns::Namespace::create("s", SERVER, DNS)?;
-        // The peer's output goes to stderr, so that CMD's stdout stays CMD's alone.
-        let to_stderr = std::os::fd::AsFd::as_fd(&std::io::stderr()).try_clone_to_owned()?;
-        let job = netns::Job::start(&ns.name, cmd, to_stderr.into(), std::time::Duration::from_secs(2))?;
-        let mut peer = Peer { job, ns };
-        // Give the server a moment to listen (up to 3 s): a client that connects first would
-        // be refused.
-        let started = std::time::Instant::now();
-        while started.elapsed() < std::time::Duration::from_secs(3) {
-            if let Some(status) = peer.job.try_wait()? {
-                return Err(std::io::Error::other(format!("the command exited at once ({status})")));
-            }
-            let listening = peer.ns.command("ss", &["-Hltnu".to_string()]).output()?;
-            if !listening.stdout.is_empty() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        Ok(peer)
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        shell: ShellArgs,
+    }
+
+    fn planned(args: &[&str]) -> ScenarioPlan {
+        plan(&Cli::parse_from(std::iter::once("wirelab").chain(args.iter().copied())).shell).unwrap()
+    }
+
+    #[test]
+    fn the_shell_is_a_plan_with_the_command_as_its_step() {
+        let p = planned(&[
+            "--rtt",
+            "30ms",
+            "--loss",
+            "1%",
+            "--serve",
+            "iperf3 -s",
+            "--snaplen",
+            "96",
+            "--",
+            "curl",
+            "it's",
+        ]);
+        assert_eq!(p.steps, [Step::Exec { command: r"exec 'curl' 'it'\''s'".into() }]);
+        assert_eq!(p.kernel, [p.client, p.server]);
+        assert_eq!(p.kernel_server, KernelServer::Command("iperf3 -s".into()));
+        assert_eq!((p.snaplen, p.exec_stdio), (96, ExecStdio::Terminal));
+        assert_eq!(p.rtt(), Duration::from_millis(30));
+        assert_eq!(p.hosts[p.server].addr, std::net::Ipv4Addr::new(10, 0, 0, 2));
+        // DNS crosses the same link as the rest; the resolver's own lookups cost nothing.
+        let resolver = p.dns_host(crate::service::DnsHandler::Resolver).unwrap();
+        let authority = p.dns_host(crate::service::DnsHandler::Authority).unwrap();
+        assert_eq!(p.link(p.client, resolver), p.link(p.client, p.server));
+        assert_eq!(p.link(resolver, p.client), p.link(p.server, p.client));
+        assert_eq!(p.link(resolver, authority).delay, Duration::ZERO);
+        assert_eq!(p.time_limit, Duration::from_secs(168 * 3600));
+    }
+
+    #[test]
+    fn without_serve_the_server_is_the_labs_own() {
+        let p = planned(&[]);
+        assert_eq!(p.kernel, [p.client]);
+        assert_eq!((&p.kernel_server, p.snaplen), (&KernelServer::LabHttp, 0));
+        assert_eq!(p.rtt(), Duration::ZERO);
+    }
+
+    #[test]
+    fn quoted_words_reach_the_program_unchanged() {
+        let words = ["plain", "two words", "it's", r"back\slash", "$HOME", "*", ""];
+        let quoted: Vec<String> = words.iter().map(|w| quote(w)).collect();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf '%s|' {}", quoted.join(" ")))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), words.map(|w| format!("{w}|")).concat());
     }
 }

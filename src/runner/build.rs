@@ -98,7 +98,15 @@ impl<'p> World<'p> {
         let mut net = network(plan, seed);
         net.mutator = mutator;
         let tls_clock = TlsClock::at_unix_micros(DEFAULT_EPOCH_UNIX_MICROS);
-        let tls = LabTls::new(seed, &server_name(plan), tls_clock.clone())?.with_server_alpn(&[b"h2", b"http/1.1"]);
+        // The server offers HTTP/2 (ALPN h2, RFC 9113 §3.2) where the scenario's own client
+        // speaks it; otherwise HTTP/1.1 only, so that a real client (a kernel host's curl)
+        // speaks HTTP/1.1 as well: the phases read off a kernel client's packets cannot see
+        // HTTP/2's frames inside TLS, and its SETTINGS acknowledgement would look like a new
+        // request.
+        let h2 =
+            plan.warmup.iter().chain(&plan.steps).any(|s| matches!(s, Step::Page(p) if p.protocol == Protocol::H2));
+        let alpn: &[&[u8]] = if h2 { &[b"h2", b"http/1.1"] } else { &[b"http/1.1"] };
+        let tls = LabTls::new(seed, &server_name(plan), tls_clock.clone())?.with_server_alpn(alpn);
         // HTTP/3 gets its own TLS world (ALPN h3) and a QUIC server on UDP 443.
         let quic_window = plan.warmup.iter().chain(&plan.steps).find_map(|s| match s {
             Step::Page(p) if p.protocol == Protocol::H3 => Some(p.quic_initial_window),
@@ -162,7 +170,7 @@ fn network(plan: &ScenarioPlan, seed: u64) -> Network {
         },
         plan.client,
     );
-    net.keep_captures(plan.capture);
+    net.keep_captures(plan.capture, plan.snaplen);
     for &host in &plan.taps {
         net.add_tap(host);
     }

@@ -352,7 +352,7 @@ impl Client {
             Step::Idle { duration } => self.idle_until = Some(now + *duration),
             Step::Exec { command } => {
                 let ns = self.exec_ns.as_deref().ok_or("`exec` steps need a kernel client (real time)")?;
-                self.exec = Some(super::exec::Running::spawn(ns, command, now)?);
+                self.exec = Some(super::exec::Running::spawn(ns, command, plan.exec_stdio, now)?);
             }
             Step::Page(spec) => {
                 let addr = self.address_of(&spec.to, plan)?;
@@ -493,9 +493,12 @@ impl Client {
                 match running.poll(now)? {
                     None => false,
                     Some(code) => {
+                        // A lab's command that fails fails the scenario; a command at the
+                        // terminal (`wirelab shell`) only passes its status on.
+                        let scripted = running.stdio == crate::script::plan::ExecStdio::Discard;
                         self.exec = None;
                         self.metrics.insert("exit_code".into(), f64::from(code));
-                        if code != 0 {
+                        if code != 0 && scripted {
                             return Err(format!("`{command}` exited with status {code}"));
                         }
                         true

@@ -5,6 +5,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use crate::backend::realtime::netns::Job;
+use crate::script::plan::ExecStdio;
 use crate::time::Instant;
 
 /// How often a running command is checked for its exit.
@@ -14,17 +15,24 @@ const CHECK_EVERY: Duration = Duration::from_millis(1);
 /// run must not leave a curl running in a namespace that is about to go).
 pub struct Running {
     job: Job,
+    /// Where its standard streams go.
+    pub stdio: ExecStdio,
     /// When the driver should next look at it.
     pub next_check: Instant,
 }
 
 impl Running {
-    /// Runs `sh -c command` in namespace `ns`; its output is discarded (stderr goes to
-    /// wirelab's stderr, so that a failing command says why).
-    pub fn spawn(ns: &str, command: &str, now: Instant) -> Result<Running, String> {
-        let job = Job::start(ns, command, Stdio::null(), Duration::ZERO)
-            .map_err(|e| format!("cannot run `{command}`: {e}"))?;
-        Ok(Running { job, next_check: now + CHECK_EVERY })
+    /// Runs `sh -c command` in namespace `ns`. With [`ExecStdio::Discard`] its output is
+    /// discarded (stderr goes to wirelab's stderr, so that a failing command says why); with
+    /// [`ExecStdio::Terminal`] it has wirelab's terminal, and a command still running when the
+    /// run ends gets half a second to go after SIGTERM.
+    pub fn spawn(ns: &str, command: &str, stdio: ExecStdio, now: Instant) -> Result<Running, String> {
+        let job = match stdio {
+            ExecStdio::Discard => Job::start(ns, command, Stdio::null(), Duration::ZERO),
+            ExecStdio::Terminal => Job::attached(ns, command, Duration::from_millis(500)),
+        }
+        .map_err(|e| format!("cannot run `{command}`: {e}"))?;
+        Ok(Running { job, stdio, next_check: now + CHECK_EVERY })
     }
 
     /// The exit code once the command has exited (a signal counts as 128 + its number).

@@ -149,6 +149,36 @@ pub struct ScenarioPlan {
     /// What each vantage point's capture keeps (`--capture`); the runner refuses a limit for
     /// scenarios whose analysis reads the capture (`runner::analyse::reads_capture`).
     pub capture: crate::capture::Keep,
+    /// Bytes kept of each packet in every capture (0: whole packets). Lab files cannot set
+    /// it: `wirelab shell --snaplen` does, for long high-rate runs whose capture would not fit.
+    pub snaplen: usize,
+    /// What a kernel server runs (real time).
+    pub kernel_server: KernelServer,
+    /// Where the standard streams of `exec` steps' commands go.
+    pub exec_stdio: ExecStdio,
+}
+
+/// What the server runs when it is a kernel host.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum KernelServer {
+    /// The lab's own HTTP server on port 80 (`GET /bytes/N`), on the kernel's sockets.
+    #[default]
+    LabHttp,
+    /// `sh -c COMMAND` in the server's namespace (`wirelab shell --serve`, e.g. `iperf3 -s`);
+    /// its output goes to wirelab's stderr.
+    Command(String),
+}
+
+/// Where the standard streams of an `exec` step's command go.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExecStdio {
+    /// No input; output discarded, errors to wirelab's stderr; the command runs in a process
+    /// group of its own, stopped whole when the run ends (a lab's scripted command).
+    #[default]
+    Discard,
+    /// wirelab's own terminal: input, output and errors, in wirelab's process group, so an
+    /// interactive shell can take the terminal (`wirelab shell`).
+    Terminal,
 }
 
 impl ScenarioPlan {
@@ -556,6 +586,9 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         taps,
         pictures: overrides.pictures,
         capture: overrides.capture,
+        snaplen: 0,
+        kernel_server: KernelServer::LabHttp,
+        exec_stdio: ExecStdio::Discard,
     })
 }
 

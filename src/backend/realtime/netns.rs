@@ -163,12 +163,16 @@ impl Namespace {
     }
 }
 
-/// A shell command (`sh -c`) running inside a namespace in a process group of its own. Dropping
-/// it stops the whole group: SIGTERM, then SIGKILL after its grace period. Whatever the shell
-/// started goes too, so nothing keeps a namespace alive after wirelab deletes it.
+/// A shell command (`sh -c`) running inside a namespace, normally in a process group of its
+/// own. Dropping it stops the whole group: SIGTERM, then SIGKILL after its grace period.
+/// Whatever the shell started goes too, so nothing keeps a namespace alive after wirelab
+/// deletes it. An attached job ([`Job::attached`]) has the terminal instead, and only it is
+/// stopped.
 pub struct Job {
     child: std::process::Child,
     grace: std::time::Duration,
+    /// In wirelab's own process group (and terminal): signal the command alone, not a group.
+    attached: bool,
 }
 
 impl Job {
@@ -181,7 +185,16 @@ impl Job {
             .stdin(Stdio::null())
             .stdout(stdout)
             .spawn()?;
-        Ok(Job { child, grace })
+        Ok(Job { child, grace, attached: false })
+    }
+
+    /// Starts `sh -c command` in the namespace named `ns` with wirelab's own standard streams,
+    /// in wirelab's process group: an interactive shell takes the terminal as it would
+    /// anywhere (it puts itself and each job it runs in groups of their own), and a Ctrl-C on a
+    /// plain command reaches the command and wirelab together, as in any pipeline.
+    pub fn attached(ns: &str, command: &str, grace: std::time::Duration) -> io::Result<Job> {
+        let child = Command::new("ip").args(["netns", "exec", ns, "sh", "-c", command]).spawn()?;
+        Ok(Job { child, grace, attached: true })
     }
 
     /// The exit status, once the shell has exited.
@@ -192,6 +205,20 @@ impl Job {
 
 impl Drop for Job {
     fn drop(&mut self) {
+        if self.attached {
+            // Once reaped, its pid may be someone else's: signal only a command still running.
+            if let Ok(None) = self.child.try_wait() {
+                // SAFETY: signalling our own child, not yet reaped.
+                unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+                let deadline = std::time::Instant::now() + self.grace;
+                while std::time::Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                let _ = self.child.kill();
+            }
+            let _ = self.child.wait();
+            return;
+        }
         // The group's id is the shell's pid; signalling an empty group does nothing.
         let group = -(self.child.id() as libc::pid_t);
         // SAFETY: signalling the process group this job leads.

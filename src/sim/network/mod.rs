@@ -122,8 +122,8 @@ pub struct Network {
     /// Packets delivered corrupted (netem `corrupt`) and not yet read by their receiver, by
     /// [`Packet::seq`], with the checksum whose bit was flipped.
     corrupted: HashMap<u64, &'static str>,
-    /// What every tap's capture keeps (`--capture`).
-    keep: Keep,
+    /// What every tap's capture keeps (`--capture`), and its snap length (0: whole packets).
+    keep: (Keep, usize),
     /// Hosts that are down and paths that are cut, by scheduled events.
     pub faults: Faults,
     /// Who opened each TCP connection (for taps away from the client), and why programs send
@@ -168,7 +168,7 @@ impl Network {
             describe_records: false,
             mutator: None,
             corrupted: HashMap::new(),
-            keep: Keep::All,
+            keep: (Keep::All, 0),
             explanations: Explanations::default(),
             faults: Faults::default(),
         };

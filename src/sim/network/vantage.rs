@@ -14,15 +14,16 @@ use crate::time::Instant;
 impl Network {
     pub(super) fn new_capture(&self, host: usize) -> Capture {
         let names = self.hosts.iter().map(|h| (h.addr, h.name.clone())).collect();
-        Capture::new(&self.hosts[host].name, names).describing().keeping(self.keep)
+        let (keep, snaplen) = self.keep;
+        Capture::new(&self.hosts[host].name, names).describing().keeping(keep).with_snaplen(snaplen)
     }
 
-    /// Every tap, those added later too, keeps only what `keep` allows. Call it before the
-    /// run records anything.
-    pub fn keep_captures(&mut self, keep: Keep) {
-        self.keep = keep;
+    /// Every tap, those added later too, keeps only the packets `keep` allows, and of each
+    /// only its first `snaplen` bytes (0: all of it). Call it before the run records anything.
+    pub fn keep_captures(&mut self, keep: Keep, snaplen: usize) {
+        self.keep = (keep, snaplen);
         for t in std::iter::once(&mut self.tap).chain(&mut self.other_taps) {
-            t.capture = std::mem::take(&mut t.capture).keeping(keep);
+            t.capture = std::mem::take(&mut t.capture).keeping(keep).with_snaplen(snaplen);
         }
     }
 
