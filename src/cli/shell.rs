@@ -67,7 +67,8 @@ pub const SHELL_HELP: &str = "\
 Runs CMD (default: $SHELL) in a fresh network namespace whose only route
 crosses the emulated link to wirelab's own servers. Inside, these answer:
   http://server.lab/bytes/N, https://server.lab/bytes/N   N bytes (units
-      allowed: 200KB); the certificate is self-signed, so curl -k
+      allowed: 200KB) over HTTP/1.1; the certificate is self-signed, so
+      curl -k
   server.lab = 10.0.0.2 (also answers ping); the resolver is 10.0.0.53
 Nothing else is reachable. With --serve, server.lab is instead a second
 namespace on the kernel's TCP, running the command you give. At exit: the
