@@ -195,6 +195,7 @@ impl Walker<'_> {
                 ))
             }
             Handler::Dns(_) => return Err(format!("{b}'s port {port} is DNS, not HTTP")),
+            Handler::Relay(_) => return Err(format!("{b}'s port {port} is a relay: the model does not count its hops")),
             Handler::Gateway(g) => {
                 let groups = g.call_groups();
                 let mut calls = Vec::new();

@@ -117,8 +117,9 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// A pool from `caller` to replica `to` (named by its host name in requests, in the HTTP
-    /// version its service speaks), keeping `warm` connections.
+    /// A pool from `caller` to replica `to` (named in requests by its host name, or behind a
+    /// relay by the name of what answers there; in the HTTP version that service speaks),
+    /// keeping `warm` connections.
     pub fn new(caller: usize, to: &Replica, tcp: TcpConfig, tls: Option<TlsSetup>, warm: u32) -> Upstream {
         let tls = match to.http {
             // Ask for h2 by ALPN (RFC 9113 §3.2).
@@ -128,7 +129,7 @@ impl Upstream {
         Upstream {
             caller,
             to: to.addr,
-            host_name: to.name.clone(),
+            host_name: to.authority().to_string(),
             http: to.http,
             tcp,
             tls,
