@@ -37,6 +37,8 @@ pub const MAX_CONNECTIONS: usize = 4096;
 /// without TLS).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnTimes {
+    /// The caller's own port: what names the connection at the other end (a relay's log).
+    pub port: u16,
     pub opened: Instant,
     pub connected: Option<Instant>,
     pub ready: Option<Instant>,
@@ -44,7 +46,7 @@ pub struct ConnTimes {
 
 impl ConnTimes {
     fn of(conn: &HttpConn) -> ConnTimes {
-        ConnTimes { opened: conn.opened(), connected: conn.connected_at(), ready: conn.ready_at() }
+        ConnTimes { port: conn.port(), opened: conn.opened(), connected: conn.connected_at(), ready: conn.ready_at() }
     }
 
     /// The part of the setup a call queued at `sent` waited for, in µs: none for a
