@@ -1,6 +1,6 @@
 //! The relay on a small network, without the runner: raw TCP on both sides (every byte copied
-//! exactly, a half-close passed on, resets both ways), and HTTPS workloads whose TLS runs
-//! through it to replicas behind it (TLS 1.3 and 1.2, small and large answers).
+//! exactly, a half-close passed on, resets both ways), and workloads whose HTTP (plain, or in
+//! TLS 1.3 or 1.2 end to end) runs through it to replicas behind it, small and large answers.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
@@ -263,10 +263,16 @@ impl Application for Https {
     }
 }
 
-/// The HTTPS world: TLS `version`, answers of `response` bytes, `requests` one at a time over
-/// a pool of `pool` (0: a fresh connection each); the caller asks for `ask` (the hosts it
-/// trusts and the name), by default both replicas as `backend`.
-fn https(version: TlsVersion, response: u64, requests: u64, pool: u32, ask: Option<Passthrough>) -> (Network, Https) {
+/// The HTTPS world: TLS `version` (`None`: plain HTTP), answers of `response` bytes, `requests`
+/// one at a time over a pool of `pool` (0: a fresh connection each); the caller asks for `ask`
+/// (the hosts it trusts and the name), by default both replicas as `backend`.
+fn https(
+    version: Option<TlsVersion>,
+    response: u64,
+    requests: u64,
+    pool: u32,
+    ask: Option<Passthrough>,
+) -> (Network, Https) {
     let seed = 7;
     let mut net = network(4, Duration::from_millis(6), seed);
     let clock = TlsClock::at_unix_micros(0);
@@ -277,7 +283,7 @@ fn https(version: TlsVersion, response: u64, requests: u64, pool: u32, ask: Opti
             port: 443,
             handler: Handler::Service { time: ServiceTime::parse("fixed 1ms").unwrap(), response },
             concurrency: None,
-            tls: Some(version),
+            tls: version,
             http: HttpVersion::Http1,
         };
         let rng = crate::rng::stream(seed, &format!("svc {h}"));
@@ -294,19 +300,19 @@ fn https(version: TlsVersion, response: u64, requests: u64, pool: u32, ask: Opti
         through: Some(through),
     };
     assert_eq!(to.authority(), name, "the caller asks for what answers behind the relay");
-    let setup = tls.client_for(&to, version).expect("TLS behind the relay");
+    let setup = version.map(|v| tls.client_for(&to, v).expect("TLS behind the relay"));
     let spec = WorkloadSpec { to, requests, arrival: Arrival::Closed { concurrency: 1 }, pool };
-    let workload = Workload::new(0, spec, TcpConfig::default(), Some(setup), crate::rng::stream(seed, "workload"));
+    let workload = Workload::new(0, spec, TcpConfig::default(), setup, crate::rng::stream(seed, "workload"));
     (net, Https { relay, services, workload })
 }
 
 /// TLS 1.3 and 1.2 run end to end through the relay, to whichever replica it picks: the
 /// caller asks for `backend` and verifies that replica's certificate. Each answer is read
 /// whole (TLS would refuse a single changed byte), small or large, on fresh connections (the
-/// relay opens one to the next replica for each) and on a warm one.
+/// relay opens one to the next replica for each) and on a warm one; plain HTTP too.
 #[test]
 fn tls_runs_end_to_end_through_the_relay() {
-    for version in [TlsVersion::Tls13, TlsVersion::Tls12] {
+    for version in [Some(TlsVersion::Tls13), Some(TlsVersion::Tls12), None] {
         for (response, pool) in [(1000, 0), (3_000_000, 0), (20_000, 1)] {
             let (mut net, mut w) = https(version, response, 4, pool, None);
             run(&mut net, &mut w);
@@ -326,9 +332,15 @@ fn tls_runs_end_to_end_through_the_relay() {
             let down: u64 = conns.iter().map(|c| c.bytes_down).sum();
             assert!(down > 4 * response, "{what}: {down} bytes down");
             // A TLS 1.3 handshake is one turn, TLS 1.2's two; each request one more.
-            let turns = if pool == 0 { 1 + usize::from(version == TlsVersion::Tls12) + 1 } else { 0 };
+            let handshake = match version {
+                Some(TlsVersion::Tls13) => 1,
+                Some(TlsVersion::Tls12) => 2,
+                None => 0,
+            };
             if pool == 0 {
-                assert!(conns.iter().all(|c| c.turns.len() >= turns), "{what}: {:?}", conns[0].turns);
+                assert!(conns.iter().all(|c| c.turns.len() > handshake), "{what}: {:?}", conns[0].turns);
+                let requests = conns.iter().filter_map(|c| c.turns.get(handshake)).filter(|t| t.answered.is_some());
+                assert_eq!(requests.count(), 4, "{what}: the request's turn of each connection answered");
             }
         }
     }
@@ -339,7 +351,7 @@ fn tls_runs_end_to_end_through_the_relay() {
 #[test]
 fn a_caller_refuses_a_replica_whose_certificate_it_does_not_trust() {
     let only_h2 = Passthrough { hosts: vec![2], name: "h2".into() };
-    let (mut net, mut w) = https(TlsVersion::Tls13, 1000, 4, 0, Some(only_h2));
+    let (mut net, mut w) = https(Some(TlsVersion::Tls13), 1000, 4, 0, Some(only_h2));
     run(&mut net, &mut w);
     let ok: Vec<bool> = w.workload.records.iter().map(|r| r.ok()).collect();
     assert_eq!(ok, vec![true, false, true, false], "h2, h3, h2, h3 in turn");
@@ -371,7 +383,7 @@ fn a_refused_upstream_resets_the_caller() {
 #[test]
 fn the_same_seed_gives_the_same_bytes() {
     let once = || {
-        let (mut net, mut w) = https(TlsVersion::Tls13, 50_000, 3, 0, None);
+        let (mut net, mut w) = https(Some(TlsVersion::Tls13), 50_000, 3, 0, None);
         run(&mut net, &mut w);
         net.finish_captures("");
         let frames = |c: &crate::capture::Capture| c.packets().map(|f| (f.bytes.to_vec(), f.comment())).collect();
