@@ -4,6 +4,11 @@
 //! captures decrypt in tshark without errors, the same seed gives the same bytes, and a bad
 //! field is refused naming it.
 //!
+//! Through the edge's relay (`edge-passthrough`, TLS passed through), with e the user's RTT to
+//! the edge, o the edge's to the origin and k the TLS handshake's round trips: the relay opens
+//! its origin connection on the user's SYN, the user's first bytes wait for it when o > e, and
+//! every turn crosses both paths: (k + 1)(e + o) + max(e, o) + d.
+//!
 //! Tolerance: virtual time is exact, but a link rounds each one-way trip's delay up to the
 //! microsecond. A request crosses at most 2 x 8 one-way trips here, so a measured time may be
 //! up to 0.016 ms above the formula and never below it. (No delayed ACK or serialization
@@ -19,17 +24,37 @@ use serde_json::Value;
 /// How far above the formula a measured time may be, in ms (see the module's doc).
 const TOLERANCE_MS: f64 = 0.016;
 
-/// The five scenarios' expected times in ms from the RTTs (edge, origin, db) and the TLS
+/// The six scenarios' expected times in ms from the RTTs (edge, origin, db) and the TLS
 /// handshake's round trips, for one request on a fresh connection from the user.
-fn expected(e: f64, o: f64, d: f64, tls: f64) -> [(&'static str, f64); 5] {
+fn expected(e: f64, o: f64, d: f64, tls: f64) -> [(&'static str, f64); 6] {
     let fresh = 2.0 + tls;
     [
         ("direct-cold", fresh * o + d),
         ("edge-pooled", fresh * e + o + d),
         ("edge-cold", fresh * e + fresh * o + d),
+        ("edge-passthrough", (tls + 1.0) * (e + o) + e.max(o) + d),
         ("regional", fresh * e + d),
         ("write-primary", fresh * e + d + o),
     ]
+}
+
+/// A fresh hop's time in round trips of its path, and how many of them are handshakes: TCP,
+/// TLS and the request (2 + tls, 1 + tls), except through the edge's relay, where each hop
+/// has the request's critical path's share. Of the two TCP handshakes only the one on the
+/// farther path is on it (the relay's when o > e: the user's hides behind it); without TLS
+/// the nearer hop keeps half a round trip of handshake, the user's SYN, and the answer's way back.
+fn fresh_hop(scenario: &str, from: &str, rtt: &dyn Fn(&str, &str) -> f64, tls: f64) -> (f64, f64) {
+    if scenario != "edge-passthrough" || !matches!(from, "user" | "edge") {
+        return (2.0 + tls, 1.0 + tls);
+    }
+    let (e, o) = (rtt("user", "edge"), rtt("edge", "origin"));
+    let tcp_on_path = if from == "user" { o <= e } else { o > e };
+    match (tcp_on_path, tls > 0.0, from) {
+        (true, _, _) => (2.0 + tls, 1.0 + tls),
+        (false, true, _) => (1.0 + tls, tls),
+        (false, false, "user") => (1.0, 0.5),
+        (false, false, _) => (1.0, 0.0),
+    }
 }
 
 fn metric(s: &Value, name: &str) -> f64 {
@@ -67,8 +92,8 @@ fn check_hops(t: &Value, rtt: &dyn Fn(&str, &str) -> f64, tls_handshake: f64, bu
             let handshake = h["handshake_rtts"].as_f64().unwrap();
             match h["connection"].as_str().unwrap() {
                 "fresh" => {
-                    assert!((handshake - (1.0 + tls_handshake)).abs() < 0.01, "{name}: {from} -> {to}: {handshake}");
-                    let rtts = 2.0 + tls_handshake;
+                    let (rtts, handshakes) = fresh_hop(name, from, rtt, tls_handshake);
+                    assert!((handshake - handshakes).abs() < 0.01, "{name}: {from} -> {to}: {handshake}");
                     assert!(
                         ms >= rtts * hop_rtt - 1e-9 && ms <= rtts * hop_rtt + TOLERANCE_MS,
                         "{name}: {from} -> {to}: {ms}"
@@ -139,8 +164,12 @@ fn totals_follow_the_round_trips_at_odd_settings() {
         let share = metric(scenario(&t, "edge-pooled"), "largest_hop_share");
         assert!((share - o.max(3.0 * e) / b).abs() < 1e-4, "largest hop share {share}");
         assert_eq!(metric(scenario(&t, "edge-cold"), "fresh_over_pooled"), 3.0);
+        // Passing TLS through at the edge costs more than going direct: 2 x edge more here.
+        let (direct, passed) =
+            (metric(scenario(&t, "direct-cold"), "total_ms"), metric(scenario(&t, "edge-passthrough"), "total_ms"));
+        assert!((passed - direct - 2.0 * e).abs() <= TOLERANCE_MS, "passthrough {passed} ms, direct {direct} ms");
         let theory = t["theory"].as_array().unwrap();
-        assert_eq!(theory.len(), 7);
+        assert_eq!(theory.len(), 8);
         for row in theory {
             let (th, m) = (row["theory"].as_f64().unwrap(), row["measured"].as_f64().unwrap());
             assert!((th - m).abs() <= TOLERANCE_MS, "{row}");
@@ -181,6 +210,45 @@ fn without_tls_a_fresh_connection_costs_tcp_and_the_request() {
     assert_eq!(metric(scenario(&t, "edge-cold"), "fresh_over_pooled"), 2.0);
 }
 
+/// Through the edge's relay, at both sides of `o = e` and with each TLS: the total is
+/// (k + 1)(e + o) + max(e, o) + d, the hops follow the critical path and add up, and the lab's
+/// own model agrees (its checks held: run_lab asserted exit 0).
+#[test]
+fn passing_tls_through_costs_both_paths_on_every_round_trip() {
+    for (tls, k) in [("1.3", 1.0), ("1.2", 2.0), ("none", 0.0)] {
+        for (edge, origin) in [("50ms", "20ms"), ("0.4ms", "29ms"), ("31ms", "31ms")] {
+            let dir = tempfile::tempdir().unwrap();
+            let sets = [
+                format!("tls={tls}"),
+                format!("edge_rtt={edge}"),
+                format!("origin_rtt={origin}"),
+                "db_rtt=0.7ms".into(),
+            ];
+            let mut args = vec!["--scenario", "edge-passthrough"];
+            for set in &sets {
+                args.extend(["--set", set.as_str()]);
+            }
+            run_lab("latency-budget", dir.path(), &args);
+            let t = lab_timeline(dir.path(), "latency-budget");
+            let ms = |s: &str| s.trim_end_matches("ms").parse::<f64>().unwrap();
+            let (e, o) = (ms(edge), ms(origin));
+            let want = (k + 1.0) * (e + o) + e.max(o) + 0.7;
+            let s = scenario(&t, "edge-passthrough");
+            let got = metric(s, "total_ms");
+            assert!(got >= want - 1e-9 && got <= want + TOLERANCE_MS, "{sets:?}: {got} ms, formula {want} ms");
+            let path: Vec<(&str, &str, &str)> = s["hops"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| (h["from"].as_str().unwrap(), h["to"].as_str().unwrap(), h["connection"].as_str().unwrap()))
+                .collect();
+            let want_path = [("user", "edge", "fresh"), ("edge", "origin", "fresh"), ("origin", "origin-db", "pooled")];
+            assert_eq!(path, want_path, "{sets:?}");
+            check_hops(&t, &paths(e, o, 0.7), k, 200.0);
+        }
+    }
+}
+
 #[test]
 fn captures_decrypt_every_tls_leg_without_errors() {
     let Some(tshark) = tshark() else { return };
@@ -188,7 +256,7 @@ fn captures_decrypt_every_tls_leg_without_errors() {
     run_lab("latency-budget", dir.path(), &["--tap", "all", "--set", "requests=2"]);
     let file = |name: &str| dir.path().join(format!("latency-budget-{name}.pcapng"));
     let count = |f: &Path, filter: &str| tshark_lines(&tshark, f, &["-Y", filter]).len();
-    for s in ["direct-cold", "edge-pooled", "edge-cold", "regional", "write-primary"] {
+    for s in ["direct-cold", "edge-pooled", "edge-cold", "edge-passthrough", "regional", "write-primary"] {
         let f = file(s);
         assert_eq!(count(&f, "http.request"), 2, "{s}: the user's requests, decrypted");
         assert_eq!(count(&f, "http.response.code == 200"), 2, "{s}");
@@ -205,6 +273,51 @@ fn captures_decrypt_every_tls_leg_without_errors() {
     assert_eq!(count(&edge, "_ws.malformed || _ws.expert.severity == error"), 0);
     let pooled = dir.path().join("latency-budget-edge-pooled@edge.pcapng");
     assert_eq!(count(&pooled, "tls.handshake.type == 1 && ip.dst == 10.1.0.1"), 1, "one warm connection, opened once");
+}
+
+/// The edge's relay, in its own capture: both legs, the same TLS session on each (the user's
+/// ClientHellos reach the origin unchanged, and the user decrypts the origin's certificate,
+/// issued for `origin`), every frame commented with what the relay did and could not read.
+#[test]
+fn the_relays_capture_shows_both_legs_of_one_tls_session() {
+    let Some(tshark) = tshark() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--scenario", "edge-passthrough", "--tap", "edge", "--set", "requests=2", "--set", "edge_rtt=7ms"];
+    run_lab("latency-budget", dir.path(), &args);
+    let edge = dir.path().join("latency-budget-edge-passthrough@edge.pcapng");
+    let lines = |f: &Path, args: &[&str]| tshark_lines(&tshark, f, args);
+    assert!(lines(&edge, &["-Y", "_ws.malformed || _ws.expert.severity == error"]).is_empty());
+    let report = lines(&edge, &["-q", "-z", "expert,error"]).join("\n");
+    assert!(!report.contains("Errors"), "{report}");
+    // Both legs carry the user's requests, for the origin, decrypted with the run's keys.
+    let hosts = lines(&edge, &["-Y", "http.request", "-T", "fields", "-e", "ip.dst", "-e", "http.host"]);
+    let legs = ["10.0.1.1\torigin", "10.1.0.1\torigin"];
+    assert_eq!(hosts, [legs, legs].concat(), "user -> edge, then edge -> origin, for each request");
+    // One TLS session per connection, end to end: the same ClientHello on both legs.
+    let hellos =
+        lines(&edge, &["-Y", "tls.handshake.type == 1", "-T", "fields", "-e", "ip.dst", "-e", "tls.handshake.random"]);
+    assert_eq!(hellos.len(), 4, "{hellos:?}");
+    for pair in hellos.chunks(2) {
+        let random = |l: &str| l.split('\t').nth(1).unwrap_or_default().to_string();
+        assert_eq!(random(&pair[0]), random(&pair[1]), "the relay passed the ClientHello on unchanged: {pair:?}");
+    }
+    let user = dir.path().join("latency-budget-edge-passthrough.pcapng");
+    let names = lines(&user, &["-Y", "x509ce.dNSName", "-T", "fields", "-e", "x509ce.dNSName"]);
+    // (The second connection resumes the session with the origin, RFC 8446 §2.2: no certificate.)
+    assert_eq!(names, ["origin"], "the user verified the origin's certificate, not the edge's");
+    // Every frame says what it is; the relay's say what it did.
+    let comments = lines(&edge, &["-T", "fields", "-e", "frame.comment"]);
+    assert!(comments.iter().all(|c| !c.trim().is_empty()), "a frame without a comment");
+    for needle in [
+        "SYN: the relay opens its own connection to origin:443 for user:",
+        "a TLS ClientHello for `origin` (the server name is in the clear",
+        "held 143.000 ms until its connection to origin:443 opened",
+        "it cannot read the encrypted ones, the keys are the two ends'",
+        "passes on user:",
+    ] {
+        assert!(comments.iter().any(|c| c.contains(needle)), "no frame says {needle:?}");
+    }
+    assert!(comments.iter().any(|c| c.contains("FIN (a half-close, RFC 9293")), "the user's FIN passed on");
 }
 
 #[test]
@@ -268,6 +381,55 @@ fn bad_fields_are_refused_naming_them() {
         "nowhere",
     );
     refused(&[&variant("e.toml", "budget = \"${budget}\" }]", "budget = \"-3ms\" }]")], "budget");
+    // The edge's relay takes a port and an upstream only, and says why it takes nothing else.
+    let relay = "handler = \"relay\"";
+    for (name, extra, field, why) in [
+        ("r1.toml", "pool = 1", ".service[2].pool: 1", "it cannot pool connections"),
+        ("r2.toml", "tls = \"1.3\"", ".service[2].tls: \"1.3\"", "a relay passes TLS through"),
+        ("r3.toml", "upstream_tls = \"1.3\"", ".service[2].upstream_tls", "passes TLS through"),
+        ("r4.toml", "response = \"1KB\"", ".service[2].response", "answers nothing itself"),
+        ("r5.toml", "policy = \"hedged\"", ".service[2].policy", "no call policy"),
+        ("r6.toml", "http = \"2\"", ".service[2].http", "without reading HTTP"),
+    ] {
+        let file = variant(name, relay, &format!("{relay}\n{extra}"));
+        let message = refused_once(&file);
+        assert!(message.contains(field) && message.contains(why), "{extra}: {message}");
+        assert!(message.contains("allowed for a relay: handler, port, upstream, upstream_port"), "{message}");
+    }
+    // Its upstream must serve the port; a caller's TLS must match what answers behind it.
+    let message = refused_once(&variant("r7.toml", "upstream_port = 443\n\n", "upstream_port = 80\n\n"));
+    assert!(
+        message.contains(".service[2].upstream_port: 80, but `origin` serves nothing over TCP on port 80"),
+        "{message}"
+    );
+    let message = refused_once(&variant(
+        "r8.toml",
+        "upstream = \"origin\"\nupstream_port = 443\n\n",
+        "upstream = \"edge\"\nupstream_port = 8443\n\n",
+    ));
+    assert!(
+        message.contains(".service[2].upstream: the relays never reach a service (edge:8443 → edge:8443"),
+        "{message}"
+    );
+    let message = refused_once(&variant(
+        "r9.toml",
+        "to = \"edge\", port = 8443, tls = \"${tls}\"",
+        "to = \"edge\", port = 8443, tls = \"1.2\"",
+    ));
+    assert!(
+        message.contains(".tls: 1.2, but `edge` passes port 8443 through to `origin`, which serves HTTPS in TLS 1.3 only (allowed here: 1.3)"),
+        "{message}"
+    );
+}
+
+/// Runs `wirelab run <file>`, expecting exit 2 and one line on stderr: that line.
+fn refused_once(file: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let out = wirelab().args(["run", file]).arg("--out").arg(dir.path()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert_eq!(out.status.code(), Some(2), "{file}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{file}: one line: {stderr}");
+    stderr
 }
 
 /// The budget plot draws every hop of every scenario as long as the JSON says, and the budget.

@@ -224,6 +224,18 @@ impl Stream {
         self.window.cwnd()
     }
 
+    /// Hands TCP what the window allows of what was written, and reads nothing: for a program
+    /// that takes the socket's bytes itself (a relay, which reads only what it can hold).
+    pub fn send(&mut self, sockets: &mut SocketSet<'static>) {
+        let socket = sockets.get_mut::<tcp::Socket>(self.handle);
+        self.flush(socket);
+    }
+
+    /// Bytes of the outgoing stream handed to TCP so far (ciphertext, when TLS is on).
+    pub fn handed(&self) -> u64 {
+        self.out_base + self.sent as u64
+    }
+
     /// Moves bytes between the socket, TLS and the application buffers.
     pub fn pump(&mut self, sockets: &mut SocketSet<'static>) {
         let socket = sockets.get_mut::<tcp::Socket>(self.handle);

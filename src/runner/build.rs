@@ -122,8 +122,9 @@ impl<'p> World<'p> {
         let http = (plan.hosts[plan.server].role == Role::Server)
             .then(|| HttpServer::new(&mut net, plan.server, plan.tcp, plan.server_idle_timeout));
         let (dns, stub) = dns(plan, seed, &mut net);
-        let tls_hosts = plan.hosts.iter().enumerate().filter(|(_, h)| h.services.iter().any(|s| s.tls.is_some()));
-        let service_tls = Arc::new(ServiceTls::new(seed, tls_hosts.map(|(i, h)| (i, h.name.as_str())), &tls_clock)?);
+        let names = tls_names(plan);
+        let names = names.iter().map(|(i, n)| (*i, n.iter().map(String::as_str).collect()));
+        let service_tls = Arc::new(ServiceTls::with_names(seed, names, &tls_clock)?);
         let mut client = client(plan, seed, stub, &mut net);
         client.service_tls = service_tls.clone();
         let quic = match (&quic_tls, quic_window) {
@@ -139,8 +140,13 @@ impl<'p> World<'p> {
         }
         // Every host's own services ([[host.service]]), in host order.
         for (h, host) in plan.hosts.iter().enumerate() {
-            for spec in host.services.iter().filter(|s| s.is_http()) {
+            for spec in host.services.iter().filter(|s| s.is_http() || s.relay().is_some()) {
                 let rng = rng::stream(seed, &format!("service:{}:{}", host.name, spec.port));
+                if let Some(relay) = spec.relay() {
+                    let relay = crate::service::relay::Relay::new(&mut net, h, spec.port, relay, plan.tcp, rng);
+                    servers.push(Box::new(relay));
+                    continue;
+                }
                 let service = crate::service::HttpService::new(&mut net, h, spec, plan.tcp, &service_tls, rng)
                     .map_err(|e| anyhow::anyhow!("{} port {}: {e}", host.name, spec.port))?;
                 servers.push(Box::new(service));
@@ -176,6 +182,31 @@ fn network(plan: &ScenarioPlan, seed: u64) -> Network {
     }
     net.describe_records = plan.pictures;
     net
+}
+
+/// The hosts whose services speak TLS, each with the names its certificate carries: its host
+/// name, and, when it answers behind a relay under its `[[host]]` name (a replica), that too:
+/// the relay's callers ask for that name ([`crate::service::Passthrough`]).
+fn tls_names(plan: &ScenarioPlan) -> Vec<(usize, Vec<String>)> {
+    let behind: Vec<crate::service::Passthrough> = plan
+        .hosts
+        .iter()
+        .enumerate()
+        .flat_map(|(i, h)| h.services.iter().map(move |s| (i, s.port)))
+        .filter_map(|(i, port)| crate::script::relay::end_of(&plan.hosts, i, port).and_then(|(_, t)| t))
+        .collect();
+    let tls_hosts = plan.hosts.iter().enumerate().filter(|(_, h)| h.services.iter().any(|s| s.tls.is_some()));
+    tls_hosts
+        .map(|(i, h)| {
+            let mut names = vec![h.name.clone()];
+            for t in behind.iter().filter(|t| t.hosts.contains(&i)) {
+                if !names.contains(&t.name) {
+                    names.push(t.name.clone());
+                }
+            }
+            (i, names)
+        })
+        .collect()
 }
 
 /// The server's DNS name for TLS: the first name in [dns] that points at it, else its host name.

@@ -389,21 +389,20 @@ impl Client {
                     .iter()
                     .position(|h| h.name == spec.to || h.group == spec.to)
                     .ok_or_else(|| format!("no host `{}`", spec.to))?;
+                // What answers there: its service, or the one behind a relay (whose HTTP the
+                // workload speaks, and whose TLS it verifies, end to end).
+                let end = crate::script::relay::end_of(&plan.hosts, to, spec.port);
                 let to = Replica {
                     host: to,
                     addr: SocketAddrV4::new(plan.hosts[to].addr, spec.port),
                     name: plan.hosts[to].name.clone(),
-                    http: plan.hosts[to]
-                        .services
-                        .iter()
-                        .find(|s| s.port == spec.port)
-                        .map(|s| s.http)
-                        .unwrap_or_default(),
+                    http: end.as_ref().map(|(s, _)| s.http).unwrap_or_default(),
+                    through: end.and_then(|(_, through)| through),
                 };
                 let tls = match spec.tls {
                     Some(v) => Some(
                         self.service_tls
-                            .client(to.host, v)
+                            .client_for(&to, v)
                             .ok_or_else(|| format!("`{}` serves no TLS on port {}", to.name, spec.port))?,
                     ),
                     None => None,

@@ -16,6 +16,16 @@
 //! A gateway's calls add up in sequence (the slowest counts, for parallel calls); a service
 //! adds its fixed service time. No slow start: the lab's answers (1 KB) fit in the first
 //! congestion window, so every answer is one flight.
+//!
+//! A **relay** (TLS passed through) makes two hops of one connection. With `e` the caller's
+//! RTT to it, `o` its RTT to the upstream and `k` the TLS handshake's round trips: the relay
+//! opens its upstream connection on the caller's SYN (at `e/2`; open at `e/2 + o`), while the
+//! caller finishes its own handshake and sends its first bytes (at the relay at `3e/2`). These
+//! wait for the upstream connection when `o > e`; then every turn (the TLS handshake's, the
+//! request's) crosses both paths: `(k + 1)(e + o) + max(e, o)` in all. Along that critical
+//! path the caller's hop costs `(k + 1) e` (its TCP handshake hidden behind the relay's; with
+//! no TLS, half of it is: the SYN) and the relay's `(k + 2) o`; when `o <= e` it is the other
+//! way round: `(k + 2) e` and `(k + 1) o`. On a warm connection both cost one round trip.
 
 use std::collections::{HashMap, HashSet};
 
@@ -34,6 +44,38 @@ pub struct ModelHop {
     pub rtts: f64,
     pub handshake_rtts: f64,
     pub rtt_ms: f64,
+    /// Set on the two hops of a fresh connection a relay passes through.
+    pub passed: Option<Passed>,
+}
+
+/// A hop of a connection a relay passes through: to the relay, or from it to its upstream,
+/// and whether its TCP handshake is on the request's path (the other one's is hidden behind it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Passed {
+    ToRelay { tcp_on_path: bool },
+    FromRelay { tcp_on_path: bool },
+}
+
+impl Passed {
+    /// What a fresh hop's round trips are, with `hs` of them handshakes.
+    fn words(self, hs: f64) -> String {
+        let tls = |n: f64| if n > 0.0 { format!("{} TLS + ", round(n)) } else { String::new() };
+        match self {
+            Passed::ToRelay { tcp_on_path: true } => format!(" (1 TCP + {}1 request)", tls(hs - 1.0)),
+            Passed::ToRelay { tcp_on_path: false } if hs < 1.0 => {
+                " (the SYN and the answer's way back; the rest hidden behind the relay's own handshake)".into()
+            }
+            Passed::ToRelay { tcp_on_path: false } => {
+                format!(" (TCP hidden behind the relay's own handshake; {}1 request)", tls(hs))
+            }
+            Passed::FromRelay { tcp_on_path: true } => {
+                format!(" (1 TCP, opened on the caller's SYN + {}1 request)", tls(hs - 1.0))
+            }
+            Passed::FromRelay { tcp_on_path: false } => {
+                format!(" (TCP hidden behind the caller's handshake; {}1 request)", tls(hs))
+            }
+        }
+    }
 }
 
 impl ModelHop {
@@ -63,6 +105,7 @@ impl Chain {
             .iter()
             .map(|h| {
                 let how = match h.handshake_rtts {
+                    n if h.passed.is_some() => h.passed.map(|p| p.words(n)).unwrap_or_default(),
                     0.0 => String::new(),
                     1.0 => " (1 TCP + 1 request)".to_string(),
                     n => format!(" (1 TCP + {} TLS + 1 request)", round(n - 1.0)),
@@ -167,6 +210,15 @@ impl Walker<'_> {
         if depth > MAX_DEPTH {
             return Err(format!("calls nest deeper than {MAX_DEPTH}: a loop of gateways"));
         }
+        let b = plan.hosts[to].name.clone();
+        let service = plan.hosts[to]
+            .services
+            .iter()
+            .find(|s| s.port == port)
+            .ok_or_else(|| format!("{b} serves nothing on port {port}"))?;
+        if let Some(relay) = service.relay() {
+            return self.relay_hop(from, (to, port), relay, (fresh, tls), depth, hops);
+        }
         // A TLS 1.2 session the caller set up before resumes in 1 RTT (RFC 5246 §7.3, the
         // abbreviated handshake); TLS 1.3 takes 1 RTT either way (RFC 8446 §2.2).
         let resumed = !self.sessions.insert((from, to));
@@ -176,16 +228,28 @@ impl Walker<'_> {
             (true, Some(TlsVersion::Tls12)) if !resumed => 3.0,
             (true, Some(_)) => 2.0,
         };
-        let rtt_ms = (plan.link(from, to).delay + plan.link(to, from).delay).as_secs_f64() * 1000.0;
+        let rtt_ms = self.rtt_ms(from, to);
         let rtts = 1.0 + handshake_rtts;
-        let (a, b) = (plan.hosts[from].name.clone(), plan.hosts[to].name.clone());
-        hops.push(ModelHop { from: a, to: b.clone(), rtts, handshake_rtts, rtt_ms });
-        let service = plan.hosts[to]
-            .services
-            .iter()
-            .find(|s| s.port == port)
-            .ok_or_else(|| format!("{b} serves nothing on port {port}"))?;
-        let inside = match &service.handler {
+        let a = plan.hosts[from].name.clone();
+        hops.push(ModelHop { from: a, to: b.clone(), rtts, handshake_rtts, rtt_ms, passed: None });
+        Ok(rtts * rtt_ms + self.inside(to, service, depth, hops)?)
+    }
+
+    fn rtt_ms(&self, a: usize, b: usize) -> f64 {
+        (self.plan.link(a, b).delay + self.plan.link(b, a).delay).as_secs_f64() * 1000.0
+    }
+
+    /// The time `service` on host `to` spends inside: its fixed service time, or its calls
+    /// (whose hops it adds).
+    fn inside(
+        &mut self,
+        to: usize,
+        service: &crate::service::ServiceSpec,
+        depth: usize,
+        hops: &mut Vec<ModelHop>,
+    ) -> Result<f64, String> {
+        let (b, port) = (&self.plan.hosts[to].name, service.port);
+        Ok(match &service.handler {
             Handler::Bytes => 0.0,
             Handler::Service { time: ServiceTime::Fixed(d), .. } => d.as_secs_f64() * 1000.0,
             Handler::Service { time, .. } => {
@@ -195,6 +259,7 @@ impl Walker<'_> {
                 ))
             }
             Handler::Dns(_) => return Err(format!("{b}'s port {port} is DNS, not HTTP")),
+            Handler::Relay(_) => return Err(format!("{b}'s port {port} relays to another relay: the model follows one")),
             Handler::Gateway(g) => {
                 let groups = g.call_groups();
                 let mut calls = Vec::new();
@@ -215,8 +280,58 @@ impl Walker<'_> {
                     _ => calls.iter().sum(),
                 }
             }
+        })
+    }
+
+    /// The hops through the relay on `relay_at` (host, port): the caller's connection to it
+    /// (`fresh` or warm, with `tls`) and the relay's own to the next upstream replica; the
+    /// TLS session is the caller's with that replica. Returns the caller's wait.
+    fn relay_hop(
+        &mut self,
+        from: usize,
+        relay_at: (usize, u16),
+        relay: &crate::service::RelaySpec,
+        (fresh, tls): (bool, Option<TlsVersion>),
+        depth: usize,
+        hops: &mut Vec<ModelHop>,
+    ) -> Result<f64, String> {
+        let (to, plan) = (relay_at.0, self.plan);
+        let next = self.next.entry(relay_at).or_insert_with(|| vec![0]);
+        let r = relay.replicas.get(next[0] % relay.replicas.len().max(1)).ok_or("a relay without an upstream")?;
+        next[0] += 1;
+        let (up, up_port) = (r.host, r.addr.port());
+        let end =
+            plan.hosts[up].services.iter().find(|s| s.port == up_port).ok_or("the relay's upstream serves nothing")?;
+        let resumed = !self.sessions.insert((from, up));
+        let k: f64 = match (fresh, tls) {
+            (false, _) | (true, None) => 0.0,
+            (true, Some(TlsVersion::Tls12)) if !resumed => 2.0,
+            (true, Some(_)) => 1.0,
         };
-        Ok(rtts * rtt_ms + inside)
+        let (e, o) = (self.rtt_ms(from, to), self.rtt_ms(to, up));
+        // (rtts, handshake rtts) of the caller's hop and of the relay's: the upstream
+        // connection is on the path when the caller's first bytes wait for it (o > e).
+        let on_path = o > e;
+        let ((c_rtts, c_hs), (r_rtts, r_hs)) = match (fresh, on_path) {
+            (false, _) => ((1.0, 0.0), (1.0, 0.0)),
+            (true, true) => ((k + 1.0, if k > 0.0 { k } else { 0.5 }), (k + 2.0, k + 1.0)),
+            (true, false) => ((k + 2.0, k + 1.0), (k + 1.0, k)),
+        };
+        let name = |h: usize| plan.hosts[h].name.clone();
+        let (to_relay, from_relay) =
+            (Passed::ToRelay { tcp_on_path: !on_path }, Passed::FromRelay { tcp_on_path: on_path });
+        let hop = |from: usize, to: usize, (rtts, handshake_rtts): (f64, f64), rtt_ms: f64, passed: Passed| ModelHop {
+            from: name(from),
+            to: name(to),
+            rtts,
+            handshake_rtts,
+            rtt_ms,
+            // A warm connection's hops are one round trip each, as any pooled hop.
+            passed: fresh.then_some(passed),
+        };
+        hops.push(hop(from, to, (c_rtts, c_hs), e, to_relay));
+        hops.push(hop(to, up, (r_rtts, r_hs), o, from_relay));
+        Ok(c_rtts * e + r_rtts * o + self.inside(up, end, depth + 1, hops)?)
     }
 }
 

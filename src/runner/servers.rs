@@ -50,6 +50,10 @@ pub trait Server {
     fn service(&self) -> Option<&crate::service::HttpService> {
         None
     }
+    /// The relay it is, if it is one (for what it recorded of each connection).
+    fn relay(&self) -> Option<&crate::service::relay::Relay> {
+        None
+    }
     /// An authority answers `name` with `addrs` from now on (a scheduled DNS change); false
     /// for a server that has no such records.
     fn set_records(&mut self, _name: &str, _addrs: &[std::net::Ipv4Addr]) -> bool {
@@ -79,6 +83,23 @@ impl Server for crate::service::HttpService {
         crate::service::HttpService::gateway(self).map(|g| &g.log)
     }
     fn service(&self) -> Option<&crate::service::HttpService> {
+        Some(self)
+    }
+}
+
+/// A TCP relay ([`crate::service::relay`]) on any host: it passes TLS through.
+impl Server for crate::service::relay::Relay {
+    fn host(&self) -> usize {
+        self.host
+    }
+    fn poll(&mut self, now: Instant, net: &mut Network, _tls: &LabTls) -> Result<(), String> {
+        crate::service::relay::Relay::poll(self, now, net);
+        Ok(())
+    }
+    fn next_timer(&self) -> Option<Instant> {
+        crate::service::relay::Relay::next_timer(self)
+    }
+    fn relay(&self) -> Option<&crate::service::relay::Relay> {
         Some(self)
     }
 }

@@ -13,9 +13,11 @@ pub mod params;
 mod paths;
 pub mod plan;
 pub mod raw;
+pub mod relay;
 pub mod services;
 mod step_checks;
 pub mod steps;
+mod upstreams;
 
 use std::fmt;
 use std::net::Ipv4Addr;

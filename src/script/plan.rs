@@ -343,7 +343,7 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         Some(toml::Value::String(k)) if k == "workload" => t.get("to").and_then(|v| v.as_str()).map(str::to_string),
         _ => None,
     });
-    let http = |h: &HostPlan| h.services.iter().any(ServiceSpec::is_http);
+    let http = |h: &HostPlan| h.services.iter().any(|s| s.is_http() || s.relay().is_some());
     let served = workload_to
         .and_then(|to| hosts.iter().position(|h| (h.name == to || h.group == to) && http(h)))
         .or_else(|| hosts.iter().position(http));

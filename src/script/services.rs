@@ -17,6 +17,8 @@
 //! `upstream_tls`, the same version (default: TLS 1.3 on `upstream_port`
 //! 443). `upstream = ["replica-db", "primary-db"]` names several upstreams, called in turn
 //! (call k goes to the k-th, modulo their number; `calls` defaults to how many are named).
+//! `handler = "relay"` is a TCP relay that passes TLS through, read by [`super::relay`]; a
+//! caller of a relay (a gateway, a workload) is checked against what answers behind it.
 
 use std::net::SocketAddrV4;
 use std::time::Duration;
@@ -26,12 +28,13 @@ use super::params::{self, Field, IntRange, Kind};
 use super::plan::HostPlan;
 use super::raw::Scalar;
 use super::steps::PORT;
+pub use super::upstreams::{served, serving, tls_name};
 use super::InputError;
 use crate::dist::ServiceTime;
 use crate::proto::tls::TlsVersion;
 use crate::service::{DnsHandler, GatewaySpec, Handler, HedgeAfter, HttpVersion, Policy, Replica, ServiceSpec};
 
-pub const HANDLERS: &[&str] = &["bytes", "service", "gateway", "resolver", "authority"];
+pub const HANDLERS: &[&str] = &["bytes", "service", "gateway", "relay", "resolver", "authority"];
 /// Shapes a service time can be given in by its p50 and p99 (`dist`, `p50`, `p99`).
 pub const DISTS: &[&str] = &["lognormal", "pareto"];
 pub const POLICIES: &[&str] = &["sequential", "parallel", "hedged", "tied"];
@@ -181,39 +184,29 @@ pub fn resolve(raw: &[super::raw::RawHost], hosts: &mut [HostPlan], params: &Par
     }
     for (i, h) in raw.iter().enumerate() {
         let Some(plan) = hosts.iter().position(|p| p.raw == i) else { continue };
+        for (j, spec) in hosts[plan].services.iter().enumerate() {
+            let at = format!("[[host]] {} ({}).service[{}]", i + 1, h.name, j + 1);
+            super::relay::check(hosts, plan, spec, &at)?;
+        }
+    }
+    for (i, h) in raw.iter().enumerate() {
+        let Some(plan) = hosts.iter().position(|p| p.raw == i) else { continue };
         for j in 0..hosts[plan].services.len() {
             let Handler::Gateway(g) = &hosts[plan].services[j].handler else { continue };
             let at = format!("[[host]] {} ({}).service[{}]", i + 1, h.name, j + 1);
-            let versions = check_upstreams(g, hosts, &at)?;
+            let versions = super::upstreams::check_upstreams(g, hosts, &at)?;
             // Every copy of this host (its replicas) calls the same upstreams the same way.
             for host in hosts.iter_mut().filter(|p| p.raw == i) {
                 if let Handler::Gateway(g) = &mut host.services[j].handler {
-                    for (r, &http) in g.replicas.iter_mut().zip(&versions) {
-                        r.http = http;
+                    for (r, (http, through)) in g.replicas.iter_mut().zip(&versions) {
+                        r.http = *http;
+                        r.through = through.clone();
                     }
                 }
             }
         }
     }
     Ok(())
-}
-
-/// A TLS setting as the lab file writes it.
-pub fn tls_name(v: Option<TlsVersion>) -> &'static str {
-    match v {
-        Some(TlsVersion::Tls12) => "1.2",
-        Some(TlsVersion::Tls13) => "1.3",
-        None => "none",
-    }
-}
-
-/// What a service with TLS setting `v` serves, in words.
-pub fn served(v: Option<TlsVersion>) -> &'static str {
-    match v {
-        Some(TlsVersion::Tls12) => "HTTPS in TLS 1.2 only",
-        Some(TlsVersion::Tls13) => "HTTPS in TLS 1.3 only",
-        None => "plain HTTP",
-    }
 }
 
 /// `tls` / `upstream_tls`: a version, or none.
@@ -226,38 +219,16 @@ fn tls_choice(v: Option<Value>, default: Option<TlsVersion>) -> Result<Option<Tl
     })
 }
 
-/// Every upstream of gateway `g` serves on its upstream port, with TLS where `g` calls with
-/// TLS and without where it does not. Returns the HTTP version each replica's service speaks.
-fn check_upstreams(g: &GatewaySpec, hosts: &[HostPlan], at: &str) -> Result<Vec<HttpVersion>, InputError> {
-    let mut versions = Vec::new();
-    for r in &g.replicas {
-        let port = r.addr.port();
-        let Some(s) = hosts.get(r.host).and_then(|h| h.services.iter().find(|s| s.port == port && s.is_http())) else {
-            return Err(InputError::new(format!(
-                "{at}.upstream_port: `{}` serves nothing on port {port} (give it a [[host.service]] with port = {port})",
-                r.name
-            )));
-        };
-        if s.tls != g.tls {
-            return Err(InputError::new(format!(
-                "{at}.upstream_tls: {}, but `{}` serves {} on port {port} (allowed here: {})",
-                tls_name(g.tls),
-                r.name,
-                served(s.tls),
-                tls_name(s.tls)
-            )));
-        }
-        versions.push(s.http);
-    }
-    Ok(versions)
-}
-
 fn service(table: &toml::Table, at: &str, hosts: &[HostPlan], params: &Params) -> Result<ServiceSpec, InputError> {
     let handler_name = match table.get("handler") {
         Some(toml::Value::String(s)) => s.clone(),
         _ => return Err(InputError::new(format!("{at}: needs `handler` ({})", HANDLERS.join(", ")))),
     };
-    for key in table.keys() {
+    if handler_name == "relay" {
+        let known: Vec<&str> = FIELDS.iter().map(|(f, _)| f.key).collect();
+        super::relay::check_keys(table, at, &known)?;
+    }
+    for key in table.keys().filter(|_| handler_name != "relay") {
         match FIELDS.iter().find(|(f, _)| f.key == key) {
             None => {
                 let keys: Vec<&str> = FIELDS.iter().map(|(f, _)| f.key).collect();
@@ -309,12 +280,21 @@ fn service(table: &toml::Table, at: &str, hosts: &[HostPlan], params: &Params) -
             http: HttpVersion::Http1,
         });
     }
+    if handler_name == "relay" {
+        return super::relay::service(table, at, hosts, params, &int);
+    }
     let port = int("port", PORT, 80)? as u16;
     let tls = tls_choice(get("tls")?, (port == HTTPS_PORT).then_some(TlsVersion::Tls13))?;
     let handler_name = get("handler")?.map(|v| v.choice(HANDLERS)).transpose()?.unwrap_or_default();
     let concurrency = Some(int("concurrency", CONCURRENCY, 0)? as u32).filter(|&c| c > 0);
     let response = get("response")?.map(|v| v.size_in(params::BODY)).transpose()?.unwrap_or(1000);
     let handler = match handler_name.as_str() {
+        "relay" => {
+            // Named through a parameter: its keys were not checked as a relay's yet.
+            let known: Vec<&str> = FIELDS.iter().map(|(f, _)| f.key).collect();
+            super::relay::check_keys(table, at, &known)?;
+            return super::relay::service(table, at, hosts, params, &int);
+        }
         "bytes" => Handler::Bytes,
         "service" => Handler::Service { time: service_time(at, &get)?, response },
         _ => Handler::Gateway(gateway(at, table, params, &get, &int, &span, hosts, response)?),
@@ -375,6 +355,7 @@ fn gateway(
                 name: h.name.clone(),
                 // Set from the replica's service once every host's services are read.
                 http: HttpVersion::Http1,
+                through: None,
             },
         ));
         if replicas.len() == start {

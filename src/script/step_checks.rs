@@ -84,24 +84,24 @@ pub(super) fn check_step(step: &Step, hosts: &[HostPlan], dns: Option<&DnsPlan>,
             }
         }
         Step::Workload(w) => {
+            // What answers there: the service, or the one behind a relay.
             let service = hosts
                 .iter()
-                .filter(|h| h.name == w.to || h.group == w.to)
-                .find_map(|h| h.services.iter().find(|s| s.port == w.port && s.is_http()));
-            let Some(service) = service else {
+                .enumerate()
+                .filter(|(_, h)| h.name == w.to || h.group == w.to)
+                .find_map(|(i, _)| super::relay::end_of(hosts, i, w.port));
+            let Some((service, through)) = service else {
                 return Err(InputError::new(format!(
                     "{at}: `workload` to `{}` port {}, where no host serves (give it a [[host.service]] with port = {})",
                     w.to, w.port, w.port
                 )));
             };
             if service.tls != w.tls {
-                use super::services::{served, tls_name};
+                use super::services::{serving, tls_name};
                 return Err(InputError::new(format!(
-                    "{at}.tls: {}, but `{}` serves {} on port {} (allowed here: {})",
+                    "{at}.tls: {}, but {} (allowed here: {})",
                     tls_name(w.tls),
-                    w.to,
-                    served(service.tls),
-                    w.port,
+                    serving(&w.to, w.port, service, through.as_ref()),
                     tls_name(service.tls)
                 )));
             }

@@ -4,17 +4,20 @@
 //! is HTTP/1.1 on a port, plain or over TLS ([`tls::ServiceTls`]), with a handler
 //! ([`Handler`]): `bytes` (today's `GET /bytes/N`),
 //! `service` (answers after a service time drawn from a distribution, [`crate::dist`]) or
-//! `gateway` (calls upstream replicas with a call policy, then answers). A client program
+//! `gateway` (calls upstream replicas with a call policy, then answers); or it is a
+//! [`relay::Relay`], which reads no HTTP at all: it copies each connection's bytes to an upstream
+//! replica and back, so its callers' TLS runs end to end ([`Passthrough`]). A client program
 //! ([`workload::Workload`]) sends a number of requests, in an open or closed loop, and
 //! measures each at the client.
 //!
 //! Everything here is sans-IO: it takes `now`, reads and writes smoltcp sockets through the
 //! [`Network`], and reports its own timers. Every service and program keeps a structured log
-//! ([`ServiceLog`], [`GatewayLog`], [`workload::RequestRecord`]); the analyses read those,
-//! never packet comments.
+//! ([`ServiceLog`], [`GatewayLog`], [`relay::RelayLog`], [`workload::RequestRecord`]); the
+//! analyses read those, never packet comments.
 
 pub mod fleet;
 pub mod gateway;
+pub mod relay;
 pub mod server;
 pub mod tie;
 pub mod tls;
@@ -38,8 +41,31 @@ pub struct Replica {
     pub host: usize,
     pub addr: SocketAddrV4,
     pub name: String,
-    /// The HTTP version its service on that port speaks (callers speak the same).
+    /// The HTTP version its service on that port speaks (callers speak the same); behind a
+    /// relay, the version of the service the relay passes through to.
     pub http: HttpVersion,
+    /// Set when that port is a relay that passes TLS through: what answers behind it.
+    pub through: Option<Passthrough>,
+}
+
+impl Replica {
+    /// The name a caller's requests (their `Host`) and its TLS (the server name, RFC 6066 §3)
+    /// ask for: the replica's own, or, behind a relay, that of what answers there.
+    pub fn authority(&self) -> &str {
+        self.through.as_ref().map_or(&self.name, |t| &t.name)
+    }
+}
+
+/// What answers behind a relay ([`relay`]): a caller's TLS session and its requests go end to
+/// end to these hosts' service, so the caller verifies *their* certificate, issued for `name`,
+/// and never the relay's (a relay has none).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Passthrough {
+    /// The hosts whose service answers: the relay's upstream replicas (through a chain of
+    /// relays, the last relay's).
+    pub hosts: Vec<usize>,
+    /// The name they answer to: their `[[host]]` name, which replicas share.
+    pub name: String,
 }
 
 /// The HTTP version a service speaks.
@@ -88,6 +114,17 @@ pub enum Handler {
     /// DNS over UDP on port 53 (not HTTP): a caching resolver that forwards to the lab's
     /// authority, or the authority for the lab's names (`[dns]`).
     Dns(DnsHandler),
+    /// Not HTTP either: a TCP relay that copies each connection to an upstream replica and
+    /// back, TLS passed through ([`relay`]).
+    Relay(RelaySpec),
+}
+
+/// Where a relay passes its connections to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RelaySpec {
+    /// The upstream's replicas (address and port), round-robin: each accepted connection gets
+    /// a fresh connection to the next one.
+    pub replicas: Vec<Replica>,
 }
 
 /// Which DNS server a [`Handler::Dns`] is.
@@ -98,9 +135,17 @@ pub enum DnsHandler {
 }
 
 impl ServiceSpec {
-    /// An HTTP service (every handler but DNS).
+    /// An HTTP service (every handler but DNS and relays).
     pub fn is_http(&self) -> bool {
-        !matches!(self.handler, Handler::Dns(_))
+        !matches!(self.handler, Handler::Dns(_) | Handler::Relay(_))
+    }
+
+    /// Where it relays to, if it is a relay.
+    pub fn relay(&self) -> Option<&RelaySpec> {
+        match &self.handler {
+            Handler::Relay(r) => Some(r),
+            _ => None,
+        }
     }
 
     /// The DNS server this service is, if it is one.

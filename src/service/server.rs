@@ -160,6 +160,7 @@ impl HttpService {
             }
             Handler::Gateway(g) => Runtime::Gateway(Box::new(Gateway::new(host, g, tcp, tls, rng)?)),
             Handler::Dns(_) => return Err("a DNS service is not an HTTP service".into()),
+            Handler::Relay(_) => return Err("a relay is not an HTTP service (it passes TCP through)".into()),
         };
         let mut socket = tcp_socket(&tcp);
         // A fresh socket in a set we own: listening cannot fail.

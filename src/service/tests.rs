@@ -77,7 +77,13 @@ fn world_with(
         0,
     );
     let replicas: Vec<Replica> = (2..n)
-        .map(|h| Replica { host: h, addr: SocketAddrV4::new(addr(h as u8), 80), name: format!("h{h}"), http })
+        .map(|h| Replica {
+            host: h,
+            addr: SocketAddrV4::new(addr(h as u8), 80),
+            name: format!("h{h}"),
+            http,
+            through: None,
+        })
         .collect();
     let time = ServiceTime::parse(time).unwrap();
     let mut services = Services::default();
@@ -108,7 +114,7 @@ fn world_with(
     };
     let spec = ServiceSpec { port: 80, handler: Handler::Gateway(gateway), concurrency: None, tls: None, http };
     services.list.push(HttpService::new(&mut net, 1, &spec, tcp, &tls, crate::rng::stream(seed, "gw")).unwrap());
-    let to = Replica { host: 1, addr: SocketAddrV4::new(addr(1), 80), name: "gateway".into(), http };
+    let to = Replica { host: 1, addr: SocketAddrV4::new(addr(1), 80), name: "gateway".into(), http, through: None };
     let spec = WorkloadSpec { to, requests, arrival, pool: 4 };
     let workload = Workload::new(0, spec, tcp, None, crate::rng::stream(seed, "workload"));
     (net, World { services, workload })
@@ -204,7 +210,7 @@ fn https_world(served: HttpVersion, calls: HttpVersion, pool: u32) -> (Network, 
     };
     let mut services = Services::default();
     services.list.push(HttpService::new(&mut net, 1, &spec, tcp, &tls, crate::rng::stream(seed, "svc")).unwrap());
-    let to = Replica { host: 1, addr: SocketAddrV4::new(addr(1), 443), name: "h1".into(), http: calls };
+    let to = Replica { host: 1, addr: SocketAddrV4::new(addr(1), 443), name: "h1".into(), http: calls, through: None };
     let spec = WorkloadSpec { to, requests: 3, arrival: Arrival::Closed { concurrency: 1 }, pool };
     let setup = tls.client(1, crate::proto::tls::TlsVersion::Tls13);
     assert!(setup.is_some() && tls.client(0, crate::proto::tls::TlsVersion::Tls13).is_none());

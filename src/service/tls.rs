@@ -9,6 +9,12 @@
 //! world's key log, and [`ServiceTls::key_log`] gathers every world's, so the scenario's
 //! capture decrypts every TLS leg.
 //!
+//! A relay that passes TLS through has no world of its own: its callers take their setup
+//! from the world of what answers behind it ([`ServiceTls::client_for`]), ask for that name,
+//! and verify that certificate, end to end. Replicas behind a relay all answer to their
+//! `[[host]]` name, so each one's certificate names it too ([`ServiceTls::with_names`]), and
+//! the caller trusts every replica's (it cannot know which one the relay picks).
+//!
 //! A fresh TLS 1.3 connection costs the caller one round trip for the handshake (RFC 8446
 //! §2: ClientHello, then the server's flight up to its Finished), after TCP's one: the
 //! request goes with the client's Finished. TLS 1.2 without False Start costs two (RFC 5246
@@ -16,8 +22,10 @@
 
 use std::sync::Arc;
 
+use rustls::pki_types::ServerName;
 use rustls::ServerConfig;
 
+use super::Replica;
 use crate::proto::http_client::TlsSetup;
 use crate::proto::tls::{LabTls, TlsClock, TlsVersion};
 
@@ -36,10 +44,21 @@ impl ServiceTls {
         hosts: impl IntoIterator<Item = (usize, &'a str)>,
         clock: &TlsClock,
     ) -> anyhow::Result<ServiceTls> {
+        Self::with_names(seed, hosts.into_iter().map(|(h, name)| (h, vec![name])), clock)
+    }
+
+    /// [`new`](Self::new), each host's certificate naming every name in its list (the first,
+    /// its host name, seeds its world and is what its own callers ask for).
+    pub fn with_names<'a>(
+        seed: u64,
+        hosts: impl IntoIterator<Item = (usize, Vec<&'a str>)>,
+        clock: &TlsClock,
+    ) -> anyhow::Result<ServiceTls> {
         let (mut worlds, mut servers) = (Vec::new(), Vec::new());
-        for (host, name) in hosts {
+        for (host, names) in hosts {
+            let Some(&name) = names.first() else { continue };
             let seed = crate::rng::derive(seed, &format!("tls:{name}"));
-            let world = LabTls::new(seed, name, clock.clone())?;
+            let world = LabTls::for_names(seed, &names, clock.clone())?;
             for version in [TlsVersion::Tls12, TlsVersion::Tls13] {
                 servers.push((host, version, world.server_only(version)?));
             }
@@ -64,8 +83,36 @@ impl ServiceTls {
         self.world(host).map(|w| TlsSetup::with_own_sessions(w, version))
     }
 
-    /// Every world's key log, in host order (SSLKEYLOGFILE format).
+    /// How a caller starts TLS `version` to `replica`: to its host, or, when it is a relay that
+    /// passes TLS through, to what answers behind it ([`super::Passthrough`]): the name those hosts
+    /// share, trusting each one's certificate. `None` when no host there serves TLS.
+    pub fn client_for(&self, replica: &Replica, version: TlsVersion) -> Option<TlsSetup> {
+        let Some(through) = &replica.through else { return self.client(replica.host, version) };
+        let first = self.world(*through.hosts.first()?)?;
+        let one = through.hosts.len() == 1;
+        if one && ServerName::try_from(through.name.as_str()).is_ok_and(|n| n == first.server_name()) {
+            // One host, asked for by its own name: the same setup as a direct caller's.
+            return Some(TlsSetup::with_own_sessions(first, version));
+        }
+        let others: Option<Vec<_>> =
+            through.hosts.iter().skip(1).map(|&h| self.world(h).map(|w| w.certificate().clone())).collect();
+        TlsSetup::for_name(first, version, &through.name, &others?).ok()
+    }
+
+    /// Every world's key log, in host order (SSLKEYLOGFILE format), each secret once: a caller
+    /// that reaches replicas behind a relay logs its secrets in the first replica's world,
+    /// and the replica that answered logs them in its own.
     pub fn key_log(&self) -> String {
-        self.worlds.iter().map(|(_, w)| w.key_log()).collect()
+        let mut seen = std::collections::HashSet::new();
+        let mut out = String::new();
+        for (_, w) in &self.worlds {
+            for line in w.key_log().lines() {
+                if seen.insert(line.to_string()) {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+        }
+        out
     }
 }

@@ -37,6 +37,8 @@ pub const MAX_CONNECTIONS: usize = 4096;
 /// without TLS).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnTimes {
+    /// The caller's own port: what names the connection at the other end (a relay's log).
+    pub port: u16,
     pub opened: Instant,
     pub connected: Option<Instant>,
     pub ready: Option<Instant>,
@@ -44,7 +46,7 @@ pub struct ConnTimes {
 
 impl ConnTimes {
     fn of(conn: &HttpConn) -> ConnTimes {
-        ConnTimes { opened: conn.opened(), connected: conn.connected_at(), ready: conn.ready_at() }
+        ConnTimes { port: conn.port(), opened: conn.opened(), connected: conn.connected_at(), ready: conn.ready_at() }
     }
 
     /// The part of the setup a call queued at `sent` waited for, in µs: none for a
@@ -117,8 +119,9 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// A pool from `caller` to replica `to` (named by its host name in requests, in the HTTP
-    /// version its service speaks), keeping `warm` connections.
+    /// A pool from `caller` to replica `to` (named in requests by its host name, or behind a
+    /// relay by the name of what answers there; in the HTTP version that service speaks),
+    /// keeping `warm` connections.
     pub fn new(caller: usize, to: &Replica, tcp: TcpConfig, tls: Option<TlsSetup>, warm: u32) -> Upstream {
         let tls = match to.http {
             // Ask for h2 by ALPN (RFC 9113 §3.2).
@@ -128,7 +131,7 @@ impl Upstream {
         Upstream {
             caller,
             to: to.addr,
-            host_name: to.name.clone(),
+            host_name: to.authority().to_string(),
             http: to.http,
             tcp,
             tls,

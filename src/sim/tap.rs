@@ -77,6 +77,10 @@ pub enum Expect {
     Data,
     /// The next reset (an aborted connection).
     Reset,
+    /// The next SYN that opens a connection.
+    Syn,
+    /// The next segment that carries a FIN (a side closing).
+    Fin,
     /// The next UDP datagram between the two endpoints.
     Datagram,
 }
@@ -144,6 +148,8 @@ impl Explanations {
         let due = match (what, &s.transport) {
             (Expect::Data, Transport::Tcp { payload_len, .. }) => *payload_len > 0,
             (Expect::Reset, Transport::Tcp { flags, .. }) => flags.rst,
+            (Expect::Syn, Transport::Tcp { flags, .. }) => flags.syn && !flags.ack,
+            (Expect::Fin, Transport::Tcp { flags, .. }) => flags.fin,
             (Expect::Datagram, Transport::Udp { .. }) => true,
             _ => false,
         };

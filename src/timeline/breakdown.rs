@@ -129,7 +129,7 @@ mod tests {
     }
 
     fn warm() -> ConnTimes {
-        ConnTimes { opened: t(0), connected: Some(t(0)), ready: Some(t(0)) }
+        ConnTimes { port: 0, opened: t(0), connected: Some(t(0)), ready: Some(t(0)) }
     }
 
     #[test]

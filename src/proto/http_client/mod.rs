@@ -85,6 +85,26 @@ impl TlsSetup {
         TlsSetup { config: Arc::new(config), name: tls.server_name(), alpn: None }
     }
 
+    /// A setup of its own (as [`with_own_sessions`](Self::with_own_sessions)) that asks for
+    /// `name` and trusts `tls`'s certificate and those in `also`: a caller that reaches one of
+    /// several servers answering to one name, not knowing which (the replicas behind a relay
+    /// that passes TLS through). It offers to resume its sessions, but never 0-RTT data: the
+    /// replicas keep their session caches apart, so a ticket one issued is refused by the
+    /// others (a full handshake follows, RFC 8446 §4.6.1), and an offer of early data that was
+    /// refused is a handshake Wireshark 4.0 cannot decrypt past.
+    pub fn for_name(
+        tls: &LabTls,
+        version: TlsVersion,
+        name: &str,
+        also: &[rustls::pki_types::CertificateDer<'static>],
+    ) -> Result<Self, String> {
+        let mut config = tls.client_trusting(version, also).map_err(|e| format!("{e:#}"))?;
+        config.resumption = rustls::client::Resumption::in_memory_sessions(OWN_SESSIONS);
+        config.enable_early_data = false;
+        let name = ServerName::try_from(name.to_string()).map_err(|e| format!("TLS server name {name:?}: {e}"))?;
+        Ok(TlsSetup { config: Arc::new(config), name, alpn: None })
+    }
+
     /// Offers only `protocol` in ALPN (RFC 7301), e.g. `h2` for HTTP/2 (RFC 9113 §3.2).
     pub fn with_alpn(mut self, protocol: &[u8]) -> Self {
         self.alpn = Some(protocol.to_vec());

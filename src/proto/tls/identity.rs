@@ -36,6 +36,14 @@ impl LabIdentity {
     /// fixed validity 1970-01-01 .. 2100-01-01, a 16-byte serial from the same stream, no
     /// CA bit. Ed25519 signatures are deterministic, so the bytes are too.
     pub fn new(seed: u64, server_name: &str) -> anyhow::Result<Self> {
+        Self::for_names(seed, &[server_name])
+    }
+
+    /// [`new`](Self::new) for a server that answers to several names: the subject CN is the
+    /// first, and every one is a SAN (RFC 5280 §4.2.1.6). With one name, the same bytes as
+    /// [`new`](Self::new).
+    pub fn for_names(seed: u64, names: &[&str]) -> anyhow::Result<Self> {
+        let server_name = *names.first().context("a certificate needs a name")?;
         let mut rng = crate::rng::stream(seed, IDENTITY_STREAM_LABEL);
         let mut key_seed = [0u8; 32];
         rng.fill_bytes(&mut key_seed);
@@ -50,8 +58,8 @@ impl LabIdentity {
         let key_pair =
             KeyPair::from_pkcs8_der_and_sign_algo(&key, &PKCS_ED25519).context("loading the lab Ed25519 key")?;
 
-        let mut params = CertificateParams::new(vec![server_name.to_string()])
-            .with_context(|| format!("invalid lab server name {server_name:?}"))?;
+        let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .with_context(|| format!("invalid lab server name in {names:?}"))?;
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, server_name);
         params.distinguished_name = dn;

@@ -121,13 +121,21 @@ impl LabTls {
     /// `server_name` (a DNS name or IP address) derived from the seed, a key-log collector
     /// and the clock. Both ends of the lab use the same `LabTls`.
     pub fn new(seed: u64, server_name: &str, clock: TlsClock) -> anyhow::Result<Self> {
+        Self::for_names(seed, &[server_name], clock)
+    }
+
+    /// [`new`](Self::new) for a server that answers to several names (its certificate names
+    /// them all, [`LabIdentity::for_names`]); clients ask for the first.
+    pub fn for_names(seed: u64, names: &[&str], clock: TlsClock) -> anyhow::Result<Self> {
+        let server_name = *names.first().context("a TLS world needs a server name")?;
         let provider = Arc::new(provider::lab_provider(seed));
-        let identity = LabIdentity::new(seed, server_name)?;
+        let identity = LabIdentity::for_names(seed, names)?;
         let key_log = Arc::new(KeyLogCollector::new());
         let server_name = ServerName::try_from(server_name.to_string())
             .with_context(|| format!("invalid TLS server name {server_name:?}"))?;
         let alpn = vec![b"http/1.1".to_vec()];
-        let client = |version| build_client(&provider, &clock, &identity, &key_log, version, &alpn).map(Arc::new);
+        let roots = [identity.cert.clone()];
+        let client = |version| build_client(&provider, &clock, &roots, &key_log, version, &alpn).map(Arc::new);
         let client12 = client(TlsVersion::Tls12)?;
         let client13 = client(TlsVersion::Tls13)?;
         let both = [&rustls::version::TLS13, &rustls::version::TLS12];
@@ -164,6 +172,20 @@ impl LabTls {
             TlsVersion::Tls12 => self.client12.clone(),
             TlsVersion::Tls13 => self.client13.clone(),
         }
+    }
+
+    /// A client config for `version` like [`client`](Self::client), but a new one (its own
+    /// session cache) that trusts the certificates in `also` as well as this world's: a caller
+    /// that may reach any of several servers answering to one name (the replicas behind a
+    /// relay that passes TLS through). It logs its secrets to this world's key log.
+    pub fn client_trusting(
+        &self,
+        version: TlsVersion,
+        also: &[CertificateDer<'static>],
+    ) -> anyhow::Result<ClientConfig> {
+        let roots: Vec<CertificateDer<'static>> = std::iter::once(&self.identity.cert).chain(also).cloned().collect();
+        let alpn = self.client(version).alpn_protocols.clone();
+        build_client(&self.provider, &self.clock, &roots, &self.key_log, version, &alpn)
     }
 
     /// The server config (always the same `Arc`): TLS 1.3 and 1.2, stateful session cache
@@ -212,13 +234,15 @@ impl LabTls {
 fn build_client(
     provider: &Arc<CryptoProvider>,
     clock: &TlsClock,
-    identity: &LabIdentity,
+    trusted: &[CertificateDer<'static>],
     key_log: &Arc<KeyLogCollector>,
     version: TlsVersion,
     alpn: &[Vec<u8>],
 ) -> anyhow::Result<ClientConfig> {
     let mut roots = RootCertStore::empty();
-    roots.add(identity.cert.clone()).context("trusting the lab certificate")?;
+    for cert in trusted {
+        roots.add(cert.clone()).context("trusting the lab certificate")?;
+    }
     let mut config = ClientConfig::builder_with_details(provider.clone(), Arc::new(clock.clone()))
         .with_protocol_versions(&[version.rustls()])
         .context("client protocol versions")?

@@ -38,6 +38,18 @@ impl Analyser for LatencyBudget {
                 gateway: s.gateway().map(|g| (g.spec(), &g.log)),
             })
             .collect();
+        let relays: Vec<budget::RelaySite<'_>> = run
+            .servers
+            .iter()
+            .filter_map(|s| s.relay())
+            .map(|r| budget::RelaySite {
+                host: r.host,
+                addr: hosts[r.host].addr,
+                port: r.port(),
+                replicas: r.replicas(),
+                log: &r.log,
+            })
+            .collect();
         let client = budget::Client {
             host: plan.client,
             name: &hosts[plan.client].name,
@@ -47,7 +59,7 @@ impl Analyser for LatencyBudget {
         };
         let rtt = |a: usize, b: usize| (plan.link(a, b).delay + plan.link(b, a).delay).as_secs_f64() * 1000.0;
         let name = |h: usize| hosts.get(h).map_or_else(|| format!("host {h}"), |h| h.name.clone());
-        let b = budget::measure(&client, &sites, &rtt, &name, limit);
+        let b = budget::measure(&client, &sites, &relays, &rtt, &name, limit);
         let m = &mut scenario.metrics;
         m.insert("budget_ms".into(), b.budget_ms);
         if let Some(total) = b.total_ms {

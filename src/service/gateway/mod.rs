@@ -104,7 +104,7 @@ impl Gateway {
         for r in &spec.replicas {
             let setup = match spec.tls {
                 Some(v) => Some(
-                    tls.client(r.host, v).ok_or_else(|| format!("{} serves no TLS for the gateway to call", r.name))?,
+                    tls.client_for(r, v).ok_or_else(|| format!("{} serves no TLS for the gateway to call", r.name))?,
                 ),
                 None => None,
             };

@@ -16,6 +16,10 @@
 //! handshake a call waited for is read off its connection's setup times
 //! ([`crate::service::ConnTimes`]): none
 //! for a pooled connection that was ready before the call, all of it for a fresh one.
+//!
+//! A relay ([`relay`]) sees no requests, only the turns of each connection: its time inside
+//! a request is its turns' within the caller's wait, and the same time is its own wait on
+//! its upstream.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -24,7 +28,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::service::workload::{RequestRecord, WorkloadSpec};
-use crate::service::{CallRecord, GatewayLog, GatewaySpec, RequestId, ServiceLog};
+use crate::service::{CallRecord, ConnTimes, GatewayLog, GatewaySpec, RequestId, ServiceLog};
+use crate::time::Instant;
+
+mod relay;
+
+pub use relay::RelaySite;
 
 /// One hop of a request's path (`hops` in the timeline JSON; names are a contract).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -89,29 +98,69 @@ struct Sum {
     handshake_us: u64,
 }
 
-/// Reads every answered request of `client` through the `sites` it reached. `rtt_ms(a, b)` is
-/// the round trip between hosts `a` and `b`; `names` gives a host's name.
+/// What the services and relays recorded, looked up by the walk along each request.
+struct Records<'r, 'a> {
+    sites: &'r [Site<'a>],
+    relays: &'r [RelaySite<'a>],
+    inside: HashMap<(usize, u16, Ipv4Addr, RequestId), u64>,
+    calls: HashMap<(usize, u16, u64), Vec<&'a CallRecord>>,
+}
+
+/// What a caller waited for, for one request or call.
+#[derive(Clone, Copy, Debug)]
+struct Wait {
+    /// When it queued the call, and when it had the whole answer.
+    sent: Instant,
+    done: Instant,
+    /// How long it waited, µs (`done - sent`; a relay's, its time inside).
+    us: u64,
+    /// How much of that went on its connection's handshakes, µs.
+    handshake_us: u64,
+    /// Its own port on the connection (what names the connection at a relay).
+    port: Option<u16>,
+    /// The span of the caller's handshakes that it waited for: a relay on the path spends
+    /// part of it passing the handshake on.
+    handshake: Option<(Instant, Instant)>,
+}
+
+impl Wait {
+    /// A call queued at `sent`, answered at `done`, over a connection set up as `conn` says.
+    fn of(sent: Instant, done: Instant, conn: Option<&ConnTimes>) -> Wait {
+        let handshake = conn.and_then(|c| Some((c.opened.max(sent), c.ready?))).filter(|(a, b)| b > a);
+        Wait {
+            sent,
+            done,
+            us: done.saturating_since(sent).as_micros() as u64,
+            handshake_us: conn.map_or(0, |c| c.waited_us(sent)),
+            port: conn.map(|c| c.port),
+            handshake,
+        }
+    }
+}
+
+/// Reads every answered request of `client` through the `sites` and `relays` it reached.
+/// `rtt_ms(a, b)` is the round trip between hosts `a` and `b`; `names` gives a host's name.
 pub fn measure(
     client: &Client<'_>,
     sites: &[Site<'_>],
+    relays: &[RelaySite<'_>],
     rtt_ms: &dyn Fn(usize, usize) -> f64,
     names: &dyn Fn(usize) -> String,
     budget: Duration,
 ) -> Budget {
-    let inside = inside_times(sites);
-    let calls = calls_by_request(sites);
+    let records = Records { sites, relays, inside: inside_times(sites), calls: calls_by_request(sites) };
     let mut sums: Vec<Sum> = Vec::new();
     let (mut total_us, mut answered) = (0u64, 0u64);
     for (i, r) in client.records.iter().enumerate() {
         let (Some(done), true) = (r.done, r.ok()) else { continue };
-        let waited = done.saturating_since(r.due).as_micros() as u64;
-        total_us += waited;
+        let wait = Wait::of(r.due, done, r.conn.as_ref());
+        total_us += wait.us;
         answered += 1;
         let mut this: Vec<Sum> = Vec::new();
         let to = (client.spec.to.host, client.spec.to.addr.port());
         let leg = Leg { from: client.host, from_addr: client.addr, to, fresh: client.spec.pool == 0 };
         let id = RequestId { req: i as u64, call: None };
-        walk(&leg, id, waited, r.conn.map_or(0, |c| c.waited_us(r.due)), &inside, &calls, sites, &mut this);
+        walk(&leg, id, &wait, &records, &mut this);
         for s in this {
             match sums.iter_mut().find(|o| o.from == s.from && o.to == s.to) {
                 Some(o) => {
@@ -164,38 +213,37 @@ struct Leg {
     fresh: bool,
 }
 
-/// Adds to `out` the hop of `leg` for request `id` (the caller waited `waited` µs, of which
-/// `handshake` µs for its connection), then the hops of the calls the callee made for it.
-#[allow(clippy::too_many_arguments)]
-fn walk(
-    leg: &Leg,
-    id: RequestId,
-    waited: u64,
-    handshake: u64,
-    inside: &HashMap<(usize, u16, Ipv4Addr, RequestId), u64>,
-    calls: &HashMap<(usize, u16, u64), Vec<&CallRecord>>,
-    sites: &[Site<'_>],
-    out: &mut Vec<Sum>,
-) {
-    let Some(site) = sites.iter().find(|s| (s.host, s.port) == leg.to) else { return };
-    let Some(&inside_us) = inside.get(&(site.host, site.port, leg.from_addr, id)) else { return };
-    let us = waited as i64 - inside_us as i64;
-    match out.iter_mut().find(|o| o.from == leg.from && o.to == site.host) {
+/// Adds `us` (of which `handshake_us` on handshakes) to the hop `from` -> `to` in `out`.
+fn add(out: &mut Vec<Sum>, (from, to, fresh): (usize, usize, bool), us: i64, handshake_us: u64) {
+    match out.iter_mut().find(|o| o.from == from && o.to == to) {
         Some(o) => {
             o.us += us;
-            o.handshake_us += handshake;
+            o.handshake_us += handshake_us;
         }
-        None => {
-            out.push(Sum { from: leg.from, to: site.host, fresh: leg.fresh, requests: 1, us, handshake_us: handshake })
-        }
+        None => out.push(Sum { from, to, fresh, requests: 1, us, handshake_us }),
     }
+}
+
+/// Adds to `out` the hop of `leg` for request `id` (the caller waited as `wait` says), then
+/// the hops of the calls the callee made for it; through a relay, the relay's hop to its
+/// upstream and on.
+fn walk(leg: &Leg, id: RequestId, wait: &Wait, records: &Records<'_, '_>, out: &mut Vec<Sum>) {
+    if let Some(r) = records.relays.iter().find(|r| (r.host, r.port) == leg.to) {
+        let Some(through) = relay::through(r, leg.from_addr, wait) else { return };
+        add(out, (leg.from, r.host, leg.fresh), through.caller_us, through.caller_handshake_us);
+        let next = Leg { from: r.host, from_addr: r.addr, to: through.upstream, fresh: leg.fresh };
+        walk(&next, id, &through.relay_wait, records, out);
+        return;
+    }
+    let Some(site) = records.sites.iter().find(|s| (s.host, s.port) == leg.to) else { return };
+    let Some(&inside_us) = records.inside.get(&(site.host, site.port, leg.from_addr, id)) else { return };
+    add(out, (leg.from, site.host, leg.fresh), wait.us as i64 - inside_us as i64, wait.handshake_us);
     let Some((spec, _)) = site.gateway else { return };
-    for c in calls.get(&(site.host, site.port, id.req)).into_iter().flatten() {
+    for c in records.calls.get(&(site.host, site.port, id.req)).into_iter().flatten() {
         let Some(r) = spec.replicas.get(c.replica) else { continue };
         let next = Leg { from: site.host, from_addr: site.addr, to: (r.host, r.addr.port()), fresh: spec.pool == 0 };
         let call = RequestId { req: id.req, call: Some((c.call, c.attempt)) };
-        let waited = c.done.saturating_since(c.sent).as_micros() as u64;
-        walk(&next, call, waited, c.conn.waited_us(c.sent), inside, calls, sites, out);
+        walk(&next, call, &Wait::of(c.sent, c.done, Some(&c.conn)), records, out);
     }
 }
 
