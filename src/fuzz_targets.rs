@@ -292,11 +292,13 @@ fn fuzz_key_log() -> String {
 /// content type `first >> 1`, so the decrypting path reads fuzzer-chosen plaintext: sealed
 /// alerts and handshake records must open (be named as such), sealed application data is
 /// named so; no record gets more names than it has bytes.
-/// The hello parsers ([`tls::client_hello_random`], [`tls::server_hello_suite`]) and
+/// The hello parsers ([`tls::client_hello_random`], [`tls::server_hello_suite`],
+/// [`tls::client_hello_server_name`]) and
 /// [`tls::KeyLog::parse`] take the raw input too.
 pub fn tls_records(data: &[u8]) {
     let _ = tls::client_hello_random(data);
     let _ = tls::server_hello_suite(data);
+    let _ = tls::client_hello_server_name(data);
     let _ = tls::KeyLog::parse(&String::from_utf8_lossy(data));
     let Some((&head, rest)) = data.split_first() else { return };
     let from_client = head & 1 != 0;

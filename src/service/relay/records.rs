@@ -8,7 +8,7 @@
 //! It only names what it saw, for the captures' comments: the relay copies every byte
 //! whatever this makes of it, and a stream that is not TLS is simply said to be so.
 
-use crate::wire::tls::RecordReader;
+use crate::wire::tls::{client_hello_server_name as server_name, RecordReader};
 
 /// The largest record body a header may announce: TLS 1.2's ciphertext limit, 2^14 + 2048
 /// (RFC 5246 §6.2.3; TLS 1.3 allows less, RFC 8446 §5.2).
@@ -131,42 +131,6 @@ fn type_name(t: u8) -> &'static str {
         23 => "application_data",
         _ => "unknown",
     }
-}
-
-fn u16_at(b: &[u8], at: usize) -> Option<usize> {
-    Some(usize::from(u16::from_be_bytes([*b.get(at)?, *b.get(at.checked_add(1)?)?])))
-}
-
-/// The host name in the server_name extension of the ClientHello in `record` (a whole
-/// handshake record, header included; RFC 8446 §4.1.2, RFC 6066 §3).
-fn server_name(record: &[u8]) -> Option<String> {
-    let hello = record.get(5..)?;
-    if *hello.first()? != 1 {
-        return None;
-    }
-    // Handshake header (4), legacy_version (2), random (32).
-    let mut at: usize = 4 + 2 + 32;
-    at = at.checked_add(1 + usize::from(*hello.get(at)?))?; // legacy_session_id
-    at = at.checked_add(2 + u16_at(hello, at)?)?; // cipher_suites
-    at = at.checked_add(1 + usize::from(*hello.get(at)?))?; // legacy_compression_methods
-    let end = at.checked_add(2 + u16_at(hello, at)?)?.min(hello.len());
-    at += 2;
-    while at.checked_add(4)? <= end {
-        let (kind, len) = (u16_at(hello, at)?, u16_at(hello, at + 2)?);
-        at += 4;
-        if kind == 0 {
-            // server_name_list: its length, then (name_type 0 = host_name, length, name).
-            let ext = hello.get(at..at.checked_add(len)?)?;
-            if *ext.get(2)? != 0 {
-                return None;
-            }
-            let name = ext.get(5..5 + u16_at(ext, 3)?)?;
-            let name = std::str::from_utf8(name).ok()?;
-            return name.bytes().all(|c| c.is_ascii_graphic()).then(|| name.to_string());
-        }
-        at = at.checked_add(len)?;
-    }
-    None
 }
 
 #[cfg(test)]
