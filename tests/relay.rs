@@ -96,6 +96,19 @@ fn a_chain_of_relays_and_a_gateway_calling_replicas_through_one() {
     let want = ["client -> front", "front -> middle", "middle -> gw", "gw -> lb"];
     assert_eq!(hops[..4], want, "{hops:?}");
     assert_eq!(hops[4..], ["lb -> backend-1", "lb -> backend-2", "lb -> backend-3"], "round-robin");
+    // Each replica took two of the six requests; weighted so, the hops and the services' own
+    // time (the backends' fixed 1 ms) add up to the mean latency.
+    let (total, services) = (s["metrics"]["total_ms"].as_f64().unwrap(), s["metrics"]["services_ms"].as_f64().unwrap());
+    let weighted: f64 = s["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["ms"].as_f64().unwrap() * h["requests"].as_f64().unwrap() / 6.0)
+        .sum();
+    assert!((weighted + services - total).abs() < 0.01, "hops {weighted} + services {services} vs total {total}");
+    assert!((services - 1.0).abs() < 0.01, "the backends' 1 ms is the services' time: {services}");
+    let took: Vec<f64> = s["hops"].as_array().unwrap().iter().map(|h| h["requests"].as_f64().unwrap()).collect();
+    assert_eq!(took, [6.0, 6.0, 6.0, 6.0, 2.0, 2.0, 2.0]);
     let Some(tshark) = tshark() else { return };
     for (host, name) in [("front", "gw"), ("middle", "gw"), ("lb", "backend")] {
         let f = out.join(format!("relay-chain-chain@{host}.pcapng"));

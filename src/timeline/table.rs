@@ -339,6 +339,22 @@ pub fn hops(s: &Scenario) -> String {
             h.handshake_rtts.map_or("-".to_string(), |r| format!("{r:.2}"))
         );
     }
+    // Replicas share the requests: a hop's time is for the requests that took it, and the
+    // total counts it for those only.
+    let answered = m("requests").unwrap_or(0.0) - m("failed_requests").unwrap_or(0.0);
+    let partial: Vec<String> = s
+        .hops
+        .iter()
+        .filter(|h| h.requests > 0 && (h.requests as f64) < answered)
+        .map(|h| format!("{} -> {} {} of {answered}", h.from, h.to, h.requests))
+        .collect();
+    if !partial.is_empty() {
+        let _ = writeln!(
+            out,
+            "   not every request took every hop ({}): each hop's time is for the requests that took it",
+            partial.join(", ")
+        );
+    }
     if let Some(v) = m("services_ms").filter(|v| v.abs() >= 0.0005) {
         let _ = writeln!(
             out,

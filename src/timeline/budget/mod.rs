@@ -11,8 +11,11 @@
 //! - the hop cost the difference: the round trips on the path (request and answer, and on a
 //!   fresh connection the TCP and TLS handshakes before them).
 //!
-//! A hop's time is its mean over the requests (per request, the sum when it carried several
-//! calls), so the hops and the services' own time add up to the mean request latency. The
+//! A hop's time is its mean over the requests that crossed it (per request, the sum when it
+//! carried several calls): what the hop costs a request that takes it. Not every request
+//! takes every hop (replicas share the requests), so each hop also says how many did, and
+//! the hops weighted by the share of requests that crossed them, plus the services' own
+//! time, add up to the mean request latency. The
 //! handshake a call waited for is read off its connection's setup times
 //! ([`crate::service::ConnTimes`]): none
 //! for a pooled connection that was ready before the call, all of it for a fresh one.
@@ -52,6 +55,9 @@ pub struct Hop {
     /// Round trips of the path spent in the TCP and TLS handshakes the request waited for
     /// (none on a warm pooled connection); `None` when the path has no RTT to count in.
     pub handshake_rtts: Option<f64>,
+    /// How many of the answered requests crossed it (each of three replicas: about a third).
+    #[serde(default)]
+    pub requests: u64,
 }
 
 /// A service's records, and where it is.
@@ -188,11 +194,14 @@ pub fn measure(
                 share_of_budget: if budget_ms > 0.0 { round(ms / budget_ms, 1e6) } else { 0.0 },
                 connection: if s.fresh { "fresh" } else { "pooled" }.to_string(),
                 handshake_rtts: (rtt > 0.0).then(|| round(handshake_ms / rtt, 1e3)),
+                requests: s.requests,
             }
         })
         .collect();
     let total_ms = (answered > 0).then(|| round(total_us as f64 / answered as f64 / 1000.0, 1e3));
-    let services_ms = total_ms.map(|t| round(t - hops.iter().map(|h| h.ms).sum::<f64>(), 1e3));
+    // Each hop's share of the mean latency: its time, for the requests that crossed it.
+    let in_hops: f64 = sums.iter().map(|s| s.us as f64).sum::<f64>() / answered.max(1) as f64 / 1000.0;
+    let services_ms = total_ms.map(|t| round(t - in_hops, 1e3));
     let fresh_over_pooled = sums
         .iter()
         .zip(&hops)
