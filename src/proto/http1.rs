@@ -92,6 +92,12 @@ pub fn response_head_status(status: u16, len: u64) -> Vec<u8> {
     .into_bytes()
 }
 
+/// The answer to a request that cannot be parsed (RFC 9112 §3: 400 Bad Request), after which
+/// the server closes the connection (RFC 9112 §9.6: `Connection: close`).
+pub fn bad_request() -> Vec<u8> {
+    b"HTTP/1.1 400 Bad Request\r\nServer: wirelab\r\nConnection: close\r\nContent-Length: 0\r\n\r\n".to_vec()
+}
+
 /// The body's repeating pattern.
 const PATTERN: &[u8] = b"wirelab response body; ";
 

@@ -297,6 +297,10 @@ pub struct ServiceLog {
     /// Tied copies this service started (request, call): a call started at two services ran
     /// twice.
     pub tied_started: Vec<(u64, u32)>,
+    /// Connections closed because what arrived on them could not be parsed as HTTP (answered
+    /// 400 Bad Request, or GOAWAY on HTTP/2), with the first parser error.
+    pub bad_connections: u64,
+    pub first_bad: Option<String>,
 }
 
 /// One request a gateway answered.

@@ -32,7 +32,7 @@ use std::sync::Arc;
 
 use rand_chacha::ChaCha8Rng;
 use rustls::{ServerConfig, ServerConnection};
-use smoltcp::iface::SocketHandle;
+use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::socket::udp;
 use smoltcp::wire::{IpAddress, IpEndpoint};
@@ -254,8 +254,11 @@ impl HttpService {
                 Some(h2) => {
                     h2.receive(&std::mem::take(&mut c.stream.inbox));
                     h2.poll();
-                    if let Some(e) = h2.error() {
-                        return Err(format!("service got a bad HTTP/2 connection: {e}"));
+                    if let Some(e) = h2.error().map(|e| e.to_string()) {
+                        // The h2 crate has queued its GOAWAY (RFC 9113 §5.4.1): send it, close.
+                        let goaway = h2.take_bytes();
+                        Self::refuse(&mut self.log, c, sockets, &goaway, format!("HTTP/2: {e}"));
+                        continue;
                     }
                     for r in h2.take_requests() {
                         let key = self.next_id;
@@ -270,8 +273,13 @@ impl HttpService {
                     c.stream.pump(sockets);
                 }
                 None if !c.busy => {
-                    let parsed = http1::parse_request(&c.stream.inbox)
-                        .map_err(|e| format!("service got a bad HTTP request: {e}"))?;
+                    let parsed = match http1::parse_request(&c.stream.inbox) {
+                        Ok(parsed) => parsed,
+                        Err(e) => {
+                            Self::refuse(&mut self.log, c, sockets, &http1::bad_request(), e.to_string());
+                            continue;
+                        }
+                    };
                     if let Some(req) = parsed {
                         c.stream.inbox.drain(..req.head_len);
                         let job = Job::Queued { arrived: now };
@@ -490,6 +498,21 @@ impl HttpService {
             let id = RequestId::parse(&r.path);
             self.log.served.push(Served { from: c.peer, id, arrived, started, answered: now });
         }
+    }
+
+    /// A connection whose bytes are not HTTP: `answer` (400, or HTTP/2's GOAWAY), then close;
+    /// counted with the parser's `error`, as a real server would log it, and the run goes on.
+    fn refuse(log: &mut ServiceLog, c: &mut Conn, sockets: &mut SocketSet<'static>, answer: &[u8], error: String) {
+        log.bad_connections += 1;
+        log.first_bad.get_or_insert(error);
+        c.stream.inbox.clear();
+        c.stream.write(answer);
+        if let Some(tls) = &mut c.stream.tls {
+            tls.send_close_notify();
+        }
+        c.stream.pump(sockets);
+        sockets.get_mut::<tcp::Socket>(c.stream.handle).close();
+        c.closing = true;
     }
 
     /// Closes what the caller closed; removes closed connections.

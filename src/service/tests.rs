@@ -395,3 +395,57 @@ fn http2_over_tls_is_chosen_by_alpn() {
     assert_eq!(w.workload.records.len(), 3);
     assert!(w.services.list[0].log.served.is_empty());
 }
+
+/// Bytes that are not HTTP get what a real server gives them, 400 Bad Request and a closed
+/// connection, counted in the log; the service goes on serving, and nothing stops the run.
+#[test]
+fn a_request_that_is_not_http_is_answered_400_and_the_service_goes_on() {
+    use crate::proto::stream::{tcp_socket, Stream};
+    use smoltcp::socket::tcp;
+    let tcp_config = TcpConfig::default();
+    let hosts = (0..2).map(|i| Host::new(&format!("h{i}"), addr(i), tcp_config.mtu(), 1, Instant::ZERO)).collect();
+    let mut net = Network::new(
+        hosts,
+        |f, t| (LinkConfig::default(), Vec::new(), crate::rng::stream(1, &format!("link {f} {t}"))),
+        0,
+    );
+    let spec =
+        ServiceSpec { port: 80, handler: Handler::Bytes, concurrency: None, tls: None, http: HttpVersion::Http1 };
+    let tls = tls::ServiceTls::default();
+    let mut service = HttpService::new(&mut net, 1, &spec, tcp_config, &tls, crate::rng::stream(1, "svc")).unwrap();
+    let mut now = Instant::ZERO;
+    let mut ask = |net: &mut Network, service: &mut HttpService, port: u16, bytes: &[u8]| -> (String, bool) {
+        let mut socket = tcp_socket(&tcp_config);
+        let to = (smoltcp::wire::IpAddress::Ipv4(addr(1)), 80);
+        socket.connect(net.hosts[0].iface.context(), to, port).unwrap();
+        let mut stream = Stream::new(net.hosts[0].sockets.add(socket), &tcp_config);
+        stream.write(bytes);
+        for _ in 0..200 {
+            struct Only<'a>(&'a mut HttpService);
+            impl Application for Only<'_> {
+                fn poll(&mut self, now: Instant, net: &mut Network) {
+                    self.0.poll(now, net).expect("a bad request does not stop the service");
+                }
+                fn next_timer(&self, _: Instant) -> Option<Instant> {
+                    self.0.next_timer()
+                }
+                fn finished(&self) -> bool {
+                    false
+                }
+            }
+            crate::sim::app::settle(net, &mut Only(service), now);
+            stream.pump(&mut net.hosts[0].sockets);
+            now = Instant::from_micros(now.micros() + 1000);
+        }
+        let closed = !net.hosts[0].sockets.get::<tcp::Socket>(stream.handle).may_recv();
+        (String::from_utf8_lossy(&stream.inbox).into_owned(), closed)
+    };
+    let (answer, closed) = ask(&mut net, &mut service, 50_000, b"NOT HTTP AT ALL\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{answer}");
+    assert!(closed, "the service closed the connection after its 400");
+    assert_eq!(service.log.bad_connections, 1);
+    assert!(service.log.first_bad.is_some());
+    let (answer, _) = ask(&mut net, &mut service, 50_001, &crate::proto::http1::request("h1", 10));
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "the next caller is served: {answer}");
+    assert_eq!(service.log.bad_connections, 1);
+}

@@ -221,6 +221,19 @@ pub fn analyse(run: &mut Run<'_>) -> timeline::Scenario {
     for analyser in analysers(plan) {
         analyser.analyse(run, &mut scenario);
     }
+    // A service that closed connections it could not parse did what a real server does; the
+    // run went on, and the output says so.
+    for s in run.servers.iter().filter_map(|s| s.service()) {
+        if s.log.bad_connections > 0 {
+            scenario.warnings.push(format!(
+                "{} port {}: closed {} connection(s) whose bytes were not HTTP (first: {})",
+                plan.hosts[s.host].name,
+                s.port(),
+                s.log.bad_connections,
+                s.log.first_bad.as_deref().unwrap_or("?")
+            ));
+        }
+    }
     scenario
 }
 
