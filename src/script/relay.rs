@@ -141,6 +141,15 @@ pub(super) fn check(hosts: &[HostPlan], host: usize, spec: &ServiceSpec, at: &st
             )));
         }
     }
+    if let Some((s, through)) = end_of(hosts, host, spec.port) {
+        if s.http == HttpVersion::Http3 {
+            // A relay copies TCP connections; HTTP/3 is QUIC on UDP (RFC 9114 §3).
+            let name = through.map_or_else(String::new, |t| t.name);
+            return Err(InputError::new(format!(
+                "{at}.upstream: `{name}` serves HTTP/3 (QUIC, on UDP), but a relay passes TCP connections only (allowed behind a relay: a service with http = \"1.1\" or \"2\")"
+            )));
+        }
+    }
     if end_of(hosts, host, spec.port).is_none() {
         // Walk the chain again, to say where it goes.
         let mut hops = vec![format!("{}:{}", hosts[host].name, spec.port)];

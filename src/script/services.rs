@@ -41,7 +41,7 @@ pub const POLICIES: &[&str] = &["sequential", "parallel", "hedged", "tied"];
 /// `tls` and `upstream_tls`: a TLS version, or plain HTTP.
 pub const TLS_CHOICES: &[&str] = &["1.2", "1.3", "none"];
 /// `http`: the HTTP version a service speaks.
-pub const HTTP_CHOICES: &[&str] = &["1.1", "2"];
+pub const HTTP_CHOICES: &[&str] = &["1.1", "2", "3"];
 /// The port HTTPS is on by default (a service there serves TLS 1.3 unless `tls` says otherwise).
 pub const HTTPS_PORT: u16 = 443;
 /// Calls a gateway makes per request.
@@ -60,7 +60,7 @@ pub const FIELDS: [(Field, Option<&str>); 24] = [
         Field::new(
             "http",
             Kind::Choice(HTTP_CHOICES),
-            "HTTP version: 1.1 (one request at a time per connection, the default) or 2 (every request a stream on one connection; callers speak it too)",
+            "HTTP version: 1.1 (one request at a time per connection, the default), 2 (every request a stream on one connection; callers speak it too) or 3 (HTTP/3 over QUIC on UDP; needs tls = \"1.3\")",
         ),
         None,
     ),
@@ -301,8 +301,17 @@ fn service(table: &toml::Table, at: &str, hosts: &[HostPlan], params: &Params) -
     };
     let http = match get("http")?.map(|v| v.choice(HTTP_CHOICES)).transpose()?.as_deref() {
         Some("2") => HttpVersion::Http2,
+        Some("3") => HttpVersion::Http3,
         _ => HttpVersion::Http1,
     };
+    if http == HttpVersion::Http3 && tls != Some(TlsVersion::Tls13) {
+        // RFC 9001 §4: QUIC's handshake is TLS 1.3's, carried in QUIC's own packets; there
+        // is no QUIC with TLS 1.2 or without TLS.
+        return Err(InputError::new(format!(
+            "{at}.tls: {}, but http = \"3\" runs over QUIC, which carries TLS 1.3 only (RFC 9001 §4) (allowed with http = \"3\": 1.3)",
+            tls_name(tls)
+        )));
+    }
     Ok(ServiceSpec { port, handler, concurrency, tls, http })
 }
 

@@ -50,6 +50,13 @@ pub(super) fn check_upstreams(
                 tls_name(s.tls)
             )));
         }
+        if s.http == HttpVersion::Http3 {
+            // Not built yet: a gateway's pool speaks HTTP/1.1 and HTTP/2 (TCP) only.
+            return Err(InputError::new(format!(
+                "{at}.upstream: `{}` serves HTTP/3 on port {port}, but a gateway calls over TCP only (allowed upstreams: services with http = \"1.1\" or \"2\")",
+                r.name
+            )));
+        }
         versions.push((s.http, through));
     }
     Ok(versions)

@@ -76,14 +76,19 @@ pub enum HttpVersion {
     Http1,
     /// HTTP/2 (RFC 9113): many requests at once on a connection, each a stream.
     Http2,
+    /// HTTP/3 (RFC 9114) over QUIC (RFC 9000) on UDP: many requests at once on a connection,
+    /// each a stream, and a lost packet stalls only the streams it carried. QUIC carries TLS
+    /// 1.3 only (RFC 9001 §4), so an HTTP/3 service always has `tls = "1.3"`.
+    Http3,
 }
 
 impl HttpVersion {
-    /// As the lab file writes it: `1.1` or `2`.
+    /// As the lab file writes it: `1.1`, `2` or `3`.
     pub fn name(self) -> &'static str {
         match self {
             HttpVersion::Http1 => "1.1",
             HttpVersion::Http2 => "2",
+            HttpVersion::Http3 => "3",
         }
     }
 }
@@ -98,7 +103,8 @@ pub struct ServiceSpec {
     /// Serves HTTPS with this TLS version only (RFC 8446 for 1.3, RFC 5246 for 1.2), with the
     /// host's own lab certificate; `None`: plain HTTP.
     pub tls: Option<TlsVersion>,
-    /// HTTP/1.1 or HTTP/2 (over TLS chosen by ALPN, in plain text by prior knowledge).
+    /// HTTP/1.1 or HTTP/2 (over TLS chosen by ALPN, in plain text by prior knowledge) on TCP,
+    /// or HTTP/3 over QUIC on UDP (ALPN `h3`, RFC 9114 §3.1).
     pub http: HttpVersion,
 }
 

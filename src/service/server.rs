@@ -143,6 +143,7 @@ impl HttpService {
                     tls.server(host, v).ok_or_else(|| format!("no TLS world for the service on port {}", spec.port))?;
                 Some(match spec.http {
                     HttpVersion::Http1 => config,
+                    HttpVersion::Http3 => return Err("HTTP/3 services are not built yet".into()),
                     HttpVersion::Http2 => {
                         // Offer exactly h2 by ALPN (RFC 9113 §3.2, RFC 7301).
                         let mut c = (*config).clone();

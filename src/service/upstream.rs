@@ -126,7 +126,7 @@ impl Upstream {
         let tls = match to.http {
             // Ask for h2 by ALPN (RFC 9113 §3.2).
             HttpVersion::Http2 => tls.map(|t| t.with_alpn(b"h2")),
-            HttpVersion::Http1 => tls,
+            HttpVersion::Http1 | HttpVersion::Http3 => tls,
         };
         Upstream {
             caller,
