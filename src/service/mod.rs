@@ -17,6 +17,8 @@
 
 pub mod fleet;
 pub mod gateway;
+pub mod h3;
+pub mod h3_pool;
 pub mod relay;
 pub mod server;
 pub mod tie;

@@ -31,6 +31,7 @@ use std::net::SocketAddrV4;
 use std::sync::Arc;
 
 use rand_chacha::ChaCha8Rng;
+use rand_core::RngCore;
 use rustls::{ServerConfig, ServerConnection};
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
@@ -38,12 +39,14 @@ use smoltcp::socket::udp;
 use smoltcp::wire::{IpAddress, IpEndpoint};
 
 use super::gateway::Gateway;
+use super::h3::H3Listener;
 use super::tls::ServiceTls;
 use super::{Handler, HttpVersion, RequestId, Served, ServiceLog, ServiceSpec};
 use crate::dist::ServiceTime;
 use crate::proto::cwnd::TcpConfig;
 use crate::proto::h2::H2Server;
 use crate::proto::http1;
+use crate::proto::quic::Withdrawn;
 use crate::proto::stream::{tcp_socket, Stream};
 use crate::sim::network::{Expect, Network};
 use crate::time::Instant;
@@ -81,13 +84,17 @@ struct Conn {
     closing: bool,
 }
 
-/// One request in the service: on connection `conn`, HTTP/2 stream `stream` (0 for HTTP/1.1).
+/// One request in the service: on connection `conn`, HTTP/2 or HTTP/3 stream `stream` (0 for
+/// HTTP/1.1). An HTTP/3 request's `conn` is its QUIC connection's handle (such a service has
+/// no TCP connections).
 struct Request {
     /// Names it to the gateway: the connection's id for HTTP/1.1 (one request at a time),
-    /// a fresh id for each HTTP/2 stream.
+    /// a fresh id for each HTTP/2 or HTTP/3 stream.
     key: u64,
     conn: u64,
-    stream: u32,
+    stream: u64,
+    /// The caller's address.
+    peer: Ipv4Addr,
     path: String,
     job: Job,
 }
@@ -108,8 +115,11 @@ pub struct HttpService {
     tls: Option<Arc<ServerConfig>>,
     tcp: TcpConfig,
     listener: SocketHandle,
-    /// UDP on the service's port, for tied copies' cancellations.
+    /// UDP on the service's port, for tied copies' cancellations (an HTTP/3 service's is
+    /// unbound: QUIC has the port, and no gateway calls HTTP/3 with ties).
     ties: SocketHandle,
+    /// The QUIC listener of an HTTP/3 service (whose TCP listener never listens).
+    h3: Option<H3Listener>,
     /// Cancellations that came before their copy (request, call, when): the copy is dropped
     /// as it arrives. Kept for [`TIE_MEMORY`].
     early_cancels: VecDeque<(u64, u32, Instant)>,
@@ -142,8 +152,8 @@ impl HttpService {
                 let config =
                     tls.server(host, v).ok_or_else(|| format!("no TLS world for the service on port {}", spec.port))?;
                 Some(match spec.http {
-                    HttpVersion::Http1 => config,
-                    HttpVersion::Http3 => return Err("HTTP/3 services are not built yet".into()),
+                    // QUIC's TLS is the listener's own (below).
+                    HttpVersion::Http1 | HttpVersion::Http3 => config,
                     HttpVersion::Http2 => {
                         // Offer exactly h2 by ALPN (RFC 9113 §3.2, RFC 7301).
                         let mut c = (*config).clone();
@@ -154,6 +164,8 @@ impl HttpService {
             }
             None => None,
         };
+        // The QUIC layer's own seed, drawn without moving `rng` (the service times' stream).
+        let quic_seed = crate::rng::derive(rng.clone().next_u64(), "quic:service");
         let runtime = match &spec.handler {
             Handler::Bytes => Runtime::Bytes,
             Handler::Service { time, response } => {
@@ -163,14 +175,22 @@ impl HttpService {
             Handler::Dns(_) => return Err("a DNS service is not an HTTP service".into()),
             Handler::Relay(_) => return Err("a relay is not an HTTP service (it passes TCP through)".into()),
         };
+        let h3 = match spec.http {
+            HttpVersion::Http3 => Some(H3Listener::new(net, host, spec.port, tls, quic_seed)?),
+            _ => None,
+        };
         let mut socket = tcp_socket(&tcp);
-        // A fresh socket in a set we own: listening cannot fail.
-        let _ = socket.listen(spec.port);
+        if h3.is_none() {
+            // A fresh socket in a set we own: listening cannot fail.
+            let _ = socket.listen(spec.port);
+        }
         let listener = net.hosts[host].sockets.add(socket);
         let buffer = || udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 64], vec![0; 8 * 1024]);
         let mut ties = udp::Socket::new(buffer(), buffer());
-        // A fresh socket set's port: binding cannot fail.
-        let _ = ties.bind(spec.port);
+        if h3.is_none() {
+            // A fresh socket set's port: binding cannot fail.
+            let _ = ties.bind(spec.port);
+        }
         let ties = net.hosts[host].sockets.add(ties);
         Ok(HttpService {
             host,
@@ -180,6 +200,7 @@ impl HttpService {
             tcp,
             listener,
             ties,
+            h3,
             early_cancels: VecDeque::new(),
             conns: Vec::new(),
             requests: Vec::new(),
@@ -221,14 +242,30 @@ impl HttpService {
             _ => None,
         });
         let gateway = self.gateway().and_then(Gateway::next_timer);
-        serving.chain(gateway).min()
+        let quic = self.h3.as_ref().and_then(H3Listener::next_timer);
+        serving.chain(gateway).chain(quic).min()
     }
 
     /// Accepts connections, reads requests, serves what is due, answers what is done.
     pub fn poll(&mut self, now: Instant, net: &mut Network) -> Result<(), String> {
         self.accept(net)?;
+        let mut withdrawn: Vec<(u64, Option<u64>)> = Vec::new();
+        if let Some(h3) = &mut self.h3 {
+            let (arrived, gone) = h3.receive(now, net);
+            for r in arrived {
+                let (key, conn, peer) = (self.next_id, r.conn as u64, super::h3::peer_ip(r.peer));
+                self.next_id += 1;
+                let job = Job::Queued { arrived: now };
+                self.requests.push(Request { key, conn, stream: r.stream, peer, path: r.path, job });
+                self.queue.push_back(key);
+                self.log.requests += 1;
+            }
+            withdrawn.extend(gone.into_iter().map(|w| match w {
+                Withdrawn::Stream { conn, stream } => (conn as u64, Some(stream)),
+                Withdrawn::Conn(conn) => (conn as u64, None),
+            }));
+        }
         let sockets = &mut net.hosts[self.host].sockets;
-        let mut withdrawn: Vec<(u64, Option<u32>)> = Vec::new();
         for c in &mut self.conns {
             c.stream.pump(sockets);
             if c.stream.error.take().is_some() {
@@ -265,11 +302,12 @@ impl HttpService {
                         let key = self.next_id;
                         self.next_id += 1;
                         let job = Job::Queued { arrived: now };
-                        self.requests.push(Request { key, conn: c.id, stream: r.stream, path: r.path, job });
+                        let (stream, peer) = (u64::from(r.stream), c.peer);
+                        self.requests.push(Request { key, conn: c.id, stream, peer, path: r.path, job });
                         self.queue.push_back(key);
                         self.log.requests += 1;
                     }
-                    withdrawn.extend(h2.take_resets().into_iter().map(|s| (c.id, Some(s))));
+                    withdrawn.extend(h2.take_resets().into_iter().map(|s| (c.id, Some(u64::from(s)))));
                     c.stream.write(&h2.take_bytes());
                     c.stream.pump(sockets);
                 }
@@ -284,7 +322,8 @@ impl HttpService {
                     if let Some(req) = parsed {
                         c.stream.inbox.drain(..req.head_len);
                         let job = Job::Queued { arrived: now };
-                        self.requests.push(Request { key: c.id, conn: c.id, stream: 0, path: req.path, job });
+                        let (key, peer) = (c.id, c.peer);
+                        self.requests.push(Request { key, conn: key, stream: 0, peer, path: req.path, job });
                         self.queue.push_back(c.id);
                         self.log.requests += 1;
                         c.busy = true;
@@ -303,12 +342,21 @@ impl HttpService {
         }
         self.answer(now, net);
         self.reap(now, net);
+        if let Some(h3) = &mut self.h3 {
+            h3.send(now, net)?;
+            if let Some(e) = h3.errors().get(self.log.bad_connections as usize) {
+                // A caller's doing (a malformed request, a refused connection): counted, and
+                // the run goes on, as for HTTP/1.1 and HTTP/2.
+                self.log.first_bad.get_or_insert(e.clone());
+                self.log.bad_connections = h3.errors().len() as u64;
+            }
+        }
         Ok(())
     }
 
     /// The caller withdrew the requests on connection `conn` (its stream `stream` only, if
     /// given): each is dropped and frees its place.
-    fn withdraw(&mut self, conn: u64, stream: Option<u32>) {
+    fn withdraw(&mut self, conn: u64, stream: Option<u64>) {
         let gone = |r: &Request| r.conn == conn && stream.is_none_or(|s| s == r.stream);
         for r in self.requests.iter().filter(|r| gone(r)) {
             if r.job.admitted() {
@@ -329,6 +377,10 @@ impl HttpService {
     }
 
     fn accept(&mut self, net: &mut Network) -> Result<(), String> {
+        if self.h3.is_some() {
+            // HTTP/3 runs on UDP only: nothing listens on TCP.
+            return Ok(());
+        }
         let sockets = &mut net.hosts[self.host].sockets;
         let socket = sockets.get::<tcp::Socket>(self.listener);
         if socket.state() == State::Listen {
@@ -419,6 +471,10 @@ impl HttpService {
             let r = self.requests.remove(at);
             self.queue.retain(|&q| q != r.key);
             self.log.tie_dropped += 1;
+            if let Some(h3) = &mut self.h3 {
+                h3.cancel(r.conn as usize, r.stream);
+                continue;
+            }
             let Some(c) = self.conns.iter_mut().find(|c| c.id == r.conn) else { continue };
             let sockets = &mut net.hosts[self.host].sockets;
             let remote = sockets.get::<tcp::Socket>(c.stream.handle).remote_endpoint();
@@ -433,7 +489,7 @@ impl HttpService {
             let sockets = &mut net.hosts[self.host].sockets;
             match &mut c.h2 {
                 Some(h2) => {
-                    h2.cancel(r.stream);
+                    h2.cancel(h2_stream(r.stream));
                     c.stream.write(&h2.take_bytes());
                     c.stream.pump(sockets);
                 }
@@ -471,6 +527,14 @@ impl HttpService {
                 Job::Queued { arrived } => (arrived, now),
             };
             self.active = self.active.saturating_sub(1);
+            if let Some(h3) = &mut self.h3 {
+                h3.respond(conn as usize, r.stream, status, len);
+                self.log.answered += 1;
+                self.log.service_us.push((now - arrived).as_micros() as u64);
+                let id = RequestId::parse(&r.path);
+                self.log.served.push(Served { from: r.peer, id, arrived, started, answered: now });
+                continue;
+            }
             let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) else { continue };
             c.busy = false;
             let remote = net.hosts[self.host].sockets.get::<tcp::Socket>(c.stream.handle).remote_endpoint();
@@ -485,7 +549,7 @@ impl HttpService {
             let sockets = &mut net.hosts[self.host].sockets;
             match &mut c.h2 {
                 Some(h2) => {
-                    h2.respond(r.stream, status, len);
+                    h2.respond(h2_stream(r.stream), status, len);
                     c.stream.write(&h2.take_bytes());
                 }
                 None => {
@@ -497,7 +561,7 @@ impl HttpService {
             self.log.answered += 1;
             self.log.service_us.push((now - arrived).as_micros() as u64);
             let id = RequestId::parse(&r.path);
-            self.log.served.push(Served { from: c.peer, id, arrived, started, answered: now });
+            self.log.served.push(Served { from: r.peer, id, arrived, started, answered: now });
         }
     }
 
@@ -539,4 +603,10 @@ impl HttpService {
             !done
         });
     }
+}
+
+/// An HTTP/2 request's stream id back as HTTP/2 numbers it (it came from a `u32`, RFC 9113
+/// §5.1.1); 0, which is never a request's stream, for anything else.
+fn h2_stream(stream: u64) -> u32 {
+    u32::try_from(stream).unwrap_or(0)
 }

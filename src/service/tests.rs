@@ -11,6 +11,8 @@ use crate::link::LinkConfig;
 use crate::proto::cwnd::TcpConfig;
 use crate::sim::app::Application;
 
+mod h3;
+
 struct World {
     services: Services,
     workload: Workload,

@@ -99,6 +99,16 @@ impl ServiceTls {
         TlsSetup::for_name(first, version, &through.name, &others?).ok()
     }
 
+    /// What an HTTP/3 service on `host` runs QUIC with (RFC 9001): the host's TLS 1.3-only
+    /// server config offering ALPN `h3` alone (RFC 9114 §3.1), and its world's clock. The
+    /// config logs to the world's key log, so the QUIC packets decrypt in the captures like
+    /// the TCP legs' TLS. `None` when the host serves no TLS.
+    pub fn quic_server(&self, host: usize) -> Option<(Arc<ServerConfig>, TlsClock)> {
+        let mut config = (*self.server(host, TlsVersion::Tls13)?).clone();
+        config.alpn_protocols = vec![b"h3".to_vec()];
+        Some((Arc::new(config), self.world(host)?.clock().clone()))
+    }
+
     /// Every world's key log, in host order (SSLKEYLOGFILE format), each secret once: a caller
     /// that reaches replicas behind a relay logs its secrets in the first replica's world,
     /// and the replica that answered logs them in its own.

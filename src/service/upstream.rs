@@ -21,6 +21,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
 
+use super::h3_pool::H3Pool;
 use super::{HttpVersion, Replica};
 use crate::proto::cwnd::TcpConfig;
 use crate::proto::h2::H2Event;
@@ -116,13 +117,18 @@ pub struct Upstream {
     pub opened: u64,
     /// Microseconds from SYN to ready, summed over the connections opened.
     pub handshake_us: u64,
+    /// The pool of an HTTP/3 upstream, which runs every call ([`H3Pool`]).
+    h3: Option<H3Pool>,
 }
 
 impl Upstream {
     /// A pool from `caller` to replica `to` (named in requests by its host name, or behind a
     /// relay by the name of what answers there; in the HTTP version that service speaks),
     /// keeping `warm` connections.
+    /// An HTTP/3 upstream's pool is QUIC's ([`H3Pool`]); give it a seed with
+    /// [`with_quic_seed`](Self::with_quic_seed).
     pub fn new(caller: usize, to: &Replica, tcp: TcpConfig, tls: Option<TlsSetup>, warm: u32) -> Upstream {
+        let h3 = (to.http == HttpVersion::Http3).then(|| H3Pool::new(caller, to, tls.clone(), warm, 0));
         let tls = match to.http {
             // Ask for h2 by ALPN (RFC 9113 §3.2).
             HttpVersion::Http2 => tls.map(|t| t.with_alpn(b"h2")),
@@ -140,7 +146,21 @@ impl Upstream {
             queue: VecDeque::new(),
             opened: 0,
             handshake_us: 0,
+            h3,
         }
+    }
+
+    /// Seeds the QUIC connections of an HTTP/3 upstream (every random choice they make).
+    pub fn with_quic_seed(mut self, seed: u64) -> Upstream {
+        if let Some(p) = &mut self.h3 {
+            p.seed = seed;
+        }
+        self
+    }
+
+    /// The next QUIC timer of an HTTP/3 upstream (TCP's timers are smoltcp's own).
+    pub fn next_timer(&self) -> Option<Instant> {
+        self.h3.as_ref().and_then(H3Pool::next_timer)
     }
 
     /// The address it calls.
@@ -150,6 +170,9 @@ impl Upstream {
 
     /// Every warm connection is open and idle (the pool is ready before a workload starts).
     pub fn warmed(&self) -> bool {
+        if let Some(p) = &self.h3 {
+            return p.warmed();
+        }
         let ready = |c: &&Conn| matches!(c.state, State::Idle) || matches!(c.state, State::Mux) && c.streams.is_empty();
         self.conns.iter().filter(ready).count() >= self.warm as usize
     }
@@ -158,12 +181,18 @@ impl Upstream {
     /// goes into the request's comment in the captures (asked for only if a tap records it).
     pub fn send(&mut self, tag: u64, path: String, net: &Network, what: impl FnOnce() -> String) {
         let what = net.captured_between(self.caller, *self.to.ip()).then(what);
-        self.queue.push_back((tag, path, what));
+        match &mut self.h3 {
+            Some(p) => p.send(tag, path, what),
+            None => self.queue.push_back((tag, path, what)),
+        }
     }
 
     /// Withdraws call `tag`: dropped from the queue, or its connection reset (`why` goes into
     /// the reset's comment in the captures).
     pub fn cancel(&mut self, tag: u64, net: &mut Network, why: impl FnOnce() -> String) {
+        if let Some(p) = &mut self.h3 {
+            return p.cancel(tag, net, why);
+        }
         self.queue.retain(|(t, _, _)| *t != tag);
         for c in &mut self.conns {
             if let Some(at) = c.streams.iter().position(|s| s.tag == tag) {
@@ -184,6 +213,9 @@ impl Upstream {
 
     /// Calls in flight or queued.
     pub fn outstanding(&self) -> usize {
+        if let Some(p) = &self.h3 {
+            return p.outstanding();
+        }
         let streams: usize = self.conns.iter().map(|c| c.streams.len()).sum();
         self.queue.len() + streams + self.conns.iter().filter(|c| matches!(c.state, State::Busy(_))).count()
     }
@@ -197,6 +229,11 @@ impl Upstream {
         next_port: &mut u16,
         events: &mut Vec<CallEvent>,
     ) -> Result<(), String> {
+        if let Some(p) = &mut self.h3 {
+            p.poll(now, net, next_port, events)?;
+            (self.opened, self.handshake_us) = (p.opened, p.handshake_us);
+            return Ok(());
+        }
         let fresh = self.warm == 0;
         let h2 = self.http == HttpVersion::Http2;
         let sockets = &mut net.hosts[self.caller].sockets;

@@ -78,7 +78,9 @@ impl Workload {
         tls: Option<TlsSetup>,
         mut rng: ChaCha8Rng,
     ) -> Workload {
-        let upstream = Upstream::new(host, &spec.to, tcp, tls, spec.pool);
+        // The QUIC connections' seed (HTTP/3), drawn without moving `rng` (the arrivals').
+        let quic_seed = crate::rng::derive(rng.clone().next_u64(), "quic:workload");
+        let upstream = Upstream::new(host, &spec.to, tcp, tls, spec.pool).with_quic_seed(quic_seed);
         let next_port = 49152 + (rng.next_u32() % 8192) as u16;
         Workload {
             spec,
@@ -120,7 +122,8 @@ impl Workload {
 
     pub fn next_timer(&self) -> Option<Instant> {
         let more = self.started.is_some() && (self.records.len() as u64) < self.spec.requests;
-        (more && matches!(self.spec.arrival, Arrival::Open { .. })).then_some(self.next_due)
+        let due = (more && matches!(self.spec.arrival, Arrival::Open { .. })).then_some(self.next_due);
+        [due, self.upstream.next_timer()].into_iter().flatten().min()
     }
 
     /// Connections opened by the client, and their handshake time (µs).

@@ -105,6 +105,16 @@ impl TlsSetup {
         Ok(TlsSetup { config: Arc::new(config), name, alpn: None })
     }
 
+    /// What a QUIC connection's TLS 1.3 (RFC 9001) takes from this setup: the config offering
+    /// only ALPN `h3` (RFC 9114 §3.1), without 0-RTT (a resumed connection still waits one
+    /// round trip before its first request, as a fresh one does), and the server name.
+    pub fn for_quic(&self) -> (Arc<ClientConfig>, String) {
+        let mut config = (*self.config).clone();
+        config.alpn_protocols = vec![b"h3".to_vec()];
+        config.enable_early_data = false;
+        (Arc::new(config), self.name.to_str().into_owned())
+    }
+
     /// Offers only `protocol` in ALPN (RFC 7301), e.g. `h2` for HTTP/2 (RFC 9113 §3.2).
     pub fn with_alpn(mut self, protocol: &[u8]) -> Self {
         self.alpn = Some(protocol.to_vec());

@@ -469,8 +469,15 @@ pub fn parse_request(buf: &[u8]) -> Result<(String, String), String> {
 /// The response stream payload header for a body of `len` bytes: HEADERS (`:status 200`,
 /// `content-length`) and the header of one DATA frame; the body bytes follow.
 pub fn response_head(len: u64) -> Vec<u8> {
+    response_head_status(200, len)
+}
+
+/// [`response_head`] with any `status` (RFC 9114 §4.3.2); no DATA frame when `len` is 0.
+pub fn response_head_status(status: u16, len: u64) -> Vec<u8> {
     let mut out = Vec::new();
-    put_frame(&mut out, FRAME_HEADERS, &encode_response_fields(200, len));
-    put_frame_header(&mut out, FRAME_DATA, len);
+    put_frame(&mut out, FRAME_HEADERS, &encode_response_fields(status, len));
+    if len > 0 || status == 200 {
+        put_frame_header(&mut out, FRAME_DATA, len);
+    }
     out
 }

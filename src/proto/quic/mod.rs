@@ -68,34 +68,37 @@
 //! all Wireshark needs to decrypt QUIC. Both sides open an HTTP/3 control stream with
 //! SETTINGS (RFC 9114 §6.2.1) so the session dissects as HTTP/3.
 
+mod client;
 pub mod h3;
+mod server;
 #[cfg(test)]
 mod tests;
+
+pub use client::QuicClient;
+pub use server::{H3Request, QuicServer, Withdrawn};
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use quinn_proto::congestion::NewRenoConfig;
-use quinn_proto::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn_proto::crypto::{AeadKey, CryptoError, HandshakeTokenKey, HmacKey};
 use quinn_proto::{
-    ClientConfig, Connection, ConnectionHandle, ConnectionId, ConnectionIdGenerator, DatagramEvent, Dir, Endpoint,
-    EndpointConfig, Event, IdleTimeout, NoneTokenStore, ReadError, ReadableError, ServerConfig, StreamEvent, StreamId,
-    TimeSource, TransportConfig, VarInt,
+    Connection, ConnectionHandle, ConnectionId, ConnectionIdGenerator, DatagramEvent, Dir, Endpoint, EndpointConfig,
+    IdleTimeout, ServerConfig, StreamId, TimeSource, TransportConfig, VarInt,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
 use rustls::crypto::tls13::{Hkdf, OkmBlock};
+use rustls::crypto::CryptoProvider;
 use rustls::{CipherSuite, SupportedCipherSuite, Tls13CipherSuite};
 
-use crate::proto::tls::{LabTls, TlsClock, TlsVersion};
+use crate::proto::tls::TlsClock;
 use crate::rng::stream;
 use crate::time::Instant;
-use crate::wire::reorder::Reorder;
 
 /// UDP payload of a full-size QUIC packet: 1500-byte IPv4 packet - 20 (IP) - 8 (UDP).
 pub const UDP_PAYLOAD_SIZE: u16 = 1472;
@@ -182,8 +185,8 @@ impl ConnectionIdGenerator for LabCidGenerator {
 }
 
 /// The lab provider's TLS_AES_128_GCM_SHA256 suite (QUIC's initial suite, RFC 9001 §5.2).
-fn aes128_suite(tls: &LabTls) -> Result<&'static Tls13CipherSuite, String> {
-    tls.provider()
+fn aes128_suite(provider: &CryptoProvider) -> Result<&'static Tls13CipherSuite, String> {
+    provider
         .cipher_suites
         .iter()
         .find_map(|s| match s {
@@ -269,8 +272,8 @@ fn seed32(seed: u64, label: &str) -> [u8; 32] {
 }
 
 /// An endpoint config whose every random input comes from `seed` under `role`.
-fn endpoint_config(tls: &LabTls, seed: u64, role: &str) -> Result<EndpointConfig, String> {
-    let suite = aes128_suite(tls)?;
+fn endpoint_config(provider: &CryptoProvider, seed: u64, role: &str) -> Result<EndpointConfig, String> {
+    let suite = aes128_suite(provider)?;
     let reset_key = LabHmacKey { hkdf: suite.hkdf_provider, key: seed32(seed, &format!("quic.{role}.reset_key")) };
     let mut config = EndpointConfig::new(Arc::new(reset_key));
     config.rng_seed(Some(seed32(seed, &format!("quic.{role}.endpoint"))));
@@ -497,386 +500,5 @@ impl Core {
             }
         }
         self.pump();
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Client.
-
-/// A response stream as the client sees it.
-#[derive(Debug, Default)]
-struct ResponseStream {
-    /// Contiguous frontier: every byte below it has arrived.
-    next: u64,
-    /// Arrived chunks beyond the frontier, by offset (the wire layer's one out-of-order
-    /// buffer).
-    pending: Reorder<Bytes>,
-    parser: h3::ResponseParser,
-    finished: bool,
-}
-
-impl ResponseStream {
-    /// Adds an unordered chunk; returns the bytes that became contiguous.
-    fn insert(&mut self, offset: u64, data: Bytes) -> Vec<u8> {
-        let end = offset + data.len() as u64;
-        if end > self.next {
-            let skip = self.next.saturating_sub(offset);
-            self.pending.hold(offset + skip, end - offset - skip, data.slice(skip as usize..));
-        }
-        let mut out = Vec::new();
-        while let Some((off, len, b)) = self.pending.ready(self.next) {
-            let e = off + len;
-            if e > self.next {
-                out.extend_from_slice(&b[(self.next - off) as usize..]);
-                self.next = e;
-            }
-        }
-        out
-    }
-}
-
-/// The HTTP/3 client end of a QUIC connection (RFC 9000 client role, RFC 9114 §4).
-pub struct QuicClient {
-    core: Core,
-    handle: usize,
-    /// Requests not yet handed to quinn (stream id they will get, request bytes).
-    queued: VecDeque<(u64, Vec<u8>)>,
-    /// Id the next request stream gets: client-initiated bidirectional streams are
-    /// 0, 4, 8, ... (RFC 9000 §2.1).
-    next_bidi: u64,
-    connected: bool,
-    streams: BTreeMap<u64, ResponseStream>,
-    events: Vec<QuicEvent>,
-}
-
-impl QuicClient {
-    /// Starts a connection to `server` (the client's Initial is ready at `now`). The TLS
-    /// config is `tls.client(TlsVersion::Tls13)`: give `tls` the ALPN `h3` first
-    /// (`LabTls::with_alpn(&[b"h3"])`). `initial_window`: NewReno's initial window in
-    /// bytes. `seed`: every random choice of the QUIC layer.
-    pub fn new(
-        tls: &LabTls,
-        seed: u64,
-        initial_window: u64,
-        local: SocketAddr,
-        server: SocketAddr,
-        now: Instant,
-    ) -> Result<Self, String> {
-        let crypto = QuicClientConfig::try_from(tls.client(TlsVersion::Tls13)).map_err(|e| e.to_string())?;
-        let mut config = ClientConfig::new(Arc::new(crypto));
-        config.transport_config(Arc::new(transport_config(initial_window)?));
-        config.token_store(Arc::new(NoneTokenStore));
-        let dcid_rng = Mutex::new(stream(seed, "quic.client.initial_dcid"));
-        config.initial_dst_cid_provider(Arc::new(move || {
-            // RFC 9000 §7.2: at least 8 unpredictable bytes.
-            let mut b = [0u8; CID_LEN];
-            dcid_rng.lock().unwrap_or_else(|e| e.into_inner()).fill_bytes(&mut b);
-            ConnectionId::new(&b)
-        }));
-        let mut core = Core::new(endpoint_config(tls, seed, "client")?, None, local);
-        let server_name = match tls.server_name() {
-            rustls::pki_types::ServerName::DnsName(d) => d.as_ref().to_string(),
-            rustls::pki_types::ServerName::IpAddress(ip) => std::net::IpAddr::from(ip).to_string(),
-            other => return Err(format!("unsupported server name {other:?}")),
-        };
-        let (ch, conn) = core
-            .endpoint
-            .connect(core.clock.to_std(now), config, server, &server_name)
-            .map_err(|e| format!("QUIC connect: {e}"))?;
-        core.conns.insert(ch.0, Conn::new(conn));
-        Ok(Self {
-            core,
-            handle: ch.0,
-            queued: VecDeque::new(),
-            next_bidi: 0,
-            connected: false,
-            streams: BTreeMap::new(),
-            events: Vec::new(),
-        })
-    }
-
-    /// Feeds one UDP payload from `from`, received at `now`.
-    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
-        if let Some(e) = self.core.handle_datagram(now, from, data, false) {
-            self.events.push(QuicEvent::Error(e));
-        }
-        self.process(now);
-    }
-
-    /// Next datagram to send: (destination, UDP payload).
-    pub fn poll_transmit(&mut self, now: Instant) -> Option<(SocketAddr, Vec<u8>)> {
-        self.core.poll_transmit(now)
-    }
-
-    /// When [`handle_timeout`](Self::handle_timeout) must next be called (rounded up to
-    /// the microsecond); includes quinn's pacing timer.
-    pub fn poll_timeout(&mut self) -> Option<Instant> {
-        self.core.poll_timeout()
-    }
-
-    /// Runs the timers due at `now` (loss detection, PTO, ACK delay, pacing, idle).
-    pub fn handle_timeout(&mut self, now: Instant) {
-        self.core.handle_timeout(now);
-        self.process(now);
-    }
-
-    /// The handshake is complete (RFC 9001 §4.1.1).
-    pub fn is_connected(&self) -> bool {
-        self.connected
-    }
-
-    /// Opens a bidirectional stream and sends a GET (RFC 9114 §4.1): one HEADERS frame
-    /// (§7.2.2) holding a static-table-only QPACK field section (RFC 9204 §4.5) with
-    /// `:method GET`, `:scheme https`, `:authority`, `:path`, then FIN. Callable before the
-    /// handshake completes: the request is queued until quinn can open the stream.
-    /// Returns the QUIC stream id (0, 4, 8, ...).
-    pub fn get(&mut self, authority: &str, path: &str) -> Result<u64, String> {
-        if !self.core.conns.contains_key(&self.handle) {
-            return Err("QUIC: the connection is closed".into());
-        }
-        let id = self.next_bidi;
-        self.next_bidi += 4;
-        self.queued.push_back((id, h3::request(authority, path)));
-        self.streams.insert(id, ResponseStream::default());
-        self.flush_requests();
-        Ok(id)
-    }
-
-    /// Events since the last call.
-    pub fn poll_events(&mut self) -> Vec<QuicEvent> {
-        std::mem::take(&mut self.events)
-    }
-
-    fn flush_requests(&mut self) {
-        let Some(c) = self.core.conns.get_mut(&self.handle) else { return };
-        while let Some((want, _)) = self.queued.front() {
-            let want = *want;
-            let Some(id) = c.conn.streams().open(Dir::Bi) else { break };
-            let (_, request) = self.queued.pop_front().expect("front exists");
-            if u64::from(id) != want {
-                self.events.push(QuicEvent::Error(format!("QUIC: stream {id} opened, expected {want}")));
-            }
-            c.send(id, request, true);
-        }
-    }
-
-    /// Handles connection events and reads every readable response stream at `now`.
-    fn process(&mut self, now: Instant) {
-        let Some(c) = self.core.conns.get_mut(&self.handle) else { return };
-        let mut readable = Vec::new();
-        while let Some(ev) = c.conn.poll() {
-            match ev {
-                Event::Connected => {
-                    self.connected = true;
-                    self.events.push(QuicEvent::Connected);
-                    c.open_control();
-                }
-                Event::ConnectionLost { reason } => {
-                    self.events.push(QuicEvent::Error(format!("QUIC: connection lost: {reason}")));
-                }
-                Event::Stream(StreamEvent::Readable { id }) => {
-                    if id.dir() == Dir::Uni {
-                        c.drain_uni(id);
-                    } else {
-                        readable.push(id);
-                    }
-                }
-                Event::Stream(StreamEvent::Opened { dir: Dir::Uni }) => {
-                    for id in c.accept_all(Dir::Uni) {
-                        c.drain_uni(id);
-                    }
-                }
-                Event::Stream(StreamEvent::Stopped { id, error_code }) => {
-                    self.events.push(QuicEvent::Error(format!("QUIC: stream {id} stopped ({error_code})")));
-                }
-                _ => {}
-            }
-        }
-        for id in readable {
-            self.read_stream(id, now);
-        }
-        self.flush_requests();
-        if let Some(c) = self.core.conns.get_mut(&self.handle) {
-            c.flush();
-        }
-        self.core.pump();
-    }
-
-    /// Reads `id` unordered, reports chunks stamped `now`, reassembles and parses.
-    fn read_stream(&mut self, id: StreamId, now: Instant) {
-        let Some(c) = self.core.conns.get_mut(&self.handle) else { return };
-        let sid = u64::from(id);
-        let mut chunks_read = Vec::new();
-        let mut fin = false;
-        let mut error = None;
-        match c.conn.recv_stream(id).read(false) {
-            Ok(mut chunks) => {
-                loop {
-                    match chunks.next(usize::MAX) {
-                        Ok(Some(chunk)) => chunks_read.push((chunk.offset, chunk.bytes)),
-                        Ok(None) => {
-                            fin = true;
-                            break;
-                        }
-                        Err(ReadError::Blocked) => break,
-                        Err(e) => {
-                            error = Some(format!("QUIC: stream {sid}: {e}"));
-                            break;
-                        }
-                    }
-                }
-                let _ = chunks.finalize();
-            }
-            Err(ReadableError::ClosedStream) => {}
-            Err(e) => error = Some(format!("QUIC: stream {sid}: {e}")),
-        }
-        let Some(st) = self.streams.get_mut(&sid) else { return };
-        for (offset, bytes) in chunks_read {
-            self.events.push(QuicEvent::Chunk { stream: sid, offset, len: bytes.len(), at: now });
-            let contiguous = st.insert(offset, bytes);
-            match st.parser.feed(&contiguous) {
-                Ok(Some(status)) => self.events.push(QuicEvent::Response { stream: sid, status }),
-                Ok(None) => {}
-                Err(e) => self.events.push(QuicEvent::Error(format!("stream {sid}: {e}"))),
-            }
-        }
-        if let Some(e) = error {
-            self.events.push(QuicEvent::Error(e));
-        }
-        if fin && !st.finished {
-            st.finished = true;
-            if st.parser.status.is_none() || !st.pending.is_empty() {
-                self.events.push(QuicEvent::Error(format!("stream {sid}: ended without a complete response")));
-            }
-            self.events.push(QuicEvent::Finished { stream: sid, body: st.parser.body });
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Server.
-
-/// The HTTP/3 server end (RFC 9000 server role, RFC 9114 §4): answers `GET /bytes/N`.
-pub struct QuicServer {
-    core: Core,
-    /// Request bytes per (connection, stream), until FIN.
-    requests: BTreeMap<(usize, StreamId), Vec<u8>>,
-    errors: Vec<String>,
-}
-
-impl QuicServer {
-    /// A server listening on `local`. TLS: `tls.server()` with `max_early_data_size`
-    /// switched to `u32::MAX` (rustls' QUIC rule: 0 or 2^32-1; `LabTls` uses 16 KiB for
-    /// TCP). The ALPN must include `h3`.
-    pub fn new(tls: &LabTls, seed: u64, initial_window: u64, local: SocketAddr, now: Instant) -> Result<Self, String> {
-        let _ = now;
-        let mut rustls_config = (*tls.server()).clone();
-        rustls_config.max_early_data_size = u32::MAX;
-        let crypto = QuicServerConfig::try_from(Arc::new(rustls_config)).map_err(|e| e.to_string())?;
-        let suite = aes128_suite(tls)?;
-        let token_key = LabTokenKey {
-            mac: LabHmacKey { hkdf: suite.hkdf_provider, key: seed32(seed, "quic.server.token_key") },
-            quic: suite.quic_suite().ok_or("the AES-128-GCM suite has no QUIC support")?,
-        };
-        let mut config = ServerConfig::new(Arc::new(crypto), Arc::new(token_key));
-        config
-            .transport_config(Arc::new(transport_config(initial_window)?))
-            .migration(false)
-            .time_source(Arc::new(LabTimeSource(tls.clock().clone())));
-        config.validation_token.sent(0);
-        let core = Core::new(endpoint_config(tls, seed, "server")?, Some(Arc::new(config)), local);
-        Ok(Self { core, requests: BTreeMap::new(), errors: Vec::new() })
-    }
-
-    /// Feeds one UDP payload from `from`, received at `now`, then [`poll`](Self::poll)s.
-    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
-        if let Some(e) = self.core.handle_datagram(now, from, data, true) {
-            self.errors.push(e);
-        }
-        self.poll(now);
-    }
-
-    /// Next datagram to send: (destination, UDP payload).
-    pub fn poll_transmit(&mut self, now: Instant) -> Option<(SocketAddr, Vec<u8>)> {
-        self.core.poll_transmit(now)
-    }
-
-    /// When [`handle_timeout`](Self::handle_timeout) must next be called (rounded up).
-    pub fn poll_timeout(&mut self) -> Option<Instant> {
-        self.core.poll_timeout()
-    }
-
-    /// Runs the timers due at `now`, then [`poll`](Self::poll)s.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        self.core.handle_timeout(now);
-        self.poll(now);
-    }
-
-    /// Errors seen so far (refused connections, bad requests, lost connections).
-    pub fn errors(&self) -> &[String] {
-        &self.errors
-    }
-
-    /// Accepts streams; answers each complete `GET /bytes/N` with HEADERS (`:status 200`,
-    /// `content-length: N`) and one DATA frame of N bytes, then FIN (RFC 9114 §4.1). Opens
-    /// the control stream with SETTINGS (§6.2.1) once the connection is up. Called by
-    /// `handle_datagram` / `handle_timeout`; calling it again is harmless.
-    pub fn poll(&mut self, _now: Instant) {
-        for (&h, c) in self.core.conns.iter_mut() {
-            let mut readable = Vec::new();
-            while let Some(ev) = c.conn.poll() {
-                match ev {
-                    Event::Connected => c.open_control(),
-                    Event::ConnectionLost { reason } => self.errors.push(format!("QUIC: connection lost: {reason}")),
-                    Event::Stream(StreamEvent::Opened { dir }) => {
-                        for id in c.accept_all(dir) {
-                            readable.push(id);
-                        }
-                    }
-                    Event::Stream(StreamEvent::Readable { id }) => readable.push(id),
-                    _ => {}
-                }
-            }
-            for id in readable {
-                if id.dir() == Dir::Uni {
-                    c.drain_uni(id);
-                    continue;
-                }
-                let buf = self.requests.entry((h, id)).or_default();
-                let mut fin = false;
-                if let Ok(mut chunks) = c.conn.recv_stream(id).read(true) {
-                    loop {
-                        match chunks.next(usize::MAX) {
-                            Ok(Some(chunk)) => buf.extend_from_slice(&chunk.bytes),
-                            Ok(None) => {
-                                fin = true;
-                                break;
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    let _ = chunks.finalize();
-                }
-                if !fin {
-                    continue;
-                }
-                let request = self.requests.remove(&(h, id)).unwrap_or_default();
-                match h3::parse_request(&request) {
-                    Ok((_, path)) => {
-                        let n = crate::proto::http1::requested_size(&path);
-                        let mut response = h3::response_head(n);
-                        response.extend_from_slice(&crate::proto::http1::body(n));
-                        c.send(id, response, true);
-                    }
-                    Err(e) => {
-                        self.errors.push(format!("stream {id}: {e}"));
-                        let _ = c.conn.send_stream(id).reset(VarInt::from_u32(0x10e));
-                        // H3_MESSAGE_ERROR
-                    }
-                }
-            }
-            c.flush();
-        }
-        self.core.pump();
     }
 }
