@@ -38,6 +38,19 @@ addr = "10.0.0.3"
 handler = "bytes"
 port = 80
 
+[[host]]
+name = "gw"
+addr = "10.0.0.4"
+[[host.service]]
+handler = "gateway"
+port = 80
+upstream = "svc"
+upstream_port = 443
+upstream_tls = "1.3"
+pool = 1
+calls = 1
+response = "1KB"
+
 [[scenario]]
 name = "pooled"
 title = "one warm QUIC connection"
@@ -47,6 +60,11 @@ steps = [{ step = "workload", to = "svc", port = 443, pool = 1, requests = 20, c
 name = "fresh"
 title = "a fresh QUIC connection per request"
 steps = [{ step = "workload", to = "svc", port = 443, pool = 0, requests = 5, concurrency = 1, budget = "100ms" }]
+
+[[scenario]]
+name = "gateway"
+title = "a plain HTTP/1.1 gateway calling the HTTP/3 service over a warm QUIC connection"
+steps = [{ step = "workload", to = "gw", port = 80, pool = 1, requests = 10, concurrency = 1 }]
 "#;
 
 /// Every request answered, in exactly 1 RTT + the 5 ms service time on the warm connection and
@@ -59,11 +77,12 @@ fn a_workload_over_http3_to_a_service() {
     let lab = dir.path().join("h3.toml");
     std::fs::write(&lab, LAB).unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    run_lab(lab.to_str().unwrap(), &a, &[]);
-    run_lab(lab.to_str().unwrap(), &b, &[]);
+    run_lab(lab.to_str().unwrap(), &a, &["--tap", "all"]);
+    run_lab(lab.to_str().unwrap(), &b, &["--tap", "all"]);
     assert_eq!(files_in(&a), files_in(&b), "same seed, same bytes");
     let t = lab_timeline(&a, "h3-service");
-    for (name, requests, ms) in [("pooled", 20.0, 15.0), ("fresh", 5.0, 25.0)] {
+    // The gateway: the client's 1 RTT to it, then its call's 1 RTT + 5 ms.
+    for (name, requests, ms) in [("pooled", 20.0, 15.0), ("fresh", 5.0, 25.0), ("gateway", 10.0, 25.0)] {
         let s = scenario(&t, name);
         let m = &s["metrics"];
         assert_eq!((m["requests"].as_f64(), m["failed_requests"].as_f64()), (Some(requests), Some(0.0)), "{name}");
@@ -75,7 +94,7 @@ fn a_workload_over_http3_to_a_service() {
     let hop = &scenario(&t, "fresh")["hops"][0];
     assert_eq!((hop["ms"].as_f64(), hop["handshake_rtts"].as_f64()), (Some(20.0), Some(1.0)), "{hop}");
     let Some(tshark) = tshark() else { return };
-    for (name, requests) in [("pooled", 20), ("fresh", 5)] {
+    for (name, requests) in [("pooled", 20), ("fresh", 5), ("gateway@gw", 10), ("gateway@svc", 10)] {
         let f = a.join(format!("h3-service-{name}.pcapng"));
         let errors = tshark_lines(&tshark, &f, &["-Y", "_ws.malformed || _ws.expert.severity == error"]);
         assert!(errors.is_empty(), "{name}: {errors:?}");
@@ -86,10 +105,19 @@ fn a_workload_over_http3_to_a_service() {
 
 /// Runs `wirelab run` on `LAB` with `from` replaced by `to`: exit 2, one line on stderr.
 fn refused(from: &str, to: &str) -> String {
-    assert!(LAB.contains(from), "{from:?}");
+    refused_all(&[(from, to)])
+}
+
+/// [`refused`] with each (from, to) replaced.
+fn refused_all(changes: &[(&str, &str)]) -> String {
+    let mut text = LAB.to_string();
+    for (from, to) in changes {
+        assert!(text.contains(from), "{from:?}");
+        text = text.replacen(from, to, 1);
+    }
     let dir = tempfile::tempdir().unwrap();
     let lab = dir.path().join("bad.toml");
-    std::fs::write(&lab, LAB.replacen(from, to, 1)).unwrap();
+    std::fs::write(&lab, text).unwrap();
     let out = wirelab().arg("run").arg(&lab).arg("--out").arg(dir.path()).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
     assert_eq!(out.status.code(), Some(2), "{stderr}");
@@ -118,12 +146,7 @@ fn http3_without_tls13_or_behind_a_relay_is_refused() {
         ),
         "{m}"
     );
-    let m = refused(
-        "handler = \"bytes\"\nport = 80",
-        "handler = \"gateway\"\nport = 80\nupstream = \"svc\"\nupstream_port = 443\nupstream_tls = \"1.3\"",
-    );
-    assert!(
-        m.contains("(lb).service[1].upstream: `svc` serves HTTP/3 on port 443, but a gateway calls over TCP only"),
-        "{m}"
-    );
+    let two = ("addr = \"10.0.0.2\"", "addr = \"10.0.2.1\"\nreplicas = 2");
+    let m = refused_all(&[two, ("calls = 1", "calls = 1\npolicy = \"tied\"")]);
+    assert!(m.contains("(gw).service[1].policy: tied, but `svc-1` serves HTTP/3 on port 443"), "{m}");
 }

@@ -5,7 +5,7 @@
 use super::plan::HostPlan;
 use super::InputError;
 use crate::proto::tls::TlsVersion;
-use crate::service::{GatewaySpec, HttpVersion, Passthrough, ServiceSpec};
+use crate::service::{GatewaySpec, HttpVersion, Passthrough, Policy, ServiceSpec};
 
 /// A TLS setting as the lab file writes it.
 pub fn tls_name(v: Option<TlsVersion>) -> &'static str {
@@ -50,10 +50,11 @@ pub(super) fn check_upstreams(
                 tls_name(s.tls)
             )));
         }
-        if s.http == HttpVersion::Http3 {
-            // Not built yet: a gateway's pool speaks HTTP/1.1 and HTTP/2 (TCP) only.
+        if s.http == HttpVersion::Http3 && matches!(g.policy, Policy::Tied { .. }) {
+            // A tied copy's cancellation goes over UDP to its twin's service port, which QUIC
+            // holds on an HTTP/3 service.
             return Err(InputError::new(format!(
-                "{at}.upstream: `{}` serves HTTP/3 on port {port}, but a gateway calls over TCP only (allowed upstreams: services with http = \"1.1\" or \"2\")",
+                "{at}.policy: tied, but `{}` serves HTTP/3 on port {port}, whose UDP port QUIC holds, so no tied copy could cancel its twin there (allowed with HTTP/3 upstreams: sequential, parallel, hedged)",
                 r.name
             )));
         }

@@ -108,7 +108,9 @@ impl Gateway {
                 ),
                 None => None,
             };
-            upstreams.push(Upstream::new(host, r, tcp, setup, spec.pool));
+            // An HTTP/3 replica's QUIC seed, drawn without moving `rng`.
+            let quic_seed = crate::rng::derive(rng.clone().next_u64(), &format!("quic:gateway {}", upstreams.len()));
+            upstreams.push(Upstream::new(host, r, tcp, setup, spec.pool).with_quic_seed(quic_seed));
         }
         let groups: Vec<Range<usize>> =
             spec.call_groups().into_iter().filter(|g| !g.is_empty() && g.end <= upstreams.len()).collect();
@@ -175,8 +177,10 @@ impl Gateway {
     }
 
     pub fn next_timer(&self) -> Option<Instant> {
+        // HTTP/3 upstreams' QUIC timers (TCP's are smoltcp's own).
+        let quic = self.upstreams.iter().filter_map(Upstream::next_timer).min();
         if !self.has_timers() {
-            return None;
+            return quic;
         }
         self.plans
             .values()
@@ -185,6 +189,7 @@ impl Gateway {
                 let tries = calls.clone().flat_map(|c| c.tries.iter().filter(|t| t.open).filter_map(|t| t.timeout));
                 p.deadline.into_iter().chain(calls.filter_map(|c| c.hedge_at)).chain(tries)
             })
+            .chain(quic)
             .min()
     }
 

@@ -186,3 +186,93 @@ fn a_cancelled_stream_withdraws_its_request() {
     assert!(matches!(app.events[..], [upstream::CallEvent::Done { tag: 0, status: 200, .. }]), "{:?}", app.events);
     assert_eq!(app.up.outstanding(), 0);
 }
+
+/// Client 0 calls a plain HTTP/1.1 gateway on host 1, which calls two HTTP/3 replicas (hosts 2
+/// and 3, TLS 1.3, `time` each) over a warm pool of one QUIC connection per replica, `calls`
+/// per request with `policy`. Every path 40 ms.
+fn gateway_world(policy: Policy, calls: u32, time: &str, requests: u64, seed: u64) -> (Network, World) {
+    let tcp = TcpConfig::default();
+    let rtt = Duration::from_millis(RTT_MS);
+    let hosts = (0..4).map(|i| Host::new(&format!("h{i}"), addr(i), tcp.mtu(), seed, Instant::ZERO)).collect();
+    let mut net = Network::new(
+        hosts,
+        |f, t| {
+            let config = LinkConfig { delay: rtt / 2, ..Default::default() };
+            (config, Vec::new(), crate::rng::stream(seed, &format!("link {f} {t}")))
+        },
+        0,
+    );
+    let tls = tls::ServiceTls::new(seed, [(2, "h2"), (3, "h3")], &TlsClock::at_unix_micros(0)).unwrap();
+    let http = HttpVersion::Http3;
+    let replicas: Vec<Replica> = (2..4)
+        .map(|h| Replica {
+            host: h,
+            addr: SocketAddrV4::new(addr(h as u8), 443),
+            name: format!("h{h}"),
+            http,
+            through: None,
+        })
+        .collect();
+    let mut services = Services::default();
+    for r in &replicas {
+        let handler = Handler::Service { time: ServiceTime::parse(time).unwrap(), response: 1000 };
+        let spec = ServiceSpec { port: 443, handler, concurrency: None, tls: Some(TlsVersion::Tls13), http };
+        let rng = crate::rng::stream(seed, &format!("svc {}", r.host));
+        services.list.push(HttpService::new(&mut net, r.host, &spec, tcp, &tls, rng).unwrap());
+    }
+    let gateway = GatewaySpec {
+        replicas,
+        groups: Vec::new(),
+        calls,
+        policy,
+        pool: 1,
+        tls: Some(TlsVersion::Tls13),
+        per_try_timeout: None,
+        deadline: None,
+        retries: 0,
+        retry_ratio: 0.2,
+        response: 200,
+    };
+    let handler = Handler::Gateway(gateway);
+    let spec = ServiceSpec { port: 80, handler, concurrency: None, tls: None, http: HttpVersion::Http1 };
+    services.list.push(HttpService::new(&mut net, 1, &spec, tcp, &tls, crate::rng::stream(seed, "gw")).unwrap());
+    let http = HttpVersion::Http1;
+    let to = Replica { host: 1, addr: SocketAddrV4::new(addr(1), 80), name: "gateway".into(), http, through: None };
+    let spec = WorkloadSpec { to, requests, arrival: Arrival::Closed { concurrency: 1 }, pool: 1 };
+    let workload = Workload::new(0, spec, tcp, None, crate::rng::stream(seed, "workload"));
+    (net, World { services, workload })
+}
+
+/// A gateway's calls to HTTP/3 replicas are streams on its warm QUIC connections: two
+/// sequential calls of 1 RTT + 10 ms each, after the client's own round trip to the gateway.
+#[test]
+fn a_gateway_calls_http3_replicas_over_warm_quic_connections() {
+    let (mut net, mut w) = gateway_world(Policy::Sequential, 2, "fixed 10ms", 10, 1);
+    run(&mut net, &mut w);
+    let ms = RTT_MS * 1000;
+    for r in &w.workload.records {
+        assert!(r.ok(), "{r:?}");
+        assert_eq!(r.latency_us(), Some(ms + 2 * (ms + 10_000)), "{r:?}");
+    }
+    let g = w.services.list.last().unwrap().gateway().unwrap();
+    assert_eq!(g.connections(), (2, 2 * ms), "one warm connection per replica, a 1-RTT handshake each");
+    assert!(g.log.call_log.iter().all(|c| c.conn.waited_us(c.sent) == 0), "warm");
+    let answered: u64 = w.services.list[..2].iter().map(|s| s.log.answered).sum();
+    assert_eq!(answered, 20);
+}
+
+/// A hedged call's loser is cancelled on its stream (STOP_SENDING, RESET_STREAM); the
+/// connection goes on, and each replica either drops the loser or had answered it already.
+#[test]
+fn a_hedge_loser_over_http3_is_cancelled_on_its_stream() {
+    let after = HedgeAfter::Delay(Duration::from_millis(1));
+    let (mut net, mut w) = gateway_world(Policy::Hedged { after }, 1, "lognormal p50=5ms p99=200ms", 100, 2);
+    run(&mut net, &mut w);
+    assert!(w.workload.records.iter().all(|r| r.ok()));
+    let g = w.services.list.last().unwrap().gateway().unwrap();
+    assert_eq!(g.log.hedges, 100, "every call hedged after 1 ms");
+    assert_eq!(g.connections().0, 2, "the streams were cancelled, not the connections");
+    let withdrawn: u64 = w.services.list[..2].iter().map(|s| s.log.cancelled).sum();
+    let answered: u64 = w.services.list[..2].iter().map(|s| s.log.answered).sum();
+    assert_eq!(withdrawn + (answered - 100), 100, "{withdrawn} dropped, {answered} answered");
+}
