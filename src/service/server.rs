@@ -4,7 +4,9 @@
 //! ([`HttpVersion::Http2`]): every request a stream of its own (RFC 9113 §5), so a caller's
 //! one connection carries all its calls at once, and one answer does not wait for another.
 //! Over TLS, HTTP/2 is chosen by ALPN (`h2`, RFC 9113 §3.2); in plain text the caller starts
-//! it with prior knowledge (§3.3).
+//! it with prior knowledge (§3.3). An HTTP/3 service ([`HttpVersion::Http3`], RFC 9114) runs
+//! QUIC on UDP instead ([`super::h3`]): every request a stream, as with HTTP/2, and nothing
+//! listens on TCP.
 //!
 //! Requests are admitted up to the service's concurrency limit and wait in a FIFO queue
 //! beyond it, so load (and the extra load of hedges and retries) shows up as queueing in the
@@ -33,7 +35,7 @@ use std::sync::Arc;
 use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
 use rustls::{ServerConfig, ServerConnection};
-use smoltcp::iface::{SocketHandle, SocketSet};
+use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::socket::udp;
 use smoltcp::wire::{IpAddress, IpEndpoint};
@@ -46,10 +48,13 @@ use crate::dist::ServiceTime;
 use crate::proto::cwnd::TcpConfig;
 use crate::proto::h2::H2Server;
 use crate::proto::http1;
-use crate::proto::quic::Withdrawn;
 use crate::proto::stream::{tcp_socket, Stream};
 use crate::sim::network::{Expect, Network};
 use crate::time::Instant;
+
+mod close;
+mod quic;
+mod ties;
 
 /// How long a cancellation is remembered for a tied copy that has not arrived yet.
 pub const TIE_MEMORY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -250,21 +255,7 @@ impl HttpService {
     pub fn poll(&mut self, now: Instant, net: &mut Network) -> Result<(), String> {
         self.accept(net)?;
         let mut withdrawn: Vec<(u64, Option<u64>)> = Vec::new();
-        if let Some(h3) = &mut self.h3 {
-            let (arrived, gone) = h3.receive(now, net);
-            for r in arrived {
-                let (key, conn, peer) = (self.next_id, r.conn as u64, super::h3::peer_ip(r.peer));
-                self.next_id += 1;
-                let job = Job::Queued { arrived: now };
-                self.requests.push(Request { key, conn, stream: r.stream, peer, path: r.path, job });
-                self.queue.push_back(key);
-                self.log.requests += 1;
-            }
-            withdrawn.extend(gone.into_iter().map(|w| match w {
-                Withdrawn::Stream { conn, stream } => (conn as u64, Some(stream)),
-                Withdrawn::Conn(conn) => (conn as u64, None),
-            }));
-        }
+        self.receive_h3(now, net, &mut withdrawn);
         let sockets = &mut net.hosts[self.host].sockets;
         for c in &mut self.conns {
             c.stream.pump(sockets);
@@ -439,65 +430,6 @@ impl HttpService {
         Ok(())
     }
 
-    /// Reads the twins' cancellations: a copy still queued is dropped and its connection (or
-    /// HTTP/2 stream) reset; one already started runs on (the work is done twice: see
-    /// [`super::tied_both_ran`]); one not here yet is dropped when it arrives (within
-    /// [`TIE_MEMORY`]).
-    fn drop_cancelled_ties(&mut self, now: Instant, net: &mut Network) {
-        let udp = net.hosts[self.host].sockets.get_mut::<udp::Socket>(self.ties);
-        while let Ok((bytes, _)) = udp.recv() {
-            if let Some((req, k)) = super::tie::parse_cancel(bytes) {
-                self.early_cancels.push_back((req, k, now));
-            }
-        }
-        while self.early_cancels.front().is_some_and(|(_, _, at)| *at + TIE_MEMORY < now) {
-            self.early_cancels.pop_front();
-        }
-        let mut i = 0;
-        while i < self.early_cancels.len() {
-            let (req, k, _) = self.early_cancels[i];
-            let same_call = |r: &Request| {
-                RequestId::parse(&r.path).is_some_and(|id| id.req == req && id.call.is_some_and(|(kk, _)| kk == k))
-            };
-            let Some(at) = self.requests.iter().position(same_call) else {
-                i += 1;
-                continue;
-            };
-            self.early_cancels.remove(i);
-            if self.requests[at].job.admitted() {
-                // Started already: both copies run (the services' logs tell).
-                continue;
-            }
-            let r = self.requests.remove(at);
-            self.queue.retain(|&q| q != r.key);
-            self.log.tie_dropped += 1;
-            if let Some(h3) = &mut self.h3 {
-                h3.cancel(r.conn as usize, r.stream);
-                continue;
-            }
-            let Some(c) = self.conns.iter_mut().find(|c| c.id == r.conn) else { continue };
-            let sockets = &mut net.hosts[self.host].sockets;
-            let remote = sockets.get::<tcp::Socket>(c.stream.handle).remote_endpoint();
-            if let Some(IpEndpoint { addr: IpAddress::Ipv4(ip), port }) = remote {
-                let (what, expect) = match c.h2 {
-                    Some(_) => ("RST_STREAM", Expect::Data),
-                    None => ("reset", Expect::Reset),
-                };
-                let why = || format!("{what}: drops its queued copy of {}: the tied copy started first", r.path);
-                net.explain_next(self.host, self.port, SocketAddrV4::new(ip, port), expect, why);
-            }
-            let sockets = &mut net.hosts[self.host].sockets;
-            match &mut c.h2 {
-                Some(h2) => {
-                    h2.cancel(h2_stream(r.stream));
-                    c.stream.write(&h2.take_bytes());
-                    c.stream.pump(sockets);
-                }
-                None => sockets.get_mut::<tcp::Socket>(c.stream.handle).abort(),
-            }
-        }
-    }
-
     /// Writes the responses that are due (saying, in the captures, which request each answers),
     /// connection by connection in the order they were accepted.
     fn answer(&mut self, now: Instant, net: &mut Network) {
@@ -563,45 +495,6 @@ impl HttpService {
             let id = RequestId::parse(&r.path);
             self.log.served.push(Served { from: r.peer, id, arrived, started, answered: now });
         }
-    }
-
-    /// A connection whose bytes are not HTTP: `answer` (400, or HTTP/2's GOAWAY), then close;
-    /// counted with the parser's `error`, as a real server would log it, and the run goes on.
-    fn refuse(log: &mut ServiceLog, c: &mut Conn, sockets: &mut SocketSet<'static>, answer: &[u8], error: String) {
-        log.bad_connections += 1;
-        log.first_bad.get_or_insert(error);
-        c.stream.inbox.clear();
-        c.stream.write(answer);
-        if let Some(tls) = &mut c.stream.tls {
-            tls.send_close_notify();
-        }
-        c.stream.pump(sockets);
-        sockets.get_mut::<tcp::Socket>(c.stream.handle).close();
-        c.closing = true;
-    }
-
-    /// Closes what the caller closed; removes closed connections.
-    fn reap(&mut self, _now: Instant, net: &mut Network) {
-        let sockets = &mut net.hosts[self.host].sockets;
-        for c in &mut self.conns {
-            let state = sockets.get::<tcp::Socket>(c.stream.handle).state();
-            if !c.closing && state == State::CloseWait && c.stream.unsent() == 0 {
-                if let Some(tls) = &mut c.stream.tls {
-                    tls.send_close_notify();
-                }
-                c.stream.pump(sockets);
-                sockets.get_mut::<tcp::Socket>(c.stream.handle).close();
-                c.closing = true;
-            }
-        }
-        self.conns.retain(|c| {
-            let socket = sockets.get::<tcp::Socket>(c.stream.handle);
-            let done = socket.state() == State::Closed && socket.remote_endpoint().is_none();
-            if done {
-                sockets.remove(c.stream.handle);
-            }
-            !done
-        });
     }
 }
 
