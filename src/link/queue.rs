@@ -187,26 +187,54 @@ impl<T> Ord for Entry<T> {
 }
 
 /// Packets in flight, popped in delivery-time order, ties in the order they were pushed.
-/// Push and pop are O(log n).
+///
+/// Most links deliver in the order they send (no jitter, no reordering: every packet's time is
+/// at or after the one before it), so packets pushed in order go to a plain FIFO, O(1) each way;
+/// only a packet due before the FIFO's last one goes to a heap (O(log n)). Popping takes the
+/// earlier of the two fronts by (time, push order), so the order is the same as one heap's.
+/// (A heap of every packet cost a sift of ~100-byte entries per packet, 4% of the throughput
+/// benchmark.)
 #[derive(Debug)]
 pub(crate) struct DeliveryQueue<T> {
+    /// Pushed in (time, push order): each one due at or after the one before it.
+    fifo: VecDeque<Entry<T>>,
+    /// The others.
     heap: BinaryHeap<Reverse<Entry<T>>>,
     next_seq: u64,
 }
 
 impl<T> DeliveryQueue<T> {
     pub(crate) fn new() -> Self {
-        DeliveryQueue { heap: BinaryHeap::new(), next_seq: 0 }
+        DeliveryQueue { fifo: VecDeque::new(), heap: BinaryHeap::new(), next_seq: 0 }
     }
 
     pub(crate) fn push(&mut self, at: Instant, item: T) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.heap.push(Reverse(Entry { at, seq, item }));
+        let entry = Entry { at, seq, item };
+        if self.fifo.back().is_none_or(|last| last.at <= at) {
+            self.fifo.push_back(entry);
+        } else {
+            self.heap.push(Reverse(entry));
+        }
+    }
+
+    /// Whether the FIFO's front comes before the heap's (both non-empty: by time, then push
+    /// order; one empty: the other's).
+    fn fifo_first(&self) -> Option<bool> {
+        match (self.fifo.front(), self.heap.peek()) {
+            (Some(f), Some(Reverse(h))) => Some(f < h),
+            (Some(_), None) => Some(true),
+            (None, Some(_)) => Some(false),
+            (None, None) => None,
+        }
     }
 
     pub(crate) fn next_at(&self) -> Option<Instant> {
-        self.heap.peek().map(|Reverse(e)| e.at)
+        match (self.fifo.front(), self.heap.peek()) {
+            (Some(f), Some(Reverse(h))) => Some(f.at.min(h.at)),
+            (f, h) => f.map(|f| f.at).or(h.map(|Reverse(h)| h.at)),
+        }
     }
 
     /// The earliest packet if it is due at or before `now`.
@@ -214,11 +242,15 @@ impl<T> DeliveryQueue<T> {
         if self.next_at()? > now {
             return None;
         }
-        self.heap.pop().map(|Reverse(e)| e.item)
+        if self.fifo_first()? {
+            self.fifo.pop_front().map(|e| e.item)
+        } else {
+            self.heap.pop().map(|Reverse(e)| e.item)
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.heap.len()
+        self.fifo.len() + self.heap.len()
     }
 }
 
@@ -239,6 +271,32 @@ mod tests {
         assert_eq!(q.pop_due(t(30)), Some("b"));
         assert_eq!(q.pop_due(t(30)), Some("c"));
         assert_eq!(q.pop_due(t(30)), None);
+    }
+
+    /// Out-of-order pushes (jitter, reordering) go to the heap, in-order ones to the FIFO; the
+    /// order popped is by time, then push order, across both.
+    #[test]
+    fn fifo_and_heap_pop_in_one_order() {
+        let mut q = DeliveryQueue::new();
+        let t = Instant::from_micros;
+        let pushes = [(10, 0), (30, 1), (20, 2), (30, 3), (5, 4), (30, 5), (40, 6), (20, 7), (40, 8)];
+        for (at, id) in pushes {
+            q.push(t(at), id);
+        }
+        assert_eq!((q.fifo.len(), q.heap.len()), (6, 3));
+        assert_eq!(q.len(), 9);
+        assert_eq!(q.next_at(), Some(t(5)));
+        let mut order = Vec::new();
+        while let Some(id) = q.pop_due(t(35)) {
+            order.push(id);
+        }
+        assert_eq!(order, [4, 0, 2, 7, 1, 3, 5]);
+        assert_eq!(q.next_at(), Some(t(40)));
+        q.push(t(35), 9);
+        assert_eq!(q.pop_due(t(100)), Some(9));
+        assert_eq!(q.pop_due(t(100)), Some(6));
+        assert_eq!(q.pop_due(t(100)), Some(8));
+        assert_eq!(q.pop_due(t(100)), None);
     }
 
     #[test]
