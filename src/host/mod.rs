@@ -33,6 +33,7 @@ impl Host {
     /// host name, so ephemeral ports and initial sequence numbers are reproducible.
     pub fn new(name: &str, addr: Ipv4Addr, mtu: usize, seed: u64, now: Instant) -> Host {
         let mut device = QueueDevice::new(mtu);
+        device.recycle = true;
         let mut config = Config::new(HardwareAddress::Ip);
         config.random_seed = rng::derive(seed, &format!("host:{name}"));
         let mut iface = Interface::new(config, &mut device, now.to_smoltcp());
