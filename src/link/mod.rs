@@ -334,6 +334,12 @@ impl<T: Clone> Link<T> {
 
     /// Like [`Link::pop_due`], with the packet's corruption, if it is corrupted.
     pub fn pop_due_with_fate(&mut self, now: Instant) -> Option<(T, Option<Corruption>)> {
+        if self.flows.is_empty() && self.retired.is_empty() {
+            // No flow links: the path's own queue alone (what the general case comes to).
+            let f = self.queue.pop_due(now)?;
+            self.stats.delivered += 1;
+            return Some((f.item, f.corrupted));
+        }
         let own = self.queue.next_at().filter(|&at| at <= now);
         let child = self
             .flows

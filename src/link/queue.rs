@@ -219,17 +219,6 @@ impl<T> DeliveryQueue<T> {
         }
     }
 
-    /// Whether the FIFO's front comes before the heap's (both non-empty: by time, then push
-    /// order; one empty: the other's).
-    fn fifo_first(&self) -> Option<bool> {
-        match (self.fifo.front(), self.heap.peek()) {
-            (Some(f), Some(Reverse(h))) => Some(f < h),
-            (Some(_), None) => Some(true),
-            (None, Some(_)) => Some(false),
-            (None, None) => None,
-        }
-    }
-
     pub(crate) fn next_at(&self) -> Option<Instant> {
         match (self.fifo.front(), self.heap.peek()) {
             (Some(f), Some(Reverse(h))) => Some(f.at.min(h.at)),
@@ -237,12 +226,19 @@ impl<T> DeliveryQueue<T> {
         }
     }
 
-    /// The earliest packet if it is due at or before `now`.
+    /// The earliest packet if it is due at or before `now`: the FIFO's front or the heap's,
+    /// whichever comes first by time, then push order.
     pub(crate) fn pop_due(&mut self, now: Instant) -> Option<T> {
-        if self.next_at()? > now {
+        let (at, from_fifo) = match (self.fifo.front(), self.heap.peek()) {
+            (Some(f), Some(Reverse(h))) if h < f => (h.at, false),
+            (Some(f), _) => (f.at, true),
+            (None, Some(Reverse(h))) => (h.at, false),
+            (None, None) => return None,
+        };
+        if at > now {
             return None;
         }
-        if self.fifo_first()? {
+        if from_fifo {
             self.fifo.pop_front().map(|e| e.item)
         } else {
             self.heap.pop().map(|Reverse(e)| e.item)
