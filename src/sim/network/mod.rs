@@ -10,6 +10,7 @@
 //! sent that was lost stays in its capture, marked lost after leaving.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::Ipv4Addr;
 
 use super::fault::{rejection, Faults, HostFault};
@@ -76,6 +77,27 @@ impl Described {
     }
 }
 
+/// Hashes the keys [`Network`] looks up for every packet (the receiver's address, the
+/// client's port) with a multiply per byte, where SipHash (std's default, made to resist
+/// crafted keys, which the lab's own addresses and ports are not) cost as much as the rest of
+/// routing a packet.
+#[derive(Default)]
+struct LabHasher(u64);
+
+type LabHash = BuildHasherDefault<LabHasher>;
+
+impl Hasher for LabHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// The most packets [`Network::records`] holds: what a picture can show (a ladder of more is
 /// unreadable), and what keeps a long run's memory flat with pictures on.
 pub const MAX_RECORDS: usize = 20_000;
@@ -85,7 +107,7 @@ pub struct Network {
     pub hosts: Vec<Host>,
     /// Directed links, indexed `from * hosts + to`.
     links: Vec<Option<Link<Packet>>>,
-    by_addr: HashMap<Ipv4Addr, usize>,
+    by_addr: HashMap<Ipv4Addr, usize, LabHash>,
     /// The scenario's own vantage point (its client).
     pub tap: Tap,
     /// Other vantage points asked for (`--tap`).
@@ -96,10 +118,10 @@ pub struct Network {
     pub phase: Option<usize>,
     /// The phase and label of each TCP connection the scripted client opened, by the client's
     /// port: a packet takes its own connection's phase, whatever the client does on another.
-    bound: HashMap<u16, (Option<usize>, String)>,
+    bound: HashMap<u16, (Option<usize>, String), LabHash>,
     /// The frames the client's tap recorded on each connection since the peer's first data
     /// after the connection was last bound to a phase.
-    peer_data_since_bind: HashMap<u16, Vec<u64>>,
+    peer_data_since_bind: HashMap<u16, Vec<u64>, LabHash>,
     /// Packets addressed to no host of the lab (counted, never delivered anywhere).
     pub unroutable: u64,
     /// Packets sent so far, network-wide (the next packet's [`Packet::seq`]).
@@ -158,8 +180,8 @@ impl Network {
             other_taps: Vec::new(),
             label: String::new(),
             phase: None,
-            bound: HashMap::new(),
-            peer_data_since_bind: HashMap::new(),
+            bound: HashMap::default(),
+            peer_data_since_bind: HashMap::default(),
             unroutable: 0,
             sent: 0,
             records: Vec::new(),
@@ -409,9 +431,9 @@ impl Network {
 
     /// The next instant something is due: a delivery or a host's timer.
     pub fn next_event(&mut self, now: Instant) -> Option<Instant> {
-        let links = self.links.iter().flatten().filter_map(|l| l.next_delivery());
-        let hosts: Vec<Instant> = self.hosts.iter_mut().filter_map(|h| h.poll_at(now)).collect();
-        links.chain(hosts).min()
+        let links = self.links.iter().flatten().filter_map(|l| l.next_delivery()).min();
+        let hosts = self.hosts.iter_mut().filter_map(|h| h.poll_at(now)).min();
+        links.into_iter().chain(hosts).min()
     }
 
     /// Packets sent, bytes sent and packets dropped, over all links so far.
