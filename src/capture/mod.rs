@@ -12,6 +12,7 @@ pub mod annotate;
 pub mod keep;
 mod notes;
 pub mod pcapng;
+pub mod sketch;
 pub mod store;
 pub mod tls_names;
 
@@ -19,10 +20,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
+use crate::packet::PacketSummary;
 use crate::time::Instant;
 
 pub use keep::Keep;
 use notes::Notes;
+use sketch::Sketch;
 pub use store::SpillError;
 use store::{Entry, Store};
 
@@ -95,6 +98,8 @@ pub struct Frame<'a> {
     pub orig_len: usize,
     notes: &'a [Note],
     describe: bool,
+    /// Its parse, as far as its description needs it, where kept ([`sketch`]).
+    sketch: Option<Sketch>,
     /// The TLS records that start in this frame, named from the stream ([`Capture::name_tls`]).
     pub tls: Option<&'a tls_names::TlsNames>,
 }
@@ -114,6 +119,14 @@ impl Frame<'_> {
 
     /// [`Frame::what`], appended to `c` (no allocation for a frame without TLS names).
     pub fn what_into(&self, c: &mut String) {
+        if let Some(k) = self.sketch {
+            let tls = self.tls.map(tls_names::TlsNames::describe);
+            // A plain payload is not read: its length says all (see [`sketch`]).
+            let len = self.bytes.len().saturating_sub(k.payload_offset);
+            let payload = if k.plain { &[][..] } else { self.bytes.get(k.payload_offset..).unwrap_or(&[]) };
+            crate::packet::describe_tcp(&k.flags, payload, len, tls.as_deref(), c);
+            return;
+        }
         match crate::packet::summarize(self.bytes) {
             Some(s) => {
                 let tls = self.tls.map(tls_names::TlsNames::describe);
@@ -249,6 +262,24 @@ impl Capture {
     /// limit ([`Capture::keeping`]) the frame is only counted: its number is returned, and it
     /// counts towards its phase's frames, but nothing of it is stored.
     pub fn record_in(&mut self, at: Instant, bytes: &[u8], label: &str, phase: Option<usize>) -> u64 {
+        self.record_parsed(at, bytes, None, label, phase)
+    }
+
+    /// [`Capture::record_in`] of a packet parsed already (`summary`, its parse), so that
+    /// rendering its comment does not parse it again ([`sketch`]).
+    pub fn record_parsed(
+        &mut self,
+        at: Instant,
+        bytes: &[u8],
+        summary: Option<&PacketSummary>,
+        label: &str,
+        phase: Option<usize>,
+    ) -> u64 {
+        debug_assert!(
+            summary.is_none() || summary == crate::packet::summarize(bytes).as_ref(),
+            "capture {}: a packet recorded with another packet's parse",
+            self.interface
+        );
         debug_assert!(
             self.entries.last().is_none_or(|e| e.at <= at.micros()),
             "capture {}: packet at {at} recorded after a later one",
@@ -280,6 +311,7 @@ impl Capture {
                 label,
                 phase: phase.and_then(|p| u32::try_from(p).ok()).unwrap_or(NO_PHASE),
                 lost: false,
+                sketch: Sketch::encode(summary.and_then(|s| Sketch::of(s, bytes))),
             },
         );
         self.recorded = self.entries.len() as u64;
@@ -461,6 +493,9 @@ impl Capture {
                 orig_len: e.orig_len as usize,
                 notes,
                 describe: self.describe,
+                // Only for the frame as it was recorded: a snap length or a corrupted frame's
+                // cut keeps less of it.
+                sketch: Sketch::decode(e.sketch).filter(|_| bytes.len() == e.orig_len as usize),
                 tls: self.tls.get(&number),
             }
         })

@@ -44,10 +44,6 @@ fn pad(len: usize) -> usize {
     (4 - len % 4) % 4
 }
 
-fn put_u16(out: &mut Vec<u8>, v: u16) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
 fn put_u32(out: &mut Vec<u8>, v: u32) {
     out.extend_from_slice(&v.to_le_bytes());
 }
@@ -134,25 +130,34 @@ pub fn write_epb_head(out: &mut Vec<u8>, ts: u64, len: usize, orig_len: usize, c
     let total = 32 + len + pad(len) + options;
     let total = u32::try_from(total).expect("packet under 4 GiB");
     let captured = u32::try_from(len).expect("packet under 4 GiB");
-    put_u32(out, EPB_BLOCK_TYPE);
-    put_u32(out, total);
-    put_u32(out, 0); // interface id
-    put_u32(out, (ts >> 32) as u32);
-    put_u32(out, ts as u32);
-    put_u32(out, captured); // captured length
-    put_u32(out, u32::try_from(orig_len.max(len)).unwrap_or(u32::MAX)); // original length
+    let orig = u32::try_from(orig_len.max(len)).unwrap_or(u32::MAX);
+    // Type, total length, interface id, timestamp (high, low), captured and original length:
+    // one append (one capacity check) for the seven words.
+    let mut head = [0; 28];
+    for (i, v) in [EPB_BLOCK_TYPE, total, 0, (ts >> 32) as u32, ts as u32, captured, orig].into_iter().enumerate() {
+        head[4 * i..4 * i + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&head);
     total
 }
 
 /// The part of an EPB after the packet's `len` bytes: their padding, the comment, the length.
 pub fn write_epb_tail(out: &mut Vec<u8>, len: usize, comment: &str, total: u32) {
     let comment = option_value(comment);
-    out.extend_from_slice(&[0; 3][..pad(len)]);
-    if !comment.is_empty() {
-        put_u16(out, OPT_COMMENT);
-        put_u16(out, comment.len() as u16);
-        put_padded(out, comment.as_bytes());
-        put_u32(out, 0); // opt_endofopt
+    // The packet's padding and the option's header; then the comment; then its padding,
+    // opt_endofopt and the total length.
+    let mut head = [0; 7];
+    let p = pad(len);
+    let mut tail = [0; 11];
+    let t = pad(comment.len()) + if comment.is_empty() { 0 } else { 4 };
+    tail[t..t + 4].copy_from_slice(&total.to_le_bytes());
+    if comment.is_empty() {
+        out.extend_from_slice(&head[..p]);
+    } else {
+        head[p..p + 2].copy_from_slice(&OPT_COMMENT.to_le_bytes());
+        head[p + 2..p + 4].copy_from_slice(&(comment.len() as u16).to_le_bytes());
+        out.extend_from_slice(&head[..p + 4]);
+        out.extend_from_slice(comment.as_bytes());
     }
-    put_u32(out, total);
+    out.extend_from_slice(&tail[..t + 4]);
 }

@@ -6,7 +6,7 @@
 //! unlinked at once: the kernel deletes it when the capture is dropped or the process ends,
 //! however it ends) and read back through a read-only memory map, so that a [`super::Frame`]
 //! still borrows its bytes from the capture. Entries go the same way, a block of
-//! [`ENTRY_BLOCK`] at a time (encoded as 32 bytes each), once twice that many are in memory.
+//! [`ENTRY_BLOCK`] at a time (encoded as 36 bytes each), once twice that many are in memory.
 //! An iteration over the packets ([`Packets`]) releases each spilled chunk's and block's pages
 //! when it moves past them, so reading a 1 GB capture from start to end holds about one chunk.
 //!
@@ -36,7 +36,7 @@ pub const SPILL_AFTER: usize = 32 << 20;
 pub const ENTRY_BLOCK: usize = CHUNK / ENTRY_BYTES;
 
 /// Bytes of one encoded entry.
-const ENTRY_BYTES: usize = 32;
+const ENTRY_BYTES: usize = 36;
 
 /// Where one packet lives in the arena, and what is known about it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +55,9 @@ pub struct Entry {
     pub phase: u32,
     /// The vantage host sent it and the link lost it, or it reached the vantage host corrupted.
     pub lost: bool,
+    /// What its comment needs of its parse, if that was known when it was recorded (encoded
+    /// [`super::sketch::Sketch`], 0: none).
+    pub sketch: u32,
 }
 
 /// The bit of the encoded chunk number that says `lost`.
@@ -64,7 +67,8 @@ impl Entry {
     fn encode(&self, out: &mut [u8]) {
         let chunk = self.chunk | if self.lost { LOST_BIT } else { 0 };
         out[0..8].copy_from_slice(&self.at.to_le_bytes());
-        for (i, v) in [chunk, self.start, self.end, self.orig_len, self.label, self.phase].into_iter().enumerate() {
+        let fields = [chunk, self.start, self.end, self.orig_len, self.label, self.phase, self.sketch];
+        for (i, v) in fields.into_iter().enumerate() {
             out[8 + 4 * i..12 + 4 * i].copy_from_slice(&v.to_le_bytes());
         }
     }
@@ -82,6 +86,7 @@ impl Entry {
             orig_len: u(3),
             label: u(4),
             phase: u(5),
+            sketch: u(6),
         }
     }
 }

@@ -60,48 +60,7 @@ impl PacketSummary {
     pub fn describe_into(&self, bytes: &[u8], what: Option<&str>, out: &mut String) {
         let payload = self.payload(bytes);
         match &self.transport {
-            Transport::Tcp { flags, payload_len, .. } => {
-                let names = [(flags.syn, "SYN"), (flags.fin, "FIN"), (flags.rst, "RST"), (flags.ack, "ACK")];
-                let put_flags = |out: &mut String| {
-                    for (i, (_, name)) in names.iter().filter(|(on, _)| *on).enumerate() {
-                        if i > 0 {
-                            out.push('/');
-                        }
-                        out.push_str(name);
-                    }
-                };
-                let control = flags.syn || flags.fin || flags.rst;
-                if payload.is_empty() && *payload_len == 0 {
-                    if names.iter().any(|(on, _)| *on) {
-                        put_flags(out);
-                    } else {
-                        out.push_str("TCP (no flags)");
-                    }
-                    return;
-                }
-                // A frame cut short (a snap length) still says its size on the wire.
-                let _ = write!(out, "{} bytes", payload.len().max(*payload_len));
-                match what {
-                    Some(what) => {
-                        out.push_str(": ");
-                        out.push_str(what);
-                    }
-                    None => {
-                        if let Some(tls) = describe_tls(payload) {
-                            out.push_str(": ");
-                            out.push_str(&tls);
-                        } else if let Some(line) = http::start_line(payload) {
-                            out.push_str(": ");
-                            out.push_str(line);
-                        }
-                    }
-                }
-                if control {
-                    out.push_str(" [");
-                    put_flags(out);
-                    out.push(']');
-                }
-            }
+            Transport::Tcp { flags, payload_len, .. } => describe_tcp(flags, payload, *payload_len, what, out),
             Transport::Udp { src_port, dst_port, .. } => {
                 if *src_port == 53 || *dst_port == 53 {
                     if let Some(d) = describe_dns(payload) {
@@ -117,6 +76,83 @@ impl PacketSummary {
             }
         }
     }
+}
+
+/// The description of a TCP segment with `flags` whose payload is `payload_len` bytes on the
+/// wire, of which the frame holds `payload` ([`PacketSummary::describe_as`]; a capture renders
+/// its segments with this straight from what it kept of their parse: [`crate::capture::sketch`]).
+pub fn describe_tcp(flags: &TcpFlags, payload: &[u8], payload_len: usize, what: Option<&str>, out: &mut String) {
+    let names = [(flags.syn, "SYN"), (flags.fin, "FIN"), (flags.rst, "RST"), (flags.ack, "ACK")];
+    let put_flags = |out: &mut String| {
+        for (i, (_, name)) in names.iter().filter(|(on, _)| *on).enumerate() {
+            if i > 0 {
+                out.push('/');
+            }
+            out.push_str(name);
+        }
+    };
+    let control = flags.syn || flags.fin || flags.rst;
+    if payload.is_empty() && payload_len == 0 {
+        if names.iter().any(|(on, _)| *on) {
+            put_flags(out);
+        } else {
+            out.push_str("TCP (no flags)");
+        }
+        return;
+    }
+    // A frame cut short (a snap length) still says its size on the wire.
+    push_decimal(out, payload.len().max(payload_len));
+    out.push_str(" bytes");
+    match what {
+        Some(what) => {
+            out.push_str(": ");
+            out.push_str(what);
+        }
+        None if may_name(payload) => {
+            if let Some(tls) = describe_tls(payload) {
+                out.push_str(": ");
+                out.push_str(&tls);
+            } else if let Some(line) = http::start_line(payload) {
+                out.push_str(": ");
+                out.push_str(line);
+            }
+        }
+        None => {}
+    }
+    if control {
+        out.push_str(" [");
+        put_flags(out);
+        out.push(']');
+    }
+}
+
+/// Appends `n` in decimal: what `write!(out, "{n}")` writes, without the formatting machinery
+/// (a tenth of a capture's render went to it, once per data segment).
+pub fn push_decimal(out: &mut String, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+}
+
+/// Whether the description of a TCP segment with this payload names what the payload starts
+/// with (a TLS record, an HTTP start line), or only says its length.
+pub fn names_in_payload(payload: &[u8]) -> bool {
+    may_name(payload) && (!tls_record_names(payload).is_empty() || http::start_line(payload).is_some())
+}
+
+/// Whether the payload's first byte can start what a description names: a TLS record's
+/// content type (20 to 23) or the capital letter of a method or of "HTTP/". Most payloads
+/// (a body's bytes) are so told from those in one comparison.
+fn may_name(payload: &[u8]) -> bool {
+    payload.first().is_some_and(|b| (20..=23).contains(b) || b.is_ascii_uppercase())
 }
 
 /// "ICMP echo request", "ICMPv6 destination unreachable (code 4)" (RFC 792, RFC 4443 §2.1).
@@ -335,6 +371,15 @@ mod tests {
         ];
         for (flags, payload, kind, want) in cases {
             assert_eq!(kind_and_text(&tcp(flags, payload)), (kind, want.to_string()));
+        }
+    }
+
+    #[test]
+    fn decimals_as_write_writes_them() {
+        for n in [0, 7, 10, 1448, 65_535, usize::MAX] {
+            let mut s = String::from("x");
+            push_decimal(&mut s, n);
+            assert_eq!(s, format!("x{n}"));
         }
     }
 

@@ -35,12 +35,20 @@ impl Tap {
         Tap { host, capture, annotator: None, lost: VecDeque::new() }
     }
 
-    pub(super) fn record(&mut self, at: Instant, bytes: &[u8], label: &str, phase: Option<usize>) -> u64 {
+    /// Records `bytes`, whose parse is `summary`, under `label` (or what the annotator names).
+    pub(super) fn record(
+        &mut self,
+        at: Instant,
+        bytes: &[u8],
+        summary: Option<&PacketSummary>,
+        label: &str,
+        phase: Option<usize>,
+    ) -> u64 {
         let event = match &mut self.annotator {
-            Some(a) => packet::summarize(bytes).and_then(|s| a.observe_packet(&s, bytes).map(str::to_string)),
+            Some(a) => summary.and_then(|s| a.observe_packet(s, bytes).map(str::to_string)),
             None => None,
         };
-        let frame = self.capture.record_in(at, bytes, event.as_deref().unwrap_or(label), phase);
+        let frame = self.capture.record_parsed(at, bytes, summary, event.as_deref().unwrap_or(label), phase);
         while self.lost.front().is_some_and(|(due, _)| *due <= at) {
             if let Some((_, note)) = self.lost.pop_front() {
                 self.capture.add_note(frame, Note::Before(note));

@@ -97,7 +97,7 @@ impl Network {
         }
         let tap =
             if self.tap.host == host { &mut self.tap } else { self.other_taps.iter_mut().find(|t| t.host == host)? };
-        let frame = tap.record(now, bytes, label, phase);
+        let frame = tap.record(now, bytes, summary, label, phase);
         let from_peer_with_data = summary.is_some_and(|s| {
             s.dst == client && matches!(s.transport, Transport::Tcp { payload_len, .. } if payload_len > 0)
         });
