@@ -403,3 +403,18 @@ fn a_finished_capture_that_spilled_goes_to_disk_whole() {
     small.finish_recording();
     assert_eq!(small.entries.spilled(), (0, 0));
 }
+
+#[test]
+fn labels_compare_as_strings_empty_ones_too() {
+    assert!(super::same("", ""));
+    assert!(super::same("round 1", "round 1"));
+    assert!(!super::same("", "round 1"));
+    assert!(!super::same("round 1", "round 2"));
+    // Frames recorded with an empty label, then a named one, then empty again keep their own.
+    let mut c = Capture::new("client", Vec::new());
+    for label in ["", "", "TCP handshake", ""] {
+        c.record_in(Instant::ZERO, &[0x45, 0, 0, 20], label, None);
+    }
+    let labels: Vec<String> = c.packets().map(|f| f.label.to_string()).collect();
+    assert_eq!(labels, ["", "", "TCP handshake", ""]);
+}
