@@ -9,12 +9,14 @@
 //! or randomness.
 
 pub mod annotate;
+mod frame;
 pub mod keep;
 mod notes;
 pub mod pcapng;
 pub mod sketch;
 pub mod store;
 pub mod tls_names;
+mod write;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
@@ -23,6 +25,7 @@ use std::path::PathBuf;
 use crate::packet::PacketSummary;
 use crate::time::Instant;
 
+pub use frame::Frame;
 pub use keep::Keep;
 use notes::Notes;
 use sketch::Sketch;
@@ -78,103 +81,6 @@ pub struct Capture {
     /// The first and last frame of each timeline phase among the frames not kept (index =
     /// phase), so phases name the same frames whatever the capture keeps.
     beyond: Vec<Option<(u64, u64)>>,
-}
-
-/// One recorded packet, borrowed from a [`Capture`].
-#[derive(Clone, Copy, Debug)]
-pub struct Frame<'a> {
-    /// 1-based, as Wireshark numbers it.
-    pub number: u64,
-    pub at: Instant,
-    pub bytes: &'a [u8],
-    /// The label of the phase it belongs to (its connection's phase when it was recorded).
-    pub label: &'a str,
-    /// The timeline phase it belongs to, if any.
-    pub phase: Option<usize>,
-    /// The vantage host sent it and the link lost it, or it arrived corrupted (netem
-    /// `corrupt`): either way it never reached its receiver's stack.
-    pub lost: bool,
-    /// The packet's length on the wire (`bytes` may be shorter: see [`Capture::with_snaplen`]).
-    pub orig_len: usize,
-    notes: &'a [Note],
-    describe: bool,
-    /// Its parse, as far as its description needs it, where kept ([`sketch`]).
-    sketch: Option<Sketch>,
-    /// The TLS records that start in this frame, named from the stream ([`Capture::name_tls`]).
-    pub tls: Option<&'a tls_names::TlsNames>,
-}
-
-impl Frame<'_> {
-    /// What the packet is, as its comment ends: `SYN/ACK`, `245 bytes: TLS ClientHello`,
-    /// with the TLS records named from the stream ([`Capture::name_tls`]).
-    pub fn what(&self) -> String {
-        match crate::packet::summarize(self.bytes) {
-            Some(s) => {
-                let tls = self.tls.map(tls_names::TlsNames::describe);
-                s.describe_as(self.bytes, tls.as_deref())
-            }
-            None => format!("{} bytes", self.orig_len),
-        }
-    }
-
-    /// [`Frame::what`], appended to `c` (no allocation for a frame without TLS names).
-    pub fn what_into(&self, c: &mut String) {
-        if let Some(k) = self.sketch {
-            let tls = self.tls.map(tls_names::TlsNames::describe);
-            // A plain payload is not read: its length says all (see [`sketch`]).
-            let len = self.bytes.len().saturating_sub(k.payload_offset);
-            let payload = if k.plain { &[][..] } else { self.bytes.get(k.payload_offset..).unwrap_or(&[]) };
-            crate::packet::describe_tcp(&k.flags, payload, len, tls.as_deref(), c);
-            return;
-        }
-        match crate::packet::summarize(self.bytes) {
-            Some(s) => {
-                let tls = self.tls.map(tls_names::TlsNames::describe);
-                s.describe_into(self.bytes, tls.as_deref(), c);
-            }
-            None => {
-                let _ = std::fmt::Write::write_fmt(c, format_args!("{} bytes", self.orig_len));
-            }
-        }
-    }
-
-    /// The frame's comment, rendered from its label, its notes and (for the network's
-    /// captures) a description of the packet: `label[, label notes]: [before: ]what[ after]`.
-    pub fn comment(&self) -> String {
-        let mut c = String::with_capacity(self.label.len() + 48);
-        self.comment_into(&mut c);
-        c
-    }
-
-    /// [`Frame::comment`], appended to `c`.
-    pub fn comment_into(&self, c: &mut String) {
-        let start = c.len();
-        c.push_str(self.label);
-        for n in self.notes {
-            if let Note::Label(t) = n {
-                c.push_str(t);
-            }
-        }
-        for n in self.notes {
-            if let Note::Before(t) = n {
-                if c.len() > start {
-                    c.push_str(": ");
-                }
-                c.push_str(t);
-            }
-        }
-        if self.describe {
-            if c.len() > start {
-                c.push_str(": ");
-            }
-            self.what_into(c);
-        }
-        for n in self.notes {
-            if let Note::After(t) = n {
-                c.push_str(t);
-            }
-        }
-    }
 }
 
 impl Capture {
@@ -500,88 +406,8 @@ impl Capture {
             }
         })
     }
-
-    /// Serialises the capture: SHB, one IDB (LINKTYPE_RAW, µs timestamps), an NRB with the host
-    /// names, then, if `key_log` is non-empty, a Decryption Secrets Block before the first packet,
-    /// then one EPB per packet with its comment. Timestamps are `epoch_unix_micros + at`.
-    pub fn to_pcapng(&self, key_log: Option<&str>, epoch_unix_micros: u64) -> Vec<u8> {
-        let mut out = Vec::new();
-        self.write_pcapng(&mut out, key_log, epoch_unix_micros).expect("writing to a Vec does not fail");
-        out
-    }
-
-    /// [`Capture::to_pcapng`], written to `out` as it is rendered, a batch of about 256 KiB
-    /// at a time with one vectored write: the blocks' headers and comments are rendered into
-    /// one reused buffer, and every packet's bytes go to `out` straight from the capture (no
-    /// copy in this process; a `BufWriter` with a smaller buffer passes such a batch through).
-    /// Writing a capture holds no second copy of it, and reads none of its packets' bytes: an
-    /// ACK's 40 bytes, copied into the batch as they once were, cost a read from memory each
-    /// (the capture is long out of the cache by then), a third of the render's time.
-    pub fn write_pcapng(
-        &self,
-        out: &mut impl std::io::Write,
-        key_log: Option<&str>,
-        epoch_unix_micros: u64,
-    ) -> std::io::Result<()> {
-        if let Some(e) = self.entries.failure() {
-            return Err(std::io::Error::other(e.to_string()));
-        }
-        /// A batch ends past this many bytes, or this many pieces (under IOV_MAX, 1024).
-        const BATCH_BYTES: usize = 256 * 1024;
-        const BATCH_PIECES: usize = 1000;
-        let mut meta = Vec::with_capacity(BATCH_BYTES + 70_000);
-        let cut = self.cut_note();
-        pcapng::write_header(&mut meta, &self.interface, &self.names, cut.as_deref());
-        if let Some(keys) = key_log.filter(|k| !k.is_empty()) {
-            pcapng::write_dsb(&mut meta, pcapng::SECRETS_TYPE_TLS, keys.as_bytes());
-        }
-        // The batch: `meta[..]` with the packets borrowed from the capture spliced in, each
-        // at its offset in `meta`. A batch is shorter than a chunk, and an iteration keeps the
-        // chunk before the current one resident ([`store`]), so writing it faults no spilled
-        // page in again.
-        let mut spliced: Vec<(usize, &[u8])> = Vec::with_capacity(BATCH_PIECES);
-        let mut batch = 0;
-        let mut comment = String::with_capacity(256);
-        let last = self.frames();
-        for f in self.packets() {
-            let ts = epoch_unix_micros.saturating_add(f.at.micros());
-            comment.clear();
-            f.comment_into(&mut comment);
-            if let (Some(note), true) = (&cut, f.number == last) {
-                comment.push_str(" [");
-                comment.push_str(note);
-                comment.push(']');
-            }
-            let total = pcapng::write_epb_head(&mut meta, ts, f.bytes.len(), f.orig_len, &comment);
-            spliced.push((meta.len(), f.bytes));
-            batch += f.bytes.len();
-            pcapng::write_epb_tail(&mut meta, f.bytes.len(), &comment, total);
-            if meta.len() + batch >= BATCH_BYTES || spliced.len() >= BATCH_PIECES {
-                write_spliced(out, &meta, &spliced)?;
-                meta.clear();
-                spliced.clear();
-                batch = 0;
-            }
-        }
-        write_spliced(out, &meta, &spliced)
-    }
-
-    /// Where a cut capture ends, and what the whole run had: the section's comment and the
-    /// end of its last frame's. `None` when every frame recorded is in the capture.
-    pub fn cut_note(&self) -> Option<String> {
-        self.is_cut().then(|| {
-            format!(
-                "capture cut after {} frames (--capture {}): {} had {} frames in the whole run",
-                self.frames(),
-                self.keep(),
-                self.interface,
-                self.recorded
-            )
-        })
-    }
 }
 
-/// Writes `meta` with each `(offset, bytes)` of `spliced` inserted at its offset (in order).
 /// `a == b`, without calling `memcmp` for two empty strings: glibc's AVX-512 `memcmp` reads
 /// even zero bytes with a masked load, and the address of an empty `String` is a dangling
 /// pointer (1) in an unmapped page, where the CPU suppresses the fault in microcode. That cost
@@ -589,29 +415,6 @@ impl Capture {
 /// throughput benchmark): a quarter of the capture's recording time.
 fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && (a.is_empty() || a == b)
-}
-
-fn write_spliced(out: &mut impl std::io::Write, meta: &[u8], spliced: &[(usize, &[u8])]) -> std::io::Result<()> {
-    use std::io::IoSlice;
-    let mut pieces = Vec::with_capacity(2 * spliced.len() + 1);
-    let mut from = 0;
-    for &(at, bytes) in spliced {
-        pieces.push(IoSlice::new(&meta[from..at]));
-        pieces.push(IoSlice::new(bytes));
-        from = at;
-    }
-    pieces.push(IoSlice::new(&meta[from..]));
-    pieces.retain(|p| !p.is_empty());
-    let mut pieces = &mut pieces[..];
-    while !pieces.is_empty() {
-        match out.write_vectored(pieces) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut pieces, n),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
