@@ -6,7 +6,9 @@
 //!
 //! The servers are entries of a list (each a [`Server`]: `poll` and `next_timer`), polled in
 //! list order before the client: a new kind of server (an HTTP service on any host, a gateway)
-//! is a new entry, not a new branch of the runner.
+//! is a new entry, not a new branch of the runner. The server role is one of them: its
+//! services are built as one [`crate::service::HttpService`], the lab's server, at the place in
+//! the list (after DNS, before the hosts' own services) the captures were made with.
 
 use crate::backend::realtime::netns;
 use crate::capture::DEFAULT_EPOCH_UNIX_MICROS;
@@ -14,22 +16,23 @@ use crate::host::Host;
 use crate::proto::dns::{Answer, DnsServer, Role as DnsRole, StubResolver};
 use crate::proto::tls::{LabTls, TlsClock};
 use crate::rng;
-use crate::script::plan::{Role, ScenarioPlan};
+use crate::script::plan::{HostPlan, ScenarioPlan};
 use crate::script::steps::{Protocol, Step};
 use crate::service::tls::ServiceTls;
-use crate::service::DnsHandler;
+use crate::service::{DnsHandler, Handler, LabServer, ServiceSpec};
 use crate::sim::app::Application;
 use crate::sim::network::{Mutator, Network};
 use crate::time::Instant;
 use std::sync::Arc;
 
 use super::client::Client;
-use super::servers::{DnsService, HttpServer, QuicService, Server};
+use super::servers::{DnsService, QuicService, Server};
 
 /// Everything that runs on the hosts, as the one [`Application`] the backends drive.
 pub struct Programs<'p> {
     pub plan: &'p ScenarioPlan,
-    /// TLS over TCP, for the HTTPS server and the client (one world: its key log has both ends).
+    /// TLS over TCP, for the lab's server (`role = "server"`, its HTTPS on port 443) and the
+    /// client (one world: its key log has both ends).
     pub tls: LabTls,
     /// TLS for QUIC (ALPN h3) and the HTTP/3 server, when the scenario fetches over HTTP/3.
     pub quic_tls: Option<LabTls>,
@@ -118,9 +121,16 @@ impl<'p> World<'p> {
             }
             None => None,
         };
-        // Today's server role: HTTP and HTTPS with /bytes/N, HTTP/2 and WebSockets.
-        let http = (plan.hosts[plan.server].role == Role::Server)
-            .then(|| HttpServer::new(&mut net, plan.server, plan.tcp, plan.server_idle_timeout));
+        // The server role's services (`bytes` on 80 and 443) as the lab's one server, in the
+        // client's own TLS world.
+        let lab = plan.hosts.iter().enumerate().find_map(|(h, host)| host.lab_server.map(|l| (h, l)));
+        let lab = match lab {
+            Some((h, l)) => Some(
+                crate::service::HttpService::lab_server(&mut net, h, &l, plan.tcp, &tls.server())
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", plan.hosts[h].name))?,
+            ),
+            None => None,
+        };
         let (dns, stub) = dns(plan, seed, &mut net);
         let names = tls_names(plan);
         let names = names.iter().map(|(i, n)| (*i, n.iter().map(String::as_str).collect()));
@@ -135,12 +145,13 @@ impl<'p> World<'p> {
             _ => None,
         };
         let mut servers = dns;
-        if let Some(http) = http {
-            servers.push(Box::new(http));
+        if let Some(lab) = lab {
+            servers.push(Box::new(lab));
         }
         // Every host's own services ([[host.service]]), in host order.
         for (h, host) in plan.hosts.iter().enumerate() {
-            for spec in host.services.iter().filter(|s| s.is_http() || s.relay().is_some()) {
+            let own = |s: &&ServiceSpec| !is_lab_server(host, s) && (s.is_http() || s.relay().is_some());
+            for spec in host.services.iter().filter(own) {
                 let rng = rng::stream(seed, &format!("service:{}:{}", host.name, spec.port));
                 if let Some(relay) = spec.relay() {
                     let relay = crate::service::relay::Relay::new(&mut net, h, spec.port, relay, plan.tcp, rng);
@@ -195,7 +206,11 @@ fn tls_names(plan: &ScenarioPlan) -> Vec<(usize, Vec<String>)> {
         .flat_map(|(i, h)| h.services.iter().map(move |s| (i, s.port)))
         .filter_map(|(i, port)| crate::script::relay::end_of(&plan.hosts, i, port).and_then(|(_, t)| t))
         .collect();
-    let tls_hosts = plan.hosts.iter().enumerate().filter(|(_, h)| h.services.iter().any(|s| s.tls.is_some()));
+    let tls_hosts = plan
+        .hosts
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| h.services.iter().any(|s| s.tls.is_some() && !is_lab_server(h, s)));
     tls_hosts
         .map(|(i, h)| {
             let mut names = vec![h.name.clone()];
@@ -207,6 +222,12 @@ fn tls_names(plan: &ScenarioPlan) -> Vec<(usize, Vec<String>)> {
             (i, names)
         })
         .collect()
+}
+
+/// Whether `spec` is one of the services of the lab's server on `host` (built as one, in the
+/// scenario's own TLS world).
+fn is_lab_server(host: &HostPlan, spec: &ServiceSpec) -> bool {
+    host.lab_server.is_some() && LabServer::PORTS.contains(&spec.port) && spec.handler == Handler::Bytes
 }
 
 /// The server's DNS name for TLS: the first name in [dns] that points at it, else its host name.

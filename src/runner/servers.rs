@@ -1,26 +1,19 @@
-//! The lab's servers: HTTP/1.1 and HTTPS on the server host, HTTP/3 over QUIC beside them, DNS
-//! on the resolver and the authority. They answer whatever arrives; only the client follows a
-//! script. Each has the same two entry points, `poll` and `next_timer`, so the world
-//! (`runner::build`) holds them as a list of parts.
+//! What the world's hosts serve, as one list: HTTP services ([`crate::service::HttpService`],
+//! the lab's server on the server host among them), relays, HTTP/3 over QUIC for the page steps
+//! that fetch over it, DNS on the resolver and the authority. They answer whatever arrives; only
+//! the client follows a script. Each has the same two entry points, `poll` and `next_timer`,
+//! so the world (`runner::build`) holds them as a list of parts.
 
-use rustls::ServerConnection;
-use smoltcp::iface::{SocketHandle, SocketSet};
-use smoltcp::socket::tcp::{self, State};
+use smoltcp::iface::SocketHandle;
 use smoltcp::socket::udp;
 use smoltcp::wire::{IpAddress, IpEndpoint};
 
-use crate::proto::cwnd::TcpConfig;
 use crate::proto::dns::DnsServer;
-use crate::proto::h2::H2Server;
-use crate::proto::http1;
 use crate::proto::quic::QuicServer;
 use crate::proto::stream::TaggedRange;
-use crate::proto::stream::{tcp_socket, Stream};
 use crate::proto::tls::LabTls;
-use crate::proto::ws::{WsEndpoint, WsEvent};
 use crate::sim::network::Network;
 use crate::time::Instant;
-use std::time::Duration;
 
 /// A server on one of the world's hosts: it answers whatever arrives. The world
 /// (`runner::build`) holds its servers as a list of these, polled in order before the client.
@@ -65,7 +58,8 @@ pub trait Server {
     }
 }
 
-/// An HTTP service ([`crate::service`]): `bytes`, `service` or `gateway` on any host.
+/// An HTTP service ([`crate::service`]): `bytes`, `service` or `gateway` on any host, and the
+/// lab's server (`role = "server"`, [`crate::service::LabServer`]).
 impl Server for crate::service::HttpService {
     fn host(&self) -> usize {
         self.host
@@ -85,6 +79,9 @@ impl Server for crate::service::HttpService {
     fn service(&self) -> Option<&crate::service::HttpService> {
         Some(self)
     }
+    fn tagged_ranges(&self) -> Vec<(u16, TaggedRange)> {
+        crate::service::HttpService::tagged_ranges(self)
+    }
 }
 
 /// A TCP relay ([`crate::service::relay`]) on any host: it passes TLS through.
@@ -102,238 +99,6 @@ impl Server for crate::service::relay::Relay {
     fn relay(&self) -> Option<&crate::service::relay::Relay> {
         Some(self)
     }
-}
-
-/// Plain HTTP.
-pub const HTTP_PORT: u16 = 80;
-/// HTTP over TLS.
-pub const HTTPS_PORT: u16 = 443;
-
-struct ServerConn {
-    stream: Stream,
-    /// The server has closed its side (the client did, or the idle timeout fired).
-    closing: bool,
-    /// When a request last arrived or a response was last written.
-    last_active: Instant,
-    /// Set once the client upgraded the connection to a WebSocket.
-    ws: Option<WsEndpoint>,
-    /// Set when TLS negotiated HTTP/2 (ALPN `h2`).
-    h2: Option<H2Server>,
-    /// The client's port, to match the capture.
-    port: u16,
-}
-
-/// HTTP/1.1 on port 80 and HTTPS on port 443 of one host, any number of connections.
-pub struct HttpServer {
-    host: usize,
-    tcp: TcpConfig,
-    /// (port, the socket listening on it now).
-    listeners: Vec<(u16, SocketHandle)>,
-    conns: Vec<ServerConn>,
-    /// Close connections idle for longer than this (an HTTP keep-alive timeout).
-    idle_timeout: Option<Duration>,
-    /// Connections the idle timeout closed, and those reset because a request came after.
-    pub idle_closes: u64,
-    pub resets: u64,
-    /// Tagged byte ranges of closed connections, with the client's port.
-    tagged: Vec<(u16, TaggedRange)>,
-}
-
-fn listener(sockets: &mut SocketSet<'static>, port: u16, tcp: &TcpConfig) -> SocketHandle {
-    let mut socket = tcp_socket(tcp);
-    // A fresh socket in a set we own: listening cannot fail.
-    let _ = socket.listen(port);
-    sockets.add(socket)
-}
-
-impl HttpServer {
-    pub fn new(net: &mut Network, host: usize, tcp: TcpConfig, idle_timeout: Option<Duration>) -> Self {
-        let sockets = &mut net.hosts[host].sockets;
-        let listeners = [HTTP_PORT, HTTPS_PORT].iter().map(|&p| (p, listener(sockets, p, &tcp))).collect();
-        HttpServer {
-            host,
-            tcp,
-            listeners,
-            conns: Vec::new(),
-            idle_timeout,
-            idle_closes: 0,
-            resets: 0,
-            tagged: Vec::new(),
-        }
-    }
-
-    /// Every tagged byte range the server wrote (which object or HTTP/2 stream each TCP byte
-    /// range carried), with the client's port of its connection.
-    pub fn tagged_ranges(&self) -> Vec<(u16, TaggedRange)> {
-        let live = self.conns.iter().flat_map(|c| c.stream.tagged.iter().map(|r| (c.port, *r)));
-        self.tagged.iter().copied().chain(live).collect()
-    }
-
-    /// When the idle timeout next closes a connection.
-    pub fn next_timer(&self) -> Option<Instant> {
-        let timeout = self.idle_timeout?;
-        self.conns.iter().filter(|c| !c.closing).map(|c| c.last_active + timeout).min()
-    }
-
-    /// Accepts new connections, answers complete requests, closes what the client closed and
-    /// what stayed idle past the timeout.
-    pub fn poll(&mut self, now: Instant, net: &mut Network, tls: &LabTls) -> Result<(), String> {
-        let sockets = &mut net.hosts[self.host].sockets;
-        for (port, handle) in self.listeners.iter_mut() {
-            if sockets.get::<tcp::Socket>(*handle).state() == State::Listen {
-                continue;
-            }
-            // The listener took a SYN: it becomes the connection; listen again on a new socket.
-            let mut stream = Stream::new(*handle, &self.tcp);
-            if *port == HTTPS_PORT {
-                let conn = ServerConnection::new(tls.server()).map_err(|e| format!("TLS server setup failed: {e}"))?;
-                stream.tls = Some(conn.into());
-            }
-            let client_port = sockets.get::<tcp::Socket>(*handle).remote_endpoint().map_or(0, |e| e.port);
-            self.conns.push(ServerConn {
-                stream,
-                closing: false,
-                last_active: now,
-                ws: None,
-                h2: None,
-                port: client_port,
-            });
-            *handle = listener(sockets, *port, &self.tcp);
-        }
-        for conn in &mut self.conns {
-            conn.stream.pump(sockets);
-            if conn.closing && !conn.stream.inbox.is_empty() {
-                // Data for a connection the server already closed: like Linux after close(),
-                // answer with a reset (RFC 1122 §4.2.2.13). This is the stale-reuse race.
-                conn.stream.inbox.clear();
-                sockets.get_mut::<tcp::Socket>(conn.stream.handle).abort();
-                self.resets += 1;
-                continue;
-            }
-            if !conn.stream.inbox.is_empty() {
-                conn.last_active = now;
-            }
-            if conn.h2.is_none() && !conn.stream.handshaking() {
-                let alpn = conn.stream.tls.as_ref().and_then(|t| t.alpn_protocol().map(<[u8]>::to_vec));
-                if alpn.as_deref() == Some(b"h2") {
-                    conn.h2 = Some(H2Server::new());
-                }
-            }
-            if conn.ws.is_none() && conn.h2.is_none() && upgrade_requested(&conn.stream.inbox) {
-                conn.ws = Some(WsEndpoint::server());
-            }
-            match (&mut conn.ws, &mut conn.h2) {
-                (Some(ws), _) => serve_websocket(ws, &mut conn.stream),
-                (None, Some(h2)) => serve_h2(h2, &mut conn.stream)?,
-                (None, None) => answer(&mut conn.stream)?,
-            }
-            conn.stream.pump(sockets);
-            let state = sockets.get::<tcp::Socket>(conn.stream.handle).state();
-            let idle = self.idle_timeout.is_some_and(|t| now >= conn.last_active + t);
-            // Close our side when the client closed its side (everything answered), or when
-            // the connection stayed idle past the keep-alive timeout.
-            let client_closed = state == State::CloseWait && conn.stream.unsent() == 0;
-            let timed_out = idle && state == State::Established && conn.stream.unsent() == 0;
-            if !conn.closing && (client_closed || timed_out) {
-                if let Some(tls) = &mut conn.stream.tls {
-                    tls.send_close_notify();
-                }
-                conn.stream.pump(sockets);
-                sockets.get_mut::<tcp::Socket>(conn.stream.handle).close();
-                conn.closing = true;
-                self.idle_closes += u64::from(timed_out && !client_closed);
-            }
-        }
-        let tagged = &mut self.tagged;
-        self.conns.retain(|c| {
-            // Sockets stay in the set through TIME-WAIT, so the last ACK of the close still goes
-            // out and a late segment is absorbed instead of answered with a reset.
-            let done = sockets.get::<tcp::Socket>(c.stream.handle).state() == State::Closed;
-            if done {
-                sockets.remove(c.stream.handle);
-                tagged.extend(c.stream.tagged.iter().map(|r| (c.port, *r)));
-            }
-            !done
-        });
-        Ok(())
-    }
-}
-
-impl Server for HttpServer {
-    fn host(&self) -> usize {
-        self.host
-    }
-    fn poll(&mut self, now: Instant, net: &mut Network, tls: &LabTls) -> Result<(), String> {
-        HttpServer::poll(self, now, net, tls)
-    }
-    fn next_timer(&self) -> Option<Instant> {
-        HttpServer::next_timer(self)
-    }
-    fn tagged_ranges(&self) -> Vec<(u16, TaggedRange)> {
-        HttpServer::tagged_ranges(self)
-    }
-}
-
-/// Whether the request waiting in `inbox` asks for a WebSocket (`GET /ws`, RFC 6455 §4.1).
-fn upgrade_requested(inbox: &[u8]) -> bool {
-    matches!(http1::parse_request(inbox), Ok(Some(r)) if r.path == "/ws")
-}
-
-/// Feeds received bytes to the WebSocket, answers each text message `GET /bytes/N` with a
-/// binary message of N bytes (Pings are answered by the endpoint itself), and sends the result.
-fn serve_websocket(ws: &mut WsEndpoint, stream: &mut Stream) {
-    ws.receive(&std::mem::take(&mut stream.inbox));
-    for event in ws.poll_events() {
-        if let WsEvent::Text(t) = event {
-            let size = t.strip_prefix("GET ").map_or(0, http1::requested_size);
-            ws.send_binary(&http1::body(size));
-        }
-    }
-    let out = ws.take_output();
-    if !out.is_empty() {
-        stream.write(&out);
-    }
-}
-
-/// Answers every complete request in the stream's inbox. The head goes in its own write (so,
-/// with TLS, its own record) before the body, as servers that flush headers first do: the
-/// client can read the status line as soon as the first segment arrives.
-fn answer(stream: &mut Stream) -> Result<(), String> {
-    while let Some(req) =
-        http1::parse_request(&stream.inbox).map_err(|e| format!("server got a bad HTTP request: {e}"))?
-    {
-        stream.inbox.drain(..req.head_len);
-        let size = http1::requested_size(&req.path);
-        match http1::requested_object(&req.path) {
-            // An object of a page: remember which TCP bytes carry it (head-of-line lab).
-            Some(object) => {
-                stream.write_tagged(&http1::response_head(size), object);
-                stream.write_body_tagged(size, object);
-            }
-            None => {
-                stream.write(&http1::response_head(size));
-                stream.write_body(size);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Feeds HTTP/2 frames to the server side, and writes its output frame by frame, each DATA
-/// frame tagged with its stream so the lab knows which TCP bytes carried which stream.
-fn serve_h2(h2: &mut H2Server, stream: &mut Stream) -> Result<(), String> {
-    h2.receive(&std::mem::take(&mut stream.inbox));
-    h2.poll();
-    if let Some(e) = h2.error() {
-        return Err(format!("HTTP/2 server: {e}"));
-    }
-    for chunk in h2.take_output() {
-        match chunk.stream {
-            Some(id) => stream.write_tagged(&chunk.bytes, u64::from(id)),
-            None => stream.write(&chunk.bytes),
-        }
-    }
-    Ok(())
 }
 
 /// A DNS server (a resolver or an authority) on its host.

@@ -282,7 +282,8 @@ impl Lab {
                 if let Some(other) = hosts.iter().find(|o| o.name == name || o.addr == addr) {
                     return Err(InputError::new(format!("{at}: name or address clashes with host `{}`", other.name)));
                 }
-                hosts.push(HostPlan { name, addr, role, group: h.name.clone(), raw: i, services: Vec::new() });
+                let group = h.name.clone();
+                hosts.push(HostPlan { name, addr, role, group, raw: i, services: Vec::new(), lab_server: None });
             }
         }
         if hosts.is_empty() {

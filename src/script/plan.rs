@@ -12,7 +12,7 @@ use super::steps::Step;
 use super::{InputError, Lab};
 use crate::link::{netem, DropRule, LinkConfig, PacketKind};
 use crate::proto::cwnd::{Congestion, TcpConfig};
-use crate::service::{DnsHandler, Handler, ServiceSpec};
+use crate::service::{DnsHandler, Handler, LabServer, ServiceSpec};
 
 /// `[link]` and `[[path]]` keys (see [`RawLink::fields`]), as [`link_config`] reads them.
 pub const LINK_FIELDS: [Field; 12] = [
@@ -48,7 +48,8 @@ pub use super::dns::DNS_TTL;
 pub enum Role {
     /// Runs the scenario's steps; the capture is taken here.
     Client,
-    /// Serves HTTP on port 80 and HTTPS on 443.
+    /// Serves HTTP on port 80 and HTTPS on 443: sugar for two `bytes` services run as the lab's
+    /// server ([`LabServer`]).
     Server,
     /// A caching DNS resolver that forwards misses to the authority.
     Resolver,
@@ -84,6 +85,9 @@ pub struct HostPlan {
     pub raw: usize,
     /// What it serves, resolved for the scenario.
     pub services: Vec<crate::service::ServiceSpec>,
+    /// Set on the server (`role = "server"`): which of its services are the lab's server, and
+    /// how that server closes idle connections.
+    pub lab_server: Option<LabServer>,
 }
 
 pub use super::dns::DnsPlan;
@@ -125,8 +129,6 @@ pub struct ScenarioPlan {
     pub steps: Vec<Step>,
     pub tcp: TcpConfig,
     pub time_limit: Duration,
-    /// The server closes connections idle this long (parameter `server_idle_timeout`).
-    pub server_idle_timeout: Option<Duration>,
     pub checks: Vec<Check>,
     /// Make each slow-start round a timeline phase and name it in packet comments.
     pub rounds: bool,
@@ -561,6 +563,13 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         }
     }
     let params = shown.values.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+    // The server role is services too, added now that everything the lab declared is checked:
+    // only the scenario's own steps call them.
+    if let Some(h) = hosts.iter_mut().find(|h| h.role == Role::Server) {
+        let lab = LabServer { idle_timeout: server_idle_timeout };
+        h.services.extend(lab.services());
+        h.lab_server = Some(lab);
+    }
     Ok(ScenarioPlan {
         lab: raw.name.clone(),
         name: sc.name.clone(),
@@ -575,7 +584,6 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         steps: main,
         tcp,
         time_limit,
-        server_idle_timeout,
         checks,
         rounds: raw.rounds,
         note: note.unwrap_or_default(),

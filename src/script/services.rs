@@ -178,6 +178,15 @@ pub fn resolve(raw: &[super::raw::RawHost], hosts: &mut [HostPlan], params: &Par
                 )));
             }
         }
+        let server = hosts.iter().any(|p| p.raw == i && p.role == super::plan::Role::Server);
+        if let Some(s) = specs.iter().find(|s| server && crate::service::LabServer::PORTS.contains(&s.port)) {
+            return Err(InputError::new(format!(
+                "[[host]] {} ({}).service: port {} is the server role's own (HTTP on port 80, HTTPS on 443); give this service another port",
+                i + 1,
+                h.name,
+                s.port
+            )));
+        }
         for host in hosts.iter_mut().filter(|p| p.raw == i) {
             host.services = specs.clone();
         }

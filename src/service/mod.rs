@@ -1,8 +1,9 @@
 //! Services: what hosts serve, and the programs that call them.
 //!
 //! A host is an address, the services it runs and, optionally, a client program. A service
-//! is HTTP/1.1 on a port, plain or over TLS ([`tls::ServiceTls`]), with a handler
-//! ([`Handler`]): `bytes` (today's `GET /bytes/N`),
+//! is HTTP/1.1, HTTP/2 or HTTP/3 on a port, plain or over TLS ([`tls::ServiceTls`]), with a handler
+//! ([`Handler`]): `bytes` (`GET /bytes/N`, and WebSockets; the server role's two services are
+//! `bytes` too, run as the lab's server, [`LabServer`]),
 //! `service` (answers after a service time drawn from a distribution, [`crate::dist`]) or
 //! `gateway` (calls upstream replicas with a call policy, then answers); or it is a
 //! [`relay::Relay`], which reads no HTTP at all: it copies each connection's bytes to an upstream
@@ -110,10 +111,58 @@ pub struct ServiceSpec {
     pub http: HttpVersion,
 }
 
+/// What `role = "server"` stands for: its host's `bytes` services on [`LabServer::PLAIN_PORT`]
+/// (HTTP) and [`LabServer::TLS_PORT`] (HTTPS), served as the lab's one server. The runner
+/// builds them as one [`HttpService`] listening on both ports ([`HttpService::lab_server`]),
+/// which on top of what any `bytes` service does:
+///
+/// - takes its TLS from the scenario's own TLS world, the one the scripted client trusts and
+///   logs to (TLS 1.2 and 1.3, session tickets, HTTP/2 offered by ALPN only where a page step
+///   speaks it), not from a host world of its own ([`tls::ServiceTls`]);
+/// - closes connections idle for [`LabServer::idle_timeout`] (an HTTP keep-alive timeout,
+///   RFC 9112 §9.5; the parameter `server_idle_timeout`);
+/// - records which object (`?object=K`) or HTTP/2 stream each TCP byte range it wrote carried,
+///   for the head-of-line analysis ([`HttpService::tagged_ranges`]), writing every HTTP/2 frame
+///   on its own for that;
+/// - leaves the capture's comments to the client (it explains none of its answers).
+///
+/// Its services are added once the lab's own services and the scenario's steps are checked, so
+/// only the scenario's own steps call them (not a workload, gateway or relay).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LabServer {
+    /// Close a connection idle this long (no request arrived; `None`: never).
+    pub idle_timeout: Option<Duration>,
+}
+
+impl LabServer {
+    /// Plain HTTP.
+    pub const PLAIN_PORT: u16 = 80;
+    /// HTTP over TLS.
+    pub const TLS_PORT: u16 = 443;
+    /// The ports of its services, in the order it listens on them (and accepts from them).
+    pub const PORTS: [u16; 2] = [Self::PLAIN_PORT, Self::TLS_PORT];
+
+    /// Its services: `bytes` on each of [`LabServer::PORTS`], TLS on [`LabServer::TLS_PORT`] (the
+    /// version is the client's choice: the scenario's TLS world speaks 1.2 and 1.3).
+    pub fn services(&self) -> Vec<ServiceSpec> {
+        Self::PORTS
+            .iter()
+            .map(|&port| ServiceSpec {
+                port,
+                handler: Handler::Bytes,
+                concurrency: None,
+                tls: (port == Self::TLS_PORT).then_some(TlsVersion::Tls13),
+                http: HttpVersion::Http1,
+            })
+            .collect()
+    }
+}
+
 /// What a service does with a request.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Handler {
-    /// `GET /bytes/N`: N bytes, at once.
+    /// `GET /bytes/N`: N bytes, at once; over HTTP/1.1, `GET /ws` upgrades to a WebSocket
+    /// (RFC 6455 §4) whose text messages `GET /bytes/N` are answered with N bytes.
     Bytes,
     /// Answers `response` bytes after a service time drawn from `time`.
     Service { time: ServiceTime, response: u64 },
@@ -309,6 +358,11 @@ pub struct ServiceLog {
     /// 400 Bad Request, or GOAWAY on HTTP/2), with the first parser error.
     pub bad_connections: u64,
     pub first_bad: Option<String>,
+    /// Connections closed by the idle timeout ([`LabServer::idle_timeout`]).
+    pub idle_closes: u64,
+    /// Connections reset because data arrived after the service had closed them (the
+    /// stale-reuse race: the caller sent a request as the service's FIN was on its way).
+    pub resets: u64,
 }
 
 /// One request a gateway answered.

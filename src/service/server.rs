@@ -1,4 +1,5 @@
-//! An HTTP service on one host and port, answering through its [`Handler`].
+//! An HTTP service on one host and port (the lab's server: two ports), answering through its
+//! [`Handler`].
 //!
 //! It speaks HTTP/1.1, one request at a time per connection (RFC 9112 §9.3), or HTTP/2
 //! ([`HttpVersion::Http2`]): every request a stream of its own (RFC 9113 §5), so a caller's
@@ -22,14 +23,18 @@
 //! connection, or its stream (the gateway waits for the twin).
 //!
 //! A service with `tls` speaks HTTPS: each accepted connection runs a rustls
-//! `ServerConnection` from the host's own TLS world (as the runner's HTTPS server does), and
-//! a request is read once the handshake has delivered it (RFC 8446 §2: with TLS 1.3 it comes
-//! with the client's Finished, one round trip after the ClientHello). A connection whose TLS
-//! fails is reset. Closing sends close_notify before the FIN (RFC 8446 §6.1).
+//! `ServerConnection` from the host's own TLS world, and a request is read once the handshake
+//! has delivered it (RFC 8446 §2: with TLS 1.3 it comes with the client's Finished, one round
+//! trip after the ClientHello; 0-RTT data before it, §2.3). A connection whose TLS fails is
+//! reset. Closing sends close_notify before the FIN (RFC 8446 §6.1); data that arrives after
+//! the service closed a connection gets a reset ([`close`]).
+//!
+//! The `bytes` handler also upgrades `GET /ws` to a WebSocket ([`ws`], RFC 6455). The lab's
+//! server (`role = "server"`, [`super::LabServer`]) is a `bytes` service listening on two ports
+//! at once, with an idle timeout and tagged byte ranges ([`lab`]).
 
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
-use std::net::SocketAddrV4;
 use std::sync::Arc;
 
 use rand_chacha::ChaCha8Rng;
@@ -43,18 +48,22 @@ use smoltcp::wire::{IpAddress, IpEndpoint};
 use super::gateway::Gateway;
 use super::h3::H3Listener;
 use super::tls::ServiceTls;
-use super::{Handler, HttpVersion, RequestId, Served, ServiceLog, ServiceSpec};
+use super::{Handler, HttpVersion, RequestId, ServiceLog, ServiceSpec};
 use crate::dist::ServiceTime;
 use crate::proto::cwnd::TcpConfig;
 use crate::proto::h2::H2Server;
 use crate::proto::http1;
 use crate::proto::stream::{tcp_socket, Stream};
+use crate::proto::ws::WsEndpoint;
 use crate::sim::network::{Expect, Network};
 use crate::time::Instant;
 
+mod answer;
 mod close;
+mod lab;
 mod quic;
 mod ties;
+mod ws;
 
 /// How long a cancellation is remembered for a tied copy that has not arrived yet.
 pub const TIE_MEMORY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -79,14 +88,35 @@ impl Job {
 
 struct Conn {
     id: u64,
-    /// The caller's address.
+    /// The caller's address, and its port.
     peer: Ipv4Addr,
+    peer_port: u16,
+    /// The port it came in on (one of the service's listeners).
+    port: u16,
     stream: Stream,
-    /// HTTP/2 on this connection (an HTTP/2 service's every connection).
+    /// HTTP/2 on this connection (an HTTP/2 service's every connection, or one whose TLS
+    /// picked `h2` by ALPN).
     h2: Option<H2Server>,
+    /// A WebSocket, once the caller upgraded the connection (`bytes` handler only).
+    ws: Option<WsEndpoint>,
     /// HTTP/1.1: a request is in the service (the next is read after its answer).
     busy: bool,
     closing: bool,
+    /// Reset for data that came after the service closed it: removed once closed, without
+    /// waiting for the reset to go out (the caller's next segment finds no socket, and the
+    /// host's stack answers it with a reset).
+    dropped: bool,
+    /// When a request last arrived (or the connection was accepted), for the idle timeout.
+    last_active: Instant,
+}
+
+/// A TCP port the service listens on.
+struct Listener {
+    port: u16,
+    /// The TLS server config, for HTTPS.
+    tls: Option<Arc<ServerConfig>>,
+    /// The socket listening on it now.
+    handle: SocketHandle,
 }
 
 /// One request in the service: on connection `conn`, HTTP/2 or HTTP/3 stream `stream` (0 for
@@ -114,12 +144,12 @@ enum Runtime {
 /// One HTTP service: a listener, its connections, their requests and its handler.
 pub struct HttpService {
     pub host: usize,
+    /// Its (first) port: the one its ties' UDP socket is bound to.
     port: u16,
     http: HttpVersion,
-    /// The TLS server config, for an HTTPS service.
-    tls: Option<Arc<ServerConfig>>,
     tcp: TcpConfig,
-    listener: SocketHandle,
+    /// Its TCP listeners, accepted from in this order (one, but for the lab's server).
+    listeners: Vec<Listener>,
     /// UDP on the service's port, for tied copies' cancellations (an HTTP/3 service's is
     /// unbound: QUIC has the port, and no gateway calls HTTP/3 with ties).
     ties: SocketHandle,
@@ -139,6 +169,8 @@ pub struct HttpService {
     /// Keys of queued requests, first come first served.
     queue: VecDeque<u64>,
     pub log: ServiceLog,
+    /// Set for the lab's server (`role = "server"`, [`LabServer`]).
+    lab: Option<lab::Lab>,
 }
 
 impl HttpService {
@@ -184,28 +216,49 @@ impl HttpService {
             HttpVersion::Http3 => Some(H3Listener::new(net, host, spec.port, tls, quic_seed)?),
             _ => None,
         };
+        // HTTP/3 runs on UDP only: its TCP socket never listens, and QUIC has the UDP port.
         let mut socket = tcp_socket(&tcp);
         if h3.is_none() {
             // A fresh socket in a set we own: listening cannot fail.
             let _ = socket.listen(spec.port);
         }
-        let listener = net.hosts[host].sockets.add(socket);
+        let handle = net.hosts[host].sockets.add(socket);
+        let listeners = match h3 {
+            None => vec![Listener { port: spec.port, tls: server_tls, handle }],
+            Some(_) => Vec::new(),
+        };
+        let mut service = Self::with_listeners(net, host, spec, tcp, runtime, listeners, h3.is_none());
+        service.h3 = h3;
+        Ok(service)
+    }
+
+    /// A service for `spec` on `listeners` (sockets already listening), and its UDP socket for
+    /// ties, bound to the service's port if `bind_ties`. Sockets are added to the host's set in
+    /// this order (the listeners, then the UDP socket): smoltcp sends from them in that order.
+    fn with_listeners(
+        net: &mut Network,
+        host: usize,
+        spec: &ServiceSpec,
+        tcp: TcpConfig,
+        runtime: Runtime,
+        listeners: Vec<Listener>,
+        bind_ties: bool,
+    ) -> Self {
         let buffer = || udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 64], vec![0; 8 * 1024]);
         let mut ties = udp::Socket::new(buffer(), buffer());
-        if h3.is_none() {
+        if bind_ties {
             // A fresh socket set's port: binding cannot fail.
             let _ = ties.bind(spec.port);
         }
         let ties = net.hosts[host].sockets.add(ties);
-        Ok(HttpService {
+        HttpService {
             host,
             port: spec.port,
             http: spec.http,
-            tls: server_tls,
             tcp,
-            listener,
+            listeners,
             ties,
-            h3,
+            h3: None,
             early_cancels: VecDeque::new(),
             conns: Vec::new(),
             requests: Vec::new(),
@@ -215,7 +268,8 @@ impl HttpService {
             active: 0,
             queue: VecDeque::new(),
             log: ServiceLog::default(),
-        })
+            lab: None,
+        }
     }
 
     /// The port it listens on.
@@ -225,7 +279,7 @@ impl HttpService {
 
     /// Whether it speaks HTTPS.
     pub fn serves_tls(&self) -> bool {
-        self.tls.is_some()
+        self.listeners.iter().any(|l| l.tls.is_some())
     }
 
     /// The gateway's record of its calls, for a gateway service.
@@ -248,12 +302,12 @@ impl HttpService {
         });
         let gateway = self.gateway().and_then(Gateway::next_timer);
         let quic = self.h3.as_ref().and_then(H3Listener::next_timer);
-        serving.chain(gateway).chain(quic).min()
+        serving.chain(gateway).chain(quic).chain(self.idle_deadline()).min()
     }
 
     /// Accepts connections, reads requests, serves what is due, answers what is done.
     pub fn poll(&mut self, now: Instant, net: &mut Network) -> Result<(), String> {
-        self.accept(net)?;
+        self.accept(now, net)?;
         let mut withdrawn: Vec<(u64, Option<u64>)> = Vec::new();
         self.receive_h3(now, net, &mut withdrawn);
         let sockets = &mut net.hosts[self.host].sockets;
@@ -263,6 +317,18 @@ impl HttpService {
                 // TLS failed (a bad record, a handshake the lab's certificate cannot
                 // satisfy): the connection is reset, and its requests withdrawn below.
                 sockets.get_mut::<tcp::Socket>(c.stream.handle).abort();
+            }
+            if c.closing && !c.stream.inbox.is_empty() {
+                // Data for a connection the service already closed: like Linux after close(),
+                // a reset (RFC 9293 §3.10.7.4, RFC 1122 §4.2.2.13). The stale-reuse race.
+                c.stream.inbox.clear();
+                sockets.get_mut::<tcp::Socket>(c.stream.handle).abort();
+                c.dropped = true;
+                self.log.resets += 1;
+                continue;
+            }
+            if !c.stream.inbox.is_empty() {
+                c.last_active = now;
             }
             let state = sockets.get::<tcp::Socket>(c.stream.handle).state();
             let has_requests = c.busy || c.h2.as_ref().is_some_and(|h2| h2.waiting() > 0);
@@ -275,8 +341,19 @@ impl HttpService {
             self.withdraw(conn, stream);
         }
         let sockets = &mut net.hosts[self.host].sockets;
+        let (bytes, tag) = (matches!(self.runtime, Runtime::Bytes), self.lab.is_some());
         for c in &mut self.conns {
-            if c.closing || c.stream.inbox.is_empty() {
+            if c.closing {
+                continue;
+            }
+            if c.alpn_h2(tag) && c.stream.inbox.is_empty() {
+                c.stream.pump(sockets);
+            }
+            if c.stream.inbox.is_empty() {
+                continue;
+            }
+            if c.h2.is_none() && (c.ws.is_some() || (bytes && !c.busy && ws::upgrade_requested(&c.stream.inbox))) {
+                ws::serve(c, sockets);
                 continue;
             }
             match &mut c.h2 {
@@ -299,7 +376,7 @@ impl HttpService {
                         self.log.requests += 1;
                     }
                     withdrawn.extend(h2.take_resets().into_iter().map(|s| (c.id, Some(u64::from(s)))));
-                    c.stream.write(&h2.take_bytes());
+                    c.write_h2(tag);
                     c.stream.pump(sockets);
                 }
                 None if !c.busy => {
@@ -367,32 +444,45 @@ impl HttpService {
         }
     }
 
-    fn accept(&mut self, net: &mut Network) -> Result<(), String> {
-        if self.h3.is_some() {
-            // HTTP/3 runs on UDP only: nothing listens on TCP.
-            return Ok(());
-        }
+    /// Takes the connection each listener has accepted since the last poll, listener by
+    /// listener in the order they were made.
+    fn accept(&mut self, now: Instant, net: &mut Network) -> Result<(), String> {
         let sockets = &mut net.hosts[self.host].sockets;
-        let socket = sockets.get::<tcp::Socket>(self.listener);
-        if socket.state() == State::Listen {
-            return Ok(());
+        for l in &mut self.listeners {
+            let socket = sockets.get::<tcp::Socket>(l.handle);
+            if socket.state() == State::Listen {
+                continue;
+            }
+            let (peer, peer_port) = match socket.remote_endpoint() {
+                Some(IpEndpoint { addr: IpAddress::Ipv4(a), port }) => (a, port),
+                None => (Ipv4Addr::UNSPECIFIED, 0),
+            };
+            // The listener took a SYN: it becomes the connection; listen again on a new socket.
+            let mut stream = Stream::new(l.handle, &self.tcp);
+            if let Some(config) = &l.tls {
+                let conn =
+                    ServerConnection::new(config.clone()).map_err(|e| format!("TLS server setup failed: {e}"))?;
+                stream.tls = Some(conn.into());
+            }
+            let h2 = (self.http == HttpVersion::Http2).then(H2Server::for_app);
+            self.conns.push(Conn {
+                id: self.next_id,
+                peer,
+                peer_port,
+                port: l.port,
+                stream,
+                h2,
+                ws: None,
+                busy: false,
+                closing: false,
+                dropped: false,
+                last_active: now,
+            });
+            self.next_id += 1;
+            let mut socket = tcp_socket(&self.tcp);
+            let _ = socket.listen(l.port);
+            l.handle = sockets.add(socket);
         }
-        let peer = socket.remote_endpoint().map_or(Ipv4Addr::UNSPECIFIED, |e| {
-            let IpAddress::Ipv4(a) = e.addr;
-            a
-        });
-        // The listener took a SYN: it becomes the connection; listen again on a new socket.
-        let mut stream = Stream::new(self.listener, &self.tcp);
-        if let Some(config) = &self.tls {
-            let conn = ServerConnection::new(config.clone()).map_err(|e| format!("TLS server setup failed: {e}"))?;
-            stream.tls = Some(conn.into());
-        }
-        let h2 = (self.http == HttpVersion::Http2).then(H2Server::for_app);
-        self.conns.push(Conn { id: self.next_id, peer, stream, h2, busy: false, closing: false });
-        self.next_id += 1;
-        let mut socket = tcp_socket(&self.tcp);
-        let _ = socket.listen(self.port);
-        self.listener = sockets.add(socket);
         Ok(())
     }
 
@@ -428,73 +518,6 @@ impl HttpService {
             self.active += 1;
         }
         Ok(())
-    }
-
-    /// Writes the responses that are due (saying, in the captures, which request each answers),
-    /// connection by connection in the order they were accepted.
-    fn answer(&mut self, now: Instant, net: &mut Network) {
-        let mut due: Vec<(u64, u64, u16, u64)> = Vec::new();
-        for r in &self.requests {
-            let answer = match (&mut self.runtime, r.job) {
-                (Runtime::Bytes, Job::Serving { until, .. }) if until <= now => {
-                    Some((200, http1::requested_size(&r.path)))
-                }
-                (Runtime::Service { response, .. }, Job::Serving { until, .. }) if until <= now => {
-                    Some((200, *response))
-                }
-                (Runtime::Gateway(g), Job::Calling { .. }) => g.take_answer(r.key),
-                _ => None,
-            };
-            if let Some((status, len)) = answer {
-                due.push((r.conn, r.key, status, len));
-            }
-        }
-        // Stable: a connection's requests stay in the order they arrived.
-        due.sort_by_key(|d| d.0);
-        for (conn, key, status, len) in due {
-            let Some(at) = self.requests.iter().position(|r| r.key == key) else { continue };
-            let r = self.requests.remove(at);
-            let (arrived, started) = match r.job {
-                Job::Serving { arrived, started, .. } | Job::Calling { arrived, started } => (arrived, started),
-                Job::Queued { arrived } => (arrived, now),
-            };
-            self.active = self.active.saturating_sub(1);
-            if let Some(h3) = &mut self.h3 {
-                h3.respond(conn as usize, r.stream, status, len);
-                self.log.answered += 1;
-                self.log.service_us.push((now - arrived).as_micros() as u64);
-                let id = RequestId::parse(&r.path);
-                self.log.served.push(Served { from: r.peer, id, arrived, started, answered: now });
-                continue;
-            }
-            let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) else { continue };
-            c.busy = false;
-            let remote = net.hosts[self.host].sockets.get::<tcp::Socket>(c.stream.handle).remote_endpoint();
-            if let Some(IpEndpoint { addr: IpAddress::Ipv4(ip), port }) = remote {
-                if net.captured_between(self.host, ip) {
-                    let ms = (now - arrived).as_secs_f64() * 1e3;
-                    let on = if c.h2.is_some() { format!(" (stream {})", r.stream) } else { String::new() };
-                    let why = format!("answers GET {}{on} after {ms:.1} ms at {}", r.path, net.hosts[self.host].name);
-                    net.explain_next(self.host, self.port, SocketAddrV4::new(ip, port), Expect::Data, || why);
-                }
-            }
-            let sockets = &mut net.hosts[self.host].sockets;
-            match &mut c.h2 {
-                Some(h2) => {
-                    h2.respond(h2_stream(r.stream), status, len);
-                    c.stream.write(&h2.take_bytes());
-                }
-                None => {
-                    c.stream.write(&http1::response_head_status(status, len));
-                    c.stream.write_body(len);
-                }
-            }
-            c.stream.pump(sockets);
-            self.log.answered += 1;
-            self.log.service_us.push((now - arrived).as_micros() as u64);
-            let id = RequestId::parse(&r.path);
-            self.log.served.push(Served { from: r.peer, id, arrived, started, answered: now });
-        }
     }
 }
 

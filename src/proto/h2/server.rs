@@ -1,8 +1,9 @@
 //! The HTTP/2 server side (RFC 9113 §3.4, §8): a connection that either answers
-//! `GET /bytes/N` itself as requests arrive ([`H2Server::new`], the head-of-line lab's server)
-//! or hands each request to the application, which answers it later ([`H2Server::for_app`],
-//! the services' server: a request waits for its service time, or for a gateway's upstream
-//! calls, while other streams go on).
+//! `GET /bytes/N` itself as requests arrive ([`H2Server::new`], for this module's tests) or
+//! hands each request to the application, which answers it later ([`H2Server::for_app`], the
+//! services' server, the lab's among them: a request waits for its service time, or for a
+//! gateway's upstream calls, while other streams go on). Answers given together
+//! ([`H2Server::respond_all`]) share the windows as the self-answering server's do.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -92,6 +93,19 @@ impl H2Server {
     pub fn respond(&mut self, stream: u32, status: u16, len: u64) {
         let Some(respond) = self.app.as_mut().and_then(|a| a.remove(&stream)) else { return };
         send_answer(respond, status, len, &mut self.error);
+        self.poll();
+    }
+
+    /// Answers several requests at once, as [`H2Server::respond`] does each: every answer is
+    /// queued before the connection writes any, so their DATA frames share the windows
+    /// round-robin (RFC 9113 §5.3 leaves the order to the server) as the self-answering
+    /// server's do, instead of one body after another.
+    pub fn respond_all(&mut self, answers: &[(u32, u16, u64)]) {
+        for &(stream, status, len) in answers {
+            if let Some(respond) = self.app.as_mut().and_then(|a| a.remove(&stream)) {
+                send_answer(respond, status, len, &mut self.error);
+            }
+        }
         self.poll();
     }
 
