@@ -26,7 +26,7 @@ use crate::time::Instant;
 use std::sync::Arc;
 
 use super::client::Client;
-use super::servers::{DnsService, QuicService, Server};
+use super::servers::{DnsService, Server};
 
 /// Everything that runs on the hosts, as the one [`Application`] the backends drive.
 pub struct Programs<'p> {
@@ -110,7 +110,8 @@ impl<'p> World<'p> {
             plan.warmup.iter().chain(&plan.steps).any(|s| matches!(s, Step::Page(p) if p.protocol == Protocol::H2));
         let alpn: &[&[u8]] = if h2 { &[b"h2", b"http/1.1"] } else { &[b"http/1.1"] };
         let tls = LabTls::new(seed, &server_name(plan), tls_clock.clone())?.with_server_alpn(alpn);
-        // HTTP/3 gets its own TLS world (ALPN h3) and a QUIC server on UDP 443.
+        // HTTP/3 gets its own TLS world (ALPN h3) and an HTTP/3 service on UDP 443 of the
+        // server, polled last.
         let quic_window = plan.warmup.iter().chain(&plan.steps).find_map(|s| match s {
             Step::Page(p) if p.protocol == Protocol::H3 => Some(p.quic_initial_window),
             _ => None,
@@ -139,8 +140,15 @@ impl<'p> World<'p> {
         client.service_tls = service_tls.clone();
         let quic = match (&quic_tls, quic_window) {
             (Some(t), Some(w)) => Some(
-                QuicService::new(&mut net, plan.server, t, rng::derive(seed, "quic:server"), w, Instant::ZERO)
-                    .map_err(|e| anyhow::anyhow!(e))?,
+                crate::service::HttpService::lab_h3(
+                    &mut net,
+                    plan.server,
+                    t,
+                    rng::derive(seed, "quic:server"),
+                    w,
+                    plan.tcp,
+                )
+                .map_err(|e| anyhow::anyhow!(e))?,
             ),
             _ => None,
         };

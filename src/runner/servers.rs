@@ -1,15 +1,10 @@
 //! What the world's hosts serve, as one list: HTTP services ([`crate::service::HttpService`],
-//! the lab's server on the server host among them), relays, HTTP/3 over QUIC for the page steps
-//! that fetch over it, DNS on the resolver and the authority. They answer whatever arrives; only
+//! the lab's server on the server host and its HTTP/3 for the page steps among them), relays,
+//! DNS on the resolver and the authority. They answer whatever arrives; only
 //! the client follows a script. Each has the same two entry points, `poll` and `next_timer`,
 //! so the world (`runner::build`) holds them as a list of parts.
 
-use smoltcp::iface::SocketHandle;
-use smoltcp::socket::udp;
-use smoltcp::wire::{IpAddress, IpEndpoint};
-
 use crate::proto::dns::DnsServer;
-use crate::proto::quic::QuicServer;
 use crate::proto::stream::TaggedRange;
 use crate::proto::tls::LabTls;
 use crate::sim::network::Network;
@@ -133,77 +128,5 @@ impl Server for DnsService {
     }
     fn dns(&self) -> Option<&DnsServer> {
         Some(&self.server)
-    }
-}
-
-/// HTTP/3 over QUIC on UDP port 443 of the server host.
-pub struct QuicService {
-    host: usize,
-    udp: SocketHandle,
-    server: QuicServer,
-    /// The QUIC timer after the last poll (quinn-proto needs `&mut` to tell it).
-    timer: Option<Instant>,
-}
-
-impl QuicService {
-    pub fn new(
-        net: &mut Network,
-        host: usize,
-        tls: &LabTls,
-        seed: u64,
-        initial_window: u64,
-        now: Instant,
-    ) -> Result<Self, String> {
-        let addr = net.hosts[host].addr;
-        let local = std::net::SocketAddr::from((addr, super::page::QUIC_PORT));
-        let server = QuicServer::new(tls, seed, initial_window, local, now)?;
-        let buffer = || udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 1024], vec![0; 2 << 20]);
-        let mut socket = udp::Socket::new(buffer(), buffer());
-        let _ = socket.bind(super::page::QUIC_PORT);
-        let udp = net.hosts[host].sockets.add(socket);
-        Ok(QuicService { host, udp, server, timer: None })
-    }
-
-    pub fn next_timer(&self) -> Option<Instant> {
-        self.timer
-    }
-
-    /// Takes datagrams in, runs timers, answers requests, sends what quinn has to send.
-    pub fn poll(&mut self, now: Instant, net: &mut Network) -> Result<(), String> {
-        let sockets = &mut net.hosts[self.host].sockets;
-        let socket = sockets.get_mut::<udp::Socket>(self.udp);
-        while let Ok((data, meta)) = socket.recv() {
-            let IpAddress::Ipv4(ip) = meta.endpoint.addr;
-            self.server.handle_datagram(now, std::net::SocketAddr::from((ip, meta.endpoint.port)), data);
-        }
-        if self.server.poll_timeout().is_some_and(|t| t <= now) {
-            self.server.handle_timeout(now);
-        }
-        self.server.poll(now);
-        if let Some(e) = self.server.errors().first() {
-            return Err(e.clone());
-        }
-        while let Some((to, bytes)) = self.server.poll_transmit(now) {
-            let std::net::SocketAddr::V4(to) = to else { continue };
-            let endpoint = IpEndpoint::new(IpAddress::Ipv4(*to.ip()), to.port());
-            if socket.send_slice(&bytes, endpoint).is_err() {
-                return Err("the server's UDP send buffer is full".into());
-            }
-        }
-        self.timer = self.server.poll_timeout();
-        Ok(())
-    }
-}
-
-impl Server for QuicService {
-    fn host(&self) -> usize {
-        self.host
-    }
-    /// (QUIC's TLS is its own, given when it was made.)
-    fn poll(&mut self, now: Instant, net: &mut Network, _tls: &LabTls) -> Result<(), String> {
-        QuicService::poll(self, now, net)
-    }
-    fn next_timer(&self) -> Option<Instant> {
-        QuicService::next_timer(self)
     }
 }

@@ -1,16 +1,20 @@
 //! An HTTP/3 service's listener (RFC 9114 over QUIC, RFC 9000): the project's one QUIC server
 //! ([`QuicServer::for_app`]) on a smoltcp UDP socket bound to the service's port.
 //!
-//! Datagrams go between smoltcp and quinn-proto as the runner's head-of-line server moves
-//! them: every datagram the socket holds is handed in at `now`, due timers are run, and every
+//! Every datagram the socket holds is handed in at `now`, due timers are run, and every
 //! datagram quinn has to send is written out. Each complete request is handed to the
 //! [`super::HttpService`], which runs it through the same queue, concurrency limit, service
 //! time and gateway calls as an HTTP/1.1 or HTTP/2 request, and answers through
 //! [`H3Listener::respond`]. The certificate is the host's own ([`ServiceTls::quic_server`]),
 //! TLS 1.3 with ALPN `h3` only (RFC 9001 §4, RFC 9114 §3.1); its secrets go to the host's key
-//! log, so the scenario's captures decrypt the QUIC packets.
+//! log, so the scenario's captures decrypt the QUIC packets. The page steps' HTTP/3 server
+//! ([`super::HttpService::lab_h3`]) is given its TLS instead ([`H3Listener::with_config`]):
+//! the scenario's QUIC world, which the page's client trusts and logs to.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+
+use rustls::ServerConfig;
 
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::udp;
@@ -18,6 +22,7 @@ use smoltcp::wire::{IpAddress, IpEndpoint};
 
 use super::tls::ServiceTls;
 use crate::proto::quic::{H3Request, QuicServer, Withdrawn};
+use crate::proto::tls::TlsClock;
 use crate::sim::network::Network;
 use crate::time::Instant;
 
@@ -82,8 +87,22 @@ impl H3Listener {
     pub fn new(net: &mut Network, host: usize, port: u16, tls: &ServiceTls, seed: u64) -> Result<Self, String> {
         let (config, clock) =
             tls.quic_server(host).ok_or_else(|| format!("no TLS world for the HTTP/3 service on port {port}"))?;
+        Self::with_config(net, host, port, (&config, &clock), seed, INITIAL_WINDOW)
+    }
+
+    /// [`H3Listener::new`] with its TLS given (`config`: TLS 1.3, ALPN `h3`; the clock it reads)
+    /// and QUIC's initial window in bytes: the lab's server runs QUIC in the scenario's own QUIC
+    /// TLS world, with the window the page step asks for.
+    pub fn with_config(
+        net: &mut Network,
+        host: usize,
+        port: u16,
+        (config, clock): (&Arc<ServerConfig>, &TlsClock),
+        seed: u64,
+        initial_window: u64,
+    ) -> Result<Self, String> {
         let local = SocketAddr::from((net.hosts[host].addr, port));
-        let server = QuicServer::for_app(&config, &clock, seed, INITIAL_WINDOW, local)?;
+        let server = QuicServer::for_app(config, clock, seed, initial_window, local)?;
         let udp = udp_socket(net, host, port, SERVICE_SOCKET);
         Ok(H3Listener { host, udp, server, timer: None })
     }

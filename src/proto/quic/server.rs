@@ -1,5 +1,5 @@
 //! The HTTP/3 server end (RFC 9000 server role, RFC 9114 §4): one that answers `GET /bytes/N`
-//! itself as requests complete ([`QuicServer::new`], the head-of-line lab's server), or one
+//! itself as requests complete ([`QuicServer::new`], for this module's tests), or one
 //! that hands each request to the application, which answers it later
 //! ([`QuicServer::for_app`], the services' server: a request waits for its place in the
 //! queue, its service time or a gateway's calls, while the connection's other streams go on).

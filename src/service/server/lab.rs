@@ -1,6 +1,8 @@
 //! The lab's server (`role = "server"`, [`LabServer`]): one [`HttpService`] with the `bytes`
 //! handler listening on ports 80 and 443, in the scenario's own TLS world, with an idle timeout,
-//! and the byte ranges it wrote tagged with the object or HTTP/2 stream they carried.
+//! and the byte ranges it wrote tagged with the object or HTTP/2 stream they carried; and, for
+//! the page steps that fetch over HTTP/3, a `bytes` service on UDP 443 in the scenario's QUIC
+//! TLS world ([`HttpService::lab_h3`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +13,9 @@ use super::{Conn, HttpService, Listener, Runtime};
 use crate::proto::cwnd::TcpConfig;
 use crate::proto::h2::H2Server;
 use crate::proto::stream::{tcp_socket, TaggedRange};
-use crate::service::LabServer;
+use crate::proto::tls::{LabTls, TlsVersion};
+use crate::service::h3::H3Listener;
+use crate::service::{Handler, HttpVersion, LabServer, ServiceSpec};
 use crate::sim::network::Network;
 use crate::time::Instant;
 
@@ -49,6 +53,34 @@ impl HttpService {
         // is HTTP/3's, where a page step fetches over it).
         let mut service = Self::with_listeners(net, host, first, tcp, Runtime::Bytes, listeners, false);
         service.lab = Some(Lab { idle_timeout: lab.idle_timeout, tagged: Vec::new() });
+        Ok(service)
+    }
+
+    /// The HTTP/3 server (RFC 9114) of the page steps that fetch over it: `bytes` on UDP
+    /// [`LabServer::TLS_PORT`] of `host`, its QUIC in `tls`, the scenario's QUIC TLS world (ALPN
+    /// `h3`, the one the page's client trusts), seeded with `seed` and starting with
+    /// `initial_window` bytes (the page's `quic_initial_window`). Each request is answered
+    /// once every datagram of the instant has been read, as any HTTP/3 service's is.
+    pub fn lab_h3(
+        net: &mut Network,
+        host: usize,
+        tls: &LabTls,
+        seed: u64,
+        initial_window: u64,
+        tcp: TcpConfig,
+    ) -> Result<Self, String> {
+        let port = LabServer::TLS_PORT;
+        let h3 = H3Listener::with_config(net, host, port, (&tls.server(), tls.clock()), seed, initial_window)?;
+        let spec = ServiceSpec {
+            port,
+            handler: Handler::Bytes,
+            concurrency: None,
+            tls: Some(TlsVersion::Tls13),
+            http: HttpVersion::Http3,
+        };
+        let mut service = Self::with_listeners(net, host, &spec, tcp, Runtime::Bytes, Vec::new(), false);
+        service.h3 = Some(h3);
+        service.lab = Some(Lab { idle_timeout: None, tagged: Vec::new() });
         Ok(service)
     }
 
