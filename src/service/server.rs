@@ -62,6 +62,8 @@ mod answer;
 mod close;
 mod lab;
 mod quic;
+#[cfg(test)]
+mod tests;
 mod ties;
 mod ws;
 
