@@ -28,8 +28,8 @@ use crate::sim::network::Network;
 use crate::time::Instant;
 use crate::timeline::hol::StreamReassembly;
 
-/// The UDP port the lab's HTTP/3 server listens on.
-pub const QUIC_PORT: u16 = 443;
+/// The UDP port the lab's HTTP/3 server listens on ([`crate::service::HttpService::lab_h3`]).
+pub const QUIC_PORT: u16 = crate::service::LabServer::TLS_PORT;
 
 /// One object of the page.
 #[derive(Clone, Debug, Default)]
