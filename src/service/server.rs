@@ -39,27 +39,27 @@ use std::sync::Arc;
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
-use rustls::{ServerConfig, ServerConnection};
+use rustls::ServerConfig;
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::socket::udp;
-use smoltcp::wire::{IpAddress, IpEndpoint};
 
 use super::gateway::Gateway;
 use super::h3::H3Listener;
 use super::tls::ServiceTls;
-use super::{Handler, HttpVersion, RequestId, ServiceLog, ServiceSpec};
+use super::{Handler, HttpVersion, ServiceLog, ServiceSpec};
 use crate::dist::ServiceTime;
 use crate::proto::cwnd::TcpConfig;
 use crate::proto::h2::H2Server;
 use crate::proto::http1;
 use crate::proto::stream::{tcp_socket, Stream};
 use crate::proto::ws::WsEndpoint;
-use crate::sim::network::{Expect, Network};
+use crate::sim::network::Network;
 use crate::time::Instant;
 
 mod answer;
 mod close;
+mod intake;
 mod lab;
 mod quic;
 #[cfg(test)]
@@ -307,8 +307,31 @@ impl HttpService {
         serving.chain(gateway).chain(quic).chain(self.idle_deadline()).min()
     }
 
-    /// Accepts connections, reads requests, serves what is due, answers what is done.
+    /// Accepts connections, reads requests, serves what is due, answers what is done. A caller
+    /// that pipelines HTTP/1.1 requests (RFC 9112 §9.3.2) has the next one read as soon as the
+    /// one before is answered, in the same instant, not when its next packet comes.
     pub fn poll(&mut self, now: Instant, net: &mut Network) -> Result<(), String> {
+        loop {
+            let read = self.log.requests;
+            self.poll_once(now, net)?;
+            if self.log.requests == read || !self.pipelined() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// An HTTP/1.1 connection is free for its next request and holds one whole in its inbox.
+    fn pipelined(&self) -> bool {
+        self.conns.iter().any(|c| {
+            !c.closing
+                && !c.busy
+                && c.h2.is_none()
+                && c.ws.is_none()
+                && matches!(http1::parse_request(&c.stream.inbox), Ok(Some(_)))
+        })
+    }
+
+    fn poll_once(&mut self, now: Instant, net: &mut Network) -> Result<(), String> {
         self.accept(now, net)?;
         let mut withdrawn: Vec<(u64, Option<u64>)> = Vec::new();
         self.receive_h3(now, net, &mut withdrawn);
@@ -444,82 +467,6 @@ impl HttpService {
                 c.busy = false;
             }
         }
-    }
-
-    /// Takes the connection each listener has accepted since the last poll, listener by
-    /// listener in the order they were made.
-    fn accept(&mut self, now: Instant, net: &mut Network) -> Result<(), String> {
-        let sockets = &mut net.hosts[self.host].sockets;
-        for l in &mut self.listeners {
-            let socket = sockets.get::<tcp::Socket>(l.handle);
-            if socket.state() == State::Listen {
-                continue;
-            }
-            let (peer, peer_port) = match socket.remote_endpoint() {
-                Some(IpEndpoint { addr: IpAddress::Ipv4(a), port }) => (a, port),
-                None => (Ipv4Addr::UNSPECIFIED, 0),
-            };
-            // The listener took a SYN: it becomes the connection; listen again on a new socket.
-            let mut stream = Stream::new(l.handle, &self.tcp);
-            if let Some(config) = &l.tls {
-                let conn =
-                    ServerConnection::new(config.clone()).map_err(|e| format!("TLS server setup failed: {e}"))?;
-                stream.tls = Some(conn.into());
-            }
-            let h2 = (self.http == HttpVersion::Http2).then(H2Server::for_app);
-            self.conns.push(Conn {
-                id: self.next_id,
-                peer,
-                peer_port,
-                port: l.port,
-                stream,
-                h2,
-                ws: None,
-                busy: false,
-                closing: false,
-                dropped: false,
-                last_active: now,
-            });
-            self.next_id += 1;
-            let mut socket = tcp_socket(&self.tcp);
-            let _ = socket.listen(l.port);
-            l.handle = sockets.add(socket);
-        }
-        Ok(())
-    }
-
-    /// Starts queued requests while the concurrency limit allows (FIFO).
-    fn admit(&mut self, now: Instant, net: &mut Network) -> Result<(), String> {
-        while self.concurrency.is_none_or(|limit| self.active < limit) {
-            let Some(key) = self.queue.pop_front() else { break };
-            let Some(r) = self.requests.iter_mut().find(|r| r.key == key) else { continue };
-            let Job::Queued { arrived } = r.job else { continue };
-            self.log.queue_wait_us.push((now - arrived).as_micros() as u64);
-            if let (Some(twin), Some(id)) = (super::tie::twin(&r.path), RequestId::parse(&r.path)) {
-                // This copy starts first (as far as this service knows): the twin may drop its own.
-                if let Some((k, _)) = id.call {
-                    self.log.tied_started.push((id.req, k));
-                    let to = IpEndpoint::new(IpAddress::Ipv4(*twin.ip()), twin.port());
-                    let why =
-                        || format!("tied copy started here: cancels its twin's copy of call {k} of request {}", id.req);
-                    net.explain_next(self.host, self.port, twin, Expect::Datagram, why);
-                    let udp = net.hosts[self.host].sockets.get_mut::<udp::Socket>(self.ties);
-                    let _ = udp.send_slice(&super::tie::cancel_message(id.req, k), to);
-                }
-            }
-            r.job = match &mut self.runtime {
-                Runtime::Bytes => Job::Serving { arrived, started: now, until: now },
-                Runtime::Service { time, rng, .. } => {
-                    Job::Serving { arrived, started: now, until: now + time.sample(rng.as_mut()) }
-                }
-                Runtime::Gateway(g) => {
-                    g.start(r.key, &r.path, now, net)?;
-                    Job::Calling { arrived, started: now }
-                }
-            };
-            self.active += 1;
-        }
-        Ok(())
     }
 }
 

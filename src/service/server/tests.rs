@@ -136,3 +136,27 @@ fn the_bytes_of_each_object_of_a_page_are_tagged_with_it() {
     let spans: Vec<(u16, u64, u64, u64)> = ranges.iter().map(|(p, r)| (*p, r.start, r.end, r.tag)).collect();
     assert_eq!(spans, vec![(50_000, 0, head, 3), (50_000, head, head + 500, 3)]);
 }
+
+/// Three requests in one segment (HTTP/1.1 pipelining, RFC 9112 §9.3.2): each is answered right
+/// after the one before, in the same instant, not when the caller's next packet comes.
+#[test]
+fn pipelined_requests_are_answered_back_to_back() {
+    let (mut net, mut service) = lab(None);
+    let mut stream = connect(&mut net, 50_000);
+    let mut now = Instant::ZERO;
+    let mut three = http1::request("h1", 10);
+    three.extend_from_slice(&http1::request("h1", 20));
+    three.extend_from_slice(&http1::request("h1", 30));
+    stream.write(&three);
+    let responses = |inbox: &[u8]| String::from_utf8_lossy(inbox).matches("HTTP/1.1 200 OK\r\n").count();
+    let mut first_seen = None;
+    while responses(&stream.inbox) < 3 {
+        run(&mut net, &mut service, &mut stream, &mut now, 1);
+        if responses(&stream.inbox) >= 1 {
+            first_seen.get_or_insert(now);
+        }
+        assert!(now.micros() < 50_000, "the pipelined request was never answered");
+    }
+    assert_eq!(Some(now), first_seen, "the three answers arrive in the same millisecond");
+    assert_eq!(service.log.requests, 3);
+}
