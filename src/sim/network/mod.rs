@@ -387,6 +387,7 @@ impl Network {
     /// Lets `host` process one delivered packet (recorded first by the host's tap, if it has
     /// one, so it carries the label current when the host reads it).
     pub fn ingress_one(&mut self, host: usize, now: Instant) -> bool {
+        self.hosts[host].device.prefetch_next();
         // The host reads the front packet, if any: its record leaves the queue with it.
         let seq = if self.hosts[host].device.rx.is_empty() { None } else { self.rx_seqs[host].pop_front() };
         let corrupted = if self.corrupted.is_empty() { None } else { seq.and_then(|s| self.corrupted.remove(&s)) };
