@@ -458,3 +458,90 @@ fn the_budget_plot_draws_what_the_json_says() {
     assert_eq!(svg.matches(r#"<rect class="hop""#).count(), drawn, "one bar per hop, no more");
     assert!(drawn >= 10);
 }
+
+/// A gateway whose calls go round-robin to three replicas far away: each replica's hop is one
+/// round trip for the third of the requests it took, so the model's largest hop is 130 ms of
+/// the 200 ms budget, as measured (it once averaged the hop over every request: a third of
+/// it, and the check failed), and the hops weighted by their share add up to the total.
+#[test]
+fn a_hop_to_one_of_several_replicas_counts_for_the_requests_that_took_it() {
+    let lab = r#"
+name = "replicas"
+title = "A gateway over replicas far away"
+description = "A test lab."
+
+[link]
+rtt = "29ms"
+
+[[path]]
+between = ["gw", "backend-1"]
+rtt = "130ms"
+
+[[path]]
+between = ["gw", "backend-2"]
+rtt = "130ms"
+
+[[path]]
+between = ["gw", "backend-3"]
+rtt = "130ms"
+
+[[host]]
+name = "client"
+addr = "10.0.0.1"
+role = "client"
+
+[[host]]
+name = "gw"
+addr = "10.0.0.4"
+[[host.service]]
+handler = "gateway"
+port = 443
+upstream = "backend"
+upstream_port = 443
+upstream_tls = "1.3"
+pool = 1
+response = "1KB"
+
+[[host]]
+name = "backend"
+addr = "10.0.1.1"
+replicas = 3
+[[host.service]]
+handler = "service"
+port = 443
+time = "fixed 1ms"
+response = "1KB"
+
+[[scenario]]
+name = "chain"
+title = "client -> gw -> one of three replicas"
+steps = [{ step = "workload", to = "gw", port = 443, pool = 0, requests = 6, concurrency = 1, budget = "200ms" }]
+
+[[expect]]
+check = "metrics.total_ms == theory"
+model = "budget_rtts"
+
+[[expect]]
+check = "metrics.largest_hop_share == theory"
+model = "budget_hop_share"
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("replicas.toml");
+    std::fs::write(&file, lab).unwrap();
+    let out = dir.path().join("out");
+    run_lab(file.to_str().unwrap(), &out, &[]);
+    let t = lab_timeline(&out, "replicas");
+    let s = scenario(&t, "chain");
+    // A fresh TLS 1.3 connection to the gateway (3 x 29 ms), one warm call (130 ms), 1 ms.
+    let total = s["metrics"]["total_ms"].as_f64().unwrap();
+    assert!((total - 218.0).abs() <= TOLERANCE_MS, "total {total}");
+    let share = s["metrics"]["largest_hop_share"].as_f64().unwrap();
+    assert!((share - 0.65).abs() < 1e-6, "largest hop share {share}");
+    for e in s["expectations"].as_array().unwrap() {
+        assert_eq!(e["ok"], true, "{e}");
+    }
+    // The checks as they ran, the model's figures in them.
+    let checks: Vec<&str> =
+        s["expectations"].as_array().unwrap().iter().map(|e| e["check"].as_str().unwrap()).collect();
+    assert_eq!(checks, ["metrics.total_ms == 218", "metrics.largest_hop_share == 0.65"]);
+}

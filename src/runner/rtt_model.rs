@@ -46,6 +46,10 @@ pub struct ModelHop {
     pub rtt_ms: f64,
     /// Set on the two hops of a fresh connection a relay passes through.
     pub passed: Option<Passed>,
+    /// How many of the chain's requests crossed it ([`Chain::requests`] for a hop every
+    /// request takes; fewer for one of several replicas). `rtts` and `handshake_rtts` are
+    /// the means over those requests, as the measured hops are.
+    pub requests: u64,
 }
 
 /// A hop of a connection a relay passes through: to the relay, or from it to its upstream,
@@ -95,6 +99,8 @@ pub struct Chain {
     pub services_ms: f64,
     /// The workload's latency budget, if it names one.
     pub budget_ms: Option<f64>,
+    /// The requests the model walked (the workload's, up to [`MAX_REQUESTS`]).
+    pub requests: u64,
 }
 
 impl Chain {
@@ -110,7 +116,12 @@ impl Chain {
                     1.0 => " (1 TCP + 1 request)".to_string(),
                     n => format!(" (1 TCP + {} TLS + 1 request)", round(n - 1.0)),
                 };
-                format!("{} -> {} {} RTT{how} x {} ms", h.from, h.to, h.rtts, h.rtt_ms)
+                let share = if h.requests < self.requests {
+                    format!(" x {}/{} of the requests", h.requests, self.requests)
+                } else {
+                    String::new()
+                };
+                format!("{} -> {} {} RTT{how} x {} ms{share}", h.from, h.to, h.rtts, h.rtt_ms)
             })
             .collect();
         let services = if self.services_ms >= 0.0005 {
@@ -126,10 +137,15 @@ impl Chain {
         self.hops.iter().max_by(|a, b| a.ms().total_cmp(&b.ms()))
     }
 
+    /// The share of the requests that crossed `hop`.
+    pub fn share(&self, hop: &ModelHop) -> f64 {
+        hop.requests as f64 / self.requests.max(1) as f64
+    }
+
     /// How far a measured total may be above the model's: a microsecond per one-way trip
     /// (virtual time rounds each trip's delay up to the microsecond), plus the tables' 0.005.
     pub fn tolerance_ms(&self) -> f64 {
-        0.005 + 0.001 * 2.0 * self.hops.iter().map(|h| h.rtts).sum::<f64>()
+        0.005 + 0.001 * 2.0 * self.hops.iter().map(|h| h.rtts * self.share(h)).sum::<f64>()
     }
 }
 
@@ -164,23 +180,41 @@ pub fn chain(plan: &ScenarioPlan) -> Result<Chain, String> {
         let t = walker.hop(plan.client, to, w.port, w.pool == 0, w.tls, 0, &mut hops)?;
         total += t;
         services += (t - hops.iter().map(ModelHop::ms).sum::<f64>()).max(0.0);
+        // A hop crossed more than once in a request (calls in sequence to one upstream) counts
+        // once for it, with the sum of its round trips.
+        let mut this: Vec<ModelHop> = Vec::new();
         for h in hops {
-            match sums.iter_mut().find(|s| s.from == h.from && s.to == h.to) {
+            match this.iter_mut().find(|s| s.from == h.from && s.to == h.to) {
                 Some(s) => {
                     s.rtts += h.rtts;
                     s.handshake_rtts += h.handshake_rtts;
                 }
-                None => sums.push(h),
+                None => this.push(h),
+            }
+        }
+        for h in this {
+            match sums.iter_mut().find(|s| s.from == h.from && s.to == h.to) {
+                Some(s) => {
+                    s.rtts += h.rtts;
+                    s.handshake_rtts += h.handshake_rtts;
+                    s.requests += 1;
+                }
+                None => sums.push(ModelHop { requests: 1, ..h }),
             }
         }
     }
-    let mean = |v: f64| round(v / n as f64);
+    // Each hop's round trips are its mean over the requests that crossed it: one of two
+    // replicas is one round trip for the half of the requests it answered, not half a round
+    // trip for all of them (which understated its share of the budget).
     let hops = sums
         .into_iter()
-        .map(|h| ModelHop { rtts: mean(h.rtts), handshake_rtts: mean(h.handshake_rtts), ..h })
+        .map(|h| {
+            let mean = |v: f64| round(v / h.requests as f64);
+            ModelHop { rtts: mean(h.rtts), handshake_rtts: mean(h.handshake_rtts), ..h }
+        })
         .collect();
     let budget_ms = w.budget.map(|b| b.as_secs_f64() * 1000.0);
-    Ok(Chain { hops, total_ms: total / n as f64, services_ms: services / n as f64, budget_ms })
+    Ok(Chain { hops, total_ms: total / n as f64, services_ms: services / n as f64, budget_ms, requests: n })
 }
 
 /// The state the model keeps across requests, as the run does.
@@ -231,7 +265,7 @@ impl Walker<'_> {
         let rtt_ms = self.rtt_ms(from, to);
         let rtts = 1.0 + handshake_rtts;
         let a = plan.hosts[from].name.clone();
-        hops.push(ModelHop { from: a, to: b.clone(), rtts, handshake_rtts, rtt_ms, passed: None });
+        hops.push(ModelHop { from: a, to: b.clone(), rtts, handshake_rtts, rtt_ms, passed: None, requests: 1 });
         Ok(rtts * rtt_ms + self.inside(to, service, depth, hops)?)
     }
 
@@ -328,6 +362,7 @@ impl Walker<'_> {
             rtt_ms,
             // A warm connection's hops are one round trip each, as any pooled hop.
             passed: fresh.then_some(passed),
+            requests: 1,
         };
         hops.push(hop(from, to, (c_rtts, c_hs), e, to_relay));
         hops.push(hop(to, up, (r_rtts, r_hs), o, from_relay));

@@ -134,9 +134,14 @@ pub fn figure(model: Option<&str>, expected: f64, plan: &ScenarioPlan) -> (Optio
         "budget_hop_share" => super::rtt_model::chain(plan).and_then(|c| {
             let budget = c.budget_ms.filter(|b| *b > 0.0).ok_or("the workload step names no budget")?;
             let h = c.largest().ok_or("the chain has no hop")?;
+            let took = if h.requests < c.requests {
+                format!(" (for the {} of {} requests that took it)", h.requests, c.requests)
+            } else {
+                String::new()
+            };
             Ok((
                 (h.ms() / budget * 1e6).round() / 1e6,
-                format!("{} -> {}: {} RTT x {} ms of a {budget} ms budget", h.from, h.to, h.rtts, h.rtt_ms),
+                format!("{} -> {}: {} RTT x {} ms of a {budget} ms budget{took}", h.from, h.to, h.rtts, h.rtt_ms),
             ))
         }),
         "fresh_over_pooled" => super::rtt_model::chain(plan).and_then(|c| {
