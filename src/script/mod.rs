@@ -9,6 +9,7 @@ pub mod dns;
 pub mod events;
 pub mod expect;
 pub mod fields;
+mod overrides;
 pub mod params;
 mod paths;
 pub mod plan;
