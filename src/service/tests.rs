@@ -34,8 +34,24 @@ impl Application for World {
     }
 }
 
-fn addr(i: u8) -> Ipv4Addr {
-    Ipv4Addr::new(10, 0, 0, i + 1)
+/// The address of host `i` of [`network`]: 10.0.0.(i + 1).
+pub(crate) fn addr(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(10, 0, 0, i as u8 + 1)
+}
+
+/// Hosts h0 to h{n-1} at [`addr`], every path `rtt` (half of it each way), seeded with `seed`;
+/// the capture is h0's. The services' tests (here, the relay's and the server's) build on it.
+pub(crate) fn network(n: usize, rtt: Duration, seed: u64) -> Network {
+    let tcp = TcpConfig::default();
+    let hosts = (0..n).map(|i| Host::new(&format!("h{i}"), addr(i), tcp.mtu(), seed, Instant::ZERO)).collect();
+    Network::new(
+        hosts,
+        |f, t| {
+            let config = LinkConfig { delay: rtt / 2, ..Default::default() };
+            (config, Vec::new(), crate::rng::stream(seed, &format!("link {f} {t}")))
+        },
+        0,
+    )
 }
 
 /// Client 0, gateway 1, `replicas` backends; every path `rtt`.
@@ -68,24 +84,9 @@ fn world_with(
 ) -> (Network, World) {
     let n = 2 + replicas;
     let tcp = TcpConfig::default();
-    let hosts = (0..n).map(|i| Host::new(&format!("h{i}"), addr(i as u8), tcp.mtu(), seed, Instant::ZERO)).collect();
-    let rtt = Duration::from_micros(500);
-    let mut net = Network::new(
-        hosts,
-        |f, t| {
-            let config = LinkConfig { delay: rtt / 2, ..Default::default() };
-            (config, Vec::new(), crate::rng::stream(seed, &format!("link {f} {t}")))
-        },
-        0,
-    );
+    let mut net = network(n, Duration::from_micros(500), seed);
     let replicas: Vec<Replica> = (2..n)
-        .map(|h| Replica {
-            host: h,
-            addr: SocketAddrV4::new(addr(h as u8), 80),
-            name: format!("h{h}"),
-            http,
-            through: None,
-        })
+        .map(|h| Replica { host: h, addr: SocketAddrV4::new(addr(h), 80), name: format!("h{h}"), http, through: None })
         .collect();
     let time = ServiceTime::parse(time).unwrap();
     let mut services = Services::default();
@@ -192,15 +193,7 @@ fn request_ids_name_the_client_request_and_the_call() {
 /// workload that speaks `calls` sends 3 requests one at a time over a pool of `pool`.
 fn https_world(served: HttpVersion, calls: HttpVersion, pool: u32) -> (Network, World, tls::ServiceTls) {
     let (seed, tcp, rtt) = (5, TcpConfig::default(), Duration::from_millis(40));
-    let hosts = (0..2).map(|i| Host::new(&format!("h{i}"), addr(i), tcp.mtu(), seed, Instant::ZERO)).collect();
-    let mut net = Network::new(
-        hosts,
-        |f, t| {
-            let config = LinkConfig { delay: rtt / 2, ..Default::default() };
-            (config, Vec::new(), crate::rng::stream(seed, &format!("link {f} {t}")))
-        },
-        0,
-    );
+    let mut net = network(2, rtt, seed);
     let clock = crate::proto::tls::TlsClock::at_unix_micros(0);
     let tls = tls::ServiceTls::new(seed, [(1, "h1")], &clock).unwrap();
     let spec = ServiceSpec {
@@ -406,12 +399,7 @@ fn a_request_that_is_not_http_is_answered_400_and_the_service_goes_on() {
     use crate::proto::stream::{tcp_socket, Stream};
     use smoltcp::socket::tcp;
     let tcp_config = TcpConfig::default();
-    let hosts = (0..2).map(|i| Host::new(&format!("h{i}"), addr(i), tcp_config.mtu(), 1, Instant::ZERO)).collect();
-    let mut net = Network::new(
-        hosts,
-        |f, t| (LinkConfig::default(), Vec::new(), crate::rng::stream(1, &format!("link {f} {t}"))),
-        0,
-    );
+    let mut net = network(2, Duration::ZERO, 1);
     let spec =
         ServiceSpec { port: 80, handler: Handler::Bytes, concurrency: None, tls: None, http: HttpVersion::Http1 };
     let tls = tls::ServiceTls::default();

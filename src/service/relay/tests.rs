@@ -2,7 +2,7 @@
 //! exactly, a half-close passed on, resets both ways), and workloads whose HTTP (plain, or in
 //! TLS 1.3 or 1.2 end to end) runs through it to replicas behind it, small and large answers.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::SocketAddrV4;
 use std::time::Duration;
 
 use rand_core::RngCore;
@@ -11,11 +11,10 @@ use smoltcp::socket::tcp::{self, State};
 
 use super::{Ending, Relay, RelayLog};
 use crate::dist::ServiceTime;
-use crate::host::Host;
-use crate::link::LinkConfig;
 use crate::proto::cwnd::TcpConfig;
 use crate::proto::stream::tcp_socket;
 use crate::proto::tls::{TlsClock, TlsVersion};
+use crate::service::tests::addr;
 use crate::service::tls::ServiceTls;
 use crate::service::workload::{Arrival, Workload, WorkloadSpec};
 use crate::service::{Handler, HttpService, HttpVersion, Passthrough, RelaySpec, Replica, ServiceSpec};
@@ -25,22 +24,9 @@ use crate::time::Instant;
 
 const RELAY_PORT: u16 = 8443;
 
-fn addr(i: usize) -> Ipv4Addr {
-    Ipv4Addr::new(10, 0, 0, i as u8 + 1)
-}
-
 /// Hosts h0 (the caller) to h{n-1}, every path `rtt`, captured at the caller and the relay (h1).
 fn network(n: usize, rtt: Duration, seed: u64) -> Network {
-    let tcp = TcpConfig::default();
-    let hosts = (0..n).map(|i| Host::new(&format!("h{i}"), addr(i), tcp.mtu(), seed, Instant::ZERO)).collect();
-    let mut net = Network::new(
-        hosts,
-        |f, t| {
-            let config = LinkConfig { delay: rtt / 2, ..Default::default() };
-            (config, Vec::new(), crate::rng::stream(seed, &format!("link {f} {t}")))
-        },
-        0,
-    );
+    let mut net = crate::service::tests::network(n, rtt, seed);
     net.add_tap(1);
     net
 }

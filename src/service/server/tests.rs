@@ -2,39 +2,25 @@
 //! (RFC 6455), the idle timeout (RFC 9112 §9.5), a reset for data after close, and tagged byte
 //! ranges. A raw client stream on host 0 talks to the service on host 1.
 
-use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use smoltcp::socket::tcp;
 
-use crate::host::Host;
-use crate::link::LinkConfig;
 use crate::proto::cwnd::TcpConfig;
 use crate::proto::http1;
 use crate::proto::stream::{tcp_socket, Stream};
 use crate::proto::tls::{LabTls, TlsClock};
 use crate::proto::ws::{WsEndpoint, WsEvent};
+use crate::service::tests::{addr, network};
 use crate::service::{HttpService, LabServer};
 use crate::sim::app::{settle, Application};
 use crate::sim::network::Network;
 use crate::time::Instant;
 
-fn addr(i: u8) -> Ipv4Addr {
-    Ipv4Addr::new(10, 0, 0, i + 1)
-}
-
 /// Two hosts 1 ms apart (each way), and the lab's server on host 1.
 fn lab(idle_timeout: Option<Duration>) -> (Network, HttpService) {
     let tcp = TcpConfig::default();
-    let hosts = (0..2).map(|i| Host::new(&format!("h{i}"), addr(i), tcp.mtu(), 1, Instant::ZERO)).collect();
-    let mut net = Network::new(
-        hosts,
-        |f, t| {
-            let config = LinkConfig { delay: Duration::from_millis(1), ..Default::default() };
-            (config, Vec::new(), crate::rng::stream(1, &format!("link {f} {t}")))
-        },
-        0,
-    );
+    let mut net = network(2, Duration::from_millis(2), 1);
     let tls = LabTls::new(1, "h1", TlsClock::at_unix_micros(0)).unwrap();
     let lab = LabServer { idle_timeout };
     let service = HttpService::lab_server(&mut net, 1, &lab, tcp, &tls.server()).unwrap();

@@ -20,15 +20,7 @@ fn h3_world(
 ) -> (Network, World) {
     let tcp = TcpConfig::default();
     let rtt = Duration::from_millis(RTT_MS);
-    let hosts = (0..2).map(|i| Host::new(&format!("h{i}"), addr(i), tcp.mtu(), seed, Instant::ZERO)).collect();
-    let mut net = Network::new(
-        hosts,
-        |f, t| {
-            let config = LinkConfig { delay: rtt / 2, ..Default::default() };
-            (config, Vec::new(), crate::rng::stream(seed, &format!("link {f} {t}")))
-        },
-        0,
-    );
+    let mut net = network(2, rtt, seed);
     let tls = tls::ServiceTls::new(seed, [(1, "h1")], &TlsClock::at_unix_micros(0)).unwrap();
     let spec = ServiceSpec {
         port: 443,
@@ -193,25 +185,11 @@ fn a_cancelled_stream_withdraws_its_request() {
 fn gateway_world(policy: Policy, calls: u32, time: &str, requests: u64, seed: u64) -> (Network, World) {
     let tcp = TcpConfig::default();
     let rtt = Duration::from_millis(RTT_MS);
-    let hosts = (0..4).map(|i| Host::new(&format!("h{i}"), addr(i), tcp.mtu(), seed, Instant::ZERO)).collect();
-    let mut net = Network::new(
-        hosts,
-        |f, t| {
-            let config = LinkConfig { delay: rtt / 2, ..Default::default() };
-            (config, Vec::new(), crate::rng::stream(seed, &format!("link {f} {t}")))
-        },
-        0,
-    );
+    let mut net = network(4, rtt, seed);
     let tls = tls::ServiceTls::new(seed, [(2, "h2"), (3, "h3")], &TlsClock::at_unix_micros(0)).unwrap();
     let http = HttpVersion::Http3;
     let replicas: Vec<Replica> = (2..4)
-        .map(|h| Replica {
-            host: h,
-            addr: SocketAddrV4::new(addr(h as u8), 443),
-            name: format!("h{h}"),
-            http,
-            through: None,
-        })
+        .map(|h| Replica { host: h, addr: SocketAddrV4::new(addr(h), 443), name: format!("h{h}"), http, through: None })
         .collect();
     let mut services = Services::default();
     for r in &replicas {
