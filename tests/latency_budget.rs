@@ -392,17 +392,17 @@ fn bad_fields_are_refused_naming_them() {
         ("r6.toml", "http = \"2\"", ".service[2].http", "without reading HTTP"),
     ] {
         let file = variant(name, relay, &format!("{relay}\n{extra}"));
-        let message = refused_once(&file);
+        let message = common::refused_file(&file);
         assert!(message.contains(field) && message.contains(why), "{extra}: {message}");
         assert!(message.contains("allowed for a relay: handler, port, upstream, upstream_port"), "{message}");
     }
     // Its upstream must serve the port; a caller's TLS must match what answers behind it.
-    let message = refused_once(&variant("r7.toml", "upstream_port = 443\n\n", "upstream_port = 80\n\n"));
+    let message = common::refused_file(variant("r7.toml", "upstream_port = 443\n\n", "upstream_port = 80\n\n"));
     assert!(
         message.contains(".service[2].upstream_port: 80, but `origin` serves nothing over TCP on port 80"),
         "{message}"
     );
-    let message = refused_once(&variant(
+    let message = common::refused_file(variant(
         "r8.toml",
         "upstream = \"origin\"\nupstream_port = 443\n\n",
         "upstream = \"edge\"\nupstream_port = 8443\n\n",
@@ -411,7 +411,7 @@ fn bad_fields_are_refused_naming_them() {
         message.contains(".service[2].upstream: the relays never reach a service (edge:8443 → edge:8443"),
         "{message}"
     );
-    let message = refused_once(&variant(
+    let message = common::refused_file(variant(
         "r9.toml",
         "to = \"edge\", port = 8443, tls = \"${tls}\"",
         "to = \"edge\", port = 8443, tls = \"1.2\"",
@@ -420,16 +420,6 @@ fn bad_fields_are_refused_naming_them() {
         message.contains(".tls: 1.2, but `edge` passes port 8443 through to `origin`, which serves HTTPS in TLS 1.3 only (allowed here: 1.3)"),
         "{message}"
     );
-}
-
-/// Runs `wirelab run <file>`, expecting exit 2 and one line on stderr: that line.
-fn refused_once(file: &str) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let out = wirelab().args(["run", file]).arg("--out").arg(dir.path()).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-    assert_eq!(out.status.code(), Some(2), "{file}: {stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{file}: one line: {stderr}");
-    stderr
 }
 
 /// The budget plot draws every hop of every scenario as long as the JSON says, and the budget.

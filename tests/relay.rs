@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{lab_timeline, run_lab, scenario, tshark, tshark_lines, wirelab};
+use common::{lab_timeline, run_lab, scenario, tshark, tshark_lines};
 
 const LAB: &str = r#"
 name = "relay-chain"
@@ -125,11 +125,7 @@ fn refused(from: &str, to: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let lab = dir.path().join("bad.toml");
     std::fs::write(&lab, LAB.replacen(from, to, 1)).unwrap();
-    let out = wirelab().arg("run").arg(&lab).arg("--out").arg(dir.path()).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    stderr
+    common::refused_file(&lab)
 }
 
 #[test]

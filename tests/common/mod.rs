@@ -102,3 +102,15 @@ pub fn run_lab_any_exit(lab: &str, out: &Path, extra: &[&str]) -> Output {
     );
     output
 }
+
+/// Runs `wirelab run <file>`, expecting a refusal at load: exit 2 and one line on stderr,
+/// which it returns.
+pub fn refused_file(file: impl AsRef<Path>) -> String {
+    let file = file.as_ref();
+    let dir = tempfile::tempdir().unwrap();
+    let out = wirelab().arg("run").arg(file).arg("--out").arg(dir.path()).output().expect("cannot start wirelab");
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert_eq!(out.status.code(), Some(2), "{}: {stderr}", file.display());
+    assert_eq!(stderr.lines().count(), 1, "{}: one line: {stderr}", file.display());
+    stderr
+}
