@@ -23,14 +23,15 @@
 //! `SETTINGS_MAX_FRAME_SIZE` (16 KiB) from it, and — once the codec has written that frame —
 //! pushes the stream back to the *end* of the queue if it has more data. So streams that all
 //! have body buffered get 16 KiB frames strictly round-robin, in the order they became ready to
-//! send, and their frames interleave on the one TCP connection. The server accepts every
-//! request that has arrived before answering any of them, so requests that arrive together are
-//! interleaved from their first DATA frame (accepting and answering one at a time would let h2
-//! flush the first response completely before the second request is even accepted).
+//! send, and their frames interleave on the one TCP connection. The server hands the
+//! application every request that has arrived, and answers given together
+//! ([`H2Server::respond_all`]) are all queued before any is written, so requests that arrive
+//! together are interleaved from their first DATA frame (answering one at a time would let h2
+//! flush the first response completely before the second is even queued).
 //!
 //! The in-memory transport never pushes back, so each [`H2Server::poll`] serialises every
-//! response that has been accepted so far completely into the output buffer: a request that
-//! arrives later only interleaves with the frames that are generated after it arrives.
+//! response that has been queued so far completely into the output buffer: a request that
+//! arrives later only interleaves with the frames that are generated after it is answered.
 
 mod io;
 mod server;

@@ -1,9 +1,8 @@
-//! The HTTP/2 server side (RFC 9113 §3.4, §8): a connection that either answers
-//! `GET /bytes/N` itself as requests arrive ([`H2Server::new`], for this module's tests) or
-//! hands each request to the application, which answers it later ([`H2Server::for_app`], the
-//! services' server, the lab's among them: a request waits for its service time, or for a
-//! gateway's upstream calls, while other streams go on). Answers given together
-//! ([`H2Server::respond_all`]) share the windows as the self-answering server's do.
+//! The HTTP/2 server side (RFC 9113 §3.4, §8): a connection that hands each request to the
+//! application, which answers it later ([`H2Server::for_app`], the services' server, the lab's
+//! among them: a request waits for its service time, or for a gateway's upstream calls, while
+//! other streams go on). Answers given together ([`H2Server::respond_all`]) are all queued
+//! before any is written, so their DATA frames share the windows round-robin.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -12,7 +11,7 @@ use std::task::Poll;
 
 use bytes::Bytes;
 use h2::server::{self, Handshake, SendResponse};
-use http::{Method, Response, StatusCode};
+use http::{Response, StatusCode};
 
 use super::io::PipeIo;
 use super::{noop_cx, split_frames, FRAME_DATA, WINDOW};
@@ -46,38 +45,28 @@ pub struct H2Server {
     io: PipeIo,
     state: ServerState,
     error: Option<String>,
-    /// `None`: answers `GET /bytes/N` itself. `Some`: the requests the application has not
-    /// answered yet, by stream, with what answers them.
-    app: Option<BTreeMap<u32, SendResponse<Bytes>>>,
+    /// The requests the application has not answered yet, by stream, with what answers them.
+    app: BTreeMap<u32, SendResponse<Bytes>>,
     /// Requests accepted for the application since it last asked.
     arrived: Vec<ServedStream>,
 }
 
-impl Default for H2Server {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl H2Server {
-    /// A server that answers `GET /bytes/N` itself. Queues the server's SETTINGS (RFC 9113
-    /// §3.4) and awaits the client preface.
-    pub fn new() -> Self {
-        Self::start(None)
-    }
-
     /// A server that hands every request to the application ([`H2Server::take_requests`]),
-    /// which answers it with [`H2Server::respond`].
+    /// which answers it with [`H2Server::respond`]. Queues the server's SETTINGS (RFC 9113
+    /// §3.4) and awaits the client preface.
     pub fn for_app() -> Self {
-        Self::start(Some(BTreeMap::new()))
-    }
-
-    fn start(app: Option<BTreeMap<u32, SendResponse<Bytes>>>) -> Self {
         let io = PipeIo::default();
         let mut builder = server::Builder::new();
         builder.initial_window_size(WINDOW).initial_connection_window_size(WINDOW);
         let handshake = builder.handshake::<_, Bytes>(io.clone());
-        let mut s = H2Server { io, state: ServerState::Handshaking(handshake), error: None, app, arrived: Vec::new() };
+        let mut s = H2Server {
+            io,
+            state: ServerState::Handshaking(handshake),
+            error: None,
+            app: BTreeMap::new(),
+            arrived: Vec::new(),
+        };
         s.poll();
         s
     }
@@ -91,18 +80,18 @@ impl H2Server {
     /// in DATA frames as flow control allows (RFC 9113 §6.1, §5.2). Nothing if the stream is
     /// not waiting for an answer (answered, or reset by the client).
     pub fn respond(&mut self, stream: u32, status: u16, len: u64) {
-        let Some(respond) = self.app.as_mut().and_then(|a| a.remove(&stream)) else { return };
+        let Some(respond) = self.app.remove(&stream) else { return };
         send_answer(respond, status, len, &mut self.error);
         self.poll();
     }
 
     /// Answers several requests at once, as [`H2Server::respond`] does each: every answer is
     /// queued before the connection writes any, so their DATA frames share the windows
-    /// round-robin (RFC 9113 §5.3 leaves the order to the server) as the self-answering
-    /// server's do, instead of one body after another.
+    /// round-robin (RFC 9113 §5.3 leaves the order to the server; see the module docs of
+    /// [`crate::proto::h2`]) instead of one body after another.
     pub fn respond_all(&mut self, answers: &[(u32, u16, u64)]) {
         for &(stream, status, len) in answers {
-            if let Some(respond) = self.app.as_mut().and_then(|a| a.remove(&stream)) {
+            if let Some(respond) = self.app.remove(&stream) {
                 send_answer(respond, status, len, &mut self.error);
             }
         }
@@ -112,12 +101,11 @@ impl H2Server {
     /// Streams the client reset (RST_STREAM, RFC 9113 §6.4: a cancelled call) before they were
     /// answered; each is reported once and forgotten.
     pub fn take_resets(&mut self) -> Vec<u32> {
-        let Some(app) = self.app.as_mut() else { return Vec::new() };
         let mut cx = noop_cx();
         let reset: Vec<u32> =
-            app.iter_mut().filter_map(|(&id, r)| r.poll_reset(&mut cx).is_ready().then_some(id)).collect();
+            self.app.iter_mut().filter_map(|(&id, r)| r.poll_reset(&mut cx).is_ready().then_some(id)).collect();
         for id in &reset {
-            app.remove(id);
+            self.app.remove(id);
         }
         reset
     }
@@ -125,7 +113,7 @@ impl H2Server {
     /// Withdraws the request on `stream` without answering it: RST_STREAM with CANCEL (RFC
     /// 9113 §6.4, §8.7), as a server does with work it will not do.
     pub fn cancel(&mut self, stream: u32) {
-        if let Some(mut respond) = self.app.as_mut().and_then(|a| a.remove(&stream)) {
+        if let Some(mut respond) = self.app.remove(&stream) {
             respond.send_reset(h2::Reason::CANCEL);
             self.poll();
         }
@@ -133,7 +121,7 @@ impl H2Server {
 
     /// Requests accepted and not answered yet.
     pub fn waiting(&self) -> usize {
-        self.app.as_ref().map_or(0, BTreeMap::len)
+        self.app.len()
     }
 
     /// The whole output as bytes, frames in order.
@@ -151,10 +139,9 @@ impl H2Server {
         self.error.as_deref()
     }
 
-    /// Accepts requests and answers each `GET /bytes/N` with status 200, content-length N and N
-    /// body bytes (anything else gets 404 without a body), sending the body in DATA frames
-    /// (RFC 9113 §6.1) as flow control (§5.2) allows. All requests that have arrived are accepted
-    /// before any is answered, so their bodies are scheduled round-robin (see module docs).
+    /// Drives the connection: reads what has been received, accepts every request that has
+    /// arrived for the application ([`H2Server::take_requests`]), and writes what is queued
+    /// (answers' DATA frames, RFC 9113 §6.1, as flow control, §5.2, allows).
     pub fn poll(&mut self) {
         let mut cx = noop_cx();
         loop {
@@ -200,17 +187,10 @@ impl H2Server {
                 progressed |= !accepted.is_empty();
                 for (req, respond) in accepted {
                     let stream = u32::from(respond.stream_id());
-                    if let Some(app) = self.app.as_mut() {
-                        // The request has no body (END_STREAM on its HEADERS): only its head.
-                        let path = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
-                        self.arrived.push(ServedStream { stream, method: req.method().to_string(), path });
-                        app.insert(stream, respond);
-                        continue;
-                    }
-                    let ok = req.method() == Method::GET && req.uri().path().starts_with("/bytes/");
-                    let len = if ok { http1::requested_size(req.uri().path()) } else { 0 };
-                    drop(req); // the request has no body (END_STREAM on its HEADERS)
-                    send_answer(respond, if ok { 200 } else { 404 }, len, &mut self.error);
+                    // The request has no body (END_STREAM on its HEADERS): only its head.
+                    let path = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
+                    self.arrived.push(ServedStream { stream, method: req.method().to_string(), path });
+                    self.app.insert(stream, respond);
                 }
                 if closed {
                     self.state = ServerState::Closed;

@@ -1,4 +1,5 @@
 use super::*;
+use crate::proto::http1;
 
 const AUTH: &str = "lab.example";
 
@@ -10,6 +11,28 @@ fn frame_header(b: &[u8]) -> (usize, u8, u32) {
     (len, b[3], id)
 }
 
+/// Polls the server, then answers every request that has arrived through the application API:
+/// `GET /bytes/N` with status 200, content-length N and N bytes of the lab's pattern, anything
+/// else with 404 and no body. The answers are given together ([`H2Server::respond_all`]), so
+/// their bodies share the windows round-robin.
+fn serve(s: &mut H2Server) {
+    s.poll();
+    let answers: Vec<(u32, u16, u64)> = s
+        .take_requests()
+        .into_iter()
+        .map(|r| {
+            if r.method == "GET" && r.path.starts_with("/bytes/") {
+                (r.stream, 200, http1::requested_size(&r.path))
+            } else {
+                (r.stream, 404, 0)
+            }
+        })
+        .collect();
+    if !answers.is_empty() {
+        s.respond_all(&answers);
+    }
+}
+
 /// Pumps both directions until quiet. Returns the server's chunks and the client's events.
 fn pump(c: &mut H2Client, s: &mut H2Server) -> (Vec<OutChunk>, Vec<H2Event>) {
     let mut chunks = Vec::new();
@@ -17,7 +40,7 @@ fn pump(c: &mut H2Client, s: &mut H2Server) -> (Vec<OutChunk>, Vec<H2Event>) {
     for _ in 0..1000 {
         let up = c.take_output();
         s.receive(&up);
-        s.poll();
+        serve(s);
         let down = s.take_output();
         for ch in &down {
             c.receive(&ch.bytes);
@@ -69,7 +92,7 @@ fn preface_and_settings_queued_by_new() {
 #[test]
 fn single_get() {
     let mut c = H2Client::new();
-    let mut s = H2Server::new();
+    let mut s = H2Server::for_app();
     assert_eq!(c.get(AUTH, "/bytes/100000"), Ok(1));
     let (chunks, events) = pump(&mut c, &mut s);
     assert_eq!(events.first(), Some(&H2Event::Response { stream: 1, status: 200 }));
@@ -85,7 +108,7 @@ fn single_get() {
 #[test]
 fn transfer_beyond_the_window_needs_window_updates() {
     let mut c = H2Client::new();
-    let mut s = H2Server::new();
+    let mut s = H2Server::for_app();
     let n = 20_000_000;
     c.get(AUTH, &format!("/bytes/{n}")).unwrap();
     let mut total = 0;
@@ -96,7 +119,7 @@ fn transfer_beyond_the_window_needs_window_updates() {
         let up = c.take_output();
         updates += count_window_updates(&up);
         s.receive(&up);
-        s.poll();
+        serve(&mut s);
         let down = s.take_output();
         for ch in &down {
             c.receive(&ch.bytes);
@@ -129,17 +152,17 @@ fn count_window_updates(mut b: &[u8]) -> usize {
 #[test]
 fn body_bytes_match_http1_pattern() {
     let mut c = H2Client::new();
-    let mut s = H2Server::new();
+    let mut s = H2Server::for_app();
     c.get(AUTH, "/bytes/40000").unwrap();
     let (chunks, _) = pump(&mut c, &mut s);
     let body: Vec<u8> = chunks.iter().filter(|c| c.stream == Some(1)).flat_map(|c| c.bytes[9..].to_vec()).collect();
-    assert_eq!(body, crate::proto::http1::body(40_000));
+    assert_eq!(body, http1::body(40_000));
 }
 
 #[test]
 fn other_paths_get_404() {
     let mut c = H2Client::new();
-    let mut s = H2Server::new();
+    let mut s = H2Server::for_app();
     c.get(AUTH, "/index.html").unwrap();
     let (_, events) = pump(&mut c, &mut s);
     assert_eq!(events, [H2Event::Response { stream: 1, status: 404 }, H2Event::End { stream: 1 }]);
@@ -148,7 +171,7 @@ fn other_paths_get_404() {
 #[test]
 fn six_concurrent_gets_interleave() {
     let mut c = H2Client::new();
-    let mut s = H2Server::new();
+    let mut s = H2Server::for_app();
     let ids: Vec<u32> = (0..6).map(|_| c.get(AUTH, "/bytes/100000").unwrap()).collect();
     assert_eq!(ids, [1, 3, 5, 7, 9, 11]);
     let (chunks, events) = pump(&mut c, &mut s);
@@ -174,15 +197,15 @@ fn six_concurrent_gets_interleave() {
 
 #[test]
 fn late_request_only_interleaves_with_frames_generated_after_it() {
-    // The pipe never pushes back, so a response accepted in one `poll` is serialised entirely.
+    // The pipe never pushes back, so a response answered in one `serve` is serialised entirely.
     let mut c = H2Client::new();
-    let mut s = H2Server::new();
+    let mut s = H2Server::for_app();
     c.get(AUTH, "/bytes/50000").unwrap();
     s.receive(&c.take_output());
-    s.poll();
+    serve(&mut s);
     c.get(AUTH, "/bytes/50000").unwrap();
     s.receive(&c.take_output());
-    s.poll();
+    serve(&mut s);
     let order: Vec<u32> = s.take_output().iter().filter_map(|c| c.stream).collect();
     assert_eq!(order, [1, 1, 1, 1, 3, 3, 3, 3]);
 }
@@ -190,7 +213,7 @@ fn late_request_only_interleaves_with_frames_generated_after_it() {
 #[test]
 fn out_chunks_are_exact_frames() {
     let mut c = H2Client::new();
-    let mut s = H2Server::new();
+    let mut s = H2Server::for_app();
     for _ in 0..3 {
         c.get(AUTH, "/bytes/50000").unwrap();
     }
@@ -217,7 +240,7 @@ fn out_chunks_are_exact_frames() {
 #[test]
 fn byte_at_a_time() {
     let mut c = H2Client::new();
-    let mut s = H2Server::new();
+    let mut s = H2Server::for_app();
     c.get(AUTH, "/bytes/30000").unwrap();
     c.get(AUTH, "/bytes/20000").unwrap();
     c.ping();
@@ -226,7 +249,7 @@ fn byte_at_a_time() {
         let up = c.take_output();
         for b in &up {
             s.receive(std::slice::from_ref(b));
-            s.poll();
+            serve(&mut s);
         }
         let down: Vec<u8> = s.take_output().into_iter().flat_map(|c| c.bytes).collect();
         for b in &down {
@@ -248,7 +271,7 @@ fn byte_at_a_time() {
 #[test]
 fn ping_pong() {
     let mut c = H2Client::new();
-    let mut s = H2Server::new();
+    let mut s = H2Server::for_app();
     pump(&mut c, &mut s);
     c.ping();
     c.ping();
@@ -263,7 +286,7 @@ fn ping_pong() {
 fn deterministic() {
     let run = || {
         let mut c = H2Client::new();
-        let mut s = H2Server::new();
+        let mut s = H2Server::for_app();
         let mut trace = Vec::new();
         for n in [1000, 70_000, 5] {
             c.get(AUTH, &format!("/bytes/{n}")).unwrap();
@@ -272,7 +295,7 @@ fn deterministic() {
         for _ in 0..50 {
             let up = c.take_output();
             s.receive(&up);
-            s.poll();
+            serve(&mut s);
             let down = s.take_output();
             for ch in &down {
                 c.receive(&ch.bytes);
@@ -301,13 +324,13 @@ fn garbage_to_client_is_an_error() {
 
 #[test]
 fn garbage_to_server_does_not_panic() {
-    let mut s = H2Server::new();
+    let mut s = H2Server::for_app();
     s.take_output();
     s.receive(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     s.poll();
     assert!(s.error().is_some());
     // A valid preface followed by a bogus frame gets a GOAWAY (RFC 9113 §5.4.1).
-    let mut s = H2Server::new();
+    let mut s = H2Server::for_app();
     s.receive(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
     s.receive(&[0, 0, 0, 0x4, 0, 0, 0, 0, 0]); // empty SETTINGS
     s.receive(&[0, 0, 1, 0x0, 0, 0, 0, 0, 0, 0xff]); // DATA on stream 0: PROTOCOL_ERROR
