@@ -1,8 +1,7 @@
-//! The HTTP/3 server end (RFC 9000 server role, RFC 9114 §4): one that answers `GET /bytes/N`
-//! itself as requests complete ([`QuicServer::new`], for this module's tests), or one
-//! that hands each request to the application, which answers it later
-//! ([`QuicServer::for_app`], the services' server: a request waits for its place in the
-//! queue, its service time or a gateway's calls, while the connection's other streams go on).
+//! The HTTP/3 server end (RFC 9000 server role, RFC 9114 §4): it hands each request to the
+//! application, which answers it later ([`QuicServer::for_app`], the services' server: a
+//! request waits for its place in the queue, its service time or a gateway's calls, while the
+//! connection's other streams go on).
 //!
 //! A request is complete when its stream ends (the client sends HEADERS then FIN, RFC 9114
 //! §4.1). The application learns of requests its caller withdrew ([`Withdrawn`]): a stream the
@@ -20,7 +19,7 @@ use super::{
     aes128_suite, endpoint_config, h3, seed32, transport_config, Core, LabHmacKey, LabTimeSource, LabTokenKey,
 };
 use crate::proto::http1;
-use crate::proto::tls::{LabTls, TlsClock};
+use crate::proto::tls::TlsClock;
 use crate::time::Instant;
 
 /// H3_MESSAGE_ERROR (RFC 9114 §8.1): a malformed request.
@@ -55,44 +54,25 @@ pub struct QuicServer {
     /// Request bytes per (connection, stream), until FIN.
     requests: BTreeMap<(usize, StreamId), Vec<u8>>,
     errors: Vec<String>,
-    /// `None`: answers `GET /bytes/N` itself. `Some`: the requests handed to the application
-    /// and not answered yet.
-    app: Option<BTreeSet<(usize, StreamId)>>,
+    /// The requests handed to the application and not answered yet.
+    app: BTreeSet<(usize, StreamId)>,
     arrived: Vec<H3Request>,
     withdrawn: Vec<Withdrawn>,
 }
 
 impl QuicServer {
-    /// A server listening on `local` that answers `GET /bytes/N` itself. TLS: `tls.server()`
-    /// (its ALPN must include `h3`).
-    pub fn new(tls: &LabTls, seed: u64, initial_window: u64, local: SocketAddr, now: Instant) -> Result<Self, String> {
-        let _ = now;
-        Self::start(&tls.server(), tls.clock(), seed, initial_window, local, None)
-    }
-
     /// A server listening on `local` that hands every complete request to the application
     /// ([`take_requests`](Self::take_requests)), which answers it with
     /// [`respond`](Self::respond). `tls`: a TLS 1.3 server config with ALPN `h3` (RFC 9114
-    /// §3.1) and the lab's seeded provider; `clock`: the clock token times are read from.
+    /// §3.1) and the lab's seeded provider (`LabTls::server`); `clock`: the clock token times
+    /// are read from. `max_early_data_size` is switched to `u32::MAX` (rustls' QUIC rule: 0 or
+    /// 2^32-1; `LabTls` uses 16 KiB for TCP).
     pub fn for_app(
         tls: &Arc<rustls::ServerConfig>,
         clock: &TlsClock,
         seed: u64,
         initial_window: u64,
         local: SocketAddr,
-    ) -> Result<Self, String> {
-        Self::start(tls, clock, seed, initial_window, local, Some(BTreeSet::new()))
-    }
-
-    /// `max_early_data_size` is switched to `u32::MAX` (rustls' QUIC rule: 0 or 2^32-1;
-    /// `LabTls` uses 16 KiB for TCP).
-    fn start(
-        tls: &Arc<rustls::ServerConfig>,
-        clock: &TlsClock,
-        seed: u64,
-        initial_window: u64,
-        local: SocketAddr,
-        app: Option<BTreeSet<(usize, StreamId)>>,
     ) -> Result<Self, String> {
         let mut rustls_config = (**tls).clone();
         rustls_config.max_early_data_size = u32::MAX;
@@ -114,7 +94,7 @@ impl QuicServer {
             core,
             requests: BTreeMap::new(),
             errors: Vec::new(),
-            app,
+            app: BTreeSet::new(),
             arrived: Vec::new(),
             withdrawn: Vec::new(),
         })
@@ -144,9 +124,8 @@ impl QuicServer {
         self.poll(now);
     }
 
-    /// Errors seen so far (refused connections, bad requests; for the `GET /bytes/N` server,
-    /// lost connections too). The application server's errors are its callers' doing: it
-    /// reports them and goes on.
+    /// Errors seen so far (refused connections, bad requests). They are its callers' doing: the
+    /// server reports them and goes on.
     pub fn errors(&self) -> &[String] {
         &self.errors
     }
@@ -163,7 +142,7 @@ impl QuicServer {
 
     /// Requests handed to the application and not answered yet.
     pub fn waiting(&self) -> usize {
-        self.app.as_ref().map_or(0, BTreeSet::len)
+        self.app.len()
     }
 
     /// Answers the request on (`conn`, `stream`) with HEADERS (`status`, `content-length`) and
@@ -189,39 +168,33 @@ impl QuicServer {
     }
 
     fn take_waiting(&mut self, conn: usize, stream: u64) -> Option<StreamId> {
-        let app = self.app.as_mut()?;
-        let id = *app.iter().find(|(c, s)| *c == conn && u64::from(*s) == stream).map(|(_, s)| s)?;
-        app.remove(&(conn, id));
+        let id = *self.app.iter().find(|(c, s)| *c == conn && u64::from(*s) == stream).map(|(_, s)| s)?;
+        self.app.remove(&(conn, id));
         Some(id)
     }
 
-    /// Accepts streams and reads requests; a complete one is answered (`GET /bytes/N`: HEADERS
-    /// with `:status 200` and `content-length: N`, one DATA frame of N bytes, then FIN, RFC
-    /// 9114 §4.1) or handed to the application. Opens the control stream with SETTINGS
-    /// (§6.2.1) once the connection is up. Called by `handle_datagram` / `handle_timeout`;
-    /// calling it again is harmless.
+    /// Accepts streams and reads requests; a complete one is handed to the application
+    /// ([`take_requests`](Self::take_requests)); a lost connection or a stopped stream
+    /// withdraws what it carried ([`take_withdrawn`](Self::take_withdrawn)). Opens the control
+    /// stream with SETTINGS (RFC 9114 §6.2.1) once the connection is up. Called by
+    /// `handle_datagram` / `handle_timeout`; calling it again is harmless.
     pub fn poll(&mut self, _now: Instant) {
         for (&h, c) in self.core.conns.iter_mut() {
             let mut readable = Vec::new();
             while let Some(ev) = c.conn.poll() {
                 match ev {
                     Event::Connected => c.open_control(),
-                    Event::ConnectionLost { reason } => match self.app.as_mut() {
-                        Some(app) => {
-                            app.retain(|(conn, _)| *conn != h);
-                            self.withdrawn.push(Withdrawn::Conn(h));
-                        }
-                        None => self.errors.push(format!("QUIC: connection lost: {reason}")),
-                    },
+                    Event::ConnectionLost { .. } => {
+                        self.app.retain(|(conn, _)| *conn != h);
+                        self.withdrawn.push(Withdrawn::Conn(h));
+                    }
                     Event::Stream(StreamEvent::Opened { dir }) => {
                         for id in c.accept_all(dir) {
                             readable.push(id);
                         }
                     }
                     Event::Stream(StreamEvent::Readable { id }) => readable.push(id),
-                    Event::Stream(StreamEvent::Stopped { id, .. })
-                        if self.app.as_mut().is_some_and(|app| app.remove(&(h, id))) =>
-                    {
+                    Event::Stream(StreamEvent::Stopped { id, .. }) if self.app.remove(&(h, id)) => {
                         self.withdrawn.push(Withdrawn::Stream { conn: h, stream: u64::from(id) });
                     }
                     _ => {}
@@ -262,19 +235,11 @@ impl QuicServer {
                 }
                 let request = self.requests.remove(&(h, id)).unwrap_or_default();
                 match h3::parse_request(&request) {
-                    Ok((_, path)) => match self.app.as_mut() {
-                        Some(app) => {
-                            app.insert((h, id));
-                            let peer = c.conn.remote_address();
-                            self.arrived.push(H3Request { conn: h, stream: u64::from(id), peer, path });
-                        }
-                        None => {
-                            let n = http1::requested_size(&path);
-                            let mut response = h3::response_head(n);
-                            response.extend_from_slice(&http1::body(n));
-                            c.send(id, response, true);
-                        }
-                    },
+                    Ok((_, path)) => {
+                        self.app.insert((h, id));
+                        let peer = c.conn.remote_address();
+                        self.arrived.push(H3Request { conn: h, stream: u64::from(id), peer, path });
+                    }
                     Err(e) => {
                         self.errors.push(format!("stream {id}: {e}"));
                         let _ = c.conn.send_stream(id).reset(VarInt::from_u32(H3_MESSAGE_ERROR));

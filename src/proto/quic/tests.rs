@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::h3;
 use super::*;
+use crate::proto::http1;
 use crate::proto::tls::{LabTls, TlsClock};
 use crate::time::Instant;
 
@@ -46,7 +47,7 @@ impl Lab {
     fn with(seed: u64, initial_window: u64, one_way: Duration) -> Self {
         let tls =
             LabTls::new(seed, "quic.lab", TlsClock::at_unix_micros(1_700_000_000_000_000)).unwrap().with_alpn(&[b"h3"]);
-        let server = QuicServer::new(&tls, seed, initial_window, server_addr(), Instant::ZERO).unwrap();
+        let server = QuicServer::for_app(&tls.server(), tls.clock(), seed, initial_window, server_addr()).unwrap();
         let client = QuicClient::new(&tls, seed, initial_window, client_addr(), server_addr(), Instant::ZERO).unwrap();
         Self {
             tls,
@@ -105,6 +106,7 @@ impl Lab {
             let (_, _, to_server, data) = self.in_flight.remove(0);
             if to_server {
                 self.server.handle_datagram(self.now, client_addr(), &data);
+                answer(&mut self.server);
             } else {
                 self.client.handle_datagram(self.now, server_addr(), &data);
             }
@@ -114,6 +116,7 @@ impl Lab {
         }
         if st.is_some_and(|t| t <= self.now) {
             self.server.handle_timeout(self.now);
+            answer(&mut self.server);
         }
         self.flush();
         true
@@ -147,6 +150,15 @@ impl Lab {
         }
         lab.run_until(Instant::from_micros(30_000_000), |l| l.finished().len() == 6);
         lab
+    }
+}
+
+/// Answers every request that has completed through the application API: status 200,
+/// content-length N and one DATA frame of N bytes of the lab's pattern for `GET /bytes/N`
+/// (N is 0 for any other path).
+fn answer(server: &mut QuicServer) {
+    for r in server.take_requests() {
+        server.respond(r.conn, r.stream, 200, http1::requested_size(&r.path));
     }
 }
 
@@ -276,7 +288,7 @@ fn request_is_a_headers_frame_with_a_static_qpack_section() {
 #[test]
 fn response_parser_handles_split_frames() {
     let mut stream = h3::response_head(5000);
-    stream.extend_from_slice(&crate::proto::http1::body(5000));
+    stream.extend_from_slice(&http1::body(5000));
     let mut p = h3::ResponseParser::default();
     let mut status = None;
     for piece in stream.chunks(7) {
@@ -340,7 +352,7 @@ fn minimum_window_completes_at_every_rtt_and_first_flight_loss() {
 #[test]
 fn windows_below_two_datagrams_are_refused() {
     let tls = LabTls::new(1, "quic.lab", TlsClock::at_unix_micros(0)).unwrap().with_alpn(&[b"h3"]);
-    let e = QuicServer::new(&tls, 1, MIN_WINDOW - 1, server_addr(), Instant::ZERO).err().expect("refused");
+    let e = QuicServer::for_app(&tls.server(), tls.clock(), 1, MIN_WINDOW - 1, server_addr()).err().expect("refused");
     assert!(e.contains("2944"), "{e}");
     assert!(QuicClient::new(&tls, 1, 2048, client_addr(), server_addr(), Instant::ZERO).is_err());
 }
