@@ -29,7 +29,32 @@ pub struct Frame<'a> {
     pub tls: Option<&'a tls_names::TlsNames>,
 }
 
+/// What a frame's comment is made of, where that is all it depends on: two frames with equal
+/// keys have the same comment ([`Frame::comment_key`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommentKey {
+    /// The label and the notes, by address: both are the capture's own, interned (a label
+    /// string, a list of notes), so equal addresses and lengths are equal contents.
+    label: (*const u8, usize),
+    notes: (*const Note, usize),
+    sketch: Option<Sketch>,
+    len: usize,
+}
+
 impl Frame<'_> {
+    /// The key of this frame's comment, if its comment depends on nothing but the key: no
+    /// description, or one from a sketch that reads no payload, and no TLS names. (The
+    /// comments of a bulk transfer's segments and ACKs repeat frame after frame.)
+    pub fn comment_key(&self) -> Option<CommentKey> {
+        let plain = self.sketch.is_some_and(|k| k.plain) && self.tls.is_none();
+        (plain || !self.describe).then_some(CommentKey {
+            label: (self.label.as_ptr(), self.label.len()),
+            notes: (self.notes.as_ptr(), self.notes.len()),
+            sketch: if self.describe { self.sketch } else { None },
+            len: if self.describe { self.bytes.len() } else { 0 },
+        })
+    }
+
     /// What the packet is, as its comment ends: `SYN/ACK`, `245 bytes: TLS ClientHello`,
     /// with the TLS records named from the stream ([`Capture::name_tls`](super::Capture::name_tls)).
     pub fn what(&self) -> String {

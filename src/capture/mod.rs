@@ -66,6 +66,8 @@ pub struct Capture {
     labels: Vec<String>,
     /// Each label's index in `labels`.
     label_index: HashMap<String, u32>,
+    /// The label interned last, compared first.
+    last_label: u32,
     /// Notes by frame number, in the order added.
     notes: Notes,
     /// Bytes kept of each packet (0: all), like tcpdump's `-s`.
@@ -268,19 +270,21 @@ impl Capture {
     /// The index of `label`, added if new. Labels change with phases, so the last one is
     /// checked first (no lookup per packet on the hot path).
     fn intern(&mut self, label: &str) -> u32 {
-        if let Some(last) = self.entries.last() {
-            if same(&self.labels[last.label as usize], label) {
-                return last.label;
+        if let Some(last) = self.labels.get(self.last_label as usize) {
+            if same(last, label) {
+                return self.last_label;
             }
         }
         // A connection's packets interleave with another's, and other vantage points label
         // frames by connection: one lookup.
         if let Some(&i) = self.label_index.get(label) {
+            self.last_label = i;
             return i;
         }
         let i = self.labels.len() as u32;
         self.labels.push(label.to_string());
         self.label_index.insert(label.to_string(), i);
+        self.last_label = i;
         i
     }
 

@@ -117,47 +117,43 @@ fn option_value(s: &str) -> &str {
 /// resolution: µs since the Unix epoch), the packet's first bytes `data` of `orig_len` on the
 /// wire and, if `comment` is non-empty, an `opt_comment` followed by `opt_endofopt`.
 pub fn write_epb(out: &mut Vec<u8>, ts: u64, data: &[u8], orig_len: usize, comment: &str) {
-    let total = write_epb_head(out, ts, data.len(), orig_len, comment);
-    out.extend_from_slice(data);
-    write_epb_tail(out, data.len(), comment, total);
+    let at = write_epb_around(out, ts, data.len(), orig_len, comment);
+    out.splice(at..at, data.iter().copied());
 }
 
-/// The part of an EPB before the packet's bytes (of `len` bytes, written by the caller, then
-/// [`write_epb_tail`]); returns the block's total length.
-pub fn write_epb_head(out: &mut Vec<u8>, ts: u64, len: usize, orig_len: usize, comment: &str) -> u32 {
+/// Writes the parts of an EPB around the packet's bytes (of `len` bytes, which the caller
+/// puts in), with one reservation: the header, then the packet's padding, the comment and the
+/// block's length. Returns where in `out` the packet's bytes go.
+pub fn write_epb_around(out: &mut Vec<u8>, ts: u64, len: usize, orig_len: usize, comment: &str) -> usize {
     let comment = option_value(comment);
     let options = if comment.is_empty() { 0 } else { 4 + comment.len() + pad(comment.len()) + 4 };
     let total = 32 + len + pad(len) + options;
     let total = u32::try_from(total).expect("packet under 4 GiB");
     let captured = u32::try_from(len).expect("packet under 4 GiB");
     let orig = u32::try_from(orig_len.max(len)).unwrap_or(u32::MAX);
-    // Type, total length, interface id, timestamp (high, low), captured and original length:
-    // one append (one capacity check) for the seven words.
+    out.reserve(32 + pad(len) + options);
+    // Type, total length, interface id, timestamp (high, low), captured and original length.
     let mut head = [0; 28];
     for (i, v) in [EPB_BLOCK_TYPE, total, 0, (ts >> 32) as u32, ts as u32, captured, orig].into_iter().enumerate() {
         head[4 * i..4 * i + 4].copy_from_slice(&v.to_le_bytes());
     }
     out.extend_from_slice(&head);
-    total
-}
-
-/// The part of an EPB after the packet's `len` bytes: their padding, the comment, the length.
-pub fn write_epb_tail(out: &mut Vec<u8>, len: usize, comment: &str, total: u32) {
-    let comment = option_value(comment);
+    let at = out.len();
     // The packet's padding and the option's header; then the comment; then its padding,
     // opt_endofopt and the total length.
-    let mut head = [0; 7];
+    let mut before = [0; 7];
     let p = pad(len);
-    let mut tail = [0; 11];
+    let mut after = [0; 11];
     let t = pad(comment.len()) + if comment.is_empty() { 0 } else { 4 };
-    tail[t..t + 4].copy_from_slice(&total.to_le_bytes());
+    after[t..t + 4].copy_from_slice(&total.to_le_bytes());
     if comment.is_empty() {
-        out.extend_from_slice(&head[..p]);
+        out.extend_from_slice(&before[..p]);
     } else {
-        head[p..p + 2].copy_from_slice(&OPT_COMMENT.to_le_bytes());
-        head[p + 2..p + 4].copy_from_slice(&(comment.len() as u16).to_le_bytes());
-        out.extend_from_slice(&head[..p + 4]);
+        before[p..p + 2].copy_from_slice(&OPT_COMMENT.to_le_bytes());
+        before[p + 2..p + 4].copy_from_slice(&(comment.len() as u16).to_le_bytes());
+        out.extend_from_slice(&before[..p + 4]);
         out.extend_from_slice(comment.as_bytes());
     }
-    out.extend_from_slice(&tail[..t + 4]);
+    out.extend_from_slice(&after[..t + 4]);
+    at
 }

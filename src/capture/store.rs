@@ -502,7 +502,9 @@ impl Store {
 
     /// Every entry in order, each with its bytes, releasing spilled pages behind.
     pub fn iter(&self) -> Entries<'_> {
-        Entries { store: self, next: 0, end: self.len(), chunk: None, previous: None }
+        let mut entries = Entries { store: self, next: 0, end: self.len(), boundary: 0, chunk: None, previous: None };
+        entries.find_boundary();
+        entries
     }
 }
 
@@ -511,6 +513,9 @@ pub struct Entries<'a> {
     store: &'a Store,
     next: usize,
     end: usize,
+    /// The index of the first entry after the spilled block being read (past the last spilled
+    /// block: never reached).
+    boundary: usize,
     /// The chunk of the last entry given, and the one before: a chunk is released when the
     /// iteration reaches the one after its successor, so bytes borrowed from it stay resident
     /// while the next chunk is read (a writer batching a few hundred KiB of frames reads them
@@ -526,8 +531,9 @@ impl<'a> Iterator for Entries<'a> {
         let s = self.store;
         let i = self.next;
         // Moving past the end of a spilled entry block: release it.
-        if i > 0 && i % s.block == 0 && i / s.block <= s.blocks.len() {
+        if i == self.boundary {
             s.blocks[i / s.block - 1].release();
+            self.find_boundary();
         }
         if i >= self.end {
             self.release_chunk();
@@ -552,11 +558,20 @@ impl<'a> Iterator for Entries<'a> {
 
     fn nth(&mut self, n: usize) -> Option<Self::Item> {
         self.next = self.next.saturating_add(n).min(self.end);
+        self.find_boundary();
         self.next()
     }
 }
 
 impl Entries<'_> {
+    /// The end of the spilled block that holds entry `next` (`usize::MAX` past the spilled
+    /// ones), where [`Entries::next`] releases that block.
+    fn find_boundary(&mut self) {
+        let s = self.store;
+        let block = self.next / s.block;
+        self.boundary = if block < s.blocks.len() { (block + 1) * s.block } else { usize::MAX };
+    }
+
     fn release_chunk(&mut self) {
         for c in [self.chunk.take(), self.previous.take()].into_iter().flatten() {
             self.store.chunks[c as usize].release();

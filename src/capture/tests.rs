@@ -418,3 +418,72 @@ fn labels_compare_as_strings_empty_ones_too() {
     let labels: Vec<String> = c.packets().map(|f| f.label.to_string()).collect();
     assert_eq!(labels, ["", "", "TCP handshake", ""]);
 }
+
+/// Every frame's comment in the file, in order (pcap-file's parse of the EPBs' `opt_comment`).
+fn epb_comments(file: &[u8]) -> Vec<String> {
+    use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketOption;
+    use pcap_file::pcapng::blocks::opt_common::CommonOption;
+    blocks(file)
+        .iter()
+        .filter_map(Block::as_enhanced_packet)
+        .map(|epb| {
+            epb.options
+                .iter()
+                .find_map(|o| match o {
+                    EnhancedPacketOption::Common(CommonOption::Comment(c)) => Some(c.to_string()),
+                    _ => None,
+                })
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+#[test]
+fn repeated_comments_are_rendered_once_and_each_frame_keeps_its_own() {
+    // A bulk transfer recorded with its parse (so that frames have sketches and their comments
+    // repeat), under two labels, with notes on some frames, a request that names its start
+    // line, lost and corrupted frames and segments of several sizes; cut after 300 frames.
+    let names = vec![(CLIENT.into(), "client".to_string()), (SERVER.into(), "server".to_string())];
+    let mut cap = Capture::new("client", names).describing().keeping(Keep::First(300));
+    let request = {
+        let mut out = Vec::new();
+        let b = PacketBuilder::ipv4(CLIENT, SERVER, 64).tcp(40000, 443, 101, 64240).ack(501).psh();
+        b.write(&mut out, b"GET /bytes/1000 HTTP/1.1\r\nHost: server\r\n\r\n").unwrap();
+        out
+    };
+    let mut seq = 501u32;
+    for i in 0..400u64 {
+        let bytes = match i % 5 {
+            0 | 1 => data(seq, 1448),
+            2 => data(seq, 100 + i as usize % 3),
+            3 => tcp(CLIENT, SERVER, false, Some(seq), 101),
+            _ if i % 40 == 4 => request.clone(),
+            _ => tcp(CLIENT, SERVER, false, Some(seq), 101),
+        };
+        seq = seq.wrapping_add(1448);
+        let summary = crate::packet::summarize(&bytes);
+        let label = if i < 150 { "http_response" } else { "" };
+        cap.record_parsed(Instant::from_micros(i * 10), &bytes, summary.as_ref(), label, Some(0));
+    }
+    for f in (1..=300).step_by(7) {
+        cap.add_note(f, Note::Label(format!(", slow start round {}", f / 50)));
+    }
+    cap.add_note(12, Note::After(" [held behind a hole]".into()));
+    cap.mark_lost(20, "rule");
+    cap.mark_never_received(21, "corrupted on the way".into(), Some(20));
+    let file = cap.to_pcapng(None, DEFAULT_EPOCH_UNIX_MICROS);
+    let comments = epb_comments(&file);
+    assert_eq!(comments.len(), 300);
+    let cut = cap.cut_note().expect("a cut capture");
+    for (f, written) in cap.packets().zip(&comments) {
+        let mut own = f.comment();
+        if f.number == 300 {
+            own = format!("{own} [{cut}]");
+        }
+        assert_eq!(written, &own, "frame {}", f.number);
+    }
+    // Comments did repeat (so the writer's cache of them was used): the data segments' one.
+    let bulk = comments.iter().filter(|c| c.as_str() == "http_response: 1448 bytes").count();
+    assert!(bulk > 30, "{bulk} frames say 'http_response: 1448 bytes': {:?}", &comments[..6]);
+    assert!(comments.iter().any(|c| c.contains("GET /bytes/1000 HTTP/1.1")), "the request names its start line");
+}

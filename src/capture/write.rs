@@ -1,6 +1,7 @@
 //! Writing a capture as a pcapng file ([`super::pcapng`]'s blocks), streamed in batches.
 
-use super::{pcapng, Capture};
+use super::frame::CommentKey;
+use super::{pcapng, Capture, Frame};
 
 impl Capture {
     /// Serialises the capture: SHB, one IDB (LINKTYPE_RAW, µs timestamps), an NRB with the host
@@ -43,21 +44,28 @@ impl Capture {
         // page in again.
         let mut spliced: Vec<(usize, &[u8])> = Vec::with_capacity(BATCH_PIECES);
         let mut batch = 0;
+        let mut comments = Comments::default();
         let mut comment = String::with_capacity(256);
         let last = self.frames();
         for f in self.packets() {
             let ts = epoch_unix_micros.saturating_add(f.at.micros());
-            comment.clear();
-            f.comment_into(&mut comment);
-            if let (Some(note), true) = (&cut, f.number == last) {
-                comment.push_str(" [");
-                comment.push_str(note);
-                comment.push(']');
-            }
-            let total = pcapng::write_epb_head(&mut meta, ts, f.bytes.len(), f.orig_len, &comment);
-            spliced.push((meta.len(), f.bytes));
+            let cut_here = cut.as_ref().filter(|_| f.number == last);
+            let rendered = match f.comment_key().filter(|_| cut_here.is_none()) {
+                Some(key) => comments.get(key, &f),
+                None => {
+                    comment.clear();
+                    f.comment_into(&mut comment);
+                    if let Some(note) = cut_here {
+                        comment.push_str(" [");
+                        comment.push_str(note);
+                        comment.push(']');
+                    }
+                    &comment
+                }
+            };
+            let at = pcapng::write_epb_around(&mut meta, ts, f.bytes.len(), f.orig_len, rendered);
+            spliced.push((at, f.bytes));
             batch += f.bytes.len();
-            pcapng::write_epb_tail(&mut meta, f.bytes.len(), &comment, total);
             if meta.len() + batch >= BATCH_BYTES || spliced.len() >= BATCH_PIECES {
                 write_spliced(out, &meta, &spliced)?;
                 meta.clear();
@@ -80,6 +88,34 @@ impl Capture {
                 self.recorded
             )
         })
+    }
+}
+
+/// The comments rendered last, by key: a bulk transfer's frames repeat a few comments (a data
+/// segment's, an ACK's), which need rendering once each.
+#[derive(Default)]
+struct Comments {
+    slots: [Option<(CommentKey, String)>; 4],
+    /// The slot the next new comment takes.
+    next: usize,
+}
+
+impl Comments {
+    /// The comment of `f`, whose key is `key`: the one rendered before, or rendered now.
+    fn get(&mut self, key: CommentKey, f: &Frame<'_>) -> &str {
+        let i = match self.slots.iter().position(|s| s.as_ref().is_some_and(|(k, _)| *k == key)) {
+            Some(i) => i,
+            None => {
+                let i = self.next;
+                self.next = (i + 1) % self.slots.len();
+                let (k, text) = self.slots[i].get_or_insert_with(|| (key, String::with_capacity(128)));
+                *k = key;
+                text.clear();
+                f.comment_into(text);
+                i
+            }
+        };
+        self.slots[i].as_ref().map_or("", |(_, text)| text)
     }
 }
 
