@@ -27,8 +27,11 @@ use std::ops::Range;
 use rand_chacha::ChaCha8Rng;
 
 mod hedge;
+mod retries;
+mod timers;
 mod tries;
 
+pub use retries::{RETRY_BUDGET_MAX, RETRY_RESERVE};
 use tries::{try_name, Cancel, Try, TryKind};
 
 use super::tls::ServiceTls;
@@ -37,12 +40,6 @@ use super::{CallRecord, GatewayLog, GatewayRequest, GatewaySpec, HedgeAfter, Pol
 use crate::proto::cwnd::TcpConfig;
 use crate::sim::network::Network;
 use crate::time::Instant;
-
-/// Tokens in the retry budget before any call has deposited.
-pub const RETRY_RESERVE: f64 = 10.0;
-/// The most tokens the retry budget holds: a long quiet spell cannot bank retries for a later
-/// storm (Finagle lets deposits expire after 10 s instead).
-pub const RETRY_BUDGET_MAX: f64 = RETRY_RESERVE + 1000.0;
 
 #[derive(Default)]
 struct Call {
@@ -159,13 +156,6 @@ impl Gateway {
         self.upstreams.iter().all(Upstream::warmed)
     }
 
-    /// Whether its requests can have timers at all: deadlines, per-try timeouts, hedges or tied
-    /// copies. Without them there is nothing to scan (a fan-out of thousands of calls).
-    fn has_timers(&self) -> bool {
-        let copies = matches!(self.spec.policy, Policy::Hedged { .. } | Policy::Tied { .. });
-        copies || self.spec.deadline.is_some() || self.spec.per_try_timeout.is_some()
-    }
-
     /// Its connection pools, one per upstream replica.
     pub fn upstreams(&self) -> &[Upstream] {
         &self.upstreams
@@ -174,23 +164,6 @@ impl Gateway {
     /// Connections opened to the upstreams, and the handshake time they cost.
     pub fn connections(&self) -> (u64, u64) {
         (self.upstreams.iter().map(|u| u.opened).sum(), self.upstreams.iter().map(|u| u.handshake_us).sum())
-    }
-
-    pub fn next_timer(&self) -> Option<Instant> {
-        // HTTP/3 upstreams' QUIC timers (TCP's are smoltcp's own).
-        let quic = self.upstreams.iter().filter_map(Upstream::next_timer).min();
-        if !self.has_timers() {
-            return quic;
-        }
-        self.plans
-            .values()
-            .flat_map(|p| {
-                let calls = p.calls.iter().filter(|c| c.result.is_none());
-                let tries = calls.clone().flat_map(|c| c.tries.iter().filter(|t| t.open).filter_map(|t| t.timeout));
-                p.deadline.into_iter().chain(calls.filter_map(|c| c.hedge_at)).chain(tries)
-            })
-            .chain(quic)
-            .min()
     }
 
     /// Starts the calls for request `conn` (path `/r/<id>` names the client's request).
@@ -234,7 +207,7 @@ impl Gateway {
         let group = &self.groups[g];
         let upstream = group.start + self.round_robin[g] % group.len();
         self.round_robin[g] += 1;
-        self.budget = (self.budget + self.spec.retry_ratio).min(RETRY_BUDGET_MAX);
+        self.deposit();
         self.log.calls += 1;
         let copies = matches!(self.spec.policy, Policy::Hedged { .. } | Policy::Tied { .. });
         let hedge_at = self.hedge_delay.filter(|_| copies).map(|d| now + d);
@@ -376,50 +349,6 @@ impl Gateway {
         self.advance(conn, k, at, net);
     }
 
-    /// A try failed (an error status, or its connection broke): retry, or fail the call.
-    fn try_failed(&mut self, conn: u64, k: usize, now: Instant, net: &mut Network) {
-        let Some(plan) = self.plans.get(&conn) else { return };
-        let call = &plan.calls[k];
-        if call.result.is_some() || call.tries.iter().any(|t| t.open) {
-            return;
-        }
-        if !self.retry(conn, k, now, net) {
-            self.fail_call(conn, k, now, net);
-        }
-    }
-
-    /// Retries call `k` on the next replica, if the retry limit and the budget allow.
-    fn retry(&mut self, conn: u64, k: usize, now: Instant, net: &mut Network) -> bool {
-        let Some(plan) = self.plans.get(&conn) else { return false };
-        let tries = &plan.calls[k].tries;
-        let retries_so_far = tries.len().saturating_sub(1) as u32;
-        if retries_so_far >= self.spec.retries || self.budget < 1.0 {
-            if retries_so_far < self.spec.retries {
-                self.log.retries_refused += 1;
-            }
-            return false;
-        }
-        if plan.deadline.is_some_and(|d| now >= d) {
-            return false;
-        }
-        let next = self.next_replica(tries.last().map_or(0, |t| t.upstream));
-        self.budget -= 1.0;
-        self.log.retries += 1;
-        self.send_try(conn, k, next, TryKind::Retry, None, now, net);
-        true
-    }
-
-    fn fail_call(&mut self, conn: u64, k: usize, now: Instant, net: &mut Network) {
-        if let Some(plan) = self.plans.get_mut(&conn) {
-            if plan.calls[k].result != Some(false) {
-                plan.failed += 1;
-            }
-            plan.calls[k].result = Some(false);
-        }
-        self.log.failed_calls += 1;
-        self.advance(conn, k, now, net);
-    }
-
     /// After call `k` ended: start the next one (sequential, hedged), or finish.
     fn advance(&mut self, conn: u64, k: usize, now: Instant, net: &mut Network) {
         let sequential = !matches!(self.spec.policy, Policy::Parallel { .. });
@@ -474,51 +403,5 @@ impl Gateway {
         });
         let len = if status == 200 { self.spec.response } else { 0 };
         self.answers.insert(conn, (status, len));
-    }
-
-    /// Deadlines, per-try timeouts and hedges that are due.
-    fn run_timers(&mut self, now: Instant, net: &mut Network) {
-        if !self.has_timers() {
-            return;
-        }
-        let due: Vec<u64> =
-            self.plans.iter().filter(|(_, p)| p.deadline.is_some_and(|d| d <= now)).map(|(&c, _)| c).collect();
-        for conn in due {
-            self.log.deadline_exceeded += 1;
-            self.finish(conn, 504, now, net);
-        }
-        let mut timeouts = Vec::new();
-        let mut hedges = Vec::new();
-        for (&conn, p) in &self.plans {
-            for (k, c) in p.calls.iter().enumerate().filter(|(_, c)| c.result.is_none() && c.started.is_some()) {
-                for t in c.tries.iter().filter(|t| t.open && t.timeout.is_some_and(|d| d <= now)) {
-                    timeouts.push((conn, k, t.tag));
-                }
-                if c.hedge_at.is_some_and(|h| h <= now) {
-                    hedges.push((conn, k));
-                }
-            }
-        }
-        for (conn, k, tag) in timeouts {
-            self.log.timeouts += 1;
-            self.cancel_try(conn, k, tag, Cancel::Timeout, net);
-            self.try_failed(conn, k, now, net);
-        }
-        for (conn, k) in hedges {
-            let Some(call) = self.plans.get_mut(&conn).map(|p| &mut p.calls[k]) else { continue };
-            call.hedge_at = None;
-            if call.result.is_some() || call.tries.len() > 1 {
-                continue;
-            }
-            let last = call.tries.last().map_or(0, |t| t.upstream);
-            let next = self.next_replica(last);
-            if let Policy::Tied { .. } = self.spec.policy {
-                self.log.ties += 1;
-                self.send_try(conn, k, next, TryKind::Tie, Some(last), now, net);
-            } else {
-                self.log.hedges += 1;
-                self.send_try(conn, k, next, TryKind::Hedge, None, now, net);
-            }
-        }
     }
 }
