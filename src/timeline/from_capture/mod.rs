@@ -20,30 +20,17 @@ use hickory_proto::op::Message;
 pub mod annotate_file;
 pub mod connections;
 pub mod emit_lab;
+mod tls_handshake;
+mod tls_records;
 
 use super::Phase;
 use crate::capture::Capture;
 use crate::packet::{summarize, TcpFlags, Transport};
 use crate::wire::flow::{Segment, Tracker};
 use crate::wire::http;
-use crate::wire::reorder::Reorder;
 use crate::wire::tcp::seq_before;
-
-/// The most bytes kept of a hello's handshake record: enough for a ServerHello with a
-/// post-quantum key share (X25519MLKEM768's is 1120 bytes) before its supported_versions.
-const HELLO_PREFIX: usize = 4096;
-
-/// Out-of-order segments waited for per direction before TLS records are no longer followed.
-const MAX_PENDING: usize = 4096;
-
-/// The longest TLS record (RFC 5246 §6.2.3: 2^14 + 2048 bytes of TLSCiphertext).
-const MAX_RECORD: usize = (1 << 14) + 2048;
-
-/// The `random` of a ServerHello that is a HelloRetryRequest (RFC 8446 §4.1.3).
-const HELLO_RETRY_RANDOM: [u8; 32] = [
-    0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91, 0xc2, 0xa2, 0x11,
-    0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
-];
+use tls_handshake::tls;
+use tls_records::Records;
 
 /// The phases of the client's DNS lookup and of its first TCP connection, derived from
 /// `capture` (taken at `client`); times in ms since the capture's first packet, `rtts` against
@@ -172,15 +159,6 @@ struct Seg<'a> {
     fresh: bool,
 }
 
-/// How the client answered the ServerHello.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Answer {
-    /// With its ChangeCipherSpec or Finished: the handshake is complete at the client.
-    Finished,
-    /// With handshake messages (ClientKeyExchange): the server's ChangeCipherSpec follows.
-    Handshake,
-}
-
 /// Adds the phases of the connection whose segments (in capture order, the first the client's
 /// SYN) are `segs` to `out`; stops at the first phase it cannot see end.
 fn connection(segs: &mut [Seg<'_>], server: IpAddr, port: u16, t0: u64, rtt: f64, out: &mut Vec<Phase>) {
@@ -265,249 +243,6 @@ fn connection(segs: &mut [Seg<'_>], server: IpAddr, port: u16, t0: u64, rtt: f64
     }
     if ended || !reset {
         out.push(phase("http_response", "HTTP response".into(), segs[response].mark, segs[last].mark, t0, rtt));
-    }
-}
-
-/// The TLS handshake that starts with the client's ClientHello in segment `hello`: its label,
-/// the segment it ends in, and the segment the client's first application-data record is in
-/// (if it sent one). `None` if it does not complete or an alert ends it.
-fn tls(hello: usize, client: &[Record], server: &[Record]) -> Option<(String, usize, Option<usize>)> {
-    let mut from = 0;
-    let (server_hello, answer, at) = loop {
-        let k = from + server[from..].iter().position(|r| r.content_type == 21 || r.handshake_type() == Some(2))?;
-        if server[k].content_type == 21 {
-            return None;
-        }
-        from = k + 1;
-        if server[k].seg < hello || ServerHello::parse(&server[k].body).is_some_and(|h| h.retry) {
-            continue;
-        }
-        // The client's first record sent after the ServerHello arrived.
-        let c = client.iter().position(|r| r.seg > server[k].seg)?;
-        match (client[c].content_type, client[c].handshake_type()) {
-            // A second ClientHello: that ServerHello was a HelloRetryRequest after all.
-            (22, Some(1)) => continue,
-            (22, _) => break (k, Answer::Handshake, c),
-            (20 | 23, _) => break (k, Answer::Finished, c),
-            _ => return None,
-        }
-    };
-    let end = match answer {
-        Answer::Finished => client[at].seg,
-        Answer::Handshake => {
-            let flight = client[at].seg;
-            let r = server.iter().find(|r| r.seg > flight && matches!(r.content_type, 20 | 21))?;
-            if r.content_type == 21 {
-                return None;
-            }
-            r.seg
-        }
-    };
-    let version = ServerHello::parse(&server[server_hello].body).and_then(|h| h.version);
-    let version = version.unwrap_or(if answer == Answer::Finished { 0x0304 } else { 0x0303 });
-    let label = match version {
-        0x0304 => "TLS 1.3 handshake",
-        0x0303 => "TLS 1.2 handshake",
-        0x0302 => "TLS 1.1 handshake",
-        0x0301 => "TLS 1.0 handshake",
-        _ => "TLS handshake",
-    };
-    // TLS 1.3 encrypts the client's Finished as application data (RFC 8446 §5.2): the request is
-    // the record after it. TLS 1.2's Finished is a handshake record (RFC 5246 §7.4.9).
-    let skip = usize::from(version == 0x0304);
-    let request = client[at..].iter().filter(|r| r.content_type == 23).nth(skip).map(|r| r.seg);
-    Some((label.to_string(), end, request))
-}
-
-/// A TLS record: its content type, the segment (index) its header arrived in, and, for a
-/// ClientHello or ServerHello, the first bytes of its body.
-#[derive(Debug)]
-struct Record {
-    content_type: u8,
-    seg: usize,
-    body: Vec<u8>,
-}
-
-impl Record {
-    /// The type of the handshake message a plaintext handshake record starts with.
-    fn handshake_type(&self) -> Option<u8> {
-        (self.content_type == 22).then(|| self.body.first().copied()).flatten()
-    }
-}
-
-/// Follows TLS records (RFC 8446 §5.1, RFC 5246 §6.2) through one direction's byte stream,
-/// reassembled in order: segments past a hole wait for it to fill. It stops following (goes
-/// blind) at bytes that are not a record header, and where a snap length cut a header off.
-#[derive(Default)]
-struct Records<'a> {
-    /// The stream offset of the next byte to read.
-    next: u64,
-    /// Segments past a hole: offset -> (captured bytes, length on the wire).
-    pending: Reorder<(&'a [u8], usize)>,
-    header: [u8; 5],
-    have: usize,
-    /// Body bytes of the current record not yet read.
-    left: usize,
-    /// The record (index in `out`) whose body is being kept.
-    keeping: Option<usize>,
-    blind: bool,
-    out: Vec<Record>,
-}
-
-impl<'a> Records<'a> {
-    /// Takes `len` bytes at stream offset `off` (`data`: those of them the capture kept), which
-    /// arrived in segment `seg`.
-    fn feed(&mut self, seg: usize, off: u64, data: &'a [u8], len: usize) {
-        if self.blind {
-            return;
-        }
-        if off > self.next {
-            if self.pending.len() >= MAX_PENDING {
-                self.blind = true;
-            } else {
-                self.pending.hold(off, len as u64, (data, len));
-            }
-            return;
-        }
-        self.take(seg, off, data, len);
-        while let Some((off, _, (data, len))) = self.pending.ready(self.next) {
-            self.take(seg, off, data, len);
-        }
-    }
-
-    /// Reads what lies past `next` of `len` bytes at `off <= next`.
-    fn take(&mut self, seg: usize, off: u64, data: &[u8], len: usize) {
-        let end = off + len as u64;
-        if end <= self.next || self.blind {
-            return;
-        }
-        let skip = usize::try_from(self.next - off).unwrap_or(len).min(len);
-        let known = data.get(skip..len.min(data.len())).unwrap_or(&[]);
-        self.read(seg, known);
-        self.skip(len - skip - known.len());
-        self.next = end;
-    }
-
-    fn read(&mut self, seg: usize, mut bytes: &[u8]) {
-        while !bytes.is_empty() && !self.blind {
-            if self.left == 0 {
-                let n = (5 - self.have).min(bytes.len());
-                self.header[self.have..self.have + n].copy_from_slice(&bytes[..n]);
-                self.have += n;
-                bytes = &bytes[n..];
-                if self.have == 5 {
-                    self.start(seg);
-                }
-            } else {
-                let n = self.left.min(bytes.len());
-                if let Some(r) = self.keeping.and_then(|k| self.out.get_mut(k)) {
-                    let room = HELLO_PREFIX.saturating_sub(r.body.len()).min(n);
-                    r.body.extend_from_slice(&bytes[..room]);
-                    // Only hellos are read further than their type.
-                    if r.body.len() >= HELLO_PREFIX || !matches!(r.body.first(), Some(1 | 2)) {
-                        self.keeping = None;
-                    }
-                }
-                self.left -= n;
-                bytes = &bytes[n..];
-                if self.left == 0 {
-                    self.keeping = None;
-                }
-            }
-        }
-    }
-
-    /// A record header is complete: checks it and opens the record.
-    fn start(&mut self, seg: usize) {
-        self.have = 0;
-        let [content_type, major, minor, hi, lo] = self.header;
-        let len = usize::from(u16::from_be_bytes([hi, lo]));
-        if !(20..=23).contains(&content_type) || major != 3 || !(1..=4).contains(&minor) || len == 0 || len > MAX_RECORD
-        {
-            self.blind = true;
-            return;
-        }
-        self.left = len;
-        self.keeping = (content_type == 22).then_some(self.out.len());
-        self.out.push(Record { content_type, seg, body: Vec::new() });
-    }
-
-    /// Steps over `n` bytes the capture did not keep: fine inside a record's body, blinding
-    /// where a header would be.
-    fn skip(&mut self, n: usize) {
-        if n == 0 {
-            return;
-        }
-        self.keeping = None;
-        if self.have > 0 || n > self.left {
-            self.blind = true;
-        } else {
-            self.left -= n;
-        }
-    }
-}
-
-/// What a ServerHello says (RFC 8446 §4.1.3, RFC 5246 §7.4.1.3).
-struct ServerHello {
-    /// Its random is the HelloRetryRequest one.
-    retry: bool,
-    /// The version chosen: supported_versions (extension 43) if present, else the version
-    /// field; `None` if the message is cut short before it could be known.
-    version: Option<u16>,
-}
-
-impl ServerHello {
-    /// Reads a handshake message (type, 3-byte length, body) if it is a ServerHello whose
-    /// random was captured.
-    fn parse(message: &[u8]) -> Option<ServerHello> {
-        let mut r = Reader(message);
-        if r.u8()? != 2 {
-            return None;
-        }
-        let len = r.u24()?;
-        let legacy_version = r.u16()?;
-        let retry = r.take(32)? == HELLO_RETRY_RANDOM;
-        let version = message.get(4..4 + len).and_then(|whole| {
-            let mut r = Reader(whole.get(34..)?);
-            let session_id = r.u8()?;
-            r.take(usize::from(session_id))?;
-            r.take(3)?; // cipher_suite, compression_method
-            if r.0.is_empty() {
-                return Some(legacy_version);
-            }
-            let len = r.u16()?;
-            let mut extensions = Reader(r.take(usize::from(len))?);
-            while !extensions.0.is_empty() {
-                let kind = extensions.u16()?;
-                let len = extensions.u16()?;
-                let value = extensions.take(usize::from(len))?;
-                if kind == 43 {
-                    return Reader(value).u16();
-                }
-            }
-            Some(legacy_version)
-        });
-        Some(ServerHello { retry, version })
-    }
-}
-
-/// Bounds-checked big-endian reads.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let (head, rest) = (self.0.get(..n)?, self.0.get(n..)?);
-        self.0 = rest;
-        Some(head)
-    }
-    fn u8(&mut self) -> Option<u8> {
-        self.take(1).map(|b| b[0])
-    }
-    fn u16(&mut self) -> Option<u16> {
-        self.take(2).map(|b| u16::from_be_bytes([b[0], b[1]]))
-    }
-    fn u24(&mut self) -> Option<usize> {
-        self.take(3).map(|b| usize::from(b[0]) << 16 | usize::from(b[1]) << 8 | usize::from(b[2]))
     }
 }
 

@@ -1,5 +1,6 @@
 //! Tests of phases read off captures.
 
+use super::tls_handshake::{ServerHello, HELLO_RETRY_RANDOM};
 use super::*;
 use crate::time::Instant;
 use etherparse::PacketBuilder;
