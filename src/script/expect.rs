@@ -1,10 +1,13 @@
 //! Expectations: checks such as `tls_handshake.rtts == 1`, parsed and validated when a lab is
-//! loaded. The runner evaluates them on a scenario's timeline (`runner::evaluate`).
+//! loaded; `for_scenario` picks those that apply to a scenario, with their models and
+//! conditions. The runner evaluates them on a scenario's timeline (`runner::evaluate`).
 //!
 //! Grammar: `<phase>.<field> <op> <number>` or `metrics.<name> <op> <number>`, where field is
 //! `rtts`, `ms`, `start_ms`, `end_ms` or `frames`, and op is one of `==`, `!=`, `<`, `<=`, `>`,
 //! `>=`. `==` and `!=` compare to two decimal places (|a - b| < 0.005), as the tables print.
 
+use super::fields::Params;
+use super::raw::{RawLab, Scalar};
 use super::InputError;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -220,6 +223,57 @@ impl Check {
             Op::Ge => measured >= self.value || close,
         }
     }
+}
+
+/// The `[[expect]]` checks that apply to scenario `name` (all its scenarios, or it among them),
+/// each on a phase its steps measure (`phase_ids`), with its model and its `holds_when`
+/// conditions (in the `shown` values).
+pub(super) fn for_scenario(
+    raw: &RawLab,
+    name: &str,
+    phase_ids: &[&str],
+    shown: &Params,
+) -> Result<Vec<Check>, InputError> {
+    let mut checks = Vec::new();
+    for (i, e) in raw.expects.iter().enumerate() {
+        if e.scenarios.is_empty() || e.scenarios.iter().any(|s| s == name) {
+            let field = format!("[[expect]] {}.check", i + 1);
+            let mut check = Check::parse(&e.check, &field)?;
+            check.operand.check_exists(phase_ids, raw.rounds, &format!("{field} (scenario `{name}`)"))?;
+            let models = CHECK_MODELS;
+            match (&check.model, &e.model) {
+                (Some(_), Some(m)) if models.contains(&m.as_str()) => check.model = Some(m.clone()),
+                (Some(_), Some(m)) => {
+                    return Err(InputError::new(format!(
+                        "[[expect]] {}.model: unknown model `{m}` (models: {})",
+                        i + 1,
+                        models.join(", ")
+                    )))
+                }
+                (Some(_), None) => {
+                    return Err(InputError::new(format!(
+                        "{field}: `{}` compares with `theory`, so the expect needs `model` (one of {})",
+                        e.check,
+                        models.join(", ")
+                    )))
+                }
+                (None, Some(_)) => {
+                    return Err(InputError::new(format!(
+                        "[[expect]] {}.model: given, but the check compares with a number, not `theory`",
+                        i + 1
+                    )))
+                }
+                (None, None) => {}
+            }
+            if let Some(when) = &e.holds_when {
+                let at = format!("[[expect]] {}.holds_when", i + 1);
+                let resolved = shown.resolve(&at, &Scalar::Str(when.clone()))?.scalar.to_string();
+                check.holds_when = Condition::parse_all(&resolved, when, &at)?;
+            }
+            checks.push(check);
+        }
+    }
+    Ok(checks)
 }
 
 #[cfg(test)]

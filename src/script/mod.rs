@@ -6,6 +6,7 @@
 
 pub mod clients_step;
 pub mod dns;
+mod drops;
 pub mod events;
 pub mod expect;
 pub mod fields;
@@ -15,7 +16,9 @@ mod paths;
 pub mod plan;
 pub mod raw;
 pub mod relay;
+mod runner_params;
 pub mod services;
+mod shown;
 mod step_checks;
 pub mod steps;
 mod upstreams;

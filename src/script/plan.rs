@@ -1,4 +1,8 @@
 //! A scenario resolved for running: parameters substituted, links built, steps typed.
+//!
+//! [`plan`] resolves one, step by step. Its parts elsewhere: the scripted drops (`drops.rs`),
+//! the parameters the runner reads by name (`runner_params.rs`), the values a run shows and
+//! where they came from (`shown.rs`), the `[[expect]]`s that apply (`expect::for_scenario`).
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -7,11 +11,13 @@ use std::time::Duration;
 use super::expect::Check;
 use super::fields::Params;
 use super::params::{self, Field, IntRange, Kind};
-use super::raw::Scalar;
+use super::raw::{RawLab, RawScenario, Scalar};
+use super::runner_params::RunnerParams;
+use super::shown;
 use super::steps::Step;
 use super::{InputError, Lab};
-use crate::link::{netem, DropRule, LinkConfig, PacketKind};
-use crate::proto::cwnd::{Congestion, TcpConfig};
+use crate::link::{netem, DropRule, LinkConfig};
+use crate::proto::cwnd::TcpConfig;
 use crate::service::{DnsHandler, Handler, LabServer, ServiceSpec};
 
 /// `[link]` and `[[path]]` keys (see [`RawLink::fields`]), as [`link_config`] reads them.
@@ -33,15 +39,8 @@ pub const LINK_FIELDS: [Field; 12] = [
 pub const LINK_LIMIT: IntRange = IntRange::new(1, 1_000_000);
 /// `mtu`: bytes.
 pub const LINK_MTU: IntRange = IntRange::new(68, 65_535);
-/// `[[scenario.drop]]`'s `nth`.
-pub const DROP_NTH_RANGE: IntRange = IntRange::new(1, u64::MAX >> 1);
-/// `[[scenario.drop]]`'s `nth`, as a field.
-pub const DROP_NTH: Field = Field::new(
-    "nth",
-    Kind::Int(DROP_NTH_RANGE),
-    "which packet of the kind is dropped, counted from 1 in that direction",
-);
 pub use super::dns::DNS_TTL;
+pub use super::drops::{DROP_NTH, DROP_NTH_RANGE};
 
 /// What a host does in the lab.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,85 +181,17 @@ impl ScenarioPlan {
     }
 }
 
-/// A derived timing as it is shown: whole units where it has them (`5s`), else milliseconds
-/// to the microsecond (`5448.5ms`), which parses back to the same value.
-fn derived_duration(d: Duration) -> String {
-    let whole = crate::units::format_duration(d);
-    if d.subsec_nanos() % 1_000_000 == 0 || d < Duration::from_millis(1) {
-        return whole;
-    }
-    let ms = format!("{:.3}", d.as_nanos() as f64 / 1e6);
-    format!("{}ms", ms.trim_end_matches('0').trim_end_matches('.'))
-}
-
 /// Resolves scenario `index` of `lab` under `overrides`.
 pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPlan, InputError> {
     let raw = &lab.raw;
     let sc = &raw.scenarios[index];
     let at = format!("scenario `{}`", sc.name);
-    let mut params = Params { values: raw.params.clone() };
-    for (k, v) in &sc.params {
-        if !params.values.contains_key(k) {
-            return Err(InputError::new(format!(
-                "{at}.params.{k}: not a parameter of the lab (declare it in [params])"
-            )));
-        }
-        params.values.insert(k.clone(), v.clone());
-    }
-    for (k, v) in &overrides.set {
-        params.values.insert(k.clone(), Scalar::Str(v.clone()));
-    }
-    // `--rtt` (or a `delay` in `--link`) is the client–server round trip: where the lab names
-    // it `rtt`, timings derived from `${rtt}` follow the flag too.
-    let link_delay = overrides.link.as_ref().and_then(|words| {
-        let cfg = netem::apply(LinkConfig::default(), words).ok()?;
-        (cfg.delay != LinkConfig::default().delay).then_some(cfg.delay * 2)
-    });
-    if let (Some(rtt), true) = (link_delay.or(overrides.rtt), params.values.contains_key("rtt")) {
-        params.values.insert("rtt".into(), Scalar::Str(crate::units::format_duration(rtt)));
-    }
+    let params = params_in_force(raw, sc, overrides, &at)?;
 
     let mut hosts = lab.hosts()?;
     super::services::resolve(&raw.hosts, &mut hosts, &params)?;
-    // The resolver and authority roles are DNS services like any other.
-    for h in &mut hosts {
-        let dns = match h.role {
-            Role::Resolver => Some(DnsHandler::Resolver),
-            Role::Authority => Some(DnsHandler::Authority),
-            _ => None,
-        };
-        if let Some(which) = dns {
-            let port = crate::proto::dns::PORT;
-            h.services.push(ServiceSpec {
-                port,
-                handler: Handler::Dns(which),
-                concurrency: None,
-                tls: None,
-                http: crate::service::HttpVersion::Http1,
-            });
-        }
-    }
-    let find = |role: Role| hosts.iter().position(|h| h.role == role);
-    let client =
-        find(Role::Client).ok_or_else(|| InputError::new("[[host]]: the lab needs one host with role = \"client\""))?;
-    // The client's peer: the server, else the first host serving what the client calls.
-    let workload_to = sc.steps.iter().chain(&sc.warmup).find_map(|t| match t.get("step") {
-        Some(toml::Value::String(k)) if k == "workload" => t.get("to").and_then(|v| v.as_str()).map(str::to_string),
-        _ => None,
-    });
-    let http = |h: &HostPlan| h.services.iter().any(|s| s.is_http() || s.relay().is_some());
-    let served = workload_to
-        .and_then(|to| hosts.iter().position(|h| (h.name == to || h.group == to) && http(h)))
-        .or_else(|| hosts.iter().position(http));
-    let server = find(Role::Server).or(served).ok_or_else(|| {
-        InputError::new("[[host]]: the lab needs one host with role = \"server\", or a host with a [[host.service]]")
-    })?;
-    let host_index = |name: &str, field: &str| {
-        hosts.iter().position(|h| h.name == name).ok_or_else(|| {
-            let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
-            InputError::new(format!("{field}: unknown host `{name}` (hosts: {})", names.join(", ")))
-        })
-    };
+    add_dns_roles(&mut hosts);
+    let (client, server) = client_and_server(&hosts, sc)?;
 
     // Links: the lab's [link], refined by [[path]]s, then the command line on client–server.
     let n = hosts.len();
@@ -269,41 +200,10 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
             .into_iter()
             .map(|c| (c, Vec::new()))
             .collect();
-    for (i, d) in lab.raw.scenarios[index].drops.iter().enumerate() {
-        let field = format!("{at}.drop[{i}]");
-        let from = host_index(&d.from, &format!("{field}.from"))?;
-        let to = host_index(&d.to, &format!("{field}.to"))?;
-        let kind = if d.packet == "any" {
-            None
-        } else {
-            Some(PacketKind::from_name(&d.packet).ok_or_else(|| {
-                let names: Vec<&str> = PacketKind::NAMES.iter().map(|(n, _)| *n).collect();
-                InputError::new(format!(
-                    "{field}.packet: unknown packet kind `{}` (allowed: any, {})",
-                    d.packet,
-                    names.join(", ")
-                ))
-            })?)
-        };
-        let nth = params.resolve(&format!("{field}.nth"), &d.nth)?.int(DROP_NTH_RANGE)?;
-        let label = format!("{} {} {}->{}", ordinal(nth), d.packet, d.from, d.to);
-        links[from * n + to].1.push(DropRule { kind, nth, label });
-    }
+    super::drops::add(&mut links, &sc.drops, &hosts, &params, &at)?;
 
     let dns = raw.dns.as_ref().map(|d| super::dns::resolve(d, &hosts, &params)).transpose()?;
-
-    let steps = |list: &[toml::Table], what: &str| -> Result<Vec<Step>, InputError> {
-        list.iter().enumerate().map(|(i, t)| Step::parse(t, &format!("{at}.{what}[{}]", i + 1), &params)).collect()
-    };
-    let warmup = steps(&sc.warmup, "warmup")?;
-    let main = steps(&sc.steps, "steps")?;
-    if main.is_empty() {
-        return Err(InputError::new(format!("{at}.steps: a scenario needs at least one step")));
-    }
-    for step in warmup.iter().chain(&main) {
-        super::step_checks::check_step(step, &hosts, dns.as_ref(), &at)?;
-    }
-    super::step_checks::check_sequence(warmup.iter().chain(&main), &at)?;
+    let (warmup, main) = script_steps(sc, &hosts, dns.as_ref(), &params, &at)?;
     let link = |from: usize, to: usize| links[from * n + to].0.clone();
     let words = |cfg: LinkConfig, w: &str, field: &str| super::paths::apply_words(lab, &hosts, &params, cfg, w, field);
     let cx = super::events::Context {
@@ -315,59 +215,9 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         words: &words,
     };
     let events = super::events::resolve(&sc.events, &cx, &at)?;
-    let mut kernel = Vec::new();
-    for name in &sc.kernel {
-        let h = host_index(name, &format!("{at}.kernel"))?;
-        super::step_checks::check_kernel_host(&hosts[h], warmup.iter().chain(&main), &at)?;
-        kernel.push(h);
-    }
-    if !kernel.contains(&client) && warmup.iter().chain(&main).any(|s| matches!(s, Step::Exec { .. })) {
-        return Err(InputError::new(format!(
-            "{at}: `exec` steps run real commands on a kernel client; add kernel = [\"{}\"] to the scenario",
-            hosts[client].name
-        )));
-    }
+    let kernel = kernel_hosts(sc, &hosts, client, &warmup, &main, &at)?;
 
-    let congestion = match params.values.get("cc") {
-        None => Congestion::InitialWindow { segments: 10 },
-        Some(v) => match params.resolve("params.cc", v)?.choice(params::CC)?.as_str() {
-            "smoltcp" => Congestion::Stack,
-            _ => {
-                let segments = match params.values.get("initial_window") {
-                    Some(v) => params.resolve("params.initial_window", v)?.int(params::INITIAL_WINDOW)? as u32,
-                    None => 10,
-                };
-                Congestion::InitialWindow { segments }
-            }
-        },
-    };
-    let mss = match params.values.get("mss") {
-        Some(v) => params.resolve("params.mss", v)?.int(params::MSS)? as usize,
-        None => 1460,
-    };
-    let delayed_ack = match params.values.get("delayed_ack") {
-        Some(v) => params.resolve("params.delayed_ack", v)?.bool()?,
-        None => true,
-    };
-    let buffer = match params.values.get("socket_buffer") {
-        Some(v) => params.resolve("params.socket_buffer", v)?.size_in(params::SOCKET_BUFFER)? as usize,
-        None => crate::proto::cwnd::DEFAULT_BUFFER,
-    };
-    let tcp = TcpConfig { congestion, mss, delayed_ack, buffer };
-    let server_idle_timeout = match params.values.get("server_idle_timeout") {
-        Some(v) => {
-            Some(params.resolve("params.server_idle_timeout", v)?.duration_in(params::SPAN)?).filter(|d| !d.is_zero())
-        }
-        None => None,
-    };
-    let kernel_cc = match params.values.get("kernel_cc") {
-        Some(v) => params.resolve("params.kernel_cc", v)?.choice(params::KERNEL_CC)?,
-        None => "cubic".to_string(),
-    };
-    let time_limit = match params.values.get("time_limit") {
-        Some(v) => params.resolve("params.time_limit", v)?.duration_in(params::TIME_LIMIT)?,
-        None => Duration::from_secs(120),
-    };
+    let RunnerParams { tcp, server_idle_timeout, kernel_cc, time_limit } = RunnerParams::read(&params)?;
     let scripted: Duration = warmup.iter().chain(&main).map(Step::min_duration).sum();
     super::events::check_times(&events, scripted, time_limit, &at)?;
     if scripted > time_limit {
@@ -378,93 +228,14 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
         )));
     }
 
-    // Titles, notes and the parameters shown say the values that ran: a derived timing
-    // (`${gap} - ${rtt} / 2`) as its result.
-    let mut shown = Params { values: BTreeMap::new() };
-    for (k, v) in &params.values {
-        let resolved = params.resolve(&format!("params.{k}"), v)?.scalar;
-        let text = resolved.to_string();
-        let derived = text.split_whitespace().count() > 1;
-        let value = match crate::units::parse_duration(&text) {
-            Ok(d) if derived => Scalar::Str(derived_duration(d)),
-            _ => resolved,
-        };
-        shown.values.insert(k.clone(), value);
-    }
-    let mut checks = Vec::new();
+    // Titles, notes and the parameters shown say the values that ran.
+    let shown = shown::values(&params)?;
     let phase_ids: Vec<&str> = warmup.iter().chain(&main).flat_map(Step::phase_ids).collect();
-    for (i, e) in raw.expects.iter().enumerate() {
-        if e.scenarios.is_empty() || e.scenarios.contains(&sc.name) {
-            let field = format!("[[expect]] {}.check", i + 1);
-            let mut check = Check::parse(&e.check, &field)?;
-            check.operand.check_exists(&phase_ids, raw.rounds, &format!("{field} (scenario `{}`)", sc.name))?;
-            let models = crate::script::expect::CHECK_MODELS;
-            match (&check.model, &e.model) {
-                (Some(_), Some(m)) if models.contains(&m.as_str()) => check.model = Some(m.clone()),
-                (Some(_), Some(m)) => {
-                    return Err(InputError::new(format!(
-                        "[[expect]] {}.model: unknown model `{m}` (models: {})",
-                        i + 1,
-                        models.join(", ")
-                    )))
-                }
-                (Some(_), None) => {
-                    return Err(InputError::new(format!(
-                        "{field}: `{}` compares with `theory`, so the expect needs `model` (one of {})",
-                        e.check,
-                        models.join(", ")
-                    )))
-                }
-                (None, Some(_)) => {
-                    return Err(InputError::new(format!(
-                        "[[expect]] {}.model: given, but the check compares with a number, not `theory`",
-                        i + 1
-                    )))
-                }
-                (None, None) => {}
-            }
-            if let Some(when) = &e.holds_when {
-                let at = format!("[[expect]] {}.holds_when", i + 1);
-                let resolved = shown.resolve(&at, &Scalar::Str(when.clone()))?.scalar.to_string();
-                check.holds_when = crate::script::expect::Condition::parse_all(&resolved, when, &at)?;
-            }
-            checks.push(check);
-        }
-    }
-    let mut taps = Vec::new();
-    for name in &overrides.taps {
-        if name == "all" {
-            taps.extend((0..hosts.len()).filter(|&h| h != client));
-        } else {
-            let h = hosts.iter().position(|h| h.name == *name).ok_or_else(|| {
-                let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
-                InputError::new(format!("--tap {name}: no such host (hosts: {}, or all)", names.join(", ")))
-            })?;
-            if h != client {
-                taps.push(h);
-            }
-        }
-    }
-    taps.sort_unstable();
-    taps.dedup();
-    let text = |field: &str, t: &Option<String>| -> Result<Option<String>, InputError> {
-        t.as_ref()
-            .map(|t| shown.resolve(&format!("{at}.{field}"), &Scalar::Str(t.clone())).map(|v| v.scalar.to_string()))
-            .transpose()
-    };
-    let (title, note) = (text("title", &sc.title)?, text("note", &sc.note)?);
-    let mut param_sources = Vec::new();
-    for (k, v) in &shown.values {
-        let own = sc.params.get(k).map(|o| o.to_string());
-        let set = overrides.set.iter().rev().find(|(sk, _)| sk == k);
-        let derived = |o: &str| if o.contains("${") { format!(": {o}") } else { String::new() };
-        match (set, own) {
-            (Some(_), Some(own)) => param_sources.push(format!("{k} = {v} (--set, over this scenario's own {own})")),
-            (Some(_), None) => param_sources.push(format!("{k} = {v} (--set)")),
-            (None, Some(own)) => param_sources.push(format!("{k} = {v} (this scenario's own{})", derived(&own))),
-            (None, None) => {}
-        }
-    }
+    let checks = super::expect::for_scenario(raw, &sc.name, &phase_ids, &shown)?;
+    let taps = taps(&hosts, client, overrides)?;
+    let title = shown::text(&shown, &at, "title", &sc.title)?;
+    let note = shown::text(&shown, &at, "note", &sc.note)?;
+    let param_sources = shown::sources(&shown, sc, overrides);
     let params = shown.values.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
     // The server role is services too, added now that everything the lab declared is checked:
     // only the scenario's own steps call them.
@@ -503,13 +274,147 @@ pub fn plan(lab: &Lab, index: usize, overrides: &Overrides) -> Result<ScenarioPl
     })
 }
 
-fn ordinal(n: u64) -> String {
-    let suffix = match (n % 10, n % 100) {
-        (1, 11) | (2, 12) | (3, 13) => "th",
-        (1, _) => "st",
-        (2, _) => "nd",
-        (3, _) => "rd",
-        _ => "th",
+/// The parameters in force in scenario `sc`: the lab's, then the scenario's own (which must be
+/// the lab's too), then `--set`; `--rtt` or a `delay` in `--link` sets `rtt` where the lab has it.
+fn params_in_force(raw: &RawLab, sc: &RawScenario, overrides: &Overrides, at: &str) -> Result<Params, InputError> {
+    let mut params = Params { values: raw.params.clone() };
+    for (k, v) in &sc.params {
+        if !params.values.contains_key(k) {
+            return Err(InputError::new(format!(
+                "{at}.params.{k}: not a parameter of the lab (declare it in [params])"
+            )));
+        }
+        params.values.insert(k.clone(), v.clone());
+    }
+    for (k, v) in &overrides.set {
+        params.values.insert(k.clone(), Scalar::Str(v.clone()));
+    }
+    // `--rtt` (or a `delay` in `--link`) is the client–server round trip: where the lab names
+    // it `rtt`, timings derived from `${rtt}` follow the flag too.
+    let link_delay = overrides.link.as_ref().and_then(|words| {
+        let cfg = netem::apply(LinkConfig::default(), words).ok()?;
+        (cfg.delay != LinkConfig::default().delay).then_some(cfg.delay * 2)
+    });
+    if let (Some(rtt), true) = (link_delay.or(overrides.rtt), params.values.contains_key("rtt")) {
+        params.values.insert("rtt".into(), Scalar::Str(crate::units::format_duration(rtt)));
+    }
+    Ok(params)
+}
+
+/// The resolver and authority roles are DNS services like any other.
+fn add_dns_roles(hosts: &mut [HostPlan]) {
+    for h in hosts {
+        let dns = match h.role {
+            Role::Resolver => Some(DnsHandler::Resolver),
+            Role::Authority => Some(DnsHandler::Authority),
+            _ => None,
+        };
+        if let Some(which) = dns {
+            let port = crate::proto::dns::PORT;
+            h.services.push(ServiceSpec {
+                port,
+                handler: Handler::Dns(which),
+                concurrency: None,
+                tls: None,
+                http: crate::service::HttpVersion::Http1,
+            });
+        }
+    }
+}
+
+/// The client, and its peer: the server, else the first host serving what the client calls
+/// (a workload's `to`), else the first host serving HTTP.
+fn client_and_server(hosts: &[HostPlan], sc: &RawScenario) -> Result<(usize, usize), InputError> {
+    let find = |role: Role| hosts.iter().position(|h| h.role == role);
+    let client =
+        find(Role::Client).ok_or_else(|| InputError::new("[[host]]: the lab needs one host with role = \"client\""))?;
+    let workload_to = sc.steps.iter().chain(&sc.warmup).find_map(|t| match t.get("step") {
+        Some(toml::Value::String(k)) if k == "workload" => t.get("to").and_then(|v| v.as_str()).map(str::to_string),
+        _ => None,
+    });
+    let http = |h: &HostPlan| h.services.iter().any(|s| s.is_http() || s.relay().is_some());
+    let served = workload_to
+        .and_then(|to| hosts.iter().position(|h| (h.name == to || h.group == to) && http(h)))
+        .or_else(|| hosts.iter().position(http));
+    let server = find(Role::Server).or(served).ok_or_else(|| {
+        InputError::new("[[host]]: the lab needs one host with role = \"server\", or a host with a [[host.service]]")
+    })?;
+    Ok((client, server))
+}
+
+/// The index of the host called `name` (`field`: where the name was written, for errors).
+pub(super) fn host_index(hosts: &[HostPlan], name: &str, field: &str) -> Result<usize, InputError> {
+    hosts.iter().position(|h| h.name == name).ok_or_else(|| {
+        let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+        InputError::new(format!("{field}: unknown host `{name}` (hosts: {})", names.join(", ")))
+    })
+}
+
+/// The scenario's warm-up and its steps, parsed and checked one by one and as a sequence.
+fn script_steps(
+    sc: &RawScenario,
+    hosts: &[HostPlan],
+    dns: Option<&DnsPlan>,
+    params: &Params,
+    at: &str,
+) -> Result<(Vec<Step>, Vec<Step>), InputError> {
+    let steps = |list: &[toml::Table], what: &str| -> Result<Vec<Step>, InputError> {
+        list.iter().enumerate().map(|(i, t)| Step::parse(t, &format!("{at}.{what}[{}]", i + 1), params)).collect()
     };
-    format!("{n}{suffix}")
+    let warmup = steps(&sc.warmup, "warmup")?;
+    let main = steps(&sc.steps, "steps")?;
+    if main.is_empty() {
+        return Err(InputError::new(format!("{at}.steps: a scenario needs at least one step")));
+    }
+    for step in warmup.iter().chain(&main) {
+        super::step_checks::check_step(step, hosts, dns, at)?;
+    }
+    super::step_checks::check_sequence(warmup.iter().chain(&main), at)?;
+    Ok((warmup, main))
+}
+
+/// The hosts the scenario has played by the kernel (`kernel`), each able to run its part; a
+/// scenario with `exec` steps needs its client among them.
+fn kernel_hosts(
+    sc: &RawScenario,
+    hosts: &[HostPlan],
+    client: usize,
+    warmup: &[Step],
+    main: &[Step],
+    at: &str,
+) -> Result<Vec<usize>, InputError> {
+    let mut kernel = Vec::new();
+    for name in &sc.kernel {
+        let h = host_index(hosts, name, &format!("{at}.kernel"))?;
+        super::step_checks::check_kernel_host(&hosts[h], warmup.iter().chain(main), at)?;
+        kernel.push(h);
+    }
+    if !kernel.contains(&client) && warmup.iter().chain(main).any(|s| matches!(s, Step::Exec { .. })) {
+        return Err(InputError::new(format!(
+            "{at}: `exec` steps run real commands on a kernel client; add kernel = [\"{}\"] to the scenario",
+            hosts[client].name
+        )));
+    }
+    Ok(kernel)
+}
+
+/// The hosts other than the client to capture at (`--tap`, `all` for every one), in host order.
+fn taps(hosts: &[HostPlan], client: usize, overrides: &Overrides) -> Result<Vec<usize>, InputError> {
+    let mut taps = Vec::new();
+    for name in &overrides.taps {
+        if name == "all" {
+            taps.extend((0..hosts.len()).filter(|&h| h != client));
+        } else {
+            let h = hosts.iter().position(|h| h.name == *name).ok_or_else(|| {
+                let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+                InputError::new(format!("--tap {name}: no such host (hosts: {}, or all)", names.join(", ")))
+            })?;
+            if h != client {
+                taps.push(h);
+            }
+        }
+    }
+    taps.sort_unstable();
+    taps.dedup();
+    Ok(taps)
 }
