@@ -2,6 +2,8 @@
 //! `wirelab::fuzz_targets`, on stable and without libFuzzer, so every input that once crashed
 //! stays checked. A target without a corpus, a corpus without a target, and a target that
 //! cargo-fuzz does not build all fail here, so a renamed target cannot skip silently.
+//! And fuzz/Cargo.lock must pin what the main Cargo.lock pins, so the fuzzers build against
+//! the same dependency versions.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -30,6 +32,43 @@ fn every_target_has_a_corpus_and_a_cargo_fuzz_binary() {
     for name in &known {
         assert!(manifest.contains(&format!("name = \"{name}\"")), "fuzz/Cargo.toml has no [[bin]] {name}");
     }
+}
+
+/// The (name, version) of every package in a Cargo.lock.
+fn locked(path: &Path) -> BTreeSet<(String, String)> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut out = BTreeSet::new();
+    let mut name = None;
+    for line in text.lines() {
+        if let Some(n) = line.strip_prefix("name = ") {
+            name = Some(n.trim_matches('"').to_string());
+        } else if let (Some(v), Some(n)) = (line.strip_prefix("version = "), name.take()) {
+            out.insert((n, v.trim_matches('"').to_string()));
+        }
+    }
+    out
+}
+
+/// fuzz/ is a workspace of its own, with its own committed Cargo.lock: the fuzzers build the
+/// main crate against the same dependency versions as everything else. A package both lock
+/// files have is there in the same version(s); only the fuzz crate's own (libfuzzer-sys and
+/// what it needs) are fuzz/'s alone.
+#[test]
+fn fuzz_cargo_lock_agrees_with_the_main_one() {
+    let main = locked(&Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock"));
+    let fuzz = locked(&fuzz_dir().join("Cargo.lock"));
+    let main_names: BTreeSet<&str> = main.iter().map(|(n, _)| n.as_str()).collect();
+    let differ: Vec<String> = fuzz
+        .iter()
+        .filter(|(n, v)| main_names.contains(n.as_str()) && !main.contains(&(n.clone(), v.clone())))
+        .map(|(n, v)| format!("{n} {v}"))
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "fuzz/Cargo.lock has versions the main Cargo.lock does not: {} (refresh it: cp Cargo.lock \
+         fuzz/Cargo.lock && (cd fuzz && cargo check --bins), and commit it)",
+        differ.join(", ")
+    );
 }
 
 /// One test per target, so they run in parallel and a failure names its target and file.
