@@ -7,20 +7,22 @@
 //! however it ends) and read back through a read-only memory map, so that a [`super::Frame`]
 //! still borrows its bytes from the capture. Entries go the same way, a block of
 //! [`ENTRY_BLOCK`] at a time (encoded as 36 bytes each), once twice that many are in memory.
-//! An iteration over the packets ([`Packets`]) releases each spilled chunk's and block's pages
+//! An iteration over the packets ([`Entries`]) releases each spilled chunk's and block's pages
 //! when it moves past them, so reading a 1 GB capture from start to end holds about one chunk.
 //!
 //! Nothing here changes what a capture holds: a capture that spilled writes the same bytes as
 //! one that did not. If the spill file cannot be created or written (a full disk), the capture
 //! keeps everything in memory from then on and says so ([`Store::spill_warning`]).
 
-use std::fs::File;
+mod chunks;
+mod entries;
+
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use memmap2::{Mmap, MmapMut, MmapOptions, UncheckedAdvice};
+use chunks::{Arena, Chunk, SpillFile};
+pub use entries::Entries;
 
 /// Bytes per arena chunk: packets are appended to the last chunk and a new one is started when
 /// a packet does not fit, so recording never moves what was recorded before (a growing `Vec`
@@ -51,7 +53,7 @@ pub struct Entry {
     pub orig_len: u32,
     /// Index into the capture's labels.
     pub label: u32,
-    /// The timeline phase it belongs to ([`super::NO_PHASE`]: none).
+    /// The timeline phase it belongs to (`NO_PHASE`: none).
     pub phase: u32,
     /// The vantage host sent it and the link lost it, or it reached the vantage host corrupted.
     pub lost: bool,
@@ -103,167 +105,6 @@ pub enum SpillError {
     Map { dir: PathBuf, source: io::Error },
     #[error("could not update a frame in the capture's spill file (unnamed, in {dir}): {source}")]
     Update { dir: PathBuf, source: io::Error },
-}
-
-/// A chunk being filled: an anonymous map of [`CHUNK`] bytes, taken from [`POOL`] when one is
-/// there. Fresh memory costs a page fault per 4 KiB page when first written (in a VM, microseconds
-/// each: recording a 20 MiB transfer into fresh chunks spent 3/4 of its time in them), so the
-/// maps of chunks that were spilled, or of captures that were dropped, are used again. A `Vec`
-/// where no map can be made, and for a packet larger than a chunk.
-#[derive(Debug)]
-enum Arena {
-    Map { map: Option<MmapMut>, len: usize },
-    Heap(Vec<u8>),
-}
-
-/// Chunks' maps no capture uses, for the next chunk: at most [`POOL_MAX`] (a spill threshold's
-/// worth), so what a dropped capture leaves here stays bounded.
-static POOL: Mutex<Vec<MmapMut>> = Mutex::new(Vec::new());
-const POOL_MAX: usize = SPILL_AFTER / CHUNK;
-
-impl Arena {
-    fn new(size: usize) -> Arena {
-        if size == CHUNK {
-            let pooled = POOL.lock().ok().and_then(|mut p| p.pop());
-            if let Ok(map) = pooled.map(Ok).unwrap_or_else(|| MmapMut::map_anon(CHUNK)) {
-                return Arena::Map { map: Some(map), len: 0 };
-            }
-        }
-        Arena::Heap(Vec::with_capacity(size))
-    }
-
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Arena::Map { map, len } => map.as_ref().map_or(&[], |m| &m[..*len]),
-            Arena::Heap(v) => v,
-        }
-    }
-
-    fn room(&self) -> usize {
-        match self {
-            Arena::Map { len, .. } => CHUNK - len,
-            Arena::Heap(v) => v.capacity() - v.len(),
-        }
-    }
-
-    /// Appends `bytes` (which fit: [`Arena::room`]); returns where they start.
-    fn append(&mut self, bytes: &[u8]) -> usize {
-        match self {
-            Arena::Map { map, len } => {
-                let at = *len;
-                if let Some(m) = map {
-                    m[at..at + bytes.len()].copy_from_slice(bytes);
-                    prefetch_for_write(m.get(at + bytes.len() + NEXT_ROOM..).unwrap_or_default());
-                }
-                *len += bytes.len();
-                at
-            }
-            Arena::Heap(v) => {
-                let at = v.len();
-                v.extend_from_slice(bytes);
-                at
-            }
-        }
-    }
-}
-
-/// How far past the end of a chunk's bytes [`prefetch_for_write`] reaches: the room of the
-/// packet after next (a full-sized one), so that it is asked for a packet ahead.
-const NEXT_ROOM: usize = 1536;
-
-/// Asks the CPU to own the first [`NEXT_ROOM`] bytes of `room` (the chunk past the packet
-/// after the one just recorded) before they are written: a chunk's memory is out of the cache
-/// (it was last written a capture ago), a write to a line not in the cache waits for the line
-/// to be read first, and recording copies a packet straight after the one before. With the
-/// line asked for a packet ahead, the wait overlaps the work in between. (Streaming stores,
-/// which skip the read, were slower here, as the README's benchmark section says.)
-fn prefetch_for_write(room: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
-    for line in room.iter().take(NEXT_ROOM).step_by(64) {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0};
-        // SAFETY: a prefetch only hints: it changes nothing the program sees and never faults;
-        // the address is a byte of `room`.
-        unsafe { _mm_prefetch::<_MM_HINT_ET0>(std::ptr::from_ref(line).cast()) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = room;
-}
-
-impl Drop for Arena {
-    /// Gives the map back to [`POOL`] (what it holds is never read again: a chunk exposes only
-    /// what was appended to it since it was taken).
-    fn drop(&mut self) {
-        if let Arena::Map { map, .. } = self {
-            if let (Ok(mut pool), Some(map)) = (POOL.lock(), map.take()) {
-                if pool.len() < POOL_MAX {
-                    pool.push(map);
-                }
-            }
-        }
-    }
-}
-
-/// A run of the capture's bytes or entries.
-#[derive(Debug)]
-enum Chunk {
-    Memory(Arena),
-    /// In the spill file, mapped read-only.
-    Spilled(Mmap),
-}
-
-impl Chunk {
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Chunk::Memory(a) => a.bytes(),
-            Chunk::Spilled(m) => m,
-        }
-    }
-
-    /// Drops the pages of a spilled chunk from this process's memory (they stay in the file).
-    fn release(&self) {
-        if let Chunk::Spilled(m) = self {
-            // SAFETY: `m` is a read-only, shared (MAP_SHARED) map of a regular file that this
-            // store never truncates. MADV_DONTNEED on such a map only drops the page table
-            // entries: the next access to any byte of it (a `Frame` that still borrows it
-            // included) faults the page back in from the file, with the same contents. Nothing
-            // writes through this map, so no change can be lost. (The advice is "unchecked" in
-            // memmap2 because on a private or anonymous map it would zero the pages instead.)
-            let _ = unsafe { m.unchecked_advise(UncheckedAdvice::DontNeed) };
-        }
-    }
-}
-
-/// The unnamed file spilled chunks and entry blocks are written to.
-#[derive(Debug)]
-struct SpillFile {
-    file: File,
-    /// Where it is (for error messages: it has no name).
-    dir: PathBuf,
-    /// The next free offset, a multiple of [`CHUNK`].
-    end: u64,
-}
-
-impl SpillFile {
-    fn create(dir: PathBuf) -> Result<SpillFile, SpillError> {
-        match tempfile::tempfile_in(&dir) {
-            Ok(file) => Ok(SpillFile { file, dir, end: 0 }),
-            Err(source) => Err(SpillError::Create { dir, source }),
-        }
-    }
-
-    /// Writes `bytes` at the next free offset and maps them; returns the map and the offset.
-    fn append(&mut self, bytes: &[u8]) -> Result<(Mmap, u64), SpillError> {
-        let at = self.end;
-        self.file.write_all_at(bytes, at).map_err(|source| SpillError::Write { dir: self.dir.clone(), source })?;
-        // SAFETY: the file is this store's own unnamed temporary file: nothing else can open it
-        // by name, and this store only ever appends past `end` and rewrites single entries of
-        // entry blocks in place with the same layout (`Store::update`), never truncating it, so
-        // the mapped range stays backed and the bytes a `&[u8]` into it reads are valid `u8`s.
-        let map = unsafe { MmapOptions::new().offset(at).len(bytes.len()).map(&self.file) }
-            .map_err(|source| SpillError::Map { dir: self.dir.clone(), source })?;
-        self.end = at + (bytes.len().div_ceil(CHUNK) * CHUNK).max(CHUNK) as u64;
-        Ok((map, at))
-    }
 }
 
 /// A capture's packet bytes and entries, in memory and spilled.
@@ -318,7 +159,7 @@ static ENTRY_POOL: Mutex<Vec<Vec<Entry>>> = Mutex::new(Vec::new());
 const ENTRY_POOL_MAX: usize = 2;
 
 impl Drop for Store {
-    /// Gives its entry list, emptied, to [`ENTRY_POOL`].
+    /// Gives its entry list, emptied, to `ENTRY_POOL`.
     fn drop(&mut self) {
         let mut recent = std::mem::take(&mut self.recent);
         recent.clear();
@@ -400,8 +241,8 @@ impl Store {
         // Through the file, not the map (which is read-only): the map shows the change, as
         // both are the same page cache.
         let offset = self.block_offsets[b] + (k * ENTRY_BYTES) as u64;
-        if let Err(source) = spill.file.write_all_at(&buf, offset) {
-            self.failed.get_or_insert(SpillError::Update { dir: spill.dir.clone(), source });
+        if let Err(e) = spill.rewrite(&buf, offset) {
+            self.failed.get_or_insert(e);
         }
     }
 
@@ -525,92 +366,6 @@ impl Store {
 
     /// Every entry in order, each with its bytes, releasing spilled pages behind.
     pub fn iter(&self) -> Entries<'_> {
-        let mut entries = Entries { store: self, next: 0, end: self.len(), boundary: 0, chunk: None, previous: None };
-        entries.find_boundary();
-        entries
-    }
-}
-
-/// [`Store::iter`].
-pub struct Entries<'a> {
-    store: &'a Store,
-    next: usize,
-    end: usize,
-    /// The index of the first entry after the spilled block being read (past the last spilled
-    /// block: never reached).
-    boundary: usize,
-    /// The chunk of the last entry given, and the one before: a chunk is released when the
-    /// iteration reaches the one after its successor, so bytes borrowed from it stay resident
-    /// while the next chunk is read (a writer batching a few hundred KiB of frames reads them
-    /// after the iteration moved on; a page it faulted in again would stay).
-    chunk: Option<u32>,
-    previous: Option<u32>,
-}
-
-impl<'a> Iterator for Entries<'a> {
-    type Item = (usize, Entry, &'a [u8]);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let s = self.store;
-        let i = self.next;
-        // Moving past the end of a spilled entry block: release it.
-        if i == self.boundary {
-            s.blocks[i / s.block - 1].release();
-            self.find_boundary();
-        }
-        if i >= self.end {
-            self.release_chunk();
-            return None;
-        }
-        let e = s.get(i)?;
-        if self.chunk.is_some_and(|c| c != e.chunk) {
-            if let Some(p) = self.previous {
-                s.chunks[p as usize].release();
-            }
-            self.previous = self.chunk;
-        }
-        self.chunk = Some(e.chunk);
-        self.next += 1;
-        Some((i, e, s.bytes(&e)))
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = self.end - self.next;
-        (n, Some(n))
-    }
-
-    fn nth(&mut self, n: usize) -> Option<Self::Item> {
-        self.next = self.next.saturating_add(n).min(self.end);
-        self.find_boundary();
-        self.next()
-    }
-}
-
-impl Entries<'_> {
-    /// The end of the spilled block that holds entry `next` (`usize::MAX` past the spilled
-    /// ones), where [`Entries::next`] releases that block.
-    fn find_boundary(&mut self) {
-        let s = self.store;
-        let block = self.next / s.block;
-        self.boundary = if block < s.blocks.len() { (block + 1) * s.block } else { usize::MAX };
-    }
-
-    fn release_chunk(&mut self) {
-        for c in [self.chunk.take(), self.previous.take()].into_iter().flatten() {
-            self.store.chunks[c as usize].release();
-        }
-    }
-}
-
-impl ExactSizeIterator for Entries<'_> {}
-
-impl Drop for Entries<'_> {
-    /// An iteration stopped early releases what it was reading too.
-    fn drop(&mut self) {
-        self.release_chunk();
-        let s = self.store;
-        if let Some(b) = self.next.checked_sub(1).map(|i| i / s.block).filter(|&b| b < s.blocks.len()) {
-            s.blocks[b].release();
-        }
+        Entries::new(self)
     }
 }
