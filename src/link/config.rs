@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::{DelayTrace, Distribution, FlowRule, LossModel, PacketKind, RateTrace};
 use crate::time::Instant;
 
-/// The impairments of one direction of a path. See the [module docs](self) for the model.
+/// The impairments of one direction of a path. See the [module docs](crate::link) for the model.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LinkConfig {
     /// One-way propagation delay.
@@ -133,7 +133,8 @@ pub struct DropRule {
     /// `None` matches any packet.
     pub kind: Option<PacketKind>,
     /// 1-based, counted among packets of that kind sent into this link (every call to
-    /// [`Link::send`], retransmissions and packets dropped for other reasons included).
+    /// [`Link::send`](super::Link::send), retransmissions and packets dropped for other
+    /// reasons included).
     pub nth: u64,
     /// Names the packet in drop reasons, e.g. "3rd data segment server->client".
     pub label: String,
@@ -154,7 +155,7 @@ pub enum DropReason {
         mtu: usize,
     },
     /// Delivered with a flipped bit (netem `corrupt`), and dropped by the receiver on its
-    /// checksum. Never returned by [`Link::send`]: the packet is delivered.
+    /// checksum. Never returned by [`Link::send`](super::Link::send): the packet is delivered.
     Corrupted,
     /// A scheduled event (a host down, a path cut); holds what happened, naming the event.
     Event(String),
@@ -176,11 +177,12 @@ impl fmt::Display for DropReason {
     }
 }
 
-/// What [`Link::send`] did with a packet.
+/// What [`Link::send`](super::Link::send) did with a packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SendOutcome {
     /// `copies` is 1, or 2 when duplicated; `deliver_at` is the first copy's arrival;
-    /// `corrupted`: the first copy arrives with a flipped bit (see [`Link::pop_due_with_fate`]).
+    /// `corrupted`: the first copy arrives with a flipped bit (see
+    /// [`Link::pop_due_with_fate`](super::Link::pop_due_with_fate)).
     Queued {
         copies: u8,
         deliver_at: Instant,

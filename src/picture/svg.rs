@@ -110,7 +110,7 @@ pub fn clip(text: &str, max: usize) -> String {
 }
 
 /// Labels placed so far: a new one goes where it overlaps none of them, or nowhere. Boxes are
-/// kept in horizontal bands of [`BAND`] px, so a new label is checked only against the labels
+/// kept in horizontal bands of `BAND` px, so a new label is checked only against the labels
 /// of the bands it touches.
 #[derive(Debug, Default)]
 pub struct Placer {

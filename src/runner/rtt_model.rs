@@ -99,7 +99,7 @@ pub struct Chain {
     pub services_ms: f64,
     /// The workload's latency budget, if it names one.
     pub budget_ms: Option<f64>,
-    /// The requests the model walked (the workload's, up to [`MAX_REQUESTS`]).
+    /// The requests the model walked (the workload's, up to `MAX_REQUESTS`).
     pub requests: u64,
 }
 

@@ -20,7 +20,8 @@ use crate::link::{netem, DropRule, LinkConfig};
 use crate::proto::cwnd::TcpConfig;
 use crate::service::{DnsHandler, Handler, LabServer, ServiceSpec};
 
-/// `[link]` and `[[path]]` keys (see [`RawLink::fields`]), as [`link_config`] reads them.
+/// `[link]` and `[[path]]` keys (see [`RawLink::fields`](super::raw::RawLink::fields)), as
+/// `script::paths` reads them.
 pub const LINK_FIELDS: [Field; 12] = [
     Field::new("rtt", Kind::Duration(params::RTT), "round-trip propagation time, half each way"),
     Field::new("delay", Kind::Duration(params::ONE_WAY), "one-way delay"),

@@ -27,11 +27,11 @@
 //! has delivered it (RFC 8446 §2: with TLS 1.3 it comes with the client's Finished, one round
 //! trip after the ClientHello; 0-RTT data before it, §2.3). A connection whose TLS fails is
 //! reset. Closing sends close_notify before the FIN (RFC 8446 §6.1); data that arrives after
-//! the service closed a connection gets a reset ([`close`]).
+//! the service closed a connection gets a reset (`close`).
 //!
-//! The `bytes` handler also upgrades `GET /ws` to a WebSocket ([`ws`], RFC 6455). The lab's
+//! The `bytes` handler also upgrades `GET /ws` to a WebSocket (`ws`, RFC 6455). The lab's
 //! server (`role = "server"`, [`super::LabServer`]) is a `bytes` service listening on two ports
-//! at once, with an idle timeout and tagged byte ranges ([`lab`]).
+//! at once, with an idle timeout and tagged byte ranges (`lab`).
 
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;

@@ -114,7 +114,7 @@ fn key(a: SocketAddrV4, b: SocketAddrV4) -> (SocketAddrV4, SocketAddrV4) {
 
 /// The network's knowledge of TCP connections, for taps away from the client: who opened each
 /// (sent its SYN), and the programs' explanations of the packets they are about to send.
-/// Kept only when such taps exist ([`Explanations::on`]).
+/// Kept only when such taps exist (`Explanations::on`).
 #[derive(Default)]
 pub struct Explanations {
     pub(super) on: bool,

@@ -16,7 +16,7 @@ pub struct ResolverPolicy {
     /// `max-cache-ttl`, default 7 days).
     pub max_ttl: u32,
     /// RFC 8767: when a record has expired and the authority does not answer within
-    /// [`STALE_CLIENT_TIMEOUT`], answer from the expired record with TTL [`STALE_TTL`].
+    /// `STALE_CLIENT_TIMEOUT`, answer from the expired record with TTL `STALE_TTL`.
     pub serve_stale: bool,
 }
 

@@ -1,7 +1,7 @@
 //! Sans-IO HTTP/2 (RFC 9113) client and server on the [`h2`] crate.
 //!
 //! h2 is async. Here each endpoint owns an h2 connection over an in-memory
-//! `AsyncRead + AsyncWrite` ([`io::PipeIo`]): reads return `Pending` when no received bytes
+//! `AsyncRead + AsyncWrite` (`io::PipeIo`): reads return `Pending` when no received bytes
 //! are left, writes append to an output buffer. Every call that can make progress polls all of
 //! h2's futures with a no-op waker ([`Waker::noop`]) until a whole round makes no progress, so no
 //! waker is ever needed: the lab calls `receive` / `take_output` as bytes cross its TLS streams

@@ -14,7 +14,7 @@
 //!
 //! HTTP/1.1 runs one request at a time and reuses the connection for the next one (persistent
 //! connections, RFC 9112 §9.3; the lab's server always sends `Content-Length`, §6.3, so the
-//! end of each response is known without closing). HTTP/2 and WebSockets are in [`mux`].
+//! end of each response is known without closing). HTTP/2 and WebSockets are in `mux`.
 
 mod mux;
 

@@ -53,8 +53,8 @@
 //!   server's handshake-token key (`ServerConfig::with_crypto` uses the thread RNG): both
 //!   are built here from the seed with the lab provider's HMAC-SHA256 and QUIC AEAD;
 //! - the server's `TimeSource` (token issue times; `SystemTime::now()` by default) reads
-//!   the lab's [`TlsClock`](crate::proto::tls::TlsClock);
-//! - TLS randomness comes from the [`LabTls`] provider.
+//!   the lab's [`TlsClock`];
+//! - TLS randomness comes from the [`LabTls`](crate::proto::tls::LabTls) provider.
 //!
 //! quinn-proto takes `std::time::Instant`; each endpoint maps virtual time to a base
 //! `std::time::Instant` taken once at construction plus the virtual offset. The base is an
@@ -64,9 +64,10 @@
 //!
 //! # Wireshark
 //! The TLS 1.3 secrets (CLIENT_HANDSHAKE_TRAFFIC_SECRET, SERVER_HANDSHAKE_TRAFFIC_SECRET,
-//! CLIENT_TRAFFIC_SECRET_0, SERVER_TRAFFIC_SECRET_0) land in [`LabTls::key_log`]; that is
-//! all Wireshark needs to decrypt QUIC. Both sides open an HTTP/3 control stream with
-//! SETTINGS (RFC 9114 §6.2.1) so the session dissects as HTTP/3.
+//! CLIENT_TRAFFIC_SECRET_0, SERVER_TRAFFIC_SECRET_0) land in
+//! [`LabTls::key_log`](crate::proto::tls::LabTls::key_log); that is all Wireshark needs to
+//! decrypt QUIC. Both sides open an HTTP/3 control stream with SETTINGS (RFC 9114 §6.2.1) so
+//! the session dissects as HTTP/3.
 
 mod client;
 pub mod h3;

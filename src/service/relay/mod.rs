@@ -6,7 +6,7 @@
 //! and copies bytes both ways, unchanged. It never reads inside them: a caller's TLS session
 //! runs end to end with the upstream, whose certificate the caller verifies
 //! ([`super::Passthrough`]). All the relay can see of TLS are the record headers and the
-//! ClientHello's server name ([`records`]), which its comments in the captures say.
+//! ClientHello's server name (`records`), which its comments in the captures say.
 //!
 //! - Bytes that arrive before the upstream connection is open wait in the relay, at most
 //!   [`BUFFER`] per direction; past that it stops reading, and TCP's window holds the sender

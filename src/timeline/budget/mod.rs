@@ -3,7 +3,7 @@
 //! A hop is a caller and the service it calls: the client and the service its workload
 //! calls, or a gateway and one of its upstreams. Each end keeps a structured record of every
 //! request (the client's [`RequestRecord`], a gateway's [`CallRecord`], each service's
-//! [`Served`]); nothing is read from packets. For each request:
+//! [`Served`](crate::service::Served)); nothing is read from packets. For each request:
 //!
 //! - the caller **waited** from queueing the call to having its whole answer;
 //! - the callee spent **inside** from having the whole request to writing the answer (its own
@@ -20,7 +20,7 @@
 //! ([`crate::service::ConnTimes`]): none
 //! for a pooled connection that was ready before the call, all of it for a fresh one.
 //!
-//! A relay ([`relay`]) sees no requests, only the turns of each connection: its time inside
+//! A relay (`relay`) sees no requests, only the turns of each connection: its time inside
 //! a request is its turns' within the caller's wait, and the same time is its own wait on
 //! its upstream.
 

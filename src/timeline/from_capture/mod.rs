@@ -6,8 +6,8 @@
 //! The capture is taken at the client: a packet it sends is recorded when sent, a packet it
 //! receives when it arrives, and a packet the link lost on its way to the client is not in it
 //! (see `crate::sim::network`). A packet the client sent that was lost is in it, marked lost
-//! ([`Frame::lost`]). A packet cut short by a snap length is still read for its headers and for
-//! what is left of its payload.
+//! ([`Frame::lost`](crate::capture::Frame::lost)). A packet cut short by a snap length is
+//! still read for its headers and for what is left of its payload.
 //!
 //! The rules are conservative: a phase whose end cannot be seen (the connection was reset, a
 //! packet is missing, the payload is not what the phase needs) is left out, and so is every

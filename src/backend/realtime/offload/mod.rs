@@ -186,7 +186,7 @@ fn continues(a: &[u8], b: &[u8], gso_size: usize) -> bool {
         && u32_at(a, ia + 4).wrapping_add(gso_size as u32) == u32_at(b, ib + 4)
 }
 
-/// Writes `packets` (in delivery order) as frames: runs of segments that [`continues`] joins
+/// Writes `packets` (in delivery order) as frames: runs of segments that `continues` joins
 /// become one TCPv4 GSO frame, everything else one frame each. `write` gets each frame.
 pub fn coalesce(packets: &[Vec<u8>], mut write: impl FnMut(&[u8])) {
     let mut frame = Vec::with_capacity(MAX_FRAME + VNET_HDR_LEN);
