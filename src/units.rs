@@ -47,33 +47,45 @@ fn split(s: &str) -> Option<(f64, &str)> {
 /// Parses a duration: `150ms`, `1.5s`, `500us`, `2m` (minutes), `1h`, `75 ms`, `10ns`.
 /// A bare number is only accepted when it is zero (`0`), since `150` is ambiguous.
 pub fn parse_duration(s: &str) -> Result<Duration, UnitError> {
-    if s.split_whitespace().any(|t| matches!(t, "+" | "-" | "*" | "/")) {
-        return duration_expression(s);
+    if is_expression(s) {
+        let nanos = expression(s, DURATION, DURATION_EXPRESSION_FORM, |t| Ok(one_duration(t)?.as_nanos() as f64))?;
+        return Ok(Duration::from_nanos(nanos));
     }
     one_duration(s)
 }
 
-const EXPRESSION_FORM: &str = "durations added or subtracted, each optionally multiplied or divided by a number, with spaces around the operators, e.g. `7s - 150ms / 2`; the result must not be negative";
+const DURATION_EXPRESSION_FORM: &str = "durations added or subtracted, each optionally multiplied or divided by a number, with spaces around the operators, e.g. `7s - 150ms / 2`; the result must not be negative";
 
-/// `7s - 150ms / 2`: terms joined by ` + ` and ` - `, each one duration multiplied (` * `) or
-/// divided (` / `) by plain numbers, so that a lab can derive a timing from its parameters
-/// (`"${gap} - ${rtt} / 2"`).
-fn duration_expression(s: &str) -> Result<Duration, UnitError> {
-    let bad = || error(s, DURATION, EXPRESSION_FORM);
+/// Whether `s` is an expression ([`expression`]): it has an operator between spaces.
+fn is_expression(s: &str) -> bool {
+    s.split_whitespace().any(|t| matches!(t, "+" | "-" | "*" | "/"))
+}
+
+/// `7s - 150ms / 2`, `1460B * 6`: terms joined by ` + ` and ` - `, each one value with a unit
+/// (read by `one`, in the smallest unit: nanoseconds, bytes) multiplied (` * `) or divided
+/// (` / `) by plain numbers, so that a lab can derive a timing or a size from its parameters
+/// (`"${gap} - ${rtt} / 2"`, `"${mss}B * 6"`). The total is rounded to a whole unit.
+fn expression(
+    s: &str,
+    what: &'static str,
+    form: &'static str,
+    one: impl Fn(&str) -> Result<f64, UnitError>,
+) -> Result<u64, UnitError> {
+    let bad = || error(s, what, form);
     let mut total = 0.0f64;
     let mut sign = 1.0;
     let mut tokens = s.split_whitespace().peekable();
     loop {
-        // One term: factors joined by * and /, exactly one of them a duration.
-        let mut nanos: Option<f64> = None;
+        // One term: factors joined by * and /, exactly one of them a value with a unit.
+        let mut unit_value: Option<f64> = None;
         let mut factor = 1.0f64;
         let mut divide = false;
         loop {
             let tok = tokens.next().ok_or_else(bad)?;
-            let value = match (tok.parse::<f64>(), one_duration(tok)) {
-                (Ok(n), _) if n.is_finite() => n,
-                (_, Ok(d)) if nanos.is_none() => {
-                    nanos = Some(d.as_nanos() as f64);
+            let value = match tok.parse::<f64>() {
+                Ok(n) if n.is_finite() => n,
+                _ if unit_value.is_none() => {
+                    unit_value = Some(one(tok).map_err(|_| bad())?);
                     1.0
                 }
                 _ => return Err(bad()),
@@ -93,7 +105,7 @@ fn duration_expression(s: &str) -> Result<Duration, UnitError> {
             }
             tokens.next();
         }
-        total += sign * nanos.ok_or_else(bad)? * factor;
+        total += sign * unit_value.ok_or_else(bad)? * factor;
         match tokens.next() {
             None => break,
             Some("+") => sign = 1.0,
@@ -105,7 +117,7 @@ fn duration_expression(s: &str) -> Result<Duration, UnitError> {
     if !(0.0..u64::MAX as f64).contains(&total) {
         return Err(bad());
     }
-    Ok(Duration::from_nanos(total as u64))
+    Ok(total as u64)
 }
 
 fn one_duration(s: &str) -> Result<Duration, UnitError> {
@@ -180,8 +192,17 @@ fn multiplier(prefix: &str) -> Option<f64> {
 
 /// Parses a size in bytes, case-insensitive: `14600`, `10B`, `200KB` (200 000), `1.5KB`,
 /// `1MB`, `64KiB` (65 536), `1MiB`. `K`, `M`, `G` alone mean KB, MB, GB. The result must be a
-/// whole number of bytes.
+/// whole number of bytes. An expression derives one: `1460B * 6` ([`expression`]).
 pub fn parse_size(s: &str) -> Result<u64, UnitError> {
+    if is_expression(s) {
+        return expression(s, SIZE, SIZE_EXPRESSION_FORM, |t| Ok(one_size(t)? as f64));
+    }
+    one_size(s)
+}
+
+const SIZE_EXPRESSION_FORM: &str = "sizes with a unit added or subtracted, each optionally multiplied or divided by a number, with spaces around the operators, e.g. `1460B * 6`; the result must not be negative";
+
+fn one_size(s: &str) -> Result<u64, UnitError> {
     let bad = || error(s, SIZE, SIZE_FORM);
     let (value, unit) = split(s).ok_or_else(bad)?;
     let unit = unit.to_ascii_lowercase();
@@ -248,6 +269,20 @@ mod tests {
             let e = parse_duration(bad).unwrap_err().to_string();
             assert!(e.contains(bad) && e.contains("subtracted"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn size_expressions() {
+        assert_eq!(parse_size("1460B * 6"), Ok(8760));
+        assert_eq!(parse_size("6 * 1460"), Err(error("6 * 1460", SIZE, SIZE_EXPRESSION_FORM)), "no term has a unit");
+        assert_eq!(parse_size("1MiB - 64KiB / 2"), Ok(1_015_808));
+        assert_eq!(parse_size("200KB + 1KB * 1.5"), Ok(201_500));
+        for bad in ["1KB - 2KB", "1KB * 2KB", "1KB / 0", "1KB +", "- 1KB", "1KB + x", "1ms * 2"] {
+            let e = parse_size(bad).unwrap_err().to_string();
+            assert!(e.contains(bad) && e.contains("subtracted") && e.contains("a size"), "{bad}: {e}");
+        }
+        // Not an expression: as before.
+        assert_eq!(parse_size("1.5 KB"), Ok(1500));
     }
 
     #[test]
