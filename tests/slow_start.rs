@@ -225,6 +225,47 @@ fn checks_follow_the_settings_or_say_where_they_hold() {
     assert!(skipped.iter().all(|e| e["ok"] == false && e["skipped"].as_str().unwrap().contains("random loss")));
 }
 
+/// One-loss drops the 7th data segment: a response too small to have one skips the loss checks
+/// and says why (it did fail them: 0 retransmissions measured); one whose 7th segment is its
+/// last loses it, but the client sees no hole, so only the drop is checked; past 7 x MSS both
+/// hold, at an odd RTT and MSS too.
+#[test]
+fn one_loss_checks_hold_where_the_response_has_a_seventh_segment_to_lose() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let run = |size: &str, mss: &str| {
+        let out = common::wirelab()
+            .args(["run", "slow-start", "--scenario", "one-loss", "--rtt", "29ms"])
+            .args(["--set", &format!("response_size={size}"), "--set", &format!("mss={mss}")])
+            .arg("--out")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{size}: {}", String::from_utf8_lossy(&out.stdout));
+        let t = common::lab_timeline(dir.path(), "slow-start");
+        let s = common::scenario(&t, "one-loss");
+        let by_check = |c: &str| {
+            s["expectations"].as_array().unwrap().iter().find(|e| e["check"].as_str() == Some(c)).cloned().unwrap()
+        };
+        (by_check("metrics.retransmissions >= 1"), by_check("metrics.dropped == 1"))
+    };
+    let (retx, dropped) = run("1B", "1460");
+    for e in [&retx, &dropped] {
+        assert!(e["skipped"].as_str().is_some_and(|w| w.contains("1B > 1460B * ")), "{e}");
+    }
+    // 9 KB: seven segments, the last one lost and sent again after the RTO.
+    let (retx, dropped) = run("9KB", "1460");
+    assert!(retx["skipped"].as_str().is_some_and(|w| w.contains("9KB > 1460B * 7")), "{retx}");
+    assert_eq!(
+        (dropped["ok"].clone(), dropped["skipped"].clone()),
+        (true.into(), serde_json::Value::Null),
+        "{dropped}"
+    );
+    for (size, mss) in [("10221B", "1460"), ("4KB", "536")] {
+        let (retx, dropped) = run(size, mss);
+        assert_eq!((retx["ok"].clone(), dropped["ok"].clone()), (true.into(), true.into()), "{size}: {retx} {dropped}");
+    }
+}
+
 /// Past the socket buffer (1 MiB, the largest window) slow start stops doubling: the checks
 /// that count its flights are skipped and say why, below it they hold, at odd RTTs.
 #[test]
