@@ -192,7 +192,8 @@ fn multiplier(prefix: &str) -> Option<f64> {
 
 /// Parses a size in bytes, case-insensitive: `14600`, `10B`, `200KB` (200 000), `1.5KB`,
 /// `1MB`, `64KiB` (65 536), `1MiB`. `K`, `M`, `G` alone mean KB, MB, GB. The result must be a
-/// whole number of bytes. An expression derives one: `1460B * 6` (see `expression` below).
+/// whole number of bytes. An expression derives one: `1460B * 6`, terms added or subtracted,
+/// each one size with its unit multiplied or divided by numbers.
 pub fn parse_size(s: &str) -> Result<u64, UnitError> {
     if is_expression(s) {
         return expression(s, SIZE, SIZE_EXPRESSION_FORM, |t| Ok(one_size(t)? as f64));
