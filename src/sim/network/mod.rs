@@ -22,6 +22,8 @@ use crate::link::{DropReason, DropRule, Link, LinkConfig, SendOutcome};
 use crate::packet::{self, PacketSummary};
 use crate::time::Instant;
 
+#[cfg(test)]
+mod tests;
 mod vantage;
 
 /// A packet in flight between two hosts (indices into [`Network::hosts`]).
@@ -124,6 +126,12 @@ pub struct Network {
     peer_data_since_bind: HashMap<u16, Vec<u64>, LabHash>,
     /// Packets addressed to no host of the lab (counted, never delivered anywhere).
     pub unroutable: u64,
+    /// No packet in any link is due before this instant (`None`: none is in flight), so a
+    /// [`Network::deliver_due`] before it returns at once instead of asking every link. A
+    /// settle round calls it once per packet a host reads, and all but the first call at an
+    /// instant find nothing. Lowered to each queued packet's arrival as it is sent; set to
+    /// the links' earliest arrival by each delivery, which asks them all.
+    due_from: Option<Instant>,
     /// Packets sent so far, network-wide (the next packet's [`Packet::seq`]).
     sent: u64,
     /// A record of every packet, by [`Packet::seq`], when `describe_records` is on: the
@@ -183,6 +191,7 @@ impl Network {
             bound: HashMap::default(),
             peer_data_since_bind: HashMap::default(),
             unroutable: 0,
+            due_from: None,
             sent: 0,
             records: Vec::new(),
             records_left_out: 0,
@@ -289,6 +298,9 @@ impl Network {
                 None => link.send_flow_or_return(now, kind, flow.as_ref(), len, packet),
             };
             let delay = link.config().delay;
+            if let Ok(SendOutcome::Queued { deliver_at, .. }) = sent {
+                self.due_from = Some(self.due_from.map_or(deliver_at, |d| d.min(deliver_at)));
+            }
             if let Ok(SendOutcome::Queued { corrupted: true, .. }) = sent {
                 if let (Some(f), Some(t)) = (sent_frame, self.tap_of(host)) {
                     t.capture.mark_never_received(f, super::impair::sent_note(), None);
@@ -324,7 +336,11 @@ impl Network {
 
     /// Hands every packet due by `now` to its destination host; returns how many.
     pub fn deliver_due(&mut self, now: Instant) -> usize {
+        if self.due_from.is_none_or(|due| due > now) {
+            return 0;
+        }
         let mut delivered = 0;
+        let mut due_from: Option<Instant> = None;
         let (mut refused, mut black_holed) = (Vec::new(), Vec::new());
         for i in 0..self.links.len() {
             let Some(link) = self.links[i].as_mut() else { continue };
@@ -372,7 +388,11 @@ impl Network {
                 self.rx_seqs[packet.to].push_back(packet.seq);
                 delivered += 1;
             }
+            if let Some(next) = link.next_delivery() {
+                due_from = Some(due_from.map_or(next, |d| d.min(next)));
+            }
         }
+        self.due_from = due_from;
         for (host, frame, why) in black_holed {
             if let Some(t) = self.tap_of(host) {
                 t.capture.mark_lost(frame, &why);
@@ -459,6 +479,8 @@ impl Network {
             (from != to && from < n && to < n).then(|| self.links.get_mut(from * n + to)).flatten()
         {
             link.reconfigure(now, config);
+            // Its packets keep their times; scan anyway at the next delivery.
+            self.due_from = Some(Instant::ZERO);
         }
     }
 
