@@ -227,6 +227,10 @@ fn strange_and_bad_input() {
     let reference = std::fs::read(format!("{REFERENCE}/handshake-fresh-tls13.pcapng")).unwrap();
     let cut = dir.path().join("cut.pcapng");
     std::fs::write(&cut, &reference[..reference.len() / 2 + 3]).unwrap();
+    let cut_pcap = dir.path().join("cut.pcap");
+    write_pcap(&cut_pcap, 1, &[], &frames[..2], false);
+    let whole = std::fs::read(&cut_pcap).unwrap();
+    std::fs::write(&cut_pcap, &whole[..whole.len() - 5]).unwrap();
     let empty = dir.path().join("empty.pcap");
     std::fs::write(&empty, b"").unwrap();
     let text = dir.path().join("notes.txt");
@@ -234,7 +238,8 @@ fn strange_and_bad_input() {
     let same = dir.path().join("same.pcap");
     write_pcap(&same, 1, &[], &frames[..1], false);
     for (input, out, says) in [
-        (&cut, None, "unreadable after"),
+        (&cut, None, "was cut short"),
+        (&cut_pcap, None, "unreadable after 1 frame(s): it ends partway through a frame or header"),
         (&empty, None, "the file is empty"),
         (&text, None, "not a pcap or pcapng file"),
         (&dir.path().join("missing.pcap"), None, "missing.pcap"),

@@ -233,10 +233,10 @@ fn each_block(path: &Path, mut f: impl FnMut(Block<'_>) -> Result<(), AnnotateEr
     let got = read_up_to(&mut file, &mut magic).map_err(open_err)?;
     let file = BufReader::new(std::io::Cursor::new(magic[..got].to_vec()).chain(file));
     let mut frames = 0u64;
-    let read_err = |frames, what: &dyn std::fmt::Display| AnnotateError::Read {
+    let read_err = |frames, e: &(dyn std::error::Error + 'static)| AnnotateError::Read {
         path: path.to_path_buf(),
         frames,
-        what: what.to_string(),
+        what: read_problem(path, frames, e),
     };
     match magic {
         [0x0a, 0x0d, 0x0d, 0x0a] => {
@@ -277,6 +277,26 @@ fn each_block(path: &Path, mut f: impl FnMut(Block<'_>) -> Result<(), AnnotateEr
         }
     }
     Ok(())
+}
+
+/// What went wrong reading the capture at `path` after `frames` whole frames, in one line: a
+/// file that ends partway through says so (pcap-file reports that only as an I/O error), and
+/// anything else comes with the causes pcap-file gives.
+fn read_problem(path: &Path, frames: u64, e: &(dyn std::error::Error + 'static)) -> String {
+    let causes = std::iter::successors(Some(e), |e| e.source());
+    let cut = causes
+        .clone()
+        .any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof));
+    if !cut {
+        return causes.map(|c| c.to_string()).collect::<Vec<_>>().join(": ");
+    }
+    let mut what = "it ends partway through a frame or header: the file was cut short (a capture stopped \
+                    before it was written out, or a partial copy)"
+        .to_string();
+    if frames > 0 {
+        let _ = write!(what, "; `editcap {} OUT` keeps its {frames} whole frame(s)", path.display());
+    }
+    what
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
