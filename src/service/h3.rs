@@ -115,7 +115,7 @@ impl H3Listener {
         if self.server.poll_timeout().is_some_and(|t| t <= now) {
             self.server.handle_timeout(now);
         }
-        self.server.poll(now);
+        self.server.poll();
         (self.server.take_requests(), self.server.take_withdrawn())
     }
 

@@ -105,7 +105,7 @@ impl QuicServer {
         if let Some(e) = self.core.handle_datagram(now, from, data, true) {
             self.errors.push(e);
         }
-        self.poll(now);
+        self.poll();
     }
 
     /// Next datagram to send: (destination, UDP payload).
@@ -121,7 +121,7 @@ impl QuicServer {
     /// Runs the timers due at `now`, then [`poll`](Self::poll)s.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.core.handle_timeout(now);
-        self.poll(now);
+        self.poll();
     }
 
     /// Errors seen so far (refused connections, bad requests). They are its callers' doing: the
@@ -178,7 +178,7 @@ impl QuicServer {
     /// withdraws what it carried ([`take_withdrawn`](Self::take_withdrawn)). Opens the control
     /// stream with SETTINGS (RFC 9114 §6.2.1) once the connection is up. Called by
     /// `handle_datagram` / `handle_timeout`; calling it again is harmless.
-    pub fn poll(&mut self, _now: Instant) {
+    pub fn poll(&mut self) {
         for (&h, c) in self.core.conns.iter_mut() {
             let mut readable = Vec::new();
             while let Some(ev) = c.conn.poll() {
