@@ -189,13 +189,11 @@ fn retransmissions_equal_wiresharks_count() {
 #[test]
 fn checks_follow_the_settings_or_say_where_they_hold() {
     let dir = tempfile::TempDir::new().unwrap();
-    let out = common::wirelab()
-        .args(["run", "slow-start", "--scenario", "iw10-fresh", "--set", "initial_window=4", "--set", "mss=536"])
-        .arg("--out")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    common::run_lab(
+        "slow-start",
+        dir.path(),
+        &["--scenario", "iw10-fresh", "--set", "initial_window=4", "--set", "mss=536"],
+    );
     let t = common::lab_timeline(dir.path(), "slow-start");
     let s = common::scenario(&t, "iw10-fresh");
     let rounds = s["expectations"]
@@ -208,13 +206,7 @@ fn checks_follow_the_settings_or_say_where_they_hold() {
     assert_eq!(rounds["check"], "metrics.rounds == 7", "{rounds}");
     assert_eq!(rounds["ok"], true);
 
-    let out = common::wirelab()
-        .args(["run", "slow-start", "--scenario", "iw10-fresh", "--loss", "0.3%"])
-        .arg("--out")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = common::run_lab("slow-start", dir.path(), &["--scenario", "iw10-fresh", "--loss", "0.3%"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("[skip] metrics.rounds =="), "{stdout}");
     let t = common::lab_timeline(dir.path(), "slow-start");
@@ -233,14 +225,9 @@ fn checks_follow_the_settings_or_say_where_they_hold() {
 fn one_loss_checks_hold_where_the_response_has_a_seventh_segment_to_lose() {
     let dir = tempfile::TempDir::new().unwrap();
     let run = |size: &str, mss: &str| {
-        let out = common::wirelab()
-            .args(["run", "slow-start", "--scenario", "one-loss", "--rtt", "29ms"])
-            .args(["--set", &format!("response_size={size}"), "--set", &format!("mss={mss}")])
-            .arg("--out")
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0), "{size}: {}", String::from_utf8_lossy(&out.stdout));
+        let (size_set, mss_set) = (format!("response_size={size}"), format!("mss={mss}"));
+        let args = ["--scenario", "one-loss", "--rtt", "29ms", "--set", &size_set, "--set", &mss_set];
+        common::run_lab("slow-start", dir.path(), &args);
         let t = common::lab_timeline(dir.path(), "slow-start");
         let s = common::scenario(&t, "one-loss");
         let by_check = |c: &str| {

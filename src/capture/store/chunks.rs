@@ -76,12 +76,15 @@ impl Arena {
 /// packet after next (a full-sized one), so that it is asked for a packet ahead.
 const NEXT_ROOM: usize = 1536;
 
-/// Asks the CPU to own the first [`NEXT_ROOM`] bytes of `room` (the chunk past the packet
-/// after the one just recorded) before they are written: a chunk's memory is out of the cache
-/// (it was last written a capture ago), a write to a line not in the cache waits for the line
-/// to be read first, and recording copies a packet straight after the one before. With the
-/// line asked for a packet ahead, the wait overlaps the work in between. (Streaming stores,
-/// which skip the read, were slower here, as the README's benchmark section says.)
+/// Asks the CPU to bring the first [`NEXT_ROOM`] bytes of `room` (the chunk past the packet
+/// after the one just recorded) into its cache before they are written. A chunk's memory is
+/// out of the cache (it was last written a capture ago), a write to a line not in the cache
+/// waits for the line to be read first, and recording copies a packet straight after the one
+/// before. With the lines asked for a packet ahead, the wait overlaps the work in between.
+/// The hint asks for lines to write (`PREFETCHW`) where the build targets that instruction;
+/// x86-64's baseline has only the read prefetch it falls back to, which still makes a line no
+/// other core holds this core's own, ready to write. (Streaming stores, which skip the read,
+/// were slower here, as the README's benchmark section says.)
 fn prefetch_for_write(room: &[u8]) {
     #[cfg(target_arch = "x86_64")]
     for offset in (0..room.len().min(NEXT_ROOM)).step_by(64) {
@@ -156,12 +159,12 @@ impl SpillFile {
         }
     }
 
-    /// Writes `bytes` at the next free offset and maps them; returns the map and the offset.
     /// Writes `bytes` over the file's at `offset` (an entry changed after it was spilled).
     pub(super) fn rewrite(&self, bytes: &[u8], offset: u64) -> Result<(), SpillError> {
         self.file.write_all_at(bytes, offset).map_err(|source| SpillError::Update { dir: self.dir.clone(), source })
     }
 
+    /// Writes `bytes` at the next free offset and maps them; returns the map and the offset.
     pub(super) fn append(&mut self, bytes: &[u8]) -> Result<(Mmap, u64), SpillError> {
         let at = self.end;
         self.file.write_all_at(bytes, at).map_err(|source| SpillError::Write { dir: self.dir.clone(), source })?;
