@@ -138,8 +138,19 @@ fn captures_name_the_rounds_and_show_the_retransmission() {
         &["-Y", "tcp.analysis.retransmission || tcp.analysis.fast_retransmission"],
     );
     assert!(!retx.is_empty(), "tshark sees no retransmission in one-loss");
-    let lost = common::tshark_lines(&tshark, &loss, &["-Y", "frame.comment contains \"LOST on the way here\""]);
+    let lost = common::tshark_lines(
+        &tshark,
+        &loss,
+        &["-Y", "frame.comment contains \"LOST on the way here\"", "-T", "fields", "-e", "frame.comment"],
+    );
     assert_eq!(lost.len(), 1, "the next frame after the dropped segment says it was lost");
+    // The lost segment, the rule, then the frame's own description, told apart.
+    assert!(
+        lost[0].contains(", 1460 bytes, sent at ")
+            && lost[0].ends_with("dropped by scripted drop: 7th data server->client. This frame: 1460 bytes"),
+        "{}",
+        lost[0]
+    );
     let gap = common::tshark_lines(&tshark, &loss, &["-Y", "tcp.analysis.lost_segment"]);
     assert_eq!(gap.len(), 1, "Wireshark sees the hole the dropped segment left");
     for f in [&fresh, &loss] {

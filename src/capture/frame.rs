@@ -89,7 +89,8 @@ impl Frame<'_> {
     }
 
     /// The frame's comment, rendered from its label, its notes and (for the network's
-    /// captures) a description of the packet: `label[, label notes]: [before: ]what[ after]`.
+    /// captures) a description of the packet: `label[, label notes]: [before: ]what[ after]`,
+    /// or, after packets lost on the way here, `label: lost. [lost. ]This frame: [before: ]what`.
     pub fn comment(&self) -> String {
         let mut c = String::with_capacity(self.label.len() + 48);
         self.comment_into(&mut c);
@@ -105,18 +106,35 @@ impl Frame<'_> {
                 c.push_str(t);
             }
         }
+        // What is said about the frame itself, each part after `: `, or after `This frame: `
+        // where notes about lost packets came first.
+        let mut this_frame = "";
+        for n in self.notes {
+            if let Note::LostBefore(t) = n {
+                c.push_str(match (this_frame.is_empty(), c.len() > start) {
+                    (false, _) => " ",
+                    (true, true) => ": ",
+                    (true, false) => "",
+                });
+                c.push_str(t);
+                c.push('.');
+                this_frame = " This frame: ";
+            }
+        }
+        let mut part = |c: &mut String| {
+            c.push_str(match std::mem::take(&mut this_frame) {
+                "" if c.len() > start => ": ",
+                sep => sep,
+            });
+        };
         for n in self.notes {
             if let Note::Before(t) = n {
-                if c.len() > start {
-                    c.push_str(": ");
-                }
+                part(c);
                 c.push_str(t);
             }
         }
         if self.describe {
-            if c.len() > start {
-                c.push_str(": ");
-            }
+            part(c);
             self.what_into(c);
         }
         for n in self.notes {

@@ -46,6 +46,10 @@ pub enum Note {
     Label(String),
     /// Between the label and the packet's description (`lost on the link after leaving`).
     Before(String),
+    /// A packet lost on its way to this host before this frame arrived (`LOST on the way here
+    /// (never received): TCP ...`): about another packet, so it comes first, ends with a full
+    /// stop, and `This frame:` introduces what is said about the frame itself.
+    LostBefore(String),
     /// After the description (` [held behind a hole for 100 ms]`).
     After(String),
 }

@@ -153,6 +153,38 @@ fn layout_and_determinism() {
     assert_eq!((third.number, third.at.micros(), third.comment().as_str()), (3, 150_000, "tcp_handshake: ACK"));
 }
 
+/// Notes about packets lost on the way here come first, each ending in a full stop, and
+/// `This frame:` introduces what is said about the frame itself, so that a student does not
+/// read the frame's own size as the lost packet's.
+#[test]
+fn lost_packets_are_told_apart_from_the_frame_they_are_noted_on() {
+    let mut cap = Capture::new("client", Vec::new()).describing();
+    for f in 0..4 {
+        cap.record(Instant::from_micros(f), &tcp(SERVER, CLIENT, false, Some(1), 1), "response");
+    }
+    cap.add_note(2, Note::LostBefore("LOST on the way here: 872 bytes, dropped by random loss".into()));
+    cap.add_note(3, Note::LostBefore("LOST A".into()));
+    cap.add_note(3, Note::LostBefore("LOST B".into()));
+    cap.add_note(4, Note::LostBefore("LOST C".into()));
+    cap.add_note(4, Note::Before("corrupted on the way".into()));
+    cap.add_note(4, Note::After(" [late]".into()));
+    let comments: Vec<String> = cap.packets().map(|f| f.comment()).collect();
+    assert_eq!(
+        comments,
+        [
+            "response: ACK",
+            "response: LOST on the way here: 872 bytes, dropped by random loss. This frame: ACK",
+            "response: LOST A. LOST B. This frame: ACK",
+            "response: LOST C. This frame: corrupted on the way: ACK [late]",
+        ]
+    );
+    // With no label, the comment starts with the loss.
+    let mut bare = Capture::new("client", Vec::new()).describing();
+    bare.record(Instant::ZERO, &tcp(SERVER, CLIENT, false, Some(1), 1), "");
+    bare.add_note(1, Note::LostBefore("LOST D".into()));
+    assert_eq!(bare.packets().next().unwrap().comment(), "LOST D. This frame: ACK");
+}
+
 /// Runs tshark; returns its stdout after checking it succeeded and warned about nothing.
 fn tshark(args: &[&str]) -> String {
     let out = Command::new("tshark").args(args).output().unwrap();

@@ -51,7 +51,7 @@ impl Tap {
         let frame = self.capture.record_parsed(at, bytes, summary, event.as_deref().unwrap_or(label), phase);
         while self.lost.front().is_some_and(|(due, _)| *due <= at) {
             if let Some((_, note)) = self.lost.pop_front() {
-                self.capture.add_note(frame, Note::Before(note));
+                self.capture.add_note(frame, Note::LostBefore(note));
             }
         }
         frame
@@ -237,26 +237,31 @@ pub(super) fn lost_note(summary: Option<&PacketSummary>, bytes: &[u8], reason: &
     let mut note = String::from("LOST on the way here (never received): ");
     match summary {
         Some(s) => {
+            let what = s.describe(bytes);
+            // The protocol and addresses first; the description, without the protocol it may
+            // name again ("UDP 1472 bytes").
             let _ = match &s.transport {
                 Transport::Tcp { src_port, dst_port, seq, payload_len, .. } => {
                     let _ = write!(note, "TCP {}:{src_port} > {}:{dst_port} ", s.src, s.dst);
                     if *payload_len > 0 {
                         let end = seq.wrapping_add(*payload_len as u32);
-                        write!(note, "seq {seq}..{end} (absolute), ")
-                    } else {
-                        Ok(())
+                        let _ = write!(note, "seq {seq}..{end} (absolute), ");
                     }
+                    write!(note, "{what}")
                 }
                 Transport::Udp { src_port, dst_port, .. } => {
-                    write!(note, "UDP {}:{src_port} > {}:{dst_port} ", s.src, s.dst)
+                    let what = what.strip_prefix("UDP ").unwrap_or(&what);
+                    write!(note, "UDP {}:{src_port} > {}:{dst_port}, {what}", s.src, s.dst)
                 }
                 Transport::Icmp { v6, icmp_type, .. } => {
                     let family = if *v6 { "ICMPv6" } else { "ICMP" };
-                    write!(note, "{family} type {icmp_type} {} > {} ", s.src, s.dst)
+                    write!(note, "{family} type {icmp_type} {} > {}, {what}", s.src, s.dst)
                 }
-                Transport::Other { protocol } => write!(note, "IP protocol {protocol} {} > {} ", s.src, s.dst),
+                Transport::Other { protocol } => {
+                    let what = what.strip_prefix(&format!("IP protocol {protocol}, ")).unwrap_or(&what);
+                    write!(note, "IP protocol {protocol} {} > {}, {what}", s.src, s.dst)
+                }
             };
-            let _ = write!(note, "{}", s.describe(bytes));
         }
         None => {
             let _ = write!(note, "{} bytes", bytes.len());
