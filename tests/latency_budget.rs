@@ -535,3 +535,36 @@ model = "budget_hop_share"
         s["expectations"].as_array().unwrap().iter().map(|e| e["check"].as_str().unwrap()).collect();
     assert_eq!(checks, ["metrics.total_ms == 218", "metrics.largest_hop_share == 0.65"]);
 }
+
+/// `--rtt` sets each scenario's client–server path, the user's first hop, and nothing else:
+/// the hop tables show it, the far hop keeps `origin_rtt`, and the run says on stderr that
+/// the lab's other round trips (and the titles quoting them) keep their parameters. A lab
+/// with an `rtt` parameter, which the flag sets, says nothing.
+#[test]
+fn rtt_flag_sets_the_first_hop_and_says_what_it_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = wirelab().arg("run").args(args).arg("--out").arg(dir.path()).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let stderr = run(&["latency-budget", "--rtt", "29ms", "--set", "db_rtt=2ms", "--pictures", "none"]);
+    assert_eq!(
+        stderr.trim(),
+        "wirelab: note: --rtt 29ms sets each scenario's client–server path only. Lab latency-budget has no \
+         `rtt` parameter: its other paths, and the scenario titles that quote them, keep db_rtt = 2ms, \
+         edge_rtt = 10ms, origin_rtt = 150ms (change those with --set)"
+    );
+    let t = lab_timeline(dir.path(), "latency-budget");
+    let scenario = |name: &str| t["scenarios"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap().clone();
+    let hop_rtt = |s: &Value, from: &str, to: &str| {
+        let hops = s["hops"].as_array().unwrap_or_else(|| panic!("no hops: {s}"));
+        let hop = hops.iter().find(|h| h["from"] == from && h["to"] == to).unwrap_or_else(|| panic!("{from}->{to}"));
+        hop["rtt_ms"].as_f64().unwrap()
+    };
+    let pooled = scenario("edge-pooled");
+    assert_eq!(hop_rtt(&pooled, "user", "edge"), 29.0, "the first hop is the flag's");
+    assert_eq!(hop_rtt(&pooled, "edge", "origin"), 150.0, "the far hop keeps origin_rtt");
+    assert_eq!(hop_rtt(&scenario("direct-cold"), "user", "origin"), 29.0);
+    assert!(run(&["handshake", "--rtt", "29ms", "--scenario", "fresh-tls13", "--pictures", "none"]).is_empty());
+}

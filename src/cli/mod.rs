@@ -408,6 +408,9 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
         }
         realtime::install_signal_handlers();
     }
+    if let Some(note) = plan::path_flag_note(&lab, &overrides) {
+        eprintln!("wirelab: note: {note}");
+    }
     output::prepare_dir(&args.out)?;
     let mut outputs = Vec::new();
     let mut progress = output::Progress::on(clock);

@@ -292,14 +292,61 @@ fn params_in_force(raw: &RawLab, sc: &RawScenario, overrides: &Overrides, at: &s
     }
     // `--rtt` (or a `delay` in `--link`) is the client–server round trip: where the lab names
     // it `rtt`, timings derived from `${rtt}` follow the flag too.
-    let link_delay = overrides.link.as_ref().and_then(|words| {
-        let cfg = netem::apply(LinkConfig::default(), words).ok()?;
-        (cfg.delay != LinkConfig::default().delay).then_some(cfg.delay * 2)
-    });
-    if let (Some(rtt), true) = (link_delay.or(overrides.rtt), params.values.contains_key("rtt")) {
+    if let (Some(rtt), true) = (path_rtt(overrides), params.values.contains_key("rtt")) {
         params.values.insert("rtt".into(), Scalar::Str(crate::units::format_duration(rtt)));
     }
     Ok(params)
+}
+
+/// The client–server round trip the command line sets: a `delay` in `--link` (twice it), else
+/// `--rtt`.
+fn path_rtt(overrides: &Overrides) -> Option<Duration> {
+    link_rtt(overrides).or(overrides.rtt)
+}
+
+/// Twice the `delay` in `--link`, if it has one.
+fn link_rtt(overrides: &Overrides) -> Option<Duration> {
+    overrides.link.as_ref().and_then(|words| {
+        let cfg = netem::apply(LinkConfig::default(), words).ok()?;
+        (cfg.delay != LinkConfig::default().delay).then_some(cfg.delay * 2)
+    })
+}
+
+/// What a student should know when `--rtt` (or a `delay` in `--link`) runs a lab that has no
+/// `rtt` parameter but round trips of other names (`origin_rtt`, `hop_rtt`): the flag sets each
+/// scenario's client–server path and nothing else, so the other paths, and the scenario titles
+/// that quote those parameters ("the origin 150ms away"), keep their values. `None` where
+/// there is nothing to say.
+pub fn path_flag_note(lab: &Lab, overrides: &Overrides) -> Option<String> {
+    let rtt = path_rtt(overrides)?;
+    if lab.raw.params.contains_key("rtt") {
+        return None;
+    }
+    // The values in force: the lab's, or what `--set` gave.
+    let value = |k: &str, v: &Scalar| {
+        overrides.set.iter().rev().find(|(s, _)| s == k).map_or_else(|| v.to_string(), |(_, v)| v.clone())
+    };
+    let kept: Vec<String> = lab
+        .raw
+        .params
+        .iter()
+        .filter(|(k, _)| k.ends_with("_rtt"))
+        .map(|(k, v)| format!("{k} = {}", value(k, v)))
+        .collect();
+    if kept.is_empty() {
+        return None;
+    }
+    let rtt = crate::units::format_duration(rtt);
+    let flag = match link_rtt(overrides) {
+        Some(_) => format!("--link's delay (a {rtt} round trip)"),
+        None => format!("--rtt {rtt}"),
+    };
+    Some(format!(
+        "{flag} sets each scenario's client–server path only. Lab {} has no `rtt` parameter: its other \
+         paths, and the scenario titles that quote them, keep {} (change those with --set)",
+        lab.raw.name,
+        kept.join(", ")
+    ))
 }
 
 /// The resolver and authority roles are DNS services like any other.
