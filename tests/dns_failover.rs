@@ -367,3 +367,25 @@ fn the_failover_plot_is_the_series() {
     let html = std::fs::read_to_string(dir.path().join("dns-failover.html")).unwrap();
     assert!(html.contains("class=\"plot failover\""), "the report does not show the failover plot");
 }
+
+/// A reject costs one round trip, not a timeout, only while the round trip is shorter than the
+/// clients' connect timeout: past it every connection, to either backend, times out, and the
+/// reject's check is skipped, saying why, instead of failing.
+#[test]
+fn a_round_trip_longer_than_the_connect_timeout_skips_the_reject_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = ["fail_at=5s", "clients=2", "duration=12s", "connect_timeout=400ms"];
+    let check = |rtt: &str| {
+        let t = run(dir.path(), "reject", &[&set[..], &[rtt]].concat(), &["--pictures", "none"]);
+        let s = scenario(&t, "reject").clone();
+        let e = s["expectations"].as_array().unwrap().iter().find(|e| e["check"] == "metrics.connect_timeouts == 0");
+        (metric(&s, "connect_timeouts"), metric(&s, "refused"), e.unwrap().clone())
+    };
+    let (timeouts, refused, e) = check("rtt=390ms");
+    assert_eq!((timeouts, &e["ok"], &e["skipped"]), (0.0, &Value::Bool(true), &Value::Null), "{e}");
+    assert!(refused > 0.0, "the dead backend's resets refuse the connections");
+    let (timeouts, refused, e) = check("rtt=410ms");
+    assert!(timeouts > 0.0 && refused == 0.0, "every attempt waits its whole timeout: {timeouts}, {refused}");
+    let why = e["skipped"].as_str().unwrap_or_else(|| panic!("not skipped: {e}"));
+    assert!(why.contains("${rtt} < ${connect_timeout}") && why.contains("410ms < 400ms"), "{why}");
+}
