@@ -62,6 +62,8 @@ pub const NAMES: &[&str] = &[
     "round1_segments",
     "rounds",
     "services_ms",
+    "server_idle_closes",
+    "server_resets",
     "share_of_budget",
     "single_percentile_of_chain_p99",
     "stale_answers",

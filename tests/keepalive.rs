@@ -47,6 +47,12 @@ fn short_timeout_reopens_every_burst_and_long_timeout_reuses() {
         assert_eq!(metric(&long, "latency_p50_ms"), rtt as f64, "RTT {rtt}: a reused connection costs 1 RTT");
         assert_eq!(metric(&long, "latency_p99_ms"), 3.0 * rtt as f64, "only the first burst paid the handshakes");
         assert_eq!(metric(&long, "closed_by_server"), 0.0);
+        // Counted at both ends: every close the client found is one the server's idle timeout made.
+        let closed = metric(&short, "closed_by_server");
+        assert!(closed >= 80.0, "RTT {rtt}: {closed} closes");
+        assert_eq!(metric(&short, "server_idle_closes"), closed, "RTT {rtt}: the server's count");
+        assert_eq!(metric(&short, "server_resets"), 0.0);
+        assert_eq!((metric(&long, "server_idle_closes"), metric(&long, "server_resets")), (0.0, 0.0));
     }
 }
 
@@ -99,6 +105,11 @@ fn stale_reuse_resets_and_retries() {
     let retried = metric(&out, "requests_retried");
     assert!(retried >= 5.0, "at least one burst hit the race ({retried} retries)");
     assert_eq!(metric(&out, "requests_failed"), 0.0);
+    // At the server's end: each of those connections it closed on its idle timeout, and reset
+    // when the request arrived after the close; the client never saw the close first.
+    assert_eq!(metric(&out, "server_idle_closes"), retried);
+    assert_eq!(metric(&out, "server_resets"), retried);
+    assert_eq!(metric(&out, "closed_by_server"), 0.0);
     let Some(tshark) = common::tshark() else { return };
     let dir = tempfile::TempDir::new().unwrap();
     let file = dir.path().join("stale.pcapng");

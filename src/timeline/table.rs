@@ -176,6 +176,14 @@ fn pool_metrics(s: &Scenario) -> String {
             _ => String::new(),
         }
     );
+    if let (Some(closes), Some(resets)) = (m("server_idle_closes"), m("server_resets")) {
+        let _ = writeln!(
+            out,
+            "   closes: the client found {} pooled connections closed by the server; the server closed {closes} \
+             on its idle timeout and reset {resets} that a request reached after it had closed",
+            m("closed_by_server").unwrap_or(0.0),
+        );
+    }
     out
 }
 

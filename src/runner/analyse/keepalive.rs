@@ -17,6 +17,12 @@ impl Analyser for PoolMetrics {
         if let Some(pool) = &run.client.pool {
             pool_metrics(pool, run.plan, &run.net, &mut scenario.metrics);
         }
+        // The same closes, counted at the server's end.
+        let server = run.servers.iter().find(|s| s.host() == run.plan.server).and_then(|s| s.service());
+        if let (Some(log), Some(_)) = (server.map(|s| &s.log), &run.client.pool) {
+            scenario.metrics.insert("server_idle_closes".into(), log.idle_closes as f64);
+            scenario.metrics.insert("server_resets".into(), log.resets as f64);
+        }
     }
 }
 
