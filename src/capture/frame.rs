@@ -111,10 +111,13 @@ impl Frame<'_> {
         let mut this_frame = "";
         for n in self.notes {
             if let Note::LostBefore(t) = n {
-                c.push_str(match (this_frame.is_empty(), c.len() > start) {
-                    (false, _) => " ",
-                    (true, true) => ": ",
-                    (true, false) => "",
+                let after_loss = !this_frame.is_empty();
+                c.push_str(if after_loss {
+                    " "
+                } else if c.len() > start {
+                    ": "
+                } else {
+                    ""
                 });
                 c.push_str(t);
                 c.push('.');

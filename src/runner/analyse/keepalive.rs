@@ -14,14 +14,14 @@ pub struct PoolMetrics;
 
 impl Analyser for PoolMetrics {
     fn analyse(&self, run: &mut Run<'_>, scenario: &mut timeline::Scenario) {
-        if let Some(pool) = &run.client.pool {
-            pool_metrics(pool, run.plan, &run.net, &mut scenario.metrics);
-        }
-        // The same closes, counted at the server's end.
+        let Some(pool) = &run.client.pool else { return };
+        let m = &mut scenario.metrics;
+        pool_metrics(pool, run.plan, &run.net, m);
+        // The same closes, counted at the server's end (a kernel server keeps no log).
         let server = run.servers.iter().find(|s| s.host() == run.plan.server).and_then(|s| s.service());
-        if let (Some(log), Some(_)) = (server.map(|s| &s.log), &run.client.pool) {
-            scenario.metrics.insert("server_idle_closes".into(), log.idle_closes as f64);
-            scenario.metrics.insert("server_resets".into(), log.resets as f64);
+        if let Some(log) = server.map(|s| &s.log) {
+            m.insert("server_idle_closes".into(), log.idle_closes as f64);
+            m.insert("server_resets".into(), log.resets as f64);
         }
     }
 }
